@@ -1,0 +1,54 @@
+"""Annotation formats, one module each. `import_dataset` / `export_dataset` dispatch by name.
+
+Each format module defines `import_<fmt>(project, source, images_dir=None, report=None)
+-> ImportReport` and `export_<fmt>(project, out_dir, split=None) -> ExportReport`.
+An import runs inside one project transaction: all of it lands or nothing does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from studio.core.errors import FormatError, StudioError
+from studio.core.formats.base import ExportReport, ImportReport
+
+# format name -> module under studio.core.formats
+FORMATS = {
+    "coco": "coco",
+    "voc": "voc",
+    "yolo": "yolo",
+    "labelme": "labelme",
+    "masks": "masks",
+    "instances": "instances",
+    "folders": "folders",
+}
+
+
+def _module(fmt: str):
+    if fmt not in FORMATS:
+        raise FormatError(f"Unknown format {fmt!r}; use one of: {', '.join(FORMATS)}.")
+    return importlib.import_module(f"studio.core.formats.{FORMATS[fmt]}")
+
+
+def import_dataset(project, fmt: str, source, images_dir=None, **options) -> ImportReport:
+    """Import a dataset in one transaction; nothing lands if anything fatal goes wrong."""
+    module = _module(fmt)
+    source = Path(source)
+    if not source.exists():
+        raise FormatError(f"Nothing to import: {source} does not exist.")
+    func = getattr(module, f"import_{fmt}")
+    with project.transaction():
+        report = func(project, source, images_dir=Path(images_dir) if images_dir else None, **options)
+    return report
+
+
+def export_dataset(project, fmt: str, out_dir, split: str | None = None, **options) -> ExportReport:
+    module = _module(fmt)
+    if split is not None and split not in ("train", "val", "test", "none"):
+        raise StudioError(f"Unknown split {split!r}; use train, val, test or none.")
+    func = getattr(module, f"export_{fmt}")
+    return func(project, Path(out_dir), split=split, **options)
+
+
+__all__ = ["FORMATS", "ImportReport", "ExportReport", "import_dataset", "export_dataset"]

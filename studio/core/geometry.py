@@ -1,0 +1,217 @@
+"""Geometry of annotations: boxes, polygons and masks, and conversions between them.
+
+Coordinates are pixel-edge coordinates (the COCO convention): a box covering pixel columns
+0..9 has x=0, w=10; the polygon (0,0)-(10,0)-(10,10)-(0,10) covers 100 pixels.
+Masks are stored cropped to their bounding box (`MaskGeom`) and encoded as COCO RLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pycocotools import mask as coco_mask
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(eq=False)
+class MaskGeom:
+    """A binary mask cropped to its bounding box: `bitmap` covers x..x+w, y..y+h."""
+
+    x: int
+    y: int
+    bitmap: np.ndarray  # bool, H x W
+
+    @property
+    def width(self) -> int:
+        return int(self.bitmap.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.bitmap.shape[0])
+
+    @property
+    def area(self) -> int:
+        return int(np.count_nonzero(self.bitmap))
+
+    def to_full(self, height: int, width: int) -> np.ndarray:
+        """The mask pasted into an empty image of the given size (parts outside are cut)."""
+        full = np.zeros((height, width), dtype=bool)
+        x0, y0 = max(self.x, 0), max(self.y, 0)
+        x1 = min(self.x + self.width, width)
+        y1 = min(self.y + self.height, height)
+        if x1 > x0 and y1 > y0:
+            full[y0:y1, x0:x1] = self.bitmap[y0 - self.y : y1 - self.y, x0 - self.x : x1 - self.x]
+        return full
+
+    @classmethod
+    def from_full(cls, mask: np.ndarray) -> MaskGeom:
+        """Crop a full-size mask to its bounding box (an empty mask gives a 0x0 bitmap)."""
+        mask = np.asarray(mask).astype(bool, copy=False)
+        ys = np.flatnonzero(mask.any(axis=1))
+        if ys.size == 0:
+            return cls(0, 0, np.zeros((0, 0), dtype=bool))
+        xs = np.flatnonzero(mask.any(axis=0))
+        y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+        return cls(x0, y0, mask[y0:y1, x0:x1].copy())
+
+    def tight(self) -> MaskGeom:
+        """The same mask re-cropped to its true bounding box."""
+        inner = MaskGeom.from_full(self.bitmap)
+        return MaskGeom(self.x + inner.x, self.y + inner.y, inner.bitmap)
+
+    def bbox(self) -> Box:
+        t = self.tight()
+        return (float(t.x), float(t.y), float(t.width), float(t.height))
+
+    def equals(self, other: MaskGeom) -> bool:
+        """Pixel equality, independent of how tightly either is cropped."""
+        a, b = self.tight(), other.tight()
+        return (a.x, a.y) == (b.x, b.y) and a.bitmap.shape == b.bitmap.shape and bool(
+            np.array_equal(a.bitmap, b.bitmap)
+        )
+
+
+def rle_encode(mask: np.ndarray) -> dict:
+    """COCO compressed RLE of a bool HxW mask: {"size": [h, w], "counts": str}."""
+    arr = np.asfortranarray(np.asarray(mask, dtype=np.uint8))
+    rle = coco_mask.encode(arr)
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_decode(rle: dict) -> np.ndarray:
+    """Decode COCO RLE (compressed string counts or uncompressed list counts) to bool HxW."""
+    h, w = int(rle["size"][0]), int(rle["size"][1])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        compressed = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    else:
+        compressed = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return coco_mask.decode(compressed).astype(bool)
+
+
+def encode_mask_geom(geom: MaskGeom) -> dict:
+    return {"x": int(geom.x), "y": int(geom.y), "rle": rle_encode(geom.bitmap)}
+
+
+def decode_mask_geom(data: dict) -> MaskGeom:
+    return MaskGeom(int(data["x"]), int(data["y"]), rle_decode(data["rle"]))
+
+
+def as_polygon(points: Sequence | np.ndarray) -> np.ndarray:
+    """Normalise vertices (a flat [x0, y0, x1, ...] list or (N, 2)) to a float (N, 2) array."""
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.ndim == 1:
+        if arr.size % 2:
+            raise ValueError("a flat polygon needs an even number of coordinates")
+        arr = arr.reshape(-1, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError("a polygon must be a list of (x, y) points")
+    return arr
+
+
+def polygon_area(points: np.ndarray) -> float:
+    """Shoelace area of a polygon in pixel-edge coordinates."""
+    p = as_polygon(points)
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def polygon_bbox(points: np.ndarray) -> Box:
+    p = as_polygon(points)
+    x0, y0 = p.min(axis=0)
+    x1, y1 = p.max(axis=0)
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def polygon_to_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Rasterise a polygon (pixel-edge coordinates) the way COCO does."""
+    p = as_polygon(points)
+    rles = coco_mask.frPyObjects([p.reshape(-1).tolist()], height, width)
+    return coco_mask.decode(coco_mask.merge(rles)).astype(bool)
+
+
+def box_to_polygon(box: Box) -> np.ndarray:
+    x, y, w, h = box
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
+
+
+def box_to_mask(box: Box, height: int, width: int) -> np.ndarray:
+    return polygon_to_mask(box_to_polygon(box), height, width)
+
+
+def bbox_of_mask(mask: np.ndarray) -> Box:
+    return MaskGeom.from_full(mask).bbox()
+
+
+def clip_box(box: Box, width: int, height: int) -> Box:
+    """Clip a box to the image; the result may have zero width or height."""
+    x, y, w, h = box
+    x0, y0 = min(max(x, 0.0), width), min(max(y, 0.0), height)
+    x1, y1 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
+    return (x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))
+
+
+def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, epsilon: float = 0.0) -> list[np.ndarray]:
+    """Outer contours of a mask as polygons in pixel-edge coordinates.
+
+    Each contour pixel centre (c, r) is traced by OpenCV; the polygon through pixel corners
+    is obtained by offsetting to the pixel edges, so that rasterising the polygon gives
+    back (almost exactly) the same pixels. `epsilon` > 0 simplifies (Douglas-Peucker).
+    """
+    m = np.ascontiguousarray(np.asarray(mask, dtype=np.uint8))
+    if not m.any():
+        return []
+    # Upscale by 2 so a contour through pixel boundaries can be expressed exactly.
+    big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c in contours:
+        if epsilon > 0:
+            c = cv2.approxPolyDP(c, epsilon * 2, True)
+        pts = c.reshape(-1, 2).astype(np.float64)
+        # On the 2x grid, the outer pixel centres sit at 2k and 2k+1: map to edges k and k+1.
+        pts = np.where(pts % 2 == 1, (pts + 1) / 2.0, pts / 2.0)
+        if len(pts) >= 3 and polygon_area(pts) >= min_area:
+            polys.append(pts)
+    return polys
+
+
+def geometry_bbox(kind: str, geometry, image_size: tuple[int, int] | None = None) -> Box:
+    """Bounding box of any annotation geometry; a tag covers the whole image."""
+    if kind == "box":
+        return tuple(float(v) for v in geometry)  # type: ignore[return-value]
+    if kind == "polygon":
+        return polygon_bbox(geometry)
+    if kind == "mask":
+        return geometry.bbox()
+    if kind == "tag":
+        if image_size is None:
+            return (0.0, 0.0, 0.0, 0.0)
+        w, h = image_size
+        return (0.0, 0.0, float(w), float(h))
+    raise ValueError(f"unknown annotation kind {kind!r}")
+
+
+def geometry_area(kind: str, geometry) -> float:
+    if kind == "box":
+        return float(geometry[2] * geometry[3])
+    if kind == "polygon":
+        return polygon_area(geometry)
+    if kind == "mask":
+        return float(geometry.area)
+    return 0.0
+
+
+def rasterize(kind: str, geometry, height: int, width: int) -> np.ndarray:
+    """Any region geometry (box, polygon, mask) as a full-size bool mask."""
+    if kind == "mask":
+        return geometry.to_full(height, width)
+    if kind == "polygon":
+        return polygon_to_mask(geometry, height, width)
+    if kind == "box":
+        return box_to_mask(geometry, height, width)
+    raise ValueError(f"{kind!r} annotations have no region")

@@ -1,0 +1,427 @@
+"""The project store: one folder with `project.db` (SQLite, WAL), `runs/` and `cache/`.
+
+Every write is one transaction; `with project.transaction():` groups several writes into
+one all-or-nothing unit (imports). A lock file keeps a second process out. The store is
+safe to use from several threads (one connection guarded by a re-entrant lock), so the
+GUI thread and a training worker can share it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.errors import (
+    NotFoundError,
+    ProjectCorruptError,
+    ProjectError,
+    ProjectLockedError,
+    ReadOnlyProjectError,
+    SchemaTooNewError,
+    StudioError,
+)
+from studio.core.project_annotations import AnnotationsMixin
+from studio.core.project_classes import ClassesMixin
+from studio.core.project_runs import RunsMixin
+from studio.core.schema import SCHEMA_VERSION, migrate, user_version
+
+DB_NAME = "project.db"
+LOCK_NAME = "project.lock"
+SPLITS = ("train", "val", "test", "none")
+STATUSES = ("new", "in_progress", "done", "review")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    path: str
+    abs_path: Path
+    width: int
+    height: int
+    channels: int
+    sha256: str
+    split: str
+    status: str
+    n_annotations: int = 0
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+class _ProcessLock:
+    """An exclusive advisory lock on a file, held while the project is open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")
+        try:
+            if os.name == "nt":  # pragma: no cover - exercised on Windows only
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            raise ProjectLockedError(
+                f"The project in {self.path.parent} is open in another window or process. "
+                "Close it there first."
+            ) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _is_writable(path: Path) -> bool:
+    """False for folders without write permission, even for a superuser."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
+    """An open project. Create with `Project.create` or `Project.open`; close when done."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection, lock: _ProcessLock) -> None:
+        self.root = root
+        self._conn = conn
+        self._lock = lock
+        self._mutex = threading.RLock()
+        self._depth = 0
+
+    # --- opening and closing --------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | os.PathLike, name: str | None = None) -> Project:
+        root = Path(folder).expanduser().resolve()
+        if (root / DB_NAME).exists():
+            raise ProjectError(f"{root} already holds a project; open it instead.")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"Cannot create the project folder {root}: {exc.strerror}.") from exc
+        if not _is_writable(root):
+            raise ReadOnlyProjectError(f"The folder {root} is read-only; choose a writable one.")
+        project = cls._connect(root, new=True)
+        with project.transaction():
+            project._conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('name', ?), ('created_at', ?)",
+                (name or root.name, str(time.time())),
+            )
+        return project
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> Project:
+        root = Path(folder).expanduser().resolve()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root} is not a Vision Studio project (no {DB_NAME} in it).")
+        if not _is_writable(root) or not _is_writable(root / DB_NAME):
+            raise ReadOnlyProjectError(
+                f"The project folder {root} is read-only. Copy it to a writable place, "
+                "or give yourself write permission, then open it again."
+            )
+        return cls._connect(root, new=False)
+
+    @classmethod
+    def _connect(cls, root: Path, new: bool) -> Project:
+        lock = _ProcessLock(root / LOCK_NAME)
+        lock.acquire()
+        try:
+            conn = sqlite3.connect(root / DB_NAME, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=5000")
+                version = user_version(conn)
+                if version > SCHEMA_VERSION:
+                    raise SchemaTooNewError(
+                        f"The project in {root} was saved by a newer Vision Studio (schema "
+                        f"{version}; this version reads up to {SCHEMA_VERSION}). Update the app."
+                    )
+                if not new:
+                    check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                    if check != "ok":
+                        raise ProjectCorruptError(
+                            f"The project database in {root} is damaged ({check}). "
+                            "Restore it from a backup."
+                        )
+                migrate(conn)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise ProjectCorruptError(
+                    f"{root / DB_NAME} is not a readable project database ({exc})."
+                ) from exc
+            except StudioError:
+                conn.close()
+                raise
+        except BaseException:
+            lock.release()
+            raise
+        for sub in ("runs", "cache"):
+            (root / sub).mkdir(exist_ok=True)
+        return cls(root, conn, lock)
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+            self._lock.release()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    @property
+    def name(self) -> str:
+        row = self._query("SELECT value FROM meta WHERE key='name'")
+        return row[0][0] if row else self.root.name
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # --- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All writes inside land together or not at all; nested calls join the outer one."""
+        with self._mutex:
+            if self._conn is None:
+                raise ProjectError("The project is closed.")
+            outer = self._depth == 0
+            if outer:
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise _write_error(self.root, exc) from exc
+            self._depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    self._conn.execute("ROLLBACK")
+                    raise _write_error(self.root, exc) from exc
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._mutex:
+            if self._conn is None:
+                raise ProjectError("The project is closed.")
+            return self._conn.execute(sql, params).fetchall()
+
+    def _write(self, sql: str, params: Sequence = ()) -> sqlite3.Cursor:
+        with self.transaction() as conn:
+            try:
+                return conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                raise _write_error(self.root, exc) from exc
+
+    # --- images -------------------------------------------------------------------------------
+    def _store_path(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def resolve_path(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else self.root / p
+
+    def find_image_by_hash(self, sha256: str) -> int | None:
+        rows = self._query("SELECT id FROM images WHERE sha256 = ?", (sha256,))
+        return int(rows[0][0]) if rows else None
+
+    def add_image(
+        self,
+        path: str | os.PathLike,
+        *,
+        copy: bool = False,
+        split: str = "none",
+        status: str = "new",
+        width: int | None = None,
+        height: int | None = None,
+        channels: int | None = None,
+        sha256: str | None = None,
+    ) -> tuple[int, bool]:
+        """Register an image where it lies (or copy it into `images/`).
+
+        Returns (id, created); an image whose content is already in the project returns
+        the existing id and False.
+        """
+        from studio.core import images as imgs
+
+        src = Path(path).expanduser().resolve()
+        _check_choice("split", split, SPLITS)
+        _check_choice("status", status, STATUSES)
+        if not src.is_file():
+            raise NotFoundError(f"Image file not found: {src}")
+        digest = sha256 or imgs.file_sha256(src)
+        existing = self.find_image_by_hash(digest)
+        if existing is not None:
+            return existing, False
+        if width is None or height is None or channels is None:
+            info = imgs.image_info(src)
+            width, height, channels = info.width, info.height, info.channels
+        if copy:
+            src = self._copy_in(src, digest)
+        now = time.time()
+        cur = self._write(
+            "INSERT INTO images(path, width, height, channels, sha256, split, status, added_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._store_path(src), int(width), int(height), int(channels), digest, split,
+             status, now, now),
+        )
+        return int(cur.lastrowid), True
+
+    def _copy_in(self, src: Path, digest: str) -> Path:
+        dest_dir = self.root / "images"
+        dest_dir.mkdir(exist_ok=True)
+        dest = dest_dir / src.name
+        if dest.exists():
+            dest = dest_dir / f"{src.stem}_{digest[:8]}{src.suffix}"
+        tmp = dest.with_name(dest.name + ".part")
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+        return dest
+
+    _IMAGE_COLS = (
+        "i.id, i.path, i.width, i.height, i.channels, i.sha256, i.split, i.status,"
+        " (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id)"
+    )
+
+    def _image_from_row(self, row: tuple) -> ImageRecord:
+        return ImageRecord(row[0], row[1], self.resolve_path(row[1]), *row[2:])
+
+    def image(self, image_id: int) -> ImageRecord:
+        rows = self._query(f"SELECT {self._IMAGE_COLS} FROM images i WHERE i.id = ?", (image_id,))
+        if not rows:
+            raise NotFoundError(f"There is no image with id {image_id} in this project.")
+        return self._image_from_row(rows[0])
+
+    @staticmethod
+    def _image_filter(status, split, class_id, search) -> tuple[str, list]:
+        where, params = [], []
+        if status is not None:
+            where.append("i.status = ?")
+            params.append(status)
+        if split is not None:
+            where.append("i.split = ?")
+            params.append(split)
+        if class_id is not None:
+            where.append("EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = i.id AND a.class_id = ?)")
+            params.append(class_id)
+        if search:
+            where.append("i.path LIKE ? ESCAPE '\\'")
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        return (" WHERE " + " AND ".join(where)) if where else "", params
+
+    def images(self, status=None, split=None, class_id=None, search=None, offset: int = 0,
+               limit: int | None = None) -> list[ImageRecord]:
+        """Images matching the filters, ordered by id, one page at a time."""
+        where, params = self._image_filter(status, split, class_id, search)
+        sql = f"SELECT {self._IMAGE_COLS} FROM images i{where} ORDER BY i.id LIMIT ? OFFSET ?"
+        rows = self._query(sql, (*params, -1 if limit is None else limit, offset))
+        return [self._image_from_row(r) for r in rows]
+
+    def image_ids(self, status=None, split=None, class_id=None, search=None) -> list[int]:
+        where, params = self._image_filter(status, split, class_id, search)
+        return [r[0] for r in self._query(f"SELECT i.id FROM images i{where} ORDER BY i.id", params)]
+
+    def count_images(self, status=None, split=None, class_id=None, search=None) -> int:
+        where, params = self._image_filter(status, split, class_id, search)
+        return int(self._query(f"SELECT COUNT(*) FROM images i{where}", params)[0][0])
+
+    def set_split(self, image_ids: int | Sequence[int], split: str) -> None:
+        _check_choice("split", split, SPLITS)
+        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
+        with self.transaction() as conn:
+            conn.executemany("UPDATE images SET split = ?, updated_at = ? WHERE id = ?",
+                             [(split, time.time(), i) for i in ids])
+
+    def set_status(self, image_ids: int | Sequence[int], status: str) -> None:
+        _check_choice("status", status, STATUSES)
+        ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
+        with self.transaction() as conn:
+            conn.executemany("UPDATE images SET status = ?, updated_at = ? WHERE id = ?",
+                             [(status, time.time(), i) for i in ids])
+
+    def delete_image(self, image_id: int) -> None:
+        """Forget an image and its annotations (the file itself stays where it is)."""
+        self.image(image_id)
+        self._write("DELETE FROM images WHERE id = ?", (image_id,))
+
+    # --- statistics --------------------------------------------------------------------------
+    def counts(self) -> dict:
+        q = self._query
+        by_kind = {k: n for k, n in q("SELECT kind, COUNT(*) FROM annotations GROUP BY kind")}
+        by_class = {name: n for name, n in q(
+            "SELECT c.name, COUNT(a.id) FROM classes c LEFT JOIN annotations a ON a.class_id = c.id"
+            " GROUP BY c.id ORDER BY c.position")}
+        splits = {s: 0 for s in SPLITS}
+        splits.update({s: n for s, n in q("SELECT split, COUNT(*) FROM images GROUP BY split")})
+        statuses = {s: 0 for s in STATUSES}
+        statuses.update({s: n for s, n in q("SELECT status, COUNT(*) FROM images GROUP BY status")})
+        return {
+            "images": int(q("SELECT COUNT(*) FROM images")[0][0]),
+            "classes": [c.name for c in self.classes()],
+            "annotations": {"total": sum(by_kind.values()), "by_kind": by_kind, "by_class": by_class},
+            "splits": splits,
+            "statuses": statuses,
+        }
+
+
+def _check_choice(what: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise StudioError(f"Unknown {what} {value!r}; use one of: {', '.join(allowed)}.")
+
+
+def _write_error(root: Path, exc: sqlite3.OperationalError) -> StudioError:
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return ReadOnlyProjectError(f"Cannot save to the project in {root}: it is read-only.")
+    if "locked" in text or "busy" in text:
+        return ProjectLockedError(f"The project in {root} is busy; try again in a moment.")
+    return ProjectError(f"Cannot save to the project in {root}: {exc}.")

@@ -1,0 +1,212 @@
+"""Annotations ("objects") of a project: tags, boxes, polygons and masks.
+
+Geometry in Python: tag -> None; box -> (x, y, w, h); polygon -> float (N, 2) array;
+mask -> `MaskGeom` (cropped bitmap). In the database: JSON text, masks as COCO RLE.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.core.errors import NotFoundError, StudioError
+from studio.core.geometry import (
+    MaskGeom,
+    as_polygon,
+    decode_mask_geom,
+    encode_mask_geom,
+    geometry_area,
+    geometry_bbox,
+)
+
+KINDS = ("tag", "box", "polygon", "mask")
+
+
+@dataclass(eq=False)
+class Annotation:
+    id: int
+    image_id: int
+    class_id: int
+    kind: str
+    geometry: object
+    source: str
+    score: float | None
+    bbox: tuple[float, float, float, float]
+    area: float
+    created_at: float
+    updated_at: float
+
+
+def normalize_geometry(kind: str, geometry):
+    """Validate a geometry and bring it to its canonical Python form."""
+    if kind not in KINDS:
+        raise StudioError(f"Unknown annotation kind {kind!r}; use one of {', '.join(KINDS)}.")
+    if kind == "tag":
+        return None
+    if kind == "box":
+        try:
+            x, y, w, h = (float(v) for v in geometry)
+        except (TypeError, ValueError) as exc:
+            raise StudioError(f"A box must be (x, y, w, h), got {geometry!r}.") from exc
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w < 0 or h < 0:
+            raise StudioError(f"A box needs finite coordinates and a non-negative size: {geometry!r}.")
+        return (x, y, w, h)
+    if kind == "polygon":
+        try:
+            pts = as_polygon(geometry)
+        except ValueError as exc:
+            raise StudioError(f"Bad polygon: {exc}.") from exc
+        if len(pts) < 3:
+            raise StudioError(f"A polygon needs at least 3 points, got {len(pts)}.")
+        if not np.isfinite(pts).all():
+            raise StudioError("A polygon's coordinates must be finite numbers.")
+        return pts
+    if isinstance(geometry, MaskGeom):
+        return MaskGeom(int(geometry.x), int(geometry.y), np.asarray(geometry.bitmap, dtype=bool))
+    arr = np.asarray(geometry)
+    if arr.ndim != 2:
+        raise StudioError("A mask must be a MaskGeom or a 2-D array.")
+    return MaskGeom.from_full(arr)
+
+
+def encode_geometry(kind: str, geometry) -> str | None:
+    if kind == "tag":
+        return None
+    if kind == "box":
+        return json.dumps(list(geometry))
+    if kind == "polygon":
+        return json.dumps(np.round(geometry, 4).tolist())
+    return json.dumps(encode_mask_geom(geometry))
+
+
+def decode_geometry(kind: str, text: str | None):
+    if kind == "tag":
+        return None
+    data = json.loads(text)
+    if kind == "box":
+        return tuple(float(v) for v in data)
+    if kind == "polygon":
+        return np.asarray(data, dtype=np.float64).reshape(-1, 2)
+    return decode_mask_geom(data)
+
+
+_COLS = ("id, image_id, class_id, kind, geometry, source, score, bbox_x, bbox_y, bbox_w, bbox_h,"
+         " area, created_at, updated_at")
+
+
+def _from_row(r: tuple) -> Annotation:
+    return Annotation(r[0], r[1], r[2], r[3], decode_geometry(r[3], r[4]), r[5], r[6],
+                      (r[7], r[8], r[9], r[10]), r[11], r[12], r[13])
+
+
+class AnnotationsMixin:
+    """Annotation reads and writes for `Project`."""
+
+    def _annotation_row(self, image_id, class_id, kind, geometry, source, score, now):
+        geometry = normalize_geometry(kind, geometry)
+        if kind == "tag":
+            img = self.image(image_id)
+            bbox = geometry_bbox(kind, geometry, (img.width, img.height))
+        else:
+            bbox = geometry_bbox(kind, geometry)
+        if kind == "mask":
+            geometry = geometry.tight()
+        return (int(image_id), int(class_id), kind, encode_geometry(kind, geometry), source or "manual",
+                None if score is None else float(score), *bbox, geometry_area(kind, geometry), now, now)
+
+    def add_annotation(self, image_id: int, class_id: int, kind: str, geometry=None,
+                       source: str = "manual", score: float | None = None) -> int:
+        return self.add_annotations([dict(image_id=image_id, class_id=class_id, kind=kind,
+                                          geometry=geometry, source=source, score=score)])[0]
+
+    def add_annotations(self, items: Iterable[dict]) -> list[int]:
+        """Insert many annotations in one transaction; returns their ids in order."""
+        now = time.time()
+        ids = []
+        with self.transaction() as conn:
+            for it in items:
+                row = self._annotation_row(it["image_id"], it["class_id"], it["kind"],
+                                           it.get("geometry"), it.get("source", "manual"),
+                                           it.get("score"), now)
+                try:
+                    cur = conn.execute(
+                        "INSERT INTO annotations(image_id, class_id, kind, geometry, source, score,"
+                        " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                except sqlite3.IntegrityError as exc:
+                    raise NotFoundError(
+                        f"Cannot add an annotation to image {it['image_id']} with class "
+                        f"{it['class_id']}: no such image or class.") from exc
+                ids.append(int(cur.lastrowid))
+        return ids
+
+    def annotation(self, annotation_id: int) -> Annotation:
+        rows = self._query(f"SELECT {_COLS} FROM annotations WHERE id = ?", (annotation_id,))
+        if not rows:
+            raise NotFoundError(f"There is no annotation with id {annotation_id}.")
+        return _from_row(rows[0])
+
+    def annotations(self, image_id: int, kind: str | None = None) -> list[Annotation]:
+        if kind is None:
+            rows = self._query(f"SELECT {_COLS} FROM annotations WHERE image_id = ? ORDER BY id",
+                               (image_id,))
+        else:
+            rows = self._query(f"SELECT {_COLS} FROM annotations WHERE image_id = ? AND kind = ?"
+                               " ORDER BY id", (image_id, kind))
+        return [_from_row(r) for r in rows]
+
+    def iter_annotations(self, kind: str | None = None, batch: int = 2000):
+        """Every annotation of the project, in id order, without loading all at once."""
+        last = 0
+        while True:
+            if kind is None:
+                rows = self._query(f"SELECT {_COLS} FROM annotations WHERE id > ? ORDER BY id LIMIT ?",
+                                   (last, batch))
+            else:
+                rows = self._query(f"SELECT {_COLS} FROM annotations WHERE id > ? AND kind = ?"
+                                   " ORDER BY id LIMIT ?", (last, kind, batch))
+            if not rows:
+                return
+            for r in rows:
+                yield _from_row(r)
+            last = rows[-1][0]
+
+    def update_annotation(self, annotation_id: int, class_id: int | None = None, geometry=None,
+                          score: float | None = None) -> None:
+        """Change an annotation's class, geometry and/or score (one transaction)."""
+        old = self.annotation(annotation_id)
+        new_geometry = old.geometry if geometry is None else geometry
+        row = self._annotation_row(old.image_id, old.class_id if class_id is None else class_id,
+                                   old.kind, new_geometry, old.source,
+                                   old.score if score is None else score, time.time())
+        try:
+            self._write(
+                "UPDATE annotations SET class_id = ?, geometry = ?, score = ?, bbox_x = ?, bbox_y = ?,"
+                " bbox_w = ?, bbox_h = ?, area = ?, updated_at = ? WHERE id = ?",
+                (row[1], row[3], row[5], *row[6:11], row[12], annotation_id))
+        except sqlite3.IntegrityError as exc:
+            raise NotFoundError(f"There is no class with id {class_id}.") from exc
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self.annotation(annotation_id)
+        self._write("DELETE FROM annotations WHERE id = ?", (annotation_id,))
+
+    def delete_annotations(self, annotation_ids: Iterable[int]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM annotations WHERE id = ?", [(i,) for i in annotation_ids])
+
+    def restore_annotation(self, ann: Annotation) -> None:
+        """Put back a deleted annotation with its original id (used by undo)."""
+        row = self._annotation_row(ann.image_id, ann.class_id, ann.kind, ann.geometry, ann.source,
+                                   ann.score, ann.updated_at)
+        self._write(
+            "INSERT INTO annotations(id, image_id, class_id, kind, geometry, source, score,"
+            " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (ann.id, *row[:11], ann.created_at, ann.updated_at))

@@ -1,0 +1,66 @@
+"""Shared fixtures. Qt tests run offscreen; the real datasets live beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    """../shared/datasets (real public datasets); tests needing it skip in a user's clone."""
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip("../shared/datasets not present (CI has it)")
+    return SHARED_DATASETS
+
+
+@pytest.fixture
+def test_data() -> Path:
+    return TEST_DATA
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A fresh, empty project; closed after the test."""
+    from studio.core.project import Project
+
+    p = Project.create(tmp_path / "proj", name="test")
+    yield p
+    if not p.closed:
+        p.close()
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    """Write an image with OpenCV (RGB input is converted to OpenCV's BGR order)."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = array
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(path.suffix or ".png", arr)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+@pytest.fixture
+def make_image(tmp_path):
+    """Factory: make_image(name, h, w, seed) -> path of a random RGB PNG under tmp_path."""
+
+    def _make(name: str = "img.png", height: int = 32, width: int = 48, seed: int = 0,
+              folder: Path | None = None) -> Path:
+        rng = np.random.default_rng(seed)
+        arr = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        return write_png((folder or tmp_path / "images") / name, arr)
+
+    return _make
