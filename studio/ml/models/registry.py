@@ -1,0 +1,188 @@
+"""The model registry: every model the application can train, by name.
+
+``min_size``: the smallest input side the model accepts. ``size_multiple``: sides that
+are multiples of it avoid internal padding (every model accepts any size >= min_size;
+the U-Nets pad and crop internally, the others pool adaptively or upsample their logits).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from studio.core.errors import ConfigError, StudioError
+from studio.ml.models import simple_cnn, unet
+from studio.ml.models import torchvision_models as tv
+from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
+
+TASKS = ("classification", "semantic")
+
+
+@dataclass
+class ModelSpec:
+    """What the GUI and the trainer need to know about a model before building it."""
+
+    name: str
+    task: str
+    builder: Callable[..., nn.Module]
+    description: str
+    min_size: int
+    size_multiple: int
+    default_size: int
+    supports_pretrained: bool
+    pretrained_weights_name: str | None
+    default_options: dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def _register(spec: ModelSpec) -> None:
+    MODELS[spec.name] = spec
+
+
+_register(ModelSpec(
+    "simple_cnn", "classification", simple_cnn.build_simple_cnn,
+    "Small textbook CNN (conv blocks + fully connected layers); trains fast from scratch",
+    min_size=1, size_multiple=1, default_size=64, supports_pretrained=False,
+    pretrained_weights_name=None, default_options=dict(simple_cnn.DEFAULT_OPTIONS),
+))
+_CLASSIFIERS = [
+    ("alexnet", "AlexNet (2012)", "AlexNet_Weights.IMAGENET1K_V1", 63, {"dropout": 0.5}),
+    ("vgg11_bn", "VGG-11 with batch norm", "VGG11_BN_Weights.IMAGENET1K_V1", 32,
+     {"dropout": 0.5}),
+    ("vgg16_bn", "VGG-16 with batch norm", "VGG16_BN_Weights.IMAGENET1K_V1", 32,
+     {"dropout": 0.5}),
+    ("resnet18", "ResNet-18: good default for transfer learning",
+     "ResNet18_Weights.IMAGENET1K_V1", 32, {}),
+    ("resnet50", "ResNet-50: stronger, slower", "ResNet50_Weights.IMAGENET1K_V2", 32, {}),
+    ("mobilenet_v3_small", "MobileNetV3-Small: very fast, for CPUs",
+     "MobileNet_V3_Small_Weights.IMAGENET1K_V1", 32, {"dropout": 0.2}),
+    ("mobilenet_v3_large", "MobileNetV3-Large: fast and accurate",
+     "MobileNet_V3_Large_Weights.IMAGENET1K_V1", 32, {"dropout": 0.2}),
+]
+for _name, _desc, _weights, _min, _opts in _CLASSIFIERS:
+    _register(ModelSpec(
+        _name, "classification", tv.build_classifier(_name), f"{_desc} (torchvision)",
+        min_size=_min, size_multiple=32 if _name != "alexnet" else 1, default_size=224,
+        supports_pretrained=True, pretrained_weights_name=_weights, default_options=_opts,
+    ))
+
+_register(ModelSpec(
+    "unet", "semantic", unet.build_unet,
+    "U-Net (our own): accurate masks from few images, trains from scratch",
+    min_size=1, size_multiple=16, default_size=256, supports_pretrained=False,
+    pretrained_weights_name=None, default_options=dict(unet.DEFAULT_OPTIONS),
+))
+for _arch, _weights in (
+    ("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+    ("resnet34", "ResNet34_Weights.IMAGENET1K_V1"),
+    ("resnet50", "ResNet50_Weights.IMAGENET1K_V2"),
+):
+    _register(ModelSpec(
+        f"unet_{_arch}", "semantic", unet.build_resnet_unet(_arch),
+        f"U-Net decoder on a {_arch} encoder (ImageNet-pretrained encoder available)",
+        min_size=1, size_multiple=32, default_size=256, supports_pretrained=True,
+        pretrained_weights_name=_weights, default_options=dict(unet.RESNET_DEFAULT_OPTIONS),
+    ))
+for _name, _desc, _weights, _mult in (
+    ("fcn_resnet50", "FCN with a ResNet-50 backbone", "ResNet50_Weights.IMAGENET1K_V1", 8),
+    ("deeplabv3_resnet50", "DeepLabV3 with a ResNet-50 backbone",
+     "ResNet50_Weights.IMAGENET1K_V1", 8),
+    ("deeplabv3_mobilenet_v3_large", "DeepLabV3 with a MobileNetV3-Large backbone (fast)",
+     "MobileNet_V3_Large_Weights.IMAGENET1K_V1", 16),
+):
+    _register(ModelSpec(
+        _name, "semantic", tv.build_segmenter(_name), f"{_desc} (torchvision)",
+        min_size=32, size_multiple=_mult, default_size=384, supports_pretrained=True,
+        pretrained_weights_name=_weights,
+    ))
+
+
+def list_models(task: str | None = None) -> list[ModelSpec]:
+    """All registered models, or those of one task, in registration order."""
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    return [s for s in MODELS.values() if task is None or s.task == task]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``; ConfigError listing the valid names if unknown."""
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
+        ) from None
+
+
+def _merge_options(spec: ModelSpec, options: dict[str, Any] | None) -> dict[str, Any]:
+    merged = dict(spec.default_options)
+    for key, value in (options or {}).items():
+        if key not in spec.default_options:
+            valid = ", ".join(spec.default_options) or "none"
+            raise ConfigError(f"model {spec.name!r} has no option {key!r} (options: {valid})")
+        merged[key] = value
+    return merged
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    in_channels: int = 3,
+    pretrained: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> nn.Module:
+    """Build model ``name`` for ``num_classes`` outputs and ``in_channels`` input channels.
+
+    ``pretrained``: None (random init), ``"imagenet"`` (torchvision ImageNet weights for
+    the encoder, from the torch.hub cache or downloaded; WeightsUnavailableError when
+    neither works) or the path of a local checkpoint (its shape-matching tensors are
+    loaded; the report is kept as ``model.studio_load_report``).
+    The model gets ``studio_model_name``, ``studio_task`` and ``studio_num_classes``.
+    """
+    spec = get_spec(name)
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if not isinstance(in_channels, int) or not 1 <= in_channels <= 64:
+        raise ConfigError(f"in_channels must be an integer 1..64, got {in_channels!r}")
+    merged = _merge_options(spec, options)
+    state = None
+    checkpoint: Path | None = None
+    if pretrained == "imagenet":
+        if not spec.supports_pretrained:
+            raise ConfigError(
+                f"model {name!r} has no ImageNet weights; train it from scratch "
+                "(pretrained=None) or choose a torchvision model"
+            )
+        state = load_pretrained_state(spec)
+    elif pretrained is not None:
+        checkpoint = Path(os.fspath(pretrained)).expanduser()
+        if not checkpoint.is_file():
+            raise ConfigError(
+                f"pretrained must be None, 'imagenet' or an existing checkpoint file; "
+                f"'{pretrained}' is none of these"
+            )
+    model = spec.builder(num_classes, in_channels, merged, pretrained_state=state)
+    if checkpoint is not None:
+        report = load_checkpoint_weights(model, checkpoint)
+        if not report.matched:
+            raise StudioError(
+                f"no tensor of '{checkpoint}' fits model {name!r} ({report.summary()}); "
+                "was it trained with another model?"
+            )
+        model.studio_load_report = report
+    model.studio_model_name = name
+    model.studio_task = spec.task
+    model.studio_num_classes = num_classes
+    return model
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (optionally only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
