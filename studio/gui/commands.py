@@ -1,0 +1,224 @@
+"""Undo commands: small, reversible edits of the project store.
+
+Each command is made of *operations* (add, delete, update, mask patch) that call the store.
+A command runs all of its operations inside ONE store transaction, so it lands together or
+not at all, and is ONE undo step. The document executes a command once itself (so errors
+reach the caller) and then pushes it; the first `redo()` Qt makes on push is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from studio.core.errors import StudioError
+from studio.core.geometry import MaskGeom
+from studio.core.project_annotations import Annotation
+
+
+def paste_patch(geom: MaskGeom | None, x: int, y: int, patch: np.ndarray) -> MaskGeom:
+    """`geom` with the rectangle at (x, y) replaced by `patch` (bool); grows as needed."""
+    patch = np.asarray(patch, dtype=bool)
+    ph, pw = patch.shape
+    if geom is None or geom.bitmap.size == 0:
+        return MaskGeom(int(x), int(y), patch.copy()).tight()
+    x0, y0 = min(geom.x, x), min(geom.y, y)
+    x1, y1 = max(geom.x + geom.width, x + pw), max(geom.y + geom.height, y + ph)
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    out[geom.y - y0:geom.y - y0 + geom.height, geom.x - x0:geom.x - x0 + geom.width] = geom.bitmap
+    out[y - y0:y - y0 + ph, x - x0:x - x0 + pw] = patch
+    return MaskGeom(x0, y0, out).tight()
+
+
+def crop_mask(geom: MaskGeom | None, x: int, y: int, h: int, w: int) -> np.ndarray:
+    """The pixels of `geom` inside the rectangle (x, y, w, h) as a bool array h x w."""
+    out = np.zeros((h, w), dtype=bool)
+    if geom is None or geom.bitmap.size == 0:
+        return out
+    ax0, ay0 = max(x, geom.x), max(y, geom.y)
+    ax1, ay1 = min(x + w, geom.x + geom.width), min(y + h, geom.y + geom.height)
+    if ax1 > ax0 and ay1 > ay0:
+        out[ay0 - y:ay1 - y, ax0 - x:ax1 - x] = geom.bitmap[ay0 - geom.y:ay1 - geom.y,
+                                                           ax0 - geom.x:ax1 - geom.x]
+    return out
+
+
+# --- operations ----------------------------------------------------------------------------
+class AddOp:
+    """Insert an annotation; undo deletes it, redo puts it back with the same id."""
+
+    def __init__(self, image_id: int, class_id: int, kind: str, geometry, source: str = "manual",
+                 score: float | None = None) -> None:
+        self.item = dict(image_id=image_id, class_id=class_id, kind=kind, geometry=geometry,
+                         source=source, score=score)
+        self.ann_id: int | None = None
+        self._snapshot: Annotation | None = None
+
+    def redo(self, project) -> None:
+        if self._snapshot is None:
+            self.ann_id = project.add_annotation(**self.item)
+            self.item = None  # the store holds it now; keep no second copy
+        else:
+            project.restore_annotation(self._snapshot)
+            self._snapshot = None
+
+    def undo(self, project) -> None:
+        self._snapshot = project.annotation(self.ann_id)
+        project.delete_annotation(self.ann_id)
+
+
+class DeleteOp:
+    """Delete an annotation; undo restores it (same id, same timestamps)."""
+
+    def __init__(self, ann_id: int) -> None:
+        self.ann_id = ann_id
+        self._snapshot: Annotation | None = None
+
+    def redo(self, project) -> None:
+        self._snapshot = project.annotation(self.ann_id)
+        project.delete_annotation(self.ann_id)
+
+    def undo(self, project) -> None:
+        project.restore_annotation(self._snapshot)
+        self._snapshot = None
+
+
+class UpdateOp:
+    """Change an annotation's geometry and/or class."""
+
+    def __init__(self, ann_id: int, old_geometry=None, new_geometry=None,
+                 old_class: int | None = None, new_class: int | None = None) -> None:
+        self.ann_id = ann_id
+        self.old_geometry, self.new_geometry = old_geometry, new_geometry
+        self.old_class, self.new_class = old_class, new_class
+
+    def redo(self, project) -> None:
+        project.update_annotation(self.ann_id, class_id=self.new_class, geometry=self.new_geometry)
+
+    def undo(self, project) -> None:
+        project.update_annotation(self.ann_id, class_id=self.old_class, geometry=self.old_geometry)
+
+
+class MaskPatchOp:
+    """Replace the rectangle (x, y, w, h) of a mask annotation: only that region is held.
+
+    A mask that ends up empty is deleted (its annotation is kept so undo can restore it).
+    """
+
+    def __init__(self, ann_id: int, x: int, y: int, before: np.ndarray, after: np.ndarray) -> None:
+        before, after = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
+        if before.shape != after.shape or before.ndim != 2:
+            raise StudioError("A mask patch needs before/after arrays of the same 2-D shape.")
+        self.ann_id, self.x, self.y = ann_id, int(x), int(y)
+        self.before, self.after = before.copy(), after.copy()
+        self._deleted: Annotation | None = None
+
+    def _apply(self, project, patch: np.ndarray) -> None:
+        ann = project.annotation(self.ann_id)
+        if ann.kind != "mask":
+            raise StudioError(f"Annotation {self.ann_id} is a {ann.kind}, not a mask.")
+        geom = paste_patch(ann.geometry, self.x, self.y, patch)
+        if geom.bitmap.size == 0:
+            self._deleted = ann
+            project.delete_annotation(self.ann_id)
+        else:
+            project.update_annotation(self.ann_id, geometry=geom)
+
+    def redo(self, project) -> None:
+        self._apply(project, self.after)
+
+    def undo(self, project) -> None:
+        if self._deleted is not None:
+            project.restore_annotation(self._deleted)
+            self._deleted = None
+        self._apply(project, self.before)
+
+
+# --- commands ------------------------------------------------------------------------------
+class StoreCommand(QUndoCommand):
+    """One undo step: a list of operations on one image, run in one store transaction."""
+
+    def __init__(self, document, image_id: int, text: str, ops: Sequence) -> None:
+        super().__init__(text)
+        self.document = document
+        self.image_id = image_id
+        self.ops = list(ops)
+        self._executed = False
+
+    def execute(self) -> None:
+        """First run, called by the document before pushing; errors propagate."""
+        self._run(forward=True)
+        self._executed = True
+
+    def _run(self, forward: bool) -> None:
+        project = self.document.project
+        with project.transaction():
+            for op in (self.ops if forward else reversed(self.ops)):
+                op.redo(project) if forward else op.undo(project)
+        self.document._on_command_applied(self)
+
+    def redo(self) -> None:
+        if self._executed:
+            self._executed = False  # the push's own redo: already done in execute()
+            return
+        self._guarded(True)
+
+    def undo(self) -> None:
+        self._guarded(False)
+
+    def _guarded(self, forward: bool) -> None:
+        # Qt calls these from C++: an exception would be lost, so report it as a signal.
+        try:
+            self._run(forward)
+        except StudioError as exc:
+            self.setObsolete(True)
+            self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
+                                             f"'{self.text()}': {exc}")
+
+    @property
+    def added_ids(self) -> list[int]:
+        return [op.ann_id for op in self.ops if isinstance(op, AddOp) and op.ann_id is not None]
+
+
+class AddAnnotationsCommand(StoreCommand):
+    def __init__(self, document, image_id: int, items: Sequence[dict], text: str = "Add") -> None:
+        ops = [AddOp(image_id, it["class_id"], it["kind"], it.get("geometry"),
+                     it.get("source", "manual"), it.get("score")) for it in items]
+        super().__init__(document, image_id, text, ops)
+
+
+class DeleteAnnotationsCommand(StoreCommand):
+    def __init__(self, document, image_id: int, ids: Sequence[int], text: str = "Delete") -> None:
+        super().__init__(document, image_id, text, [DeleteOp(i) for i in ids])
+
+
+class SetGeometryCommand(StoreCommand):
+    def __init__(self, document, image_id: int, ann_id: int, old_geometry, new_geometry,
+                 text: str = "Edit shape") -> None:
+        super().__init__(document, image_id, text,
+                         [UpdateOp(ann_id, old_geometry=old_geometry, new_geometry=new_geometry)])
+
+
+class SetClassCommand(StoreCommand):
+    def __init__(self, document, image_id: int, changes: Sequence[tuple[int, int]], class_id: int,
+                 text: str = "Change class") -> None:
+        ops = [UpdateOp(i, old_class=old, new_class=class_id) for i, old in changes]
+        super().__init__(document, image_id, text, ops)
+
+
+class MaskPatchCommand(StoreCommand):
+    def __init__(self, document, image_id: int, patches: Sequence[MaskPatchOp], adds=(),
+                 text: str = "Paint") -> None:
+        super().__init__(document, image_id, text, [*patches, *adds])
+
+
+class SetTagCommand(StoreCommand):
+    def __init__(self, document, image_id: int, class_id: int, present: bool,
+                 existing: Sequence[int]) -> None:
+        if present:
+            ops = [AddOp(image_id, class_id, "tag", None)]
+        else:
+            ops = [DeleteOp(i) for i in existing]
+        super().__init__(document, image_id, "Set tag" if present else "Remove tag", ops)

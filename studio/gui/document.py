@@ -1,0 +1,375 @@
+"""The labelling document: current image, selection, active class, visibility, undo.
+
+The document owns no annotation data (the project store does); it turns user intentions
+into undoable store edits (studio.gui.commands) and tells views what changed through
+signals. Every image has its own QUndoStack, kept while moving between images, and the
+QUndoGroup's active stack is the current image's, so Ctrl+Z undoes edits of this image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoGroup, QUndoStack
+
+from studio.core.errors import StudioError
+from studio.core.geometry import MaskGeom, clip_box, mask_to_polygons, rasterize
+from studio.gui.commands import (
+    AddAnnotationsCommand,
+    AddOp,
+    DeleteAnnotationsCommand,
+    DeleteOp,
+    MaskPatchCommand,
+    MaskPatchOp,
+    SetClassCommand,
+    SetGeometryCommand,
+    SetTagCommand,
+    StoreCommand,
+    crop_mask,
+)
+
+UNDO_LIMIT = 200
+PASTE_OFFSET = 10.0
+
+# In-process clipboard shared by every document: (kind, geometry, class_id) tuples.
+_CLIPBOARD: list[tuple[str, object, int]] = []
+
+
+class LabelDocument(QObject):
+    """What is being labelled and how; all edits go through here."""
+
+    imageChanged = Signal(int)
+    annotationsChanged = Signal(int)
+    selectionChanged = Signal(list)
+    classesChanged = Signal()
+    activeClassChanged = Signal(int)
+    visibilityChanged = Signal()
+    errorOccurred = Signal(str)  # an undo/redo that failed (e.g. the store went read-only)
+
+    def __init__(self, project, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.image_id: int | None = None
+        self.undo_group = QUndoGroup(self)
+        self._stacks: dict[int | None, QUndoStack] = {}
+        classes = project.classes()
+        self.active_class_id: int | None = classes[0].id if classes else None
+        self.selected_ids: list[int] = []
+        self.hidden_class_ids: set[int] = set()
+
+    # --- image and undo stacks ------------------------------------------------------------
+    def set_image(self, image_id: int | None) -> None:
+        """Show another image; its own undo stack becomes the active one."""
+        if image_id is not None:
+            self.project.image(image_id)  # raises NotFoundError for a bad id
+        changed = image_id != self.image_id
+        self.image_id = image_id
+        self.undo_group.setActiveStack(self.undo_stack(image_id) if image_id is not None else None)
+        if changed:
+            self.select([])
+            self.imageChanged.emit(-1 if image_id is None else int(image_id))
+
+    def undo_stack(self, image_id: int | None = None) -> QUndoStack:
+        """The undo stack of an image (the current one by default), created on first use."""
+        key = self.image_id if image_id is None else image_id
+        stack = self._stacks.get(key)
+        if stack is None:
+            stack = QUndoStack(self)
+            stack.setUndoLimit(UNDO_LIMIT)
+            self.undo_group.addStack(stack)
+            self._stacks[key] = stack
+        return stack
+
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the current image."""
+        rec = self.project.image(self._require_image())
+        return rec.width, rec.height
+
+    def _require_image(self) -> int:
+        if self.image_id is None:
+            raise StudioError("No image is open; choose one in the image list first.")
+        return self.image_id
+
+    # --- active class, selection, visibility -----------------------------------------------
+    def set_active_class(self, class_id: int | None) -> None:
+        if class_id is not None:
+            self.project.class_record(class_id)
+        if class_id != self.active_class_id:
+            self.active_class_id = class_id
+            self.activeClassChanged.emit(-1 if class_id is None else int(class_id))
+
+    def _class_for_new(self, class_id: int | None) -> int:
+        cid = class_id if class_id is not None else self.active_class_id
+        if cid is None:
+            raise StudioError("No class is chosen; add a class in the Classes panel first.")
+        return int(cid)
+
+    def select(self, ids: Iterable[int]) -> None:
+        new = list(dict.fromkeys(int(i) for i in ids))
+        if new != self.selected_ids:
+            self.selected_ids = new
+            self.selectionChanged.emit(list(new))
+
+    def set_class_visible(self, class_id: int, visible: bool) -> None:
+        before = set(self.hidden_class_ids)
+        if visible:
+            self.hidden_class_ids.discard(class_id)
+        else:
+            self.hidden_class_ids.add(class_id)
+        if before != self.hidden_class_ids:
+            self.visibilityChanged.emit()
+
+    def set_all_visible(self, visible: bool) -> None:
+        before = set(self.hidden_class_ids)
+        self.hidden_class_ids = set() if visible else {c.id for c in self.project.classes()}
+        if before != self.hidden_class_ids:
+            self.visibilityChanged.emit()
+
+    def is_visible(self, class_id: int) -> bool:
+        return class_id not in self.hidden_class_ids
+
+    def notify_classes_changed(self) -> None:
+        """Call after classes were added, renamed, recoloured, deleted or reordered."""
+        ids = {c.id for c in self.project.classes()}
+        self.hidden_class_ids &= ids
+        if self.active_class_id not in ids:
+            self.set_active_class(min(ids) if ids else None)
+        self.classesChanged.emit()
+
+    # --- running commands ------------------------------------------------------------------
+    def _push(self, cmd: StoreCommand) -> StoreCommand:
+        cmd.execute()  # errors propagate to the caller; nothing is pushed then
+        self.undo_stack(cmd.image_id).push(cmd)
+        return cmd
+
+    def _on_command_applied(self, cmd: StoreCommand) -> None:
+        if cmd.image_id == self.image_id and self.selected_ids:
+            alive = self._existing_ids(self.selected_ids)
+            if alive != self.selected_ids:
+                self.select(alive)
+        self.annotationsChanged.emit(int(cmd.image_id))
+
+    def _existing_ids(self, ids: Sequence[int]) -> list[int]:
+        out = []
+        for i in ids:
+            try:
+                self.project.annotation(i)
+            except StudioError:
+                continue
+            out.append(i)
+        return out
+
+    # --- edits -----------------------------------------------------------------------------
+    def add_annotation(self, kind: str, geometry, class_id: int | None = None,
+                       source: str = "manual") -> int:
+        image_id = self._require_image()
+        item = dict(class_id=self._class_for_new(class_id), kind=kind, geometry=geometry,
+                    source=source)
+        cmd = self._push(AddAnnotationsCommand(self, image_id, [item], f"Add {kind}"))
+        return cmd.added_ids[0]
+
+    def delete_annotations(self, ids: Sequence[int]) -> None:
+        ids = [int(i) for i in ids]
+        if ids:
+            self._push(DeleteAnnotationsCommand(self, self._require_image(), ids,
+                                                f"Delete {len(ids)} object(s)"))
+
+    def set_geometry(self, ann_id: int, geometry) -> None:
+        """Replace an annotation's geometry (move, resize, vertex edit): one undo step."""
+        old = self.project.annotation(ann_id)
+        self._push(SetGeometryCommand(self, old.image_id, ann_id, old.geometry, geometry))
+
+    def set_class(self, ids: Sequence[int], class_id: int) -> None:
+        self.project.class_record(class_id)
+        changes = []
+        for i in ids:
+            ann = self.project.annotation(i)
+            if ann.class_id != class_id:
+                changes.append((ann.id, ann.class_id))
+        if changes:
+            image_id = self.project.annotation(changes[0][0]).image_id
+            self._push(SetClassCommand(self, image_id, changes, class_id))
+
+    def tags(self) -> set[int]:
+        """Class ids tagged on the current image."""
+        if self.image_id is None:
+            return set()
+        return {a.class_id for a in self.project.annotations(self.image_id, kind="tag")}
+
+    def set_tag(self, class_id: int, present: bool) -> None:
+        """Switch an image-level tag on or off for the current image."""
+        image_id = self._require_image()
+        self.project.class_record(class_id)
+        existing = [a.id for a in self.project.annotations(image_id, kind="tag")
+                    if a.class_id == class_id]
+        if bool(existing) == bool(present):
+            return
+        self._push(SetTagCommand(self, image_id, class_id, present, existing))
+
+    def apply_mask_patch(self, ann_id: int, x: int, y: int, before: np.ndarray,
+                         after: np.ndarray) -> None:
+        """Replace a region of a mask object; the undo step holds only that region."""
+        image_id = self.project.annotation(ann_id).image_id
+        self._push(MaskPatchCommand(self, image_id, [MaskPatchOp(ann_id, x, y, before, after)]))
+
+    def paint_mask(self, x: int, y: int, footprint: np.ndarray, *, erase: bool = False,
+                   class_id: int | None = None, mode: str = "semantic",
+                   preserve_others: bool = False, target_id: int | None = None,
+                   text: str = "Paint") -> int | None:
+        """Paint (or erase) the pixels `footprint` (bool, at x, y) as one undo step.
+
+        semantic: painting class C adds the pixels to C's mask (created if none) and, unless
+        `preserve_others`, removes them from other classes' masks; erasing clears them from
+        every mask (only C's with `preserve_others`).
+        instance: painting adds to mask `target_id` (or a new object of class C); erasing
+        clears `target_id` (or every mask when none is given).
+        Returns the id of the mask painted into (None when erasing or nothing changed).
+        """
+        image_id = self._require_image()
+        width, height = self.image_size()
+        fp = np.asarray(footprint, dtype=bool)
+        x, y = int(x), int(y)
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + fp.shape[1], width), min(y + fp.shape[0], height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        fp = fp[y0 - y:y1 - y, x0 - x:x1 - x]
+        if not fp.any():
+            return None
+        h, w = fp.shape
+        cid = None if (erase and mode == "instance") else self._class_for_new(class_id)
+        masks = self.project.annotations(image_id, kind="mask")
+        by_id = {a.id: a for a in masks}
+        patches: list[MaskPatchOp] = []
+        adds: list[AddOp] = []
+        result: int | None = None
+
+        def patch(ann, paint: bool) -> bool:
+            before = crop_mask(ann.geometry, x0, y0, h, w)
+            after = (before | fp) if paint else (before & ~fp)
+            if not np.array_equal(before, after):
+                patches.append(MaskPatchOp(ann.id, x0, y0, before, after))
+                return True
+            return False
+
+        if mode == "semantic":
+            own = [a for a in masks if a.class_id == cid]
+            if erase:
+                for a in (own if preserve_others else masks):
+                    patch(a, False)
+            else:
+                if own:
+                    patch(own[0], True)
+                    result = own[0].id
+                else:
+                    adds.append(AddOp(image_id, cid, "mask", MaskGeom(x0, y0, fp.copy())))
+                if not preserve_others:
+                    for a in masks:
+                        if a.class_id != cid:
+                            patch(a, False)
+        elif mode == "instance":
+            target = by_id.get(target_id) if target_id is not None else None
+            if erase:
+                for a in ([target] if target is not None else masks):
+                    patch(a, False)
+            elif target is not None:
+                patch(target, True)
+                result = target.id
+            else:
+                adds.append(AddOp(image_id, cid, "mask", MaskGeom(x0, y0, fp.copy())))
+        else:
+            raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
+        if not patches and not adds:
+            return None
+        cmd = self._push(MaskPatchCommand(self, image_id, patches, adds, text=text))
+        return cmd.added_ids[0] if adds else result
+
+    def replace_annotations(self, ids: Sequence[int], items: Sequence[dict],
+                            text: str = "Convert") -> list[int]:
+        """Delete `ids` and add `items` (dicts: kind, geometry, class_id) as one undo step."""
+        image_id = self._require_image()
+        ops = [DeleteOp(int(i)) for i in ids]
+        ops += [AddOp(image_id, it["class_id"], it["kind"], it["geometry"],
+                      it.get("source", "manual")) for it in items]
+        cmd = self._push(StoreCommand(self, image_id, text, ops))
+        return cmd.added_ids
+
+    def convert_annotations(self, ids: Sequence[int], kind: str) -> list[int]:
+        """Convert regions to "mask" or "polygon" (a mask may give several polygons)."""
+        if kind not in ("mask", "polygon"):
+            raise StudioError(f"Cannot convert to {kind!r}; choose 'mask' or 'polygon'.")
+        width, height = self.image_size()
+        old, items = [], []
+        for i in ids:
+            ann = self.project.annotation(i)
+            if ann.kind == kind or ann.kind == "tag":
+                continue
+            full = rasterize(ann.kind, ann.geometry, height, width)
+            if kind == "mask":
+                if full.any():
+                    items.append(dict(kind="mask", geometry=MaskGeom.from_full(full),
+                                      class_id=ann.class_id))
+            else:
+                for poly in mask_to_polygons(full):
+                    items.append(dict(kind="polygon", geometry=poly, class_id=ann.class_id))
+            old.append(ann.id)
+        if not old:
+            return []
+        new_ids = self.replace_annotations(old, items, text=f"Convert to {kind}")
+        self.select(new_ids)
+        return new_ids
+
+    # --- clipboard -------------------------------------------------------------------------
+    def copy_selection(self) -> int:
+        """Copy the selected objects (geometry and class); returns how many."""
+        items = []
+        for i in self.selected_ids:
+            ann = self.project.annotation(i)
+            if ann.kind != "tag":
+                items.append((ann.kind, ann.geometry, ann.class_id))
+        if items:
+            _CLIPBOARD[:] = items
+        return len(items)
+
+    def paste(self, offset: float = 0.0) -> list[int]:
+        """Add the clipboard's objects to the current image (cut to its bounds), selected."""
+        image_id = self._require_image()
+        width, height = self.image_size()
+        known = {c.id for c in self.project.classes()}
+        items = []
+        for kind, geom, cid in _CLIPBOARD:
+            if cid not in known:
+                continue
+            moved = _shift_clip(kind, geom, offset, width, height)
+            if moved is not None:
+                items.append(dict(kind=kind, geometry=moved, class_id=cid))
+        if not items:
+            return []
+        cmd = self._push(AddAnnotationsCommand(self, image_id, items, f"Paste {len(items)}"))
+        self.select(cmd.added_ids)
+        return cmd.added_ids
+
+    def duplicate_selection(self) -> list[int]:
+        """Copy and paste the selection, shifted a little so the copy is visible."""
+        if not self.copy_selection():
+            return []
+        return self.paste(offset=PASTE_OFFSET)
+
+
+def _shift_clip(kind: str, geom, d: float, width: int, height: int):
+    """A geometry moved by (d, d) and cut to the image; None when nothing is left."""
+    if kind == "box":
+        x, y, w, h = clip_box((geom[0] + d, geom[1] + d, geom[2], geom[3]), width, height)
+        return (x, y, w, h) if w > 0 and h > 0 else None
+    if kind == "polygon":
+        pts = np.asarray(geom, dtype=np.float64) + d
+        pts[:, 0] = np.clip(pts[:, 0], 0, width)
+        pts[:, 1] = np.clip(pts[:, 1], 0, height)
+        return pts if np.ptp(pts[:, 0]) > 0 and np.ptp(pts[:, 1]) > 0 else None
+    if kind == "mask":
+        di = int(round(d))
+        bitmap = crop_mask(MaskGeom(geom.x + di, geom.y + di, geom.bitmap), 0, 0, height, width)
+        return MaskGeom.from_full(bitmap) if bitmap.any() else None
+    return None
