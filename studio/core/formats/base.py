@@ -109,3 +109,67 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False))
+
+
+# --- shared by the importers and exporters (coco, voc, yolo, ...) -------------------------
+def atomic_copy(src: Path, dest: Path) -> None:
+    """Copy a file (with its times, like shutil.copy2) so `dest` is never half-written."""
+    import shutil
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def unique_name(name: str, used: set[str], tag: str) -> str:
+    """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken."""
+    candidate = name
+    if candidate.lower() in used:
+        p = Path(name)
+        candidate = f"{p.stem}_{tag}{p.suffix}"
+        n = 1
+        while candidate.lower() in used:
+            candidate = f"{p.stem}_{tag}_{n}{p.suffix}"
+            n += 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def register_image(project, path: Path, report: ImportReport, item: str | None = None,
+                   **add_options) -> tuple[int, bool] | None:
+    """Add one image for an importer; a missing or unreadable file is skipped and reported.
+
+    Returns (image id, take_annotations), or None when the image was skipped. A duplicate
+    (same content already in the project) is counted; its annotations are taken only when
+    the image has none yet, so importing the same dataset twice does not double them.
+    """
+    from studio.core.errors import ImageError
+
+    label = item or str(path)
+    if not Path(path).is_file():
+        report.skip(label, "image file not found")
+        return None
+    try:
+        image_id, created = project.add_image(path, **add_options)
+    except ImageError as exc:
+        report.skip(label, f"unreadable image: {exc}")
+        return None
+    if created:
+        report.images += 1
+        return image_id, True
+    report.duplicate_images += 1
+    if project.image(image_id).n_annotations > 0:
+        report.skip(label, f"same image content as image {image_id}, which already has "
+                           "annotations; these were not imported a second time")
+        return image_id, False
+    return image_id, True
