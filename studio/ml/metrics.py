@@ -1,0 +1,29 @@
+"""Metrics for training and evaluation: one import point for both tasks.
+
+Classification lives in :mod:`studio.ml.metrics_cls`, segmentation (overlap, boundary,
+Hausdorff; definitions in its docstring) in :mod:`studio.ml.metrics_seg`.
+"""
+
+from studio.ml.metrics_cls import (
+    ClassificationMeter,
+    classification_metrics,
+    confusion_matrix,
+    metrics_from_confusion,
+)
+from studio.ml.metrics_seg import (
+    BoundaryAccumulator,
+    SegmentationMeter,
+    pixel_metrics_from_confusion,
+    segmentation_metrics,
+)
+
+__all__ = [
+    "BoundaryAccumulator",
+    "ClassificationMeter",
+    "SegmentationMeter",
+    "classification_metrics",
+    "confusion_matrix",
+    "metrics_from_confusion",
+    "pixel_metrics_from_confusion",
+    "segmentation_metrics",
+]
