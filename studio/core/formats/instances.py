@@ -1,0 +1,282 @@
+"""Instance mask folders ("instances"), as in the Data Science Bowl 2018.
+
+Layouts read:
+- DSB: `source/<id>/images/<id>.png` and `source/<id>/masks/*.png`, one binary image per
+  object (any non-zero pixel belongs to it). `source` may also be one such `<id>` folder.
+- Label images: `source/images/<name>` with `source/labels/<name>.*` (or `masks/`), each an
+  integer label image (e.g. 16-bit TIFF) where every non-zero value is one object.
+- One pair: `source` is a label image file and `images_dir` the image file it labels
+  (e.g. stardist's `mask2d.tif` and `img2d.tif`).
+
+Every object becomes one "mask" annotation of the class `class_name` (default "nucleus");
+empty masks and masks whose size differs from the image are skipped and reported.
+
+Export writes the DSB layout: `<name>/images/<name>.<ext>` (a copy of the image) and
+`<name>/masks/<name>_<k>.png` (0/255) for every polygon and mask region (of `class_name`
+only, when given). The layout has no class names, so one class per export round-trips.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio.core.errors import FormatError, ImageError
+from studio.core.formats.base import (
+    ExportReport,
+    ImportReport,
+    atomic_copy,
+    atomic_write_bytes,
+    register_image,
+    unique_name,
+)
+from studio.core.formats.masks import (
+    IMAGE_DIRS,
+    MASK_DIRS,
+    default_split,
+    find_subfolder,
+    image_files,
+    read_label_image,
+)
+from studio.core.geometry import MaskGeom, rasterize
+
+SOURCE = "import:instances"
+DEFAULT_CLASS = "nucleus"
+
+
+def _label_objects(label: np.ndarray) -> list[MaskGeom]:
+    """One cropped mask per non-zero value of a label image, in value order."""
+    objects = []
+    flat = label.ravel()
+    nonzero = np.flatnonzero(flat)
+    if nonzero.size == 0:
+        return objects
+    values = flat[nonzero]
+    order = np.argsort(values, kind="stable")
+    values, nonzero = values[order], nonzero[order]
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    ends = np.r_[starts[1:], values.size]
+    width = label.shape[1]
+    for s, e in zip(starts, ends, strict=True):
+        idx = nonzero[s:e]
+        rows, cols = idx // width, idx % width
+        y0, x0 = int(rows.min()), int(cols.min())
+        bitmap = np.zeros((int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1), dtype=bool)
+        bitmap[rows - y0, cols - x0] = True
+        objects.append(MaskGeom(x0, y0, bitmap))
+    return objects
+
+
+class _Adder:
+    """Adds objects of one class for one import, keeping the report up to date."""
+
+    def __init__(self, project, report: ImportReport, class_name: str, split: str) -> None:
+        self.project, self.report, self.split = project, report, split
+        self.class_name = class_name
+        self._class_id: int | None = None
+        self.pool: ThreadPoolExecutor | None = None
+
+    def class_id(self) -> int:
+        if self._class_id is None:
+            if self.project.class_by_name(self.class_name) is None:
+                self.report.classes_added.append(self.class_name)
+            self._class_id = self.project.get_or_add_class(self.class_name)
+        return self._class_id
+
+    def image(self, path: Path, item: str) -> tuple[int, int, int] | None:
+        """(image id, height, width) when its annotations should be taken, else None."""
+        added = register_image(self.project, path, self.report, item, split=self.split)
+        if added is None or not added[1]:
+            return None
+        rec = self.project.image(added[0])
+        return rec.id, rec.height, rec.width
+
+    def objects(self, image_id: int, geoms: list[tuple[str, MaskGeom]]) -> None:
+        items = []
+        for item, geom in geoms:
+            if geom.area == 0:
+                self.report.skip(item, "empty mask")
+                continue
+            items.append(dict(image_id=image_id, class_id=self.class_id(), kind="mask",
+                              geometry=geom, source=SOURCE))
+        self.project.add_annotations(items)
+        self.report.count("mask", self.class_name, len(items))
+
+
+def import_instances(project, source: Path, images_dir: Path | None = None,
+                     report: ImportReport | None = None, *, class_name: str = DEFAULT_CLASS,
+                     split: str | None = None) -> ImportReport:
+    """Import instance masks from one of the layouts in the module docstring."""
+    report = report or ImportReport("instances")
+    source = Path(source)
+    adder = _Adder(project, report, class_name, default_split(source, split))
+    if source.is_file():
+        if images_dir is None or not Path(images_dir).is_file():
+            raise FormatError(f"{source.name} is a single label image: give the image it labels "
+                              "as the images path.")
+        _import_label_pair(adder, Path(images_dir), source, source.name)
+        return report
+    image_dir = Path(images_dir) if images_dir else find_subfolder(source, IMAGE_DIRS)
+    label_dir = find_subfolder(source, MASK_DIRS)
+    if image_dir is not None and label_dir is not None \
+            and _looks_like_label_images(image_dir, label_dir):
+        _import_label_folder(adder, image_dir, label_dir)
+        return report
+    if find_subfolder(source, ("images",)) is not None:
+        samples = [source]
+    else:
+        samples = sorted(p for p in source.iterdir()
+                         if p.is_dir() and find_subfolder(p, ("images",)) is not None)
+    if not samples:
+        raise FormatError(f"No images found in {source}: expected <id>/images/<id>.png with "
+                          "<id>/masks/*.png, or images/ with labels/.")
+    found = 0
+    # PNG decoding releases the GIL: a few threads read a sample's masks in parallel.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as adder.pool:
+        for sample in samples:
+            found += _import_sample(adder, sample, source)
+    if not found:
+        raise FormatError(f"No images found in {source} (the images/ folders are empty).")
+    return report
+
+
+def _looks_like_label_images(image_dir: Path, label_dir: Path) -> bool:
+    """True when masks are named like the images (label images), not one file per object."""
+    stems = {p.relative_to(image_dir).with_suffix("").as_posix().lower()
+             for p in image_files(image_dir)}
+    labels = [p.relative_to(label_dir).with_suffix("").as_posix().lower()
+              for p in image_files(label_dir)]
+    return bool(labels) and sum(s in stems for s in labels) >= max(1, len(labels) // 2)
+
+
+def _read_object_mask(path: Path) -> np.ndarray:
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        return read_label_image(path) != 0  # raises a clear ImageError
+    if arr.ndim == 3:
+        arr = arr[:, :, :3].max(axis=2)
+    return arr != 0
+
+
+def _try_read_object_mask(path: Path) -> np.ndarray | ImageError:
+    try:
+        return _read_object_mask(path)
+    except ImageError as exc:
+        return exc
+
+
+def _import_sample(adder: _Adder, sample: Path, source: Path) -> int:
+    images = image_files(find_subfolder(sample, ("images",)))
+    if not images:
+        adder.report.skip(str(sample.relative_to(source.parent)), "no image in images/")
+        return 0
+    if len(images) > 1:
+        adder.report.warnings.append(f"{sample.name}: {len(images)} images; the masks are "
+                                     f"given to {images[0].name} only")
+    item = images[0].name
+    info = adder.image(images[0], item)
+    mask_dir = find_subfolder(sample, ("masks",))
+    if info is None or mask_dir is None:
+        return 1
+    image_id, height, width = info
+    geoms = []
+    paths = image_files(mask_dir)
+    for mask_path, mask in zip(paths, adder.pool.map(_try_read_object_mask, paths), strict=True):
+        name = f"{sample.name}/masks/{mask_path.name}"
+        if isinstance(mask, ImageError):
+            adder.report.skip(name, str(mask))
+            continue
+        if mask.shape != (height, width):
+            adder.report.skip(name, f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                                    f"{width}x{height}")
+            continue
+        geoms.append((name, MaskGeom.from_full(mask)))
+    adder.objects(image_id, geoms)
+    return 1
+
+
+def _import_label_pair(adder: _Adder, image: Path, label_path: Path, item: str) -> None:
+    try:
+        label = read_label_image(label_path)
+    except ImageError as exc:
+        adder.report.skip(item, str(exc))
+        return
+    info = adder.image(image, image.name)
+    if info is None:
+        return
+    image_id, height, width = info
+    if label.shape != (height, width):
+        adder.report.skip(item, f"label image is {label.shape[1]}x{label.shape[0]} but the "
+                                f"image is {width}x{height}")
+        return
+    adder.objects(image_id, [(f"{item} object {k}", g)
+                             for k, g in enumerate(_label_objects(label), 1)])
+
+
+def _import_label_folder(adder: _Adder, image_dir: Path, label_dir: Path) -> None:
+    labels: dict[str, Path] = {}
+    for p in image_files(label_dir):
+        labels.setdefault(p.relative_to(label_dir).with_suffix("").as_posix().lower(), p)
+    used = set()
+    for img in image_files(image_dir):
+        key = img.relative_to(image_dir).with_suffix("").as_posix().lower()
+        if key in labels:
+            used.add(key)
+            _import_label_pair(adder, img, labels[key], str(labels[key].relative_to(label_dir)))
+        else:
+            adder.image(img, str(img.relative_to(image_dir)))
+    for key in sorted(set(labels) - used):
+        adder.report.skip(str(labels[key].relative_to(label_dir)), "label image without an image")
+
+
+# --- export -------------------------------------------------------------------------------
+def _png(mask: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:  # pragma: no cover - encoding a uint8 array does not fail
+        raise FormatError("Could not encode a mask as PNG.")
+    return buf.tobytes()
+
+
+def export_instances(project, out_dir: Path, split: str | None = None,
+                     class_name: str | None = None) -> ExportReport:
+    """Write the DSB layout (see the module docstring)."""
+    out_dir = Path(out_dir)
+    report = ExportReport("instances", out_dir)
+    class_id = None
+    if class_name is not None:
+        record = project.class_by_name(class_name)
+        if record is None:
+            raise FormatError(f"There is no class named {class_name!r} in this project.")
+        class_id = record.id
+    used: set[str] = set()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for record in project.images(split=split):
+        if not record.abs_path.is_file():
+            report.skip(record.path, "image file is missing")
+            continue
+        name = unique_name(record.abs_path.stem, used, str(record.id))
+        sample = out_dir / name
+        image_path = sample / "images" / (name + record.abs_path.suffix.lower())
+        atomic_copy(record.abs_path, image_path)
+        report.files.append(image_path)
+        report.images += 1
+        (sample / "masks").mkdir(parents=True, exist_ok=True)
+        k = 0
+        for ann in project.annotations(record.id):
+            if ann.kind not in ("polygon", "mask") or (class_id is not None
+                                                       and ann.class_id != class_id):
+                continue
+            mask = rasterize(ann.kind, ann.geometry, record.height, record.width)
+            if not mask.any():
+                report.skip(f"annotation {ann.id}", "region has no pixels inside the image")
+                continue
+            path = sample / "masks" / f"{name}_{k}.png"
+            atomic_write_bytes(path, _png(mask))
+            report.files.append(path)
+            report.annotations += 1
+            k += 1
+    return report
