@@ -1,0 +1,180 @@
+"""Data commands of studio-cli: new, import, export, info, split. No Qt, no torch.
+
+Each sub-command sets `func(args) -> int`; failures raise StudioError, which the dispatcher
+turns into a one-line message on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+from pathlib import Path
+
+from studio.core.errors import ConfigError, StudioError
+from studio.core.formats import FORMATS, export_dataset, import_dataset
+from studio.core.project import SPLITS, Project
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """`KEY=VALUE` -> (key, value); the value is read as JSON when it is JSON, else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. class_name=nucleus), got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _options(fmt: str, direction: str, pairs: list[tuple[str, object]] | None) -> dict:
+    """The --option pairs, checked against the keyword options the format's function takes."""
+    options = dict(pairs or [])
+    if not options:
+        return options
+    module = importlib.import_module(f"studio.core.formats.{FORMATS[fmt]}")
+    func = getattr(module, f"{direction}_{fmt}")
+    params = inspect.signature(func).parameters
+    fixed = {"project", "source", "images_dir", "report", "out_dir", "split"}
+    allowed = sorted(n for n, p in params.items() if n not in fixed
+                     and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(f"The {fmt} {direction} has no option {key!r}; it takes: "
+                              f"{', '.join(allowed) or 'no options'}.")
+    return options
+
+
+def _open(path: str) -> Project:
+    return Project.open(Path(path))
+
+
+# --- commands -----------------------------------------------------------------------------
+def cmd_new(args: argparse.Namespace) -> int:
+    with Project.create(Path(args.project), name=args.name) as project:
+        print(f"Created project {project.name!r} in {project.root}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    options = _options(args.format, "import", args.option)
+    with _open(args.project) as project:
+        report = import_dataset(project, args.format, Path(args.source),
+                                Path(args.images) if args.images else None, **options)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+        return 0
+    print(report.summary())
+    if report.classes_added:
+        print(f"New classes: {', '.join(report.classes_added)}")
+    if report.warnings:
+        print(f"{len(report.warnings)} warnings, e.g.: {report.warnings[0]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    options = _options(args.format, "export", args.option)
+    with _open(args.project) as project:
+        report = export_dataset(project, args.format, Path(args.out), split=args.split, **options)
+    print(f"Exported {report.images} images and {report.annotations} annotations "
+          f"({args.format}) to {report.out_dir}.")
+    if report.skipped:
+        print(f"Skipped {len(report.skipped)}: " + "; ".join(
+            f"{item}: {reason}" for item, reason in report.skipped[:5]))
+    return 0
+
+
+def format_counts(name: str, root: Path, counts: dict) -> str:
+    """The human-readable `info` text."""
+    ann = counts["annotations"]
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(ann["by_kind"].items())) or "none"
+    lines = [
+        f"Project {name!r} in {root}",
+        f"Images: {counts['images']} ("
+        + ", ".join(f"{s} {n}" for s, n in counts["splits"].items()) + ")",
+        "Status: " + ", ".join(f"{s} {n}" for s, n in counts["statuses"].items()),
+        f"Classes: {len(counts['classes'])}",
+        f"Annotations: {ann['total']} ({kinds})",
+    ]
+    lines += [f"  {cls}: {n}" for cls, n in ann["by_class"].items()]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args.project) as project:
+        counts = project.counts()
+        if args.json:
+            print(json.dumps(counts))
+        else:
+            print(format_counts(project.name, project.root, counts))
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from studio.core.splits import random_split
+
+    for what in ("train", "val", "test"):
+        value = getattr(args, what)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"--{what} must be a fraction between 0 and 1, got {value}.")
+    with _open(args.project) as project:
+        if project.count_images() == 0:
+            raise StudioError(f"The project in {project.root} has no images to split.")
+        result = random_split(project, args.train, args.val, args.test, seed=args.seed,
+                              stratify=args.stratify, only_unassigned=args.only_unassigned)
+    print("Split: " + ", ".join(f"{k} {n}" for k, n in result.items()))
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------
+def register(subparsers) -> None:
+    """Add new, import, export, info and split to the studio-cli parser."""
+    formats = list(FORMATS)
+
+    p = subparsers.add_parser("new", help="create an empty project")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--name", help="display name (default: the folder name)")
+    p.set_defaults(func=cmd_new)
+
+    p = subparsers.add_parser("import", help="import a dataset into a project (all or nothing)")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--format", required=True, choices=formats)
+    p.add_argument("--source", required=True, metavar="PATH",
+                   help="annotation file or dataset folder")
+    p.add_argument("--images", metavar="DIR", help="where the images are, if not beside the "
+                   "annotations (instances: the image file a single label image labels)")
+    p.add_argument("--option", action="append", type=parse_option, metavar="KEY=VALUE",
+                   help="format option, e.g. class_name=nucleus or classes='[\"a\",\"b\"]'")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = subparsers.add_parser("export", help="export a project's images and annotations")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--format", required=True, choices=formats)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--split", choices=SPLITS, help="only images of this split")
+    p.add_argument("--option", action="append", type=parse_option, metavar="KEY=VALUE",
+                   help="format option, e.g. class_name=nucleus")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("info", help="counts of images, classes and annotations")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("split", help="assign images to train/val/test at random")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--train", type=float, default=0.7)
+    p.add_argument("--val", type=float, default=0.15)
+    p.add_argument("--test", type=float, default=0.15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stratify", action="store_true",
+                   help="split each class separately so every class is in every part")
+    p.add_argument("--only-unassigned", action="store_true",
+                   help="leave images that already have a split alone")
+    p.set_defaults(func=cmd_split)
+
+
+__all__ = ["register", "parse_option", "format_counts"]
