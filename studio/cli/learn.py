@@ -1,0 +1,274 @@
+"""studio-cli learning commands: train, evaluate, predict, export-model."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from studio.core.errors import ConfigError, StudioError
+
+TASKS = ("classification", "semantic")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model on the project's labels",
+                       description="Train a model; prints one line per epoch and the run id "
+                                   "alone on the last line.")
+    p.add_argument("project", nargs="?", help="project folder")
+    p.add_argument("--config", help="run config (JSON or YAML); see --print-default-config")
+    p.add_argument("--task", choices=TASKS, help="task (when the config does not say)")
+    p.add_argument("--print-default-config", action="store_true",
+                   help="print a complete default config for --task and exit")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--epochs", type=int, help="override the config's number of epochs")
+    p.add_argument("--resume", metavar="RUN", help="continue a run (id) or start from a "
+                                                   "checkpoint file")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
+    p.add_argument("project")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--split", choices=("val", "test", "train"), default="val")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict images with a trained run")
+    p.add_argument("project")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--images", nargs="+", required=True, help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export-model", help="export a trained run's model")
+    p.add_argument("project")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--format", choices=("torchscript", "onnx"), required=True)
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.set_defaults(func=cmd_export)
+
+
+def _open(folder: str):
+    from studio.core.project import Project
+
+    return Project.open(folder)
+
+
+def _read_config(path: str) -> dict:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the config file {p}: {exc.strerror}.") from exc
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and YAMLError's parse errors
+        raise ConfigError(f"{p} is not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}"
+                          f": {exc}") from exc
+    except Exception as exc:  # yaml.YAMLError does not derive from ValueError
+        raise ConfigError(f"{p} is not a valid config file: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold one object (a dict of options).")
+    return data
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+class _Progress:
+    """Epoch lines, plus a batch line at most every `every_s` seconds."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    def on_batch(self, info: dict) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            print(f"  epoch {info['epoch']} step {info['step']}/{info['steps_per_epoch']}  "
+                  f"loss {info['loss']:.4g}  lr {info['lr']:.3g}  "
+                  f"{info['images_per_s']:.1f} img/s", flush=True)
+
+    def on_epoch(self, info: dict) -> None:
+        self.last = time.monotonic()
+        parts = [f"epoch {info['epoch']}", f"train_loss {_fmt(info['train_loss'])}"]
+        for key in ("val_loss", "accuracy", "macro_f1", "pixel_accuracy", "mean_iou",
+                    "mean_dice"):
+            if key in info:
+                parts.append(f"{key} {_fmt(info[key])}")
+        best = info.get("best") or {}
+        if best.get("value") is not None:
+            parts.append(f"best {best['metric']} {_fmt(best['value'])} @{best['epoch']}")
+        if info.get("overfitting"):
+            parts.append("OVERFITTING?")
+        parts.append(f"{info['elapsed']:.1f}s")
+        print("  ".join(parts), flush=True)
+
+    def on_log(self, text: str) -> None:
+        print(text, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from studio.ml.config import default_config
+
+    if args.print_default_config:
+        cfg = default_config(args.task or "classification")
+        print(json.dumps(cfg, indent=2))
+        return 0
+    if not args.project:
+        raise ConfigError("Name the project folder: studio-cli train PROJECT --config FILE.")
+    config = _read_config(args.config) if args.config else {}
+    if args.task:
+        if config.get("task", args.task) != args.task:
+            raise ConfigError(f"--task {args.task} contradicts the config's task "
+                              f"{config['task']!r}.")
+        config["task"] = args.task
+    if not config and args.resume is None:
+        raise ConfigError("Give a config (--config FILE) or at least --task; print a complete "
+                          "one with --print-default-config.")
+    if args.device:
+        config["device"] = args.device
+    if args.epochs is not None:
+        config["epochs"] = args.epochs
+    from studio.ml.train import fit
+
+    resume = args.resume
+    if resume is not None and str(resume).isdigit():
+        resume = int(resume)
+    with _open(args.project) as project:
+        result = fit(project, config, callbacks=_Progress(), resume=resume)
+        best = result.best
+        if best.get("value") is not None:
+            print(f"{result.status}: best {best['metric']} {_fmt(best['value'])} at epoch "
+                  f"{best['epoch']}", flush=True)
+        else:
+            print(result.status, flush=True)
+        print(result.run_id, flush=True)
+    return 0
+
+
+def _clean(value):
+    """JSON-safe: NaN/inf -> None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from studio.ml.train import evaluate_run
+
+    with _open(args.project) as project:
+        metrics = evaluate_run(project, args.run, split=args.split, which=args.which,
+                               device=args.device)
+    if args.json:
+        print(json.dumps(_clean(metrics)))
+        return 0
+    names = metrics.get("class_names", [])
+    for key, value in metrics.items():
+        if key in ("class_names", "confusion_matrix"):
+            continue
+        if isinstance(value, list) and len(value) == len(names):
+            value = ", ".join(f"{n}={_fmt(v)}" for n, v in zip(names, value, strict=True))
+        print(f"{key:18s} {_fmt(value)}")
+    return 0
+
+
+def _image_paths(items: list[str]) -> list[Path]:
+    from studio.core.images import is_image_file
+
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.iterdir() if f.is_file() and is_image_file(f))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise StudioError(f"Image not found: {p}")
+    if not paths:
+        raise StudioError("No images to predict (the folders given hold no image files).")
+    return paths
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import cv2
+
+    from studio.ml.predict import predict
+
+    paths = _image_paths(args.images)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _open(args.project) as project:
+        results = predict(project, args.run, paths, device=args.device, which=args.which)
+    if not results:
+        return 0
+    if results[0].task == "classification":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        names = results[0].class_names
+        writer.writerow(["image", "class", "probability", *[f"p_{n}" for n in names]])
+        for r in results:
+            writer.writerow([r.image, r.class_name, f"{r.probabilities[r.class_index]:.6f}",
+                             *[f"{p:.6f}" for p in r.probabilities]])
+        target = out / "predictions.csv"
+        _write_atomic(target, buf.getvalue().encode("utf-8"))
+        print(f"wrote {target} ({len(results)} images)")
+        return 0
+    used: set[str] = set()
+    for r in results:
+        stem = Path(r.image).stem
+        name = stem
+        n = 1
+        while name in used:
+            n += 1
+            name = f"{stem}_{n}"
+        used.add(name)
+        ok, buf = cv2.imencode(".png", r.label_map)
+        if not ok:
+            raise StudioError(f"Could not encode the mask of {r.image}.")
+        _write_atomic(out / f"{name}.png", buf.tobytes())
+    print(f"wrote {len(results)} label maps (value = class index: "
+          f"{', '.join(f'{i}={n}' for i, n in enumerate(results[0].class_names))}) to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from studio.ml.export import export_model
+
+    with _open(args.project) as project:
+        path = export_model(project, args.run, args.format, args.out, which=args.which)
+    print(f"wrote {path}")
+    return 0
+

@@ -1,0 +1,274 @@
+"""Training configs: one plain, JSON-serialisable dict holding every option of a run.
+
+`default_config(task)` gives a complete config; `validate_config(cfg, project)` fills in
+what is missing and rejects bad values with a ConfigError that says what to change,
+before any model is built or any run is recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from studio.core.errors import ConfigError
+
+TASKS = ("classification", "semantic")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULERS = ("none", "step", "cosine", "plateau", "onecycle")
+RESIZE_POLICIES = ("resize", "crop", "letterbox")
+FREEZE_MODES = ("none", "backbone", "all_but_head", "first_n_stages")
+METRICS = {
+    "classification": ("accuracy", "macro_f1", "macro_precision", "macro_recall", "micro_f1",
+                       "weighted_f1"),
+    "semantic": ("mean_iou", "mean_dice", "pixel_accuracy", "mean_precision", "mean_recall"),
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _common() -> dict[str, Any]:
+    return {
+        "model_options": {},
+        "pretrained": None,  # None | "imagenet" | path of a local checkpoint
+        "freeze": {"mode": "none", "n_stages": 0},
+        # at epoch `unfreeze_epoch` (1-based; 0 = never) everything is unfrozen and the
+        # optimizer rebuilt with the backbone at lr * backbone_lr_factor
+        "finetune": {"unfreeze_epoch": 0, "backbone_lr_factor": 1.0},
+        "channels": "auto",  # "auto" | 1 | 3
+        # "auto": ImageNet statistics for pretrained models, else the train split's;
+        # or "imagenet", "dataset", or {"mean": [...], "std": [...]}
+        "normalize": "auto",
+        "normalize_max_images": 200,
+        "l1": 0.0,
+        "dropout": None,  # None keeps the model's own default
+        "grad_clip": 0.0,  # max gradient norm; 0 = off
+        "amp": True,  # mixed precision; only ever used on CUDA
+        "channels_last": True,  # only ever used on CUDA
+        "seed": 0,
+        "deterministic": False,
+        "device": "auto",  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+        "num_workers": 0,
+        "cache_mb": 512,  # decoded-image cache per process
+        "val_every": 1,
+        "overfit_patience": 3,
+        "splits": {"train": "train", "val": "val"},
+    }
+
+
+def _loss(task: str, name: str) -> dict[str, Any]:
+    from studio.ml.losses import default_loss
+
+    return {**default_loss(task), "name": name}
+
+
+def default_config(task: str) -> dict[str, Any]:
+    """A complete config for `task` ("classification" or "semantic") with every default."""
+    from studio.ml import augment
+
+    if task not in TASKS:
+        raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.")
+    cfg = _common()
+    if task == "classification":
+        cfg.update({
+            "task": task,
+            "model": "simple_cnn",
+            "image_size": 64,
+            "resize_policy": "resize",
+            "loss": _loss(task, "cross_entropy"),
+            "optimizer": {"name": "adamw", "lr": 1e-3, "momentum": 0.9, "nesterov": True,
+                          "weight_decay": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8},
+            "scheduler": {"name": "cosine", "warmup_epochs": 1, "step_size": 10,
+                          "gamma": 0.1, "min_lr_factor": 0.01, "patience": 3,
+                          "factor": 0.5, "pct_start": 0.3, "div_factor": 25.0,
+                          "final_div_factor": 1e4},
+            "epochs": 30,
+            "batch_size": 32,
+            "early_stopping": {"enabled": True, "metric": "accuracy", "mode": "max",
+                               "patience": 10, "min_delta": 0.0},
+        })
+    else:
+        cfg.update({
+            "task": task,
+            "model": "unet",
+            "model_options": {"depth": 4, "width": 16},
+            "image_size": 256,
+            "resize_policy": "crop",  # train on crops at native scale, predict by tiles
+            "loss": _loss(task, "ce_dice"),
+            "optimizer": {"name": "adam", "lr": 2e-3, "momentum": 0.9, "nesterov": True,
+                          "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8},
+            "scheduler": {"name": "cosine", "warmup_epochs": 1, "step_size": 10,
+                          "gamma": 0.1, "min_lr_factor": 0.02, "patience": 3,
+                          "factor": 0.5, "pct_start": 0.3, "div_factor": 25.0,
+                          "final_div_factor": 1e4},
+            "epochs": 40,
+            "batch_size": 4,
+            "samples_per_image": 4,  # random crops drawn from each image per epoch
+            "early_stopping": {"enabled": True, "metric": "mean_iou", "mode": "max",
+                               "patience": 15, "min_delta": 0.0},
+        })
+    cfg["augment"] = augment.default_spec()
+    if task == "classification":
+        cfg["samples_per_image"] = 1
+    return cfg
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: nested dicts combine, every other value of `override` wins."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _number(cfg: dict, path: str, *, minimum: float | None = None, positive: bool = False,
+            integer: bool = False, maximum: float | None = None) -> None:
+    node, keys = cfg, path.split(".")
+    for k in keys[:-1]:
+        node = node[k]
+    value = node[keys[-1]]
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (not integer and not math.isfinite(value)):
+        raise ConfigError(f"'{path}' must be {kind}, got {value!r}.")
+    if positive and value <= 0:
+        raise ConfigError(f"'{path}' must be greater than 0, got {value!r}.")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"'{path}' must be at least {minimum}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"'{path}' must be at most {maximum}, got {value!r}.")
+
+
+def _choice(value: Any, allowed, what: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"Unknown {what} {value!r}; use one of: {', '.join(map(str, allowed))}.")
+
+
+def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
+    """Fill defaults into `cfg` and check every value; ConfigError names the first problem.
+
+    With a project, also checks that the task has labels and the train split has images.
+    """
+    from studio.ml import augment
+    from studio.ml.models.registry import get_spec
+
+    cfg = dict(cfg or {})
+    task = cfg.get("task", "classification")
+    _choice(task, TASKS, "task")
+    unknown = set(cfg) - set(default_config(task)) - {"task"}
+    if unknown:
+        raise ConfigError(f"Unknown config option(s): {', '.join(sorted(unknown))}. Print a "
+                          "complete config with `studio-cli train --print-default-config`.")
+    defaults = default_config(task)
+    if "model" in cfg and cfg["model"] != defaults["model"] and "model_options" not in cfg:
+        defaults["model_options"] = {}  # the defaults' options belong to the default model
+    if "augment" in cfg:  # a given augment spec replaces the default one
+        defaults.pop("augment")
+    cfg = merge(defaults, cfg)
+
+    spec = get_spec(cfg["model"])
+    if spec.task != task:
+        raise ConfigError(f"Model {cfg['model']!r} is a {spec.task} model, but the task is "
+                          f"{task!r}; choose one of the {task} models.")
+    if not isinstance(cfg["model_options"], dict):
+        raise ConfigError("'model_options' must be a dict of option names and values.")
+    bad = set(cfg["model_options"]) - set(spec.default_options)
+    if bad:
+        raise ConfigError(f"Model {spec.name!r} has no option(s) {', '.join(sorted(bad))}; its "
+                          f"options are: {', '.join(spec.default_options) or 'none'}.")
+    _number(cfg, "optimizer.lr", positive=True)
+    _number(cfg, "batch_size", integer=True, positive=True)
+    _number(cfg, "epochs", integer=True, minimum=1)
+    _number(cfg, "image_size", integer=True, positive=True, maximum=8192)
+    if cfg["image_size"] < spec.min_size:
+        raise ConfigError(f"Model {spec.name!r} needs images of at least {spec.min_size} px; "
+                          f"'image_size' is {cfg['image_size']}.")
+    _number(cfg, "samples_per_image", integer=True, minimum=1)
+    _number(cfg, "optimizer.weight_decay", minimum=0)
+    _number(cfg, "optimizer.momentum", minimum=0, maximum=1)
+    _number(cfg, "l1", minimum=0)
+    _number(cfg, "grad_clip", minimum=0)
+    _number(cfg, "seed", integer=True)
+    _number(cfg, "num_workers", integer=True, minimum=0)
+    _number(cfg, "cache_mb", minimum=0)
+    _number(cfg, "val_every", integer=True, minimum=1)
+    _number(cfg, "overfit_patience", integer=True, minimum=1)
+    _number(cfg, "normalize_max_images", integer=True, minimum=1)
+    _number(cfg, "finetune.unfreeze_epoch", integer=True, minimum=0)
+    _number(cfg, "finetune.backbone_lr_factor", minimum=0)
+    _number(cfg, "early_stopping.patience", integer=True, minimum=1)
+    _number(cfg, "early_stopping.min_delta", minimum=0)
+    _number(cfg, "scheduler.warmup_epochs", minimum=0)
+    _number(cfg, "scheduler.step_size", integer=True, minimum=1)
+    _number(cfg, "scheduler.gamma", positive=True)
+    _number(cfg, "scheduler.min_lr_factor", minimum=0, maximum=1)
+    _number(cfg, "freeze.n_stages", integer=True, minimum=0)
+    _choice(cfg["optimizer"]["name"], OPTIMIZERS, "optimizer")
+    _choice(cfg["scheduler"]["name"], SCHEDULERS, "scheduler")
+    _choice(cfg["resize_policy"], RESIZE_POLICIES, "resize policy")
+    _choice(cfg["freeze"]["mode"], FREEZE_MODES, "freeze mode")
+    _choice(cfg["channels"], ("auto", 1, 3), "'channels' value")
+    _choice(cfg["early_stopping"]["mode"], ("min", "max"), "early-stopping mode")
+    _choice(cfg["early_stopping"]["metric"], ("val_loss", "train_loss", *METRICS[task]),
+            "early-stopping metric")
+    if cfg["dropout"] is not None:
+        _number(cfg, "dropout", minimum=0, maximum=0.99)
+    if cfg["pretrained"] is not None:
+        if cfg["pretrained"] == "imagenet" and not spec.supports_pretrained:
+            raise ConfigError(f"Model {spec.name!r} has no ImageNet weights; set 'pretrained' "
+                              "to null or choose a torchvision model.")
+    if cfg["freeze"]["mode"] != "none" and cfg["pretrained"] is None:
+        raise ConfigError("Freezing layers only makes sense with pretrained weights; set "
+                          "'pretrained' or use freeze mode 'none'.")
+    norm = cfg["normalize"]
+    if isinstance(norm, dict):
+        if not {"mean", "std"} <= set(norm) or any(float(s) <= 0 for s in norm["std"]):
+            raise ConfigError("'normalize' as a dict needs 'mean' and positive 'std' lists.")
+    elif norm not in ("auto", "imagenet", "dataset"):
+        raise ConfigError(f"'normalize' must be 'auto', 'imagenet', 'dataset' or a dict, "
+                          f"got {norm!r}.")
+    device = str(cfg["device"])
+    if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
+        raise ConfigError(f"Unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps.")
+    splits = ("train", "val", "test", "none")
+    _choice(cfg["splits"].get("train"), splits, "train split")
+    _choice(cfg["splits"].get("val"), (*splits, None), "val split")
+    try:
+        cfg["augment"] = augment.validate_spec(cfg["augment"]) or cfg["augment"]
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"Bad augmentation spec: {exc}") from exc
+    from studio.ml.losses import build_loss
+
+    weights = cfg["loss"].get("class_weights")
+    n_classes = len(weights) if isinstance(weights, (list, tuple)) else 2
+    try:
+        build_loss(cfg["loss"], task, n_classes)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"Bad loss settings {cfg['loss']!r}: {exc}") from exc
+    if project is not None:
+        check_project(cfg, project)
+    return cfg
+
+
+def check_project(cfg: dict, project) -> None:
+    """The project has labels for the task and images in the train split."""
+    from studio.ml.datasets import task_class_ids
+
+    task = cfg["task"]
+    class_ids = task_class_ids(project, task)
+    if not class_ids:
+        what = ("no image has a class tag" if task == "classification"
+                else "no image has a polygon or mask region")
+        raise ConfigError(f"This project has no labels for {task}: {what}. Label some "
+                          "images first.")
+    train = cfg["splits"]["train"]
+    if project.count_images(split=train) == 0:
+        raise ConfigError(f"The '{train}' split has no images. Split the project first "
+                          "(e.g. `studio-cli split PROJECT`), or choose another train split.")

@@ -1,0 +1,353 @@
+"""Project -> torch datasets for classification and semantic segmentation.
+
+Everything a dataset needs from the project store (paths, tags, regions) is read once when
+it is built, so DataLoader workers never touch the SQLite connection. Classification:
+an image's tag is its class (images without a tag are left out; with several tags the
+latest wins). Semantic segmentation: the label map of an image's polygon and mask regions
+(`studio.core.rasterize.label_map`); unlabelled pixels are 255 (ignored by loss and
+metrics), so partially labelled images train correctly; images without regions are left out.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from studio.core.errors import ConfigError
+from studio.core.rasterize import REGION_KINDS, label_map
+
+IGNORE_INDEX = 255
+TAG_KINDS = ("tag",)
+
+
+def task_kinds(task: str) -> tuple[str, ...]:
+    return TAG_KINDS if task == "classification" else REGION_KINDS
+
+
+def task_class_ids(project, task: str) -> list[int]:
+    """Ids of the classes used by the task's annotations, in the project's class order."""
+    kinds = task_kinds(task)
+    marks = ",".join("?" * len(kinds))
+    used = {r[0] for r in project._query(
+        f"SELECT DISTINCT class_id FROM annotations WHERE kind IN ({marks})", kinds)}
+    return [c.id for c in project.classes() if c.id in used]
+
+
+# --- what a dataset holds ----------------------------------------------------------------
+@dataclass
+class Sample:
+    image_id: int
+    path: str
+    height: int
+    width: int
+    label: int = -1  # classification only
+    channels: int = 3
+
+
+class _RegionSnapshot:
+    """The two store calls `label_map` makes, answered from memory (safe in workers)."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, object] = {}
+        self.regions: dict[int, list] = {}
+
+    def image(self, image_id: int):
+        return self.records[image_id]
+
+    def annotations(self, image_id: int, kind=None):
+        return self.regions[image_id]
+
+
+@dataclass
+class DatasetSource:
+    """The samples of one split, read from the project in one go."""
+
+    task: str
+    split: str
+    class_ids: list[int]
+    samples: list[Sample]
+    snapshot: _RegionSnapshot = field(default_factory=_RegionSnapshot)
+
+    def label_map(self, image_id: int) -> np.ndarray:
+        return label_map(self.snapshot, image_id, self.class_ids, ignore_index=IGNORE_INDEX)
+
+
+def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> DatasetSource:
+    """Collect the labelled images of `split` for `task` (see the module docstring)."""
+    class_ids = list(class_ids)
+    index = {cid: i for i, cid in enumerate(class_ids)}
+    records = project.images(split=split)
+    source = DatasetSource(task, split, class_ids, [])
+    if task == "classification":
+        rows = project._query(
+            "SELECT a.image_id, a.class_id FROM annotations a JOIN images i ON i.id = a.image_id"
+            " WHERE i.split = ? AND a.kind = 'tag' ORDER BY a.id", (split,))
+        label = {}
+        for image_id, class_id in rows:
+            if class_id in index:
+                label[image_id] = index[class_id]
+        for rec in records:
+            if rec.id in label:
+                source.samples.append(
+                    Sample(rec.id, str(rec.abs_path), rec.height, rec.width, label[rec.id],
+                           rec.channels))
+        return source
+    for rec in records:
+        regions = [a for a in project.annotations(rec.id)
+                   if a.kind in REGION_KINDS and a.class_id in index]
+        if regions:
+            source.samples.append(
+                Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1, rec.channels))
+            source.snapshot.records[rec.id] = rec
+            source.snapshot.regions[rec.id] = regions
+    return source
+
+
+# --- decoded-image cache -----------------------------------------------------------------
+class ByteLRU:
+    """A thread-safe LRU of numpy arrays bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value: tuple[np.ndarray, ...]) -> None:
+        size = sum(a.nbytes for a in value if a is not None)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= sum(a.nbytes for a in old if a is not None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def image_mode(channels: int) -> str:
+    return "gray" if channels == 1 else "rgb"
+
+
+def decode(path, channels: int) -> np.ndarray:
+    """An image file as uint8 H×W (channels 1) or H×W×3 (16-bit images scaled down)."""
+    from studio.core.images import load_image, to_uint8
+
+    image = load_image(path, mode=image_mode(channels))
+    return image if image.dtype == np.uint8 else to_uint8(image)
+
+
+class ProjectDataset(Dataset):
+    """(image tensor C×H×W, target) pairs: target an int64 class index or an H×W label map.
+
+    `samples_per_image` > 1 repeats each image per epoch (e.g. several random crops).
+    """
+
+    def __init__(self, source: DatasetSource, transform: Callable, channels: int = 3,
+                 cache: ByteLRU | None = None, samples_per_image: int = 1) -> None:
+        self.source = source
+        self.transform = transform
+        self.channels = channels
+        self.cache = cache if cache is not None else ByteLRU(0)
+        self.samples_per_image = max(1, int(samples_per_image))
+
+    def __len__(self) -> int:
+        return len(self.source.samples) * self.samples_per_image
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray | int]:
+        """The decoded uint8 image and its label (label map or class index), cached."""
+        sample = self.source.samples[index % len(self.source.samples)]
+        hit = self.cache.get(sample.image_id)
+        if hit is None:
+            image = decode(sample.path, self.channels)
+            target = (self.source.label_map(sample.image_id)
+                      if self.source.task == "semantic" else None)
+            hit = (image, target)
+            self.cache.put(sample.image_id, hit)
+        image, target = hit
+        return image, (sample.label if target is None else target)
+
+    def __getitem__(self, index: int):
+        image, target = self.raw(index)
+        if self.source.task == "classification":
+            target = torch.tensor(target, dtype=torch.int64)
+        return self.transform(image, target)
+
+
+# --- normalisation statistics -----------------------------------------------------------
+def dataset_mean_std(samples: Sequence[Sample], channels: int, max_images: int = 200,
+                     seed: int = 0) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..1 scale) over up to `max_images` sampled images."""
+    chosen = list(samples)
+    if len(chosen) > max_images:
+        chosen = random.Random(seed).sample(chosen, max_images)
+    total = np.zeros(channels)
+    total_sq = np.zeros(channels)
+    count = 0
+    for sample in chosen:
+        img = decode(sample.path, channels).astype(np.float64) / 255.0
+        img = img.reshape(-1, channels)
+        total += img.sum(axis=0)
+        total_sq += np.square(img).sum(axis=0)
+        count += img.shape[0]
+    if count == 0:
+        return [0.5] * channels, [0.25] * channels
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    std = np.maximum(std, 1e-3)
+    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
+
+
+def resolve_channels(cfg: dict, samples: Sequence[Sample], records_channels: Sequence[int]) -> int:
+    """config "channels": 1 or 3 as given; "auto": 3 for pretrained models, else 1 when
+    every training image is single-channel, else 3."""
+    value = cfg.get("channels", "auto")
+    if value in (1, 3):
+        return int(value)
+    if cfg.get("pretrained"):
+        return 3
+    return 1 if records_channels and all(c == 1 for c in records_channels) else 3
+
+
+# --- loaders ---------------------------------------------------------------------------
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int = 0,
+                device: torch.device | None = None, seed: int = 0,
+                collate_fn: Callable | None = None) -> DataLoader:
+    """A DataLoader with the house settings: shuffled and drop_last for training, pinned
+    memory on CUDA, persistent seeded workers when `num_workers` > 0."""
+    if len(dataset) == 0:
+        raise ConfigError("There are no labelled images to load.")
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    drop_last = bool(train and len(dataset) > batch_size)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        pin_memory=bool(device is not None and device.type == "cuda"),
+        persistent_workers=num_workers > 0,
+        worker_init_fn=_seed_worker if num_workers > 0 else None,
+        generator=generator,
+        collate_fn=collate_fn,
+    )
+
+
+# --- everything a run needs ------------------------------------------------------------
+@dataclass
+class RunData:
+    """The datasets, loaders and preprocessing facts of one run."""
+
+    class_ids: list[int]
+    class_names: list[str]
+    channels: int
+    normalize: dict
+    train: ProjectDataset
+    val: ProjectDataset | None
+    full_image_val: bool  # semantic + crop policy: validate whole images by sliding window
+
+
+class FullImageTransform:
+    """uint8 image -> normalised float (C, H, W) at its own size; label map -> int64."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
+
+    def __call__(self, image: np.ndarray, target):
+        arr = image[..., None] if image.ndim == 2 else image
+        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+        return (x - self.mean) / self.std, torch.as_tensor(np.asarray(target), dtype=torch.int64)
+
+
+def resolve_normalize(cfg: dict, samples: Sequence[Sample], channels: int) -> dict:
+    """{"mean", "std", "source"}: ImageNet statistics for ImageNet-pretrained models (or when
+    asked), the train split's statistics otherwise, or the values given in the config."""
+    from studio.ml.config import IMAGENET_MEAN, IMAGENET_STD
+
+    norm = cfg.get("normalize", "auto")
+    if isinstance(norm, dict):
+        mean, std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
+        if len(mean) != channels or len(std) != channels:
+            raise ConfigError(f"'normalize' gives {len(mean)} mean / {len(std)} std values for "
+                              f"{channels}-channel images.")
+        return {"mean": mean, "std": std, "source": norm.get("source", "config")}
+    if norm == "imagenet" or (norm == "auto" and cfg.get("pretrained") == "imagenet"):
+        if channels == 1:
+            return {"mean": [float(np.mean(IMAGENET_MEAN))], "std": [float(np.mean(IMAGENET_STD))],
+                    "source": "imagenet"}
+        return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "source": "imagenet"}
+    mean, std = dataset_mean_std(samples, channels, int(cfg.get("normalize_max_images", 200)),
+                                 int(cfg.get("seed", 0)))
+    return {"mean": mean, "std": std, "source": "dataset"}
+
+
+def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
+                   normalize: dict | None = None, channels: int | None = None) -> RunData:
+    """Read the train/val splits and set up transforms for `cfg` (validated).
+
+    Raises ConfigError when the train split holds no labelled image or fewer than two
+    classes are labelled.
+    """
+    from studio.ml import augment
+
+    task = cfg["task"]
+    class_ids = list(class_ids) if class_ids is not None else task_class_ids(project, task)
+    names = {c.id: c.name for c in project.classes()}
+    if len(class_ids) < 2:
+        raise ConfigError(f"{task.capitalize()} needs at least two labelled classes; this "
+                          f"project has {len(class_ids)}. Label a second class (for example "
+                          "'background').")
+    train_split, val_split = cfg["splits"]["train"], cfg["splits"].get("val")
+    train_src = read_split(project, task, train_split, class_ids)
+    if not train_src.samples:
+        kind = "tagged" if task == "classification" else "region-annotated"
+        raise ConfigError(f"The '{train_split}' split has no {kind} images to train on. "
+                          "Label images in it or run a split first.")
+    val_src = read_split(project, task, val_split, class_ids) if val_split else None
+    if channels is None:
+        channels = resolve_channels(cfg, train_src.samples,
+                                    [s.channels for s in train_src.samples])
+    if normalize is None:
+        normalize = resolve_normalize(cfg, train_src.samples, channels)
+    mean, std = normalize["mean"], normalize["std"]
+    cache = ByteLRU(int(float(cfg.get("cache_mb", 512)) * 2**20))
+    size, policy, spec = cfg["image_size"], cfg["resize_policy"], cfg["augment"]
+    train_tf = augment.build_transforms(spec, task, size, train=True, mean=mean, std=std,
+                                        resize_policy=policy)
+    train = ProjectDataset(train_src, train_tf, channels, cache,
+                           int(cfg.get("samples_per_image", 1)))
+    full = task == "semantic" and policy == "crop"
+    val = None
+    if val_src is not None and val_src.samples:
+        val_tf = (FullImageTransform(mean, std) if full else augment.build_transforms(
+            spec, task, size, train=False, mean=mean, std=std, resize_policy=policy))
+        val = ProjectDataset(val_src, val_tf, channels, cache)
+    return RunData(class_ids, [names.get(i, str(i)) for i in class_ids], channels, normalize,
+                   train, val, full)
