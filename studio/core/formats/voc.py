@@ -123,18 +123,26 @@ def voc_box(coords: list[float]) -> tuple[float, float, float, float]:
 
 
 def read_label_png(path: Path, height: int, width: int) -> np.ndarray:
-    """Palette indices of a segmentation PNG (P or L mode; RGB mapped via the VOC palette)."""
-    imgs.image_info(path)  # bounded: refuses decompression bombs and corrupt files
-    with Image.open(path) as im:
-        if im.mode in ("P", "L", "I", "I;16"):
-            arr = np.asarray(im)
-        elif im.mode in ("RGB", "RGBA"):
-            arr = _rgb_to_index(np.asarray(im.convert("RGB")), path)
-        else:
-            raise ImageError(f"{path.name}: unsupported label image mode {im.mode}.", str(path))
+    """Palette indices of a segmentation PNG (P or L mode; RGB mapped via the VOC palette).
+
+    The header is checked against the image size before anything is decoded.
+    """
+    info = imgs.image_info(path)
+    if (info.width, info.height) != (width, height):
+        raise ImageError(f"{path.name} is {info.width}x{info.height}, its image {width}x{height}.",
+                         str(path))
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "L", "I", "I;16"):
+                arr = np.asarray(im)
+            elif im.mode in ("RGB", "RGBA"):
+                arr = _rgb_to_index(np.asarray(im.convert("RGB")), path)
+            else:
+                raise ImageError(f"{path.name}: unsupported label image mode {im.mode}.", str(path))
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"Cannot read the label image {path.name}: {exc}.", str(path)) from exc
     if arr.shape != (height, width):
-        raise ImageError(f"{path.name} is {arr.shape[1]}x{arr.shape[0]}, the image "
-                         f"{width}x{height}.", str(path))
+        raise ImageError(f"{path.name} does not decode to {width}x{height}.", str(path))
     return arr.astype(np.int64)
 
 
