@@ -27,6 +27,7 @@ from studio.gui.commands import (
     SetGeometryCommand,
     SetTagCommand,
     StoreCommand,
+    UpdateOp,
     crop_mask,
 )
 
@@ -180,6 +181,17 @@ class LabelDocument(QObject):
         """Replace an annotation's geometry (move, resize, vertex edit): one undo step."""
         old = self.project.annotation(ann_id)
         self._push(SetGeometryCommand(self, old.image_id, ann_id, old.geometry, geometry))
+
+    def set_geometries(self, geometries: dict[int, object], text: str = "Move") -> None:
+        """Replace several geometries at once (moving a multi-selection): one undo step."""
+        if not geometries:
+            return
+        ops, image_id = [], None
+        for ann_id, geom in geometries.items():
+            old = self.project.annotation(ann_id)
+            image_id = old.image_id
+            ops.append(UpdateOp(ann_id, old_geometry=old.geometry, new_geometry=geom))
+        self._push(StoreCommand(self, image_id, text, ops))
 
     def set_class(self, ids: Sequence[int], class_id: int) -> None:
         self.project.class_record(class_id)

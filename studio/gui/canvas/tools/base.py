@@ -1,0 +1,85 @@
+"""Base of the canvas tools: each tool turns mouse and key events into document edits.
+
+The view hands every tool event positions in scene (= image pixel-edge) coordinates and
+the Qt event (for buttons and modifiers). A handler returns True when it used the event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+
+from studio.core.errors import StudioError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from studio.gui.canvas.view import CanvasView
+
+
+class Tool:
+    """Does nothing by itself; subclasses override the handlers they need."""
+
+    name = ""
+    cursor = Qt.CursorShape.CrossCursor
+
+    def __init__(self, canvas: CanvasView) -> None:
+        self.canvas = canvas
+        self.doc = canvas.document
+
+    # life cycle ---------------------------------------------------------------------------
+    def activate(self) -> None:
+        """The tool became the current one."""
+
+    def deactivate(self) -> None:
+        """The tool is left, or the image changes: drop any half-made shape."""
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Forget the shape being drawn (Esc)."""
+
+    @property
+    def busy(self) -> bool:
+        """True while a shape is half made (Esc then cancels it, not the selection)."""
+        return False
+
+    # events ---------------------------------------------------------------------------------
+    def press(self, pos: QPointF, event: QMouseEvent) -> bool:
+        return False
+
+    def move(self, pos: QPointF, event: QMouseEvent) -> bool:
+        return False
+
+    def release(self, pos: QPointF, event: QMouseEvent) -> bool:
+        return False
+
+    def double_click(self, pos: QPointF, event: QMouseEvent) -> bool:
+        return False
+
+    def key_press(self, event: QKeyEvent) -> bool:
+        return False
+
+    # helpers --------------------------------------------------------------------------------
+    def screen_tol(self, pixels: float = 6.0) -> float:
+        """A distance of `pixels` screen pixels expressed in image pixels."""
+        return pixels / max(self.canvas.scale_factor(), 1e-9)
+
+    def commit_mask(self, x: int, y: int, footprint, erase: bool = False, text: str = "Paint",
+                    new_object: bool = False) -> int | None:
+        """Hand a footprint to the document under the canvas's paint mode."""
+        canvas = self.canvas
+        mode = canvas.paint_mode
+        target = None if new_object else canvas.selected_mask_id()
+        try:
+            new_id = self.doc.paint_mask(x, y, footprint, erase=erase, mode=mode,
+                                         preserve_others=canvas.preserve_other_labels,
+                                         target_id=target, text=text)
+        except StudioError as exc:
+            self.report(exc)
+            return None
+        if mode == "instance" and new_id is not None and not erase:
+            self.doc.select([new_id])
+        return new_id
+
+    def report(self, exc: Exception) -> None:
+        self.canvas.errorOccurred.emit(str(exc))

@@ -1,0 +1,472 @@
+"""The labelling canvas: shows the document's image and objects and runs the drawing tools.
+
+The canvas owns no data. It draws what the store holds for `document.image_id`, hands
+mouse and key events to the current tool (studio.gui.canvas.tools) and lets the tools
+edit through the document. Scene coordinates are image pixel-edge coordinates.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
+
+from studio.core.errors import StudioError
+from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
+from studio.gui.canvas.tiles import ImageLayer
+from studio.gui.canvas.tools import TOOL_CLASSES
+
+MIN_SCALE, MAX_SCALE = 0.002, 64.0
+WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
+BRUSH_MIN, BRUSH_MAX = 1, 500
+_CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
+
+
+class CanvasView(QGraphicsView):
+    """Zoomable, pannable view of one image and its annotations, with drawing tools."""
+
+    zoomChanged = Signal(float)  # percent
+    toolChanged = Signal(str)
+    brushSizeChanged = Signal(int)
+    cursorMoved = Signal(int, int)  # image pixel under the mouse
+    message = Signal(str)  # short hints for the status bar
+    errorOccurred = Signal(str)
+
+    TOOL_NAMES = tuple(TOOL_CLASSES)
+
+    def __init__(self, document, parent=None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QColor(48, 48, 48))
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.image_size: tuple[int, int] = (0, 0)
+        self.opacity = 0.45
+        self.brush_size = 20
+        self.paint_mode = "semantic"
+        self.preserve_other_labels = False
+        self._items: dict[int, AnnotationItem] = {}
+        self._paint_layer: PaintLayerItem | None = None
+        self._panning = False
+        self._space = False
+        self._last_view_pos = QPointF()
+        self.image_layer = ImageLayer(self.scene(), self)
+        self._tile_timer = QTimer(self, singleShot=True, interval=15)
+        self._tile_timer.timeout.connect(self._request_tiles)
+        self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
+        self.verticalScrollBar().valueChanged.connect(self._schedule_tiles)
+        self._cursor_items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
+        for item, color, style in zip(self._cursor_items, ("black", "white"),
+                                      (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine), strict=True):
+            pen = QPen(QColor(color), 1, style)
+            pen.setCosmetic(True)
+            item.setPen(pen)
+            item.setZValue(2000)
+            item.setVisible(False)
+            self.scene().addItem(item)
+        self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
+        self.tool = self._tools["select"]
+        self.viewport().setCursor(self.tool.cursor)
+        document.imageChanged.connect(self._on_image_changed)
+        document.annotationsChanged.connect(self._on_annotations_changed)
+        document.selectionChanged.connect(self._on_selection_changed)
+        document.visibilityChanged.connect(self._on_visibility_changed)
+        document.classesChanged.connect(self._on_classes_changed)
+        document.activeClassChanged.connect(lambda _id: self._update_brush_cursor())
+        if document.image_id is not None:
+            self._on_image_changed(document.image_id)
+
+    # --- public API --------------------------------------------------------------------------
+    @property
+    def tool_name(self) -> str:
+        return self.tool.name
+
+    def set_tool(self, name: str) -> None:
+        if name not in self._tools:
+            raise StudioError(f"Unknown tool {name!r}; choose one of {', '.join(self._tools)}.")
+        if name == self.tool.name:
+            return
+        self.tool.deactivate()
+        self.tool = self._tools[name]
+        self.tool.activate()
+        self.viewport().setCursor(self.tool.cursor)
+        self._update_brush_cursor()
+        self.toolChanged.emit(name)
+
+    def tool_named(self, name: str):
+        return self._tools[name]
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = min(max(float(opacity), 0.0), 1.0)
+        for item in self._items.values():
+            item.set_fill_opacity(self.opacity)
+
+    def set_brush_size(self, size: int) -> None:
+        size = int(min(max(size, BRUSH_MIN), BRUSH_MAX))
+        if size != self.brush_size:
+            self.brush_size = size
+            self._update_brush_cursor()
+            self.brushSizeChanged.emit(size)
+
+    def set_paint_mode(self, mode: str) -> None:
+        if mode not in ("semantic", "instance"):
+            raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
+        self.paint_mode = mode
+
+    def set_preserve_other_labels(self, preserve: bool) -> None:
+        self.preserve_other_labels = bool(preserve)
+
+    def convert_selection(self, kind: str) -> list[int]:
+        """Convert the selected objects to "mask" or "polygon" (one undo step)."""
+        try:
+            return self.document.convert_annotations(self.document.selected_ids, kind)
+        except StudioError as exc:
+            self.errorOccurred.emit(str(exc))
+            return []
+
+    def set_window(self, lo: float | None, hi: float | None) -> None:
+        """Intensity window for display (16-bit and dark images); None, None = automatic."""
+        self.image_layer.set_window(lo, hi)
+
+    def set_brightness_contrast(self, brightness: float, contrast: float) -> None:
+        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window."""
+        self.image_layer.set_brightness_contrast(brightness, contrast)
+
+    # --- zoom ----------------------------------------------------------------------------------
+    def scale_factor(self) -> float:
+        return self.transform().m11()
+
+    @property
+    def zoom_percent(self) -> float:
+        return self.scale_factor() * 100.0
+
+    def set_zoom_percent(self, percent: float, anchor: QPointF | None = None) -> None:
+        self._zoom_to(percent / 100.0, anchor)
+
+    def fit(self) -> None:
+        """Show the whole image (Ctrl+0)."""
+        w, h = self.image_size
+        if w and h:
+            self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+            self._zoom_to(self.scale_factor(), None, force=True)
+
+    def zoom_100(self) -> None:
+        """One image pixel per screen pixel (Ctrl+1), keeping the view centre."""
+        self._zoom_to(1.0, None)
+
+    def _zoom_to(self, scale: float, anchor: QPointF | None, force: bool = False) -> None:
+        scale = min(max(scale, MIN_SCALE), MAX_SCALE)
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        scene_pos = self.mapToScene(anchor.toPoint())
+        if force or abs(scale - self.scale_factor()) > 1e-12:
+            self.setTransform(QTransform.fromScale(scale, scale))
+            moved = self.mapFromScene(scene_pos) - anchor.toPoint()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+            self._update_brush_cursor()
+            self._schedule_tiles()
+            self.zoomChanged.emit(self.zoom_percent)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self._zoom_to(self.scale_factor() * WHEEL_STEP ** delta, event.position())
+        event.accept()
+
+    # --- helpers for tools ---------------------------------------------------------------------
+    def active_color(self) -> QColor:
+        cid = self.document.active_class_id
+        for c in self.document.project.classes():
+            if c.id == cid:
+                return QColor(c.color)
+        return QColor("#ff0000")
+
+    def items_by_id(self) -> dict[int, AnnotationItem]:
+        return dict(self._items)
+
+    def selected_items(self) -> list[AnnotationItem]:
+        return [self._items[i] for i in self.document.selected_ids if i in self._items]
+
+    def selected_mask_id(self) -> int | None:
+        for item in self.selected_items():
+            if item.kind == "mask":
+                return item.ann_id
+        return None
+
+    def item_at(self, pos: QPointF, tol: float = 0.0) -> AnnotationItem | None:
+        """The smallest visible object under `pos` (small objects win over big masks)."""
+        hits = [it for it in self._items.values() if it.isVisible() and it.contains_point(pos, tol)]
+        return min(hits, key=lambda it: it.area(), default=None)
+
+    def paint_layer(self) -> PaintLayerItem:
+        if self._paint_layer is None:
+            w, h = self.image_size
+            self._paint_layer = PaintLayerItem(max(w, 1), max(h, 1))
+            self.scene().addItem(self._paint_layer)
+        return self._paint_layer
+
+    def image_region(self, x: int, y: int, w: int, h: int):
+        """Displayed (uint8) pixels of the image inside (x, y, w, h), full resolution."""
+        return self.image_layer.region(x, y, w, h)
+
+    # --- document events ---------------------------------------------------------------------
+    def _on_image_changed(self, image_id: int) -> None:
+        self.tool.deactivate()
+        for item in self._items.values():
+            self.scene().removeItem(item)
+        self._items.clear()
+        if self._paint_layer is not None:
+            self.scene().removeItem(self._paint_layer)
+            self._paint_layer = None
+        if image_id < 0:
+            self.image_size = (0, 0)
+            self.image_layer.clear()
+            return
+        rec = self.document.project.image(image_id)
+        self.image_size = (rec.width, rec.height)
+        m = max(rec.width, rec.height)
+        self.setSceneRect(QRectF(-m, -m, rec.width + 2 * m, rec.height + 2 * m))
+        try:
+            self.image_layer.load(rec.abs_path, rec.width, rec.height)
+        except StudioError as exc:
+            self.errorOccurred.emit(str(exc))
+        self._on_annotations_changed(image_id)
+        self.fit()
+        self._request_tiles()
+
+    def _on_annotations_changed(self, image_id: int) -> None:
+        if image_id != self.document.image_id:
+            return
+        colors = {c.id: c.color for c in self.document.project.classes()}
+        anns = [a for a in self.document.project.annotations(image_id) if a.kind in ITEM_TYPES]
+        alive = {a.id for a in anns}
+        for ann_id in [i for i in self._items if i not in alive]:
+            self.scene().removeItem(self._items.pop(ann_id))
+        selected = set(self.document.selected_ids)
+        for a in anns:
+            item = self._items.get(a.id)
+            color = colors.get(a.class_id, "#ff0000")
+            if (item is not None and item.updated_at == a.updated_at
+                    and item.class_id == a.class_id and item.color.name() == color):
+                continue
+            if item is not None:
+                self.scene().removeItem(item)
+            item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
+            item.setVisible(self.document.is_visible(a.class_id))
+            if a.id in selected:
+                item.set_selected(True)
+            self.scene().addItem(item)
+            self._items[a.id] = item
+        # bigger objects below smaller ones, so small objects stay visible and clickable
+        order = sorted(self._items.values(), key=lambda it: -it.area())
+        for rank, item in enumerate(order):
+            item.setZValue(10 + rank / max(len(order), 1))
+
+    def _on_selection_changed(self, ids: list) -> None:
+        selected = set(ids)
+        for ann_id, item in self._items.items():
+            if item.selected != (ann_id in selected):
+                item.set_selected(ann_id in selected)
+
+    def _on_visibility_changed(self) -> None:
+        for item in self._items.values():
+            item.setVisible(self.document.is_visible(item.class_id))
+
+    def _on_classes_changed(self) -> None:
+        if self.document.image_id is not None:
+            self._on_annotations_changed(self.document.image_id)
+
+    # --- tiles ---------------------------------------------------------------------------------
+    def _schedule_tiles(self, *_args) -> None:
+        if self.image_layer.tiled:
+            self._tile_timer.start()
+
+    def _request_tiles(self) -> None:
+        rect = self.mapToScene(self.viewport().rect()).boundingRect()
+        self.image_layer.update_view(rect, self.scale_factor())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._schedule_tiles()
+
+    # --- mouse -----------------------------------------------------------------------------
+    def _scene_pos(self, event: QMouseEvent) -> QPointF:
+        inverse, _ok = self.viewportTransform().inverted()
+        return inverse.map(event.position())
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus()
+        pan = event.button() == Qt.MouseButton.MiddleButton or (
+            self._space and event.button() == Qt.MouseButton.LeftButton)
+        if pan:
+            self._panning = True
+            self._last_view_pos = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if self.document.image_id is not None and self._run_tool("press", event):
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._panning:
+            d = event.position() - self._last_view_pos
+            self._last_view_pos = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(d.y()))
+            event.accept()
+            return
+        pos = self._scene_pos(event)
+        self._move_brush_cursor(pos)
+        self.cursorMoved.emit(int(pos.x() // 1), int(pos.y() // 1))
+        if self.document.image_id is not None and self._run_tool("move", event):
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._panning and event.button() in (Qt.MouseButton.MiddleButton,
+                                                Qt.MouseButton.LeftButton):
+            self._panning = False
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space
+                                      else self.tool.cursor)
+            event.accept()
+            return
+        if self.document.image_id is not None and self._run_tool("release", event):
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.document.image_id is not None and self._run_tool("double_click", event):
+            event.accept()
+            return
+        # a double click's second press also reaches the tool as a press
+        self.mousePressEvent(event)
+
+    def _run_tool(self, handler: str, event: QMouseEvent) -> bool:
+        try:
+            return bool(getattr(self.tool, handler)(self._scene_pos(event), event))
+        except StudioError as exc:
+            self.tool.cancel()
+            self.errorOccurred.emit(str(exc))
+            return True
+
+    def leaveEvent(self, event) -> None:
+        for item in self._cursor_items:
+            item.setVisible(False)
+        super().leaveEvent(event)
+
+    # --- brush cursor --------------------------------------------------------------------------
+    def _move_brush_cursor(self, pos: QPointF) -> None:
+        show = self.tool.name in ("brush", "eraser") and self.document.image_id is not None
+        r = self.brush_size / 2.0
+        for item in self._cursor_items:
+            item.setVisible(show)
+            if show:
+                item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+
+    def _update_brush_cursor(self) -> None:
+        item = self._cursor_items[0]
+        if item.isVisible() or self.tool.name in ("brush", "eraser"):
+            center = item.rect().center() if item.isVisible() else \
+                self.mapToScene(self.mapFromGlobal(self.cursor().pos()))
+            self._move_brush_cursor(QPointF(center))
+
+    # --- keys ----------------------------------------------------------------------------------
+    def event(self, event: QEvent) -> bool:
+        # Take keys the canvas needs before window shortcuts do (Backspace while drawing...).
+        if event.type() == QEvent.Type.ShortcutOverride:
+            key = event.key()
+            if key in _CANVAS_KEYS or (self.tool.busy and key in (
+                    Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter,
+                    Qt.Key.Key_Escape)):
+                event.accept()
+                return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, doc = event.key(), self.document
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        if key == Qt.Key.Key_BracketLeft:
+            self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.15)))
+            return
+        if key == Qt.Key.Key_BracketRight:
+            self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
+            return
+        try:
+            if doc.image_id is not None and self.tool.key_press(event):
+                return
+            if self._standard_key(event):
+                return
+        except StudioError as exc:
+            self.errorOccurred.emit(str(exc))
+            return
+        super().keyPressEvent(event)
+
+    def _standard_key(self, event: QKeyEvent) -> bool:
+        doc, key = self.document, event.key()
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if event.matches(QKeySequence.StandardKey.Undo):
+            doc.undo_group.undo()
+        elif event.matches(QKeySequence.StandardKey.Redo) or (ctrl and key == Qt.Key.Key_Y):
+            doc.undo_group.redo()
+        elif event.matches(QKeySequence.StandardKey.Copy):
+            doc.copy_selection()
+        elif event.matches(QKeySequence.StandardKey.Paste):
+            doc.paste()
+        elif ctrl and key == Qt.Key.Key_D:
+            doc.duplicate_selection()
+        elif ctrl and key == Qt.Key.Key_0:
+            self.fit()
+        elif ctrl and key == Qt.Key.Key_1:
+            self.zoom_100()
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self._zoom_to(self.scale_factor() * 1.25, None)
+        elif key == Qt.Key.Key_Minus:
+            self._zoom_to(self.scale_factor() / 1.25, None)
+        elif key == Qt.Key.Key_Delete and doc.selected_ids:
+            doc.delete_annotations(doc.selected_ids)
+        elif key == Qt.Key.Key_Escape and doc.selected_ids:
+            doc.select([])
+        else:
+            return False
+        return True
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            if not self._panning:
+                self.viewport().setCursor(self.tool.cursor)
+            return
+        super().keyReleaseEvent(event)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        w, h = self.image_size
+        if w and h:  # a thin frame shows where the image ends
+            pen = QPen(QColor(90, 90, 90), 1)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(0, 0, w, h))
