@@ -1,0 +1,66 @@
+"""Seeded train/val/test splits: determinism, ratios, stratification, unassigned only."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.core.errors import StudioError
+from studio.core.splits import random_split
+
+
+@pytest.fixture
+def tagged(project, make_image):
+    """40 images: class a (20), b (12), c (4); 4 without annotations."""
+    classes = {n: project.add_class(n) for n in "abc"}
+    for i in range(40):
+        image_id, _ = project.add_image(make_image(f"{i}.png", 4, 4, seed=i))
+        name = "a" if i < 20 else "b" if i < 32 else "c" if i < 36 else None
+        if name:
+            project.add_annotation(image_id, classes[name], "tag")
+    return project
+
+
+def _splits(project) -> dict[int, str]:
+    return {img.id: img.split for img in project.images()}
+
+
+def test_same_seed_same_split_other_seed_other_split(tagged):
+    random_split(tagged, 0.5, 0.25, 0.25, seed=3)
+    first = _splits(tagged)
+    random_split(tagged, 0.5, 0.25, 0.25, seed=3)
+    assert _splits(tagged) == first
+    random_split(tagged, 0.5, 0.25, 0.25, seed=4)
+    assert _splits(tagged) != first
+
+
+def test_counts_follow_the_ratios_and_add_up(tagged):
+    counts = random_split(tagged, 0.7, 0.15, 0.15)
+    assert counts == {"train": 28, "val": 6, "test": 6}
+    assert sum(counts.values()) == tagged.count_images() == 40
+    assert {s: tagged.count_images(split=s) for s in counts} == counts
+    assert tagged.count_images(split="none") == 0
+    assert random_split(tagged, 7, 2, 1) == {"train": 28, "val": 8, "test": 4}  # normalised
+
+
+def test_stratify_puts_every_class_in_every_split(tagged):
+    random_split(tagged, 0.5, 0.25, 0.25, seed=0, stratify=True)
+    for cls in tagged.classes():
+        for split in ("train", "val", "test"):
+            assert tagged.count_images(split=split, class_id=cls.id) >= 1, (cls.name, split)
+    a = tagged.class_by_name("a").id
+    assert tagged.count_images(split="train", class_id=a) == 10
+
+
+def test_only_unassigned_leaves_assigned_images_alone(tagged):
+    ids = tagged.image_ids()
+    tagged.set_split(ids[:10], "test")
+    counts = random_split(tagged, 1, 0, 0, only_unassigned=True)
+    assert counts == {"train": 30, "val": 0, "test": 0}
+    assert [tagged.image(i).split for i in ids[:10]] == ["test"] * 10
+
+
+def test_bad_ratios(tagged):
+    with pytest.raises(StudioError, match="non-negative"):
+        random_split(tagged, -1, 1, 1)
+    with pytest.raises(StudioError, match="not all zero"):
+        random_split(tagged, 0, 0, 0)
