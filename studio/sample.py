@@ -62,17 +62,15 @@ def build_sample_project(folder: Path, data: Path | None = None) -> None:
         raise StudioError(f"No sample images in {data / 'images'}.")
     splits = [s for s, n in SPLIT_COUNTS.items() for _ in range(n)]
     splits += ["train"] * max(0, len(labelled) - len(splits))
-    order = list(range(len(labelled)))
-    random.Random(SEED).shuffle(order)
+    random.Random(SEED).shuffle(splits)
     with Project.create(folder, name="Sample: ISBI 2012 membranes") as project:
         with project.transaction():
             class_ids = {name: project.add_class(name, color) for name, color, _v in CLASSES}
-            for rank, i in enumerate(order):
-                image = labelled[i]
+            for image, split in zip(labelled, splits, strict=False):
                 mask_file = data / "masks" / image.name
                 if not mask_file.is_file():
                     raise StudioError(f"The sample mask {mask_file} is missing.")
-                image_id, _created = project.add_image(image, copy=True, split=splits[rank],
+                image_id, _created = project.add_image(image, copy=True, split=split,
                                                        status="done")
                 project.add_annotations([
                     dict(image_id=image_id, class_id=class_ids[name], kind="mask",

@@ -1,0 +1,55 @@
+"""The GUI entry point: `studio [PROJECT] [--sample]` (also `python main.py`).
+
+With no project the window reopens the last one, or shows its start page. `--sample`
+(or the project name `sample`) builds the bundled sample project in the user's data
+folder on first use and opens it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="studio", description="Vision Studio: label images, "
+                                     "train a model by clicking, inspect segmentations.")
+    parser.add_argument("project", nargs="?", help="project folder to open ('sample' for the "
+                        "bundled sample project)")
+    parser.add_argument("--sample", action="store_true",
+                        help="open the bundled sample project (built on first use)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the labelling window; returns the application's exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
+
+    from studio.gui.errors import install_excepthook
+    from studio.gui.main_window import MainWindow
+    from studio.gui.settings import APPLICATION, ORGANIZATION, Settings
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    install_excepthook()
+    window = MainWindow(Settings())
+    window.show()
+    if args.sample or args.project == "sample":
+        window.open_sample()
+    elif args.project:
+        window.open_project(Path(args.project))
+    else:
+        last = window.settings.last_project
+        if last and (Path(last) / "project.db").is_file():
+            window.open_project(last)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

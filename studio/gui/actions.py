@@ -1,0 +1,204 @@
+"""Every action of the labelling window with its shortcut, made in one place.
+
+Shortcuts follow labelme / X-AnyLabeling / CVAT habits: A/D previous/next image, V select,
+R box, P polygon, B brush, E eraser, F fill, W magic wand, G GrabCut, 1-9 class, Del delete,
+Ctrl+C/V copy/paste, Ctrl+0 fit. Keys the canvas handles itself (Space to pan, [ and ] for
+the brush size, Enter/Esc while drawing) are listed by the canvas in SHORTCUT_HELP and are
+deliberately not bound here. Undo/Redo come from the document's QUndoGroup
+(`set_undo_group`), so their text says what will be undone.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QWidget
+
+TOOLS = (  # canvas tool name, text, key
+    ("select", "Select / edit", "V"),
+    ("box", "Box", "R"),
+    ("polygon", "Polygon", "P"),
+    ("brush", "Brush", "B"),
+    ("eraser", "Eraser", "E"),
+    ("fill", "Fill", "F"),
+    ("wand", "Magic wand", "W"),
+    ("grabcut", "GrabCut", "G"),
+)
+SPLITS = (("train", "train"), ("val", "val"), ("test", "test"), ("none", "no split"))
+
+
+class Actions:
+    """The window's QActions, grouped by menu. Handlers are connected by the window."""
+
+    def __init__(self, window: QWidget) -> None:
+        self.window = window
+        self.groups: dict[str, list[QAction]] = {}
+        a = self._action
+        # File
+        self.new_project = a("File", "&New project...", QKeySequence.StandardKey.New)
+        self.open_project = a("File", "&Open project...", QKeySequence.StandardKey.Open)
+        self.open_sample = a("File", "Open &sample project")
+        self.import_dataset = a("File", "&Import...", "Ctrl+I", "Import a dataset (COCO, VOC, "
+                                "YOLO, labelme, masks, folders) into this project")
+        self.export_dataset = a("File", "&Export...", "Ctrl+E")
+        self.add_images = a("File", "&Add images...", "Ctrl+Shift+I",
+                            "Add image files or a folder of images (drag and drop works too)")
+        self.close_project = a("File", "&Close project", "Ctrl+W")
+        self.quit = a("File", "&Quit", QKeySequence.StandardKey.Quit)
+        # Edit (undo and redo are added per document by set_undo_group)
+        self.copy = a("Edit", "&Copy", QKeySequence.StandardKey.Copy)
+        self.paste = a("Edit", "&Paste", QKeySequence.StandardKey.Paste)
+        self.duplicate = a("Edit", "D&uplicate", "Ctrl+D")
+        self.delete = a("Edit", "&Delete objects", [QKeySequence(QKeySequence.StandardKey.Delete),
+                                                     QKeySequence("Backspace")])
+        self.select_all = a("Edit", "Select &all objects", QKeySequence.StandardKey.SelectAll)
+        # View
+        self.fit = a("View", "&Fit to window", "Ctrl+0")
+        self.zoom_100 = a("View", "&Actual size (100%)", "Ctrl+1")
+        self.show_objects = a("View", "&Show objects", "Ctrl+H", checkable=True, checked=True)
+        self.window_level = a("View", "&Brightness / contrast...", "Ctrl+L")
+        # Tools
+        self.tool_group = QActionGroup(window)
+        self.tool_group.setExclusive(True)
+        self.tools: dict[str, QAction] = {}
+        for name, text, key in TOOLS:
+            act = a("Tools", text, key, f"{text} tool ({key})", checkable=True)
+            act.setData(name)
+            self.tool_group.addAction(act)
+            self.tools[name] = act
+        self.tools["select"].setChecked(True)
+        self.instance_mode = a("Tools", "&Instance painting", "I",
+                               "Brush strokes make separate objects instead of one region "
+                               "per class", checkable=True)
+        self.preserve_labels = a("Tools", "&Preserve other labels", "Shift+P",
+                                 "Painting does not overwrite other classes", checkable=True)
+        self.to_mask = a("Tools", "Convert selection to &mask", "Ctrl+Shift+M")
+        self.to_polygon = a("Tools", "Convert selection to p&olygon", "Ctrl+Shift+P")
+        self.classes = []
+        for n in range(1, 10):
+            act = a("Class", f"Class {n}", str(n),
+                    f"Use the class with hotkey {n} (and give it to the selected objects)")
+            act.setData(n)
+            self.classes.append(act)
+        # Image
+        self.previous_image = a("Image", "&Previous image", "A")
+        self.next_image = a("Image", "&Next image", "D")
+        self.next_unlabelled = a("Image", "Next &unlabelled image", "Shift+D")
+        self.mark_done = a("Image", "Mark &done and go on", ["Ctrl+Return", "Ctrl+Enter"],
+                           "Mark this image as done and show the next unlabelled one")
+        self.mark_review = a("Image", "Mark as needs &review", "Ctrl+R")
+        self.mark_in_progress = a("Image", "Mark as in pro&gress")
+        self.splits: dict[str, QAction] = {}
+        for split, text in SPLITS:
+            act = a("Split", f"Put in {text}" if split != "none" else "Remove from split")
+            act.setData(split)
+            self.splits[split] = act
+        self.random_split = a("Image", "&Random split...")
+        # Help
+        self.cheat_sheet = a("Help", "&Keyboard shortcuts", "F1")
+        self.about = a("Help", "&About Vision Studio")
+        self.undo: QAction | None = None
+        self.redo: QAction | None = None
+
+    def _action(self, group: str, text: str, shortcut=None, tip: str = "",
+                checkable: bool = False, checked: bool = False) -> QAction:
+        act = QAction(text, self.window)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            act.setShortcuts([s if isinstance(s, QKeySequence) else QKeySequence(s)
+                              for s in shortcuts])
+        if tip:
+            act.setToolTip(tip)
+            act.setStatusTip(tip)
+        if checkable:
+            act.setCheckable(True)
+            act.setChecked(checked)
+        self.window.addAction(act)  # shortcuts work even for actions not in a menu
+        self.groups.setdefault(group, []).append(act)
+        return act
+
+    def set_undo_group(self, group: QUndoGroup | None) -> tuple[QAction, QAction]:
+        """Make Undo/Redo actions of a document's undo group (replacing older ones)."""
+        for old in (self.undo, self.redo):
+            if old is not None:
+                self.window.removeAction(old)
+                old.deleteLater()
+        if group is None:
+            self.undo, self.redo = QAction("&Undo", self.window), QAction("&Redo", self.window)
+            self.undo.setEnabled(False)
+            self.redo.setEnabled(False)
+        else:
+            self.undo = group.createUndoAction(self.window, "&Undo")
+            self.redo = group.createRedoAction(self.window, "&Redo")
+        self.undo.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.window.addAction(self.undo)
+        self.window.addAction(self.redo)
+        return self.undo, self.redo
+
+    def shortcut_rows(self, canvas_help: list[tuple[str, str]] = ()) -> list[tuple[str, str, str]]:
+        """(keys, what, where) for every bound shortcut plus the canvas's own keys."""
+        rows = []
+        extra = [("Edit", self.undo), ("Edit", self.redo)] if self.undo is not None else []
+        listed = [(g, act) for g, acts in self.groups.items() for act in acts] + extra
+        for group, act in listed:
+            keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText)
+                             for s in act.shortcuts())
+            if keys:
+                text = act.text().replace("&", "").rstrip(".")
+                if act in (self.undo, self.redo):
+                    text = "Undo" if act is self.undo else "Redo"
+                rows.append((keys, text, group))
+        rows += [(keys, text, "Canvas") for keys, text in canvas_help]
+        return rows
+
+
+def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
+    """Fill the menu bar; returns the Edit menu (undo/redo change per document) and the
+    Open recent menu (filled when shown)."""
+    bar = window.menuBar()
+    menus = {name: bar.addMenu(f"&{name}") for name in
+             ("File", "Edit", "View", "Tools", "Image", "Help")}
+    recent = None
+    for act in a.groups["File"]:
+        if act is a.import_dataset:
+            recent = menus["File"].addMenu("Open &recent")
+            menus["File"].addSeparator()
+        if act in (a.close_project, a.quit):
+            menus["File"].addSeparator()
+        menus["File"].addAction(act)
+    menus["View"].addActions(a.groups["View"])
+    menus["View"].addSeparator()
+    panels = menus["View"].addMenu("&Panels")
+    for dock in docks:
+        if isinstance(dock, QDockWidget):
+            panels.addAction(dock.toggleViewAction())
+    menus["Tools"].addActions(list(a.tools.values()))
+    menus["Tools"].addSeparator()
+    menus["Tools"].addActions([a.instance_mode, a.preserve_labels, a.to_mask, a.to_polygon])
+    menus["Tools"].addMenu("Active &class").addActions(a.classes)
+    for act in a.groups["Image"]:
+        menus["Image"].addAction(act)
+        if act is a.mark_in_progress:
+            menus["Image"].addMenu("&Split").addActions(list(a.splits.values()))
+    menus["Help"].addActions(a.groups["Help"])
+    return menus["Edit"], recent
+
+
+def build_toolbars(window: QMainWindow, a: Actions) -> QSlider:
+    """Tools, image navigation and view toolbars; returns the opacity slider."""
+    tools = window.addToolBar("Tools")
+    tools.setObjectName("toolbar_tools")
+    tools.addActions(list(a.tools.values()))
+    nav = window.addToolBar("Image")
+    nav.setObjectName("toolbar_image")
+    nav.addActions([a.previous_image, a.next_image, a.next_unlabelled, a.mark_done])
+    view = window.addToolBar("View")
+    view.setObjectName("toolbar_view")
+    view.addActions([a.fit, a.show_objects])
+    view.addWidget(QLabel(" Opacity "))
+    slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=45,
+                     toolTip="Fill opacity of the objects")
+    slider.setMaximumWidth(140)
+    view.addWidget(slider)
+    return slider

@@ -1,0 +1,306 @@
+"""Dialogs of the labelling window: new project, import, export, split, class deletion,
+brightness/contrast and the keyboard cheat sheet. They collect choices; the main window
+does the work (in a worker where it is long)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.formats import FORMATS
+
+FORMAT_HINTS = {
+    "coco": "COCO JSON file (boxes, polygons, RLE masks)",
+    "voc": "Pascal VOC folder (Annotations/*.xml, JPEGImages)",
+    "yolo": "YOLO folder or data.yaml (txt labels)",
+    "labelme": "Folder of labelme JSON files",
+    "masks": "Folder of label masks (one PNG per image)",
+    "instances": "Folder of per-object masks",
+    "folders": "Class folders: one sub-folder per class",
+}
+
+
+def _path_row(edit: QLineEdit, *buttons: QPushButton) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(edit, 1)
+    for b in buttons:
+        layout.addWidget(b)
+    return row
+
+
+def _ok_cancel(dialog: QDialog) -> QDialogButtonBox:
+    box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                           | QDialogButtonBox.StandardButton.Cancel)
+    box.accepted.connect(dialog.accept)
+    box.rejected.connect(dialog.reject)
+    return box
+
+
+class NewProjectDialog(QDialog):
+    """Choose a folder (created if needed) and a name for a new project."""
+
+    def __init__(self, parent: QWidget | None = None, start_dir: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New project")
+        self.folder = QLineEdit(start_dir, placeholderText="Folder for the new project")
+        self.name = QLineEdit(placeholderText="Name (defaults to the folder name)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        form = QFormLayout(self)
+        form.addRow("Folder:", _path_row(self.folder, browse))
+        form.addRow("Name:", self.name)
+        form.addRow(_ok_cancel(self))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Project folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def values(self) -> tuple[Path, str | None]:
+        return Path(self.folder.text().strip()), (self.name.text().strip() or None)
+
+
+class ImportDialog(QDialog):
+    """Format, source (file or folder) and an optional images folder."""
+
+    def __init__(self, parent: QWidget | None = None, fmt: str = "coco") -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import dataset")
+        self.format = QComboBox()
+        for name in FORMATS:
+            self.format.addItem(f"{name} - {FORMAT_HINTS.get(name, '')}", name)
+        self.format.setCurrentIndex(max(0, self.format.findData(fmt)))
+        self.source = QLineEdit(placeholderText="Annotation file or dataset folder")
+        self.images = QLineEdit(placeholderText="Optional: where the images are")
+        file_button, folder_button, images_button = (QPushButton("File..."),
+                                                     QPushButton("Folder..."),
+                                                     QPushButton("Folder..."))
+        file_button.clicked.connect(self._browse_file)
+        folder_button.clicked.connect(lambda: self._browse_dir(self.source))
+        images_button.clicked.connect(lambda: self._browse_dir(self.images))
+        form = QFormLayout(self)
+        form.addRow("Format:", self.format)
+        form.addRow("Source:", _path_row(self.source, file_button, folder_button))
+        form.addRow("Images:", _path_row(self.images, images_button))
+        form.addRow(QLabel("The whole import lands in one step: if it fails, nothing changes."))
+        form.addRow(_ok_cancel(self))
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Annotation file", self.source.text(),
+                                              "Annotations (*.json *.yaml *.yml *.xml *.txt);;"
+                                              "All files (*)")
+        if path:
+            self.source.setText(path)
+
+    def _browse_dir(self, edit: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder", edit.text())
+        if folder:
+            edit.setText(folder)
+
+    def values(self) -> tuple[str, Path, Path | None]:
+        images = self.images.text().strip()
+        return (self.format.currentData(), Path(self.source.text().strip()),
+                Path(images) if images else None)
+
+
+class ExportDialog(QDialog):
+    """Format, output folder and which split to export."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export dataset")
+        self.format = QComboBox()
+        for name in FORMATS:
+            self.format.addItem(name, name)
+        self.out_dir = QLineEdit(placeholderText="Output folder")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        self.split = QComboBox()
+        for label, value in (("all images", None), ("train", "train"), ("val", "val"),
+                             ("test", "test"), ("no split", "none")):
+            self.split.addItem(label, value)
+        form = QFormLayout(self)
+        form.addRow("Format:", self.format)
+        form.addRow("Output:", _path_row(self.out_dir, browse))
+        form.addRow("Split:", self.split)
+        form.addRow(_ok_cancel(self))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
+        if folder:
+            self.out_dir.setText(folder)
+
+    def values(self) -> tuple[str, Path, str | None]:
+        return self.format.currentData(), Path(self.out_dir.text().strip()), self.split.currentData()
+
+
+class SplitDialog(QDialog):
+    """Ratios, seed and options of a random train/val/test split."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Random split")
+        self.ratios = {}
+        form = QFormLayout(self)
+        for name, value in (("train", 70.0), ("val", 20.0), ("test", 10.0)):
+            spin = QDoubleSpinBox(minimum=0.0, maximum=100.0, value=value, suffix=" %")
+            self.ratios[name] = spin
+            form.addRow(f"{name}:", spin)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.stratify = QCheckBox("Keep class proportions (stratify)", checked=True)
+        self.only_unassigned = QCheckBox("Only images without a split", checked=False)
+        form.addRow("Seed:", self.seed)
+        form.addRow(self.stratify)
+        form.addRow(self.only_unassigned)
+        form.addRow(_ok_cancel(self))
+
+    def values(self) -> dict:
+        return dict(train=self.ratios["train"].value(), val=self.ratios["val"].value(),
+                    test=self.ratios["test"].value(), seed=self.seed.value(),
+                    stratify=self.stratify.isChecked(),
+                    only_unassigned=self.only_unassigned.isChecked())
+
+
+class DeleteClassDialog(QDialog):
+    """Delete a class: remove its objects, or move them to another class."""
+
+    def __init__(self, parent: QWidget | None, name: str, n_objects: int,
+                 others: list[tuple[int, str]]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Delete class {name}")
+        self.delete_radio = QRadioButton(f"Delete its {n_objects} object(s)")
+        self.move_radio = QRadioButton("Move them to:")
+        self.target = QComboBox()
+        for cid, other in others:
+            self.target.addItem(other, cid)
+        group = QButtonGroup(self)
+        group.addButton(self.delete_radio)
+        group.addButton(self.move_radio)
+        self.move_radio.setEnabled(bool(others))
+        (self.move_radio if others else self.delete_radio).setChecked(True)
+        self.move_radio.toggled.connect(self.target.setEnabled)
+        self.target.setEnabled(self.move_radio.isChecked())
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"The class <b>{name}</b> has {n_objects} object(s)."))
+        layout.addWidget(self.delete_radio)
+        row = QHBoxLayout()
+        row.addWidget(self.move_radio)
+        row.addWidget(self.target, 1)
+        layout.addLayout(row)
+        layout.addWidget(QLabel("This cannot be undone."))
+        layout.addWidget(_ok_cancel(self))
+
+    def move_to(self) -> int | None:
+        return self.target.currentData() if self.move_radio.isChecked() else None
+
+
+def ask_delete_class(parent: QWidget | None, project, class_id: int) -> tuple[bool, int | None]:
+    """Ask how to delete a class. Returns (confirmed, move_to) where move_to None deletes
+    the class's objects."""
+    record = project.class_record(class_id)
+    n = int(project.counts()["annotations"]["by_class"].get(record.name, 0))
+    if n == 0:
+        answer = QMessageBox.question(parent, "Delete class",
+                                      f"Delete the class {record.name}? It has no objects.")
+        return answer == QMessageBox.StandardButton.Yes, None
+    others = [(c.id, c.name) for c in project.classes() if c.id != class_id]
+    dialog = DeleteClassDialog(parent, record.name, n, others)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return False, None
+    return True, dialog.move_to()
+
+
+class BrightnessContrastDialog(QDialog):
+    """Display brightness (-100..100) and contrast (10..400 %); the data is not changed."""
+
+    changed = Signal(float, float)  # brightness in [-1, 1], contrast factor (> 0)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Brightness / contrast")
+        self.brightness = QSlider(Qt.Orientation.Horizontal, minimum=-100, maximum=100, value=0)
+        self.contrast = QSlider(Qt.Orientation.Horizontal, minimum=10, maximum=400, value=100)
+        reset = QPushButton("Reset")
+        reset.clicked.connect(self.reset)
+        form = QFormLayout(self)
+        form.addRow("Brightness:", self.brightness)
+        form.addRow("Contrast:", self.contrast)
+        form.addRow(reset)
+        self.brightness.valueChanged.connect(self._on_changed)
+        self.contrast.valueChanged.connect(self._on_changed)
+
+    def reset(self) -> None:
+        self.brightness.setValue(0)
+        self.contrast.setValue(100)
+
+    def _on_changed(self) -> None:
+        self.changed.emit(self.brightness.value() / 100.0, self.contrast.value() / 100.0)
+
+
+class CheatSheetDialog(QDialog):
+    """Every keyboard shortcut: the window's actions and the canvas's own keys."""
+
+    def __init__(self, rows: list[tuple[str, str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.resize(560, 620)
+        self.filter = QLineEdit(placeholderText="Filter", clearButtonEnabled=True)
+        self.table = QTableWidget(len(rows), 3)
+        self.table.setHorizontalHeaderLabels(["Keys", "Action", "Where"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, (keys, text, group) in enumerate(rows):
+            for c, value in enumerate((keys, text, group)):
+                self.table.setItem(r, c, QTableWidgetItem(value))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(close)
+        self.filter.textChanged.connect(self._apply_filter)
+
+    def _apply_filter(self, text: str) -> None:
+        text = text.lower()
+        for r in range(self.table.rowCount()):
+            cells = " ".join(self.table.item(r, c).text().lower() for c in range(3))
+            self.table.setRowHidden(r, bool(text) and text not in cells)
+
+
+def show_report(parent: QWidget | None, title: str, summary: str, details: str = "") -> None:
+    """An information box with a summary and (optionally) the full list of details."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, summary,
+                      QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.exec()

@@ -1,0 +1,135 @@
+"""Decoded images ready before they are asked for: the neighbours of the current image.
+
+A module-level cache shared by the window (which prefetches the previous and next images)
+and the canvas (which asks the cache before decoding). Decoding runs on two background
+threads; a newer `prefetch` call cancels requests that have not started yet, so only the
+latest neighbours are decoded. Memory is bounded by bytes, oldest first out.
+
+    prefetch([next_path, previous_path])   # after showing an image
+    array = load(path)                      # the canvas: cached, in flight, or decoded now
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.images import load_image
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 512 * 1024 * 1024
+_lock = threading.Lock()
+_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_pending: dict[str, Future] = {}
+_executor: ThreadPoolExecutor | None = None
+stats = {"hits": 0, "waits": 0, "misses": 0, "decoded": 0}
+
+
+def _key(path: str | Path) -> str:
+    return str(Path(path))
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prefetch")
+    return _executor
+
+
+def _store(key: str, array: np.ndarray) -> None:
+    with _lock:
+        _cache[key] = array
+        _cache.move_to_end(key)
+        total = sum(a.nbytes for a in _cache.values())
+        while total > MAX_BYTES and len(_cache) > 1:
+            _old, dropped = _cache.popitem(last=False)
+            total -= dropped.nbytes
+
+
+def _decode(key: str) -> np.ndarray:
+    array = load_image(key)
+    array.setflags(write=False)  # shared between threads and views: nobody edits it
+    _store(key, array)
+    stats["decoded"] += 1
+    return array
+
+
+def _done(key: str, future: Future) -> None:
+    with _lock:
+        if _pending.get(key) is future:
+            del _pending[key]
+    if not future.cancelled() and future.exception() is not None:
+        # Not lost: the canvas decodes the file itself when it is shown and reports it.
+        log.info("Prefetch of %s failed: %s", key, future.exception())
+
+
+def get_cached(path: str | Path) -> np.ndarray | None:
+    """The decoded image if it is in the cache (never blocks, never decodes)."""
+    key = _key(path)
+    with _lock:
+        array = _cache.get(key)
+        if array is not None:
+            _cache.move_to_end(key)
+        return array
+
+
+def prefetch(paths: list[str | Path]) -> None:
+    """Decode these images in the background; requests not started yet are dropped."""
+    keys = [_key(p) for p in paths if p is not None]
+    with _lock:
+        for key, future in list(_pending.items()):
+            if key not in keys and future.cancel():
+                del _pending[key]
+        todo = [k for k in keys if k not in _cache and k not in _pending]
+        for key in todo:
+            future = _pool().submit(_decode, key)
+            _pending[key] = future
+            future.add_done_callback(lambda f, k=key: _done(k, f))
+
+
+def load(path: str | Path) -> np.ndarray:
+    """The decoded image: from the cache, by waiting for its prefetch, or decoded now.
+
+    Errors of the decode (ImageError subclasses) propagate to the caller.
+    """
+    key = _key(path)
+    array = get_cached(key)
+    if array is not None:
+        stats["hits"] += 1
+        return array
+    with _lock:
+        future = _pending.get(key)
+    if future is not None and not future.cancelled():
+        stats["waits"] += 1
+        try:
+            return future.result()
+        except Exception:  # decode again here so the caller gets the error itself
+            log.debug("Prefetch failed for %s; decoding on request", key)
+    stats["misses"] += 1
+    return _decode(key)
+
+
+def clear() -> None:
+    """Forget every cached image (e.g. when another project is opened)."""
+    with _lock:
+        for future in _pending.values():
+            future.cancel()
+        _pending.clear()
+        _cache.clear()
+
+
+def wait_idle(timeout: float = 30.0) -> None:
+    """Block until the pending prefetches are done (tests and benchmarks)."""
+    with _lock:
+        futures = list(_pending.values())
+    for future in futures:
+        try:
+            future.result(timeout=timeout)
+        except Exception as exc:  # reported again by load() when the image is shown
+            log.info("Prefetch failed: %s", exc)

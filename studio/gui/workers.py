@@ -1,0 +1,224 @@
+"""A small worker pool: run a function off the GUI thread, get its result or error back.
+
+Results, errors and progress come back as queued signals on the GUI thread; errors are
+never swallowed (a task without an error handler logs the traceback). Cancellation is
+cooperative: a function run with `with_token=True` receives a `CancelToken` first and
+checks it between steps. Tasks submitted with the same `key` supersede each other: the
+older one is cancelled and whatever it returns is dropped, so only the newest request
+ever reaches the GUI (used for thumbnails, prefetch and long imports).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """Raised inside a task (by `CancelToken.check`) to stop early; not an error."""
+
+
+class CancelToken:
+    """Shared between the GUI and one task: cancel() here, check() there."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._progress: Callable[[Any], None] | None = None
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise `Cancelled` when cancellation was requested."""
+        if self._event.is_set():
+            raise Cancelled()
+
+    def progress(self, value: Any) -> None:
+        """Report progress (delivered on the GUI thread as on_progress(value))."""
+        if self._progress is not None:
+            self._progress(value)
+
+
+class Task(QRunnable):
+    """One submitted call. Holds its token; `cancel()` asks it to stop."""
+
+    def __init__(self, pool: WorkerPool, fn: Callable, args: tuple, kwargs: dict,
+                 with_token: bool, callbacks: dict[str, Callable | None], key: Any) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.token = CancelToken()
+        self.token._progress = lambda value: pool._relay.emit(self, "progress", value)
+        self.key = key
+        self.callbacks = callbacks
+        self.done = False
+        self._pool = pool
+        self._fn, self._args, self._kwargs, self._with_token = fn, args, kwargs, with_token
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def run(self) -> None:  # worker thread
+        if self.token.cancelled:
+            self._pool._relay.emit(self, "cancelled", None)
+            return
+        try:
+            if self._with_token:
+                value = self._fn(self.token, *self._args, **self._kwargs)
+            else:
+                value = self._fn(*self._args, **self._kwargs)
+        except Cancelled:
+            self._pool._relay.emit(self, "cancelled", None)
+        except BaseException as exc:  # delivered to the GUI thread, never dropped here
+            exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self._pool._relay.emit(self, "error", exc)
+        else:
+            self._pool._relay.emit(self, "result", value)
+
+
+class WorkerPool(QObject):
+    """Runs tasks on its own QThreadPool and delivers outcomes on the GUI thread."""
+
+    _relay = Signal(object, str, object)  # task, what, payload (queued across threads)
+    busyChanged = Signal(bool)
+
+    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._threads = QThreadPool(self)
+        self._threads.setMaxThreadCount(max(1, max_threads))
+        self._tasks: set[Task] = set()
+        self._latest: dict[Any, Task] = {}
+        self._relay.connect(self._on_relay)
+
+    def submit(self, fn: Callable, *args, on_result: Callable | None = None,
+               on_error: Callable | None = None, on_progress: Callable | None = None,
+               on_finished: Callable | None = None, key: Any = None, with_token: bool = False,
+               **kwargs) -> Task:
+        """Run fn(*args, **kwargs) (or fn(token, *args, ...) with_token) on a worker thread.
+
+        on_result(value), on_error(exc), on_progress(value) and on_finished() run on the
+        GUI thread. With a `key`, an earlier task of the same key is cancelled and dropped.
+        """
+        callbacks = dict(result=on_result, error=on_error, progress=on_progress,
+                         finished=on_finished)
+        task = Task(self, fn, args, kwargs, with_token, callbacks, key)
+        if key is not None:
+            older = self._latest.get(key)
+            if older is not None:
+                older.cancel()
+            self._latest[key] = task
+        was_idle = not self._tasks
+        self._tasks.add(task)
+        self._threads.start(task)
+        if was_idle:
+            self.busyChanged.emit(True)
+        return task
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def is_current(self, task: Task) -> bool:
+        return task.key is None or self._latest.get(task.key) is task
+
+    def clear_pending(self) -> None:
+        """Cancel everything not started yet and ask running tasks to stop."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def wait(self, msecs: int = 30000) -> bool:
+        """Block until all threads are idle (tests, shutdown); then deliver queued outcomes."""
+        from PySide6.QtCore import QCoreApplication
+
+        ok = self._threads.waitForDone(msecs)
+        QCoreApplication.processEvents()
+        return ok
+
+    def shutdown(self, msecs: int = 5000) -> None:
+        self.clear_pending()
+        self._threads.waitForDone(msecs)
+
+    # --- GUI thread ---------------------------------------------------------------------
+    def _on_relay(self, task: Task, what: str, payload: object) -> None:
+        if what == "progress":
+            cb = task.callbacks.get("progress")
+            if cb is not None and not task.token.cancelled:
+                cb(payload)
+            return
+        task.done = True
+        self._tasks.discard(task)
+        current = self.is_current(task)
+        if task.key is not None and current:
+            self._latest.pop(task.key, None)
+        try:
+            if what == "result" and current and not task.token.cancelled:
+                cb = task.callbacks.get("result")
+                if cb is not None:
+                    cb(payload)
+            elif what == "error":
+                self._deliver_error(task, payload, current)
+            if current:
+                cb = task.callbacks.get("finished")
+                if cb is not None:
+                    cb()
+        finally:
+            if not self._tasks:
+                self.busyChanged.emit(False)
+
+    @staticmethod
+    def _deliver_error(task: Task, exc: BaseException, current: bool) -> None:
+        cb = task.callbacks.get("error")
+        details = getattr(exc, "__traceback_text__", repr(exc))
+        if cb is not None and current:
+            cb(exc)
+        elif current:
+            log.error("Background task failed without an error handler:\n%s", details)
+        else:
+            log.warning("A superseded background task failed:\n%s", details)
+
+
+def run_with_progress(parent, pool: WorkerPool, title: str, fn: Callable, *args,
+                      on_result: Callable | None = None, on_error: Callable | None = None,
+                      cancellable: bool = False) -> Task:
+    """Run fn in `pool` behind a window-modal progress dialog (shown after 0.4 s).
+
+    With `cancellable`, fn gets the CancelToken first and the dialog has a Cancel button;
+    fn may report (done, total) through token.progress. on_error defaults to a message box.
+    """
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    from studio.gui.errors import show_error
+
+    progress = QProgressDialog(title, "Cancel" if cancellable else None, 0, 0, parent)
+    progress.setWindowModality(Qt.WindowModality.WindowModal)
+    progress.setMinimumDuration(400)
+
+    def done(value) -> None:
+        progress.close()
+        if on_result is not None:
+            on_result(value)
+
+    def failed(exc: BaseException) -> None:
+        progress.close()
+        (on_error or (lambda e: show_error(parent, e)))(exc)
+
+    def step(value) -> None:
+        n, total = value
+        progress.setMaximum(total)
+        progress.setValue(n)
+
+    task = pool.submit(fn, *args, on_result=done, on_error=failed, on_progress=step,
+                       on_finished=progress.close, with_token=cancellable)
+    progress.canceled.connect(task.cancel)
+    return task
