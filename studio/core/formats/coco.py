@@ -316,7 +316,7 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
 def coco_segmentation(ann, width: int, height: int):
     """The COCO `segmentation` value of a stored annotation (box -> [])."""
     if ann.kind == "polygon":
-        return [np.round(np.asarray(ann.geometry, dtype=np.float64), 3).reshape(-1).tolist()]
+        return [np.round(np.asarray(ann.geometry, dtype=np.float64), 4).reshape(-1).tolist()]
     if ann.kind == "mask":
         return rle_encode(ann.geometry.to_full(height, width))
     return []
