@@ -37,7 +37,8 @@ def _options(fmt: str, direction: str, pairs: list[tuple[str, object]] | None) -
     module = importlib.import_module(f"studio.core.formats.{FORMATS[fmt]}")
     func = getattr(module, f"{direction}_{fmt}")
     params = inspect.signature(func).parameters
-    fixed = {"project", "source", "images_dir", "report", "out_dir", "split"}
+    fixed = ({"project", "source", "images_dir", "report"} if direction == "import"
+             else {"project", "out_dir", "split"})
     allowed = sorted(n for n, p in params.items() if n not in fixed
                      and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
     for key in options:
