@@ -192,3 +192,14 @@ def test_labelme_examples_import_and_round_trip(shared_datasets, tmp_path, subfo
         with Project.create(tmp_path / "again") as again:
             import_dataset(again, "labelme", tmp_path / "out")
             assert_same_annotations(project, again)
+
+
+def test_images_in_another_folder(project, labelme_dir, tmp_path):
+    ann, img = tmp_path / "ds" / "ann", tmp_path / "ds" / "img"
+    ann.mkdir(parents=True)
+    shutil.move(labelme_dir / "scene.png", tmp_path / "elsewhere.png")
+    img.mkdir()
+    shutil.move(tmp_path / "elsewhere.png", img / "scene.png")
+    shutil.copy(labelme_dir / "scene.json", ann / "scene.json")
+    report = import_dataset(project, "labelme", ann, images_dir=img)
+    assert report.images == 1 and project.images()[0].abs_path == (img / "scene.png").resolve()

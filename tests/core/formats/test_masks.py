@@ -153,3 +153,11 @@ def test_isbi_membrane_round_trip(shared_datasets, tmp_path):
         with Project.create(tmp_path / "again") as again:
             import_dataset(again, "masks", tmp_path / "out", split="train")
             assert_same_annotations(project, again)
+
+
+def test_masks_folder_with_separate_images_folder(project, shared_datasets):
+    train = shared_datasets / "isbi2012_membrane" / "train"
+    report = import_dataset(project, "masks", train / "label", images_dir=train / "image",
+                            classes={0: "membrane", 255: "cell"})
+    assert report.images == 30 and report.annotations_by_class == {"membrane": 30, "cell": 30}
+    assert report.skipped == []
