@@ -105,6 +105,8 @@ def decode_mask_png(text: str, limit: tuple[int, int]) -> np.ndarray:
         raw = base64.b64decode(text, validate=False)
         with Image.open(io.BytesIO(raw)) as im:
             w, h = im.size
+    except Image.DecompressionBombError as exc:
+        raise _Skip("the mask image is too large") from exc
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
         raise _Skip("the mask is not a base64 PNG") from exc
     if w > limit[1] + 1 or h > limit[0] + 1:

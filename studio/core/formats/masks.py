@@ -98,7 +98,9 @@ def read_label_image(path: Path) -> np.ndarray:
                 raise ImageError(f"{path.name} is too large ({w}x{h}) for a label image.", str(path))
             if im.mode == "P":
                 return np.array(im)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path.name} is too large for a label image.", str(path)) from exc
+    except (UnidentifiedImageError, OSError):
         pass  # OpenCV below reads some files Pillow cannot, and reports the rest.
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
