@@ -163,8 +163,10 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
         raise ConfigError(f"Unknown config option(s): {', '.join(sorted(unknown))}. Print a "
                           "complete config with `studio-cli train --print-default-config`.")
     defaults = default_config(task)
-    if "model" in cfg and cfg["model"] != defaults["model"] and "model_options" not in cfg:
-        defaults["model_options"] = {}  # the defaults' options belong to the default model
+    if "model_options" in cfg or cfg.get("model", defaults["model"]) != defaults["model"]:
+        # given options replace the defaults' (which belong to the default model); options
+        # left out take the model's own defaults
+        defaults["model_options"] = {}
     if "augment" in cfg:  # a given augment spec replaces the default one
         defaults.pop("augment")
     cfg = merge(defaults, cfg)
