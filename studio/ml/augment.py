@@ -1,0 +1,484 @@
+"""Data augmentation: a JSON-able spec -> torchvision ``transforms.v2`` pipelines.
+
+A spec maps op names to ``{"enabled": bool, "p": probability, ...parameters}``
+(:func:`default_spec` lists every op with its defaults). A sample passes through:
+
+1. geometric ops (hflip, vflip, rotation, translate, elastic, scale, crop) applied to the
+   image and its mask together: the mask is a ``tv_tensors.Mask`` so it moves with
+   nearest interpolation, and area uncovered by the transform becomes ignore (255) in the
+   mask and 0 in the image;
+2. photometric ops (brightness, contrast, saturation, hue, gaussian_blur, sharpen) on the
+   image only;
+3. fitting to ``image_size`` by ``resize_policy`` (see :class:`SampleTransform`);
+4. conversion to float in [0, 1], then gaussian_noise and cutout (image only: cutout
+   keeps the mask unchanged, the network must guess what is under the patch), and
+   normalisation with mean/std.
+
+For evaluation (``train=False``) only step 3 and the normalisation run. Batch-level
+mixup and cutmix live in :mod:`studio.ml.augment_batch` (``BatchAugment``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from studio.core.errors import ConfigError, StudioError
+
+IGNORE = 255
+RESIZE_POLICIES = ("resize", "crop", "letterbox")
+GEOMETRIC = ("hflip", "vflip", "rotation", "translate", "elastic", "scale", "crop")
+PHOTOMETRIC = ("brightness", "contrast", "saturation", "hue", "gaussian_blur", "sharpen")
+FLOAT_OPS = ("gaussian_noise", "cutout")
+BATCH_OPS = ("mixup", "cutmix")
+
+# op -> defaults; parameter kinds are in _KINDS
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hflip": {"enabled": True, "p": 0.5},
+    "vflip": {"enabled": False, "p": 0.5},
+    "rotation": {"enabled": False, "p": 0.5, "degrees": [-15.0, 15.0]},
+    "translate": {"enabled": False, "p": 0.5, "fraction": [0.1, 0.1]},
+    "elastic": {"enabled": False, "p": 0.3, "alpha": 50.0, "sigma": 5.0},
+    "scale": {"enabled": False, "p": 0.5, "scale": [0.5, 1.0], "ratio": [0.75, 1.3333]},
+    "crop": {"enabled": False, "p": 1.0, "size": None, "padding": 0},
+    "brightness": {"enabled": False, "p": 0.5, "factor": 0.2},
+    "contrast": {"enabled": False, "p": 0.5, "factor": 0.2},
+    "saturation": {"enabled": False, "p": 0.5, "factor": 0.2},
+    "hue": {"enabled": False, "p": 0.5, "factor": 0.05},
+    "gaussian_blur": {"enabled": False, "p": 0.3, "kernel_size": 5, "sigma": [0.1, 2.0]},
+    "sharpen": {"enabled": False, "p": 0.3, "factor": 2.0},
+    "gaussian_noise": {"enabled": False, "p": 0.3, "sigma": [0.01, 0.05]},
+    "cutout": {"enabled": False, "p": 0.3, "scale": [0.02, 0.2], "ratio": [0.3, 3.3],
+               "value": 0.0},
+    "mixup": {"enabled": False, "p": 0.5, "alpha": 0.2},
+    "cutmix": {"enabled": False, "p": 0.5, "alpha": 1.0},
+}
+# parameter -> (kind, low, high); kinds: num, range (two ordered numbers), pair (two
+# numbers), odd (odd integer), int, size (None, an integer or [h, w])
+_KINDS: dict[str, tuple[str, float, float]] = {
+    "p": ("num", 0.0, 1.0),
+    "rotation.degrees": ("range", -180.0, 180.0),
+    "translate.fraction": ("pair", 0.0, 1.0),
+    "elastic.alpha": ("num", 0.0, 1000.0),
+    "elastic.sigma": ("num", 0.01, 100.0),
+    "scale.scale": ("range", 0.01, 1.0),
+    "scale.ratio": ("range", 0.1, 10.0),
+    "crop.size": ("size", 1, 16384),
+    "crop.padding": ("int", 0, 4096),
+    "brightness.factor": ("num", 0.0, 1.0),
+    "contrast.factor": ("num", 0.0, 1.0),
+    "saturation.factor": ("num", 0.0, 1.0),
+    "hue.factor": ("num", 0.0, 0.5),
+    "gaussian_blur.kernel_size": ("odd", 1, 99),
+    "gaussian_blur.sigma": ("range", 0.01, 50.0),
+    "sharpen.factor": ("num", 0.0, 10.0),
+    "gaussian_noise.sigma": ("range", 0.0, 1.0),
+    "cutout.scale": ("range", 0.0, 1.0),
+    "cutout.ratio": ("range", 0.01, 100.0),
+    "cutout.value": ("num", 0.0, 1.0),
+    "mixup.alpha": ("num", 0.01, 100.0),
+    "cutmix.alpha": ("num", 0.01, 100.0),
+}
+
+
+def default_spec() -> dict[str, dict[str, Any]]:
+    """Every op with its defaults: horizontal flip on (p=0.5), everything else off."""
+    return copy.deepcopy(_DEFAULTS)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_param(op: str, key: str, value: Any) -> Any:
+    kind, lo, hi = _KINDS.get(f"{op}.{key}", _KINDS["p"] if key == "p" else ("?", 0, 0))
+    where = f"augmentation '{op}': '{key}'"
+    if kind == "num":
+        if not _is_num(value) or not lo <= value <= hi:
+            raise ConfigError(f"{where} must be a number in [{lo}, {hi}], got {value!r}")
+        return float(value)
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ConfigError(f"{where} must be an integer in [{lo}, {hi}], got {value!r}")
+        return value
+    if kind == "odd":
+        if not isinstance(value, int) or value % 2 == 0 or not lo <= value <= hi:
+            raise ConfigError(f"{where} must be an odd integer in [{lo}, {hi}], got {value!r}")
+        return value
+    if kind == "size":
+        if value is None:
+            return None
+        vals = [value, value] if isinstance(value, int) else value
+        if (not isinstance(vals, (list, tuple)) or len(vals) != 2
+                or not all(isinstance(v, int) and lo <= v <= hi for v in vals)):
+            raise ConfigError(f"{where} must be null, an integer or [height, width], "
+                              f"got {value!r}")
+        return [int(v) for v in vals]
+    if kind in ("range", "pair"):
+        if op == "rotation" and _is_num(value):  # a single number means [-d, d]
+            value = [-abs(value), abs(value)]
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not all(_is_num(v) and lo <= v <= hi for v in value)):
+            raise ConfigError(f"{where} must be two numbers in [{lo}, {hi}], got {value!r}")
+        if kind == "range" and value[0] > value[1]:
+            raise ConfigError(f"{where} is a range [min, max] but min > max: {value!r}")
+        return [float(v) for v in value]
+    raise ConfigError(f"{where}: unknown parameter (valid: "
+                      f"{', '.join(k for k in _DEFAULTS[op] if k != 'enabled')})")
+
+
+def validate_spec(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A complete, checked copy of ``spec`` (missing ops/params get their defaults)."""
+    if spec is None:
+        return default_spec()
+    if not isinstance(spec, dict):
+        raise ConfigError(f"an augmentation spec is a dict of ops, got {type(spec).__name__}")
+    out = default_spec()
+    for op, params in spec.items():
+        if op not in _DEFAULTS:
+            raise ConfigError(f"unknown augmentation {op!r}; valid: {', '.join(_DEFAULTS)}")
+        if not isinstance(params, dict):
+            raise ConfigError(f"augmentation {op!r} needs a dict of parameters, got {params!r}")
+        for key, value in params.items():
+            if key == "enabled":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"augmentation '{op}': 'enabled' must be true or false")
+                out[op][key] = value
+            else:
+                out[op][key] = _check_param(op, key, value)
+    return out
+
+
+class RandomGaussianNoise(v2.Transform):
+    """Add N(0, sigma) noise with sigma drawn from a range; float images only, clipped to
+    [0, 1]. Masks and labels pass through."""
+
+    _transformed_types = (tv_tensors.Image, torch.Tensor)
+
+    def __init__(self, sigma: Sequence[float]) -> None:
+        super().__init__()
+        self.sigma = (float(sigma[0]), float(sigma[1]))
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {"sigma": float(torch.empty(1).uniform_(*self.sigma))}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.Mask) or not inpt.is_floating_point():
+            return inpt
+        out = (inpt + torch.randn_like(inpt) * params["sigma"]).clamp_(0.0, 1.0)
+        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+
+
+class RandomResizedCropAligned(v2.RandomResizedCrop):
+    """RandomResizedCrop with pixel-exact mask resizing (``NEAREST_EXACT``; plain
+    ``NEAREST`` shifts masks by up to half a pixel against the bilinear image).
+    ``size=None`` keeps the input's size (zoom in place)."""
+
+    def __init__(self, size: Sequence[int] | None, scale: Sequence[float],
+                 ratio: Sequence[float]) -> None:
+        super().__init__(size=list(size) if size else 1, scale=tuple(scale),
+                         ratio=tuple(ratio), antialias=True)
+        self.keep_size = size is None
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        params = super().make_params(flat_inputs)
+        params["out_size"] = list(v2.query_size(flat_inputs)) if self.keep_size else self.size
+        return params
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        p = dict(params)
+        size = p.pop("out_size")
+        if isinstance(inpt, tv_tensors.Mask):
+            cropped = F.crop(inpt, **p)
+            return F.resize(cropped, size, interpolation=v2.InterpolationMode.NEAREST_EXACT)
+        return self._call_kernel(F.resized_crop, inpt, **p, size=size,
+                                 interpolation=self.interpolation, antialias=True)
+
+
+_BILINEAR = v2.InterpolationMode.BILINEAR  # for images; masks always use nearest
+
+
+def _fill() -> dict:
+    return {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE}
+
+
+def _maybe(t: v2.Transform, p: float) -> v2.Transform:
+    return t if p >= 1.0 else v2.RandomApply([t], p=p)
+
+
+def _compose(transforms: list[v2.Transform]) -> v2.Transform:
+    return v2.Compose(transforms) if transforms else v2.Identity()
+
+
+def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
+    out: list[v2.Transform] = []
+    if spec["hflip"]["enabled"]:
+        out.append(v2.RandomHorizontalFlip(spec["hflip"]["p"]))
+    if spec["vflip"]["enabled"]:
+        out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
+    op = spec["rotation"]
+    if op["enabled"]:
+        out.append(_maybe(v2.RandomRotation(op["degrees"], _BILINEAR, fill=_fill()), op["p"]))
+    op = spec["translate"]
+    if op["enabled"]:
+        out.append(_maybe(v2.RandomAffine(0, translate=op["fraction"], interpolation=_BILINEAR,
+                                                  fill=_fill()), op["p"]))
+    op = spec["elastic"]
+    if op["enabled"]:
+        out.append(_maybe(v2.ElasticTransform(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
+    op = spec["scale"]
+    if op["enabled"]:
+        out.append(_maybe(RandomResizedCropAligned(size, op["scale"], op["ratio"]), op["p"]))
+    op = spec["crop"]
+    if op["enabled"]:
+        crop_size = op["size"] or (list(size) if size else None)
+        if crop_size is None:
+            raise ConfigError("augmentation 'crop' needs a 'size' (or an image size to crop to)")
+        out.append(_maybe(v2.RandomCrop(crop_size, padding=op["padding"] or None,
+                                        pad_if_needed=True, fill=_fill()), op["p"]))
+    return out
+
+
+def _photometric(spec: dict) -> list[v2.Transform]:
+    out: list[v2.Transform] = []
+    for name in ("brightness", "contrast", "saturation", "hue"):
+        op = spec[name]
+        if op["enabled"] and op["factor"] > 0:
+            out.append(_maybe(v2.ColorJitter(**{name: op["factor"]}), op["p"]))
+    op = spec["gaussian_blur"]
+    if op["enabled"]:
+        out.append(_maybe(v2.GaussianBlur(op["kernel_size"], op["sigma"]), op["p"]))
+    op = spec["sharpen"]
+    if op["enabled"]:
+        out.append(v2.RandomAdjustSharpness(op["factor"], op["p"]))
+    return out
+
+
+def _float_ops(spec: dict) -> list[v2.Transform]:
+    out: list[v2.Transform] = []
+    op = spec["gaussian_noise"]
+    if op["enabled"]:
+        out.append(_maybe(RandomGaussianNoise(op["sigma"]), op["p"]))
+    op = spec["cutout"]
+    if op["enabled"]:
+        out.append(v2.RandomErasing(op["p"], op["scale"], op["ratio"], value=op["value"]))
+    return out
+
+
+def _size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    if len(image_size) != 2 or not all(isinstance(v, int) and v > 0 for v in image_size):
+        raise ConfigError(f"image_size must be an integer or (height, width), got {image_size!r}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _pad_to(img, mask, h: int, w: int, center: bool):
+    """Pad image (0) and mask (255) on the sides to at least h x w."""
+    ih, iw = img.shape[-2:]
+    ph, pw = max(h - ih, 0), max(w - iw, 0)
+    if not (ph or pw):
+        return img, mask
+    top, left = (ph // 2, pw // 2) if center else (0, 0)
+    pad = [left, top, pw - left, ph - top]
+    img = F.pad(img, pad, fill=0)
+    if mask is not None:
+        mask = F.pad(mask, pad, fill=IGNORE)
+    return img, mask
+
+
+def _crop(img, mask, h: int, w: int, random: bool):
+    ih, iw = img.shape[-2:]
+    if random:
+        top = int(torch.randint(0, ih - h + 1, (1,)))
+        left = int(torch.randint(0, iw - w + 1, (1,)))
+    else:
+        top, left = (ih - h) // 2, (iw - w) // 2
+    img = F.crop(img, top, left, h, w)
+    return img, (F.crop(mask, top, left, h, w) if mask is not None else None)
+
+
+def _resize(img, mask, h: int, w: int):
+    img = F.resize(img, [h, w], antialias=True)
+    if mask is not None:
+        mask = F.resize(mask, [h, w], interpolation=v2.InterpolationMode.NEAREST_EXACT)
+    return img, mask
+
+
+class SampleTransform:
+    """Callable ``(image, target) -> (float tensor (C, H, W) normalised, target)``.
+
+    ``image``: numpy uint8 (or uint16 / float in [0, 1]) HxW or HxWxC. ``target``: for
+    classification a class index (returned as given), for semantic an HxW label map
+    (uint8/int, 255 = ignore) returned as int64.
+
+    resize_policy for ``image_size`` (h, w): ``resize`` stretches to (h, w); ``letterbox``
+    keeps the aspect ratio, fits inside and pads (image 0, mask 255, centred);
+    ``crop``: for semantic, a random (train) / centre (eval) crop at native resolution,
+    padded when the image is smaller; for classification the shorter side is resized to
+    cover (h, w) first. With ``image_size=None`` images keep their size.
+    """
+
+    def __init__(self, spec: dict, task: str, image_size, train: bool, mean: Sequence[float],
+                 std: Sequence[float], resize_policy: str = "resize") -> None:
+        if task not in ("classification", "semantic"):
+            raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
+        if resize_policy not in RESIZE_POLICIES:
+            raise ConfigError(f"unknown resize policy {resize_policy!r}; use one of "
+                              f"{', '.join(RESIZE_POLICIES)}")
+        if len(mean) != len(std) or not len(mean) or any(s <= 0 for s in std):
+            raise ConfigError(f"mean {list(mean)} / std {list(std)}: need equal lengths and "
+                              "positive std values")
+        self.task, self.train, self.policy = task, train, resize_policy
+        self.spec = validate_spec(spec)
+        self.size = _size(image_size)
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        spec = self.spec
+        self.geometric = _compose(_geometric(spec, self.size)) if train else None
+        self.photometric = _compose(_photometric(spec)) if train else None
+        self.float_ops = _compose(_float_ops(spec)) if train else None
+
+    def _to_image(self, image: Any) -> tv_tensors.Image:
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.ndim != 3:
+            raise StudioError(f"expected an HxW or HxWxC image, got shape {arr.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+        if t.dtype == torch.uint16 or arr.dtype == np.uint16:
+            t = t.to(torch.float32) / 65535.0
+        elif t.dtype == torch.bool:
+            t = t.to(torch.uint8) * 255
+        elif t.dtype != torch.uint8:
+            t = t.to(torch.float32)
+        return tv_tensors.Image(t)
+
+    def _to_mask(self, target: Any, hw: tuple[int, int]) -> tv_tensors.Mask:
+        arr = target.cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
+        if arr.shape != hw:
+            raise StudioError(f"label map of shape {arr.shape} does not match image {hw}")
+        if arr.dtype != np.uint8:
+            if arr.size and (arr.min() < 0 or arr.max() > IGNORE):
+                raise StudioError("label map values must be 0..254 or 255 (ignore)")
+            arr = arr.astype(np.uint8)
+        return tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(arr)))
+
+    def _fit(self, img, mask):
+        if self.size is None:
+            return img, mask
+        h, w = self.size
+        ih, iw = img.shape[-2:]
+        if self.policy == "resize":
+            return _resize(img, mask, h, w) if (ih, iw) != (h, w) else (img, mask)
+        if self.policy == "letterbox":
+            s = min(h / ih, w / iw)
+            nh, nw = max(1, min(h, round(ih * s))), max(1, min(w, round(iw * s)))
+            if (nh, nw) != (ih, iw):
+                img, mask = _resize(img, mask, nh, nw)
+            return _pad_to(img, mask, h, w, center=True)
+        if self.task == "classification":  # crop: cover (h, w), then crop
+            s = max(h / ih, w / iw)
+            nh, nw = max(h, round(ih * s)), max(w, round(iw * s))
+            if (nh, nw) != (ih, iw):
+                img, mask = _resize(img, mask, nh, nw)
+        img, mask = _pad_to(img, mask, h, w, center=not self.train)
+        return _crop(img, mask, h, w, random=self.train)
+
+    def apply_uint(self, image: Any, target: Any) -> tuple[torch.Tensor, Any]:
+        """Geometric, photometric and fitting stages: an un-normalised tv_tensors.Image
+        (dtype as decoded) and the target (mask tensor or class as given)."""
+        img = self._to_image(image)
+        mask = self._to_mask(target, tuple(img.shape[-2:])) if self.task == "semantic" else None
+        if self.train:
+            if mask is not None:
+                img, mask = self.geometric(img, mask)
+            else:
+                img = self.geometric(img)
+            img = self.photometric(img)
+        img, mask = self._fit(img, mask)
+        return img, (mask if mask is not None else target)
+
+    def __call__(self, image: Any, target: Any) -> tuple[torch.Tensor, Any]:
+        img, target = self.apply_uint(image, target)
+        x = F.to_dtype(img, torch.float32, scale=True) if img.dtype == torch.uint8 else img
+        x = x.as_subclass(torch.Tensor)
+        if self.train:
+            x = self.float_ops(x)
+        c = x.shape[0]
+        mean, std = self.mean, self.std
+        if len(mean) == 1 and c > 1:
+            mean, std = mean * c, std * c
+        if len(mean) != c:
+            raise ConfigError(f"normalisation has {len(mean)} channel(s) but the image has {c}")
+        x = F.normalize(x, mean, std)
+        if self.task == "semantic":
+            target = target.as_subclass(torch.Tensor).to(torch.int64)
+        return x, target
+
+
+def build_transforms(
+    spec: dict | None,
+    task: str,
+    image_size: int | tuple[int, int] | None,
+    train: bool,
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize_policy: str = "resize",
+) -> SampleTransform:
+    """The per-sample pipeline for ``task`` (see :class:`SampleTransform`)."""
+    return SampleTransform(spec, task, image_size, train, mean, std, resize_policy)
+
+
+def preview(spec: dict | None, project, image_id: int, n: int, seed: int,
+            task: str = "semantic", class_ids: Sequence[int] | None = None,
+            image_size: int | tuple[int, int] | None = None) -> list[tuple[np.ndarray, Any]]:
+    """``n`` augmented versions of a project image for display, deterministic for ``seed``.
+
+    Returns (uint8 HxWx3 image, target) pairs: the target is the uint8 label map
+    (semantic) or the class index of the image's tag (classification; -1 if untagged).
+    """
+    from studio.core.images import load_image, to_uint8
+    from studio.core.rasterize import label_map
+
+    record = project.image(image_id)
+    image = load_image(record.abs_path, mode="rgb")
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    if class_ids is None:
+        class_ids = [c.id for c in project.classes()]
+    class_ids = list(class_ids)
+    if task == "semantic":
+        target: Any = label_map(project, image_id, class_ids)
+    else:
+        tags = [a.class_id for a in project.annotations(image_id, kind="tag")
+                if a.class_id in class_ids]
+        target = class_ids.index(tags[0]) if tags else -1
+    tf = SampleTransform(spec, task, image_size, True, [0.0], [1.0])
+    out = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(n):
+            img, tgt = tf(image, target)
+            arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            if task == "semantic":
+                tgt = tgt.numpy().astype(np.uint8)
+            out.append((np.ascontiguousarray(arr), tgt))
+    return out
+
+
+def __getattr__(name: str):  # BatchAugment lives beside, importable from here
+    if name == "BatchAugment":
+        from studio.ml.augment_batch import BatchAugment
+
+        return BatchAugment
+    raise AttributeError(name)
