@@ -8,6 +8,7 @@ GUI thread and a training worker can share it.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -32,6 +33,8 @@ from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
 from studio.core.schema import SCHEMA_VERSION, migrate, user_version
+
+_log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 LOCK_NAME = "project.lock"
@@ -162,13 +165,14 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
                         f"{version}; this version reads up to {SCHEMA_VERSION}). Update the app."
                     )
                 if not new:
-                    check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                    check = conn.execute(f"PRAGMA {_check_pragma(conn)}").fetchone()[0]
                     if check != "ok":
                         raise ProjectCorruptError(
                             f"The project database in {root} is damaged ({check}). "
                             "Restore it from a backup."
                         )
                 migrate(conn)
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '0')")
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise ProjectCorruptError(
@@ -187,6 +191,11 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
     def close(self) -> None:
         with self._mutex:
             if self._conn is not None:
+                try:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '1')")
+                except sqlite3.Error as exc:  # read-only or vanished: the next open checks fully
+                    _log.info("could not mark %s as cleanly closed: %s", self.root, exc)
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
             self._lock.release()
@@ -411,6 +420,20 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
             "splits": splits,
             "statuses": statuses,
         }
+
+
+def _check_pragma(conn: sqlite3.Connection) -> str:
+    """The full integrity check after an unclean shutdown, the quick one after a clean close.
+
+    `quick_check` verifies every page and record but not that indexes match their tables;
+    it is several times faster on large projects, which keeps opening 100,000 images
+    under a second. A crash (or a copy taken while open) triggers the full check.
+    """
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'clean_close'").fetchone()
+    except sqlite3.OperationalError:  # no meta table yet: an empty or foreign database
+        return "integrity_check"
+    return "quick_check" if row and row[0] == "1" else "integrity_check"
 
 
 def _check_choice(what: str, value: str, allowed: Sequence[str]) -> None:

@@ -291,3 +291,16 @@ def test_store_works_from_another_thread(project, make_image):
         t.join()
     assert not errors
     assert len(project.annotations(img)) == 150
+
+
+def test_unclean_shutdown_gets_the_full_integrity_check(tmp_path):
+    from studio.core.project import _check_pragma
+
+    p = Project.create(tmp_path / "p")
+    conn = sqlite3.connect(tmp_path / "p" / "project.db")
+    assert _check_pragma(conn) == "integrity_check"  # still open: as after a crash
+    p.close()
+    assert _check_pragma(conn) == "quick_check"
+    conn.close()
+    with Project.open(tmp_path / "p") as q:
+        assert q._query("SELECT value FROM meta WHERE key='clean_close'")[0][0] == "0"
