@@ -35,11 +35,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from studio.core.errors import ImageError
-from studio.core.images import PIXEL_BUDGET, display_range, image_info, load_image_bgr, to_uint8
+
+# cv2 comes through images, which sets OpenCV's pixel limit before the library loads.
+from studio.core.images import (
+    PIXEL_BUDGET,
+    cv2,
+    display_range,
+    image_info,
+    load_image_bgr,
+    to_uint8,
+)
 
 Progress = Callable[[float], None]
 Stop = Callable[[], bool]

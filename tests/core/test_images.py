@@ -377,6 +377,16 @@ def test_reduce(tmp_path: Path):
         load_image(tmp_path / "r.png", reduce=3)
 
 
+def test_reduce_keeps_orientation(tmp_path: Path):
+    src = cv2.resize(asym(), (160, 96), interpolation=cv2.INTER_NEAREST)
+    path = write(tmp_path / "o6.jpg", jpeg_with_orientation(src, 6))
+    small = load_image(path, reduce=2)
+    assert small.shape == (80, 48, 3)
+    full = load_image(path)
+    expected = cv2.resize(full, (48, 80), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - expected).mean() < 8
+
+
 def test_decode_into_buffer_path(tmp_path: Path, monkeypatch):
     """Big images decode into a preallocated array; same pixels as the plain path."""
     cases = {".png": asym(), ".bmp": asym(), ".jpg": asym(), ".tif": asym()[..., 0]}

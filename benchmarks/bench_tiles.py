@@ -1,0 +1,117 @@
+"""Very large images: 20000 x 20000 RGB, as JPEG and as PNG, through the tile pyramid.
+
+Measured, each in a fresh child process (so its peak resident memory is its own):
+- first paint: ``TilePyramid(...)`` + ``overview(2048)`` on a cold cache (target <= 2 s;
+  JPEG uses the codec's 1/8 reduced decode, PNG has no reduced decode and pays a full one),
+- reopen: the same on the warm cache (tiles read back from disk),
+- full build: ``ensure_built()`` on a cold cache, seconds and peak RSS (target <= 3 GB),
+- thumbnail (128 px) of the JPEG on a cold cache.
+The synthetic image (smooth gradients plus noise blocks on a quarter of the area) is written
+with cv2 once per run; its generation time is reported too. Run alone with
+``python -m benchmarks.bench_tiles``; it takes a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIDE = 20_000
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _max_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1e6 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB Linux
+
+
+def _generate(folder: Path) -> dict:
+    import numpy as np
+
+    from studio.core.images import cv2  # sets OpenCV's pixel limit first
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    img = cv2.resize(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8), (SIDE, SIDE),
+                     interpolation=cv2.INTER_CUBIC)
+    noise = rng.integers(0, 48, (1000, 1000, 3), dtype=np.uint8)
+    for by in range(0, SIDE, 2000):
+        for bx in range((by // 2000) % 2 * 1000, SIDE, 4000):
+            block = img[by:by + 1000, bx:bx + 1000]
+            cv2.add(block, noise, dst=block)
+    assert cv2.imwrite(str(folder / "big.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert cv2.imwrite(str(folder / "big.png"), img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return {"seconds": time.perf_counter() - start}
+
+
+def _child(task: str, image: str, cache: str) -> dict:
+    """One measurement; runs in its own process."""
+    from studio.core.tiles import TilePyramid, thumbnail
+
+    start = time.perf_counter()
+    if task == "generate":
+        return _generate(Path(image))
+    if task == "paint":
+        shape = TilePyramid(image, cache).overview(2048).shape
+        return {"seconds": time.perf_counter() - start, "shape": list(shape)}
+    if task == "build":
+        pyramid = TilePyramid(image, cache)
+        assert pyramid.ensure_built()
+        return {"seconds": time.perf_counter() - start, "tiles": pyramid.stats["tiles_written"]}
+    if task == "thumb":
+        shape = thumbnail(image, cache, size=128).shape
+        return {"seconds": time.perf_counter() - start, "shape": list(shape)}
+    raise ValueError(task)
+
+
+def _measure(task: str, image: Path, cache: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_tiles", "--child", task, str(image), str(cache)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{task} failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run() -> list[dict]:
+    rows: list[dict] = []
+
+    def add(name: str, value: float, unit: str, target: str = "") -> None:
+        rows.append({"name": name, "value": float(value), "unit": unit, "target": target})
+        print(f"  {name}: {value:.3g} {unit}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench_tiles_") as tmp:
+        folder = Path(tmp)
+        gen = _measure("generate", folder, folder)
+        add("generate 20000x20000 test images (JPEG + PNG)", gen["seconds"], "s")
+        for fmt in ("jpg", "png"):
+            image = folder / f"big.{fmt}"
+            label = "JPEG" if fmt == "jpg" else "PNG"
+            add(f"{label} file size", image.stat().st_size / 1e6, "MB")
+            paint = _measure("paint", image, folder / f"cache_{fmt}_paint")
+            add(f"{label} first paint (open + overview 2048), cold cache", paint["seconds"], "s",
+                "<= 2 s")
+            add(f"{label} first paint peak RSS", paint["max_rss_mb"], "MB")
+            again = _measure("paint", image, folder / f"cache_{fmt}_paint")
+            add(f"{label} first paint, warm cache", again["seconds"], "s", "<= 2 s")
+            build = _measure("build", image, folder / f"cache_{fmt}_build")
+            add(f"{label} full pyramid build ({build['tiles']} tiles)", build["seconds"], "s")
+            add(f"{label} full pyramid build peak RSS", build["max_rss_mb"], "MB", "<= 3000 MB")
+        thumb = _measure("thumb", folder / "big.jpg", folder / "cache_thumb")
+        add("JPEG 128 px thumbnail, cold cache", thumb["seconds"], "s")
+    return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        result = _child(sys.argv[2], sys.argv[3], sys.argv[4])
+        result["max_rss_mb"] = _max_rss_mb()
+        print(json.dumps(result))
+    else:
+        for row in run():
+            print(f"{row['name']}: {row['value']:.4g} {row['unit']}  {row['target']}")
