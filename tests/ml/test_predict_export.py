@@ -1,0 +1,151 @@
+"""Prediction (tiled for large images) and model export."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_png
+from torch import nn
+
+from studio.core.errors import NotFoundError, StudioError
+from studio.core.geometry import MaskGeom
+from studio.ml.export import export_model
+from studio.ml.predict import Predictor, load_run_model, predict, sliding_window_logits
+from studio.ml.train import fit
+
+FAST = {"early_stopping": {"enabled": False}, "scheduler": {"warmup_epochs": 0}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _seg_run(project, tmp_path, **cfg):
+    bg, fg = project.add_class("background"), project.add_class("foreground")
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        mask = np.kron(rng.random((8, 8)) > 0.5, np.ones((4, 4), bool))
+        iid, _ = project.add_image(
+            write_png(tmp_path / "img" / f"s{i}.png", np.where(mask, 200, 40).astype(np.uint8)),
+            split="train" if i < 5 else "val")
+        project.add_annotation(iid, fg, "mask", MaskGeom.from_full(mask))
+        project.add_annotation(iid, bg, "mask", MaskGeom.from_full(~mask))
+    config = {"task": "semantic", "image_size": 16, "batch_size": 4, "epochs": 3,
+              "samples_per_image": 2, "model_options": {"depth": 2, "width": 8}, **FAST}
+    config.update(cfg)
+    return fit(project, config).run_id
+
+
+def _cls_run(project, tmp_path):
+    dark, bright = project.add_class("dark"), project.add_class("bright")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(16):
+        arr = np.clip(rng.normal(190 if i % 2 else 60, 25, (12, 12, 3)), 0, 255).astype(np.uint8)
+        paths.append(write_png(tmp_path / "img" / f"c{i}.png", arr))
+        iid, _ = project.add_image(paths[-1], split="train" if i < 12 else "val")
+        project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+    config = {"task": "classification", "image_size": 16, "batch_size": 4, "epochs": 4,
+              "optimizer": {"lr": 3e-3}, "model_options": {"width": 8, "fc": [16]}, **FAST}
+    return fit(project, config).run_id, paths
+
+
+def test_large_images_are_predicted_in_windows(project, tmp_path):
+    run_id = _seg_run(project, tmp_path)
+    big = np.kron(np.random.default_rng(9).random((12, 12)) > 0.5, np.ones((4, 4), bool))
+    path = write_png(tmp_path / "big.png", np.where(big, 200, 40).astype(np.uint8))  # 48x48
+    predictor = Predictor.from_run(project, run_id, device="cpu")
+    shapes = []
+    predictor.model.register_forward_hook(lambda m, args, out: shapes.append(args[0].shape))
+    result = predictor.predict_array(np.where(big, 200, 40).astype(np.uint8), name="big")
+    assert shapes and all(s[-2:] == (16, 16) for s in shapes)  # never the whole image
+    assert result.probabilities.shape == (2, 48, 48) and result.probabilities.dtype == np.float32
+    np.testing.assert_allclose(result.probabilities.sum(0), 1.0, atol=1e-5)
+    assert result.label_map.shape == (48, 48) and result.label_map.dtype == np.uint8
+    assert (result.label_map == big).mean() > 0.8  # the toy was learnt
+    # the same through predict(): by path and by image id, at each image's own size
+    results = predict(project, run_id, [path, 1], device="cpu")
+    assert results[0].label_map.shape == (48, 48) and results[1].label_map.shape == (32, 32)
+    assert results[1].image_id == 1 and results[0].class_names == ["background", "foreground"]
+
+
+class _FullyConv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(4, 3, 3, padding=1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_tiled_output_matches_whole_image_output_inside():
+    model = _FullyConv().eval()
+    image = torch.randn(1, 1, 70, 90)
+    with torch.no_grad():
+        whole = model(image)
+    tiled = sliding_window_logits(model, image, window=32, overlap=0.5)
+    assert tiled.shape == whole.shape
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))
+    diff = (tiled - whole)[inner].abs()
+    assert diff.mean() < 0.01 * whole.abs().mean()
+    assert (tiled.argmax(1) == whole.argmax(1)).float().mean() > 0.98
+    # images smaller than the window are padded and cropped back
+    small = torch.randn(1, 1, 10, 12)
+    assert sliding_window_logits(model, small, window=32).shape == (1, 3, 10, 12)
+
+
+def test_resized_semantic_models_predict_at_the_original_size(project, tmp_path):
+    run_id = _seg_run(project, tmp_path, resize_policy="resize", epochs=1)
+    path = write_png(tmp_path / "odd.png", np.full((40, 56), 200, np.uint8))
+    (result,) = predict(project, run_id, [path], device="cpu")
+    assert result.probabilities.shape == (2, 40, 56) and result.label_map.shape == (40, 56)
+
+
+def test_classification_predictions(project, tmp_path):
+    run_id, paths = _cls_run(project, tmp_path)
+    results = predict(project, run_id, paths[12:], device="cpu")
+    for r, expected in zip(results, ["dark", "bright", "dark", "bright"], strict=True):
+        assert r.probabilities.shape == (2,) and r.probabilities.sum() == pytest.approx(1.0)
+        assert r.class_names == ["dark", "bright"] and r.class_name == expected
+    model, meta = load_run_model(project, run_id, "last")
+    assert meta["task"] == "classification" and not model.training
+    with pytest.raises(NotFoundError):
+        load_run_model(project, 99)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_torchscript_export_matches_the_model(project, tmp_path):
+    run_id = _seg_run(project, tmp_path, epochs=1)
+    out = export_model(project, run_id, "torchscript", tmp_path / "out" / "model.pt")
+    assert out.is_file() and sorted(p.name for p in out.parent.iterdir()) == [
+        "model.json", "model.pt"]
+    scripted = torch.jit.load(str(out))
+    model, meta = load_run_model(project, run_id)
+    x = torch.randn(1, meta["channels"], 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x), atol=1e-4, rtol=1e-4)
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["class_names"] == ["background", "foreground"] and info["format"] == "torchscript"
+    with pytest.raises(StudioError, match="format"):
+        export_model(project, run_id, "tflite", tmp_path / "m.tflite")
+
+
+def test_onnx_export_needs_onnx(project, tmp_path):
+    run_id, _ = _cls_run(project, tmp_path)
+    target = tmp_path / "model.onnx"
+    if importlib.util.find_spec("onnx") is None:
+        with pytest.raises(StudioError, match="pip install onnx"):
+            export_model(project, run_id, "onnx", target)
+        assert not target.exists()
+    else:  # pragma: no cover - only where onnx is installed
+        assert export_model(project, run_id, "onnx", target).is_file()
