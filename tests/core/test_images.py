@@ -222,10 +222,17 @@ def test_truncated_jpeg_and_png_are_refused(tmp_path: Path):
         _assert_names_file(err, path)
 
 
-def test_jpeg_with_trailing_data_still_loads(tmp_path: Path):
-    data = cv2.imencode(".jpg", asym())[1].tobytes()
+@pytest.mark.parametrize("params", [[], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+                                    [cv2.IMWRITE_JPEG_RST_INTERVAL, 2]])
+def test_jpeg_with_trailing_data_still_loads(tmp_path: Path, params: list[int]):
+    """Data after the end marker (camera trailers) is fine; a cut inside the scans is not."""
+    src = RNG.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    data = cv2.imencode(".jpg", src, params)[1].tobytes()
     path = write(tmp_path / "trailer.jpg", data + b"\x00" * 10 + b"appended payload" * 300)
-    assert load_image(path).shape == (24, 40, 3)
+    assert load_image(path).shape == (64, 96, 3)
+    cut = write(tmp_path / "cut.jpg", data[:-40] + b"appended payload" * 300)
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        load_image(cut)
 
 
 def test_corrupt_png_data_with_intact_end_marker(tmp_path: Path, monkeypatch):
