@@ -20,6 +20,7 @@ from studio.core.errors import StudioError
 from studio.core.images import display_range, load_image, to_uint8
 
 FULL_PIXELS = 4096 * 4096
+OVERVIEW_SIDE = 2048  # longest side of the overview shown first for huge images
 
 
 def array_to_qimage(arr: np.ndarray) -> QImage:
@@ -41,13 +42,17 @@ class ImageLayer(QObject):
     """Puts an image into a scene, at scene coordinates = image pixel-edge coordinates."""
 
     contentShown = Signal()  # the first pixels of the current image are in the scene
+    tileFailed = Signal(str)  # a tile could not be read (message for the user)
     _tileLoaded = Signal(int, object, object)  # generation, key, uint8 array (queued)
+    _jobDone = Signal(object)  # a worker job finished: drop our reference (queued)
 
     def __init__(self, scene: QGraphicsScene, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.scene = scene
         self.tiled = False
         self.size = (0, 0)
+        self.full_pixels = FULL_PIXELS  # bigger images go through the tile pyramid
+        self.overview_side = OVERVIEW_SIDE
         self._path: Path | None = None
         self._raw: np.ndarray | None = None
         self._display: np.ndarray | None = None
@@ -57,7 +62,9 @@ class ImageLayer(QObject):
         self._tiles = None  # TiledSource for huge images
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
+        self._jobs: set[QRunnable] = set()
         self._tileLoaded.connect(self._on_tile_loaded)
+        self._jobDone.connect(self._jobs.discard)
 
     # --- loading ----------------------------------------------------------------------------
     def clear(self) -> None:
@@ -72,25 +79,44 @@ class ImageLayer(QObject):
         self.tiled = False
         self.size = (0, 0)
 
-    def load(self, path: Path, width: int, height: int) -> None:
-        """Show the image file at `path` (its size as recorded in the project)."""
+    def load(self, path: Path, width: int, height: int, cache_dir: Path | None = None,
+             key: str | None = None) -> None:
+        """Show the image file at `path` (its size as recorded in the project).
+
+        Huge images need `cache_dir` for their tile pyramid (`key` names its cache).
+        """
         self.clear()
         self._path = Path(path)
         self.size = (int(width), int(height))
-        if width * height <= FULL_PIXELS:
+        if width * height <= self.full_pixels or cache_dir is None:
             self._raw = load_image(self._path)
             self.size = (self._raw.shape[1], self._raw.shape[0])
             if self._raw.dtype != np.uint8:
                 self._auto_window = display_range(self._raw)
             self._show_full()
+            self.contentShown.emit()
         else:
             from studio.gui.canvas.tile_source import TiledSource
 
             self.tiled = True
-            self._tiles = TiledSource(self, self._path, self.size)
-            self._auto_window = self._tiles.auto_window
-            self._tiles.show_overview()
-        self.contentShown.emit()
+            self._tiles = TiledSource(self, self._path, self.size, Path(cache_dir), key)
+            self._tiles.show_overview()  # contentShown follows when it arrives
+
+    @property
+    def has_content(self) -> bool:
+        """True once pixels of the current image are in the scene."""
+        if self._tiles is not None:
+            return self._tiles.has_overview or bool(self._tiles._items)
+        return self._full_item is not None
+
+    def apply_window_u8(self, arr: np.ndarray) -> np.ndarray:
+        """Tiles are uint8 display data: a window on them is a 256-entry lookup."""
+        if self._window is None:
+            return arr
+        lo, hi = self._window
+        levels = np.arange(256, dtype=np.float64)
+        lut = np.clip(np.round((levels - lo) * 255.0 / max(hi - lo, 1e-6)), 0, 255)
+        return lut.astype(np.uint8)[arr]
 
     def _current_window(self) -> tuple[float, float] | None:
         return self._window or self._auto_window
@@ -143,6 +169,7 @@ class ImageLayer(QObject):
             self._tiles.update_view(rect, scale)
 
     def start(self, job: QRunnable) -> None:
+        self._jobs.add(job)
         self._pool.start(job)
 
     def _on_tile_loaded(self, generation: int, key, arr) -> None:

@@ -67,6 +67,8 @@ class CanvasView(QGraphicsView):
         self._space = False
         self._last_view_pos = QPointF()
         self.image_layer = ImageLayer(self.scene(), self)
+        self.image_layer.tileFailed.connect(self.errorOccurred)
+        self.image_layer.contentShown.connect(self._schedule_tiles)
         self._tile_timer = QTimer(self, singleShot=True, interval=15)
         self._tile_timer.timeout.connect(self._request_tiles)
         self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
@@ -244,7 +246,9 @@ class CanvasView(QGraphicsView):
         m = max(rec.width, rec.height)
         self.setSceneRect(QRectF(-m, -m, rec.width + 2 * m, rec.height + 2 * m))
         try:
-            self.image_layer.load(rec.abs_path, rec.width, rec.height)
+            self.image_layer.load(rec.abs_path, rec.width, rec.height,
+                                  cache_dir=self.document.project.cache_dir,
+                                  key=rec.sha256[:24] if rec.sha256 else None)
         except StudioError as exc:
             self.errorOccurred.emit(str(exc))
         self._on_annotations_changed(image_id)

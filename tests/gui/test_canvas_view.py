@@ -1,0 +1,173 @@
+"""The canvas view: zoom, pan, brush size, opacity, visibility, display window, tiles."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.core.errors import StudioError
+from studio.gui.canvas import SHORTCUT_HELP, CanvasView
+from studio.gui.document import LabelDocument
+
+
+def wheel(canvas, pos: QPoint, delta: int) -> None:
+    vp = canvas.viewport()
+    ev = QWheelEvent(QPointF(pos), QPointF(vp.mapToGlobal(pos)), QPoint(0, 0),
+                     QPoint(0, delta), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, ev)
+
+
+def test_zoom_at_cursor_fit_and_100(canvas, mouse):
+    zooms = []
+    canvas.zoomChanged.connect(zooms.append)
+    fit = canvas.zoom_percent
+    assert fit == pytest.approx(200, rel=0.05)  # 200x150 image in a ~420x330 view
+    anchor = mouse.at(50, 40)
+    wheel(canvas, anchor, 240)
+    assert canvas.zoom_percent > fit and zooms[-1] == canvas.zoom_percent
+    assert canvas.mapToScene(anchor).x() == pytest.approx(50, abs=1.0)  # point stays put
+    mouse.key(Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom_percent == pytest.approx(100)
+    mouse.key(Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom_percent == pytest.approx(fit)
+
+
+def drag_view(canvas, start: QPoint, offsets, button) -> None:
+    """Drag in view coordinates (the scene moves under the mouse while panning)."""
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtTest import QTest
+
+    vp = canvas.viewport()
+    QTest.mousePress(vp, button, Qt.KeyboardModifier.NoModifier, start)
+    for dx, dy in offsets:
+        p = QPointF(start + QPoint(dx, dy))
+        QApplication.sendEvent(vp, QMouseEvent(QMouseEvent.Type.MouseMove, p, vp.mapToGlobal(p),
+                                               Qt.MouseButton.NoButton, button,
+                                               Qt.KeyboardModifier.NoModifier))
+    QTest.mouseRelease(vp, button, Qt.KeyboardModifier.NoModifier,
+                       start + QPoint(*offsets[-1]))
+
+
+def test_pan_with_middle_button_and_space(canvas, mouse):
+    from PySide6.QtTest import QTest
+
+    canvas.zoom_100()
+    vp = canvas.viewport()
+    before = canvas.mapToScene(vp.rect().center())
+    drag_view(canvas, mouse.at(100, 75), [(-20, 0), (-40, -10)], Qt.MouseButton.MiddleButton)
+    after = canvas.mapToScene(vp.rect().center())
+    assert after.x() - before.x() == pytest.approx(40, abs=1)
+    assert after.y() - before.y() == pytest.approx(10, abs=1)
+    canvas.set_tool("box")
+    QTest.keyPress(vp, Qt.Key.Key_Space)
+    drag_view(canvas, mouse.at(100, 75), [(10, 0), (20, 0)], Qt.MouseButton.LeftButton)
+    QTest.keyRelease(vp, Qt.Key.Key_Space)
+    assert canvas.document.project.annotations(canvas.document.image_id) == []  # no box
+    assert canvas.mapToScene(vp.rect().center()).x() == pytest.approx(after.x() - 20, abs=1)
+
+
+def test_tools_brush_size_keys_and_cursor(canvas, mouse):
+    names, sizes = [], []
+    canvas.toolChanged.connect(names.append)
+    canvas.brushSizeChanged.connect(sizes.append)
+    for name in ("select", "box", "polygon", "brush", "eraser", "fill", "wand", "grabcut"):
+        canvas.set_tool(name)
+        assert canvas.tool_name == name
+    assert names[-1] == "grabcut"
+    with pytest.raises(StudioError):
+        canvas.set_tool("lasso")
+    canvas.set_tool("brush")
+    mouse.move(60, 60)
+    cursor = canvas._cursor_items[0]
+    assert cursor.isVisible() and cursor.rect().width() == canvas.brush_size
+    start = canvas.brush_size
+    mouse.key(Qt.Key.Key_BracketRight)
+    assert canvas.brush_size > start and sizes[-1] == canvas.brush_size
+    assert cursor.rect().width() == canvas.brush_size
+    mouse.key(Qt.Key.Key_BracketLeft)
+    mouse.key(Qt.Key.Key_BracketLeft)
+    assert canvas.brush_size < start
+
+
+def test_opacity_visibility_and_class_colour(canvas, mouse):
+    doc = canvas.document
+    box = doc.add_annotation("box", (20, 20, 40, 40))
+    item = canvas.items_by_id()[box]
+    canvas.set_opacity(0.8)
+    assert item.fill_opacity == 0.8
+    cls = doc.active_class_id
+    doc.set_class_visible(cls, False)
+    assert not item.isVisible()
+    canvas.set_tool("select")
+    mouse.click(30, 30)
+    assert doc.selected_ids == []  # hidden objects cannot be picked
+    doc.set_all_visible(True)
+    assert item.isVisible()
+    doc.project.set_class_color(cls, "#0000ff")
+    doc.notify_classes_changed()
+    assert canvas.items_by_id()[box].color == QColor("#0000ff")
+
+
+def test_sixteen_bit_window(qtbot, label_project, tmp_path):
+    img = np.zeros((60, 80), np.uint16)
+    img[:, 40:] = 1000  # dark 16-bit data: unreadable without a window
+    path = tmp_path / "dark16.png"
+    cv2.imwrite(str(path), img)
+    image_id, _ = label_project.add_image(path)
+    doc = LabelDocument(label_project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    doc.set_image(image_id)
+    assert view.image_region(0, 0, 80, 60)[0, 79] == 255  # auto window stretches
+    view.set_window(0, 4000)
+    assert view.image_region(0, 0, 80, 60)[0, 79] == pytest.approx(64, abs=1)
+    view.set_brightness_contrast(0.0, 1.0)
+    lo, hi = view.image_layer.window
+    assert lo < 1000 <= hi
+
+
+def test_huge_image_overview_then_tiles(qtbot, label_project, tmp_path):
+    yy, xx = np.mgrid[:700, :900]
+    img = np.dstack([xx * 255 // 900, yy * 255 // 700, (xx + yy) * 255 // 1600]).astype(np.uint8)
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), img)
+    image_id, _ = label_project.add_image(path)
+    doc = LabelDocument(label_project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    view.resize(300, 200)
+    view.show()
+    view.image_layer.full_pixels = 100 * 100  # treat it as huge
+    view.image_layer.overview_side = 256
+    shown = []
+    view.image_layer.contentShown.connect(lambda: shown.append(True))
+    doc.set_image(image_id)
+    assert view.image_layer.tiled
+    qtbot.waitUntil(lambda: view.image_layer.has_content, timeout=10000)
+    assert shown
+    view.zoom_100()
+    source = view.image_layer._tiles
+    qtbot.waitUntil(lambda: bool(source._items) and not source._pending, timeout=10000)
+    assert all(key[0] == 0 for key in source._items)  # full resolution tiles
+    assert source.wanted == set(source._items)
+    region = view.image_region(500, 300, 40, 30)
+    assert region.shape == (30, 40, 3)
+    assert np.abs(region.astype(int) - img[300:330, 500:540, ::-1]).mean() < 4  # JPEG
+    view.fit()
+    qtbot.wait(50)
+    assert not source.wanted  # the overview is enough when zoomed out
+    view.image_layer.full_pixels = 4096 * 4096
+    doc.set_image(label_project.test_image_ids[0])
+    assert not view.image_layer.tiled and not source.wanted and source.closed
+    view.image_layer.wait_idle()
+
+
+def test_shortcut_help_lists_canvas_gestures():
+    keys = " ".join(k for k, _ in SHORTCUT_HELP)
+    for needed in ("Ctrl+0", "[ / ]", "Alt+click", "Backspace", "Space"):
+        assert needed in keys
