@@ -220,7 +220,6 @@ def weights_file(spec: ModelSpec) -> Path:
 
 def _download(url: str, dst: Path, hash_prefix: str | None) -> None:
     """Download ``url`` to ``dst`` (verified against the hash in the file name)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
     torch.hub.download_url_to_file(url, str(dst), hash_prefix=hash_prefix, progress=False)
 
 
@@ -246,6 +245,7 @@ def load_pretrained_state(spec: ModelSpec, allow_download: bool | None = None) -
         stem = path.name.rsplit(".", 1)[0]
         hash_prefix = stem.rsplit("-", 1)[-1] if "-" in stem else None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             _download(weights.url, path, hash_prefix)
         except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
             raise WeightsUnavailableError(f"{help_text} (download failed: {exc})") from exc
