@@ -164,3 +164,18 @@ def test_build_errors():
         build_model("simple_cnn", 2, in_channels=0)
     with pytest.raises(ConfigError, match="option"):
         build_model("resnet18", 2, options={"depth": 3})
+
+
+@pytest.mark.parametrize("name", ["unet", "unet_resnet18"])
+def test_traced_unet_pads_correctly_at_other_sizes(name):
+    """Export traces the model at one size; the padding must stay dynamic."""
+    import warnings
+
+    options = {"depth": 3, "width": 8} if name == "unet" else None
+    model = build_model(name, 2, options=options).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, torch.randn(1, 3, 32, 32), check_trace=False)
+    x = torch.randn(1, 3, 21, 45)
+    with torch.no_grad():
+        assert torch.allclose(traced(x), model(x), atol=1e-4)

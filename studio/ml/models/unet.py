@@ -38,11 +38,10 @@ def _double_conv(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad bottom/right to a multiple of ``multiple``; always one pad op (even of 0)
+    so that a traced model (TorchScript/ONNX export) pads correctly at every size."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph))
-    return x
+    return F.pad(x, (0, (multiple - w % multiple) % multiple, 0, (multiple - h % multiple) % multiple))
 
 
 class _Up(nn.Module):
