@@ -19,17 +19,28 @@ from studio.core.project_annotations import Annotation
 
 
 def paste_patch(geom: MaskGeom | None, x: int, y: int, patch: np.ndarray) -> MaskGeom:
-    """`geom` with the rectangle at (x, y) replaced by `patch` (bool); grows as needed."""
+    """`geom` with the rectangle at (x, y) replaced by `patch` (bool); grows as needed.
+
+    A patch inside the mask's box is written in place (no full-size copy): pass a geometry
+    you own, such as one just read from the store. The result may not be tightly cropped
+    (the store crops it when saving).
+    """
     patch = np.asarray(patch, dtype=bool)
     ph, pw = patch.shape
     if geom is None or geom.bitmap.size == 0:
-        return MaskGeom(int(x), int(y), patch.copy()).tight()
+        return MaskGeom(int(x), int(y), patch.copy())
+    if (x >= geom.x and y >= geom.y and x + pw <= geom.x + geom.width
+            and y + ph <= geom.y + geom.height and geom.bitmap.flags.writeable):
+        geom.bitmap[y - geom.y:y - geom.y + ph, x - geom.x:x - geom.x + pw] = patch
+        return geom
     x0, y0 = min(geom.x, x), min(geom.y, y)
     x1, y1 = max(geom.x + geom.width, x + pw), max(geom.y + geom.height, y + ph)
-    out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    # keep the bitmap's memory order (masks decoded from RLE are column-major)
+    order = "F" if geom.bitmap.flags.f_contiguous and not geom.bitmap.flags.c_contiguous else "C"
+    out = np.zeros((y1 - y0, x1 - x0), dtype=bool, order=order)
     out[geom.y - y0:geom.y - y0 + geom.height, geom.x - x0:geom.x - x0 + geom.width] = geom.bitmap
     out[y - y0:y - y0 + ph, x - x0:x - x0 + pw] = patch
-    return MaskGeom(x0, y0, out).tight()
+    return MaskGeom(x0, y0, out)
 
 
 def crop_mask(geom: MaskGeom | None, x: int, y: int, h: int, w: int) -> np.ndarray:
@@ -107,20 +118,25 @@ class MaskPatchOp:
     A mask that ends up empty is deleted (its annotation is kept so undo can restore it).
     """
 
-    def __init__(self, ann_id: int, x: int, y: int, before: np.ndarray, after: np.ndarray) -> None:
+    def __init__(self, ann_id: int, x: int, y: int, before: np.ndarray, after: np.ndarray,
+                 current: Annotation | None = None) -> None:
         before, after = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
         if before.shape != after.shape or before.ndim != 2:
             raise StudioError("A mask patch needs before/after arrays of the same 2-D shape.")
         self.ann_id, self.x, self.y = ann_id, int(x), int(y)
         self.before, self.after = before.copy(), after.copy()
         self._deleted: Annotation | None = None
+        # The annotation as just read by the caller (saves decoding it again); first run only.
+        self._current = current
 
     def _apply(self, project, patch: np.ndarray) -> None:
-        ann = project.annotation(self.ann_id)
+        ann, self._current = self._current, None
+        if ann is None:
+            ann = project.annotation(self.ann_id)
         if ann.kind != "mask":
             raise StudioError(f"Annotation {self.ann_id} is a {ann.kind}, not a mask.")
         geom = paste_patch(ann.geometry, self.x, self.y, patch)
-        if geom.bitmap.size == 0:
+        if not geom.bitmap.any():
             self._deleted = ann
             project.delete_annotation(self.ann_id)
         else:
@@ -176,6 +192,11 @@ class StoreCommand(QUndoCommand):
             self.setObsolete(True)
             self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
                                              f"'{self.text()}': {exc}")
+
+    @property
+    def touched_ids(self) -> set[int]:
+        """Annotation ids this command adds, changes or deletes."""
+        return {op.ann_id for op in self.ops if op.ann_id is not None}
 
     @property
     def added_ids(self) -> list[int]:

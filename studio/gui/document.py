@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
+from studio.core import images as _images  # noqa: F401  (sets OpenCV's pixel limit first)
 from studio.core.errors import StudioError
 from studio.core.geometry import MaskGeom, clip_box, mask_to_polygons, rasterize
 from studio.gui.commands import (
@@ -59,6 +60,7 @@ class LabelDocument(QObject):
         self.active_class_id: int | None = classes[0].id if classes else None
         self.selected_ids: list[int] = []
         self.hidden_class_ids: set[int] = set()
+        self.last_changed_ids: set[int] | None = None  # set while annotationsChanged runs
 
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
@@ -150,7 +152,12 @@ class LabelDocument(QObject):
             alive = self._existing_ids(self.selected_ids)
             if alive != self.selected_ids:
                 self.select(alive)
-        self.annotationsChanged.emit(int(cmd.image_id))
+        # Views may refresh only these ids; None (any other time) means "reload all".
+        self.last_changed_ids = cmd.touched_ids
+        try:
+            self.annotationsChanged.emit(int(cmd.image_id))
+        finally:
+            self.last_changed_ids = None
 
     def _existing_ids(self, ids: Sequence[int]) -> list[int]:
         out = []
@@ -262,7 +269,7 @@ class LabelDocument(QObject):
             before = crop_mask(ann.geometry, x0, y0, h, w)
             after = (before | fp) if paint else (before & ~fp)
             if not np.array_equal(before, after):
-                patches.append(MaskPatchOp(ann.id, x0, y0, before, after))
+                patches.append(MaskPatchOp(ann.id, x0, y0, before, after, current=ann))
                 return True
             return False
 

@@ -203,7 +203,9 @@ def test_patch_helpers():
     grown = paste_patch(g, 0, 0, np.eye(3, dtype=bool))
     assert grown.to_full(8, 8).sum() == 3 + 4 - 0  # (2,2) of the eye is inside the old mask
     assert crop_mask(grown, 4, 4, 4, 4)[1:3, 1:3].all()
-    assert paste_patch(None, 3, 3, np.zeros((2, 2), bool)).bitmap.size == 0
+    assert not paste_patch(None, 3, 3, np.zeros((2, 2), bool)).bitmap.any()
+    inside = MaskGeom(0, 0, np.zeros((4, 4), bool))
+    assert paste_patch(inside, 1, 1, np.ones((2, 2), bool)) is inside  # in place
 
 
 def test_edit_survives_a_killed_process(label_project, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio.core import images as _images  # noqa: F401  (sets OpenCV's pixel limit first)
 from studio.gui.canvas.view import CanvasView
 
 # (keys, what they do) for the cheat sheet; tool letters and digits belong to the window.

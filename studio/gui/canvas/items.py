@@ -20,12 +20,20 @@ OUTLINE_PX = 2
 
 
 def padded_index_image(bitmap: np.ndarray) -> tuple[np.ndarray, QImage]:
-    """A uint8 copy of a bool bitmap padded to 4-byte rows and an Indexed8 QImage over it."""
+    """uint8 pixels of a bool bitmap (rows padded to 4 bytes) and an Indexed8 QImage over them.
+
+    When no padding or reordering is needed the bitmap's own memory is used."""
     h, w = bitmap.shape
     stride = (w + 3) & ~3
-    buf = np.zeros((max(h, 1), max(stride, 4)), dtype=np.uint8)
-    if h and w:
-        buf[:h, :w] = bitmap.view(np.uint8) if bitmap.dtype == bool else bitmap
+    src = bitmap.view(np.uint8) if bitmap.dtype == bool else bitmap
+    if h and w and src.flags.f_contiguous and not src.flags.c_contiguous:
+        src = cv2.transpose(np.ascontiguousarray(src.T))  # column-major (RLE decode): fast
+    if h and w and stride == w and src.flags.c_contiguous:
+        buf = src  # shares the bitmap's memory: nobody writes to a drawn geometry
+    else:
+        buf = np.zeros((max(h, 1), max(stride, 4)), dtype=np.uint8)
+        if h and w:
+            buf[:h, :w] = src
     img = QImage(buf.data, max(w, 1), max(h, 1), buf.shape[1], QImage.Format.Format_Indexed8)
     return buf, img
 
@@ -192,7 +200,7 @@ class MaskItem(AnnotationItem):
     """A mask drawn as an Indexed8 image (1 byte per pixel) with its contour outlined."""
 
     kind = "mask"
-    MAX_CONTOUR_PIXELS = 6000 * 6000
+    MAX_CONTOUR_PIXELS = 4096 * 4096  # bigger masks are drawn without their outline
 
     def __init__(self, ann, color: QColor, opacity: float) -> None:
         super().__init__(ann, color, opacity)
@@ -201,7 +209,7 @@ class MaskItem(AnnotationItem):
         self._w, self._h = geom.width, geom.height
         self._outline = QPainterPath()
         if 0 < geom.bitmap.size <= self.MAX_CONTOUR_PIXELS:
-            contours, _ = cv2.findContours(geom.bitmap.view(np.uint8), cv2.RETR_LIST,
+            contours, _ = cv2.findContours(self._buf[:self._h, :self._w], cv2.RETR_LIST,
                                            cv2.CHAIN_APPROX_SIMPLE)
             for c in contours:
                 pts = c.reshape(-1, 2).astype(np.float64) + 0.5

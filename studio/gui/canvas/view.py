@@ -258,10 +258,25 @@ class CanvasView(QGraphicsView):
     def _on_annotations_changed(self, image_id: int) -> None:
         if image_id != self.document.image_id:
             return
-        colors = {c.id: c.color for c in self.document.project.classes()}
-        anns = [a for a in self.document.project.annotations(image_id) if a.kind in ITEM_TYPES]
-        alive = {a.id for a in anns}
-        for ann_id in [i for i in self._items if i not in alive]:
+        project = self.document.project
+        colors = {c.id: c.color for c in project.classes()}
+        changed = self.document.last_changed_ids
+        if changed is None:  # reload everything
+            anns = [a for a in project.annotations(image_id) if a.kind in ITEM_TYPES]
+            gone = set(self._items) - {a.id for a in anns}
+        else:  # an edit of ours: read back only what it touched
+            anns, gone = [], set()
+            for ann_id in changed:
+                try:
+                    a = project.annotation(ann_id)
+                except StudioError:
+                    gone.add(ann_id)
+                    continue
+                if a.image_id == image_id and a.kind in ITEM_TYPES:
+                    anns.append(a)
+                else:
+                    gone.add(ann_id)
+        for ann_id in gone & set(self._items):
             self.scene().removeItem(self._items.pop(ann_id))
         selected = set(self.document.selected_ids)
         for a in anns:

@@ -1,0 +1,209 @@
+"""The labelling canvas, offscreen: opening a huge image and painting on a big mask.
+
+Measured:
+- click to first paint: `document.set_image` of a 20000 x 20000 JPEG (cold tile cache)
+  until the overview is in the scene and a grab of the view has been made (target <= 2 s),
+- brush segment on an 8192 x 8192 image whose semantic mask covers half of it: one mouse
+  move event handled (thick line into the paint layer) plus the repaint of the touched
+  region, per move, at 100 % zoom and at fit-to-window zoom (median and p95, <= 16 ms),
+- stroke end: the release (one store write holding the stroke's region, the undo step) and
+  the canvas refresh of the edited mask; and the store write alone (`paint_mask`).
+Run alone with `python -m benchmarks.bench_canvas` (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+HUGE = 20_000
+BIG = 8192
+MOVES = 120
+
+# PySide6 6.12.0 on Python < 3.12 drops a reference to None on every call of a method that
+# returns nothing; many such calls would free None and abort. Holding extra references
+# keeps a long benchmark alive on that version (newer Pythons make None immortal).
+_NONE_GUARD = [None] * 2_000_000
+
+
+def _app():
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])
+
+
+def _wait_for(signal, timeout_ms: int) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(loop.quit)
+
+
+def _pump(n: int = 3) -> None:
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    for _ in range(n):
+        loop.processEvents()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _first_paint(folder: Path) -> list[dict]:
+    import numpy as np
+
+    from studio.core.images import cv2
+    from studio.core.project import Project
+    from studio.gui.canvas import CanvasView
+    from studio.gui.document import LabelDocument
+
+    start = time.perf_counter()
+    img = cv2.resize(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                     (HUGE, HUGE), interpolation=cv2.INTER_CUBIC)
+    path = folder / "huge.jpg"
+    assert cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    del img
+    made = time.perf_counter() - start
+    with Project.create(folder / "huge_project") as project:
+        image_id, _ = project.add_image(path, width=HUGE, height=HUGE, channels=3)
+        project.add_class("region")
+        doc = LabelDocument(project)
+        view = CanvasView(doc)
+        view.resize(1280, 800)
+        view.show()
+        _pump()
+        start = time.perf_counter()
+        doc.set_image(image_id)
+        if not view.image_layer.has_content:
+            _wait_for(view.image_layer.contentShown, 60_000)
+        shown = view.image_layer.has_content
+        view.grab()
+        first = time.perf_counter() - start
+        view.image_layer.wait_idle()
+        view.close()
+    return [
+        {"name": f"write the {HUGE} x {HUGE} JPEG (setup)", "value": made, "unit": "s",
+         "target": ""},
+        {"name": f"{HUGE} x {HUGE} JPEG: set_image to first paint (cold cache)"
+                 + ("" if shown else " NOT SHOWN"),
+         "value": first if shown else float("nan"), "unit": "s", "target": "<= 2 s"},
+    ]
+
+
+def _brush(folder: Path) -> list[dict]:
+    import numpy as np
+    from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from studio.core.geometry import MaskGeom
+    from studio.core.images import cv2
+    from studio.core.project import Project
+    from studio.gui.canvas import CanvasView
+    from studio.gui.document import LabelDocument
+
+    class PaintCounter(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.Paint:
+                self.count += 1
+            return False
+
+    yy, xx = np.mgrid[:BIG:8, :BIG:8]
+    small = ((xx + yy) % 256).astype(np.uint8)
+    path = folder / "big.jpg"
+    cv2.imwrite(str(path), cv2.resize(small, (BIG, BIG), interpolation=cv2.INTER_NEAREST))
+    rows = []
+    with Project.create(folder / "brush_project") as project:
+        image_id, _ = project.add_image(path)
+        cls_a = project.add_class("a")
+        cls_b = project.add_class("b")
+        half = np.zeros((BIG, BIG), bool)
+        half[:, : BIG // 2] = True
+        project.add_annotation(image_id, cls_a, "mask", MaskGeom.from_full(half))
+        del half
+        doc = LabelDocument(project)
+        doc.set_active_class(cls_b)
+        view = CanvasView(doc)
+        view.resize(1280, 800)
+        view.show()
+        counter = PaintCounter()
+        view.viewport().installEventFilter(counter)
+        doc.set_image(image_id)
+        if not view.image_layer.has_content:
+            _wait_for(view.image_layer.contentShown, 60_000)
+        view.set_tool("brush")
+        view.set_brush_size(30)
+        vp = view.viewport()
+        for label, zoom in (("100 %", view.zoom_100), ("fit", view.fit)):
+            zoom()
+            _pump(5)
+            view.image_layer.wait_idle()
+            _pump(5)
+            QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                             vp.rect().center())
+            times, paints = [], counter.count
+            for i in range(MOVES):
+                # a wavy stroke, about 5 screen pixels per mouse event
+                p = QPointF(vp.rect().center()) + QPointF(4.0 * i - 240, 60 * np.sin(i / 6))
+                event = QMouseEvent(QEvent.Type.MouseMove, p, vp.mapToGlobal(p),
+                                    Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton,
+                                    Qt.KeyboardModifier.NoModifier)
+                t0 = time.perf_counter()
+                QApplication.sendEvent(vp, event)
+                _pump(2)  # the scene's queued update, then the viewport's paint
+                times.append((time.perf_counter() - t0) * 1000)
+            painted = counter.count - paints
+            t0 = time.perf_counter()
+            QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                               vp.rect().center())
+            _pump(2)
+            release = (time.perf_counter() - t0) * 1000
+            name = f"brush move on {BIG} x {BIG} mask at {label} zoom"
+            rows += [
+                {"name": f"{name}, median ({painted} paints / {MOVES} moves)",
+                 "value": statistics.median(times), "unit": "ms", "target": "<= 16 ms"},
+                {"name": f"{name}, p95", "value": _percentile(times, 0.95), "unit": "ms",
+                 "target": "<= 16 ms"},
+                {"name": f"stroke end at {label} zoom: store write, undo step, canvas refresh",
+                 "value": release, "unit": "ms", "target": ""},
+            ]
+        # the store write alone: a 200 x 200 stroke into the half-image mask of class b
+        x, y = BIG // 2 - 100, BIG // 2 - 100
+        footprint = np.zeros((200, 200), bool)
+        cv2.circle(footprint.view(np.uint8), (100, 100), 90, 1, -1)
+        t0 = time.perf_counter()
+        doc.paint_mask(x, y, footprint, class_id=cls_a)
+        rows.append({"name": "paint_mask alone (semantic, 2 masks of 8192 x 8192 touched)",
+                     "value": (time.perf_counter() - t0) * 1000, "unit": "ms", "target": ""})
+        view.image_layer.wait_idle()
+        view.close()
+    return rows
+
+
+def run() -> list[dict]:
+    _app()
+    with tempfile.TemporaryDirectory(prefix="bench_canvas_") as tmp:
+        rows = _brush(Path(tmp))
+        rows += _first_paint(Path(tmp))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['name']}: {row['value']:.4g} {row['unit']} {row['target']}")
