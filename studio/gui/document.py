@@ -148,10 +148,12 @@ class LabelDocument(QObject):
         return cmd
 
     def _on_command_applied(self, cmd: StoreCommand) -> None:
-        if cmd.image_id == self.image_id and self.selected_ids:
-            alive = self._existing_ids(self.selected_ids)
-            if alive != self.selected_ids:
-                self.select(alive)
+        touched = cmd.touched_ids
+        if cmd.image_id == self.image_id and touched & set(self.selected_ids):
+            gone = set(touched) - set(self._existing_ids([i for i in self.selected_ids
+                                                          if i in touched]))
+            if gone & set(self.selected_ids):
+                self.select([i for i in self.selected_ids if i not in gone])
         # Views may refresh only these ids; None (any other time) means "reload all".
         self.last_changed_ids = cmd.touched_ids
         try:
