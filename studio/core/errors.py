@@ -50,6 +50,10 @@ class ImageTooLargeError(ImageError):
     """The image exceeds the pixel budget (decompression bomb guard)."""
 
 
+class ImageMissingError(ImageError):
+    """The image file does not exist or cannot be opened."""
+
+
 # --- formats --------------------------------------------------------------------------
 class FormatError(StudioError):
     """An annotation file is malformed or unsafe; nothing was imported."""
