@@ -226,9 +226,10 @@ def ask_delete_class(parent: QWidget | None, project, class_id: int) -> tuple[bo
     record = project.class_record(class_id)
     n = int(project.counts()["annotations"]["by_class"].get(record.name, 0))
     if n == 0:
-        answer = QMessageBox.question(parent, "Delete class",
-                                      f"Delete the class {record.name}? It has no objects.")
-        return answer == QMessageBox.StandardButton.Yes, None
+        box = QMessageBox(QMessageBox.Icon.Question, "Delete class",
+                          f"Delete the class {record.name}? It has no objects.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+        return box.exec() == QMessageBox.StandardButton.Yes, None
     others = [(c.id, c.name) for c in project.classes() if c.id != class_id]
     dialog = DeleteClassDialog(parent, record.name, n, others)
     if dialog.exec() != QDialog.DialogCode.Accepted:
