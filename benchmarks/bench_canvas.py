@@ -25,10 +25,6 @@ HUGE = 20_000
 BIG = 8192
 MOVES = 120
 
-# PySide6 6.12.0 on Python < 3.12 drops a reference to None on every call of a method that
-# returns nothing; many such calls would free None and abort. Holding extra references
-# keeps a long benchmark alive on that version (newer Pythons make None immortal).
-_NONE_GUARD = [None] * 2_000_000
 
 
 def _app():

@@ -59,8 +59,11 @@ class MaskGeom:
         return cls(x0, y0, mask[y0:y1, x0:x1].copy())
 
     def tight(self) -> MaskGeom:
-        """The same mask re-cropped to its true bounding box."""
-        inner = MaskGeom.from_full(self.bitmap)
+        """The same mask re-cropped to its true bounding box (itself when already tight)."""
+        b = self.bitmap
+        if b.size and b[0].any() and b[-1].any() and b[:, 0].any() and b[:, -1].any():
+            return self
+        inner = MaskGeom.from_full(b)
         return MaskGeom(self.x + inner.x, self.y + inner.y, inner.bitmap)
 
     def bbox(self) -> Box:
@@ -75,9 +78,31 @@ class MaskGeom:
         )
 
 
+def _as_uint8(mask: np.ndarray) -> np.ndarray:
+    m = np.asarray(mask)
+    return m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8, copy=False)
+
+
+def _fortran(m: np.ndarray) -> np.ndarray:
+    """A column-major copy; OpenCV's blocked transpose is several times faster than NumPy's."""
+    if m.flags.f_contiguous:
+        return m
+    if m.shape[0] and m.shape[1]:
+        return cv2.transpose(np.ascontiguousarray(m)).T
+    return np.asfortranarray(m)
+
+
+def _c_order(m: np.ndarray) -> np.ndarray:
+    if m.flags.c_contiguous:
+        return m
+    if m.ndim == 2 and m.shape[0] and m.shape[1] and m.flags.f_contiguous:
+        return cv2.transpose(m.T)
+    return np.ascontiguousarray(m)
+
+
 def rle_encode(mask: np.ndarray) -> dict:
     """COCO compressed RLE of a bool HxW mask: {"size": [h, w], "counts": str}."""
-    arr = np.asfortranarray(np.asarray(mask, dtype=np.uint8))
+    arr = _fortran(_as_uint8(mask))
     rle = coco_mask.encode(arr)
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
@@ -90,7 +115,7 @@ def rle_decode(rle: dict) -> np.ndarray:
         compressed = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
     else:
         compressed = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return coco_mask.decode(compressed).astype(bool)
+    return _c_order(coco_mask.decode(compressed)).view(bool)
 
 
 def encode_mask_geom(geom: MaskGeom) -> dict:

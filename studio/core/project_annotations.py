@@ -180,11 +180,16 @@ class AnnotationsMixin:
     def update_annotation(self, annotation_id: int, class_id: int | None = None, geometry=None,
                           score: float | None = None) -> None:
         """Change an annotation's class, geometry and/or score (one transaction)."""
-        old = self.annotation(annotation_id)
-        new_geometry = old.geometry if geometry is None else geometry
-        row = self._annotation_row(old.image_id, old.class_id if class_id is None else class_id,
-                                   old.kind, new_geometry, old.source,
-                                   old.score if score is None else score, time.time())
+        rows = self._query("SELECT image_id, class_id, kind, geometry, source, score FROM annotations"
+                           " WHERE id = ?", (annotation_id,))
+        if not rows:
+            raise NotFoundError(f"There is no annotation with id {annotation_id}.")
+        image_id, old_class, kind, old_geometry, source, old_score = rows[0]
+        # Only decode the stored geometry when it is kept (decoding a big mask is not free).
+        new_geometry = decode_geometry(kind, old_geometry) if geometry is None else geometry
+        row = self._annotation_row(image_id, old_class if class_id is None else class_id, kind,
+                                   new_geometry, source, old_score if score is None else score,
+                                   time.time())
         try:
             self._write(
                 "UPDATE annotations SET class_id = ?, geometry = ?, score = ?, bbox_x = ?, bbox_y = ?,"
