@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torchvision import tv_tensors
@@ -157,6 +158,12 @@ def validate_spec(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _numpy_rng() -> np.random.Generator:
+    """A NumPy generator seeded from torch's RNG, so torch.manual_seed (and DataLoader
+    worker seeding) governs it; NumPy draws normals several times faster than torch."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+
+
 class RandomGaussianNoise(v2.Transform):
     """Add N(0, sigma) noise with sigma drawn from a range; float images only, clipped to
     [0, 1]. Masks and labels pass through."""
@@ -173,8 +180,27 @@ class RandomGaussianNoise(v2.Transform):
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         if isinstance(inpt, tv_tensors.Mask) or not inpt.is_floating_point():
             return inpt
-        out = (inpt + torch.randn_like(inpt) * params["sigma"]).clamp_(0.0, 1.0)
+        noise = _numpy_rng().standard_normal(tuple(inpt.shape), dtype=np.float32)
+        noise = torch.from_numpy(noise).to(inpt.device, inpt.dtype)
+        out = (inpt + noise * params["sigma"]).clamp_(0.0, 1.0)
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+
+
+class FastElastic(v2.ElasticTransform):
+    """``v2.ElasticTransform`` with the displacement field smoothed by OpenCV's separable
+    Gaussian blur (torchvision's full 2-D kernel takes ~0.5 s on a 512x512 CPU image)."""
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        height, width = v2.query_size(flat_inputs)
+        rng = _numpy_rng()
+        fields = []
+        for alpha, sigma, extent in ((self.alpha[0], self.sigma[0], width),
+                                     (self.alpha[1], self.sigma[1], height)):
+            d = rng.random((height, width), dtype=np.float32) * 2 - 1
+            if sigma > 0:
+                d = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+            fields.append(d * (alpha / extent))
+        return {"displacement": torch.from_numpy(np.stack(fields, axis=-1))[None]}
 
 
 class RandomResizedCropAligned(v2.RandomResizedCrop):
@@ -233,7 +259,7 @@ def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
                                                   fill=_fill()), op["p"]))
     op = spec["elastic"]
     if op["enabled"]:
-        out.append(_maybe(v2.ElasticTransform(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
+        out.append(_maybe(FastElastic(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
     op = spec["scale"]
     if op["enabled"]:
         out.append(_maybe(RandomResizedCropAligned(size, op["scale"], op["ratio"]), op["p"]))
