@@ -33,6 +33,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from studio.core.errors import ConfigError, StudioError
+from studio.ml.augment_batch import BatchAugment
 
 IGNORE = 255
 RESIZE_POLICIES = ("resize", "crop", "letterbox")
@@ -502,9 +503,4 @@ def preview(spec: dict | None, project, image_id: int, n: int, seed: int,
     return out
 
 
-def __getattr__(name: str):  # BatchAugment lives beside, importable from here
-    if name == "BatchAugment":
-        from studio.ml.augment_batch import BatchAugment
-
-        return BatchAugment
-    raise AttributeError(name)
+__all__ = ["BatchAugment", "build_transforms", "default_spec", "preview", "validate_spec"]
