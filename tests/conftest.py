@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testutil import write_png
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -37,20 +38,6 @@ def project(tmp_path):
     yield p
     if not p.closed:
         p.close()
-
-
-def write_png(path: Path, array: np.ndarray) -> Path:
-    """Write an image with OpenCV (RGB input is converted to OpenCV's BGR order)."""
-    import cv2
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arr = array
-    if arr.ndim == 3 and arr.shape[2] == 3:
-        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(path.suffix or ".png", arr)
-    assert ok
-    path.write_bytes(buf.tobytes())
-    return path
 
 
 @pytest.fixture

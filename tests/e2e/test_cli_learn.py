@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from testutil import write_png
 
 from studio.cli import main
 from studio.core.geometry import MaskGeom

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_png
+from testutil import write_png
 
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from testutil import write_png
 
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom

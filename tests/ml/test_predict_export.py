@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from testutil import write_png
 from torch import nn
 
 from studio.core.errors import NotFoundError, StudioError

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import write_png
+from testutil import write_png
 
 from studio.core.errors import ConfigError, TrainingError
 from studio.core.geometry import MaskGeom

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import write_png
+from testutil import write_png
 from PIL import Image
 
 from studio.core.errors import FormatError
