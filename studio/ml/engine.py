@@ -227,7 +227,8 @@ class TrainingSession:
         self.loss_fn = _loss(cfg, num_classes).to(device)
         self.meter = _meter(cfg["task"], num_classes)
         self.forward = _window_forward(model, cfg) if data.full_image_val else None
-        self.batch_augment = augment.BatchAugment(cfg["augment"], cfg["task"], num_classes)
+        batch_augment = augment.BatchAugment(cfg["augment"], cfg["task"], num_classes)
+        self.batch_augment = batch_augment if batch_augment.enabled else None
         es = cfg["early_stopping"]
         self.metric, self.mode = es["metric"], es["mode"]
         if self.val_loader is None and self.metric != "train_loss":

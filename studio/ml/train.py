@@ -128,7 +128,7 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
         if on_batch is not None:
             elapsed = time.perf_counter() - start
             on_batch({"epoch": epoch, "step": steps, "steps_per_epoch": steps_per_epoch,
-                      "loss": value, "lr": optimizer.param_groups[0]["lr"],
+                      "loss": value, "lr": max(g["lr"] for g in optimizer.param_groups),
                       "images_per_s": images_seen / elapsed if elapsed > 0 else 0.0})
         if stop_requested(stop):
             stopped = True

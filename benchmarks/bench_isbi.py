@@ -1,0 +1,90 @@
+"""ISBI 2012 membranes: the default semantic config (U-Net) trained on 24 images.
+
+The 30 labelled 512x512 EM images are imported as two classes (membrane = label 0,
+cell = label 255) into a temporary project; a seeded 24 go to "train", 6 to "test".
+`fit` runs with `default_config("semantic")` unchanged (no validation split, so the best
+model is chosen by training loss), then the held-out 6 are predicted whole (sliding
+window) and scored. Reported: pixel accuracy (target >= 0.93), Dice of the membrane
+class, mean IoU, and training minutes on this machine.
+
+    python -m benchmarks.bench_isbi [--device cuda] [--config '{"epochs": 20}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+ISBI = DATASETS / "isbi2012_membrane" / "train"
+
+
+def build_project(folder: Path, n_train: int = 24, seed: int = 0):
+    """A project with the 30 labelled ISBI images (membrane / cell masks), split n_train/rest."""
+    from studio.core.geometry import MaskGeom
+    from studio.core.project import Project
+
+    images = sorted((ISBI / "image").glob("*.png"), key=lambda p: int(p.stem))
+    order = list(range(len(images)))
+    random.Random(seed).shuffle(order)
+    train = set(order[:n_train])
+    project = Project.create(folder, name="isbi2012")
+    membrane, cell = project.add_class("membrane"), project.add_class("cell")
+    with project.transaction():
+        for i, path in enumerate(images):
+            label = cv2.imread(str(ISBI / "label" / path.name), cv2.IMREAD_GRAYSCALE) > 127
+            iid, _ = project.add_image(path, split="train" if i in train else "test")
+            project.add_annotations([
+                {"image_id": iid, "class_id": membrane, "kind": "mask",
+                 "geometry": MaskGeom.from_full(~label)},
+                {"image_id": iid, "class_id": cell, "kind": "mask",
+                 "geometry": MaskGeom.from_full(label)},
+            ])
+    return project
+
+
+def run(device: str = "cpu", overrides: dict | None = None, log: bool = True) -> list[dict]:
+    if not ISBI.is_dir():
+        return [{"name": "isbi2012 skipped (../shared/datasets absent)", "value": float("nan"),
+                 "unit": "", "target": ""}]
+    from studio.ml.config import default_config, merge
+    from studio.ml.train import evaluate_run, fit
+
+    cfg = merge(default_config("semantic"), overrides or {})
+    cfg["device"] = device
+    with tempfile.TemporaryDirectory() as tmp:
+        project = build_project(Path(tmp) / "isbi")
+        try:
+            start = time.perf_counter()
+            callbacks = {"on_epoch": lambda i: print(
+                f"   epoch {i['epoch']} loss {i['train_loss']:.4f} {i['elapsed']:.0f}s",
+                flush=True)} if log else None
+            result = fit(project, cfg, callbacks=callbacks)
+            minutes = (time.perf_counter() - start) / 60
+            metrics = evaluate_run(project, result.run_id, split="test", device=device)
+        finally:
+            project.close()
+    return [
+        {"name": "ISBI held-out pixel accuracy", "value": metrics["pixel_accuracy"],
+         "unit": "", "target": ">= 0.93"},
+        {"name": "ISBI held-out membrane Dice", "value": metrics["dice"][0], "unit": "",
+         "target": ""},
+        {"name": "ISBI held-out mean IoU", "value": metrics["mean_iou"], "unit": "", "target": ""},
+        {"name": f"ISBI training time ({device}, {len(result.history)} epochs)",
+         "value": minutes, "unit": "min", "target": "<= 15 (2-core CPU)"},
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", default="{}", help="JSON overrides of the default config")
+    args = parser.parse_args()
+    for row in run(args.device, json.loads(args.config)):
+        print(f"{row['name']}: {row['value']:.4g} {row['unit']}  (target {row['target']})")

@@ -1,0 +1,145 @@
+"""Trainer overhead: `fit` against a plain hand-written PyTorch loop.
+
+Both train the same model (same seed) on the same dataset object with the same DataLoader
+settings, loss and optimizer, on the same device, for the same number of epochs, without
+validation. Timing starts after the first optimizer step (warm-up) and ends after the last
+epoch, so `fit`'s per-step callbacks, LR schedule, NaN check, per-epoch checkpoints and
+store writes are all inside the measured time. The runs alternate and the best of
+`REPEATS` is kept for each. Target: fit images/s >= 0.97 x the plain loop's.
+
+    python -m benchmarks.bench_trainer [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+N_IMAGES = 96
+SIZE = 48
+EPOCHS = 3
+REPEATS = 3
+CONFIG = {
+    "task": "classification",
+    "model": "simple_cnn",
+    "model_options": {"depth": 3, "width": 32, "fc": [64]},
+    "image_size": SIZE,
+    "batch_size": 16,
+    "epochs": EPOCHS,
+    "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0},
+    "scheduler": {"name": "none", "warmup_epochs": 0},
+    "augment": {"hflip": {"enabled": False}},
+    "early_stopping": {"enabled": False},
+    "normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+    "splits": {"train": "train", "val": None},
+    "amp": False,
+    "seed": 0,
+}
+
+
+def build_project(folder: Path):
+    import cv2
+
+    from studio.core.project import Project
+
+    project = Project.create(folder, name="bench")
+    classes = [project.add_class(name) for name in ("dark", "bright")]
+    rng = np.random.default_rng(0)
+    (folder / "img").mkdir()
+    for i in range(N_IMAGES):
+        arr = rng.integers(0, 128, (SIZE, SIZE, 3), dtype=np.uint8) + (100 if i % 2 else 0)
+        path = folder / "img" / f"{i:03d}.png"
+        cv2.imwrite(str(path), arr)
+        iid, _ = project.add_image(path, split="train")
+        project.add_annotation(iid, classes[i % 2], "tag", None)
+    return project
+
+
+def plain_loop(project, cfg: dict, device: torch.device) -> float:
+    """The textbook loop on fit's own data pipeline; returns images/s after the first step."""
+    from studio.ml.datasets import build_run_data, make_loader
+    from studio.ml.engine import make_model
+    from studio.ml.losses import build_loss
+
+    torch.manual_seed(cfg["seed"])
+    data = build_run_data(project, cfg)
+    loader = make_loader(data.train, cfg["batch_size"], train=True, device=device,
+                         seed=cfg["seed"])
+    model = make_model(cfg, len(data.class_ids), data.channels).to(device)
+    loss_fn = build_loss(cfg["loss"], "classification", len(data.class_ids)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["optimizer"]["lr"],
+                                  weight_decay=0.0)
+    start, images, running = None, 0, 0.0
+    for _ in range(cfg["epochs"]):
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            if start is None:
+                start = time.perf_counter()
+            else:
+                images += x.shape[0]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return images / (time.perf_counter() - start)
+
+
+def fit_loop(project, cfg: dict) -> float:
+    from studio.ml.train import fit
+
+    marks: dict[str, float] = {}
+    counted = {"images": 0}
+
+    def on_batch(info: dict) -> None:
+        if "start" not in marks:
+            marks["start"] = time.perf_counter()
+            marks["first"] = 1.0
+        else:
+            counted["images"] += cfg["batch_size"]
+
+    def on_end(summary: dict) -> None:
+        marks["end"] = time.perf_counter()
+
+    fit(project, cfg, callbacks={"on_batch": on_batch, "on_end": on_end})
+    return counted["images"] / (marks["end"] - marks["start"])
+
+
+def run(device: str = "cpu") -> list[dict]:
+    from studio.ml.config import validate_config
+    from studio.ml.devices import resolve_device
+
+    dev = resolve_device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        project = build_project(Path(tmp) / "proj")
+        try:
+            cfg = validate_config({**CONFIG, "device": device}, project)
+            fit_loop(project, cfg)  # warm caches and allocator once
+            plain, ours = [], []
+            for _ in range(REPEATS):
+                plain.append(plain_loop(project, cfg, dev))
+                ours.append(fit_loop(project, cfg))
+        finally:
+            project.close()
+    best_plain, best_fit = max(plain), max(ours)
+    return [
+        {"name": f"plain loop ({dev.type})", "value": best_plain, "unit": "img/s", "target": ""},
+        {"name": f"fit ({dev.type})", "value": best_fit, "unit": "img/s", "target": ""},
+        {"name": "fit / plain loop throughput", "value": best_fit / best_plain, "unit": "",
+         "target": ">= 0.97"},
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--device", default="cpu")
+    for row in run(parser.parse_args().device):
+        print(f"{row['name']}: {row['value']:.4g} {row['unit']}  (target {row['target']})")
