@@ -7,6 +7,10 @@ latest neighbours are decoded. Memory is bounded by bytes, oldest first out.
 
     prefetch([next_path, previous_path])   # after showing an image
     array = load(path)                      # the canvas: cached, in flight, or decoded now
+    qimage = get_qimage(path)               # 8-bit images: a ready QImage of `array`
+
+The QImage is made on the worker thread too (QImage, unlike QPixmap, may be built off
+the GUI thread), so showing a prefetched 8-bit image costs only QPixmap.fromImage.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtGui import QImage
 
 from studio.core.images import load_image
 
@@ -25,7 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 512 * 1024 * 1024
 _lock = threading.Lock()
-_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_cache: OrderedDict[str, tuple[np.ndarray, QImage | None]] = OrderedDict()
 _pending: dict[str, Future] = {}
 _executor: ThreadPoolExecutor | None = None
 stats = {"hits": 0, "waits": 0, "misses": 0, "decoded": 0}
@@ -42,20 +47,38 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def _store(key: str, array: np.ndarray) -> None:
+def _nbytes(entry: tuple[np.ndarray, QImage | None]) -> int:
+    array, image = entry
+    return array.nbytes + (image.sizeInBytes() if image is not None else 0)
+
+
+def _store(key: str, array: np.ndarray, image: QImage | None) -> None:
     with _lock:
-        _cache[key] = array
+        _cache[key] = (array, image)
         _cache.move_to_end(key)
-        total = sum(a.nbytes for a in _cache.values())
+        total = sum(_nbytes(e) for e in _cache.values())
         while total > MAX_BYTES and len(_cache) > 1:
             _old, dropped = _cache.popitem(last=False)
-            total -= dropped.nbytes
+            total -= _nbytes(dropped)
 
 
-def _decode(key: str) -> np.ndarray:
+def _qimage(array: np.ndarray) -> QImage | None:
+    """A QImage owning a copy of an 8-bit grey/RGB/RGBA array; None for other arrays."""
+    if array.dtype != np.uint8:
+        return None
+    h, w = array.shape[:2]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    fmt = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888,
+           4: QImage.Format.Format_RGBA8888}.get(channels)
+    if fmt is None or not array.flags.c_contiguous:
+        return None
+    return QImage(array.data, w, h, array.strides[0], fmt).copy()
+
+
+def _decode(key: str, with_qimage: bool = True) -> np.ndarray:
     array = load_image(key)
     array.setflags(write=False)  # shared between threads and views: nobody edits it
-    _store(key, array)
+    _store(key, array, _qimage(array) if with_qimage else None)
     stats["decoded"] += 1
     return array
 
@@ -73,10 +96,18 @@ def get_cached(path: str | Path) -> np.ndarray | None:
     """The decoded image if it is in the cache (never blocks, never decodes)."""
     key = _key(path)
     with _lock:
-        array = _cache.get(key)
-        if array is not None:
-            _cache.move_to_end(key)
-        return array
+        entry = _cache.get(key)
+        if entry is None:
+            return None
+        _cache.move_to_end(key)
+        return entry[0]
+
+
+def get_qimage(path: str | Path) -> QImage | None:
+    """A ready QImage of the cached 8-bit image (None if not cached or not 8-bit)."""
+    with _lock:
+        entry = _cache.get(_key(path))
+        return entry[1] if entry is not None else None
 
 
 def prefetch(paths: list[str | Path]) -> None:
@@ -112,7 +143,7 @@ def load(path: str | Path) -> np.ndarray:
         except Exception:  # decode again here so the caller gets the error itself
             log.debug("Prefetch failed for %s; decoding on request", key)
     stats["misses"] += 1
-    return _decode(key)
+    return _decode(key, with_qimage=False)  # the caller makes its own display image
 
 
 def clear() -> None:

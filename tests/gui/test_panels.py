@@ -259,6 +259,9 @@ def test_prefetch_decodes_in_background_and_is_used(make_image):
     prefetch.wait_idle()
     first = prefetch.get_cached(paths[0])
     assert first is not None and first.shape == (40, 30, 3) and not first.flags.writeable
+    qimage = prefetch.get_qimage(paths[0])  # ready for QPixmap.fromImage on the GUI thread
+    assert (qimage.width(), qimage.height()) == (30, 40)
+    assert qimage.pixelColor(3, 5).getRgb()[:3] == tuple(int(v) for v in first[5, 3])
     hits = prefetch.stats["hits"]
     assert prefetch.load(paths[0]) is first and prefetch.stats["hits"] == hits + 1
     assert prefetch.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now

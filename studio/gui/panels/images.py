@@ -70,9 +70,13 @@ class ImagesPanel(QWidget):
         self.view.setWordWrap(False)
         self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         header = self.view.horizontalHeader()
+        # Fixed widths: sizing columns to their contents would read a thousand rows.
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
-        for col in (COL_STATUS, COL_SPLIT, COL_OBJECTS):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        metrics = self.fontMetrics()
+        for col, sample in ((COL_STATUS, "needs review"), (COL_SPLIT, "Split."),
+                            (COL_OBJECTS, "Objects")):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, metrics.horizontalAdvance(sample) + 14)
         self._apply_row_height()
 
         self.next_new_button = QPushButton("Next unlabelled",
@@ -237,8 +241,11 @@ class ImagesPanel(QWidget):
         if self.doc is None:
             return None
         f = self.model.filters
-        ids = self.doc.project.image_ids(status="new", split=f["split"],
-                                         class_id=f["class_id"], search=f["search"])
+        filters = dict(status="new", split=f["split"], class_id=f["class_id"], search=f["search"])
+        if image_id is None:
+            first = self.doc.project.images(**filters, limit=1)
+            return first[0].id if first else None
+        ids = self.doc.project.image_ids(**filters)
         if not ids:
             return None
         pos = 0 if image_id is None else bisect.bisect_right(ids, image_id)

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QBrush, QColor, QImage
 
 from studio.core.project import ImageRecord, Project
@@ -72,7 +80,9 @@ class ImageListModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[ImageRecord]] = OrderedDict()
         self._ids: list[int] | None = None  # all filtered ids, only loaded for row lookups
         self._thumbs: OrderedDict[str, QImage | None] = OrderedDict()
-        self._thumb_pending: set[str] = set()
+        self._thumb_wanted: dict[str, int] = {}  # path -> row, waiting for the next batch
+        self._thumb_timer = QTimer(self, singleShot=True, interval=60)
+        self._thumb_timer.timeout.connect(self._request_thumbnails)
         self._workers = workers
         self.thumbnails_enabled = workers is not None
 
@@ -101,7 +111,7 @@ class ImageListModel(QAbstractTableModel):
         self.beginResetModel()
         self._pages.clear()
         self._ids = None
-        self._thumb_pending.clear()
+        self._thumb_wanted.clear()
         self._count = self._project.count_images(**self._filters) if self._project else 0
         self.endResetModel()
 
@@ -148,6 +158,8 @@ class ImageListModel(QAbstractTableModel):
 
     def row_of(self, image_id: int) -> int | None:
         """The row of an image under the current filters, or None when filtered out."""
+        if self._count and 0 not in self._pages:
+            self.record(0)  # the first page is shown anyway, and most lookups end there
         for page_no, page in self._pages.items():
             for i, rec in enumerate(page):
                 if rec.id == image_id:
@@ -182,7 +194,7 @@ class ImageListModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == COL_NAME:
-                return rec.name
+                return os.path.basename(rec.path)
             if col == COL_STATUS:
                 return STATUS_LABELS.get(rec.status, rec.status)
             if col == COL_SPLIT:
@@ -202,33 +214,51 @@ class ImageListModel(QAbstractTableModel):
 
     # --- thumbnails ------------------------------------------------------------------------
     def _thumbnail(self, rec: ImageRecord, row: int) -> QImage | None:
+        """The cached thumbnail, or None after queueing it for the next batch."""
         key = str(rec.abs_path)
         if key in self._thumbs:
             self._thumbs.move_to_end(key)
             return self._thumbs[key]
-        if key not in self._thumb_pending and self._workers is not None:
-            self._thumb_pending.add(key)
-            self._workers.submit(make_thumbnail, rec.abs_path, self._project.cache_dir,
-                                 on_result=lambda img, k=key, r=row: self._on_thumb(k, r, img),
-                                 on_error=lambda exc, k=key, r=row: self._on_thumb_error(k, r, exc))
+        if self._workers is not None and key not in self._thumb_wanted:
+            self._thumb_wanted[key] = row
+            self._thumb_timer.start()  # debounced: rows scrolled past are never made
         return None
 
-    def _store_thumb(self, key: str, image: QImage | None) -> None:
-        self._thumb_pending.discard(key)
+    def _request_thumbnails(self) -> None:
+        """Make the thumbnails of the rows painted since the last batch, in one task that
+        supersedes the previous batch (fast scrolling never piles up work)."""
+        if not self._thumb_wanted or self._project is None:
+            return
+        wanted, self._thumb_wanted = dict(self._thumb_wanted), {}
+        self._workers.submit(_thumbnail_batch, list(wanted.items()), self._project.cache_dir,
+                             key=("thumbnails", id(self)), with_token=True,
+                             on_progress=self._on_thumb)
+
+    def _on_thumb(self, item: tuple[str, int, QImage | None, str | None]) -> None:
+        key, row, image, error = item
+        if error is not None:
+            # An unreadable file shows no thumbnail; opening it shows the error to the person.
+            log.warning("No thumbnail for %s: %s", key, error)
         self._thumbs[key] = image
         while len(self._thumbs) > self.MAX_THUMBS:
             self._thumbs.popitem(last=False)
-
-    def _on_thumb(self, key: str, row: int, image: QImage) -> None:
-        self._store_thumb(key, image)
         if row < self._count:
             idx = self.index(row, COL_NAME)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
-    def _on_thumb_error(self, key: str, row: int, exc: BaseException) -> None:
-        # An unreadable file shows no thumbnail; opening it shows the error to the person.
-        log.warning("No thumbnail for %s: %s", key, exc)
-        self._store_thumb(key, None)
+
+def _thumbnail_batch(token, items: list[tuple[str, int]], cache_dir: Path) -> int:
+    """Worker: one thumbnail after the other, each reported as progress; stops when a
+    newer batch supersedes this one. Unreadable files are reported with their reason."""
+    from studio.core.errors import StudioError
+
+    for key, row in items:
+        token.check()
+        try:
+            token.progress((key, row, make_thumbnail(Path(key), cache_dir), None))
+        except (StudioError, OSError) as exc:
+            token.progress((key, row, None, str(exc)))
+    return len(items)
 
 
 # --- adding files (runs in a worker; no widgets) ---------------------------------------------
