@@ -99,6 +99,11 @@ class Actions:
         self.about = a("Help", "&About Vision Studio")
         self.undo: QAction | None = None
         self.redo: QAction | None = None
+        for act, short in ((self.tools["select"], "Select"), (self.tools["wand"], "Wand"),
+                           (self.previous_image, "\u25c0 Prev"), (self.next_image, "Next \u25b6"),
+                           (self.next_unlabelled, "Next new"), (self.mark_done, "\u2713 Done"),
+                           (self.fit, "Fit"), (self.show_objects, "Objects")):
+            act.setIconText(short)  # toolbar label; menus keep the full text
 
     def _action(self, group: str, text: str, shortcut=None, tip: str = "",
                 checkable: bool = False, checked: bool = False) -> QAction:
@@ -135,6 +140,13 @@ class Actions:
         self.window.addAction(self.undo)
         self.window.addAction(self.redo)
         return self.undo, self.redo
+
+    def fill_edit_menu(self, menu: QMenu) -> None:
+        """(Re)fill the Edit menu: the current document's Undo/Redo, then the edits."""
+        menu.clear()
+        menu.addActions([self.undo, self.redo])
+        menu.addSeparator()
+        menu.addActions(self.groups["Edit"])
 
     def shortcut_rows(self, canvas_help: list[tuple[str, str]] = ()) -> list[tuple[str, str, str]]:
         """(keys, what, where) for every bound shortcut plus the canvas's own keys."""

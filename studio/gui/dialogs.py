@@ -275,6 +275,7 @@ class CheatSheetDialog(QDialog):
         self.table = QTableWidget(len(rows), 3)
         self.table.setHorizontalHeaderLabels(["Keys", "Action", "Where"])
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for r, (keys, text, group) in enumerate(rows):
             for c, value in enumerate((keys, text, group)):
@@ -305,3 +306,18 @@ def show_report(parent: QWidget | None, title: str, summary: str, details: str =
     if details:
         box.setDetailedText(details)
     box.exec()
+
+
+def show_import_report(parent: QWidget | None, report) -> None:
+    """Summary of an ImportReport; skipped items and warnings in the details."""
+    details = "\n".join([*(f"{i}: {r}" for i, r in report.skipped), *report.warnings])
+    show_report(parent, "Import finished", report.summary(), details)
+
+
+def show_export_report(parent: QWidget | None, report) -> None:
+    text = (f"Exported {report.images} image(s) and {report.annotations} object(s) to "
+            f"{report.out_dir}.")
+    if report.skipped:
+        text += f" Skipped {len(report.skipped)}."
+    show_report(parent, "Export finished", text,
+                "\n".join(f"{i}: {r}" for i, r in report.skipped))

@@ -90,12 +90,6 @@ class MainWindow(QMainWindow):
         self.edit_menu, self.recent_menu = build_menus(self, self.actions, self.docks.values())
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
-    def _fill_edit_menu(self) -> None:
-        self.edit_menu.clear()
-        self.edit_menu.addActions([self.actions.undo, self.actions.redo])
-        self.edit_menu.addSeparator()
-        self.edit_menu.addActions(self.actions.groups["Edit"])
-
     def _build_toolbars(self) -> None:
         self.opacity_slider = build_toolbars(self, self.actions)
 
@@ -175,7 +169,7 @@ class MainWindow(QMainWindow):
         for panel in (self.images_panel, self.classes_panel, self.objects_panel, self.tags_panel):
             panel.set_document(doc)
         self.actions.set_undo_group(doc.undo_group if doc else None)
-        self._fill_edit_menu()
+        self.actions.fill_edit_menu(self.edit_menu)
         for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
             for act in self.actions.groups[group]:
                 act.setEnabled(doc is not None)
@@ -319,23 +313,15 @@ class MainWindow(QMainWindow):
             self.doc.notify_classes_changed()
             if self.doc.image_id is None:
                 self.go(1)
-        details = "\n".join([*(f"{i}: {r}" for i, r in report.skipped), *report.warnings])
-        dialogs.show_report(self, "Import finished", report.summary(), details)
+        dialogs.show_import_report(self, report)
 
     def export_dataset(self) -> None:
         dialog = dialogs.ExportDialog(self)
         if self.project is None or dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
             return
         fmt, out_dir, split = dialog.values()
-
-        def done(report) -> None:
-            text = (f"Exported {report.images} image(s) and {report.annotations} object(s) "
-                    f"to {report.out_dir}.")
-            details = "\n".join(f"{i}: {r}" for i, r in report.skipped)
-            dialogs.show_report(self, "Export finished", text, details)
-
         self.run_job(f"Exporting {fmt}...", export_dataset, self.project, fmt, out_dir, split,
-                     on_result=done)
+                     on_result=lambda report: dialogs.show_export_report(self, report))
 
     def choose_images(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Add images", "", "Images (*.png *.jpg "

@@ -204,13 +204,17 @@ def run_with_progress(parent, pool: WorkerPool, title: str, fn: Callable, *args,
     progress.setWindowModality(Qt.WindowModality.WindowModal)
     progress.setMinimumDuration(400)
 
-    def done(value) -> None:
+    def finish() -> None:
         progress.close()
+        progress.deleteLater()
+
+    def done(value) -> None:
+        finish()
         if on_result is not None:
             on_result(value)
 
     def failed(exc: BaseException) -> None:
-        progress.close()
+        finish()
         (on_error or (lambda e: show_error(parent, e)))(exc)
 
     def step(value) -> None:
@@ -219,6 +223,6 @@ def run_with_progress(parent, pool: WorkerPool, title: str, fn: Callable, *args,
         progress.setValue(n)
 
     task = pool.submit(fn, *args, on_result=done, on_error=failed, on_progress=step,
-                       on_finished=progress.close, with_token=cancellable)
+                       on_finished=finish, with_token=cancellable)
     progress.canceled.connect(task.cancel)
     return task

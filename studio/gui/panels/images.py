@@ -73,10 +73,11 @@ class ImagesPanel(QWidget):
         # Fixed widths: sizing columns to their contents would read a thousand rows.
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         metrics = self.fontMetrics()
-        for col, sample in ((COL_STATUS, "needs review"), (COL_SPLIT, "Split."),
+        for col, sample in ((COL_STATUS, "in progress"), (COL_SPLIT, "Split."),
                             (COL_OBJECTS, "Objects")):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, metrics.horizontalAdvance(sample) + 14)
+            header.resizeSection(col, metrics.horizontalAdvance(sample) + 10)
+        self.setMinimumWidth(340)
         self._apply_row_height()
 
         self.next_new_button = QPushButton("Next unlabelled",

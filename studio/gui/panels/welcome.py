@@ -19,6 +19,7 @@ class WelcomePage(QWidget):
         title = QLabel("<h1>Vision Studio</h1><p>Label images, train a model by clicking, "
                        "inspect and clean its segmentations.</p>")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title.setWordWrap(True)
         self.new_button = QPushButton("New project...")
         self.open_button = QPushButton("Open project...")
         self.sample_button = QPushButton("Open the sample project")
