@@ -49,6 +49,7 @@ def _common() -> dict[str, Any]:
         "deterministic": False,
         "device": "auto",  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
         "num_workers": 0,
+        "cpu_threads": 0,  # torch intra-op threads when training on the CPU; 0 = torch's own
         "cache_mb": 512,  # decoded-image cache per process
         "val_every": 1,
         "overfit_patience": 3,
@@ -195,6 +196,7 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
     _number(cfg, "grad_clip", minimum=0)
     _number(cfg, "seed", integer=True)
     _number(cfg, "num_workers", integer=True, minimum=0)
+    _number(cfg, "cpu_threads", integer=True, minimum=0)
     _number(cfg, "cache_mb", minimum=0)
     _number(cfg, "val_every", integer=True, minimum=1)
     _number(cfg, "overfit_patience", integer=True, minimum=1)

@@ -188,7 +188,8 @@ def _resume_source(project, resume) -> tuple[Path, int | None]:
     return Path(resume), None
 
 
-RESUME_OVERRIDES = ("epochs", "device", "num_workers", "early_stopping", "val_every")
+RESUME_OVERRIDES = ("epochs", "device", "num_workers", "cpu_threads", "early_stopping",
+                    "val_every")
 
 
 def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) -> FitResult:
@@ -196,7 +197,7 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
 
     `resume`: a run id (continues that run from its last.pt) or a checkpoint path (starts a
     new run from it); the checkpoint's config is used, with `config` overriding only
-    epochs, device, num_workers, early_stopping and val_every.
+    epochs, device, num_workers, cpu_threads, early_stopping and val_every.
     """
     from studio.ml.config import merge, validate_config
     from studio.ml.datasets import build_run_data
@@ -233,6 +234,9 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
         run_id = project.create_run(cfg["task"], cfg)
         project.update_run(run_id, status="running", device=describe_device(device))
     restore = seed_everything(int(cfg["seed"]), bool(cfg["deterministic"]))
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and int(cfg["cpu_threads"]) > 0:
+        torch.set_num_threads(int(cfg["cpu_threads"]))
     session = TrainingSession(project, cfg, data, device, run_id, cb, stop, ckpt, history)
     try:
         return session.run()
@@ -242,6 +246,7 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
             raise
         raise TrainingError(f"Training failed: {type(exc).__name__}: {exc}") from exc
     finally:
+        torch.set_num_threads(threads)
         restore()
 
 
