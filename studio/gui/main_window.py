@@ -241,7 +241,9 @@ class MainWindow(QMainWindow):
         return True
 
     def _install_project(self, project: Project) -> None:
-        self.close_project()
+        if not self.close_project():  # an import or export still runs on the open one
+            project.close()
+            return
         self.project = project
         self._set_document(LabelDocument(project, self))
         self.settings.set_last_project(project.root)

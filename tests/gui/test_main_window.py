@@ -298,3 +298,18 @@ def test_mask_objects_of_the_sample_show_in_objects_panel(win, tmp_path):
     assert kinds == {"mask"}
     geom = win.project.annotations(1)[0].geometry
     assert isinstance(geom, MaskGeom)
+
+
+def test_export_dialog_runs_an_export_and_reports(win, folder_project, tmp_path, monkeypatch,
+                                                  boxes, qtbot):
+    from studio.gui import dialogs
+
+    win.open_project(folder_project)
+    win.doc.add_annotation("box", (2, 2, 6, 6))
+    out = tmp_path / "export"
+    monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
+    monkeypatch.setattr(dialogs.ExportDialog, "values", lambda self: ("coco", out, None))
+    win.actions.export_dataset.trigger()
+    qtbot.waitUntil(lambda: any("Exported" in text for _i, text in boxes), timeout=10000)
+    assert any(out.rglob("*.json"))
+    assert not win.workers.busy
