@@ -17,7 +17,8 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 
 from studio.core.errors import StudioError
-from studio.core.images import display_range, load_image, to_uint8
+from studio.core.images import display_range, to_uint8
+from studio.gui import prefetch
 
 FULL_PIXELS = 4096 * 4096
 OVERVIEW_SIDE = 2048  # longest side of the overview shown first for huge images
@@ -89,7 +90,7 @@ class ImageLayer(QObject):
         self._path = Path(path)
         self.size = (int(width), int(height))
         if width * height <= self.full_pixels or cache_dir is None:
-            self._raw = load_image(self._path)
+            self._raw = prefetch.load(self._path)  # decoded ahead by the window, usually
             self.size = (self._raw.shape[1], self._raw.shape[0])
             if self._raw.dtype != np.uint8:
                 self._auto_window = display_range(self._raw)
@@ -124,7 +125,8 @@ class ImageLayer(QObject):
     def _show_full(self) -> None:
         win = self._current_window()
         self._display = to_uint8(self._raw, *win) if win else to_uint8(self._raw)
-        pixmap = QPixmap.fromImage(array_to_qimage(self._display))
+        ready = prefetch.get_qimage(self._path) if self._display is self._raw else None
+        pixmap = QPixmap.fromImage(ready if ready is not None else array_to_qimage(self._display))
         if self._full_item is None:
             self._full_item = QGraphicsPixmapItem()
             self._full_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)

@@ -26,6 +26,8 @@ def flood_region(image: np.ndarray, seed: tuple[int, int], tolerance: float,
     img = np.ascontiguousarray(image)
     if img.ndim == 3 and img.shape[2] == 4:
         img = np.ascontiguousarray(img[:, :, :3])
+    if not img.flags.writeable:  # OpenCV's binding wants a writable image, even mask-only
+        img = img.copy()
     h, w = img.shape[:2]
     mask = np.zeros((h + 2, w + 2), dtype=np.uint8)
     t = float(max(0.0, min(255.0, tolerance)))
