@@ -152,6 +152,10 @@ def test_stop_mid_epoch_then_resume(project, tmp_path):
     assert seen == [2, 3, 4]
     assert [h["epoch"] for h in project.run(result.run_id).history] == [1, 2, 3, 4]
     assert load_checkpoint(project.run_dir(result.run_id) / "last.pt")["epoch"] == 4
+    # from a checkpoint file: a new run that goes on from that epoch (config may add epochs)
+    path = project.run_dir(result.run_id) / "last.pt"
+    more = fit(project, {"epochs": 5}, resume=str(path))
+    assert more.run_id != result.run_id and [h["epoch"] for h in more.history] == [5]
 
 
 def test_stop_callable_is_honoured_within_one_batch(project, tmp_path):
