@@ -58,7 +58,7 @@ class Task(QRunnable):
         super().__init__()
         self.setAutoDelete(False)
         self.token = CancelToken()
-        self.token._progress = lambda value: pool._relay.emit(self, "progress", value)
+        self.token._progress = lambda value: self._emit("progress", value)
         self.key = key
         self.callbacks = callbacks
         self.done = False
@@ -68,9 +68,18 @@ class Task(QRunnable):
     def cancel(self) -> None:
         self.token.cancel()
 
+    def _emit(self, what: str, payload: Any) -> None:
+        try:
+            self._pool._relay.emit(self, what, payload)
+        except RuntimeError:  # the pool was destroyed (window closed): nobody is listening
+            self.token.cancel()
+            log.debug("dropped %s of a task whose pool is gone", what)
+            if what == "progress":
+                raise Cancelled() from None
+
     def run(self) -> None:  # worker thread
         if self.token.cancelled:
-            self._pool._relay.emit(self, "cancelled", None)
+            self._emit("cancelled", None)
             return
         try:
             if self._with_token:
@@ -78,12 +87,12 @@ class Task(QRunnable):
             else:
                 value = self._fn(*self._args, **self._kwargs)
         except Cancelled:
-            self._pool._relay.emit(self, "cancelled", None)
+            self._emit("cancelled", None)
         except BaseException as exc:  # delivered to the GUI thread, never dropped here
             exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self._pool._relay.emit(self, "error", exc)
+            self._emit("error", exc)
         else:
-            self._pool._relay.emit(self, "result", value)
+            self._emit("result", value)
 
 
 class WorkerPool(QObject):
