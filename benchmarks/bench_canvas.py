@@ -26,7 +26,6 @@ BIG = 8192
 MOVES = 120
 
 
-
 def _app():
     from PySide6.QtWidgets import QApplication
 
