@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
+from studio.core.tiles import prebuild_pyramids
 from studio.gui import dialogs, prefetch
 from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
@@ -338,6 +339,7 @@ class MainWindow(QMainWindow):
 
         def done(report) -> None:
             self.images_panel.refresh()
+            self.prebuild_pyramids(report.added_ids)
             if self.doc is not None and self.doc.image_id is None:
                 self.go(1)
             self.statusBar().showMessage(report.summary(), 8000)
@@ -346,6 +348,15 @@ class MainWindow(QMainWindow):
 
         return self.run_job("Adding images...", add_images_job, self.project, paths,
                             on_result=done, cancellable=True)
+
+    def prebuild_pyramids(self, image_ids: list[int]) -> None:
+        """Tile huge new images in the background so their first view paints at once."""
+        if self.project is None or not image_ids:
+            return
+        self.thumb_workers.submit(
+            lambda token, project, ids: prebuild_pyramids(project, ids, stop=lambda: token.cancelled),
+            self.project, list(image_ids), with_token=True, key="pyramids",
+            on_error=lambda exc: self.statusBar().showMessage(f"Tiling failed: {exc}", 8000))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self.project is not None and event.mimeData().hasUrls():

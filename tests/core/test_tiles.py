@@ -271,3 +271,21 @@ def test_real_membrane_thumbnail(shared_datasets: Path, tmp_path: Path):
     assert thumbnail(path, tmp_path, size=64).shape == (64, 64)
     p = TilePyramid(path, tmp_path, tile_size=256)
     assert p.levels == 2 and p.overview(256).shape == (256, 256)
+
+
+def test_prebuild_pyramids_builds_only_huge_images(project, make_image, monkeypatch):
+    from studio.core import tiles as tiles_mod
+
+    monkeypatch.setattr(tiles_mod, "TILED_PIXELS", 64 * 64)
+    small, _ = project.add_image(make_image("small.png", 32, 32, seed=1))
+    big, _ = project.add_image(make_image("big.png", 300, 200, seed=2))
+
+    def pyramid(image_id):
+        rec = project.image(image_id)
+        return tiles_mod.TilePyramid(rec.abs_path, project.cache_dir,
+                                     key=tiles_mod.pyramid_key(rec.sha256))
+
+    assert tiles_mod.prebuild_pyramids(project, [small, big], stop=lambda: True) == 0
+    assert not pyramid(big).is_built()
+    assert tiles_mod.prebuild_pyramids(project, [small, big]) == 1
+    assert pyramid(big).is_built() and not pyramid(small).is_built()

@@ -174,7 +174,11 @@ def test_ten_thousand_images_list_lazily(win, tmp_path):
     assert model.rowCount() == 10  # img_09990 .. img_09999
 
 
-def test_drop_a_folder_adds_its_images(win, folder_project, tmp_path, make_image, qtbot):
+def test_drop_a_folder_adds_its_images(win, folder_project, tmp_path, make_image, qtbot,
+                                       monkeypatch):
+    from studio.core import tiles
+
+    monkeypatch.setattr(tiles, "TILED_PIXELS", 300)  # 20x20 images count as huge here
     win.open_project(folder_project)
     drop = tmp_path / "dropped"
     for i in range(3):
@@ -189,6 +193,11 @@ def test_drop_a_folder_adds_its_images(win, folder_project, tmp_path, make_image
     qtbot.waitUntil(lambda: win.images_panel.model.rowCount() == 7, timeout=10000)
     assert win.project.count_images() == 7
     assert "Added 3 image(s)" in win.statusBar().currentMessage()
+    # the new images' pyramids are built in the background, ready for their first view
+    new_ids = win.project.image_ids()[-3:]
+    qtbot.waitUntil(lambda: all(
+        tiles.TilePyramid(r.abs_path, win.project.cache_dir, key=tiles.pyramid_key(r.sha256))
+        .is_built() for r in map(win.project.image, new_ids)), timeout=10000)
 
 
 def test_import_dialog_runs_an_import_and_reports(win, tmp_path, monkeypatch, boxes, qtbot):

@@ -18,9 +18,10 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 
 from studio.core.errors import StudioError
 from studio.core.images import display_range, to_uint8
+from studio.core.tiles import TILED_PIXELS
 from studio.gui import prefetch
 
-FULL_PIXELS = 4096 * 4096
+FULL_PIXELS = TILED_PIXELS
 OVERVIEW_SIDE = 2048  # longest side of the overview shown first for huge images
 
 

@@ -21,6 +21,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
 
 from studio.core.errors import StudioError
+from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
@@ -248,7 +249,7 @@ class CanvasView(QGraphicsView):
         try:
             self.image_layer.load(rec.abs_path, rec.width, rec.height,
                                   cache_dir=self.document.project.cache_dir,
-                                  key=rec.sha256[:24] if rec.sha256 else None)
+                                  key=pyramid_key(rec.sha256) if rec.sha256 else None)
         except StudioError as exc:
             self.errorOccurred.emit(str(exc))
         self._on_annotations_changed(image_id)

@@ -269,6 +269,7 @@ class AddImagesReport:
         self.added = 0
         self.duplicates = 0
         self.skipped: list[tuple[str, str]] = []
+        self.added_ids: list[int] = []
 
     def summary(self) -> str:
         text = f"Added {self.added} image(s); {self.duplicates} were already in the project."
@@ -319,6 +320,7 @@ def add_images_job(token, project: Project, paths: list[Path]) -> AddImagesRepor
                 continue
             if created:
                 report.added += 1
+                report.added_ids.append(_id)
             else:
                 report.duplicates += 1
             if n % 20 == 0:
