@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.panels.bound import DocumentBoundPanel
 from studio.gui.panels.classes import swatch
 
 AnnIdRole = Qt.ItemDataRole.UserRole + 1
@@ -40,7 +41,7 @@ class _NumberItem(QTreeWidgetItem):
         return super().__lt__(other)
 
 
-class ObjectsPanel(QWidget):
+class ObjectsPanel(DocumentBoundPanel, QWidget):
     """Lists the objects of the document's current image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -75,25 +76,9 @@ class ObjectsPanel(QWidget):
         self._update_controls()
 
     # --- document -----------------------------------------------------------------------------
-    def set_document(self, doc: LabelDocument | None) -> None:
-        if self.doc is not None:
-            self.doc.imageChanged.disconnect(self.reload)
-            self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
-            self.doc.classesChanged.disconnect(self.reload)
-            self.doc.visibilityChanged.disconnect(self.reload)
-            self.doc.selectionChanged.disconnect(self._on_doc_selection_changed)
-        self.doc = doc
-        if doc is not None:
-            doc.imageChanged.connect(self.reload)
-            doc.annotationsChanged.connect(self._on_annotations_changed)
-            doc.classesChanged.connect(self.reload)
-            doc.visibilityChanged.connect(self.reload)
-            doc.selectionChanged.connect(self._on_doc_selection_changed)
-        self.reload()
-
-    def _on_annotations_changed(self, image_id: int) -> None:
-        if self.doc is not None and image_id == self.doc.image_id:
-            self.reload()
+    def _extra_bindings(self) -> list:
+        return [("visibilityChanged", self.reload),
+                ("selectionChanged", self._on_doc_selection_changed)]
 
     def reload(self, *_args) -> None:
         """Rebuild the rows from the store (objects of the current image)."""

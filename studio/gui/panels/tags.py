@@ -10,12 +10,13 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout,
 
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.panels.bound import DocumentBoundPanel
 from studio.gui.panels.classes import swatch
 
 ClassIdRole = Qt.ItemDataRole.UserRole + 1
 
 
-class TagsPanel(QWidget):
+class TagsPanel(DocumentBoundPanel, QWidget):
     """Image-level labels of the current image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -30,22 +31,6 @@ class TagsPanel(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.hint)
         self.list.itemChanged.connect(self._on_item_changed)
-
-    def set_document(self, doc: LabelDocument | None) -> None:
-        if self.doc is not None:
-            self.doc.imageChanged.disconnect(self.reload)
-            self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
-            self.doc.classesChanged.disconnect(self.reload)
-        self.doc = doc
-        if doc is not None:
-            doc.imageChanged.connect(self.reload)
-            doc.annotationsChanged.connect(self._on_annotations_changed)
-            doc.classesChanged.connect(self.reload)
-        self.reload()
-
-    def _on_annotations_changed(self, image_id: int) -> None:
-        if self.doc is not None and image_id == self.doc.image_id:
-            self.reload()
 
     def reload(self, *_args) -> None:
         self._syncing = True

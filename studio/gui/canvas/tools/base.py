@@ -57,6 +57,10 @@ class Tool:
         return False
 
     def key_press(self, event: QKeyEvent) -> bool:
+        """Esc cancels a shape in progress; tools with more keys extend this."""
+        if event.key() == Qt.Key.Key_Escape and self.busy:
+            self.cancel()
+            return True
         return False
 
     # helpers --------------------------------------------------------------------------------

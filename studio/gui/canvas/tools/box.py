@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPen
+from PySide6.QtGui import QColor, QMouseEvent, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from studio.core.errors import StudioError
@@ -68,9 +68,3 @@ class BoxTool(Tool):
             return True
         self.doc.select([new_id])
         return True
-
-    def key_press(self, event: QKeyEvent) -> bool:
-        if event.key() == Qt.Key.Key_Escape and self.busy:
-            self.cancel()
-            return True
-        return False

@@ -10,7 +10,7 @@ The right button erases with the brush (and paints with the eraser).
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent
+from PySide6.QtGui import QColor, QMouseEvent
 
 from studio.gui.canvas.tools.base import Tool
 
@@ -70,12 +70,6 @@ class BrushTool(Tool):
         if region is not None:
             self.commit_mask(*region, erase=self._erase, text="Erase" if self._erase else "Paint")
         return True
-
-    def key_press(self, event: QKeyEvent) -> bool:
-        if event.key() == Qt.Key.Key_Escape and self.busy:
-            self.cancel()
-            return True
-        return False
 
 
 class EraserTool(BrushTool):

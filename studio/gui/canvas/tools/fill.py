@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent
+from PySide6.QtGui import QColor, QMouseEvent
 
 from studio.gui.canvas.tools.base import Tool
 
@@ -109,12 +109,6 @@ class FillTool(Tool):
         if result is not None and result.any():
             self.commit_mask(x0, y0, result, text=f"{self.name.capitalize()}", new_object=True)
         return True
-
-    def key_press(self, event: QKeyEvent) -> bool:
-        if event.key() == Qt.Key.Key_Escape and self.busy:
-            self.cancel()
-            return True
-        return False
 
 
 class WandTool(FillTool):
