@@ -92,23 +92,26 @@ def default_config(task: str) -> dict[str, Any]:
         cfg.update({
             "task": task,
             "model": "unet",
-            "model_options": {"depth": 4, "width": 16},
+            # the benchmarked CPU-friendly U-Net (benchmarks/bench_isbi.py)
+            "model_options": {"depth": 4, "width": 8},
             "image_size": 256,
             "resize_policy": "crop",  # train on crops at native scale, predict by tiles
-            "loss": _loss(task, "ce_dice"),
+            "loss": _loss(task, "cross_entropy"),
             "optimizer": {"name": "adam", "lr": 2e-3, "momentum": 0.9, "nesterov": True,
                           "weight_decay": 0.0, "betas": [0.9, 0.999], "eps": 1e-8},
             "scheduler": {"name": "cosine", "warmup_epochs": 1, "step_size": 10,
                           "gamma": 0.1, "min_lr_factor": 0.02, "patience": 3,
                           "factor": 0.5, "pct_start": 0.3, "div_factor": 25.0,
                           "final_div_factor": 1e4},
-            "epochs": 40,
+            "epochs": 30,
             "batch_size": 4,
             "samples_per_image": 4,  # random crops drawn from each image per epoch
             "early_stopping": {"enabled": True, "metric": "mean_iou", "mode": "max",
                                "patience": 15, "min_delta": 0.0},
         })
     cfg["augment"] = augment.default_spec()
+    if task == "semantic":  # microscopy-like images have no up and down
+        cfg["augment"]["vflip"]["enabled"] = True
     if task == "classification":
         cfg["samples_per_image"] = 1
     return cfg
@@ -168,8 +171,6 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
         # given options replace the defaults' (which belong to the default model); options
         # left out take the model's own defaults
         defaults["model_options"] = {}
-    if "augment" in cfg:  # a given augment spec replaces the default one
-        defaults.pop("augment")
     cfg = merge(defaults, cfg)
 
     spec = get_spec(cfg["model"])
