@@ -173,3 +173,21 @@ def register_image(project, path: Path, report: ImportReport, item: str | None =
                            "annotations; these were not imported a second time")
         return image_id, False
     return image_id, True
+
+
+def exportable_images(project, split: str | None, report: ExportReport, page: int = 1000):
+    """The images of `split` (all when None) whose files exist, fetched a page at a time.
+
+    Images whose file has gone are left out and listed in the report.
+    """
+    offset = 0
+    while True:
+        records = project.images(split=split, offset=offset, limit=page)
+        for record in records:
+            if record.abs_path.is_file():
+                yield record
+            else:
+                report.skip(record.path, "image file is missing; left out of the export")
+        if len(records) < page:
+            return
+        offset += page

@@ -32,6 +32,7 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_json,
+    exportable_images,
     register_image,
     safe_join,
     unique_name,
@@ -330,10 +331,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
     cat_of = {c.id: i + 1 for i, c in enumerate(classes)}
     categories = [{"id": cat_of[c.id], "name": c.name, "supercategory": ""} for c in classes]
     images_out, objects_out, used = [], [], set()
-    for rec in project.images(split=split):
-        if not rec.abs_path.is_file():
-            report.skip(rec.path, "image file is missing; left out of the export")
-            continue
+    for rec in exportable_images(project, split, report):
         name = unique_name(rec.abs_path.name, used, str(rec.id))
         atomic_copy(rec.abs_path, out_dir / "images" / name)
         image_no = len(images_out) + 1

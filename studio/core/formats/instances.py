@@ -31,6 +31,7 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_bytes,
+    exportable_images,
     register_image,
     unique_name,
 )
@@ -254,10 +255,7 @@ def export_instances(project, out_dir: Path, split: str | None = None,
         class_id = record.id
     used: set[str] = set()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for record in project.images(split=split):
-        if not record.abs_path.is_file():
-            report.skip(record.path, "image file is missing")
-            continue
+    for record in exportable_images(project, split, report):
         name = unique_name(record.abs_path.stem, used, str(record.id))
         sample = out_dir / name
         image_path = sample / "images" / (name + record.abs_path.suffix.lower())

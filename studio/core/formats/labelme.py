@@ -43,6 +43,7 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_json,
+    exportable_images,
     register_image,
     safe_join,
     unique_name,
@@ -331,10 +332,7 @@ def export_labelme(project, out_dir: Path, split: str | None = None) -> ExportRe
     tag_classes = sorted({names[a.class_id] for a in project.iter_annotations(kind="tag")})
     used: set[str] = set()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for record in project.images(split=split):
-        if not record.abs_path.is_file():
-            report.skip(record.path, "image file is missing")
-            continue
+    for record in exportable_images(project, split, report):
         stem = unique_name(record.abs_path.stem, used, str(record.id))
         image_name = stem + record.abs_path.suffix
         atomic_copy(record.abs_path, out_dir / image_name)

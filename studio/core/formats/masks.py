@@ -44,6 +44,7 @@ from studio.core.formats.base import (
     atomic_copy,
     atomic_write_bytes,
     atomic_write_text,
+    exportable_images,
     register_image,
     unique_name,
 )
@@ -335,10 +336,7 @@ def export_masks(project, out_dir: Path, split: str | None = None) -> ExportRepo
     report.files.append(out_dir / "classes.txt")
     used: set[str] = set()
     boxes = 0
-    for record in project.images(split=split):
-        if not record.abs_path.is_file():
-            report.skip(record.path, "image file is missing")
-            continue
+    for record in exportable_images(project, split, report):
         name = unique_name(record.abs_path.name, used, str(record.id))
         atomic_copy(record.abs_path, out_dir / "images" / name)
         report.files.append(out_dir / "images" / name)

@@ -42,6 +42,7 @@ from studio.core.formats.base import (
     atomic_copy,
     atomic_write_bytes,
     atomic_write_text,
+    exportable_images,
     register_image,
     safe_join,
     unique_name,
@@ -379,10 +380,7 @@ def export_voc(project, out_dir: Path, split: str | None = None) -> ExportReport
     lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     used: set[str] = set()
     any_seg = False
-    for rec in project.images(split=split):
-        if not rec.abs_path.is_file():
-            report.skip(rec.path, "image file is missing; left out of the export")
-            continue
+    for rec in exportable_images(project, split, report):
         filename = unique_name(rec.abs_path.name, used, str(rec.id))
         stem = Path(filename).stem
         atomic_copy(rec.abs_path, out_dir / "JPEGImages" / filename)

@@ -37,6 +37,7 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_text,
+    exportable_images,
     register_image,
     safe_join,
     unique_name,
@@ -317,10 +318,7 @@ def export_yolo(project, out_dir: Path, split: str | None = None) -> ExportRepor
     index_of = {c.id: i for i, c in enumerate(classes)}
     used: dict[str, set[str]] = {k: set() for k in SPLIT_KEYS}
     n_tags = Counter()
-    for rec in project.images(split=split):
-        if not rec.abs_path.is_file():
-            report.skip(rec.path, "image file is missing; left out of the export")
-            continue
+    for rec in exportable_images(project, split, report):
         part = rec.split if rec.split in SPLIT_KEYS else "train"
         stem = unique_name(rec.abs_path.stem, used[part], str(rec.id))  # labels are per stem
         name = stem + rec.abs_path.suffix
