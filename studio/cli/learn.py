@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from studio.core.errors import ConfigError, StudioError
+from studio.core.jsonutil import dumps_strict
 
 TASKS = ("classification", "semantic")
 
@@ -166,17 +167,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _clean(value):
-    """JSON-safe: NaN/inf -> None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from studio.ml.train import evaluate_run
 
@@ -184,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         metrics = evaluate_run(project, args.run, split=args.split, which=args.which,
                                device=args.device)
     if args.json:
-        print(json.dumps(_clean(metrics)))
+        print(dumps_strict(metrics))
         return 0
     names = metrics.get("class_names", [])
     for key, value in metrics.items():

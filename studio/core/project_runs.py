@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.core.errors import NotFoundError, StudioError
+from studio.core.jsonutil import dumps_strict
 
 RUN_STATUSES = ("created", "running", "stopped", "finished", "failed")
 _JSON_FIELDS = ("config", "history", "best_metrics", "checkpoints")
@@ -53,7 +54,7 @@ class RunsMixin:
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs(name, task, config, started_at) VALUES (?, ?, ?, ?)",
-                (name or "", task, json.dumps(config), time.time()))
+                (name or "", task, dumps_strict(config), time.time()))
             run_id = int(cur.lastrowid)
             if not name:
                 conn.execute("UPDATE runs SET name = ? WHERE id = ?", (f"run {run_id}", run_id))
@@ -77,7 +78,7 @@ class RunsMixin:
         sets, params = [], []
         for key, value in fields.items():
             if key in _JSON_FIELDS:
-                value = json.dumps(value)
+                value = dumps_strict(value)
             elif key not in _PLAIN_FIELDS:
                 raise StudioError(f"Runs have no field {key!r}.")
             if key == "status" and value not in RUN_STATUSES:
@@ -95,7 +96,7 @@ class RunsMixin:
                 raise NotFoundError(f"There is no run {run_id} in this project.")
             history = json.loads(row[0])
             history.append(record)
-            conn.execute("UPDATE runs SET history = ? WHERE id = ?", (json.dumps(history), run_id))
+            conn.execute("UPDATE runs SET history = ? WHERE id = ?", (dumps_strict(history), run_id))
 
     def delete_run(self, run_id: int) -> None:
         self.run(run_id)

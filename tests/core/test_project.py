@@ -304,3 +304,15 @@ def test_unclean_shutdown_gets_the_full_integrity_check(tmp_path):
     conn.close()
     with Project.open(tmp_path / "p") as q:
         assert q._query("SELECT value FROM meta WHERE key='clean_close'")[0][0] == "0"
+
+
+def test_run_records_are_strict_json(project):
+    import json
+
+    rid = project.create_run("semantic", {"lr": 1e-3})
+    project.append_run_epoch(rid, {"epoch": 1, "iou": [0.5, float("nan")]})
+    project.update_run(rid, best_metrics={"hd95": float("inf")})
+    raw = project._query("SELECT history, best_metrics FROM runs WHERE id = ?", (rid,))[0]
+    assert json.loads(raw[0], parse_constant=lambda c: pytest.fail(c)) == [
+        {"epoch": 1, "iou": [0.5, None]}]
+    assert json.loads(raw[1]) == {"hd95": None}
