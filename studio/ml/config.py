@@ -52,6 +52,10 @@ def _common() -> dict[str, Any]:
         "cpu_threads": 0,  # torch intra-op threads when training on the CPU; 0 = torch's own
         "cache_mb": 512,  # decoded-image cache per process
         "val_every": 1,
+        # test-time augmentation: evaluation and prediction average the class probabilities
+        # over the flips enabled in "augment" (studio.ml.predict); validation during
+        # training does not use it
+        "tta": False,
         "overfit_patience": 3,
         "splits": {"train": "train", "val": "val"},
     }
@@ -247,6 +251,13 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"Bad augmentation spec: {exc}") from exc
+    if not isinstance(cfg["tta"], bool):
+        raise ConfigError(f"'tta' must be true or false, got {cfg['tta']!r}.")
+    if cfg["tta"] and not any(cfg["augment"].get(op, {}).get("enabled")
+                              for op in ("hflip", "vflip")):
+        raise ConfigError("'tta' averages predictions over the flips the model was trained "
+                          "with, but augmentations 'hflip' and 'vflip' are both off; enable "
+                          "one of them or set 'tta' to false.")
     from studio.ml.losses import build_loss
 
     weights = cfg["loss"].get("class_weights")

@@ -6,6 +6,13 @@ images are predicted tile by tile (sliding window, Gaussian-weighted blending of
 logits where tiles overlap): a 4096×4096 image never goes through the network whole.
 Models trained on resized images ("resize", "letterbox") get the image scaled the same
 way, and their logits are scaled back to the original size.
+
+Test-time augmentation (config "tta": true, or the `tta` argument): the network also sees
+the image mirrored by each flip it was trained with (the "hflip" / "vflip" ops of its
+augmentation spec, and both together when both are on) and the class probabilities are
+averaged. The model then returns log-probabilities instead of logits, so softmax and
+argmax still give the averaged probabilities and labels. It costs one forward pass per
+view (up to 4) and usually removes some of the noise along thin structures.
 """
 
 from __future__ import annotations
@@ -103,6 +110,45 @@ def sliding_window_logits(forward: Callable[[torch.Tensor], torch.Tensor], image
     return (out / norm)[..., :h, :w]
 
 
+# --- test-time augmentation -------------------------------------------------------------
+def tta_flips(config: dict) -> list[tuple[int, ...]]:
+    """The flips (tensor dims of an N×C×H×W batch) that TTA averages over for a run's
+    config: identity, then each flip enabled in its augmentation spec (both together when
+    horizontal and vertical are enabled)."""
+    spec = config.get("augment", {})
+    h = bool(spec.get("hflip", {}).get("enabled"))
+    v = bool(spec.get("vflip", {}).get("enabled"))
+    flips: list[tuple[int, ...]] = [()]
+    if h:
+        flips.append((3,))
+    if v:
+        flips.append((2,))
+    if h and v:
+        flips.append((2, 3))
+    return flips
+
+
+def tta_forward(forward: Callable[[torch.Tensor], torch.Tensor],
+                flips: Sequence[tuple[int, ...]]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`forward` averaged over flipped copies of the input: log of the mean class
+    probabilities (dim 1) of each view, flipped back. Works for (N, K) class logits (only
+    the input is flipped) and for (N, K, H, W) logit maps."""
+    flips = [tuple(f) for f in flips] or [()]
+
+    def averaged(x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for dims in flips:
+            out = forward(x.flip(dims) if dims else x).float()
+            if dims and out.ndim == 4:
+                out = out.flip(dims)
+            probs = out.softmax(1)
+            total = probs if total is None else total + probs
+        assert total is not None
+        return (total / len(flips)).clamp_min(1e-12).log()
+
+    return averaged
+
+
 # --- loading a run's model -------------------------------------------------------------
 def load_run_model(project, run_id: int, which: str = "best", device: str | torch.device = "cpu"
                    ) -> tuple[nn.Module, dict]:
@@ -156,9 +202,13 @@ class Predictor:
     """A loaded model plus its preprocessing; `predict_array` on decoded uint8 images."""
 
     def __init__(self, model: nn.Module, meta: dict, device: torch.device,
-                 tile_overlap: float = 0.25, batch_size: int = 4) -> None:
+                 tile_overlap: float = 0.25, batch_size: int = 4, tta: bool | None = None
+                 ) -> None:
+        """`tta`: test-time flip averaging (module docstring); None = the run's config."""
         self.model, self.meta, self.device = model, meta, device
         self.tile_overlap, self.batch_size = tile_overlap, batch_size
+        self.tta = bool(meta["config"].get("tta", False) if tta is None else tta)
+        self._flips = tta_flips(meta["config"]) if self.tta else [()]
         self._transform = None
 
     @classmethod
@@ -169,7 +219,10 @@ class Predictor:
         return cls(model, meta, dev, **kwargs)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.to(self.device))
+        x = x.to(self.device)
+        if len(self._flips) > 1:
+            return tta_forward(self.model, self._flips)(x)
+        return self.model(x)
 
     @torch.no_grad()
     def classify(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -225,13 +278,14 @@ class Predictor:
 
 
 def predict(project, run_id: int, images: Sequence[int | str | os.PathLike], device="auto",
-            batch_size: int = 4, tile_overlap: float = 0.25, which: str = "best"
-            ) -> list[PredictionResult]:
-    """Predict images given as project image ids or file paths with a run's model."""
+            batch_size: int = 4, tile_overlap: float = 0.25, which: str = "best",
+            tta: bool | None = None) -> list[PredictionResult]:
+    """Predict images given as project image ids or file paths with a run's model
+    (`tta`: test-time flip averaging; None = as the run's config says)."""
     from studio.ml.datasets import decode
 
     predictor = Predictor.from_run(project, run_id, which, device, tile_overlap=tile_overlap,
-                                   batch_size=batch_size)
+                                   batch_size=batch_size, tta=tta)
     results = []
     for item in images:
         if isinstance(item, (int, np.integer)):

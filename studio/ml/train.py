@@ -251,10 +251,15 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
 
 
 def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
-                 device: str = "auto", batch_size: int | None = None) -> dict:
-    """Metrics of a trained run's model on a split of the project (loss included)."""
+                 device: str = "auto", batch_size: int | None = None,
+                 tta: bool | None = None) -> dict:
+    """Metrics of a trained run's model on a split of the project (loss included).
+
+    `tta`: average over the training flips (see `studio.ml.predict`); None = as the run's
+    config "tta" says. The result's "tta" tells which was used.
+    """
     from studio.ml.datasets import FullImageTransform, ProjectDataset, make_loader, read_split
-    from studio.ml.predict import load_run_model
+    from studio.ml.predict import load_run_model, tta_flips, tta_forward
 
     model, meta = load_run_model(project, run_id, which, device)
     cfg, task = meta["config"], meta["task"]
@@ -275,9 +280,12 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     dataset = ProjectDataset(source, transform, meta["channels"])
     loader = make_loader(dataset, 1 if full else (batch_size or cfg["batch_size"]), train=False,
                          device=dev)
+    use_tta = bool(cfg.get("tta", False) if tta is None else tta)
+    net = tta_forward(model, tta_flips(cfg)) if use_tta else model
     result = evaluate(model, loader, dev, _meter(task, len(meta["class_ids"])),
                       _loss(cfg, len(meta["class_ids"])).to(dev),
-                      forward=_window_forward(model, cfg) if full else None)
+                      forward=_window_forward(net, cfg) if full else net)
+    result["tta"] = use_tta
     result["images"] = len(source.samples)
     result["split"] = split
     result["class_names"] = meta["class_names"]
@@ -298,7 +306,7 @@ def _loss(cfg: dict, num_classes: int) -> nn.Module:
     return build_loss(cfg["loss"], cfg["task"], num_classes, ignore_index=255)
 
 
-def _window_forward(model: nn.Module, cfg: dict) -> Callable:
+def _window_forward(model: Callable[[torch.Tensor], torch.Tensor], cfg: dict) -> Callable:
     from studio.ml.predict import sliding_window_logits
 
     size = int(cfg["image_size"])

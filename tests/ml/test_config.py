@@ -105,3 +105,14 @@ def test_empty_train_split_asks_for_a_split(project, tmp_path):
     _tagged_project(project, tmp_path, split="none")
     with pytest.raises(ConfigError, match="(?i)split"):
         validate_config({"task": "classification"}, project)
+
+
+def test_tta_option_is_checked():
+    assert default_config("semantic")["tta"] in (True, False)
+    assert validate_config({"task": "classification", "tta": True})["tta"] is True
+    with pytest.raises(ConfigError, match="'tta' must be true or false"):
+        validate_config({"task": "semantic", "tta": "yes"})
+    no_flips = {"hflip": {"enabled": False}, "vflip": {"enabled": False}}
+    with pytest.raises(ConfigError, match="enable one of them or set 'tta' to false"):
+        validate_config({"task": "semantic", "tta": True, "augment": no_flips})
+    assert validate_config({"task": "semantic", "tta": False, "augment": no_flips})["tta"] is False

@@ -149,3 +149,55 @@ def test_onnx_export_needs_onnx(project, tmp_path):
         assert not target.exists()
     else:  # pragma: no cover - only where onnx is installed
         assert export_model(project, run_id, "onnx", target).is_file()
+
+
+def test_tta_averages_probabilities_over_the_trained_flips():
+    from studio.ml.predict import tta_flips, tta_forward
+
+    assert tta_flips({"augment": {"hflip": {"enabled": True}}}) == [(), (3,)]
+    assert tta_flips({"augment": {"hflip": {"enabled": True}, "vflip": {"enabled": True}}}) \
+        == [(), (3,), (2,), (2, 3)]
+    torch.manual_seed(0)
+    net = nn.Conv2d(1, 2, 3, padding=1)  # not flip-invariant
+    x = torch.randn(2, 1, 6, 7)
+    flips = [(), (3,), (2,), (2, 3)]
+    with torch.no_grad():
+        got = tta_forward(net, flips)(x)
+        views = [net(x.flip(d) if d else x) for d in flips]
+        views = [(v.flip(d) if d else v).softmax(1) for v, d in zip(views, flips, strict=True)]
+    expected = torch.stack(views).mean(0)
+    assert got.shape == (2, 2, 6, 7)
+    assert torch.allclose(got.softmax(1), expected, atol=1e-5)
+    assert not torch.allclose(expected, net(x).softmax(1), atol=1e-3)
+    # class logits (N, K): only the input is flipped
+    head = nn.Sequential(nn.Flatten(), nn.Linear(42, 3))
+    with torch.no_grad():
+        probs = tta_forward(head, [(), (3,)])(x).exp()
+        ref = (head(x).softmax(1) + head(x.flip(3)).softmax(1)) / 2
+    assert torch.allclose(probs, ref, atol=1e-5)
+
+
+def test_tta_in_prediction_and_evaluation(project, tmp_path):
+    from studio.ml.train import evaluate_run
+
+    run_id = _seg_run(project, tmp_path, resize_policy="crop", tta=True,
+                      augment={"vflip": {"enabled": True}})
+    image = np.where(np.kron(np.eye(4, dtype=bool), np.ones((8, 8), bool)), 200, 40)
+    image = image.astype(np.uint8)
+    predictor = Predictor.from_run(project, run_id, device="cpu")  # the run's config: on
+    calls = []
+    predictor.model.register_forward_hook(lambda m, args, out: calls.append(1))
+    with_tta = predictor.predict_array(image)
+    plain_predictor = Predictor.from_run(project, run_id, device="cpu", tta=False)
+    plain_calls = []
+    plain_predictor.model.register_forward_hook(lambda m, args, out: plain_calls.append(1))
+    plain = plain_predictor.predict_array(image)
+    assert predictor.tta and not plain_predictor.tta
+    assert len(calls) == 4 * len(plain_calls)  # identity + 3 flips per batch of tiles
+    assert with_tta.probabilities.shape == plain.probabilities.shape == (2, 32, 32)
+    assert np.allclose(with_tta.probabilities.sum(0), 1.0, atol=1e-4)
+    assert not np.allclose(with_tta.probabilities, plain.probabilities)
+    on = evaluate_run(project, run_id, split="val", device="cpu")
+    off = evaluate_run(project, run_id, split="val", device="cpu", tta=False)
+    assert on["tta"] is True and off["tta"] is False
+    assert 0.0 <= on["pixel_accuracy"] <= 1.0 and on["loss"] != off["loss"]
