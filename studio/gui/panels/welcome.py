@@ -34,6 +34,7 @@ class WelcomePage(QWidget):
         column.addWidget(self.recent_label)
         column.addWidget(self.recent)
         box = QWidget()
+        box.setMinimumWidth(380)  # room for the wrapped subtitle (else its last line is cut)
         box.setMaximumWidth(460)
         box.setLayout(column)
         outer = QVBoxLayout(self)
