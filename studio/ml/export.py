@@ -115,7 +115,10 @@ def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:
 
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         _check("ONNX", expected, session.run(None, {"input": probe.numpy()})[0])
-    else:
+    else:  # onnx's own pure-NumPy reference runtime: slower, but needs nothing more
         import onnx
+        from onnx.reference import ReferenceEvaluator
 
         onnx.checker.check_model(str(tmp))
+        session = ReferenceEvaluator(str(tmp))
+        _check("ONNX", expected, session.run(None, {"input": probe.numpy()})[0])

@@ -140,15 +140,46 @@ def test_torchscript_export_matches_the_model(project, tmp_path):
         export_model(project, run_id, "tflite", tmp_path / "m.tflite")
 
 
-def test_onnx_export_needs_onnx(project, tmp_path):
+def test_onnx_export_matches_the_model(project, tmp_path):
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
     run_id, _ = _cls_run(project, tmp_path)
     target = tmp_path / "model.onnx"
-    if importlib.util.find_spec("onnx") is None:
-        with pytest.raises(StudioError, match="pip install onnx"):
-            export_model(project, run_id, "onnx", target)
-        assert not target.exists()
-    else:  # pragma: no cover - only where onnx is installed
-        assert export_model(project, run_id, "onnx", target).is_file()
+    assert export_model(project, run_id, "onnx", target) == target
+    onnx.checker.check_model(str(target))
+    model, meta = load_run_model(project, run_id)
+    x = torch.randn(3, meta["channels"], meta["image_size"], meta["image_size"])
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = ReferenceEvaluator(str(target)).run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)  # batch size is dynamic
+
+
+def test_onnx_segmentation_export_takes_other_image_sizes(project, tmp_path):
+    from onnx.reference import ReferenceEvaluator
+
+    run_id = _seg_run(project, tmp_path, epochs=1)
+    target = export_model(project, run_id, "onnx", tmp_path / "seg.onnx")
+    model, meta = load_run_model(project, run_id)
+    x = torch.randn(1, meta["channels"], 24, 20)  # not the training size
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = ReferenceEvaluator(str(target)).run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_onnx_export_without_the_package_is_a_clear_error(project, tmp_path, monkeypatch):
+    from studio.ml import export as export_mod
+
+    run_id, _ = _cls_run(project, tmp_path)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(export_mod.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    target = tmp_path / "model.onnx"
+    with pytest.raises(StudioError, match="pip install onnx"):
+        export_model(project, run_id, "onnx", target)
+    assert not target.exists()
 
 
 def test_tta_averages_probabilities_over_the_trained_flips():
