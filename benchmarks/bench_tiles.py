@@ -27,6 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _max_rss_mb() -> float:
+    """Peak resident memory of this process since it started.
+
+    On Linux ru_maxrss survives exec, so a child forked from a big parent would report the
+    parent's peak; VmHWM belongs to the new program alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass  # not Linux: ru_maxrss below
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1e6 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB Linux
 
