@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     header = ("script", "measure", "value", "unit", "target")
     print()
     for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     return 1 if failed else 0
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from testutil import write_png
 from PIL import Image
+from testutil import write_png
 
 from studio.core.errors import FormatError
 from studio.core.formats import export_dataset, import_dataset
