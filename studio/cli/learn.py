@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--split", choices=("val", "test", "train"), default="val")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--device", default="auto")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average over the training flips (default: as the run's config says)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -48,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--device", default="auto")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average over the training flips (default: as the run's config says)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export-model", help="export a trained run's model")
@@ -172,7 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     with _open(args.project) as project:
         metrics = evaluate_run(project, args.run, split=args.split, which=args.which,
-                               device=args.device)
+                               device=args.device, tta=args.tta)
     if args.json:
         print(dumps_strict(metrics))
         return 0
@@ -221,7 +225,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with _open(args.project) as project:
-        results = predict(project, args.run, paths, device=args.device, which=args.which)
+        results = predict(project, args.run, paths, device=args.device, which=args.which,
+                              tta=args.tta)
     if not results:
         return 0
     if results[0].task == "classification":

@@ -84,6 +84,10 @@ def test_semantic_train_evaluate_predict_export(tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert 0 <= metrics["pixel_accuracy"] <= 1 and len(metrics["iou"]) == 2
     assert metrics["images"] == 1
+    assert metrics["tta"] is False  # the run's config says no
+    assert main(["evaluate", str(project), "--run", "1", "--split", "test", "--json",
+                 "--tta"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] is True
 
     out = tmp_path / "masks"
     assert main(["predict", str(project), "--run", "1", "--images", str(tmp_path / "img"),
