@@ -51,3 +51,14 @@ def make_image(tmp_path):
         return write_png((folder or tmp_path / "images") / name, arr)
 
     return _make
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny models train faster on one thread (and do not suffer from busy CPUs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

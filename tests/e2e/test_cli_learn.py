@@ -11,37 +11,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-from testutil import write_png
+from testutil import FAST_TRAINING, add_toy_segmentation, write_png
 
 from studio.cli import main
-from studio.core.geometry import MaskGeom
 from studio.core.project import Project
 from studio.ml.config import validate_config
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = {"early_stopping": {"enabled": False}, "scheduler": {"warmup_epochs": 0}}
+FAST = FAST_TRAINING
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _seg_project(root: Path) -> Path:
     with Project.create(root / "proj") as p:
-        bg, fg = p.add_class("background"), p.add_class("foreground")
-        rng = np.random.default_rng(5)
-        for i in range(6):
-            mask = np.kron(rng.random((6, 6)) > 0.5, np.ones((4, 4), bool))
-            iid, _ = p.add_image(write_png(root / "img" / f"s{i}.png",
-                                           np.where(mask, 200, 40).astype(np.uint8)),
-                                 split=("train", "train", "train", "train", "val", "test")[i])
-            p.add_annotation(iid, fg, "mask", MaskGeom.from_full(mask))
-            p.add_annotation(iid, bg, "mask", MaskGeom.from_full(~mask))
+        add_toy_segmentation(p, root / "img", ["train"] * 4 + ["val", "test"], seed=5)
     return root / "proj"
 
 

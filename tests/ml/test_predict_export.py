@@ -8,36 +8,22 @@ import json
 import numpy as np
 import pytest
 import torch
-from testutil import write_png
+from testutil import FAST_TRAINING, add_toy_segmentation, write_png
 from torch import nn
 
 from studio.core.errors import NotFoundError, StudioError
-from studio.core.geometry import MaskGeom
 from studio.ml.export import export_model
 from studio.ml.predict import Predictor, load_run_model, predict, sliding_window_logits
 from studio.ml.train import fit
 
-FAST = {"early_stopping": {"enabled": False}, "scheduler": {"warmup_epochs": 0}}
+FAST = FAST_TRAINING
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _seg_run(project, tmp_path, **cfg):
-    bg, fg = project.add_class("background"), project.add_class("foreground")
-    rng = np.random.default_rng(3)
-    for i in range(6):
-        mask = np.kron(rng.random((8, 8)) > 0.5, np.ones((4, 4), bool))
-        iid, _ = project.add_image(
-            write_png(tmp_path / "img" / f"s{i}.png", np.where(mask, 200, 40).astype(np.uint8)),
-            split="train" if i < 5 else "val")
-        project.add_annotation(iid, fg, "mask", MaskGeom.from_full(mask))
-        project.add_annotation(iid, bg, "mask", MaskGeom.from_full(~mask))
+    add_toy_segmentation(project, tmp_path / "img", ["train"] * 5 + ["val"], cells=8, seed=3)
     config = {"task": "semantic", "image_size": 16, "batch_size": 4, "epochs": 3,
               "samples_per_image": 2, "model_options": {"depth": 2, "width": 8}, **FAST}
     config.update(cfg)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from testutil import write_png
+from testutil import FAST_TRAINING, write_png
 
 from studio.core.errors import ConfigError, TrainingError
 from studio.core.geometry import MaskGeom
@@ -16,17 +16,10 @@ from studio.ml.checkpoints import load_checkpoint
 from studio.ml.engine import LRSchedule
 from studio.ml.train import evaluate_run, fit
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread (and do not suffer from busy CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-FAST = {"early_stopping": {"enabled": False}, "scheduler": {"warmup_epochs": 0}}
+FAST = FAST_TRAINING
 
 
 def cls_project(project, tmp_path, n=24, size=16, grey=False):
