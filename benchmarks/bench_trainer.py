@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-N_IMAGES = 96
+N_IMAGES = 384  # epochs of ~1 s: long enough that timer noise stays below 1 %
 SIZE = 48
 EPOCHS = 3
-REPEATS = 3
+REPEATS = 5
 CONFIG = {
     "task": "classification",
     "model": "simple_cnn",
@@ -39,6 +39,9 @@ CONFIG = {
     "splits": {"train": "train", "val": None},
     "amp": False,
     "seed": 0,
+    # one thread for both loops: on a shared 2-core machine two threads make the timings
+    # swing by 30 % from run to run, which would drown the overhead being measured
+    "cpu_threads": 1,
 }
 
 
@@ -60,13 +63,16 @@ def build_project(folder: Path):
     return project
 
 
-def plain_loop(project, cfg: dict, device: torch.device) -> float:
-    """The textbook loop on fit's own data pipeline; returns images/s after the first step."""
+def plain_loop(project, cfg: dict, device: torch.device) -> tuple[float, float]:
+    """The textbook loop on fit's own data pipeline; images/s after the first step, by the
+    wall clock and by this process's CPU time."""
     from studio.ml.datasets import build_run_data, make_loader
     from studio.ml.engine import make_model
     from studio.ml.losses import build_loss
 
     torch.manual_seed(cfg["seed"])
+    if device.type == "cpu":
+        torch.set_num_threads(cfg["cpu_threads"])
     data = build_run_data(project, cfg)
     loader = make_loader(data.train, cfg["batch_size"], train=True, device=device,
                          seed=cfg["seed"])
@@ -85,15 +91,16 @@ def plain_loop(project, cfg: dict, device: torch.device) -> float:
             optimizer.step()
             running += loss.item()
             if start is None:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
             else:
                 images += x.shape[0]
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return images / (time.perf_counter() - start)
+    return (images / (time.perf_counter() - start),
+            images / (time.process_time() - cpu_start))
 
 
-def fit_loop(project, cfg: dict) -> float:
+def fit_loop(project, cfg: dict) -> tuple[float, float]:
     from studio.ml.train import fit
 
     marks: dict[str, float] = {}
@@ -101,16 +108,16 @@ def fit_loop(project, cfg: dict) -> float:
 
     def on_batch(info: dict) -> None:
         if "start" not in marks:
-            marks["start"] = time.perf_counter()
-            marks["first"] = 1.0
+            marks["start"], marks["cpu_start"] = time.perf_counter(), time.process_time()
         else:
             counted["images"] += cfg["batch_size"]
 
     def on_end(summary: dict) -> None:
-        marks["end"] = time.perf_counter()
+        marks["end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
 
     fit(project, cfg, callbacks={"on_batch": on_batch, "on_end": on_end})
-    return counted["images"] / (marks["end"] - marks["start"])
+    return (counted["images"] / (marks["end"] - marks["start"]),
+            counted["images"] / (marks["cpu_end"] - marks["cpu_start"]))
 
 
 def run(device: str = "cpu") -> list[dict]:
@@ -129,14 +136,20 @@ def run(device: str = "cpu") -> list[dict]:
                 ours.append(fit_loop(project, cfg))
         finally:
             project.close()
-    best_plain, best_fit = max(plain), max(ours)
+    wall_plain, wall_fit = max(w for w, _ in plain), max(w for w, _ in ours)
+    cpu_plain, cpu_fit = max(c for _, c in plain), max(c for _, c in ours)
     return [
-        {"name": f"plain loop ({dev.type})", "value": best_plain, "unit": "img/s", "target": ""},
-        {"name": f"fit ({dev.type})", "value": best_fit, "unit": "img/s", "target": ""},
-        {"name": "fit / plain loop throughput", "value": best_fit / best_plain, "unit": "",
-         "target": ">= 0.97"},
+        {"name": f"plain loop ({dev.type}), best of {REPEATS}", "value": wall_plain,
+         "unit": "img/s", "target": ""},
+        {"name": f"fit ({dev.type}), best of {REPEATS}", "value": wall_fit, "unit": "img/s",
+         "target": ""},
+        {"name": "fit / plain loop throughput (wall clock)", "value": wall_fit / wall_plain,
+         "unit": "", "target": ">= 0.97"},
+        # On a shared virtual machine the wall clock also counts time the CPU was lent to
+        # others; CPU time counts only the work each loop did, so it isolates the overhead.
+        {"name": "fit / plain loop throughput (per CPU second)", "value": cpu_fit / cpu_plain,
+         "unit": "", "target": ">= 0.97"},
     ]
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
