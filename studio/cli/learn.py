@@ -7,11 +7,11 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 from studio.core.errors import ConfigError, StudioError
+from studio.core.fileio import atomic_write_bytes
 from studio.core.jsonutil import dumps_strict
 
 TASKS = ("classification", "semantic")
@@ -207,15 +207,6 @@ def _image_paths(items: list[str]) -> list[Path]:
     return paths
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     import cv2
 
@@ -238,7 +229,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             writer.writerow([r.image, r.class_name, f"{r.probabilities[r.class_index]:.6f}",
                              *[f"{p:.6f}" for p in r.probabilities]])
         target = out / "predictions.csv"
-        _write_atomic(target, buf.getvalue().encode("utf-8"))
+        atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
         print(f"wrote {target} ({len(results)} images)")
         return 0
     used: set[str] = set()
@@ -253,7 +244,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ok, buf = cv2.imencode(".png", r.label_map)
         if not ok:
             raise StudioError(f"Could not encode the mask of {r.image}.")
-        _write_atomic(out / f"{name}.png", buf.tobytes())
+        atomic_write_bytes(out / f"{name}.png", buf.tobytes())
     print(f"wrote {len(results)} label maps (value = class index: "
           f"{', '.join(f'{i}={n}' for i, n in enumerate(results[0].class_names))}) to {out}")
     return 0

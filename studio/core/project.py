@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sqlite3
 import stat
 import threading
@@ -29,6 +28,7 @@ from studio.core.errors import (
     SchemaTooNewError,
     StudioError,
 )
+from studio.core.fileio import atomic_copy
 from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
@@ -328,11 +328,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         dest = dest_dir / src.name
         if dest.exists():
             dest = dest_dir / f"{src.stem}_{digest[:8]}{src.suffix}"
-        tmp = dest.with_name(dest.name + ".part")
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        atomic_copy(src, dest)
         return dest
 
     _IMAGE_COLS = (

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.errors import ImageError
+from studio.core.fileio import atomic_write_bytes
 
 # cv2 comes through images, which sets OpenCV's pixel limit before the library loads.
 from studio.core.images import (
@@ -69,16 +70,6 @@ def source_key(path: str | os.PathLike[str]) -> str:
     p = Path(path).resolve()
     st = p.stat()
     return hashlib.sha1(f"{p}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
-
-
-def _write_atomic(path: Path, data: bytes, *, sync: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if sync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_cached(path: Path) -> np.ndarray | None:
@@ -231,7 +222,7 @@ class TilePyramid:
                     "window": list(self._window) if self._window else None,
                     "source": str(self.path)}
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.dir / "manifest.json", json.dumps(manifest).encode(), sync=True)
+        atomic_write_bytes(self.dir / "manifest.json", json.dumps(manifest).encode(), sync=True)
 
     @property
     def built_levels(self) -> set[int]:
@@ -422,7 +413,7 @@ class TilePyramid:
             raise ImageError(f"Could not encode tile {level}/{tx}/{ty} of '{self.path}'.",
                              str(self.path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, buf.tobytes())
+        atomic_write_bytes(path, buf.tobytes(), sync=False)  # a rebuildable cache
         self._count("tiles_written")
 
 
@@ -446,7 +437,7 @@ def thumbnail(image_path: str | os.PathLike[str], cache_dir: str | os.PathLike[s
         scale = size / max(h, w)
         img = _halve(img, (max(1, round(w * scale)), max(1, round(h * scale))))
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, cv2.imencode(".png", img)[1].tobytes())
+    atomic_write_bytes(out, cv2.imencode(".png", img)[1].tobytes(), sync=False)
     return _to_rgb(img)
 
 

@@ -7,7 +7,6 @@ A checkpoint holds only tensors, containers, numbers and strings:
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import torch
 
 from studio.core.errors import NotFoundError, StudioError
+from studio.core.fileio import atomic_path
 
 FORMAT = 1
 LAST = "last.pt"
@@ -22,19 +22,10 @@ BEST = "best.pt"
 
 
 def save_checkpoint(path: Path, payload: dict) -> Path:
-    """torch.save to a temporary file beside `path`, fsync, then os.replace."""
+    """torch.save, atomically (a crash never leaves a half-written checkpoint)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

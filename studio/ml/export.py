@@ -16,19 +16,10 @@ import numpy as np
 import torch
 
 from studio.core.errors import StudioError
+from studio.core.fileio import atomic_path, atomic_write_text
 
 FORMATS = ("torchscript", "onnx")
 ATOL = 1e-4
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _check(name: str, expected: torch.Tensor, got) -> None:
@@ -64,23 +55,17 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     probe = torch.randn(2, channels, size, size, generator=gen)
     with torch.no_grad():
         expected = model(probe)
-    tmp = _tmp(out)
-    try:
+    with atomic_path(out) as tmp:
         if fmt == "torchscript":
             _torchscript(model, example, probe, expected, tmp)
         else:
             _onnx(model, example, probe, expected, tmp, meta["task"])
-        _replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     info = {k: meta[k] for k in ("task", "class_names", "channels", "image_size",
                                  "resize_policy", "normalize")}
     info.update({"format": fmt, "run_id": run_id, "input": "float32 N x C x H x W, "
                  "(pixel/255 - mean) / std", "output": "logits"})
     sidecar = out.with_suffix(".json")
-    tmp_json = _tmp(sidecar)
-    tmp_json.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    _replace(tmp_json, sidecar)
+    atomic_write_text(sidecar, json.dumps(info, indent=2))
     return out
 
 
