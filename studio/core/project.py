@@ -346,8 +346,11 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return self._image_from_row(rows[0])
 
     @staticmethod
-    def _image_filter(status, split, class_id, search) -> tuple[str, list]:
+    def _image_filter(status, split, class_id, search, after_id=None) -> tuple[str, list]:
         where, params = [], []
+        if after_id is not None:
+            where.append("i.id > ?")
+            params.append(int(after_id))
         if status is not None:
             where.append("i.status = ?")
             params.append(status)
@@ -364,9 +367,10 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return (" WHERE " + " AND ".join(where)) if where else "", params
 
     def images(self, status=None, split=None, class_id=None, search=None, offset: int = 0,
-               limit: int | None = None) -> list[ImageRecord]:
-        """Images matching the filters, ordered by id, one page at a time."""
-        where, params = self._image_filter(status, split, class_id, search)
+               limit: int | None = None, after_id: int | None = None) -> list[ImageRecord]:
+        """Images matching the filters, ordered by id, one page at a time (optionally only
+        those after `after_id`, which pages without OFFSET's cost)."""
+        where, params = self._image_filter(status, split, class_id, search, after_id)
         sql = f"SELECT {self._IMAGE_COLS} FROM images i{where} ORDER BY i.id LIMIT ? OFFSET ?"
         rows = self._query(sql, (*params, -1 if limit is None else limit, offset))
         return [self._image_from_row(r) for r in rows]

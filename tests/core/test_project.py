@@ -316,3 +316,10 @@ def test_run_records_are_strict_json(project):
     assert json.loads(raw[0], parse_constant=lambda c: pytest.fail(c)) == [
         {"epoch": 1, "iou": [0.5, None]}]
     assert json.loads(raw[1]) == {"hd95": None}
+
+
+def test_images_after_an_id(project, make_image):
+    ids = [project.add_image(make_image(f"a{i}.png", seed=i))[0] for i in range(5)]
+    project.set_status(ids[2], "done")
+    assert [r.id for r in project.images(status="new", after_id=ids[1], limit=1)] == [ids[3]]
+    assert project.images(status="new", after_id=ids[4]) == []

@@ -243,14 +243,10 @@ class ImagesPanel(QWidget):
             return None
         f = self.model.filters
         filters = dict(status="new", split=f["split"], class_id=f["class_id"], search=f["search"])
-        if image_id is None:
-            first = self.doc.project.images(**filters, limit=1)
-            return first[0].id if first else None
-        ids = self.doc.project.image_ids(**filters)
-        if not ids:
-            return None
-        pos = 0 if image_id is None else bisect.bisect_right(ids, image_id)
-        candidate = ids[pos] if pos < len(ids) else ids[0]
+        project = self.doc.project
+        after = project.images(**filters, after_id=image_id, limit=1) if image_id else []
+        first = after or project.images(**filters, limit=1)  # wrap around to the start
+        candidate = first[0].id if first else None
         return None if candidate == image_id else candidate
 
     def go_next_unlabelled(self) -> bool:
