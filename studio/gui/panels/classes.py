@@ -178,10 +178,16 @@ class ClassesPanel(QWidget):
         return True
 
     # --- class management (project calls, then notify the document) ------------------------
-    def _changed(self, select: int | None = None) -> None:
+    def _apply(self, change, *args, **kwargs):
+        """Run one class change on the store; show a failure (nothing changed) or tell the
+        document. Returns the change's result (True for None), or None when it failed."""
+        try:
+            result = change(*args, **kwargs)
+        except Exception as exc:  # shown to the person, with details when unexpected
+            show_error(self, exc)
+            return None
         self.doc.notify_classes_changed()
-        if select is not None:
-            self.doc.set_active_class(select)
+        return True if result is None else result
 
     def add_class(self) -> int | None:
         if self.doc is None:
@@ -189,12 +195,9 @@ class ClassesPanel(QWidget):
         name, ok = QInputDialog.getText(self, "Add class", "Name of the new class:")
         if not ok or not name.strip():
             return None
-        try:
-            class_id = self.doc.project.add_class(name.strip())
-        except Exception as exc:  # shown to the person; nothing changed
-            show_error(self, exc)
-            return None
-        self._changed(select=class_id)
+        class_id = self._apply(self.doc.project.add_class, name.strip())
+        if class_id is not None:
+            self.doc.set_active_class(class_id)
         return class_id
 
     def rename_class(self) -> None:
@@ -205,12 +208,7 @@ class ClassesPanel(QWidget):
         name, ok = QInputDialog.getText(self, "Rename class", "New name:", text=old)
         if not ok or not name.strip() or name.strip() == old:
             return
-        try:
-            self.doc.project.rename_class(class_id, name.strip())
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        self._changed()
+        self._apply(self.doc.project.rename_class, class_id, name.strip())
 
     def recolor_class(self) -> None:
         class_id = self.current_class_id()
@@ -220,12 +218,7 @@ class ClassesPanel(QWidget):
         color = QColorDialog.getColor(QColor(record.color), self, f"Colour of {record.name}")
         if not color.isValid():
             return
-        try:
-            self.doc.project.set_class_color(class_id, color.name())
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        self._changed()
+        self._apply(self.doc.project.set_class_color, class_id, color.name())
 
     def set_hotkey(self) -> None:
         class_id = self.current_class_id()
@@ -236,12 +229,7 @@ class ClassesPanel(QWidget):
                                       "(0 = none):", record.hotkey or 0, 0, 9)
         if not ok:
             return
-        try:
-            self.doc.project.set_class_hotkey(class_id, key or None)
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        self._changed()
+        self._apply(self.doc.project.set_class_hotkey, class_id, key or None)
 
     def delete_class(self) -> None:
         class_id = self.current_class_id()
@@ -250,15 +238,11 @@ class ClassesPanel(QWidget):
         confirmed, move_to = ask_delete_class(self, self.doc.project, class_id)
         if not confirmed:
             return
-        try:
-            self.doc.project.delete_class(class_id, move_to=move_to)
-        except Exception as exc:
-            show_error(self, exc)
+        if self._apply(self.doc.project.delete_class, class_id, move_to=move_to) is None:
             return
         # Undo steps may refer to the deleted class or its objects: they cannot be replayed.
         for stack in self.doc.undo_group.stacks():
             stack.clear()
-        self._changed()
         if self.doc.image_id is not None:
             self.doc.annotationsChanged.emit(self.doc.image_id)
 
@@ -272,9 +256,4 @@ class ClassesPanel(QWidget):
         if not 0 <= j < len(ids):
             return
         ids[i], ids[j] = ids[j], ids[i]
-        try:
-            self.doc.project.reorder_classes(ids)
-        except Exception as exc:
-            show_error(self, exc)
-            return
-        self._changed()
+        self._apply(self.doc.project.reorder_classes, ids)
