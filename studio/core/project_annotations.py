@@ -161,6 +161,28 @@ class AnnotationsMixin:
                                " ORDER BY id", (image_id, kind))
         return [_from_row(r) for r in rows]
 
+    def class_ids_in_use(self, kinds: Iterable[str] = KINDS) -> set[int]:
+        """Ids of the classes that annotations of these kinds use."""
+        kinds = tuple(kinds)
+        marks = ",".join("?" * len(kinds))
+        return {r[0] for r in self._query(
+            f"SELECT DISTINCT class_id FROM annotations WHERE kind IN ({marks})", kinds)}
+
+    def image_classes(self, kind: str | None = None, split: str | None = None
+                      ) -> list[tuple[int, int]]:
+        """(image id, class id) of every annotation (of `kind`, on images of `split`), in
+        annotation order, without decoding any geometry."""
+        where, params = [], []
+        if kind is not None:
+            where.append("a.kind = ?")
+            params.append(kind)
+        if split is not None:
+            where.append("i.split = ?")
+            params.append(split)
+        sql = ("SELECT a.image_id, a.class_id FROM annotations a JOIN images i ON i.id = a.image_id"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id")
+        return [(r[0], r[1]) for r in self._query(sql, params)]
+
     def iter_annotations(self, kind: str | None = None, batch: int = 2000):
         """Every annotation of the project, in id order, without loading all at once."""
         last = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from studio.core.errors import StudioError
 
@@ -34,11 +34,10 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     ids = project.image_ids(split="none") if only_unassigned else project.image_ids()
     groups: dict[object, list[int]] = defaultdict(list)
     if stratify:
-        rows = project._query(
-            "SELECT image_id, class_id, COUNT(*) AS n FROM annotations GROUP BY image_id, class_id"
-            " ORDER BY image_id, n DESC, class_id")
-        main_class: dict[int, int] = {}
-        for image_id, class_id, _n in rows:
+        counts = Counter(project.image_classes())
+        main_class: dict[int, int] = {}  # each image's most frequent class (ties: lowest id)
+        for (image_id, class_id), _n in sorted(counts.items(),
+                                               key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
             main_class.setdefault(image_id, class_id)
         for i in ids:
             groups[main_class.get(i)].append(i)

@@ -33,10 +33,7 @@ def task_kinds(task: str) -> tuple[str, ...]:
 
 def task_class_ids(project, task: str) -> list[int]:
     """Ids of the classes used by the task's annotations, in the project's class order."""
-    kinds = task_kinds(task)
-    marks = ",".join("?" * len(kinds))
-    used = {r[0] for r in project._query(
-        f"SELECT DISTINCT class_id FROM annotations WHERE kind IN ({marks})", kinds)}
+    used = project.class_ids_in_use(task_kinds(task))
     return [c.id for c in project.classes() if c.id in used]
 
 
@@ -86,9 +83,7 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     records = project.images(split=split)
     source = DatasetSource(task, split, class_ids, [])
     if task == "classification":
-        rows = project._query(
-            "SELECT a.image_id, a.class_id FROM annotations a JOIN images i ON i.id = a.image_id"
-            " WHERE i.split = ? AND a.kind = 'tag' ORDER BY a.id", (split,))
+        rows = project.image_classes(kind="tag", split=split)
         label = {}
         for image_id, class_id in rows:
             if class_id in index:

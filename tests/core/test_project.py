@@ -323,3 +323,16 @@ def test_images_after_an_id(project, make_image):
     project.set_status(ids[2], "done")
     assert [r.id for r in project.images(status="new", after_id=ids[1], limit=1)] == [ids[3]]
     assert project.images(status="new", after_id=ids[4]) == []
+
+
+def test_class_usage_queries(project, make_image):
+    a, b = project.add_class("a"), project.add_class("b")
+    i1, _ = project.add_image(make_image("q1.png", seed=1), split="train")
+    i2, _ = project.add_image(make_image("q2.png", seed=2), split="val")
+    project.add_annotation(i1, a, "tag")
+    project.add_annotation(i2, b, "box", (0, 0, 2, 2))
+    project.add_annotation(i2, a, "tag")
+    assert project.class_ids_in_use(["tag"]) == {a}
+    assert project.class_ids_in_use() == {a, b}
+    assert project.image_classes() == [(i1, a), (i2, b), (i2, a)]
+    assert project.image_classes(kind="tag", split="val") == [(i2, a)]
