@@ -132,9 +132,35 @@ def test_unet_options_and_any_size():
     model.eval()
     for h, w in ((1, 1), (17, 9), (32, 32)):
         assert model(torch.randn(1, 3, h, w)).shape == (1, 2, h, w)
-    for bad in ({"up": "pixelshuffle"}, {"depth": 9}, {"width": 2}, {"kernel": 3}):
+    for bad in ({"up": "pixelshuffle"}, {"depth": 9}, {"width": 2}, {"kernel": 3},
+                {"space_to_depth": 3}):
         with pytest.raises(ConfigError):
             build_model("unet", 2, options=bad)
+
+
+@pytest.mark.parametrize("block", [2, 4])
+def test_space_to_depth_unet_gives_one_logit_per_pixel(block):
+    """The block U-Net works at 1/block resolution inside but answers every pixel: any
+    size, and it learns a target that changes from one pixel to the next (salt and
+    pepper noise labelled by its own sign), which no coarser output could. (The first
+    level needs a width of at least block**2 to carry every pixel of a block.)"""
+    torch.manual_seed(0)
+    model = build_model("unet", 2, in_channels=1,
+                        options={"depth": 2, "width": 4 * block, "space_to_depth": block})
+    model.eval()
+    for h, w in ((1, 1), (13, 30), (64, 48)):
+        assert model(torch.randn(2, 1, h, w)).shape == (2, 2, h, w)
+    model.train()
+    image = torch.randn(4, 1, 32, 32)
+    target = (image[:, 0] > 0).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(model(image), target).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        assert (model(image).argmax(1) == target).float().mean() > 0.97
 
 
 def test_unet_learns_to_segment_a_blob():
@@ -166,12 +192,14 @@ def test_build_errors():
         build_model("resnet18", 2, options={"depth": 3})
 
 
-@pytest.mark.parametrize("name", ["unet", "unet_resnet18"])
+@pytest.mark.parametrize("name", ["unet", "unet_blocks", "unet_resnet18"])
 def test_traced_unet_pads_correctly_at_other_sizes(name):
     """Export traces the model at one size; the padding must stay dynamic."""
     import warnings
 
     options = {"depth": 3, "width": 8} if name == "unet" else None
+    if name == "unet_blocks":
+        name, options = "unet", {"depth": 2, "width": 8, "space_to_depth": 2}
     model = build_model(name, 2, options=options).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

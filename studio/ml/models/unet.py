@@ -23,6 +23,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "batch_norm": True,
     "dropout": 0.0,
     "up": "transpose",
+    # 2 or 4: the network works on 2x2 (4x4) pixel blocks -- space-to-depth in, pixel
+    # shuffle out -- so its first level runs at half (quarter) resolution; the output is
+    # still one logit per pixel. About 3x faster per crop on a CPU at width 16.
+    "space_to_depth": 1,
 }
 RESNET_DEFAULT_OPTIONS: dict[str, Any] = {"decoder_width": 256, "dropout": 0.0}
 
@@ -76,11 +80,14 @@ class UNet(nn.Module):
         batch_norm: bool = True,
         dropout: float = 0.0,
         up: str = "transpose",
+        space_to_depth: int = 1,
     ) -> None:
         super().__init__()
-        self.multiple = 2**depth
+        self.block = int(space_to_depth)
+        self.multiple = 2**depth * self.block
         chans = [width * 2**i for i in range(depth + 1)]
-        downs: list[nn.Module] = [_double_conv(in_channels, chans[0], batch_norm)]
+        cin = in_channels * self.block**2
+        downs: list[nn.Module] = [_double_conv(cin, chans[0], batch_norm)]
         for i in range(depth):
             downs.append(
                 nn.Sequential(nn.MaxPool2d(2), _double_conv(chans[i], chans[i + 1], batch_norm))
@@ -90,11 +97,13 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList(
             _Up(chans[i + 1], chans[i], chans[i], batch_norm, up) for i in reversed(range(depth))
         )
-        self.head = nn.Conv2d(chans[0], num_classes, 1)
+        self.head = nn.Conv2d(chans[0], num_classes * self.block**2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         x = _pad_to_multiple(x, self.multiple)
+        if self.block > 1:
+            x = F.pixel_unshuffle(x, self.block)
         skips: list[torch.Tensor] = []
         for down in self.downs:
             x = down(x)
@@ -102,7 +111,10 @@ class UNet(nn.Module):
         x = self.dropout(skips.pop())
         for up in self.ups:
             x = up(x, skips.pop())
-        return self.head(x)[..., :h, :w]
+        x = self.head(x)
+        if self.block > 1:
+            x = F.pixel_shuffle(x, self.block)
+        return x[..., :h, :w]
 
 
 def build_unet(
@@ -119,8 +131,11 @@ def build_unet(
     dropout = options["dropout"]
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"unet: 'dropout' must be in [0, 1), got {dropout!r}")
+    block = options.get("space_to_depth", 1)
+    if block not in (1, 2, 4):
+        raise ConfigError(f"unet: 'space_to_depth' must be 1, 2 or 4, got {block!r}")
     model = UNet(num_classes, in_channels, depth, width, bool(options["batch_norm"]),
-                 float(dropout), up)
+                 float(dropout), up, block)
     mark_parts(
         model,
         backbone=["downs"],
