@@ -201,7 +201,8 @@ class TrainingSession:
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
         cuda = device.type == "cuda"
         self.amp = bool(cfg["amp"]) and cuda
-        self.channels_last = bool(cfg["channels_last"]) and cuda
+        # channels_last suits oneDNN's CPU convolutions too (about 2x on a small U-Net)
+        self.channels_last = bool(cfg["channels_last"]) and device.type in ("cuda", "cpu")
         num_classes = len(data.class_ids)
         model = make_model(cfg, num_classes, data.channels, None if ckpt else cfg["pretrained"])
         if ckpt is not None:

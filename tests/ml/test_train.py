@@ -274,3 +274,19 @@ def test_lr_schedules():
     assert plateau.epoch_end(1.0) and plateau.lr() == pytest.approx(0.5)
     state = plateau.state_dict()
     assert state["plateau_scale"] == 0.5 and state["step_count"] == 10
+
+
+def test_channels_last_on_the_cpu_trains_like_the_plain_layout(project, tmp_path):
+    """channels_last (now also used on the CPU, where oneDNN runs it faster) is a memory
+    layout only: the same seed gives the same losses and weights up to rounding, and the
+    block U-Net (space_to_depth) trains through fit too."""
+    seg_project(project, tmp_path, n=4)
+    cfg = seg_cfg(epochs=2, seed=3, model_options={"depth": 2, "width": 8,
+                                                   "space_to_depth": 2})
+    nhwc, nchw = fit(project, cfg), fit(project, {**cfg, "channels_last": False})
+    assert nhwc.model.downs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.model.downs[0][0].weight.is_contiguous()
+    for a, b in zip(nhwc.history, nchw.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    for key, value in nhwc.model.state_dict().items():
+        assert torch.allclose(value.float(), nchw.model.state_dict()[key].float(), atol=1e-3), key
