@@ -25,7 +25,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torchvision import tv_tensors
@@ -34,6 +33,7 @@ from torchvision.transforms.v2 import functional as F
 
 from studio.core.errors import ConfigError, StudioError
 from studio.ml.augment_batch import BatchAugment
+from studio.ml.augment_ops import FastElastic, RandomGaussianNoise, RandomResizedCropAligned
 
 IGNORE = 255
 RESIZE_POLICIES = ("resize", "crop", "letterbox")
@@ -157,77 +157,6 @@ def validate_spec(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
             else:
                 out[op][key] = _check_param(op, key, value)
     return out
-
-
-def _numpy_rng() -> np.random.Generator:
-    """A NumPy generator seeded from torch's RNG, so torch.manual_seed (and DataLoader
-    worker seeding) governs it; NumPy draws normals several times faster than torch."""
-    return np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
-
-
-class RandomGaussianNoise(v2.Transform):
-    """Add N(0, sigma) noise with sigma drawn from a range; float images only, clipped to
-    [0, 1]. Masks and labels pass through."""
-
-    _transformed_types = (tv_tensors.Image, torch.Tensor)
-
-    def __init__(self, sigma: Sequence[float]) -> None:
-        super().__init__()
-        self.sigma = (float(sigma[0]), float(sigma[1]))
-
-    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        return {"sigma": float(torch.empty(1).uniform_(*self.sigma))}
-
-    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        if isinstance(inpt, tv_tensors.Mask) or not inpt.is_floating_point():
-            return inpt
-        noise = _numpy_rng().standard_normal(tuple(inpt.shape), dtype=np.float32)
-        noise = torch.from_numpy(noise).to(inpt.device, inpt.dtype)
-        out = (inpt + noise * params["sigma"]).clamp_(0.0, 1.0)
-        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
-
-
-class FastElastic(v2.ElasticTransform):
-    """``v2.ElasticTransform`` with the displacement field smoothed by OpenCV's separable
-    Gaussian blur (torchvision's full 2-D kernel takes ~0.5 s on a 512x512 CPU image)."""
-
-    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        height, width = v2.query_size(flat_inputs)
-        rng = _numpy_rng()
-        fields = []
-        for alpha, sigma, extent in ((self.alpha[0], self.sigma[0], width),
-                                     (self.alpha[1], self.sigma[1], height)):
-            d = rng.random((height, width), dtype=np.float32) * 2 - 1
-            if sigma > 0:
-                d = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
-            fields.append(d * (alpha / extent))
-        return {"displacement": torch.from_numpy(np.stack(fields, axis=-1))[None]}
-
-
-class RandomResizedCropAligned(v2.RandomResizedCrop):
-    """RandomResizedCrop with pixel-exact mask resizing (``NEAREST_EXACT``; plain
-    ``NEAREST`` shifts masks by up to half a pixel against the bilinear image).
-    ``size=None`` keeps the input's size (zoom in place)."""
-
-    def __init__(self, size: Sequence[int] | None, scale: Sequence[float],
-                 ratio: Sequence[float]) -> None:
-        super().__init__(size=list(size) if size else 1, scale=tuple(scale),
-                         ratio=tuple(ratio), antialias=True)
-        self.keep_size = size is None
-
-    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        params = super().make_params(flat_inputs)
-        params["out_size"] = list(v2.query_size(flat_inputs)) if self.keep_size else self.size
-        return params
-
-    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        p = dict(params)
-        size = p.pop("out_size")
-        if isinstance(inpt, tv_tensors.Mask):
-            cropped = F.crop(inpt, **p)
-            return F.resize(cropped, size, interpolation=v2.InterpolationMode.NEAREST_EXACT)
-        return self._call_kernel(F.resized_crop, inpt, **p, size=size,
-                                 interpolation=self.interpolation, antialias=True)
 
 
 _BILINEAR = v2.InterpolationMode.BILINEAR  # for images; masks always use nearest
@@ -374,6 +303,35 @@ class SampleTransform:
         self.geometric = _compose(_geometric(spec, self.size)) if train else None
         self.photometric = _compose(_photometric(spec)) if train else None
         self.float_ops = _compose(_float_ops(spec)) if train else None
+        self.window = self._window() if train else None
+
+    def _window(self) -> tuple[int, int] | None:
+        """Training crops of a semantic "crop" policy: the side of the window around the
+        final crop that the geometric ops need (room for any rotation and for elastic
+        displacement). Transforming that window instead of the whole image gives the
+        same crops for a fraction of the work; None when it does not apply ("scale"
+        zooms relative to the whole image, so it keeps the whole image)."""
+        if self.task != "semantic" or self.policy != "crop" or self.size is None:
+            return None
+        if self.spec["scale"]["enabled"]:
+            return None
+        grow = math.sqrt(2.0) if self.spec["rotation"]["enabled"] else 1.0
+        return tuple(int(math.ceil(side * grow)) + 16 for side in self.size)
+
+    def _precrop(self, img, mask):
+        """Cut the window around a uniformly placed final crop (padding beyond the image
+        with 0 / ignore, as a rotation of the whole image would fill it)."""
+        h, w = self.size
+        wh, ww = self.window
+        ih, iw = img.shape[-2:]
+        top = int(torch.randint(0, ih - h + 1, (1,))) - (wh - h) // 2
+        left = int(torch.randint(0, iw - w + 1, (1,))) - (ww - w) // 2
+        pad = [max(0, -left), max(0, -top), max(0, left + ww - iw), max(0, top + wh - ih)]
+        if any(pad):
+            img = F.pad(img, pad, fill=0)
+            mask = F.pad(mask, pad, fill=IGNORE)
+            top, left = top + pad[1], left + pad[0]
+        return F.crop(img, top, left, wh, ww), F.crop(mask, top, left, wh, ww)
 
     def _to_image(self, image: Any) -> tv_tensors.Image:
         arr = np.asarray(image)
@@ -400,7 +358,7 @@ class SampleTransform:
             arr = arr.astype(np.uint8)
         return tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(arr)))
 
-    def _fit(self, img, mask):
+    def _fit(self, img, mask, centred: bool = False):
         if self.size is None:
             return img, mask
         h, w = self.size
@@ -419,20 +377,25 @@ class SampleTransform:
             if (nh, nw) != (ih, iw):
                 img, mask = _resize(img, mask, nh, nw)
         img, mask = _pad_to(img, mask, h, w, center=not self.train)
-        return _crop(img, mask, h, w, random=self.train)
+        return _crop(img, mask, h, w, random=self.train and not centred)
 
     def apply_uint(self, image: Any, target: Any) -> tuple[torch.Tensor, Any]:
         """Geometric, photometric and fitting stages: an un-normalised tv_tensors.Image
         (dtype as decoded) and the target (mask tensor or class as given)."""
         img = self._to_image(image)
         mask = self._to_mask(target, tuple(img.shape[-2:])) if self.task == "semantic" else None
+        windowed = False
         if self.train:
             if mask is not None:
+                ih, iw = img.shape[-2:]
+                if self.window is not None and ih > self.window[0] and iw > self.window[1]:
+                    img, mask = self._precrop(img, mask)
+                    windowed = True
                 img, mask = self.geometric(img, mask)
             else:
                 img = self.geometric(img)
             img = self.photometric(img)
-        img, mask = self._fit(img, mask)
+        img, mask = self._fit(img, mask, centred=windowed)
         return img, (mask if mask is not None else target)
 
     def __call__(self, image: Any, target: Any) -> tuple[torch.Tensor, Any]:

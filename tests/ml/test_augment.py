@@ -249,3 +249,38 @@ def test_preview_is_deterministic(project, tmp_path):
     sized = preview(None, project, image_id, 1, seed=0, task="classification",
                     image_size=32)
     assert sized[0][0].shape == (32, 32, 3) and sized[0][1] == -1
+
+
+def test_large_images_are_transformed_in_a_window_around_the_crop():
+    """Training crops of a big image: only a window around the crop is rotated and
+    deformed. The crops stay aligned with their masks, and their placement still covers
+    the image edge to edge."""
+    h, w = 250, 240
+    img = _blobs(3, h, w)
+    mask = (img[..., 0] > 127).astype(np.uint8)
+    spec = _only("rotation", degrees=[-180, 180])
+    spec["elastic"] = {"enabled": True, "p": 1.0, "alpha": 30.0, "sigma": 5.0}
+    tf = build_transforms(spec, "semantic", 48, True, [0.0], [1.0], resize_policy="crop")
+    assert tf.window == (84, 84)
+    torch.manual_seed(0)
+    agree, whole = [], []
+    for _ in range(12):
+        x, y = tf(img, mask)
+        assert tuple(y.shape) == (48, 48)
+        whole.append(bool((y != 255).all()))  # no fill unless cut at the image's edge
+        agree.append(_agreement(x, y))
+    assert np.mean(agree) >= 0.96 and sum(whole) >= 8
+    # placement: with the rotation drawn off (p=0) a crop is an exact piece of the image;
+    # images whose value is the row (column) index tell where it was cut
+    spec["rotation"]["p"], spec["elastic"]["enabled"] = 0.0, False
+    tf = build_transforms(spec, "semantic", 48, True, [0.0], [1.0], resize_policy="crop")
+    row = np.repeat(np.arange(h, dtype=np.uint8)[:, None, None], w, 1).repeat(3, 2)
+    col = np.repeat(np.arange(w, dtype=np.uint8)[None, :, None], h, 0).repeat(3, 2)
+    tops, lefts = [], []
+    for seed in range(300):
+        torch.manual_seed(seed)
+        tops.append(round(float(tf(row, mask)[0][0, 0, 0]) * 255))
+        torch.manual_seed(seed)
+        lefts.append(round(float(tf(col, mask)[0][0, 0, 0]) * 255))
+    assert min(tops) <= 3 and max(tops) >= h - 48 - 3
+    assert min(lefts) <= 3 and max(lefts) >= w - 48 - 3
