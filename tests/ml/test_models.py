@@ -112,17 +112,22 @@ def test_simple_cnn_runs_on_digits_and_options():
             build_model("simple_cnn", 10, options=bad)
 
 
+def _fit_toy(model, x, y, steps: int) -> None:
+    """Adam at 0.01 on one batch with cross-entropy, then eval mode."""
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+
+
 def test_simple_cnn_learns_a_toy_problem():
     torch.manual_seed(0)
     x = torch.randn(16, 1, 8, 8)
     y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()
     model = build_model("simple_cnn", 2, in_channels=1, options={"width": 8, "dropout": 0.0})
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(60):
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.eval()
+    _fit_toy(model, x, y, steps=60)
     assert (model(x).argmax(1) == y).float().mean() == 1.0
 
 
@@ -153,12 +158,7 @@ def test_space_to_depth_unet_gives_one_logit_per_pixel(block):
     model.train()
     image = torch.randn(4, 1, 32, 32)
     target = (image[:, 0] > 0).long()
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(150):
-        opt.zero_grad()
-        F.cross_entropy(model(image), target).backward()
-        opt.step()
-    model.eval()
+    _fit_toy(model, image, target, steps=150)
     with torch.no_grad():
         assert (model(image).argmax(1) == target).float().mean() > 0.97
 
@@ -169,12 +169,7 @@ def test_unet_learns_to_segment_a_blob():
     target = (((yy - 10) ** 2 + (xx - 13) ** 2) < 40).long().unsqueeze(0)
     image = target.float().unsqueeze(1).repeat(1, 3, 1, 1) + 0.3 * torch.randn(1, 3, 24, 24)
     model = build_model("unet", 2, options={"depth": 2, "width": 8})
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for _ in range(40):
-        opt.zero_grad()
-        F.cross_entropy(model(image), target).backward()
-        opt.step()
-    model.eval()
+    _fit_toy(model, image, target, steps=40)
     pred = model(image).argmax(1)
     assert (pred == target).float().mean() > 0.97
 
