@@ -97,9 +97,10 @@ def default_config(task: str) -> dict[str, Any]:
             "task": task,
             "model": "unet",
             # the benchmarked CPU-friendly U-Net (benchmarks/bench_isbi.py): working on
-            # 2x2 pixel blocks it trains about 3x faster than a full-resolution U-Net of
-            # width 8 and is as accurate, with twice the width at every level
-            "model_options": {"depth": 4, "width": 16, "space_to_depth": 2},
+            # 2x2 pixel blocks, it is three times as wide as the old full-resolution
+            # width-8 default at every level and still trains faster (width 16 took half
+            # the time for 0.3 points less held-out accuracy)
+            "model_options": {"depth": 4, "width": 24, "space_to_depth": 2},
             "image_size": 256,
             "resize_policy": "crop",  # train on crops at native scale, predict by tiles
             "loss": _loss(task, "cross_entropy"),
