@@ -308,9 +308,10 @@ class SampleTransform:
     def _window(self) -> tuple[int, int] | None:
         """Training crops of a semantic "crop" policy: the side of the window around the
         final crop that the geometric ops need (room for any rotation and for elastic
-        displacement). Transforming that window instead of the whole image gives the
-        same crops for a fraction of the work; None when it does not apply ("scale"
-        zooms relative to the whole image, so it keeps the whole image)."""
+        displacement). Transforming that window instead of the whole image gives crops
+        like the whole image's for a fraction of the work ("translate" then moves by a
+        fraction of the window); None when it does not apply ("scale" zooms relative
+        to the whole image, so it keeps the whole image)."""
         if self.task != "semantic" or self.policy != "crop" or self.size is None:
             return None
         if self.spec["scale"]["enabled"]:
