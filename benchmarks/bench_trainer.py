@@ -81,6 +81,7 @@ def plain_loop(project, cfg: dict, device: torch.device) -> tuple[float, float]:
 
 def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, float]:
     from studio.ml.datasets import build_run_data, make_loader
+    from studio.ml.devices import memory_format
     from studio.ml.engine import make_model
     from studio.ml.losses import build_loss
 
@@ -88,8 +89,7 @@ def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, floa
     loader = make_loader(data.train, cfg["batch_size"], train=True, device=device,
                          seed=cfg["seed"])
     model = make_model(cfg, len(data.class_ids), data.channels).to(device)
-    # the same memory layout fit uses on this device (see TrainingSession._setup)
-    layout = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+    layout = memory_format(cfg, device)  # the layout fit uses on this device
     model.to(memory_format=layout)
     loss_fn = build_loss(cfg["loss"], "classification", len(data.class_ids)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["optimizer"]["lr"],

@@ -52,6 +52,15 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
+def memory_format(cfg: dict, device: torch.device) -> torch.memory_format:
+    """The layout a run's model and batches use on `device`: channels_last when the config
+    asks for it on CUDA or the CPU (oneDNN runs small U-Nets about 2x faster in NHWC),
+    else the plain contiguous layout. Training and prediction both follow this."""
+    if cfg.get("channels_last", True) and device.type in ("cuda", "cpu"):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> Callable[[], None]:
     """Seed Python, NumPy and torch; in deterministic mode make torch pick deterministic
     kernels (warning where none exists). Returns a function restoring the global flags."""

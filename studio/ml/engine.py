@@ -195,14 +195,14 @@ class TrainingSession:
     def _setup(self) -> None:
         from studio.ml import augment
         from studio.ml.datasets import make_loader
+        from studio.ml.devices import memory_format
         from studio.ml.models import transfer
         from studio.ml.train import _loss, _meter, _window_forward
 
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
         cuda = device.type == "cuda"
         self.amp = bool(cfg["amp"]) and cuda
-        # channels_last suits oneDNN's CPU convolutions too (about 2x on a small U-Net)
-        self.channels_last = bool(cfg["channels_last"]) and device.type in ("cuda", "cpu")
+        self.channels_last = memory_format(cfg, device) == torch.channels_last
         num_classes = len(data.class_ids)
         model = make_model(cfg, num_classes, data.channels, None if ckpt else cfg["pretrained"])
         if ckpt is not None:

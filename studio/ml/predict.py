@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from studio.ml.checkpoints import load_checkpoint, run_checkpoint
-from studio.ml.devices import resolve_device
+from studio.ml.devices import memory_format, resolve_device
 from studio.ml.engine import make_model
 
 
@@ -163,9 +163,7 @@ def _model_and_meta(ckpt: dict, device, run_id: int | None, path: Path) -> tuple
     device = resolve_device(device)
     model = make_model(cfg, len(ckpt["class_ids"]), int(cfg["channels"]))
     model.load_state_dict(ckpt["model"])
-    model.to(device).eval()
-    if cfg.get("channels_last", True) and device.type in ("cpu", "cuda"):
-        model.to(memory_format=torch.channels_last)  # as in training: faster convolutions
+    model.to(device, memory_format=memory_format(cfg, device)).eval()  # as in training
     meta = {
         "run_id": run_id,
         "checkpoint": str(path),
