@@ -320,19 +320,14 @@ class SampleTransform:
         return tuple(int(math.ceil(side * grow)) + 16 for side in self.size)
 
     def _precrop(self, img, mask):
-        """Cut the window around a uniformly placed final crop (padding beyond the image
-        with 0 / ignore, as a rotation of the whole image would fill it)."""
-        h, w = self.size
-        wh, ww = self.window
-        ih, iw = img.shape[-2:]
-        top = int(torch.randint(0, ih - h + 1, (1,))) - (wh - h) // 2
-        left = int(torch.randint(0, iw - w + 1, (1,))) - (ww - w) // 2
-        pad = [max(0, -left), max(0, -top), max(0, left + ww - iw), max(0, top + wh - ih)]
-        if any(pad):
-            img = F.pad(img, pad, fill=0)
-            mask = F.pad(mask, pad, fill=IGNORE)
-            top, left = top + pad[1], left + pad[0]
-        return F.crop(img, top, left, wh, ww), F.crop(mask, top, left, wh, ww)
+        """Cut the window around a uniformly placed final crop: pad the image by the
+        window's margin (0 / ignore, as a rotation of the whole image would fill it),
+        then take a random window, whose centre is then a random crop of the image."""
+        (h, w), (wh, ww) = self.size, self.window
+        top, left = (wh - h) // 2, (ww - w) // 2
+        pad = [left, top, ww - w - left, wh - h - top]
+        img, mask = F.pad(img, pad, fill=0), F.pad(mask, pad, fill=IGNORE)
+        return _crop(img, mask, wh, ww, random=True)
 
     def _to_image(self, image: Any) -> tv_tensors.Image:
         arr = np.asarray(image)
