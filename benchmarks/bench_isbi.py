@@ -138,8 +138,10 @@ def run(device: str = "cpu", overrides: dict | None = None, log: bool = True) ->
          flipped["pixel_accuracy"], "unit": "", "target": ""},
         {"name": "ISBI held-out challenge pixel error (1 - max F of cell pixels)",
          "value": pixel_error, "unit": "", "target": "U-Net paper 0.0611 (challenge test)"},
-        {"name": "ISBI best 1-px shift of the prediction (rows, cols)",
-         "value": f"{shift[0]:+d}, {shift[1]:+d}", "unit": "", "target": "+0, +0"},
+        {"name": "ISBI best 1-px shift of the prediction, rows", "value": float(shift[0]),
+         "unit": "px", "target": "0"},
+        {"name": "ISBI best 1-px shift of the prediction, columns", "value": float(shift[1]),
+         "unit": "px", "target": "0"},
         {"name": "ISBI accuracy gained by that shift", "value": shift_gain, "unit": "",
          "target": "0"},
         {"name": f"ISBI training time ({device}, {len(result.history)} epochs)",
@@ -153,6 +155,4 @@ if __name__ == "__main__":
     parser.add_argument("--config", default="{}", help="JSON overrides of the default config")
     args = parser.parse_args()
     for row in run(args.device, json.loads(args.config)):
-        value = row["value"]
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        print(f"{row['name']}: {text} {row['unit']}  (target {row['target']})")
+        print(f"{row['name']}: {row['value']:.4g} {row['unit']}  (target {row['target']})")

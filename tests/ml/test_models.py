@@ -187,14 +187,15 @@ def test_build_errors():
         build_model("resnet18", 2, options={"depth": 3})
 
 
-@pytest.mark.parametrize("name", ["unet", "unet_blocks", "unet_resnet18"])
-def test_traced_unet_pads_correctly_at_other_sizes(name):
+@pytest.mark.parametrize(("name", "options"), [
+    ("unet", {"depth": 3, "width": 8}),
+    ("unet", {"depth": 2, "width": 8, "space_to_depth": 2}),
+    ("unet_resnet18", None),
+])
+def test_traced_unet_pads_correctly_at_other_sizes(name, options):
     """Export traces the model at one size; the padding must stay dynamic."""
     import warnings
 
-    options = {"depth": 3, "width": 8} if name == "unet" else None
-    if name == "unet_blocks":
-        name, options = "unet", {"depth": 2, "width": 8, "space_to_depth": 2}
     model = build_model(name, 2, options=options).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
