@@ -141,6 +141,9 @@ def test_unet_options_and_any_size():
                 {"space_to_depth": 3}):
         with pytest.raises(ConfigError):
             build_model("unet", 2, options=bad)
+    with pytest.raises(ConfigError, match="'width' must be at least 48, got 24"):
+        build_model("unet", 2, in_channels=3, options={"width": 24, "space_to_depth": 4})
+    build_model("unet", 2, in_channels=1, options={"width": 16, "space_to_depth": 4})
 
 
 @pytest.mark.parametrize("block", [2, 4])
@@ -148,7 +151,8 @@ def test_space_to_depth_unet_gives_one_logit_per_pixel(block):
     """The block U-Net works at 1/block resolution inside but answers every pixel: any
     size, and it learns a target that changes from one pixel to the next (salt and
     pepper noise labelled by its own sign), which no coarser output could. (The first
-    level needs a width of at least block**2 to carry every pixel of a block.)"""
+    level needs a width of at least block**2 to carry every pixel of a block, and
+    build_unet insists on it.)"""
     torch.manual_seed(0)
     model = build_model("unet", 2, in_channels=1,
                         options={"depth": 2, "width": 4 * block, "space_to_depth": block})
@@ -189,7 +193,7 @@ def test_build_errors():
 
 @pytest.mark.parametrize(("name", "options"), [
     ("unet", {"depth": 3, "width": 8}),
-    ("unet", {"depth": 2, "width": 8, "space_to_depth": 2}),
+    ("unet", {"depth": 2, "width": 12, "space_to_depth": 2}),
     ("unet_resnet18", None),
 ])
 def test_traced_unet_pads_correctly_at_other_sizes(name, options):

@@ -134,6 +134,13 @@ def build_unet(
     block = options.get("space_to_depth", 1)
     if block not in (1, 2, 4):
         raise ConfigError(f"unet: 'space_to_depth' must be 1, 2 or 4, got {block!r}")
+    if width < in_channels * block**2:
+        # the first convolution would squeeze every block's pixels into fewer channels:
+        # detail lost there is lost for good, however long the model trains
+        need = in_channels * block**2
+        raise ConfigError(f"unet: with 'space_to_depth' {block} each position carries {need} "
+                          f"values ({in_channels} channel(s) x {block}x{block} pixels), so "
+                          f"'width' must be at least {need}, got {width}")
     model = UNet(num_classes, in_channels, depth, width, bool(options["batch_norm"]),
                  float(dropout), up, block)
     mark_parts(
