@@ -3,17 +3,23 @@
 A checkpoint holds only tensors, containers, numbers and strings:
 {"model", "optimizer", "scheduler", "scaler", "epoch" (completed epochs), "config",
 "class_names", "class_ids", "best", "normalize", "status", "task", "format"}.
+
+Training saves through a `CheckpointWriter`: the epoch hands over a snapshot and goes on,
+and a background thread does the serialising and the fsync (10-20 ms an epoch for a small
+model, which was most of fit's overhead over a bare loop).
 """
 
 from __future__ import annotations
 
 import pickle
+import queue
+import threading
 import zipfile
 from pathlib import Path
 
 import torch
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import NotFoundError, StudioError, TrainingError
 from studio.core.fileio import atomic_path
 
 FORMAT = 1
@@ -27,6 +33,78 @@ def save_checkpoint(path: Path, payload: dict) -> Path:
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def snapshot(obj):
+    """A copy of a checkpoint payload that later training steps cannot change: tensors
+    copied to the CPU (the optimizer updates the originals in place), containers rebuilt,
+    everything else (numbers, strings, None) shared, being immutable."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {key: snapshot(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(snapshot(value) for value in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes checkpoints in order on one background thread, each atomically.
+
+    `submit` returns as soon as the payload is snapshotted. A failed write is not lost: it
+    is raised (as TrainingError naming the file) by the next `submit` or by `flush`.
+    `close` waits for every queued write and ends the thread; call it when training ends,
+    however it ends.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=2)  # bounded: at most 2 snapshots
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._failed_path: Path | None = None
+
+    def submit(self, path: Path, payload: dict) -> None:
+        self._raise_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="checkpoint-writer",
+                                            daemon=True)
+            self._thread.start()
+        self._queue.put((Path(path), snapshot(payload)))
+
+    def flush(self) -> None:
+        """Wait until every submitted checkpoint is on disk; raise a write error if any."""
+        if self._thread is not None:
+            self._queue.join()
+        self._raise_error()
+
+    def close(self, raise_errors: bool = True) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if raise_errors:
+            self._raise_error()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:  # after a failure, later writes are skipped
+                    try:
+                        save_checkpoint(*item)
+                    except BaseException as exc:  # reported by the training thread
+                        self._error, self._failed_path = exc, item[0]
+            finally:
+                self._queue.task_done()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise TrainingError(f"Could not write the checkpoint {self._failed_path}: "
+                                f"{type(exc).__name__}: {exc}. Free some disk space (or "
+                                "check the folder's permissions) and resume the run.") from exc
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import ConfigError, TrainingError
+from studio.ml.checkpoints import FORMAT, CheckpointWriter
 from studio.ml.models import transfer
 
 
@@ -190,6 +191,7 @@ class TrainingSession:
         self.best: dict = {}
         self.bad_epochs = 0
         self.status = "running"
+        self.writer = CheckpointWriter()
 
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -264,8 +266,7 @@ class TrainingSession:
 
     # --- checkpoints ------------------------------------------------------------------
     def save(self, name: str, epoch: int) -> None:
-        from studio.ml.checkpoints import FORMAT, save_checkpoint
-
+        """Queue a checkpoint for the background writer (on disk after `writer.close`)."""
         payload = {
             "format": FORMAT,
             "task": self.cfg["task"],
@@ -283,7 +284,7 @@ class TrainingSession:
             "unfrozen": self.unfrozen,
             "bad_epochs": self.bad_epochs,
         }
-        save_checkpoint(self.folder / name, payload)
+        self.writer.submit(self.folder / name, payload)
 
     def checkpoint_paths(self) -> dict[str, str]:
         return {k: str(self.folder / f"{k}.pt") for k in ("last", "best")
@@ -396,6 +397,7 @@ class TrainingSession:
         from studio.ml.checkpoints import load_checkpoint, relative_to_project
 
         self.save("last.pt", last_epoch)
+        self.writer.close()
         best_path = self.folder / "best.pt"
         if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \
                 best_path.is_file():
@@ -416,6 +418,7 @@ class TrainingSession:
 
     def fail(self, exc: BaseException) -> None:
         """Record a failed run (the last good last.pt stays)."""
+        self.writer.close(raise_errors=False)  # the checkpoints queued before the failure
         message = str(exc) or type(exc).__name__
         self.status = "failed"
         self.project.update_run(self.run_id, status="failed", error=message,
