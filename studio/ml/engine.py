@@ -234,10 +234,14 @@ class TrainingSession:
         self.batch_augment = batch_augment if batch_augment.enabled else None
         es = cfg["early_stopping"]
         self.metric, self.mode = es["metric"], es["mode"]
+        self.stop_early = bool(es["enabled"])
         if self.val_loader is None and self.metric != "train_loss":
-            self.cb.log(f"No labelled images in the '{cfg['splits'].get('val')}' split: the "
-                        "best model is chosen by the training loss.")
-            self.metric, self.mode = "train_loss", "min"
+            # The training loss cannot show overfitting, and epoch-to-epoch noise in it
+            # would cut a long cosine schedule short: without validation nothing stops early.
+            self.cb.log(f"No labelled images in the '{cfg['splits'].get('val')}' split: "
+                        "training runs every epoch (no early stopping) and the best model "
+                        "is chosen by the training loss.")
+            self.metric, self.mode, self.stop_early = "train_loss", "min", False
         self.best = {"metric": self.metric, "mode": self.mode, "value": None, "epoch": None}
         if ckpt is not None:
             self._restore(ckpt)
@@ -385,7 +389,7 @@ class TrainingSession:
             self.save("last.pt", epoch)
             if self.cb.on_epoch is not None:
                 self.cb.on_epoch(dict(record))
-            if es["enabled"] and self.bad_epochs >= int(es["patience"]):
+            if self.stop_early and self.bad_epochs >= int(es["patience"]):
                 early = True
                 self.cb.log(f"Early stopping after epoch {epoch}: {self.metric} has not improved "
                             f"for {self.bad_epochs} epochs (best {self.best['value']:.4g} at "

@@ -236,6 +236,23 @@ def test_early_stopping_restores_the_best_weights(project, tmp_path):
         assert torch.equal(value, best[key]), key
 
 
+def test_without_validation_nothing_stops_early(project, tmp_path):
+    """With no validation images the best checkpoint follows the training loss, but the
+    noisy training loss does not stop the run: every configured epoch is trained."""
+    cls_project(project, tmp_path)
+    logs = []
+    cfg = cls_cfg(epochs=4, splits={"train": "train", "val": None},
+                  early_stopping={"enabled": True, "metric": "accuracy", "mode": "max",
+                                  "patience": 1, "min_delta": 100.0})
+    result = fit(project, cfg, callbacks={"on_log": logs.append})
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    assert result.best["metric"] == "train_loss" and result.best["epoch"] == 1
+    assert any("no early stopping" in line for line in logs)
+    # asked for by name, the training loss does stop a run
+    cfg["early_stopping"]["metric"], cfg["early_stopping"]["mode"] = "train_loss", "min"
+    assert len(fit(project, cfg).history) == 2
+
+
 def test_deterministic_runs_repeat_exactly(project, tmp_path):
     cls_project(project, tmp_path, n=12)
     cfg = cls_cfg(epochs=1, deterministic=True, seed=7)
