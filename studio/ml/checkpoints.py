@@ -58,7 +58,10 @@ class CheckpointWriter:
     """
 
     def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=2)  # bounded: at most 2 snapshots
+        # one snapshot being written and one waiting, at most: a big model's state (with
+        # its optimizer's) can be hundreds of MB, so a slow disk makes training wait
+        # rather than fill the memory
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._failed_path: Path | None = None
