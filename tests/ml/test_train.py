@@ -298,7 +298,7 @@ def test_channels_last_on_the_cpu_trains_like_the_plain_layout(project, tmp_path
     layout only: the same seed gives the same losses and weights up to rounding, and the
     block U-Net (space_to_depth) trains through fit too."""
     seg_project(project, tmp_path, n=4)
-    cfg = seg_cfg(epochs=2, seed=3, model_options={"depth": 2, "width": 12,
+    cfg = seg_cfg(epochs=2, seed=3, model_options={"depth": 2, "width": 8,
                                                    "space_to_depth": 2})
     nhwc, nchw = fit(project, cfg), fit(project, {**cfg, "channels_last": False})
     assert nhwc.model.downs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
