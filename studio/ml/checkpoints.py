@@ -52,9 +52,9 @@ class CheckpointWriter:
     """Writes checkpoints in order on one background thread, each atomically.
 
     `submit` returns as soon as the payload is snapshotted. A failed write is not lost: it
-    is raised (as TrainingError naming the file) by the next `submit` or by `flush`.
+    is raised (as TrainingError naming the file) by the next `submit` or by `close`.
     `close` waits for every queued write and ends the thread; call it when training ends,
-    however it ends.
+    however it ends (a later `submit` starts a new thread).
     """
 
     def __init__(self) -> None:
@@ -63,22 +63,15 @@ class CheckpointWriter:
         # rather than fill the memory
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._failed_path: Path | None = None
+        self._failure: tuple[Path, BaseException] | None = None
 
     def submit(self, path: Path, payload: dict) -> None:
-        self._raise_error()
+        self._raise_failure()
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="checkpoint-writer",
                                             daemon=True)
             self._thread.start()
         self._queue.put((Path(path), snapshot(payload)))
-
-    def flush(self) -> None:
-        """Wait until every submitted checkpoint is on disk; raise a write error if any."""
-        if self._thread is not None:
-            self._queue.join()
-        self._raise_error()
 
     def close(self, raise_errors: bool = True) -> None:
         if self._thread is not None:
@@ -86,26 +79,23 @@ class CheckpointWriter:
             self._thread.join()
             self._thread = None
         if raise_errors:
-            self._raise_error()
+            self._raise_failure()
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:  # after a failure, later writes are skipped
-                    try:
-                        save_checkpoint(*item)
-                    except BaseException as exc:  # reported by the training thread
-                        self._error, self._failed_path = exc, item[0]
-            finally:
-                self._queue.task_done()
+            if item is None:
+                return
+            if self._failure is None:  # after a failure, later writes are skipped
+                try:
+                    save_checkpoint(*item)
+                except BaseException as exc:  # reported by the training thread
+                    self._failure = (item[0], exc)
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            exc, self._error = self._error, None
-            raise TrainingError(f"Could not write the checkpoint {self._failed_path}: "
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            (path, exc), self._failure = self._failure, None
+            raise TrainingError(f"Could not write the checkpoint {path}: "
                                 f"{type(exc).__name__}: {exc}. Free some disk space (or "
                                 "check the folder's permissions) and resume the run.") from exc
 

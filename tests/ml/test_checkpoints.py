@@ -32,12 +32,11 @@ def test_a_submitted_checkpoint_is_a_snapshot_and_the_last_write_wins(tmp_path):
     state["config"]["lr"].append(7.0)
     writer.submit(tmp_path / "b.pt", payload(2.0))
     writer.submit(tmp_path / "b.pt", payload(3.0))
-    writer.flush()
+    writer.close()
+    assert writer_threads() == []
     a, b = load_checkpoint(tmp_path / "a.pt"), load_checkpoint(tmp_path / "b.pt")
     assert torch.equal(a["model"]["w"], torch.ones(3)) and a["config"]["lr"] == [1.0]
     assert torch.equal(b["model"]["w"], torch.full((3,), 3.0))
-    writer.close()
-    assert writer_threads() == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]  # no temp files
 
 
@@ -47,7 +46,8 @@ def test_a_failed_write_is_reported_with_the_file_it_was_for(tmp_path):
     writer = CheckpointWriter()
     writer.submit(blocker / "last.pt", payload(1.0))
     with pytest.raises(TrainingError, match=r"Could not write the checkpoint .*last\.pt"):
-        writer.flush()
+        writer.close()
+    assert writer_threads() == []
     writer.submit(tmp_path / "ok.pt", payload(2.0))  # reported once; the writer goes on
     writer.close()
     assert load_checkpoint(tmp_path / "ok.pt")["epoch"] == 1
