@@ -350,7 +350,7 @@ class TrainingSession:
         self._setup()
         cfg, es = self.cfg, self.cfg["early_stopping"]
         epochs, early, rising = int(cfg["epochs"]), False, 0
-        last_epoch = self.start_epoch
+        last_epoch, saved_last = self.start_epoch, None
         previous = self.history[-1] if self.history else None
         self.status = "finished"
         for epoch in range(self.start_epoch + 1, epochs + 1):
@@ -387,6 +387,7 @@ class TrainingSession:
             self.project.append_run_epoch(self.run_id, record)
             last_epoch = epoch
             self.save("last.pt", epoch)
+            saved_last = epoch
             if self.cb.on_epoch is not None:
                 self.cb.on_epoch(dict(record))
             if self.stop_early and self.bad_epochs >= int(es["patience"]):
@@ -395,12 +396,15 @@ class TrainingSession:
                             f"for {self.bad_epochs} epochs (best {self.best['value']:.4g} at "
                             f"epoch {self.best['epoch']}).")
                 break
+        if self.status != "finished" or saved_last != last_epoch:
+            # a finished run's last epoch is on its way to disk already; a stopped run's
+            # weights moved during the unfinished epoch and are saved as they are now
+            self.save("last.pt", last_epoch)
         return self._finish(last_epoch, early, FitResult)
 
     def _finish(self, last_epoch: int, early: bool, result_type):
         from studio.ml.checkpoints import load_checkpoint, relative_to_project
 
-        self.save("last.pt", last_epoch)
         self.writer.close()
         best_path = self.folder / "best.pt"
         if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \

@@ -82,3 +82,24 @@ def test_fit_leaves_every_checkpoint_on_disk_and_no_writer_thread(project, tmp_p
         assert torch.equal(value, last["model"][key]), key
     assert load_checkpoint(result.checkpoints["best"])["epoch"] == result.best["epoch"]
     assert writer_threads() == []
+
+
+def test_each_checkpoint_of_a_finished_run_is_written_once(project, tmp_path, monkeypatch):
+    """last.pt once per epoch (the final epoch's is not written again at the end), best.pt
+    once per improvement; a stopped run writes its last.pt as it stopped."""
+    cls_project(project, tmp_path)
+    written = []
+    real_submit = CheckpointWriter.submit
+
+    def counting(self, path, data):
+        written.append((path.name, data["epoch"], data["status"]))
+        real_submit(self, path, data)
+
+    monkeypatch.setattr(CheckpointWriter, "submit", counting)
+    result = fit(project, cls_cfg(epochs=3))
+    lasts = [epoch for name, epoch, _ in written if name == "last.pt"]
+    assert lasts == [1, 2, 3]
+    assert len(written) - len(lasts) == len({h["best"]["epoch"] for h in result.history})
+    written.clear()
+    fit(project, cls_cfg(epochs=3, batch_size=2), stop=lambda: len(written) >= 2)
+    assert written[-1][0] == "last.pt" and written[-1][2] == "stopped"
