@@ -37,7 +37,14 @@ from studio.core.formats.base import (
     safe_join,
     unique_name,
 )
-from studio.core.geometry import MaskGeom, clip_box, polygon_area, rle_encode
+from studio.core.geometry import (
+    MaskGeom,
+    clip_box,
+    geometry_area,
+    geometry_bbox,
+    polygon_area,
+    rle_encode,
+)
 
 SOURCE = "import:coco"
 FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -316,11 +323,25 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
 # --- writing ------------------------------------------------------------------------------
 def coco_segmentation(ann, width: int, height: int):
     """The COCO `segmentation` value of a stored annotation (box -> [])."""
-    if ann.kind == "polygon":
-        return [np.round(np.asarray(ann.geometry, dtype=np.float64), 4).reshape(-1).tolist()]
-    if ann.kind == "mask":
-        return rle_encode(ann.geometry.to_full(height, width))
+    return segmentation_of(ann.kind, ann.geometry, width, height)
+
+
+def segmentation_of(kind: str, geometry, width: int, height: int):
+    """The COCO `segmentation` value of a geometry (box -> [])."""
+    if kind == "polygon":
+        return [np.round(np.asarray(geometry, dtype=np.float64), 4).reshape(-1).tolist()]
+    if kind == "mask":
+        return rle_encode(geometry.to_full(height, width))
     return []
+
+
+def coco_object(kind: str, geometry, width: int, height: int) -> dict:
+    """The geometry fields of one COCO object (bbox [x, y, w, h], area, iscrowd,
+    segmentation) as our export writes them; mAP evaluation builds its ground truth
+    with this too, so the two never disagree."""
+    return {"bbox": [round(float(v), 3) for v in geometry_bbox(kind, geometry)],
+            "area": float(geometry_area(kind, geometry)), "iscrowd": 0,
+            "segmentation": segmentation_of(kind, geometry, width, height)}
 
 
 def export_coco(project, out_dir: Path, split: str | None = None) -> ExportReport:
@@ -345,8 +366,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
                 continue
             obj = {"id": len(objects_out) + 1, "image_id": image_no,
                    "category_id": cat_of[ann.class_id],
-                   "bbox": [round(float(v), 3) for v in ann.bbox], "area": float(ann.area),
-                   "iscrowd": 0, "segmentation": coco_segmentation(ann, rec.width, rec.height)}
+                   **coco_object(ann.kind, ann.geometry, rec.width, rec.height)}
             if ann.score is not None:
                 obj["score"] = float(ann.score)
             objects_out.append(obj)

@@ -16,11 +16,11 @@ from typing import Any
 from torch import nn
 
 from studio.core.errors import ConfigError, StudioError
-from studio.ml.models import simple_cnn, unet
+from studio.ml.models import detection, simple_cnn, unet
 from studio.ml.models import torchvision_models as tv
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
 
-TASKS = ("classification", "semantic")
+TASKS = ("classification", "semantic", "detection", "instance")
 
 
 @dataclass
@@ -37,6 +37,11 @@ class ModelSpec:
     supports_pretrained: bool
     pretrained_weights_name: str | None
     default_options: dict[str, Any] = field(default_factory=dict)
+    # what `pretrained` names for this model's weights: "imagenet" (an ImageNet encoder)
+    # or "coco" (a whole detector trained on COCO, only ever read from the local cache)
+    pretrained_source: str = "imagenet"
+    # extra validation of merged options (ConfigError), run before anything is built
+    check_options: Callable[[dict[str, Any]], None] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -103,6 +108,32 @@ for _name, _desc, _weights, _mult in (
         pretrained_weights_name=_weights,
     ))
 
+for _name, _desc, _weights, _masks, _family, _opts in (
+    ("fasterrcnn_resnet18_fpn", "Faster R-CNN, light ResNet-18 FPN: trains at a useful speed "
+     "on a CPU", "ResNet18_Weights.IMAGENET1K_V1", False, "resnet18", detection.LIGHT_OPTIONS),
+    ("fasterrcnn_resnet50_fpn_v2", "Faster R-CNN ResNet-50 FPN v2 (torchvision): accurate, "
+     "for GPUs", "FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1", False, "resnet50",
+     detection.DETECTION_OPTIONS),
+    ("fasterrcnn_mobilenet_v3_large_fpn", "Faster R-CNN MobileNetV3-Large FPN (torchvision): "
+     "fast", "FasterRCNN_MobileNet_V3_Large_FPN_Weights.COCO_V1", False, "mobilenet",
+     detection.MOBILE_OPTIONS),
+    ("maskrcnn_resnet18_fpn", "Mask R-CNN, light ResNet-18 FPN: trains at a useful speed on "
+     "a CPU", "ResNet18_Weights.IMAGENET1K_V1", True, "resnet18", detection.LIGHT_OPTIONS),
+    ("maskrcnn_resnet50_fpn_v2", "Mask R-CNN ResNet-50 FPN v2 (torchvision): accurate, for "
+     "GPUs", "MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1", True, "resnet50",
+     detection.DETECTION_OPTIONS),
+):
+    _light = _family == "resnet18"
+    _register(ModelSpec(
+        _name, "instance" if _masks else "detection",
+        detection.build_light_detector(_masks) if _light else
+        detection.build_torchvision_detector(_name, _masks),
+        _desc, min_size=32, size_multiple=32, default_size=_opts["min_size"],
+        supports_pretrained=True, pretrained_weights_name=_weights,
+        default_options=dict(_opts), pretrained_source="imagenet" if _light else "coco",
+        check_options=lambda options, family=_family: detection.check_options(family, options),
+    ))
+
 
 def list_models(task: str | None = None) -> list[ModelSpec]:
     """All registered models, or those of one task, in registration order."""
@@ -142,7 +173,8 @@ def build_model(
 
     ``pretrained``: None (random init), ``"imagenet"`` (torchvision ImageNet weights for
     the encoder, from the torch.hub cache or downloaded; WeightsUnavailableError when
-    neither works) or the path of a local checkpoint (its shape-matching tensors are
+    neither works), ``"coco"`` (a detector's COCO weights, from the torch.hub cache only:
+    WeightsUnavailableError naming the file when it is not there) or the path of a local checkpoint (its shape-matching tensors are
     loaded; the report is kept as ``model.studio_load_report``).
     The model gets ``studio_model_name``, ``studio_task`` and ``studio_num_classes``.
     """
@@ -154,13 +186,15 @@ def build_model(
     merged = _merge_options(spec, options)
     state = None
     checkpoint: Path | None = None
-    if pretrained == "imagenet":
-        if not spec.supports_pretrained:
+    if pretrained in ("imagenet", "coco"):
+        if not spec.supports_pretrained or pretrained != spec.pretrained_source:
+            offered = (f"offers '{spec.pretrained_source}' weights"
+                       if spec.supports_pretrained else "has no pretrained weights")
             raise ConfigError(
-                f"model {name!r} has no ImageNet weights; train it from scratch "
-                "(pretrained=None) or choose a torchvision model"
+                f"model {name!r} has no {pretrained!r} weights (it {offered}); set pretrained "
+                "to one it has, train from scratch (pretrained=None) or choose another model"
             )
-        state = load_pretrained_state(spec)
+        state = load_pretrained_state(spec, False if pretrained == "coco" else None)
     elif pretrained is not None:
         checkpoint = Path(os.fspath(pretrained)).expanduser()
         if not checkpoint.is_file():
