@@ -41,3 +41,42 @@ def add_toy_segmentation(project, folder: Path, splits: list[str], cells: int = 
         iid, _ = project.add_image(image, split=split)
         project.add_annotation(iid, fg, "mask", MaskGeom.from_full(mask))
         project.add_annotation(iid, bg, "mask", MaskGeom.from_full(~mask))
+
+
+def add_toy_objects(project, folder: Path, splits: list[str], size: int = 64,
+                    objects: int = 2, seed: int = 0, kind: str = "mask",
+                    empty: tuple[int, ...] = ()) -> list[int]:
+    """Bright squares ("square") and discs ("disc") on a dark background, one object
+    per class and image by default; images whose position is in `empty` hold none.
+    Objects are stored as `kind` ("mask", "polygon" or "box"). Returns the image ids."""
+    from studio.core.geometry import MaskGeom
+
+    classes = [project.get_or_add_class("square"), project.get_or_add_class("disc")]
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    ids = []
+    for i, split in enumerate(splits):
+        image = np.full((size, size, 3), 30, np.uint8)
+        shapes = []
+        for k in range(0 if i in empty else objects):
+            r = int(rng.integers(size // 10, size // 6))
+            cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+            if k % 2 == 0:
+                mask = (abs(xx - cx) < r) & (abs(yy - cy) < r)
+            else:
+                mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+            image[mask] = (220, 200, 60) if k % 2 == 0 else (60, 200, 220)
+            shapes.append((classes[k % 2], mask))
+        iid, _ = project.add_image(write_png(folder / f"o{i}.png", image), split=split)
+        for class_id, mask in shapes:
+            geom = MaskGeom.from_full(mask)
+            if kind == "box":
+                project.add_annotation(iid, class_id, "box", geom.bbox())
+            elif kind == "polygon":
+                x, y, w, h = geom.bbox()
+                pts = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+                project.add_annotation(iid, class_id, "polygon", pts)
+            else:
+                project.add_annotation(iid, class_id, "mask", geom)
+        ids.append(iid)
+    return ids

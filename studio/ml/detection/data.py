@@ -131,6 +131,7 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
         return torch.zeros((0, 4), dtype=torch.float32)
     boxes = masks_to_boxes(masks.bool()).float()
     boxes[:, 2:] += 1
+    boxes[~masks.bool().flatten(1).any(1)] = 0  # an empty mask: a box of no size (sanitised away)
     return boxes
 
 

@@ -1,0 +1,274 @@
+"""Detection and instance segmentation: targets, models, COCO mAP, prediction helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pycocotools.coco import COCO
+from testutil import add_toy_objects
+
+from studio.core.errors import ConfigError, WeightsUnavailableError
+from studio.ml import augment
+from studio.ml.detection.data import (
+    DetectionDataset,
+    DetectionTransform,
+    collate_detection,
+    detection_class_ids,
+    read_detection_split,
+)
+from studio.ml.detection.metrics import DetectionMeter
+from studio.ml.detection.predict import (
+    coco_results,
+    detect,
+    store_detections,
+    thresholds,
+    to_detections,
+    write_coco_results,
+)
+from studio.ml.models.registry import build_model, list_models
+
+SMALL = {"min_size": 64, "max_size": 64}
+
+
+def _dataset(project, tmp_path, task="instance", train=False, spec=None, **kw):
+    class_ids = detection_class_ids(project, task)
+    source = read_detection_split(project, task, "train", class_ids)
+    transform = DetectionTransform(spec or augment.default_spec(), task, train, [0.5] * 3,
+                                   [0.25] * 3)
+    return source, DetectionDataset(source, transform, 3, **kw)
+
+
+# --- targets -------------------------------------------------------------------------------
+def test_targets_hold_boxes_labels_and_masks_in_step(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train", "train"], empty=(1,))
+    source, ds = _dataset(project, tmp_path)
+    assert len(ds) == 2 and source.object_count == 2
+    x, t = ds[0]
+    assert x.shape == (3, 64, 64) and x.dtype == torch.float32
+    assert t["labels"].tolist() == [1, 2]
+    assert t["masks"].shape == (2, 64, 64) and t["masks"].dtype == torch.uint8
+    for box, mask in zip(t["boxes"], t["masks"]):
+        ys, xs = np.nonzero(mask.numpy())
+        assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    # the image without objects is a valid negative
+    _, empty = ds[1]
+    assert empty["boxes"].shape == (0, 4) and empty["labels"].shape == (0,)
+    assert empty["masks"].shape == (0, 64, 64)
+    images, targets = collate_detection([ds[0], ds[1]])
+    assert isinstance(images, list) and len(targets) == 2
+
+
+def test_flips_move_boxes_with_masks(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"])
+    spec = augment.default_spec()
+    spec["hflip"]["p"] = 1.0
+    spec["vflip"].update(enabled=True, p=1.0)
+    _, plain = _dataset(project, tmp_path)
+    _, flipped = _dataset(project, tmp_path, train=True, spec=spec)
+    _, a = plain[0]
+    _, b = flipped[0]
+    assert torch.equal(b["masks"], a["masks"].flip(-1).flip(-2))
+    expected = torch.stack([64 - a["boxes"][:, 2], 64 - a["boxes"][:, 3],
+                            64 - a["boxes"][:, 0], 64 - a["boxes"][:, 1]], 1)
+    assert torch.allclose(b["boxes"], expected)
+
+
+def test_objects_leaving_the_image_are_sanitised(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"], objects=2, seed=3)
+    spec = augment.default_spec()
+    spec["hflip"]["enabled"] = False
+    spec["translate"].update(enabled=True, p=1.0, fraction=[1.0, 1.0])
+    _, ds = _dataset(project, tmp_path, train=True, spec=spec)
+    torch.manual_seed(0)
+    for _ in range(10):
+        _, t = ds[0]
+        n = len(t["labels"])
+        assert t["boxes"].shape == (n, 4) and t["masks"].shape[0] == n
+        assert all(m.any() for m in t["masks"])
+        assert ((t["boxes"][:, 2:] - t["boxes"][:, :2]) >= 1).all()
+
+
+def test_crops_keep_only_the_objects_in_the_window(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"], size=96, objects=2, seed=1)
+    _, ds = _dataset(project, tmp_path, crop=40)
+    for _ in range(10):
+        x, t = ds[0]
+        assert x.shape == (3, 40, 40) and t["masks"].shape[1:] == (40, 40)
+        assert (t["boxes"] >= 0).all() and (t["boxes"] <= 40).all()
+    _, padded = _dataset(project, tmp_path, crop=128)
+    x, t = padded[0]
+    assert x.shape == (3, 128, 128) and len(t["labels"]) == 2
+
+
+def test_boxes_are_dropped_from_instance_runs_and_other_classes_counted(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"], kind="mask")
+    iid = add_toy_objects(project, tmp_path / "img2", ["train"], kind="box")[0]
+    other = project.get_or_add_class("other")
+    project.add_annotation(iid, other, "box", (1, 1, 5, 5))
+    source = read_detection_split(project, "instance", "train",
+                                  detection_class_ids(project, "instance"))
+    assert source.dropped["box object(s) without a mask"] == 3
+    assert "3 box object(s) without a mask" in source.dropped_message()
+    det = read_detection_split(project, "detection", "train",
+                               [c for c in detection_class_ids(project, "detection")
+                                if c != other])
+    assert det.dropped["object(s) of classes not in the run"] == 1
+    assert det.object_count == 4
+
+
+# --- models --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", [s.name for s in list_models("detection")
+                                  + list_models("instance")])
+def test_every_model_trains_a_step_and_predicts(project, tmp_path, name, torch_one_thread):
+    add_toy_objects(project, tmp_path / "img", ["train", "train"], empty=(1,))
+    task = "instance" if name.startswith("mask") else "detection"
+    _, ds = _dataset(project, tmp_path, task=task)
+    images, targets = collate_detection([ds[0], ds[1]])
+    torch.manual_seed(0)
+    model = build_model(name, 2, 3, options=SMALL)
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    for _ in range(2):
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.isfinite(loss)
+    assert ("loss_mask" in losses) == (task == "instance")
+    model.eval()
+    with torch.no_grad(), thresholds(model, 0.0, 0.5, 5):
+        out = model(images)
+    assert len(out) == 2 and all(len(o["boxes"]) <= 5 for o in out)
+    assert ("masks" in out[0]) == (task == "instance")
+
+
+def test_light_model_takes_grey_images_and_trainable_layers():
+    model = build_model("maskrcnn_resnet18_fpn", 3, 1,
+                        options={**SMALL, "trainable_backbone_layers": 2})
+    assert model.backbone.body.conv1.in_channels == 1
+    assert not any(p.requires_grad for p in model.backbone.body.layer2.parameters())
+    assert all(p.requires_grad for p in model.backbone.body.layer3.parameters())
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(1, 50, 70)])
+    assert out[0]["masks"].shape[-2:] == (50, 70)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"anchor_sizes": [[0], [32], [64], [128], [256]]}, "positive"),
+    ({"anchor_sizes": [[16], [32]]}, "feature levels"),
+    ({"aspect_ratios": []}, "aspect_ratios"),
+    ({"min_size": 0}, "min_size"),
+    ({"trainable_backbone_layers": 9}, "trainable_backbone_layers"),
+])
+def test_bad_detection_options_are_rejected(options, words):
+    with pytest.raises(ConfigError, match=words):
+        build_model("fasterrcnn_resnet18_fpn", 2, 3, options=options)
+
+
+def test_coco_weights_come_only_from_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(WeightsUnavailableError, match="not cached"):
+        build_model("fasterrcnn_mobilenet_v3_large_fpn", 2, 3, pretrained="coco")
+    with pytest.raises(ConfigError, match="'coco' weights"):
+        build_model("fasterrcnn_resnet18_fpn", 2, 3, pretrained="coco")
+
+
+# --- metrics -------------------------------------------------------------------------------
+def _perfect_outputs(targets, masks=True):
+    outs = []
+    for t in targets:
+        out = {"boxes": t["boxes"].clone(), "labels": t["labels"].clone(),
+               "scores": torch.linspace(0.9, 0.8, len(t["labels"]))}
+        if masks:
+            out["masks"] = t["masks"][:, None].float()
+        outs.append(out)
+    return outs
+
+
+def test_map_is_one_for_the_ground_truth_and_falls_when_a_box_moves(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"] * 3, empty=(2,))
+    _, ds = _dataset(project, tmp_path)
+    _, targets = collate_detection([ds[i] for i in range(3)])
+    meter = DetectionMeter(2, ["square", "disc"], masks=True)
+    meter.update(_perfect_outputs(targets), targets)
+    flat = meter.compute()
+    for key in ("box_map", "box_map50", "box_map75", "box_ar100", "mask_map", "mask_map50"):
+        assert flat[key] == pytest.approx(1.0), key
+    report = meter.report()
+    curve = report["box"]["per_class"]["square"]["pr_curve"]
+    assert len(curve["recall"]) == 101 and curve["precision"][0] == pytest.approx(1.0)
+    assert report["mask"]["per_class"]["disc"]["ap50"] == pytest.approx(1.0)
+
+    meter.reset()
+    shifted = _perfect_outputs(targets, masks=False)
+    shifted[0]["boxes"][0] += torch.tensor([4.0, 4.0, 4.0, 4.0])
+    box_meter = DetectionMeter(2, ["square", "disc"])
+    box_meter.update(shifted, targets)
+    flat = box_meter.compute()
+    assert flat["box_map"] < 0.95 and "mask_map" not in flat
+
+
+def test_empty_predictions_score_zero(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"])
+    _, ds = _dataset(project, tmp_path)
+    _, targets = collate_detection([ds[0]])
+    meter = DetectionMeter(2, ["square", "disc"], masks=True)
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+             "scores": torch.zeros(0), "masks": torch.zeros(0, 1, 64, 64)}
+    meter.update([empty], targets)
+    flat = meter.compute()
+    assert flat["box_map50"] == 0.0 and flat["mask_map"] == 0.0
+    assert meter.report()["box"]["per_class"]["square"]["ap"] == 0.0
+
+
+# --- prediction ----------------------------------------------------------------------------
+def test_results_json_loads_with_loadres_and_detections_are_stored(project, tmp_path):
+    ids = add_toy_objects(project, tmp_path / "img", ["train", "train"], empty=(1,))
+    _, ds = _dataset(project, tmp_path)
+    _, targets = collate_detection([ds[0], ds[1]])
+    outputs = _perfect_outputs(targets)
+    dets = [to_detections(o, ["square", "disc"], f"o{i}.png", ids[i], 64, 64)
+            for i, o in enumerate(outputs)]
+    assert len(dets[1]) == 0
+    path = write_coco_results(tmp_path / "out" / "results.json", coco_results(dets))
+    gt = COCO()
+    gt.dataset = {"images": [{"id": i, "width": 64, "height": 64} for i in ids],
+                  "annotations": [], "categories": [{"id": 1, "name": "square"},
+                                                    {"id": 2, "name": "disc"}]}
+    gt.createIndex()
+    res = gt.loadRes(str(path))
+    assert len(res.getAnnIds()) == 2 and json.loads(path.read_text())[0]["segmentation"]
+    class_ids = [c.id for c in project.classes()]
+    assert store_detections(project, dets, class_ids, 7, masks=True) == 2
+    assert store_detections(project, dets, class_ids, 7, masks=True) == 2  # replaced
+    stored = [a for a in project.annotations(ids[0]) if a.source == "model:7"]
+    assert len(stored) == 2 and all(a.kind == "mask" and a.score for a in stored)
+
+
+def test_tiled_detection_reports_each_object_once(project, tmp_path):
+    class Fixed(torch.nn.Module):
+        """Detects one fixed object in image coordinates 40..60 of every 48-px tile."""
+
+        def __init__(self):
+            super().__init__()
+            self.roi_heads = type("H", (), {"nms_thresh": 0.5, "detections_per_img": 100})()
+            self.offsets = []
+
+        def forward(self, images):
+            outs = []
+            for img in images:
+                outs.append({"boxes": torch.tensor([[10.0, 10.0, 20.0, 20.0]]),
+                             "scores": torch.tensor([0.9]), "labels": torch.tensor([1])})
+            return outs
+
+    out = detect(Fixed(), [torch.zeros(3, 100, 130)], "crop", 48, 0.25)[0]
+    # every tile sees the box at its own (10..20); each kept box lies in its tile's share
+    assert len(out["boxes"]) >= 4
+    assert (out["boxes"][:, 2] <= 130).all() and (out["boxes"][:, 3] <= 100).all()
+    whole = detect(Fixed(), [torch.zeros(3, 100, 130)], "resize")[0]
+    assert len(whole["boxes"]) == 1
