@@ -50,7 +50,7 @@ def test_targets_hold_boxes_labels_and_masks_in_step(project, tmp_path):
     assert x.shape == (3, 64, 64) and x.dtype == torch.float32
     assert t["labels"].tolist() == [1, 2]
     assert t["masks"].shape == (2, 64, 64) and t["masks"].dtype == torch.uint8
-    for box, mask in zip(t["boxes"], t["masks"]):
+    for box, mask in zip(t["boxes"], t["masks"], strict=True):
         ys, xs = np.nonzero(mask.numpy())
         assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
     # the image without objects is a valid negative
@@ -250,25 +250,34 @@ def test_results_json_loads_with_loadres_and_detections_are_stored(project, tmp_
     assert len(stored) == 2 and all(a.kind == "mask" and a.score for a in stored)
 
 
-def test_tiled_detection_reports_each_object_once(project, tmp_path):
-    class Fixed(torch.nn.Module):
-        """Detects one fixed object in image coordinates 40..60 of every 48-px tile."""
+def test_tiled_detection_reports_each_object_once():
+    class Finder(torch.nn.Module):
+        """Finds the part of one object (x 60..70, y 40..50 of the whole image) that a
+        tile shows; the images carry their own x and y coordinates as channels 0 and 1."""
 
         def __init__(self):
             super().__init__()
             self.roi_heads = type("H", (), {"nms_thresh": 0.5, "detections_per_img": 100})()
-            self.offsets = []
+            self.tiles = 0
 
         def forward(self, images):
             outs = []
             for img in images:
-                outs.append({"boxes": torch.tensor([[10.0, 10.0, 20.0, 20.0]]),
-                             "scores": torch.tensor([0.9]), "labels": torch.tensor([1])})
+                self.tiles += 1
+                inside = ((img[0] >= 60) & (img[0] < 70) & (img[1] >= 40) & (img[1] < 50)
+                          & (img[2] > 0))
+                ys, xs = torch.nonzero(inside, as_tuple=True)
+                boxes = (torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]],
+                                      dtype=torch.float32) if len(xs) else torch.zeros(0, 4))
+                outs.append({"boxes": boxes, "scores": torch.full((len(boxes),), 0.9),
+                             "labels": torch.ones(len(boxes), dtype=torch.int64)})
             return outs
 
-    out = detect(Fixed(), [torch.zeros(3, 100, 130)], "crop", 48, 0.25)[0]
-    # every tile sees the box at its own (10..20); each kept box lies in its tile's share
-    assert len(out["boxes"]) >= 4
-    assert (out["boxes"][:, 2] <= 130).all() and (out["boxes"][:, 3] <= 100).all()
-    whole = detect(Fixed(), [torch.zeros(3, 100, 130)], "resize")[0]
-    assert len(whole["boxes"]) == 1
+    yy, xx = torch.meshgrid(torch.arange(100.0), torch.arange(130.0), indexing="ij")
+    image = torch.stack([xx, yy, torch.ones_like(xx)])
+    finder = Finder()
+    out = detect(finder, [image], "crop", 48, 0.25)[0]
+    assert finder.tiles == 4 * 3  # x at 0, 36, 72, 82; y at 0, 36, 52
+    assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
+    whole = detect(Finder(), [image], "resize")[0]
+    assert whole["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]

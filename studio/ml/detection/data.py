@@ -268,5 +268,5 @@ class DetectionDataset(Dataset):
 
 def collate_detection(batch):
     """Images and targets as lists (detection images differ in size)."""
-    images, targets = zip(*batch)
+    images, targets = zip(*batch, strict=True)
     return list(images), list(targets)

@@ -95,7 +95,7 @@ def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Seq
     if not gt.getAnnIds() or not gt.getImgIds():
         return empty
     if not results:  # nothing detected: every class with ground truth scores 0
-        for cat, name in zip(cat_ids, class_names):
+        for cat, name in zip(cat_ids, class_names, strict=False):
             if gt.getAnnIds(catIds=[cat]):
                 per_class[name].update(ap=0.0, ap50=0.0, ap75=0.0)
         return empty
@@ -160,7 +160,7 @@ class DetectionMeter:
 
     def update(self, outputs: Sequence[dict], targets: Sequence[dict]) -> None:
         """One batch: model outputs (eval mode) and the targets of the same images."""
-        for output, target in zip(outputs, targets):
+        for output, target in zip(outputs, targets, strict=True):
             boxes = _cpu(target["boxes"]).float()
             labels = _cpu(target["labels"]).long()
             if "masks" in target:
