@@ -14,7 +14,8 @@ from typing import Any
 from studio.core.errors import ConfigError
 from studio.core.splits import SPLITS
 from studio.ml.augment_spec import default_spec, validate_spec
-from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS, task_class_ids
+from studio.ml.detection import config as detection_config
+from studio.ml.tasks import DETECTION_TASKS, FREEZE_MODES, RESIZE_POLICIES, TASKS, task_class_ids
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "onecycle")
@@ -22,13 +23,15 @@ METRICS = {
     "classification": ("accuracy", "macro_f1", "macro_precision", "macro_recall", "micro_f1",
                        "weighted_f1"),
     "semantic": ("mean_iou", "mean_dice", "pixel_accuracy", "mean_precision", "mean_recall"),
+    **detection_config.METRICS,
 }
 
 
 def _common() -> dict[str, Any]:
     return {
         "model_options": {},
-        "pretrained": None,  # None | "imagenet" | path of a local checkpoint
+        # None | "imagenet" | "coco" (detection models) | path of a local checkpoint
+        "pretrained": None,
         "freeze": {"mode": "none", "n_stages": 0},
         # at epoch `unfreeze_epoch` (1-based; 0 = never) everything is unfrozen and the
         # optimizer rebuilt with the backbone at lr * backbone_lr_factor
@@ -65,11 +68,19 @@ def _loss(task: str, name: str) -> dict[str, Any]:
     return {**default_loss(task), "name": name}
 
 
-def default_config(task: str) -> dict[str, Any]:
-    """A complete config for `task` ("classification" or "semantic") with every default."""
+def default_config(task: str, variant: str = "cpu") -> dict[str, Any]:
+    """A complete config for `task` with every default.
+
+    `variant` ("cpu" or "gpu", see `recommended_variant`) matters for detection and
+    instance, whose practical models differ by device; the other tasks have one default.
+    """
     if task not in TASKS:
         raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.")
     cfg = _common()
+    if task in DETECTION_TASKS:
+        cfg.update(detection_config.detection_defaults(task, variant))
+        cfg["augment"] = detection_config.augment_defaults(default_spec())
+        return cfg
     if task == "classification":
         cfg.update({
             "task": task,
@@ -232,10 +243,12 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
             "early-stopping metric")
     if cfg["dropout"] is not None:
         _number(cfg, "dropout", minimum=0, maximum=0.99)
-    if cfg["pretrained"] is not None:
-        if cfg["pretrained"] == "imagenet" and not spec.supports_pretrained:
-            raise ConfigError(f"Model {spec.name!r} has no ImageNet weights; set 'pretrained' "
-                              "to null or choose a torchvision model.")
+    if cfg["pretrained"] in ("imagenet", "coco") and (
+            not spec.supports_pretrained or cfg["pretrained"] != spec.pretrained_source):
+        offered = (f"'{spec.pretrained_source}' weights" if spec.supports_pretrained
+                   else "no pretrained weights")
+        raise ConfigError(f"Model {spec.name!r} has no {cfg['pretrained']!r} weights (it has "
+                          f"{offered}); set 'pretrained' to null or choose another model.")
     if cfg["freeze"]["mode"] != "none" and cfg["pretrained"] is None:
         raise ConfigError("Freezing layers only makes sense with pretrained weights; set "
                           "'pretrained' or use freeze mode 'none'.")
@@ -264,6 +277,11 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
         raise ConfigError("'tta' averages predictions over the flips the model was trained "
                           "with, but augmentations 'hflip' and 'vflip' are both off; enable "
                           "one of them or set 'tta' to false.")
+    if task in DETECTION_TASKS:
+        detection_config.check_detection_config(cfg, spec)
+        if project is not None:
+            check_project(cfg, project)
+        return cfg
     from studio.ml.losses import build_loss
 
     weights = cfg["loss"].get("class_weights")
@@ -284,6 +302,8 @@ def check_project(cfg: dict, project) -> None:
 
     task = cfg["task"]
     class_ids = task_class_ids(project, task)
+    if task in DETECTION_TASKS:
+        detection_config.check_detection_project(cfg, project, class_ids)
     if not class_ids:
         what = ("no image has a class tag" if task == "classification"
                 else "no image has a polygon or mask region")

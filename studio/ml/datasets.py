@@ -224,7 +224,9 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: 
                 device: torch.device | None = None, seed: int = 0,
                 collate_fn: Callable | None = None) -> DataLoader:
     """A DataLoader with the house settings: shuffled and drop_last for training, pinned
-    memory on CUDA, persistent seeded workers when `num_workers` > 0."""
+    memory on CUDA, persistent seeded workers when `num_workers` > 0. Without
+    `collate_fn`, a dataset's own `collate_fn` attribute is used when it has one."""
+    collate_fn = collate_fn or getattr(dataset, "collate_fn", None)
     if len(dataset) == 0:
         raise ConfigError("There are no labelled images to load.")
     generator = torch.Generator()
@@ -268,7 +270,8 @@ def resolve_normalize(cfg: dict, samples: Sequence[Sample], channels: int) -> di
             raise ConfigError(f"'normalize' gives {len(mean)} mean / {len(std)} std values for "
                               f"{channels}-channel images.")
         return {"mean": mean, "std": std, "source": norm.get("source", "config")}
-    if norm == "imagenet" or (norm == "auto" and cfg.get("pretrained") == "imagenet"):
+    # torchvision's COCO detectors were trained on ImageNet-normalised images as well
+    if norm == "imagenet" or (norm == "auto" and cfg.get("pretrained") in ("imagenet", "coco")):
         if channels == 1:
             return {"mean": [float(np.mean(IMAGENET_MEAN))], "std": [float(np.mean(IMAGENET_STD))],
                     "source": "imagenet"}

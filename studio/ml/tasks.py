@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from studio.core.rasterize import REGION_KINDS
 
-TASKS = ("classification", "semantic")
+TASKS = ("classification", "semantic", "detection", "instance")
 # label-map value of "not labelled": never a class, skipped by losses and metrics
 IGNORE_INDEX = 255
 RESIZE_POLICIES = ("resize", "crop", "letterbox")
@@ -18,7 +18,10 @@ FREEZE_MODES = ("none", "backbone", "all_but_head", "first_n_stages")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-TASK_KINDS = {"classification": ("tag",), "semantic": tuple(REGION_KINDS)}
+# detection learns boxes from any object; instance segmentation needs a region (a mask)
+TASK_KINDS = {"classification": ("tag",), "semantic": tuple(REGION_KINDS),
+              "detection": ("box", *REGION_KINDS), "instance": tuple(REGION_KINDS)}
+DETECTION_TASKS = ("detection", "instance")
 
 
 def task_kinds(task: str) -> tuple[str, ...]:

@@ -11,12 +11,11 @@ from pycocotools.coco import COCO
 from testutil import add_toy_objects
 
 from studio.core.errors import ConfigError, WeightsUnavailableError
-from studio.ml import augment
+from studio.ml.augment_spec import default_spec
 from studio.ml.detection.data import (
     DetectionDataset,
     DetectionTransform,
     collate_detection,
-    detection_class_ids,
     read_detection_split,
 )
 from studio.ml.detection.metrics import DetectionMeter
@@ -29,14 +28,15 @@ from studio.ml.detection.predict import (
     write_coco_results,
 )
 from studio.ml.models.registry import build_model, list_models
+from studio.ml.tasks import task_class_ids
 
 SMALL = {"min_size": 64, "max_size": 64}
 
 
 def _dataset(project, tmp_path, task="instance", train=False, spec=None, **kw):
-    class_ids = detection_class_ids(project, task)
+    class_ids = task_class_ids(project, task)
     source = read_detection_split(project, task, "train", class_ids)
-    transform = DetectionTransform(spec or augment.default_spec(), task, train, [0.5] * 3,
+    transform = DetectionTransform(spec or default_spec(), task, train, [0.5] * 3,
                                    [0.25] * 3)
     return source, DetectionDataset(source, transform, 3, **kw)
 
@@ -63,7 +63,7 @@ def test_targets_hold_boxes_labels_and_masks_in_step(project, tmp_path):
 
 def test_flips_move_boxes_with_masks(project, tmp_path):
     add_toy_objects(project, tmp_path / "img", ["train"])
-    spec = augment.default_spec()
+    spec = default_spec()
     spec["hflip"]["p"] = 1.0
     spec["vflip"].update(enabled=True, p=1.0)
     _, plain = _dataset(project, tmp_path)
@@ -78,7 +78,7 @@ def test_flips_move_boxes_with_masks(project, tmp_path):
 
 def test_objects_leaving_the_image_are_sanitised(project, tmp_path):
     add_toy_objects(project, tmp_path / "img", ["train"], objects=2, seed=3)
-    spec = augment.default_spec()
+    spec = default_spec()
     spec["hflip"]["enabled"] = False
     spec["translate"].update(enabled=True, p=1.0, fraction=[1.0, 1.0])
     _, ds = _dataset(project, tmp_path, train=True, spec=spec)
@@ -105,15 +105,16 @@ def test_crops_keep_only_the_objects_in_the_window(project, tmp_path):
 
 def test_boxes_are_dropped_from_instance_runs_and_other_classes_counted(project, tmp_path):
     add_toy_objects(project, tmp_path / "img", ["train"], kind="mask")
-    iid = add_toy_objects(project, tmp_path / "img2", ["train"], kind="box")[0]
+    iid = add_toy_objects(project, tmp_path / "img2", ["train"], kind="box", seed=5)[0]
     other = project.get_or_add_class("other")
     project.add_annotation(iid, other, "box", (1, 1, 5, 5))
     source = read_detection_split(project, "instance", "train",
-                                  detection_class_ids(project, "instance"))
-    assert source.dropped["box object(s) without a mask"] == 3
-    assert "3 box object(s) without a mask" in source.dropped_message()
+                                  task_class_ids(project, "instance"))
+    assert source.dropped["image(s) with box objects (instance segmentation needs masks)"] == 1
+    assert len(source.samples) == 1 and source.object_count == 2
+    assert "1 image(s) with box objects" in source.dropped_message()
     det = read_detection_split(project, "detection", "train",
-                               [c for c in detection_class_ids(project, "detection")
+                               [c for c in task_class_ids(project, "detection")
                                 if c != other])
     assert det.dropped["object(s) of classes not in the run"] == 1
     assert det.object_count == 4
@@ -159,7 +160,9 @@ def test_light_model_takes_grey_images_and_trainable_layers():
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"anchor_sizes": [[0], [32], [64], [128], [256]]}, "positive"),
+    ({"anchor_sizes": [[0], [32], [64], [128]]}, "positive"),
+    ({"min_stride": 4}, "feature levels"),
+    ({"min_stride": 2}, "min_stride"),
     ({"anchor_sizes": [[16], [32]]}, "feature levels"),
     ({"aspect_ratios": []}, "aspect_ratios"),
     ({"min_size": 0}, "min_size"),

@@ -5,8 +5,9 @@ Targets are dicts ``{"boxes": float (N, 4) XYXY in pixels, "labels": int64 (N,),
 run's class ``i`` (0 is the background). Boxes come from any object for ``detection``
 (box, polygon or mask: its bounding box); ``instance`` learns from polygons and masks
 only (a box has no mask). Images of the split without objects stay in as negatives.
-Objects of classes outside the run, and boxes in an instance run, are dropped and
-counted (``DetectionSource.dropped``) so the run's log can say so.
+Objects of classes outside the run are dropped, and in an instance run images with box
+objects are left out (their objects have no mask and would be learnt as background);
+both are counted (``DetectionSource.dropped``) so the run's log can say so.
 
 Augmentation uses ``transforms.v2`` with ``tv_tensors`` so boxes and masks move with the
 image; after the geometric ops instance boxes are re-derived from the moved masks (a
@@ -31,10 +32,17 @@ from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms import v2
 
+from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
-from studio.ml.datasets import ByteLRU, Sample, decode
-
-TASK_KINDS = {"detection": ("box", "polygon", "mask"), "instance": ("polygon", "mask")}
+from studio.ml.datasets import (
+    ByteLRU,
+    RunData,
+    Sample,
+    decode,
+    resolve_channels,
+    resolve_normalize,
+)
+from studio.ml.tasks import task_class_ids, task_kinds
 
 
 @dataclass
@@ -61,29 +69,28 @@ class DetectionSource:
         return f"'{self.split}' split: objects left out of this run: {', '.join(parts)}."
 
 
-def detection_class_ids(project, task: str) -> list[int]:
-    """Ids of the classes that the task's objects use, in the project's class order."""
-    used = project.class_ids_in_use(TASK_KINDS[task])
-    return [c.id for c in project.classes() if c.id in used]
-
-
 def read_detection_split(project, task: str, split: str, class_ids: Sequence[int]
                          ) -> DetectionSource:
     """Every image of ``split`` with its objects for ``task`` (see the module docstring)."""
     index = {cid: i for i, cid in enumerate(class_ids)}
-    kinds = TASK_KINDS[task]
+    kinds = task_kinds(task)
     source = DetectionSource(task, split, list(class_ids), [])
     for rec in project.images(split=split):
-        objects = []
+        objects, maskless = [], 0
         for ann in project.annotations(rec.id):
             if ann.kind == "tag":
                 continue
-            if ann.kind not in kinds:
-                source.dropped[f"{ann.kind} object(s) without a mask"] += 1
-            elif ann.class_id not in index:
+            if ann.class_id not in index:
                 source.dropped["object(s) of classes not in the run"] += 1
+            elif ann.kind not in kinds:
+                maskless += 1
             else:
                 objects.append((index[ann.class_id], ann.kind, ann.geometry))
+        if maskless:
+            # its boxed objects would be learnt as background: leave the image out
+            source.dropped["image(s) with box objects (instance segmentation needs "
+                           "masks)"] += 1
+            continue
         source.samples.append(Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1,
                                      rec.channels))
         source.objects[rec.id] = objects
@@ -270,3 +277,52 @@ def collate_detection(batch):
     """Images and targets as lists (detection images differ in size)."""
     images, targets = zip(*batch, strict=True)
     return list(images), list(targets)
+
+
+DetectionDataset.collate_fn = staticmethod(collate_detection)
+
+
+def eval_dataset(source: DetectionSource, cfg: dict, normalize: dict, channels: int,
+                 cache: ByteLRU | None = None) -> DetectionDataset:
+    """Whole images, no augmentation: what validation, evaluation and prediction see."""
+    transform = DetectionTransform(cfg["augment"], cfg["task"], False, normalize["mean"],
+                                   normalize["std"])
+    return DetectionDataset(source, transform, channels, cache)
+
+
+def build_detection_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
+                         normalize: dict | None = None, channels: int | None = None,
+                         log=None) -> RunData:
+    """The train / val datasets of a detection or instance run (`cfg` validated).
+
+    `log(text)` hears about objects left out (classes not in the run, boxes in an
+    instance run).
+    """
+    task = cfg["task"]
+    class_ids = list(class_ids) if class_ids is not None else task_class_ids(project, task)
+    names = {c.id: c.name for c in project.classes()}
+    train_split, val_split = cfg["splits"]["train"], cfg["splits"].get("val")
+    train_src = read_detection_split(project, task, train_split, class_ids)
+    if not train_src.object_count:
+        raise ConfigError(f"The '{train_split}' split has no objects for {task} to train on. "
+                          "Label objects in it or run a split first.")
+    val_src = read_detection_split(project, task, val_split, class_ids) if val_split else None
+    for source in (train_src, val_src):
+        if source is not None and source.dropped_message() and log is not None:
+            log(source.dropped_message())
+    if channels is None:
+        channels = resolve_channels(cfg, train_src.samples,
+                                    [s.channels for s in train_src.samples])
+    if normalize is None:
+        normalize = resolve_normalize(cfg, train_src.samples, channels)
+    cache = ByteLRU(int(float(cfg.get("cache_mb", 512)) * 2**20))
+    transform = DetectionTransform(cfg["augment"], task, True, normalize["mean"],
+                                   normalize["std"])
+    crop = int(cfg["image_size"]) if cfg["resize_policy"] == "crop" else None
+    train = DetectionDataset(train_src, transform, channels, cache, crop,
+                             int(cfg.get("samples_per_image", 1)))
+    val = None
+    if val_src is not None and val_src.samples:
+        val = eval_dataset(val_src, cfg, normalize, channels, cache)
+    return RunData(class_ids, [names.get(i, str(i)) for i in class_ids], channels, normalize,
+                   train, val, False)

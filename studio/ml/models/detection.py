@@ -10,7 +10,8 @@ is ``min_size`` (the longer at most ``max_size``) and maps predictions back.
 Options (``DETECTION_OPTIONS``): ``anchor_sizes`` (one list of sizes per feature level,
 or one size per level), ``aspect_ratios`` (height / width, shared by all levels),
 ``min_size``, ``max_size``, ``detections_per_image``, ``trainable_backbone_layers``
-(None: all; n: only the last n stages train) and, for the light models, ``fpn_channels``.
+(None: all; n: only the last n stages train) and, for the light models, ``fpn_channels``
+and ``min_stride`` (8: FPN levels at strides 8-64; 4: 4-64, for tiny objects).
 
 ``pretrained_state``: the COCO state dict of the whole model (ResNet-50 v2,
 MobileNetV3) or an ImageNet state dict of the backbone (ResNet-18). Tensors whose shape
@@ -49,20 +50,22 @@ DETECTION_OPTIONS: dict[str, Any] = {
     "detections_per_image": 100,
     "trainable_backbone_layers": None,
 }
-# the light ResNet-18 models: smaller objects (cells, nuclei) and a narrower FPN
+# the light ResNet-18 models: a narrow FPN from stride 8 (``min_stride`` 4 adds the
+# finest level, for objects under ~12 px) and fewer sampled RoIs, for CPUs
 LIGHT_OPTIONS: dict[str, Any] = {
     **DETECTION_OPTIONS,
-    "anchor_sizes": [[16], [32], [64], [128], [256]],
+    "anchor_sizes": [[16], [32], [64], [128]],
     "min_size": 512,
     "max_size": 800,
-    "fpn_channels": 128,
+    "fpn_channels": 64,
+    "min_stride": 8,
 }
 MOBILE_OPTIONS: dict[str, Any] = {
     **DETECTION_OPTIONS,
     "anchor_sizes": [[32, 64, 128, 256, 512]] * 3,
 }
 # feature levels of each backbone's FPN (the anchor generator needs one entry per level)
-FEATURE_LEVELS = {"resnet50": 5, "resnet18": 5, "mobilenet": 3}
+FEATURE_LEVELS = {"resnet50": 5, "resnet18": 4, "mobilenet": 3}
 BACKBONE_STAGES = {"resnet50": 5, "resnet18": 5, "mobilenet": 6}
 
 
@@ -86,9 +89,19 @@ def anchor_sizes(value: Any, levels: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(s) for s in sizes) for sizes in per_level)
 
 
+def feature_levels(family: str, options: dict[str, Any]) -> int:
+    """How many feature maps the model's FPN gives (one anchor entry each)."""
+    if family == "resnet18":
+        return 5 if options.get("min_stride") == 4 else 4
+    return FEATURE_LEVELS[family]
+
+
 def check_options(family: str, options: dict[str, Any]) -> None:
     """Reject bad detection options with a ConfigError (called by config validation)."""
-    anchor_sizes(options["anchor_sizes"], FEATURE_LEVELS[family])
+    if "min_stride" in options and options["min_stride"] not in (4, 8):
+        raise ConfigError(f"'model_options.min_stride' must be 4 or 8, got "
+                          f"{options['min_stride']!r}.")
+    anchor_sizes(options["anchor_sizes"], feature_levels(family, options))
     ratios = options["aspect_ratios"]
     if (not isinstance(ratios, (list, tuple)) or not ratios or not all(
             isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in ratios)):
@@ -187,8 +200,7 @@ def build_torchvision_detector(arch: str, masks: bool) -> Builder:
         model = getattr(tvdet, arch)(weights=None, weights_backbone=None,
                                      num_classes=num_classes + 1,
                                      **_common_kwargs(options, in_channels))
-        levels = FEATURE_LEVELS[family]
-        generator = _anchor_generator(options, levels)
+        generator = _anchor_generator(options, FEATURE_LEVELS[family])
         model.rpn.anchor_generator = generator
         n_anchors = generator.num_anchors_per_location()[0]
         if model.rpn.head.cls_logits.out_channels != n_anchors:
@@ -226,18 +238,20 @@ def build_light_detector(masks: bool) -> Builder:
             freeze_batchnorm(body)
         replace_first_conv(body, "conv1", in_channels)
         channels = int(options["fpn_channels"])
+        first = 1 if options["min_stride"] == 4 else 2
+        layers = range(first, 5)
         backbone = BackboneWithFPN(
-            body, {f"layer{i}": str(i - 1) for i in range(1, 5)}, [64, 128, 256, 512],
-            channels, extra_blocks=LastLevelMaxPool(),
+            body, {f"layer{i}": str(n) for n, i in enumerate(layers)},
+            [64 * 2 ** (i - 1) for i in layers], channels, extra_blocks=LastLevelMaxPool(),
             norm_layer=None if pretrained else nn.BatchNorm2d)
-        generator = _anchor_generator(options, FEATURE_LEVELS["resnet18"])
+        generator = _anchor_generator(options, feature_levels("resnet18", options))
         hidden = 4 * channels
         kwargs = dict(
             rpn_anchor_generator=generator,
             rpn_head=RPNHead(channels, generator.num_anchors_per_location()[0]),
             box_head=TwoMLPHead(channels * 7 * 7, hidden),
             box_predictor=FastRCNNPredictor(hidden, num_classes + 1),
-            box_batch_size_per_image=256,
+            box_batch_size_per_image=128,
             **_common_kwargs(options, in_channels))
         if masks:
             model = tvdet.MaskRCNN(
