@@ -13,7 +13,7 @@ from pathlib import Path
 from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.jsonutil import dumps_strict
-from studio.ml.tasks import TASKS
+from studio.ml.tasks import DETECTION_TASKS, TASKS
 
 
 def register(sub) -> None:
@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--task", choices=TASKS, help="task (when the config does not say)")
     p.add_argument("--print-default-config", action="store_true",
                    help="print a complete default config for --task and exit")
+    p.add_argument("--variant", choices=("cpu", "gpu"),
+                   help="which default config to print for detection and instance "
+                        "(default: the one for --device, else cpu)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--epochs", type=int, help="override the config's number of epochs")
     p.add_argument("--resume", metavar="RUN", help="continue a run (id) or start from a "
@@ -51,6 +54,10 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average over the training flips (default: as the run's config says)")
+    p.add_argument("--store", action="store_true",
+                   help="detection / instance: also save the detections in the project as "
+                        "objects with scores (source model:RUN), replacing that run's earlier "
+                        "ones; every image must belong to the project")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export-model", help="export a trained run's model")
@@ -116,7 +123,7 @@ class _Progress:
         self.last = time.monotonic()
         parts = [f"epoch {info['epoch']}", f"train_loss {_fmt(info['train_loss'])}"]
         for key in ("val_loss", "accuracy", "macro_f1", "pixel_accuracy", "mean_iou",
-                    "mean_dice"):
+                    "mean_dice", "box_map50", "box_map", "mask_map50", "mask_map"):
             if key in info:
                 parts.append(f"{key} {_fmt(info[key])}")
         best = info.get("best") or {}
@@ -135,7 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from studio.ml.config import default_config
 
     if args.print_default_config:
-        cfg = default_config(args.task or "classification")
+        from studio.ml.detection.config import recommended_variant
+
+        variant = args.variant or recommended_variant(args.device or "cpu")
+        cfg = default_config(args.task or "classification", variant)
         print(json.dumps(cfg, indent=2))
         return 0
     if not args.project:
@@ -176,6 +186,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     with _open(args.project) as project:
         metrics = evaluate_run(project, args.run, split=args.split, which=args.which,
                                device=args.device, tta=args.tta)
+    if "box" in metrics:
+        from studio.cli.detection import print_detection_metrics
+
+        return print_detection_metrics(metrics, args.json)
     if args.json:
         print(dumps_strict(metrics))
         return 0
@@ -215,8 +229,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with _open(args.project) as project:
+        if project.run(args.run).task in DETECTION_TASKS:
+            from studio.cli.detection import predict_detections
+
+            return predict_detections(project, args, paths, out)
+        if args.store:
+            raise StudioError("--store saves detections; this run is not a detection or "
+                              "instance run.")
         results = predict(project, args.run, paths, device=args.device, which=args.which,
-                              tta=args.tta)
+                          tta=args.tta)
     if not results:
         return 0
     if results[0].task == "classification":

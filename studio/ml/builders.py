@@ -10,11 +10,15 @@ import torch
 from torch import nn
 
 from studio.core.errors import ConfigError
+from studio.ml.augment_batch import BatchAugment
+from studio.ml.detection.metrics import DetectionMeter
+from studio.ml.detection.predict import evaluation_forward
+from studio.ml.inference import window_forward
 from studio.ml.losses import build_loss as loss_from_config
 from studio.ml.metrics import ClassificationMeter, SegmentationMeter
 from studio.ml.models import transfer
 from studio.ml.models.registry import build_model, get_spec
-from studio.ml.tasks import IGNORE_INDEX
+from studio.ml.tasks import DETECTION_TASKS, IGNORE_INDEX
 
 
 def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
@@ -83,13 +87,51 @@ class Criterion(nn.Module):
         return self.loss_fn(model(images).float(), targets)
 
 
+class DetectionCriterion(Criterion):
+    """Detection models compute their own losses in training mode (RPN objectness and
+    box regression, box classification and regression, masks): the step minimises their
+    sum. There is no validation loss (`loss_fn` is None); mAP measures validation."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def forward(self, model: nn.Module, images, targets) -> torch.Tensor:
+        losses = model(images, targets)
+        return torch.stack([v.float() for v in losses.values()]).sum()
+
+
 def build_criterion(cfg: dict, num_classes: int) -> Criterion:
     """The criterion `train_one_epoch` minimises for `cfg`'s task."""
+    if cfg["task"] in DETECTION_TASKS:
+        return DetectionCriterion()
     return Criterion(build_loss(cfg, num_classes))
 
 
-def build_meter(task: str, num_classes: int):
-    """The metric accumulator of `task` (update(outputs, targets), compute(), reset())."""
+def build_meter(task: str, num_classes: int, class_names: list[str] | None = None):
+    """The metric accumulator of `task` (update(outputs, targets), compute(), reset());
+    `class_names` label the per-class figures of detection reports."""
+    if task in DETECTION_TASKS:
+        return DetectionMeter(num_classes, class_names, masks=task == "instance")
     if task == "classification":
         return ClassificationMeter(num_classes)
     return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)
+
+
+def build_eval_forward(model: nn.Module, cfg: dict, normalize: dict, full_image: bool):
+    """What validation calls instead of `model(images)`, or None for the model itself:
+    the sliding window over whole semantic images, the detection policy (whole images or
+    windows, with evaluation thresholds) for detection tasks."""
+    if cfg["task"] in DETECTION_TASKS:
+        return evaluation_forward(model, cfg)
+    if full_image:
+        return window_forward(model, cfg, normalize["mean"], normalize["std"])
+    return None
+
+
+def build_batch_augment(cfg: dict, num_classes: int) -> BatchAugment | None:
+    """Mixup / cutmix for the batches of `cfg`'s task, or None when none is enabled (or
+    the task has none: detection batches are lists of targets)."""
+    if cfg["task"] in DETECTION_TASKS:
+        return None
+    batch_augment = BatchAugment(cfg["augment"], cfg["task"], num_classes)
+    return batch_augment if batch_augment.enabled else None

@@ -7,11 +7,13 @@ Images reach the model by the path validation and prediction use
 from __future__ import annotations
 
 from studio.core.errors import ConfigError
-from studio.ml.builders import build_criterion, build_meter
+from studio.ml.builders import build_criterion, build_eval_forward, build_meter
 from studio.ml.datasets import ProjectDataset, make_loader, read_split
+from studio.ml.detection.data import eval_dataset, read_detection_split
 from studio.ml.inference import eval_transform, tta_flips, tta_forward, window_forward
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
+from studio.ml.tasks import DETECTION_TASKS
 
 
 def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
@@ -25,6 +27,8 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     model, meta = load_run_model(project, run_id, which, device)
     cfg, task = meta["config"], meta["task"]
     dev = next(model.parameters()).device
+    if task in DETECTION_TASKS:
+        return _evaluate_detection(project, model, meta, split, batch_size)
     source = read_split(project, task, split, meta["class_ids"])
     if not source.samples:
         raise ConfigError(f"The '{split}' split has no labelled images to evaluate on.")
@@ -44,4 +48,25 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     result["images"] = len(source.samples)
     result["split"] = split
     result["class_names"] = meta["class_names"]
+    return result
+
+
+def _evaluate_detection(project, model, meta, split: str, batch_size: int | None) -> dict:
+    """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
+    "class_names"} (see `studio.ml.detection.metrics`)."""
+    cfg, task = meta["config"], meta["task"]
+    dev = next(model.parameters()).device
+    source = read_detection_split(project, task, split, meta["class_ids"])
+    if not source.samples:
+        raise ConfigError(f"The '{split}' split has no images to evaluate on.")
+    if not source.object_count:
+        raise ConfigError(f"The '{split}' split has no objects for {task}: mAP needs some "
+                          "labelled objects.")
+    dataset = eval_dataset(source, cfg, meta["normalize"], meta["channels"])
+    loader = make_loader(dataset, batch_size or cfg["batch_size"], train=False, device=dev)
+    meter = build_meter(task, len(meta["class_ids"]), meta["class_names"])
+    evaluate(model, loader, dev, meter, None,
+             forward=build_eval_forward(model, cfg, meta["normalize"], False))
+    result = dict(meter.report())
+    result.update(images=len(source.samples), split=split, class_names=meta["class_names"])
     return result

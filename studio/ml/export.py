@@ -17,6 +17,8 @@ import torch
 
 from studio.core.errors import StudioError
 from studio.core.fileio import atomic_path, atomic_write_text
+from studio.ml.detection.export import export_detector
+from studio.ml.tasks import DETECTION_TASKS
 
 FORMATS = ("torchscript", "onnx")
 ATOL = 1e-4
@@ -50,20 +52,32 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     out = Path(out_path).expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     size, channels = meta["image_size"], meta["channels"]
-    gen = torch.Generator().manual_seed(0)
-    example = torch.randn(1, channels, size, size, generator=gen)
-    probe = torch.randn(2, channels, size, size, generator=gen)
-    with torch.no_grad():
-        expected = model(probe)
-    with atomic_path(out) as tmp:
-        if fmt == "torchscript":
-            _torchscript(model, example, probe, expected, tmp)
-        else:
-            _onnx(model, example, probe, expected, tmp, meta["task"])
+    detector = meta["task"] in DETECTION_TASKS
+    if detector:
+        with atomic_path(out) as tmp:
+            export_detector(model, fmt, tmp, channels, size)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        example = torch.randn(1, channels, size, size, generator=gen)
+        probe = torch.randn(2, channels, size, size, generator=gen)
+        with torch.no_grad():
+            expected = model(probe)
+        with atomic_path(out) as tmp:
+            if fmt == "torchscript":
+                _torchscript(model, example, probe, expected, tmp)
+            else:
+                _onnx(model, example, probe, expected, tmp, meta["task"])
     info = {k: meta[k] for k in ("task", "class_names", "channels", "image_size",
                                  "resize_policy", "normalize")}
     info.update({"format": fmt, "run_id": run_id, "input": "float32 N x C x H x W, "
                  "(pixel/255 - mean) / std", "output": "logits"})
+    if detector:
+        info.update({"input": "TorchScript: a list of float32 C x H x W images; ONNX: one "
+                     "float32 C x H x W image; (pixel/255 - mean) / std",
+                     "output": "boxes (x1, y1, x2, y2), labels (1..K = class_names[label - "
+                     "1]), scores" + (", masks (N x 1 x H x W probabilities)"
+                                      if meta["task"] == "instance" else ""),
+                     "detection": meta["config"]["detection"]})
     sidecar = out.with_suffix(".json")
     atomic_write_text(sidecar, json.dumps(info, indent=2))
     return out

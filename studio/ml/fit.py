@@ -19,9 +19,11 @@ from studio.core.errors import ConfigError, StudioError, TrainingError
 from studio.ml import checkpoints as ckpts
 from studio.ml.config import merge, validate_config
 from studio.ml.datasets import build_run_data
+from studio.ml.detection.data import build_detection_data
 from studio.ml.devices import describe_device, resolve_device, seed_everything
 from studio.ml.loop import Callbacks
 from studio.ml.session import FitResult, TrainingSession
+from studio.ml.tasks import DETECTION_TASKS
 
 __all__ = ["FitResult", "RESUME_OVERRIDES", "fit"]
 
@@ -53,10 +55,13 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
         config = merge(ckpt["config"], overrides)
     cfg = validate_config(config, project)
     device = resolve_device(cfg["device"])
-    data = build_run_data(
-        project, cfg, class_ids=ckpt["class_ids"] if ckpt else None,
-        normalize=ckpt["normalize"] if ckpt else None,
-        channels=int(ckpt["config"]["channels"]) if ckpt else None)
+    known = {"class_ids": ckpt["class_ids"] if ckpt else None,
+             "normalize": ckpt["normalize"] if ckpt else None,
+             "channels": int(ckpt["config"]["channels"]) if ckpt else None}
+    if cfg["task"] in DETECTION_TASKS:
+        data = build_detection_data(project, cfg, log=cb.log, **known)
+    else:
+        data = build_run_data(project, cfg, **known)
     cfg["channels"] = data.channels
     cfg["normalize"] = dict(data.normalize)
     if cfg["loss"].get("class_weights") is not None and len(cfg["loss"]["class_weights"]) != len(

@@ -26,7 +26,8 @@ from studio.core.errors import TrainingError
 from studio.ml.models.transfer import set_frozen_bn_eval
 from studio.ml.schedule import LRSchedule
 
-HISTORY_SKIP = ("confusion_matrix", "support")
+# per-class and nested figures stay out of the per-epoch history
+HISTORY_SKIP = ("confusion_matrix", "support", "coco")
 
 
 class Callbacks:

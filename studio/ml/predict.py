@@ -29,6 +29,7 @@ from torch import nn
 from studio.ml.builders import make_model
 from studio.ml.checkpoints import CheckpointPayload, load_checkpoint, run_checkpoint
 from studio.ml.datasets import decode
+from studio.ml.detection.predict import Detections, detect, thresholds, to_detections
 from studio.ml.devices import memory_format, resolve_device
 from studio.ml.inference import (
     eval_transform,
@@ -37,6 +38,7 @@ from studio.ml.inference import (
     tta_flips,
     tta_forward,
 )
+from studio.ml.tasks import DETECTION_TASKS
 
 
 @dataclass
@@ -167,8 +169,27 @@ class Predictor:
         return semantic_logits(self._forward, x, self.meta["config"], norm["mean"], norm["std"],
                                self.tile_overlap, self.batch_size)
 
+    @torch.no_grad()
+    def detect(self, image: np.ndarray, name: str = "", image_id: int | None = None
+               ) -> Detections:
+        """Detection / instance runs: the image's objects above the run's score threshold
+        (config "detection": score_threshold, nms_iou, max_detections; the "crop" policy
+        predicts window by window), in the image's own pixels."""
+        meta, norm = self.meta, self.meta["normalize"]
+        cfg, det = meta["config"], meta["config"]["detection"]
+        x = to_tensor(image, norm["mean"], norm["std"]).to(self.device)
+        with thresholds(self.model, det["score_threshold"], det["nms_iou"],
+                        det["max_detections"]):
+            output = detect(self.model, [x], cfg["resize_policy"], int(cfg["image_size"]),
+                            float(det["tile_overlap"]))[0]
+        h, w = image.shape[:2]
+        return to_detections(output, meta["class_names"], name, image_id, w, h)
+
     def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
-                      ) -> PredictionResult:
+                      ) -> PredictionResult | Detections:
+        """A PredictionResult, or Detections for detection and instance runs."""
+        if self.meta["task"] in DETECTION_TASKS:
+            return self.detect(image, name, image_id)
         names = self.meta["class_names"]
         if self.meta["task"] == "classification":
             probs = self.classify([image])[0]
@@ -181,9 +202,10 @@ class Predictor:
 
 def predict(project, run_id: int, images: Sequence[int | str | os.PathLike], device="auto",
             batch_size: int = 4, tile_overlap: float = 0.25, which: str = "best",
-            tta: bool | None = None) -> list[PredictionResult]:
+            tta: bool | None = None) -> list[PredictionResult | Detections]:
     """Predict images given as project image ids or file paths with a run's model
-    (`tta`: test-time flip averaging; None = as the run's config says)."""
+    (`tta`: test-time flip averaging; None = as the run's config says). Detection and
+    instance runs give `Detections`."""
     predictor = Predictor.from_run(project, run_id, which, device, tile_overlap=tile_overlap,
                                    batch_size=batch_size, tta=tta)
     results = []

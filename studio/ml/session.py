@@ -16,8 +16,14 @@ import torch
 from torch import nn
 
 from studio.core.errors import TrainingError
-from studio.ml import augment_batch
-from studio.ml.builders import build_criterion, build_meter, build_optimizer, make_model
+from studio.ml.builders import (
+    build_batch_augment,
+    build_criterion,
+    build_eval_forward,
+    build_meter,
+    build_optimizer,
+    make_model,
+)
 from studio.ml.checkpoints import (
     FORMAT,
     CheckpointPayload,
@@ -27,7 +33,6 @@ from studio.ml.checkpoints import (
 )
 from studio.ml.datasets import make_loader
 from studio.ml.devices import memory_format
-from studio.ml.inference import window_forward
 from studio.ml.loop import evaluate, history_record, is_better, train_one_epoch
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
@@ -94,12 +99,9 @@ class TrainingSession:
                                    cfg["epochs"])
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.criterion = build_criterion(cfg, num_classes).to(device)
-        self.meter = build_meter(cfg["task"], num_classes)
-        norm = data.normalize
-        self.forward = (window_forward(model, cfg, norm["mean"], norm["std"])
-                        if data.full_image_val else None)
-        batch_augment = augment_batch.BatchAugment(cfg["augment"], cfg["task"], num_classes)
-        self.batch_augment = batch_augment if batch_augment.enabled else None
+        self.meter = build_meter(cfg["task"], num_classes, data.class_names)
+        self.forward = build_eval_forward(model, cfg, data.normalize, data.full_image_val)
+        self.batch_augment = build_batch_augment(cfg, num_classes)
         es = cfg["early_stopping"]
         self.metric, self.mode = es["metric"], es["mode"]
         self.stop_early = bool(es["enabled"])

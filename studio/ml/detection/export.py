@@ -52,11 +52,13 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
     with torch.no_grad():
         expected = model([probe])[0]
     if fmt == "torchscript":
-        try:
-            scripted = torch.jit.script(model)
-        except Exception as exc:  # scripting failures come as many exception types
-            raise StudioError(f"TorchScript export of this detection model failed: {exc}"
-                              ) from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecation and tuple-output notes
+            try:
+                scripted = torch.jit.script(model)
+            except Exception as exc:  # scripting failures come as many exception types
+                raise StudioError(f"TorchScript export of this detection model failed: "
+                                  f"{exc}") from exc
         with torch.no_grad():
             got = scripted([probe])[1][0]
         _compare("TorchScript", expected, got["boxes"].numpy(), got["scores"].numpy())

@@ -29,8 +29,6 @@ from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
 
-PREDICT_DEFAULTS = {"score_threshold": 0.5, "nms_iou": 0.5, "max_detections": 100,
-                    "tile_overlap": 0.25}
 # validation and evaluation score every detection down to this (COCO mAP needs the tail)
 EVAL_SCORE_THRESHOLD = 0.05
 
@@ -129,6 +127,20 @@ def detect(model: nn.Module, images: Sequence[torch.Tensor], policy: str = "resi
         return [tiled_detect(model, image, window, overlap, heads.nms_thresh,
                              heads.detections_per_img) for image in images]
     return model(list(images))
+
+
+def evaluation_forward(model: nn.Module, cfg: dict):
+    """`images -> outputs` as validation and evaluation run it: the run's policy, NMS IoU
+    and detections per image, scores down to EVAL_SCORE_THRESHOLD (mAP needs the tail)."""
+    det = cfg["detection"]
+
+    def forward(images):
+        with thresholds(model, EVAL_SCORE_THRESHOLD, det["nms_iou"],
+                        model.roi_heads.detections_per_img):
+            return detect(model, images, cfg["resize_policy"], int(cfg["image_size"]),
+                          float(det["tile_overlap"]))
+
+    return forward
 
 
 def to_detections(output: dict, class_names: Sequence[str], image: str = "",
