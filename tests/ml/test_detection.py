@@ -76,6 +76,16 @@ def test_flips_move_boxes_with_masks(project, tmp_path):
     assert torch.allclose(b["boxes"], expected)
 
 
+def test_training_without_any_augmentation(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"])
+    spec = default_spec()
+    spec["hflip"]["enabled"] = False
+    _, plain = _dataset(project, tmp_path)
+    _, untouched = _dataset(project, tmp_path, train=True, spec=spec)
+    (xa, a), (xb, b) = plain[0], untouched[0]
+    assert torch.equal(xa, xb) and torch.equal(a["masks"], b["masks"])
+
+
 def test_objects_leaving_the_image_are_sanitised(project, tmp_path):
     add_toy_objects(project, tmp_path / "img", ["train"], objects=2, seed=3)
     spec = default_spec()

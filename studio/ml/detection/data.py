@@ -187,7 +187,8 @@ class DetectionTransform:
                  std: Sequence[float]) -> None:
         self.masks = task == "instance"
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
-        self.geometric = v2.Compose(geometric_ops(spec)) if train else None
+        geometric = geometric_ops(spec) if train else []
+        self.geometric = v2.Compose(geometric) if geometric else None
         photometric = photometric_ops(spec) if train else []
         self.photometric = v2.Compose(photometric) if photometric else None
         self.sanitize = v2.SanitizeBoundingBoxes(min_size=1.0)
