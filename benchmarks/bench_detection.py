@@ -163,6 +163,8 @@ def _fit_speed(project, cfg: dict) -> float:
 
 
 def bench_speed(device: str) -> list[dict]:
+    from studio.ml.config import validate_config
+
     cfg = _config("detection", device)
     cfg.update(epochs=SPEED_EPOCHS, splits={"train": "train", "val": None},
                normalize={"mean": [0.5] * 3, "std": [0.25] * 3},
@@ -171,6 +173,7 @@ def bench_speed(device: str) -> list[dict]:
                augment={"hflip": {"enabled": False}, "vflip": {"enabled": False},
                         "brightness": {"enabled": False}, "contrast": {"enabled": False}},
                grad_clip=0.0)
+    cfg = validate_config(cfg)
     dev = torch.device(device)
     ratios, ours, plain = [], [], []
     with tempfile.TemporaryDirectory() as tmp:

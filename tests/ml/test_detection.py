@@ -294,3 +294,38 @@ def test_tiled_detection_reports_each_object_once():
     assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
     whole = detect(Finder(), [image], "resize")[0]
     assert whole["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
+
+
+# --- export --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_onnx_export_reproduces_the_detections(tmp_path, torch_one_thread):
+    import onnx
+
+    from studio.ml.detection.export import export_detector
+
+    torch.manual_seed(0)
+    model = build_model("fasterrcnn_resnet18_fpn", 2, 3,
+                        options={"min_size": 32, "max_size": 32, "fpn_channels": 16})
+    export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert [o.name for o in graph.output] == ["boxes", "labels", "scores"]
+
+
+def test_export_errors_are_clear(tmp_path, monkeypatch):
+    import importlib.util
+
+    from studio.core.errors import StudioError
+    from studio.ml.detection import export
+
+    model = build_model("fasterrcnn_resnet18_fpn", 2, 3, options={"min_size": 32,
+                                                                   "max_size": 32})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(StudioError, match="pip install onnx"):
+        export.export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    assert not (tmp_path / "m.onnx").exists()
+    monkeypatch.setattr(export.torch.jit, "script", lambda m: (_ for _ in ()).throw(
+        RuntimeError("unsupported operation")))
+    with pytest.raises(StudioError, match="TorchScript export .* failed"):
+        export.export_detector(model, "torchscript", tmp_path / "m.pt", 3, 32)
