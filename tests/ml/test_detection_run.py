@@ -69,7 +69,10 @@ def test_fit_evaluate_predict_export(project, tmp_path, task, torch_one_thread):
     cfg = {"task": task, **TINY}
     if task == "instance":
         cfg["resize_policy"] = "crop"
+        add_toy_objects(project, tmp_path / "boxes", ["train"], kind="box", seed=9)
     result = fit(project, cfg, callbacks={"on_log": logs.append})
+    if task == "instance":
+        assert any("1 image(s) with box objects" in line for line in logs)
     assert result.status == "finished" and result.checkpoints["best"]
     record = result.history[-1]
     assert f"{'mask' if task == 'instance' else 'box'}_map50" in record
