@@ -12,9 +12,10 @@ import inspect
 import json
 from pathlib import Path
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, DataError
 from studio.core.formats import FORMATS, export_dataset, import_dataset
-from studio.core.project import SPLITS, Project
+from studio.core.project import Project
+from studio.core.splits import ASSIGNED_SPLITS, SPLITS
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -116,13 +117,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from studio.core.splits import random_split
 
-    for what in ("train", "val", "test"):
+    for what in ASSIGNED_SPLITS:
         value = getattr(args, what)
         if not 0 <= value <= 1:
             raise ConfigError(f"--{what} must be a fraction between 0 and 1, got {value}.")
     with _open(args.project) as project:
         if project.count_images() == 0:
-            raise StudioError(f"The project in {project.root} has no images to split.")
+            raise DataError(f"The project in {project.root} has no images to split; import some "
+                            "first.")
         result = random_split(project, args.train, args.val, args.test, seed=args.seed,
                               stratify=args.stratify, only_unassigned=args.only_unassigned)
     print("Split: " + ", ".join(f"{k} {n}" for k, n in result.items()))

@@ -27,18 +27,19 @@ from studio.core.errors import (
     ReadOnlyProjectError,
     SchemaTooNewError,
     StudioError,
+    ValidationError,
 )
 from studio.core.fileio import atomic_copy
 from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
 from studio.core.schema import SCHEMA_VERSION, migrate, user_version
+from studio.core.splits import SPLITS, UNASSIGNED, check_split
 
 _log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 LOCK_NAME = "project.lock"
-SPLITS = ("train", "val", "test", "none")
 STATUSES = ("new", "in_progress", "done", "review")
 
 
@@ -285,7 +286,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         path: str | os.PathLike,
         *,
         copy: bool = False,
-        split: str = "none",
+        split: str = UNASSIGNED,
         status: str = "new",
         width: int | None = None,
         height: int | None = None,
@@ -300,7 +301,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         from studio.core import images as imgs
 
         src = Path(path).expanduser().resolve()
-        _check_choice("split", split, SPLITS)
+        check_split(split)
         _check_choice("status", status, STATUSES)
         if not src.is_file():
             raise NotFoundError(f"Image file not found: {src}")
@@ -384,7 +385,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return int(self._query(f"SELECT COUNT(*) FROM images i{where}", params)[0][0])
 
     def set_split(self, image_ids: int | Sequence[int], split: str) -> None:
-        _check_choice("split", split, SPLITS)
+        check_split(split)
         ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
         with self.transaction() as conn:
             conn.executemany("UPDATE images SET split = ?, updated_at = ? WHERE id = ?",
@@ -438,7 +439,7 @@ def _check_pragma(conn: sqlite3.Connection) -> str:
 
 def _check_choice(what: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise StudioError(f"Unknown {what} {value!r}; use one of: {', '.join(allowed)}.")
+        raise ValidationError(f"Unknown {what} {value!r}; use one of: {', '.join(allowed)}.")
 
 
 def _write_error(root: Path, exc: sqlite3.OperationalError) -> StudioError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import GeometryError, NotFoundError
 from studio.core.geometry import (
     MaskGeom,
     as_polygon,
@@ -46,32 +46,33 @@ class Annotation:
 def normalize_geometry(kind: str, geometry):
     """Validate a geometry and bring it to its canonical Python form."""
     if kind not in KINDS:
-        raise StudioError(f"Unknown annotation kind {kind!r}; use one of {', '.join(KINDS)}.")
+        raise GeometryError(f"Unknown annotation kind {kind!r}; use one of {', '.join(KINDS)}.")
     if kind == "tag":
         return None
     if kind == "box":
         try:
             x, y, w, h = (float(v) for v in geometry)
         except (TypeError, ValueError) as exc:
-            raise StudioError(f"A box must be (x, y, w, h), got {geometry!r}.") from exc
+            raise GeometryError(f"A box must be four numbers (x, y, w, h), got {geometry!r}.") from exc
         if not all(math.isfinite(v) for v in (x, y, w, h)) or w < 0 or h < 0:
-            raise StudioError(f"A box needs finite coordinates and a non-negative size: {geometry!r}.")
+            raise GeometryError(f"A box needs finite coordinates and a non-negative size, got "
+                                f"{geometry!r}.")
         return (x, y, w, h)
     if kind == "polygon":
         try:
             pts = as_polygon(geometry)
         except ValueError as exc:
-            raise StudioError(f"Bad polygon: {exc}.") from exc
+            raise GeometryError(f"Bad polygon: {exc}; give a list of (x, y) points.") from exc
         if len(pts) < 3:
-            raise StudioError(f"A polygon needs at least 3 points, got {len(pts)}.")
+            raise GeometryError(f"A polygon needs at least 3 points, got {len(pts)}.")
         if not np.isfinite(pts).all():
-            raise StudioError("A polygon's coordinates must be finite numbers.")
+            raise GeometryError("A polygon's coordinates must be finite numbers.")
         return pts
     if isinstance(geometry, MaskGeom):
         return MaskGeom(int(geometry.x), int(geometry.y), np.asarray(geometry.bitmap, dtype=bool))
     arr = np.asarray(geometry)
     if arr.ndim != 2:
-        raise StudioError("A mask must be a MaskGeom or a 2-D array.")
+        raise GeometryError("A mask must be a MaskGeom or a 2-D array.")
     return MaskGeom.from_full(arr)
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import NotFoundError
 from studio.core.jsonutil import dumps_strict
 
 RUN_STATUSES = ("created", "running", "stopped", "finished", "failed")
@@ -80,9 +80,9 @@ class RunsMixin:
             if key in _JSON_FIELDS:
                 value = dumps_strict(value)
             elif key not in _PLAIN_FIELDS:
-                raise StudioError(f"Runs have no field {key!r}.")
+                raise ValueError(f"runs have no field {key!r}")
             if key == "status" and value not in RUN_STATUSES:
-                raise StudioError(f"Unknown run status {value!r}.")
+                raise ValueError(f"unknown run status {value!r}")
             sets.append(f"{key} = ?")
             params.append(value)
         if sets:

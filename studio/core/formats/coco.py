@@ -38,11 +38,9 @@ from studio.core.formats.base import (
     unique_name,
 )
 from studio.core.geometry import MaskGeom, clip_box, polygon_area, rle_encode
+from studio.core.splits import FOLDER_SPLITS, SPLITS, UNASSIGNED, check_split
 
 SOURCE = "import:coco"
-FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
-SPLITS = ("train", "val", "test", "none")
 STATUSES = ("new", "in_progress", "done", "review")
 
 
@@ -188,10 +186,8 @@ def _mask_or_skip(mask: np.ndarray, item: str, report: ImportReport):
 
 def _default_split(source: Path, split: str | None) -> str:
     if split is not None:
-        if split not in SPLITS:
-            raise FormatError(f"Unknown split {split!r}; use train, val, test or none.")
-        return split
-    return FOLDER_SPLITS.get(source.parent.name.lower(), "none")
+        return check_split(split)
+    return FOLDER_SPLITS.get(source.parent.name.lower(), UNASSIGNED)
 
 
 def _resolve_image(base: Path, file_name: str, fallback: bool) -> Path:

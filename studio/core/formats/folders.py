@@ -25,12 +25,13 @@ from studio.core.formats.base import (
     register_image,
     unique_name,
 )
-from studio.core.formats.masks import FOLDER_SPLITS, default_split, image_files
+from studio.core.formats.masks import default_split, image_files
 from studio.core.images import is_image_file
+from studio.core.splits import ASSIGNED_SPLITS, FOLDER_SPLITS, UNASSIGNED
 
 SOURCE = "import:folders"
-SPLIT_DIRS = {**FOLDER_SPLITS, "unassigned": "none"}
-EXPORT_SPLIT_DIRS = {"train": "train", "val": "val", "test": "test", "none": "unassigned"}
+SPLIT_DIRS = {**FOLDER_SPLITS, "unassigned": UNASSIGNED}
+EXPORT_SPLIT_DIRS = {**{s: s for s in ASSIGNED_SPLITS}, UNASSIGNED: "unassigned"}
 
 
 def folder_name(name: str) -> str:
@@ -93,7 +94,7 @@ def export_folders(project, out_dir: Path, split: str | None = None,
     out_dir = Path(out_dir)
     report = ExportReport("folders", out_dir)
     if by_split is None:
-        by_split = split is None and project.count_images() > project.count_images(split="none")
+        by_split = split is None and project.count_images() > project.count_images(split=UNASSIGNED)
     names = {c.id: c.name for c in project.classes()}
     used: dict[Path, set[str]] = {}
     out_dir.mkdir(parents=True, exist_ok=True)

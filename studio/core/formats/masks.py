@@ -49,6 +49,7 @@ from studio.core.formats.base import (
     unique_name,
 )
 from studio.core.geometry import MaskGeom
+from studio.core.splits import FOLDER_SPLITS, UNASSIGNED, check_split
 
 SOURCE = "import:masks"
 IMAGE_DIRS = ("images", "image", "imgs", "img", "JPEGImages")
@@ -56,9 +57,6 @@ MASK_DIRS = ("masks", "mask", "labels", "label", "SegmentationClass", "Segmentat
              "annotations")
 CLASS_FILES = ("classes.txt", "class_names.txt", "labels.txt")
 MASK_SUFFIXES = ("_mask", "_label", "_labels")
-FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
-SPLITS = ("train", "val", "test", "none")
 MAX_LABEL_PIXELS = 20000 * 20000
 VOID = 255
 _EXPLICIT = re.compile(r"^(\d+)\s*[:,=\s]\s*(\S.*)$")
@@ -148,10 +146,8 @@ def classes_from_option(classes) -> dict[int, str]:
 
 def default_split(source: Path, split: str | None) -> str:
     if split is not None:
-        if split not in SPLITS:
-            raise FormatError(f"Unknown split {split!r}; use train, val, test or none.")
-        return split
-    return FOLDER_SPLITS.get(source.name.lower(), "none")
+        return check_split(split)
+    return FOLDER_SPLITS.get(source.name.lower(), UNASSIGNED)
 
 
 def _mask_index(mask_dir: Path) -> dict[str, Path]:
