@@ -44,7 +44,7 @@ import cv2  # noqa: E402
 
 SUPPORTED_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".webp",
-     ".pbm", ".pgm", ".ppm", ".pnm"}
+     ".pbm", ".pgm", ".ppm", ".pnm", ".gif"}  # GIF: the first frame, decoded to size it
 )
 Mode = Literal["keep", "rgb", "gray"]
 _REDUCE_FLAGS = {2: (cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2),

@@ -18,7 +18,6 @@ Import rules:
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -32,12 +31,14 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_json,
+    clip_to_image,
     exportable_images,
+    load_json_file,
     register_image,
     safe_join,
     unique_name,
 )
-from studio.core.geometry import MaskGeom, clip_box, polygon_area, rle_encode
+from studio.core.geometry import MaskGeom, clip_box, clip_polygon, polygon_area, rle_encode
 from studio.core.splits import FOLDER_SPLITS, SPLITS, UNASSIGNED, check_split
 
 SOURCE = "import:coco"
@@ -47,14 +48,7 @@ STATUSES = ("new", "in_progress", "done", "review")
 # --- reading ------------------------------------------------------------------------------
 def load_json(path: Path) -> object:
     """Parse a JSON annotation file; anything unreadable is a FormatError naming the file."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path.name} is not valid JSON ({exc}). Check that the file is a "
-                          "complete COCO annotation file.") from exc
-    except OSError as exc:
-        raise FormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    return load_json_file(path, "COCO annotation file")
 
 
 def _require(obj: dict, key: str, where: str, path: Path):
@@ -148,13 +142,21 @@ def convert_object(ann: dict, width: int, height: int, item: str, report: Import
             return None
         if len(parts) == 1 and not crowd:
             pts = np.asarray(parts[0], dtype=np.float64).reshape(-1, 2)
-            clipped = np.clip(pts, 0, [width, height])
-            if not np.allclose(clipped, pts):
-                report.warnings.append(f"{item}: polygon clipped to the image")
-            if polygon_area(clipped) <= 0:
+            if polygon_area(pts) <= 0:
                 report.skip(item, "polygon has no area")
                 return None
-            return "polygon", clipped
+            clipped = clip_to_image("polygon", pts, width, height, item, report)
+            return None if clipped is None else ("polygon", clipped)
+        # pycocotools gets only coordinates inside the image (it crashes on huge ones)
+        inside = [clip_polygon(np.asarray(p).reshape(-1, 2), width, height) for p in parts]
+        if any(len(c) != len(p) // 2 or not np.array_equal(c.reshape(-1), p)
+               for c, p in zip(inside, parts, strict=True)):
+            report.warnings.append(f"{item}: polygon parts clipped to the {width}x{height} "
+                                   "image")
+        parts = [c.reshape(-1).tolist() for c in inside if len(c) >= 3]
+        if not parts:
+            report.skip(item, f"polygon lies outside the {width}x{height} image")
+            return None
         rles = coco_mask.frPyObjects(parts, height, width)
         return _mask_or_skip(coco_mask.decode(coco_mask.merge(rles)).astype(bool), item, report)
     if seg not in (None, []):

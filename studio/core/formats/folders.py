@@ -4,8 +4,9 @@ Import: every image below a class folder (at any depth) is added with one "tag" 
 that class. When every top-level folder is a split name (`train`, `val`/`valid`/`validation`,
 `test`, `unassigned`), the layout is `<split>/<class>/...` and the images get those splits;
 otherwise the split is the `split` option, else guessed from the source folder's own name.
-Images outside any class folder are skipped and reported. `limit` caps the images taken per
-class (sorted by path), for trying out a big dataset.
+Images outside any class folder are skipped and reported, and so is every file that is not
+an image we read (with the reason). `limit` caps the images taken per class (sorted by
+path), for trying out a big dataset; the images beyond it are not listed one by one.
 
 Export: one copy of each image per tag it has, in `<class>/` — or `<split>/<class>/` when
 the project uses splits (images without one go to `unassigned/`) and no `split` is asked for.
@@ -25,7 +26,8 @@ from studio.core.formats.base import (
     register_image,
     unique_name,
 )
-from studio.core.formats.masks import default_split, image_files
+from studio.core.formats.labelimages import image_files, skip_reason
+from studio.core.formats.masks import default_split
 from studio.core.images import is_image_file
 from studio.core.splits import ASSIGNED_SPLITS, FOLDER_SPLITS, UNASSIGNED
 
@@ -63,10 +65,12 @@ def import_folders(project, source: Path, images_dir: Path | None = None,
     found = 0
     class_ids: dict[str, int] = {}
     for split_name, root in groups:
-        for loose in sorted(p for p in root.iterdir() if p.is_file() and is_image_file(p)):
-            report.skip(str(loose.relative_to(source)), "image is not inside a class folder")
+        for loose in sorted(p for p in root.iterdir() if p.is_file()):
+            report.skip(str(loose.relative_to(source)),
+                        "image is not inside a class folder" if is_image_file(loose)
+                        else skip_reason(loose))
         for class_dir in _visible_dirs(root):
-            images = image_files(class_dir)
+            images = image_files(class_dir, report, source)
             if limit is not None:
                 images = images[: int(limit)]
             found += len(images)

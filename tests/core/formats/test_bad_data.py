@@ -1,0 +1,128 @@
+"""Bad data: never a native crash, never a silent wrong import.
+
+Each test feeds one kind of hostile or misleading dataset to an importer (or a stored
+geometry to an exporter) and checks that the result is a clipped, reported import or one
+line of error, not a crash and not a quiet partial import.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from testutil import write_png
+
+from studio.core.errors import DataError, FormatError
+from studio.core.formats import export_dataset, import_dataset
+from studio.core.formats.labelimages import read_label_image
+from studio.core.geometry import MaskGeom, polygon_to_mask
+
+
+def _image(path: Path, h: int = 20, w: int = 30, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    return write_png(path, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+# --- geometry far outside the image ---------------------------------------------------------
+def test_huge_polygon_coordinates_do_not_reach_pycocotools():
+    # pycocotools crashes the process on coordinates near 4e8; clipped first, it cannot
+    m = polygon_to_mask(np.array([[0, 0], [3e9, 0], [0, 3e9]]), 8, 10)
+    assert m.all()  # the triangle covers the whole 10 x 8 image
+
+
+def _run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a child process, so a native crash fails the test instead of pytest."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300,
+                          text=True)
+
+
+def test_coco_object_with_parts_at_3e9_imports_clipped(tmp_path):
+    _image(tmp_path / "ds" / "a.png")
+    data = {"images": [{"id": 1, "file_name": "a.png", "width": 30, "height": 20}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [
+                [0, 0, 3e9, 0, 3e9, 3e9], [2, 2, 10, 2, 10, 10]]},
+                {"id": 2, "image_id": 1, "category_id": 1,
+                 "segmentation": [[0, 0, 1e9, 0, 0, 1e9]]}],
+            "categories": [{"id": 1, "name": "cell"}]}
+    (tmp_path / "ds" / "ann.json").write_text(json.dumps(data))
+    code = f"""
+from studio.core.project import Project
+from studio.core.formats import import_dataset, export_dataset
+p = Project.create({str(tmp_path / 'p')!r})
+r = import_dataset(p, "coco", {str(tmp_path / 'ds' / 'ann.json')!r})
+assert r.annotations == 2, r.as_dict()
+assert any("clipped" in w for w in r.warnings), r.warnings
+for a in p.annotations(1):
+    x, y, w, h = a.bbox
+    assert 0 <= x and 0 <= y and x + w <= 30 and y + h <= 20, a.bbox
+for fmt in ("voc", "masks", "instances", "coco", "yolo", "labelme"):
+    export_dataset(p, fmt, {str(tmp_path / 'out')!r} + "/" + fmt)
+print("ok")
+"""
+    result = _run_isolated(code)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_labelme_polygon_at_1e9_imports_clipped(project, tmp_path):
+    _image(tmp_path / "lm" / "a.png")
+    shape = {"label": "cell", "points": [[0, 0], [1e9, 0], [0, 1e9]], "shape_type": "polygon"}
+    (tmp_path / "lm" / "a.json").write_text(json.dumps(
+        {"shapes": [shape], "imagePath": "a.png", "imageData": None}))
+    report = import_dataset(project, "labelme", tmp_path / "lm")
+    assert report.annotations == 1 and any("clipped" in w for w in report.warnings)
+    ann = project.annotations(project.image_ids()[0])[0]
+    assert ann.geometry.max(axis=0).tolist() == [30.0, 20.0]
+
+
+def test_the_store_clips_geometry_and_refuses_what_lies_outside(project, make_image):
+    from studio.core.errors import GeometryError
+
+    img, _ = project.add_image(make_image(height=20, width=30))
+    cls = project.add_class("x")
+    a = project.add_annotation(img, cls, "polygon", [[-5, -5], [1e12, 0], [0, 1e12]])
+    b = project.add_annotation(img, cls, "box", (25, 15, 100, 100))
+    c = project.add_annotation(img, cls, "mask", MaskGeom(25, -2, np.ones((6, 10), bool)))
+    assert project.annotation(a).bbox == (0.0, 0.0, 30.0, 20.0)
+    assert project.annotation(b).geometry == (25.0, 15.0, 5.0, 5.0)
+    assert project.annotation(c).bbox == (25.0, 0.0, 5.0, 4.0)
+    with pytest.raises(GeometryError, match="outside"):
+        project.add_annotation(img, cls, "polygon", [[100, 100], [200, 100], [200, 200]])
+    project.update_annotation(a, geometry=[[0, 0], [5e9, 0], [0, 5]])
+    assert project.annotation(a).bbox[2] == 30.0
+
+
+def test_stored_bad_geometry_still_exports(project, make_image, tmp_path):
+    """A polygon stored unclipped (by an older version) exports without a crash."""
+    img, _ = project.add_image(make_image(height=20, width=30))
+    cls = project.add_class("x")
+    a = project.add_annotation(img, cls, "polygon", [[0, 0], [10, 0], [0, 10]])
+    project._write("UPDATE annotations SET geometry = ? WHERE id = ?",
+                   (json.dumps([[0, 0], [3e9, 0], [0, 3e9]]), a))
+    report = export_dataset(project, "masks", tmp_path / "out")
+    assert report.annotations == 1
+    label = read_label_image(tmp_path / "out" / "masks" / "img.png")
+    assert (label == 0).all()  # the whole image is the region of class 0
+
+
+# --- hostile JSON ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["coco", "labelme"])
+def test_a_json_bracket_bomb_is_one_line(project, tmp_path, fmt):
+    path = tmp_path / "bomb.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FormatError, match="nests its JSON too deeply") as info:
+        import_dataset(project, fmt, path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_5000_digit_id_is_one_line(project, tmp_path):
+    path = tmp_path / "ann.json"
+    path.write_text('{"images": [{"id": ' + "7" * 5000 + ', "file_name": "a.png"}], '
+                    '"annotations": [], "categories": []}')
+    with pytest.raises(FormatError, match="not valid JSON") as info:
+        import_dataset(project, "coco", path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
