@@ -61,7 +61,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    options = _options(args.format, "import", args.option)
+    pairs = list(args.option or [])
+    if args.threshold is not None:
+        pairs.append(("threshold", args.threshold))
+    options = _options(args.format, "import", pairs)
     with _open(args.project) as project:
         report = import_dataset(project, args.format, Path(args.source),
                                 Path(args.images) if args.images else None, **options)
@@ -82,6 +85,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         report = export_dataset(project, args.format, Path(args.out), split=args.split, **options)
     print(f"Exported {report.images} images and {report.annotations} annotations "
           f"({args.format}) to {report.out_dir}.")
+    for note in report.notes:
+        print(note)
     if report.skipped:
         print(f"Skipped {len(report.skipped)}: " + "; ".join(
             f"{item}: {reason}" for item, reason in report.skipped[:5]))
@@ -150,6 +155,9 @@ def register(subparsers) -> None:
                    "annotations (instances: the image file a single label image labels)")
     p.add_argument("--option", action="append", type=parse_option, metavar="KEY=VALUE",
                    help="format option, e.g. class_name=nucleus or classes='[\"a\",\"b\"]'")
+    p.add_argument("--threshold", type=int, metavar="N",
+                   help="masks: read masks as binary, values >= N foreground (for masks saved "
+                   "as JPEG; near-binary masks are thresholded at 128 by themselves)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_import)
 

@@ -71,6 +71,8 @@ class ExportReport:
     annotations: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # what was written besides `annotations` (e.g. tags kept as an extra key), one line each
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, item: str, reason: str) -> None:
         self.skipped.append((str(item), reason))

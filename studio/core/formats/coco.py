@@ -12,6 +12,11 @@ Import rules:
   file's category order (`all_classes=True` creates every category).
 - Vision Studio extras on each image, written by our export and read back: `studio_tags`
   (class names of image-level tags), `studio_split`, `studio_status`.
+
+Export: COCO has no image-level labels, so tags are written as the `studio_tags` list of
+their image (other COCO tools ignore it); the export report counts only the objects in
+`annotations` and says in a note how many tags went to `studio_tags` (for a classification
+project, export the folders format instead).
 - The split of an image is `studio_split`, else the `split` option, else guessed from the JSON's
   folder name (train/valid/test as Roboflow lays them out), else "none".
 """
@@ -329,6 +334,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
     cat_of = {c.id: i + 1 for i, c in enumerate(classes)}
     categories = [{"id": cat_of[c.id], "name": c.name, "supercategory": ""} for c in classes]
     images_out, objects_out, used = [], [], set()
+    n_tags = 0
     for rec in exportable_images(project, split, report):
         name = unique_name(rec.abs_path.name, used, str(rec.id))
         atomic_copy(rec.abs_path, out_dir / "images" / name)
@@ -339,7 +345,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
         for ann in project.annotations(rec.id):
             if ann.kind == "tag":
                 tags.append(project.class_record(ann.class_id).name)
-                report.annotations += 1
+                n_tags += 1
                 continue
             obj = {"id": len(objects_out) + 1, "image_id": image_no,
                    "category_id": cat_of[ann.class_id],
@@ -359,4 +365,10 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
     target = out_dir / "annotations.json"
     atomic_write_json(target, data)
     report.files.append(target)
+    if n_tags:
+        report.notes.append(
+            f"{n_tags} image tags were written as 'studio_tags' on their images, not as COCO "
+            "annotations (COCO has no image-level labels; other tools ignore that key)"
+            + ("; for a classification project use --format folders" if not objects_out
+               else "") + ".")
     return report
