@@ -249,30 +249,58 @@ def test_tags_panel_ticks_store_tags(doc, qtbot):
 
 
 # --- prefetch --------------------------------------------------------------------------------
-def test_prefetch_decodes_in_background_and_is_used(make_image):
-    from studio.gui import prefetch
+@pytest.fixture
+def prefetcher(qapp):
+    from studio.gui.prefetch import Prefetcher
 
-    prefetch.clear()
+    p = Prefetcher(WorkerPool(1, name="prefetch-test"))
+    yield p
+    p.shutdown()
+
+
+def test_prefetch_decodes_in_background_and_is_used(make_image, prefetcher):
     paths = [make_image(f"p{i}.png", 40, 30, seed=i) for i in range(3)]
-    assert prefetch.get_cached(paths[0]) is None
-    prefetch.prefetch(paths[:2])
-    prefetch.wait_idle()
-    first = prefetch.get_cached(paths[0])
+    assert prefetcher.get_cached(paths[0]) is None
+    prefetcher.prefetch(paths[:2])
+    prefetcher.wait_idle()
+    first = prefetcher.get_cached(paths[0])
     assert first is not None and first.shape == (40, 30, 3) and not first.flags.writeable
-    qimage = prefetch.get_qimage(paths[0])  # ready for QPixmap.fromImage on the GUI thread
+    qimage = prefetcher.get_qimage(paths[0])  # ready for QPixmap.fromImage on the GUI thread
     assert (qimage.width(), qimage.height()) == (30, 40)
     assert qimage.pixelColor(3, 5).getRgb()[:3] == tuple(int(v) for v in first[5, 3])
-    hits = prefetch.stats["hits"]
-    assert prefetch.load(paths[0]) is first and prefetch.stats["hits"] == hits + 1
-    assert prefetch.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now
+    hits = prefetcher.stats["hits"]
+    assert prefetcher.load(paths[0]) is first and prefetcher.stats["hits"] == hits + 1
+    assert prefetcher.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now
     bad = paths[0].with_name("bad.png")
     bad.write_bytes(b"not a png")
-    prefetch.prefetch([bad])
-    prefetch.wait_idle()
+    prefetcher.prefetch([bad])
+    prefetcher.wait_idle()
     with pytest.raises(StudioError):
-        prefetch.load(bad)
-    prefetch.clear()
-    assert prefetch.get_cached(paths[1]) is None
+        prefetcher.load(bad)
+    prefetcher.clear()
+    assert prefetcher.get_cached(paths[1]) is None
+
+
+@pytest.mark.parametrize("how", ["prefetch", "clear"])
+def test_prefetch_cancelled_before_it_starts_does_not_hang(make_image, prefetcher, how):
+    """Paging faster than images decode cancels queued decodes; that must never block."""
+    paths = [make_image(f"q{i}.png", 20, 20, seed=i) for i in range(3)]
+    gate = threading.Event()
+    prefetcher.workers.submit(gate.wait, 10)  # the only worker thread is busy
+    prefetcher.prefetch(paths[:2])  # queued behind it, not started
+    cancel = (lambda: prefetcher.prefetch([paths[2]])) if how == "prefetch" else prefetcher.clear
+    caller = threading.Thread(target=cancel)
+    caller.start()
+    caller.join(timeout=5)
+    hung = caller.is_alive()
+    gate.set()
+    assert not hung, f"{how}() blocked while cancelling a prefetch that had not started"
+    prefetcher.wait_idle()
+    assert prefetcher.get_cached(paths[0]) is None  # cancelled: never decoded
+    assert prefetcher.stats["decoded"] == (1 if how == "prefetch" else 0)
+    misses = prefetcher.stats["misses"]
+    assert prefetcher.load(paths[0]).shape == (20, 20, 3)  # decoded on request instead
+    assert prefetcher.stats["misses"] == misses + 1
 
 
 def test_thumbnails_arrive_from_the_worker(doc, qtbot):
