@@ -138,17 +138,39 @@ def test_brush_stroke_without_gaps_is_one_step(canvas, mouse, tmp_path):
     assert doc.project.annotation(m.id).geometry.to_full(150, 200)[30, 138:143].sum() == 0
 
 
-def test_brush_instance_mode_edits_selected_mask(canvas, mouse):
+def test_brush_instance_mode_one_object_per_stroke_shift_adds(canvas, mouse):
+    """Each stroke is its own object (as the action's tooltip says); Shift adds to the
+    selected one; the eraser clears only the selected object."""
     doc = canvas.document
     canvas.set_tool("brush")
     canvas.set_paint_mode("instance")
     canvas.set_brush_size(5)
     mouse.drag([(20, 20), (40, 20)])
-    mouse.drag([(20, 40), (40, 40)])  # continues the selected new object
-    assert len(anns(canvas, "mask")) == 1
-    doc.select([])
-    mouse.drag([(20, 80), (40, 80)])
+    (first,) = anns(canvas, "mask")
+    assert doc.selected_ids == [first.id]
+    mouse.drag([(20, 40), (40, 40)])  # a second stroke, the first still selected
+    masks = anns(canvas, "mask")
+    assert len(masks) == 2 and doc.selected_ids == [masks[1].id]
+    assert doc.project.annotation(first.id).area == first.area  # untouched
+    mouse.drag([(20, 60), (40, 60)], L, SHIFT)  # Shift: into the selected (second) object
     assert len(anns(canvas, "mask")) == 2
+    grown = doc.project.annotation(masks[1].id).geometry.to_full(150, 200)
+    assert grown[40, 30] and grown[60, 30]
+    canvas.set_tool("eraser")
+    mouse.drag([(25, 15), (25, 65)])  # crosses all three strokes
+    assert not doc.project.annotation(masks[1].id).geometry.to_full(150, 200)[40, 25]
+    assert doc.project.annotation(first.id).geometry.to_full(150, 200)[20, 25]
+
+
+def test_instance_painting_tooltip_says_what_strokes_do(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    from studio.gui.actions import Actions
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    tip = Actions(owner).instance_mode.toolTip()
+    assert "separate object" in tip and "Shift" in tip
 
 
 def test_fill_and_wand(canvas, mouse, tmp_path):
@@ -168,7 +190,8 @@ def test_fill_and_wand(canvas, mouse, tmp_path):
     canvas.set_tool("wand")
     mouse.press(100, 75)
     x0 = mouse.at(100, 75).x()
-    mouse.move((x0 + 400) / canvas.scale_factor(), 75, L)
+    mouse.move((x0 + 600) / canvas.scale_factor(), 75, L)
+    assert "tolerance" in canvas.tool.tolerance_text  # shown beside the cursor while dragging
     mouse.release(100, 75)
     (m,) = anns(canvas, "mask")
     assert m.area == 200 * 150

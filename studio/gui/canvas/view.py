@@ -18,17 +18,20 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView, QLabel
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
+from studio.gui.workers import WorkerPool
 
 MIN_SCALE, MAX_SCALE = 0.002, 64.0
 WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
 BRUSH_MIN, BRUSH_MAX = 1, 500
+TOAST_MS = 5000  # how long a note on the canvas stays
+WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
 _CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
 
 
@@ -44,7 +47,7 @@ class CanvasView(QGraphicsView):
 
     TOOL_NAMES = tuple(TOOL_CLASSES)
 
-    def __init__(self, document, parent=None) -> None:
+    def __init__(self, document, parent=None, prefetcher=None) -> None:
         super().__init__(parent)
         self.document = document
         self.setScene(QGraphicsScene(self))
@@ -67,7 +70,13 @@ class CanvasView(QGraphicsView):
         self._panning = False
         self._space = False
         self._last_view_pos = QPointF()
-        self.image_layer = ImageLayer(self.scene(), self)
+        self.image_layer = ImageLayer(self.scene(), self, prefetcher=prefetcher)
+        self.image_layer.view_rect = self._visible_rect
+        self.workers = WorkerPool(1, self, name="assists")  # fill, wand, GrabCut
+        self.edit_workers = WorkerPool(1, self, name="edits")  # store writes of strokes
+        self._pending_window: tuple[float, float] | None = None
+        self._window_timer = QTimer(self, singleShot=True, interval=WINDOW_DEBOUNCE_MS)
+        self._window_timer.timeout.connect(self._apply_brightness_contrast)
         self.image_layer.tileFailed.connect(self.errorOccurred)
         self.image_layer.contentShown.connect(self._schedule_tiles)
         self._tile_timer = QTimer(self, singleShot=True, interval=15)
@@ -83,6 +92,12 @@ class CanvasView(QGraphicsView):
             item.setZValue(2000)
             item.setVisible(False)
             self.scene().addItem(item)
+        self._toast = QLabel(self.viewport())
+        self._toast.setStyleSheet("background: rgba(20, 20, 20, 210); color: white; "
+                                  "padding: 6px 10px; border-radius: 4px;")
+        self._toast.hide()
+        self._toast_timer = QTimer(self, singleShot=True, interval=TOAST_MS)
+        self._toast_timer.timeout.connect(self._toast.hide)
         self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
         self.tool = self._tools["select"]
         self.viewport().setCursor(self.tool.cursor)
@@ -148,8 +163,55 @@ class CanvasView(QGraphicsView):
         self.image_layer.set_window(lo, hi)
 
     def set_brightness_contrast(self, brightness: float, contrast: float) -> None:
-        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window."""
-        self.image_layer.set_brightness_contrast(brightness, contrast)
+        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window.
+
+        Debounced: a slider's ticks within WINDOW_DEBOUNCE_MS make one re-mapping."""
+        self._pending_window = (float(brightness), float(contrast))
+        self._window_timer.start()
+
+    def _apply_brightness_contrast(self) -> None:
+        if self._pending_window is not None:
+            self.image_layer.set_brightness_contrast(*self._pending_window)
+            self._pending_window = None
+
+    def _visible_rect(self) -> tuple[QRectF, float]:
+        return self.mapToScene(self.viewport().rect()).boundingRect(), self.scale_factor()
+
+    def toast(self, text: str) -> None:
+        """Show a short note on the canvas itself (where the person is looking)."""
+        self._toast.setText(text)
+        self._toast.adjustSize()
+        self._toast.move(12, 12)
+        self._toast.show()
+        self._toast.raise_()
+        self._toast_timer.start()
+
+    @property
+    def toast_text(self) -> str:
+        """The note shown on the canvas now ("" when none)."""
+        return self._toast.text() if self._toast.isVisible() else ""
+
+    @property
+    def idle(self) -> bool:
+        """No background job of the canvas (tiles, assists, edits) is running or queued."""
+        return not (self.workers.busy or self.edit_workers.busy or self._window_timer.isActive()
+                    or self._tile_timer.isActive()
+                    or not self.image_layer.idle)
+
+    def shutdown(self) -> None:
+        """Stop every background job of the canvas (it closes, or its window does).
+        Edits being written are finished first: a stroke is never lost."""
+        self._window_timer.stop()
+        self._toast_timer.stop()
+        self.edit_workers.wait()
+        self.edit_workers.shutdown()
+        self.tool.cancel()
+        self.workers.shutdown()
+        self.image_layer.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
 
     # --- zoom ----------------------------------------------------------------------------------
     def scale_factor(self) -> float:
@@ -267,9 +329,10 @@ class CanvasView(QGraphicsView):
             gone = set(self._items) - {a.id for a in anns}
         else:  # an edit of ours: read back only what it touched
             anns, gone = [], set()
+            read_back = self.document.last_changed
             for ann_id in changed:
                 try:
-                    a = project.annotation(ann_id)
+                    a = read_back.get(ann_id) or project.annotation(ann_id)
                 except StudioError:
                     gone.add(ann_id)
                     continue
@@ -319,8 +382,7 @@ class CanvasView(QGraphicsView):
             self._tile_timer.start()
 
     def _request_tiles(self) -> None:
-        rect = self.mapToScene(self.viewport().rect()).boundingRect()
-        self.image_layer.update_view(rect, self.scale_factor())
+        self.image_layer.update_view(*self._visible_rect())
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
