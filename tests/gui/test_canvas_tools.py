@@ -214,6 +214,37 @@ def test_grabcut_box_refine_accept(canvas, mouse, tmp_path):
     assert len(anns(canvas)) == 1 and not canvas.tool.busy
 
 
+def test_grabcut_runs_in_the_background_and_says_when_it_finds_nothing(canvas, qtbot,
+                                                                         tmp_path):
+    from PySide6.QtTest import QTest
+
+    from studio.gui.canvas.tools.grabcut import EMPTY_HINT
+
+    canvas.set_tool("grabcut")
+    tool = canvas.tool
+    vp, at = canvas.viewport(), lambda x, y: canvas.mapFromScene(x, y)
+    QTest.mousePress(vp, L, Qt.KeyboardModifier.NoModifier, at(10, 10))
+    QTest.mouseMove(vp, at(40, 40))
+    QTest.mouseRelease(vp, L, Qt.KeyboardModifier.NoModifier, at(40, 40))
+    assert tool.computing and tool.result is None  # the release handler did not wait
+    qtbot.waitUntil(lambda: canvas.idle and not tool.computing, timeout=10000)
+    assert tool.result is not None and not tool.result.any()  # background only
+    assert canvas.toast_text == EMPTY_HINT  # said at once, on the canvas
+    shot(canvas, tmp_path, "grabcut_empty")
+    QTest.keyClick(vp, Qt.Key.Key_Return)  # nothing to accept: the hint again, no object
+    assert anns(canvas) == [] and tool.busy
+    QTest.keyClick(vp, Qt.Key.Key_Escape)
+    assert not tool.busy
+
+
+def test_grabcut_box_around_the_whole_image_is_a_clear_error(canvas, mouse):
+    errors = []
+    canvas.errorOccurred.connect(errors.append)
+    canvas.set_tool("grabcut")
+    mouse.drag([(-5, -5), (100, 80), (205, 155)])
+    assert errors and "background" in errors[0] and not canvas.tool.busy
+
+
 def test_convert_selection_and_copy_paste_keys(canvas, mouse):
     doc = canvas.document
     poly = doc.add_annotation("polygon", [(10, 10), (50, 10), (50, 40), (10, 40)])

@@ -248,6 +248,32 @@ def test_tags_panel_ticks_store_tags(doc, qtbot):
     assert panel.item_of(b_id).checkState() == Qt.CheckState.Checked
 
 
+def test_run_with_progress_closes_its_dialog_once(qtbot, monkeypatch):
+    """A result handler that lets Qt delete the dialog must not make a second close fail."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QProgressDialog, QWidget
+
+    from studio.gui.workers import run_with_progress
+
+    closes = []
+    original_close = QProgressDialog.close
+    monkeypatch.setattr(QProgressDialog, "close",
+                        lambda self: closes.append(1) or original_close(self))
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    pool = WorkerPool(1)
+    got = []
+
+    def on_result(value) -> None:  # e.g. a handler that opens a dialog of its own
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        got.append(value)
+
+    run_with_progress(parent, pool, "Working...", lambda: 41 + 1, on_result=on_result)
+    qtbot.waitUntil(lambda: bool(got) and not pool.busy, timeout=5000)
+    assert got == [42] and closes == [1]
+    pool.shutdown()
+
+
 # --- prefetch --------------------------------------------------------------------------------
 @pytest.fixture
 def prefetcher(qapp):

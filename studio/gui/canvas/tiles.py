@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal
 from PySide6.QtGui import QPixmap, QTransform
@@ -33,7 +34,16 @@ PREVIEW_PIXELS = 1 << 20  # at most this many pixels are re-mapped on the GUI th
 
 
 def map_window(raw: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
-    """uint8 display pixels of `raw` under a display window (None: the full range)."""
+    """uint8 display pixels of `raw` under a display window (None: the full range).
+
+    8-bit images go through OpenCV's lookup, which lets other threads run meanwhile (a
+    NumPy lookup over a whole big image would hold the interpreter, and the GUI, for
+    its full duration)."""
+    if window and raw.dtype == np.uint8 and (raw.ndim == 2 or raw.shape[2] in (1, 3)):
+        lo, hi = window
+        levels = np.arange(256, dtype=np.float64)
+        lut = np.clip(np.round((levels - lo) * 255.0 / max(hi - lo, 1e-12)), 0, 255)
+        return cv2.LUT(raw, lut.astype(np.uint8))
     return to_uint8(raw, *window) if window else to_uint8(raw)
 
 

@@ -180,8 +180,11 @@ class CanvasView(QGraphicsView):
     def toast(self, text: str) -> None:
         """Show a short note on the canvas itself (where the person is looking)."""
         self._toast.setText(text)
+        self._toast.setWordWrap(True)
+        width = self._toast.fontMetrics().horizontalAdvance(text) + 24
+        self._toast.setFixedWidth(max(120, min(width, self.viewport().width() - 24)))
         self._toast.adjustSize()
-        self._toast.move(12, 12)
+        self._toast.move(12, self.viewport().height() - self._toast.height() - 12)
         self._toast.show()
         self._toast.raise_()
         self._toast_timer.start()

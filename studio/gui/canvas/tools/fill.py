@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QMouseEvent
-from PySide6.QtWidgets import QGraphicsSimpleTextItem
+from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsSimpleTextItem
 
 from studio.core.assists import default_tolerance, flood_region, noise_sigma, smooth_for_flood
 from studio.gui.canvas.tools.base import Tool
@@ -57,6 +57,7 @@ class FillTool(Tool):
         self._result_tol: float | None = None
         self._commit_pending = False
         self._label: QGraphicsSimpleTextItem | None = None
+        self._label_box: QGraphicsRectItem | None = None
 
     @property
     def busy(self) -> bool:
@@ -114,6 +115,8 @@ class FillTool(Tool):
                                  "(drag left/right)")
         if self._label is not None:
             self._label.setText(f"tolerance {self._result_tol:.0f}")
+            r = self._label.boundingRect()
+            self._label_box.setRect(0, 0, r.width() + 8, r.height() + 4)
         if self._commit_pending and self._result_tol == self._tol:
             self._commit()
 
@@ -158,18 +161,24 @@ class FillTool(Tool):
     def _show_label(self, pos: QPointF | None, text: str = "") -> None:
         """The tolerance drawn beside the cursor while the button is held."""
         if pos is None:
-            if self._label is not None:
-                self.canvas.scene().removeItem(self._label)
-                self._label = None
+            if self._label_box is not None:
+                self.canvas.scene().removeItem(self._label_box)
+                self._label_box = self._label = None
             return
-        if self._label is None:
-            self._label = QGraphicsSimpleTextItem()
+        if self._label_box is None:  # light text on a dark plate: readable on any image
+            self._label_box = QGraphicsRectItem()
+            self._label_box.setBrush(QColor(20, 20, 20, 200))
+            self._label_box.setPen(Qt.PenStyle.NoPen)
+            self._label_box.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            self._label_box.setZValue(2001)
+            self._label = QGraphicsSimpleTextItem(self._label_box)
             self._label.setBrush(QColor("yellow"))
-            self._label.setFlag(self._label.GraphicsItemFlag.ItemIgnoresTransformations)
-            self._label.setZValue(2001)
-            self.canvas.scene().addItem(self._label)
+            self._label.setPos(4, 2)
+            self.canvas.scene().addItem(self._label_box)
         self._label.setText(text)
-        self._label.setPos(pos + QPointF(self.screen_tol(12), self.screen_tol(12)))
+        r = self._label.boundingRect()
+        self._label_box.setRect(0, 0, r.width() + 8, r.height() + 4)
+        self._label_box.setPos(pos + QPointF(self.screen_tol(14), self.screen_tol(14)))
 
 
 class WandTool(FillTool):

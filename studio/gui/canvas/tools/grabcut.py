@@ -154,10 +154,10 @@ class GrabCutTool(Tool):
         self.computing = False
         if isinstance(out, tuple):
             self.session, out = out
-        if self._box_item is not None:
+        self.result = out
+        if self._box_item is not None and out.any():  # an empty proposal keeps its box
             self.canvas.scene().removeItem(self._box_item)
             self._box_item = None
-        self.result = out
         self._show()
 
     def _refine(self) -> None:
