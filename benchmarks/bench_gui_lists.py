@@ -143,7 +143,6 @@ def bench_next_image(root: Path) -> list[dict]:
     from PySide6.QtGui import QPixmap
 
     from studio.core.project import Project
-    from studio.gui import prefetch
 
     app = _app()
     paths = _big_jpegs(root / "jpegs")
@@ -153,6 +152,7 @@ def bench_next_image(root: Path) -> list[dict]:
     win = _window(root)
     win.open_project(root / "photos")
     _pump(app, 0.2)
+    prefetch = win.prefetcher  # the window's cache of decoded neighbours
 
     def step(warm: bool) -> float:
         if warm:

@@ -67,8 +67,15 @@ class _Request:
 
     def __init__(self) -> None:
         self.task: Task | None = None
+        self.started = False
         self.ended = threading.Event()
         self.failed = False
+
+    def wait(self) -> None:
+        """Until the decode has ended; returns at once if it was dropped before it began."""
+        while not self.ended.wait(0.05):
+            if self.task is None or (self.task.token.cancelled and not self.started):
+                return
 
 
 class Prefetcher(QObject):
@@ -103,6 +110,7 @@ class Prefetcher(QObject):
         return array
 
     def _run(self, token: CancelToken, key: str, request: _Request) -> None:
+        request.started = True
         try:
             token.check()
             self._decode(key)
@@ -162,7 +170,7 @@ class Prefetcher(QObject):
             request = self._pending.get(key)
         if request is not None:
             self.stats["waits"] += 1
-            request.ended.wait()
+            request.wait()
             array = self.get_cached(key)
             if array is not None:
                 return array

@@ -83,12 +83,16 @@ def test_tools_brush_size_keys_and_cursor(canvas, mouse):
         canvas.set_tool("lasso")
     canvas.set_tool("brush")
     mouse.move(60, 60)
-    cursor = canvas._cursor_items[0]
-    assert cursor.isVisible() and cursor.rect().width() == canvas.brush_size
+    cursor = canvas.brush_cursor()
+    assert cursor is not None and cursor.width() == canvas.brush_size
+    assert abs(cursor.center().x() - 60) < 0.5 and abs(cursor.center().y() - 60) < 0.5
     start = canvas.brush_size
     mouse.key(Qt.Key.Key_BracketRight)
     assert canvas.brush_size > start and sizes[-1] == canvas.brush_size
-    assert cursor.rect().width() == canvas.brush_size
+    assert canvas.brush_cursor().width() == canvas.brush_size
+    canvas.set_tool("select")
+    assert canvas.brush_cursor() is None
+    canvas.set_tool("brush")
     mouse.key(Qt.Key.Key_BracketLeft)
     mouse.key(Qt.Key.Key_BracketLeft)
     assert canvas.brush_size < start

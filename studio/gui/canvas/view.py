@@ -7,11 +7,9 @@ edit through the document. Scene coordinates are image pixel-edge coordinates.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
-    QKeyEvent,
-    QKeySequence,
     QMouseEvent,
     QPainter,
     QPen,
@@ -23,6 +21,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsVie
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
+from studio.gui.canvas.keys import CanvasKeys
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
 from studio.gui.workers import WorkerPool
@@ -32,10 +31,9 @@ WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
 BRUSH_MIN, BRUSH_MAX = 1, 500
 TOAST_MS = 5000  # how long a note on the canvas stays
 WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
-_CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(CanvasKeys, QGraphicsView):
     """Zoomable, pannable view of one image and its annotations, with drawing tools."""
 
     zoomChanged = Signal(float)  # percent
@@ -469,83 +467,17 @@ class CanvasView(QGraphicsView):
             if show:
                 item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
 
+    def brush_cursor(self) -> QRectF | None:
+        """The brush outline shown under the mouse (image coordinates), None when hidden."""
+        item = self._cursor_items[0]
+        return QRectF(item.rect()) if item.isVisible() else None
+
     def _update_brush_cursor(self) -> None:
         item = self._cursor_items[0]
         if item.isVisible() or self.tool.name in ("brush", "eraser"):
             center = item.rect().center() if item.isVisible() else \
                 self.mapToScene(self.mapFromGlobal(self.cursor().pos()))
             self._move_brush_cursor(QPointF(center))
-
-    # --- keys ----------------------------------------------------------------------------------
-    def event(self, event: QEvent) -> bool:
-        # Take keys the canvas needs before window shortcuts do (Backspace while drawing...).
-        if event.type() == QEvent.Type.ShortcutOverride:
-            key = event.key()
-            if key in _CANVAS_KEYS or (self.tool.busy and key in (
-                    Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter,
-                    Qt.Key.Key_Escape)):
-                event.accept()
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, doc = event.key(), self.document
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            return
-        if key == Qt.Key.Key_BracketLeft:
-            self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.15)))
-            return
-        if key == Qt.Key.Key_BracketRight:
-            self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
-            return
-        try:
-            if doc.image_id is not None and self.tool.key_press(event):
-                return
-            if self._standard_key(event):
-                return
-        except StudioError as exc:
-            self.errorOccurred.emit(str(exc))
-            return
-        super().keyPressEvent(event)
-
-    def _standard_key(self, event: QKeyEvent) -> bool:
-        doc, key = self.document, event.key()
-        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        if event.matches(QKeySequence.StandardKey.Undo):
-            doc.undo_group.undo()
-        elif event.matches(QKeySequence.StandardKey.Redo) or (ctrl and key == Qt.Key.Key_Y):
-            doc.undo_group.redo()
-        elif event.matches(QKeySequence.StandardKey.Copy):
-            doc.copy_selection()
-        elif event.matches(QKeySequence.StandardKey.Paste):
-            doc.paste()
-        elif ctrl and key == Qt.Key.Key_D:
-            doc.duplicate_selection()
-        elif ctrl and key == Qt.Key.Key_0:
-            self.fit()
-        elif ctrl and key == Qt.Key.Key_1:
-            self.zoom_100()
-        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self._zoom_to(self.scale_factor() * 1.25, None)
-        elif key == Qt.Key.Key_Minus:
-            self._zoom_to(self.scale_factor() / 1.25, None)
-        elif key == Qt.Key.Key_Delete and doc.selected_ids:
-            doc.delete_annotations(doc.selected_ids)
-        elif key == Qt.Key.Key_Escape and doc.selected_ids:
-            doc.select([])
-        else:
-            return False
-        return True
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            if not self._panning:
-                self.viewport().setCursor(self.tool.cursor)
-            return
-        super().keyReleaseEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         w, h = self.image_size
