@@ -11,6 +11,7 @@ The editing rules themselves (patches, paint planning) live in studio.core.editi
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -123,10 +124,19 @@ class StoreCommand(QUndoCommand):
 
     def __init__(self, document, image_id: int, text: str, ops: Sequence) -> None:
         super().__init__(text)
-        self.document = document
+        # A weak link: the document's undo stacks own their commands (in C++), and a
+        # cycle document <-> command left to the garbage collector can free them twice.
+        self._document = weakref.ref(document)
         self.image_id = image_id
         self.ops = list(ops)
         self._executed = False
+
+    @property
+    def document(self):
+        document = self._document()
+        if document is None:
+            raise StudioError("The labelling document of this edit is closed.")
+        return document
 
     def execute(self) -> None:
         """First run, called by the document before pushing; errors propagate."""
