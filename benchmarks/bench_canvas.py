@@ -101,24 +101,29 @@ def _first_paint(folder: Path) -> list[dict]:
 
 
 class StallMeter:
-    """The GUI thread's longest stall: how late a 10 ms timer fires, at worst."""
+    """The GUI thread's longest stall: how late a 10 ms timer fires, at worst.
+
+    Also kept: the GUI thread's own CPU time within that worst gap. On a loaded machine
+    a gap can be mostly waiting for a core; the CPU part is what our code spent there."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import Qt, QTimer
 
         self.timer = QTimer(interval=10, timerType=Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
-        self.worst = 0.0
-        self._last = 0.0
+        self.worst = self.worst_cpu = 0.0
+        self._last = self._last_cpu = 0.0
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, (now - self._last) * 1000 - 10)
-        self._last = now
+        now, cpu = time.perf_counter(), time.thread_time()
+        late = (now - self._last) * 1000 - 10
+        if late > self.worst:
+            self.worst, self.worst_cpu = late, (cpu - self._last_cpu) * 1000
+        self._last, self._last_cpu = now, cpu
 
     def __enter__(self) -> StallMeter:
-        self.worst = 0.0
-        self._last = time.perf_counter()
+        self.worst = self.worst_cpu = 0.0
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
         self.timer.start()
         return self
 
@@ -138,7 +143,8 @@ def _run_until(condition, timeout_s: float = 60.0) -> None:
 
 
 def _stall_row(what: str, meter: StallMeter) -> dict:
-    return {"name": f"max GUI-thread stall: {what}", "value": meter.worst, "unit": "ms",
+    return {"name": f"max GUI-thread stall: {what} (its GUI-thread CPU "
+                    f"{meter.worst_cpu:.0f} ms)", "value": meter.worst, "unit": "ms",
             "target": "<= 50 ms"}
 
 

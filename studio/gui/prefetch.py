@@ -8,10 +8,10 @@ oldest first out. `shutdown()` (the window's close) stops every decode.
 
     prefetcher.prefetch([next_path, previous_path])   # after showing an image
     array = prefetcher.load(path)       # the canvas: cached, in flight, or decoded now
-    qimage = prefetcher.get_qimage(path)  # 8-bit images: a ready QImage of `array`
+    ready = prefetcher.get_display(path)  # 8-bit images: their 32-bit display pixels
 
-The QImage is made on the worker thread too (QImage, unlike QPixmap, may be built off
-the GUI thread), so showing a prefetched 8-bit image costs only QPixmap.fromImage.
+The display pixels are made on the worker too (studio.gui.pixels, without holding the
+GUI thread up), so showing a prefetched 8-bit image costs only QPixmap.fromImage.
 
 Cancelling never runs a callback in the caller's thread (a `CancelToken` only sets a
 flag), so no lock is ever taken twice: the cache's lock guards plain dict operations
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QImage
 
 from studio.core.images import load_image
+from studio.gui.pixels import DisplayBuffer, display_buffer
 from studio.gui.workers import CancelToken, Task, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -41,25 +41,9 @@ def _key(path: str | Path) -> str:
     return str(Path(path))
 
 
-def _nbytes(entry: tuple[np.ndarray, QImage | None]) -> int:
-    array, image = entry
-    return array.nbytes + (image.sizeInBytes() if image is not None else 0)
-
-
-def qimage_copy(array: np.ndarray) -> QImage | None:
-    """A QImage owning a copy of an 8-bit grey/RGB/RGBA array; None for other arrays."""
-    if array.dtype != np.uint8:
-        return None
-    h, w = array.shape[:2]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    fmt = {1: QImage.Format.Format_Grayscale8, 3: QImage.Format.Format_RGB888,
-           4: QImage.Format.Format_RGBA8888}.get(channels)
-    if fmt is None or not array.flags.c_contiguous:
-        return None
-    image = QImage(array.data, w, h, array.strides[0], fmt)
-    # the screen's 32-bit format: QPixmap.fromImage on the GUI thread then shares, not converts
-    return image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied if channels == 4
-                                 else QImage.Format.Format_RGB32)
+def _nbytes(entry: tuple[np.ndarray, DisplayBuffer | None]) -> int:
+    array, shown = entry
+    return array.nbytes + (shown.nbytes if shown is not None else 0)
 
 
 class _Request:
@@ -88,23 +72,23 @@ class Prefetcher(QObject):
         self.max_bytes = int(max_bytes)
         self.stats = {"hits": 0, "waits": 0, "misses": 0, "decoded": 0}
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, tuple[np.ndarray, QImage | None]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[np.ndarray, DisplayBuffer | None]] = OrderedDict()
         self._pending: dict[str, _Request] = {}
 
     # --- worker side --------------------------------------------------------------------------
-    def _store(self, key: str, array: np.ndarray, image: QImage | None) -> None:
+    def _store(self, key: str, array: np.ndarray, shown: DisplayBuffer | None) -> None:
         with self._lock:
-            self._cache[key] = (array, image)
+            self._cache[key] = (array, shown)
             self._cache.move_to_end(key)
             total = sum(_nbytes(e) for e in self._cache.values())
             while total > self.max_bytes and len(self._cache) > 1:
                 _old, dropped = self._cache.popitem(last=False)
                 total -= _nbytes(dropped)
 
-    def _decode(self, key: str, with_qimage: bool = True) -> np.ndarray:
+    def _decode(self, key: str, with_display: bool = True) -> np.ndarray:
         array = load_image(key)
         array.setflags(write=False)  # shared between threads and views: nobody edits it
-        self._store(key, array, qimage_copy(array) if with_qimage else None)
+        self._store(key, array, display_buffer(array) if with_display else None)
         with self._lock:
             self.stats["decoded"] += 1
         return array
@@ -134,8 +118,9 @@ class Prefetcher(QObject):
             self._cache.move_to_end(key)
             return entry[0]
 
-    def get_qimage(self, path: str | Path) -> QImage | None:
-        """A ready QImage of the cached 8-bit image (None if not cached or not 8-bit)."""
+    def get_display(self, path: str | Path) -> DisplayBuffer | None:
+        """Ready display pixels of the cached 8-bit image (None if not cached or not 8-bit);
+        wrap them with studio.gui.pixels.qimage_view and keep them while shown."""
         with self._lock:
             entry = self._cache.get(_key(path))
             return entry[1] if entry is not None else None
@@ -175,7 +160,7 @@ class Prefetcher(QObject):
             if array is not None:
                 return array
         self.stats["misses"] += 1
-        return self._decode(key, with_qimage=False)  # the caller makes its own display image
+        return self._decode(key, with_display=False)  # the caller makes its own display image
 
     def clear(self) -> None:
         """Forget every cached image and drop the requests not started (another project)."""

@@ -6,11 +6,12 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QColorDialog, QInputDialog, QMessageBox
 
 from studio.core.errors import FormatError, StudioError
 from studio.gui.document import LabelDocument
+from studio.gui.pixels import qimage_view
 from studio.gui.workers import CancelToken, WorkerPool
 
 
@@ -291,9 +292,11 @@ def test_prefetch_decodes_in_background_and_is_used(make_image, prefetcher):
     prefetcher.wait_idle()
     first = prefetcher.get_cached(paths[0])
     assert first is not None and first.shape == (40, 30, 3) and not first.flags.writeable
-    qimage = prefetcher.get_qimage(paths[0])  # ready for QPixmap.fromImage on the GUI thread
+    ready = prefetcher.get_display(paths[0])  # for QPixmap.fromImage on the GUI thread
+    qimage = qimage_view(ready)
     assert (qimage.width(), qimage.height()) == (30, 40)
-    assert qimage.pixelColor(3, 5).getRgb()[:3] == tuple(int(v) for v in first[5, 3])
+    assert qimage.pixelColor(3, 5).getRgb() == (*(int(v) for v in first[5, 3]), 255)
+    assert QPixmap.fromImage(qimage).toImage().pixelColor(3, 5) == qimage.pixelColor(3, 5)
     hits = prefetcher.stats["hits"]
     assert prefetcher.load(paths[0]) is first and prefetcher.stats["hits"] == hits + 1
     assert prefetcher.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now

@@ -39,12 +39,6 @@ def array_to_qimage(arr: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, arr.strides[0], fmt).copy()
 
 
-def display_qimage(arr: np.ndarray) -> QImage:
-    """A QImage of `arr` in the screen's native 32-bit format (made on a worker thread,
-    it becomes a QPixmap on the GUI thread without a conversion)."""
-    return array_to_qimage(arr).convertToFormat(QImage.Format.Format_RGB32)
-
-
 def _read_tile(token: CancelToken, source: TiledSource, generation: int, key: tuple):
     """Worker: the pixels of one tile (or the overview), None when superseded."""
     stale = generation != source.generation and key not in source.wanted

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 from studio.core.errors import StudioError
 from studio.core.images import display_range, load_image, to_uint8
 from studio.core.tiles import TILED_PIXELS
-from studio.gui.canvas.tile_source import TiledSource, array_to_qimage, display_qimage
+from studio.gui.canvas.tile_source import TiledSource, array_to_qimage
+from studio.gui.pixels import DisplayBuffer, display_buffer, qimage_view
 from studio.gui.workers import CancelToken, WorkerPool
 
 FULL_PIXELS = TILED_PIXELS
@@ -48,10 +49,10 @@ def map_window(raw: np.ndarray, window: tuple[float, float] | None) -> np.ndarra
 
 
 def _map_full(token: CancelToken, raw: np.ndarray, window) -> tuple[np.ndarray, object]:
-    """Worker: the whole image mapped, and its display QImage."""
+    """Worker: the whole image mapped, and its display pixels."""
     display = map_window(raw, window)
     token.check()
-    return display, display_qimage(display)
+    return display, display_buffer(display)
 
 
 class ImageLayer(QObject):
@@ -76,6 +77,7 @@ class ImageLayer(QObject):
         self._auto_window: tuple[float, float] | None = None
         self._window: tuple[float, float] | None = None
         self._full_item: QGraphicsPixmapItem | None = None
+        self._full_pixels: DisplayBuffer | None = None  # memory the full pixmap may share
         self._preview_item: QGraphicsPixmapItem | None = None
         self._tiles: TiledSource | None = None  # huge images
         self.view_rect = lambda: None  # set by the view: visible (QRectF, scale) or None
@@ -87,6 +89,7 @@ class ImageLayer(QObject):
             if item is not None:
                 self.scene.removeItem(item)
         self._full_item = self._preview_item = None
+        self._full_pixels = None
         if self._tiles is not None:
             self._tiles.close()
             self._tiles = None
@@ -148,12 +151,15 @@ class ImageLayer(QObject):
 
     def _show_full(self) -> None:
         self._display = map_window(self._raw, self._current_window())
-        ready = (self.prefetcher.get_qimage(self._path)
+        ready = (self.prefetcher.get_display(self._path)
                  if self._display is self._raw and self.prefetcher is not None else None)
-        self._set_full_pixmap(QPixmap.fromImage(ready if ready is not None
-                                                else array_to_qimage(self._display)))
+        if ready is not None:
+            self._set_full_pixmap(QPixmap.fromImage(qimage_view(ready)), ready)
+        else:
+            self._set_full_pixmap(QPixmap.fromImage(array_to_qimage(self._display)))
 
-    def _set_full_pixmap(self, pixmap: QPixmap) -> None:
+    def _set_full_pixmap(self, pixmap: QPixmap, pixels: DisplayBuffer | None = None) -> None:
+        self._full_pixels = pixels
         if self._full_item is None:
             self._full_item = QGraphicsPixmapItem()
             self._full_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
@@ -211,8 +217,9 @@ class ImageLayer(QObject):
     def _on_mapped(self, raw: np.ndarray, out) -> None:
         if raw is not self._raw:
             return  # another image is shown by now
-        self._display, image = out
-        self._set_full_pixmap(QPixmap.fromImage(image))
+        self._display, pixels = out
+        image = qimage_view(pixels) if pixels is not None else array_to_qimage(self._display)
+        self._set_full_pixmap(QPixmap.fromImage(image), pixels)
         if self._preview_item is not None:
             self.scene.removeItem(self._preview_item)
             self._preview_item = None
