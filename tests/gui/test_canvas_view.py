@@ -187,3 +187,34 @@ def test_shortcut_help_lists_canvas_gestures():
     keys = " ".join(k for k, _ in SHORTCUT_HELP)
     for needed in ("Ctrl+0", "[ / ]", "Alt+click", "Backspace", "Space"):
         assert needed in keys
+
+
+def test_big_mask_zoomed_out_is_drawn_where_it_is(qtbot, label_project, tmp_path):
+    """Zoomed out, a big mask is drawn from a reduced copy: same place, same colour."""
+    from studio.core.geometry import MaskGeom
+
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), np.full((1000, 1600, 3), 40, np.uint8))
+    image_id, _ = label_project.add_image(path)
+    full = np.zeros((1000, 1600), bool)
+    full[100:900, 200:800] = True  # 480,000 px ... and a second block makes it > 1 Mpx
+    full[:, 1000:1500] = True
+    cell = label_project.classes()[0].id
+    label_project.add_annotation(image_id, cell, "mask", MaskGeom.from_full(full))
+    doc = LabelDocument(label_project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    view.resize(420, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    doc.set_image(image_id)
+    view.fit()
+    assert view.scale_factor() < 0.5
+    picture = view.grab().toImage()
+
+    def red(x, y):
+        return picture.pixelColor(view.mapFromScene(x, y)).red()
+
+    assert red(500, 500) > 80 and red(1250, 500) > 80  # inside the mask: tinted
+    assert red(100, 500) < 60 and red(900, 500) < 60 and red(500, 950) < 60  # outside
+    assert picture.save(str(tmp_path / "big_mask_fit.png"))

@@ -201,12 +201,14 @@ class MaskItem(AnnotationItem):
 
     kind = "mask"
     MAX_CONTOUR_PIXELS = 4096 * 4096  # bigger masks are drawn without their outline
+    REDUCE_PIXELS = 1 << 20  # zoomed out, bigger masks are drawn from a reduced copy
 
     def __init__(self, ann, color: QColor, opacity: float) -> None:
         super().__init__(ann, color, opacity)
         geom: MaskGeom = ann.geometry
         self._buf, self._image = padded_index_image(geom.bitmap)
         self._w, self._h = geom.width, geom.height
+        self._reduced: dict[int, tuple[np.ndarray, QImage]] = {}  # step -> reduced copy
         self._outline = QPainterPath()
         if 0 < geom.bitmap.size <= self.MAX_CONTOUR_PIXELS:
             contours, _ = cv2.findContours(self._buf[:self._h, :self._w], cv2.RETR_LIST,
@@ -222,6 +224,8 @@ class MaskItem(AnnotationItem):
         fill = QColor(self.color)
         fill.setAlphaF(min(1.0, self.fill_opacity * (1.5 if self.selected else 1.0)))
         self._image.setColorTable([0, fill.rgba()])
+        for _buf, image in self._reduced.values():
+            image.setColorTable([0, fill.rgba()])
 
     def set_fill_opacity(self, opacity: float) -> None:
         self.fill_opacity = opacity
@@ -242,8 +246,18 @@ class MaskItem(AnnotationItem):
         exposed = option.exposedRect.intersected(QRectF(0, 0, self._w, self._h))
         if exposed.isEmpty():
             return
-        src = exposed.toAlignedRect()
-        painter.drawImage(QRectF(src), self._image, QRectF(src))
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        step = 1
+        if lod < 0.5 and self._w * self._h > self.REDUCE_PIXELS:
+            step = 1 << min(6, int(np.floor(np.log2(1.0 / max(lod, 1e-6)))))
+        if step > 1:  # zoomed out: Qt would convert every source pixel of the big mask
+            image = self._reduced_image(step)
+            src = QRectF(exposed.left() / step, exposed.top() / step,
+                         exposed.width() / step, exposed.height() / step)
+            painter.drawImage(exposed, image, src)
+        else:
+            src = exposed.toAlignedRect()
+            painter.drawImage(QRectF(src), self._image, QRectF(src))
         pen, _ = self._pens()
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -251,6 +265,17 @@ class MaskItem(AnnotationItem):
             painter.drawPath(self._outline)
         if self.selected:
             painter.drawRect(QRectF(0, 0, self._w, self._h))
+
+    def _reduced_image(self, step: int) -> QImage:
+        """The mask reduced `step` times (made once per step, on first use)."""
+        if step not in self._reduced:
+            size = (max(1, self._w // step), max(1, self._h // step))
+            small = cv2.resize(self._buf[:self._h, :self._w], size,
+                               interpolation=cv2.INTER_AREA)
+            buf, image = padded_index_image(small > 0)
+            image.setColorTable(self._image.colorTable())
+            self._reduced[step] = (buf, image)
+        return self._reduced[step][1]
 
     def contains_point(self, p: QPointF, tol: float) -> bool:
         c, r = int(np.floor(p.x() - self.pos().x())), int(np.floor(p.y() - self.pos().y()))
