@@ -63,6 +63,9 @@ class LabelDocument(QObject):
         self.last_changed_ids: set[int] | None = None  # set while annotationsChanged runs
         # annotations as just read back by a worker write (saves views a decode), same time
         self.last_changed: dict[int, object] = {}
+        # called on the worker with each annotation an edit wrote, before views learn of it
+        # (a view prepares its drawing there, off the GUI thread)
+        self.view_preparers: list = []
 
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
@@ -276,7 +279,11 @@ class LabelDocument(QObject):
             if cmd is None:
                 return None
             cmd.write()
-            return cmd, plan, self._read_back(cmd.touched_ids)
+            read_back = self._read_back(cmd.touched_ids)
+            for prepare in list(self.view_preparers):
+                for ann in read_back.values():
+                    prepare(ann)
+            return cmd, plan, read_back
 
         def done(out) -> None:
             result = None

@@ -119,6 +119,11 @@ def test_brush_stroke_without_gaps_is_one_step(canvas, mouse, tmp_path):
     assert doc.undo_stack().count() == n + 1
     cmd = doc.undo_stack().command(n)
     assert cmd.ops[0].item is None  # the add keeps no copy; patches hold only the region
+    picture = canvas.grab().toImage()  # the landed stroke is drawn (stroke preview gone)
+    assert canvas.paint_layer().region() is None
+    on, off = (picture.pixelColor(canvas.mapFromScene(x, y)) for x, y in ((50.5, 30.5),
+                                                                           (50.5, 60.5)))
+    assert on.red() > off.red() + 60
     shot(canvas, tmp_path, "brush")
     # semantic mode: painting "other" over it takes the pixels
     classes = {c.name: c.id for c in doc.project.classes()}

@@ -203,22 +203,33 @@ class MaskItem(AnnotationItem):
     MAX_CONTOUR_PIXELS = 4096 * 4096  # bigger masks are drawn without their outline
     REDUCE_PIXELS = 1 << 20  # zoomed out, bigger masks are drawn from a reduced copy
 
-    def __init__(self, ann, color: QColor, opacity: float) -> None:
+    def __init__(self, ann, color: QColor, opacity: float, prepared=None) -> None:
         super().__init__(ann, color, opacity)
         geom: MaskGeom = ann.geometry
-        self._buf, self._image = padded_index_image(geom.bitmap)
+        buf, contours = prepared if prepared is not None else self.prepare(geom)
+        self._buf = buf
         self._w, self._h = geom.width, geom.height
+        self._image = QImage(buf.data, max(self._w, 1), max(self._h, 1), buf.shape[1],
+                             QImage.Format.Format_Indexed8)
         self._reduced: dict[int, tuple[np.ndarray, QImage]] = {}  # step -> reduced copy
         self._outline = QPainterPath()
-        if 0 < geom.bitmap.size <= self.MAX_CONTOUR_PIXELS:
-            contours, _ = cv2.findContours(self._buf[:self._h, :self._w], cv2.RETR_LIST,
-                                           cv2.CHAIN_APPROX_SIMPLE)
-            for c in contours:
-                pts = c.reshape(-1, 2).astype(np.float64) + 0.5
-                self._outline.addPolygon(_qpolygon(pts))
-                self._outline.closeSubpath()
+        for pts in contours:
+            self._outline.addPolygon(_qpolygon(pts))
+            self._outline.closeSubpath()
         self.setPos(geom.x, geom.y)
         self._update_colors()
+
+    @classmethod
+    def prepare(cls, geom: MaskGeom) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The heavy part of drawing a mask, safe on any thread (an edit's worker does it
+        for the masks it wrote): padded 8-bit pixels and the outline's polygons."""
+        buf, _image = padded_index_image(geom.bitmap)
+        contours: list[np.ndarray] = []
+        if 0 < geom.bitmap.size <= cls.MAX_CONTOUR_PIXELS:
+            found, _ = cv2.findContours(buf[:geom.height, :geom.width], cv2.RETR_LIST,
+                                        cv2.CHAIN_APPROX_SIMPLE)
+            contours = [c.reshape(-1, 2).astype(np.float64) + 0.5 for c in found]
+        return buf, contours
 
     def _update_colors(self) -> None:
         fill = QColor(self.color)
@@ -374,7 +385,7 @@ class PaintLayerItem(QGraphicsItem):
 
 
 def _qpolygon(points: np.ndarray) -> QPolygonF:
-    return QPolygonF([QPointF(float(x), float(y)) for x, y in points])
+    return QPolygonF(list(map(QPointF, *np.asarray(points, dtype=np.float64).T.tolist())))
 
 
 def nearest_edge(points: np.ndarray, p: tuple[float, float]) -> tuple[int, float, np.ndarray]:

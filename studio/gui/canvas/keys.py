@@ -1,18 +1,45 @@
-"""Keys of the canvas: brush size, pan with Space, undo/redo, clipboard, zoom, delete.
+"""Keys of the canvas (brush size, pan with Space, undo/redo, clipboard, zoom, delete),
+and the short notes it shows over the image.
 
-A mixin of CanvasView (kept apart so the view stays readable). Keys the current tool
-wants while a shape is half made (Backspace, Enter, Esc) are taken before the window's
-shortcuts see them.
+CanvasKeys is a mixin of CanvasView (kept apart so the view stays readable). Keys the
+current tool wants while a shape is half made (Backspace, Enter, Esc) are taken before
+the window's shortcuts see them.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QWidget
 
 from studio.core.errors import StudioError
 
 _CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
+NOTE_MS = 5000  # how long a note on the canvas stays
+
+
+class CanvasNote(QLabel):
+    """A note at the bottom of the canvas, hidden again after NOTE_MS."""
+
+    def __init__(self, viewport: QWidget) -> None:
+        super().__init__(viewport)
+        self.setStyleSheet("background: rgba(20, 20, 20, 210); color: white; "
+                           "padding: 6px 10px; border-radius: 4px;")
+        self.setWordWrap(True)
+        self.hide()
+        self.timer = QTimer(self, singleShot=True, interval=NOTE_MS)
+        self.timer.timeout.connect(self.hide)
+
+    def show_text(self, text: str) -> None:
+        viewport = self.parentWidget()
+        self.setText(text)
+        width = self.fontMetrics().horizontalAdvance(text) + 24
+        self.setFixedWidth(max(120, min(width, viewport.width() - 24)))
+        self.adjustSize()
+        self.move(12, viewport.height() - self.height() - 12)
+        self.show()
+        self.raise_()
+        self.timer.start()
 
 
 class CanvasKeys:

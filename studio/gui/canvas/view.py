@@ -16,12 +16,12 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView, QLabel
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
-from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
-from studio.gui.canvas.keys import CanvasKeys
+from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, MaskItem, PaintLayerItem
+from studio.gui.canvas.keys import CanvasKeys, CanvasNote
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
 from studio.gui.workers import WorkerPool
@@ -29,7 +29,6 @@ from studio.gui.workers import WorkerPool
 MIN_SCALE, MAX_SCALE = 0.002, 64.0
 WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
 BRUSH_MIN, BRUSH_MAX = 1, 500
-TOAST_MS = 5000  # how long a note on the canvas stays
 WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
 
 
@@ -90,15 +89,12 @@ class CanvasView(CanvasKeys, QGraphicsView):
             item.setZValue(2000)
             item.setVisible(False)
             self.scene().addItem(item)
-        self._toast = QLabel(self.viewport())
-        self._toast.setStyleSheet("background: rgba(20, 20, 20, 210); color: white; "
-                                  "padding: 6px 10px; border-radius: 4px;")
-        self._toast.hide()
-        self._toast_timer = QTimer(self, singleShot=True, interval=TOAST_MS)
-        self._toast_timer.timeout.connect(self._toast.hide)
+        self._toast = CanvasNote(self.viewport())
         self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
         self.tool = self._tools["select"]
         self.viewport().setCursor(self.tool.cursor)
+        self._prepared: dict[tuple, object] = {}  # (id, updated_at) -> MaskItem.prepare(...)
+        document.view_preparers.append(self._prepare_item)
         document.imageChanged.connect(self._on_image_changed)
         document.annotationsChanged.connect(self._on_annotations_changed)
         document.selectionChanged.connect(self._on_selection_changed)
@@ -177,15 +173,7 @@ class CanvasView(CanvasKeys, QGraphicsView):
 
     def toast(self, text: str) -> None:
         """Show a short note on the canvas itself (where the person is looking)."""
-        self._toast.setText(text)
-        self._toast.setWordWrap(True)
-        width = self._toast.fontMetrics().horizontalAdvance(text) + 24
-        self._toast.setFixedWidth(max(120, min(width, self.viewport().width() - 24)))
-        self._toast.adjustSize()
-        self._toast.move(12, self.viewport().height() - self._toast.height() - 12)
-        self._toast.show()
-        self._toast.raise_()
-        self._toast_timer.start()
+        self._toast.show_text(text)
 
     @property
     def toast_text(self) -> str:
@@ -202,8 +190,10 @@ class CanvasView(CanvasKeys, QGraphicsView):
     def shutdown(self) -> None:
         """Stop every background job of the canvas (it closes, or its window does).
         Edits being written are finished first: a stroke is never lost."""
+        if self._prepare_item in self.document.view_preparers:
+            self.document.view_preparers.remove(self._prepare_item)
         self._window_timer.stop()
-        self._toast_timer.stop()
+        self._toast.timer.stop()
         self.edit_workers.wait()
         self.edit_workers.shutdown()
         self.tool.cancel()
@@ -352,16 +342,27 @@ class CanvasView(CanvasKeys, QGraphicsView):
                 continue
             if item is not None:
                 self.scene().removeItem(item)
-            item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
+            prepared = self._prepared.pop((a.id, a.updated_at), None)
+            if prepared is not None:
+                item = MaskItem(a, QColor(color), self.opacity, prepared=prepared)
+            else:
+                item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
             item.setVisible(self.document.is_visible(a.class_id))
             if a.id in selected:
                 item.set_selected(True)
             self.scene().addItem(item)
             self._items[a.id] = item
+        for key in [k for k in self._prepared if changed is None or k[0] in changed]:
+            self._prepared.pop(key, None)  # used or stale
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
             item.setZValue(10 + rank / max(len(order), 1))
+
+    def _prepare_item(self, ann) -> None:
+        """On an edit's worker: the heavy part of drawing a mask it wrote."""
+        if ann.kind == "mask" and ann.image_id == self.document.image_id:
+            self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry)
 
     def _on_selection_changed(self, ids: list) -> None:
         selected = set(ids)
