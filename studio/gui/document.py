@@ -270,7 +270,8 @@ class LabelDocument(QObject):
                          text: str = "Paint"):
         """paint_mask without blocking: reading the masks, planning and the store write run
         in `workers` (a WorkerPool); the undo step is pushed when the write is done, then
-        on_done(id of the mask painted into, or None) runs. Returns the worker task."""
+        on_done(id of the mask painted into, or None) runs. Returns the worker task.
+        `footprint` is handed over: do not change it afterwards (it is not copied)."""
         args = self._paint_args(x, y, footprint, erase, class_id, mode, preserve_others,
                                 target_id, text)
 
@@ -302,7 +303,7 @@ class LabelDocument(QObject):
         width, height = self.image_size()
         cid = None if (erase and mode == "instance") else self._class_for_new(class_id)
         return dict(image_id=image_id, size=(width, height), x=x, y=y,
-                    footprint=np.asarray(footprint, dtype=bool).copy(), erase=erase,
+                    footprint=np.asarray(footprint, dtype=bool), erase=erase,
                     class_id=cid, mode=mode, preserve_others=preserve_others,
                     target_id=target_id, text=text)
 

@@ -206,12 +206,13 @@ class MaskItem(AnnotationItem):
     def __init__(self, ann, color: QColor, opacity: float, prepared=None) -> None:
         super().__init__(ann, color, opacity)
         geom: MaskGeom = ann.geometry
-        buf, contours = prepared if prepared is not None else self.prepare(geom)
+        buf, contours, reduced = prepared if prepared is not None else self.prepare(geom)
         self._buf = buf
         self._w, self._h = geom.width, geom.height
-        self._image = QImage(buf.data, max(self._w, 1), max(self._h, 1), buf.shape[1],
-                             QImage.Format.Format_Indexed8)
-        self._reduced: dict[int, tuple[np.ndarray, QImage]] = {}  # step -> reduced copy
+        self._image = _index_view(buf, self._w, self._h)
+        self._reduced: dict[int, tuple[np.ndarray, QImage]] = {  # step -> reduced copy
+            step: (small, _index_view(small, size[0], size[1]))
+            for step, (small, size) in reduced.items()}
         self._outline = QPainterPath()
         for pts in contours:
             self._outline.addPolygon(_qpolygon(pts))
@@ -220,16 +221,22 @@ class MaskItem(AnnotationItem):
         self._update_colors()
 
     @classmethod
-    def prepare(cls, geom: MaskGeom) -> tuple[np.ndarray, list[np.ndarray]]:
+    def prepare(cls, geom: MaskGeom, reduce: bool = False):
         """The heavy part of drawing a mask, safe on any thread (an edit's worker does it
-        for the masks it wrote): padded 8-bit pixels and the outline's polygons."""
+        for the masks it wrote): padded 8-bit pixels, the outline's polygons (simplified
+        to half a pixel) and, with `reduce`, the reduced copies for zoomed-out views."""
         buf, _image = padded_index_image(geom.bitmap)
         contours: list[np.ndarray] = []
         if 0 < geom.bitmap.size <= cls.MAX_CONTOUR_PIXELS:
             found, _ = cv2.findContours(buf[:geom.height, :geom.width], cv2.RETR_LIST,
                                         cv2.CHAIN_APPROX_SIMPLE)
-            contours = [c.reshape(-1, 2).astype(np.float64) + 0.5 for c in found]
-        return buf, contours
+            contours = [cv2.approxPolyDP(c, 0.5, True).reshape(-1, 2).astype(np.float64) + 0.5
+                        for c in found]
+        reduced = {}
+        if reduce and geom.bitmap.size > cls.REDUCE_PIXELS:
+            for step in (2, 4, 8, 16, 32, 64):
+                reduced[step] = _reduce(buf, geom.width, geom.height, step)
+        return buf, contours, reduced
 
     def _update_colors(self) -> None:
         fill = QColor(self.color)
@@ -278,15 +285,14 @@ class MaskItem(AnnotationItem):
             painter.drawRect(QRectF(0, 0, self._w, self._h))
 
     def _reduced_image(self, step: int) -> QImage:
-        """The mask reduced `step` times (made once per step, on first use)."""
+        """The mask reduced `step` times (prepared by the edit's worker, else made here on
+        first use)."""
         if step not in self._reduced:
-            size = (max(1, self._w // step), max(1, self._h // step))
-            small = cv2.resize(self._buf[:self._h, :self._w], size,
-                               interpolation=cv2.INTER_AREA)
-            buf, image = padded_index_image(small > 0)
-            image.setColorTable(self._image.colorTable())
-            self._reduced[step] = (buf, image)
-        return self._reduced[step][1]
+            small, size = _reduce(self._buf, self._w, self._h, step)
+            self._reduced[step] = (small, _index_view(small, *size))
+        image = self._reduced[step][1]
+        image.setColorTable(self._image.colorTable())
+        return image
 
     def contains_point(self, p: QPointF, tol: float) -> bool:
         c, r = int(np.floor(p.x() - self.pos().x())), int(np.floor(p.y() - self.pos().y()))
@@ -382,6 +388,18 @@ class PaintLayerItem(QGraphicsItem):
             self.buf[r.top():r.bottom() + 1, r.left():r.right() + 1] = 0
             self.update(self.dirty)
         self.dirty = None
+
+
+def _index_view(buf: np.ndarray, w: int, h: int) -> QImage:
+    """An Indexed8 QImage over padded pixels (no copy)."""
+    return QImage(buf.data, max(w, 1), max(h, 1), buf.shape[1], QImage.Format.Format_Indexed8)
+
+
+def _reduce(buf: np.ndarray, w: int, h: int, step: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Padded pixels of a mask reduced `step` times, and the reduced (width, height)."""
+    size = (max(1, w // step), max(1, h // step))
+    small = cv2.resize(buf[:h, :w], size, interpolation=cv2.INTER_AREA) > 0
+    return padded_index_image(small)[0], size
 
 
 def _qpolygon(points: np.ndarray) -> QPolygonF:

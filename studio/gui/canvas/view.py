@@ -362,7 +362,7 @@ class CanvasView(CanvasKeys, QGraphicsView):
     def _prepare_item(self, ann) -> None:
         """On an edit's worker: the heavy part of drawing a mask it wrote."""
         if ann.kind == "mask" and ann.image_id == self.document.image_id:
-            self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry)
+            self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry, True)
 
     def _on_selection_changed(self, ids: list) -> None:
         selected = set(ids)
