@@ -113,6 +113,7 @@ class WorkerPool(QObject):
 
     _relay = Signal(object, str, object)  # task, what, payload (queued across threads)
     busyChanged = Signal(bool)
+    failed = Signal(object)  # the exception of every current task that failed (any handler)
 
     def __init__(self, max_threads: int = 2, parent: QObject | None = None,
                  name: str = "workers") -> None:
@@ -208,6 +209,8 @@ class WorkerPool(QObject):
                     cb(payload)
             elif what == "error":
                 self._deliver_error(task, payload, current)
+                if current:
+                    self.failed.emit(payload)
             if current:
                 cb = task.callbacks.get("finished")
                 if cb is not None:

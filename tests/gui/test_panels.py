@@ -51,9 +51,12 @@ def test_worker_delivers_results_errors_and_progress(qtbot):
             token.progress(i)
         return n * 2
 
+    failures = []
+    pool.failed.connect(failures.append)  # errors also come as a signal of the pool
     pool.submit(job, 3, with_token=True, on_result=got.append, on_progress=progress.append)
     pool.submit(lambda: 1 / 0, on_error=errors.append)
     qtbot.waitUntil(lambda: bool(got and errors), timeout=5000)
+    assert failures == errors
     assert got == [6] and progress == [0, 1, 2]
     assert isinstance(errors[0], ZeroDivisionError)
     assert "ZeroDivisionError" in errors[0].__traceback_text__
