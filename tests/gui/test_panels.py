@@ -338,7 +338,8 @@ def test_prefetch_cancelled_before_it_starts_does_not_hang(make_image, prefetche
 def test_thumbnails_arrive_from_the_worker(doc, qtbot):
     from studio.gui.panels.images_model import ImageListModel
 
-    model = ImageListModel(workers=WorkerPool(1))
+    pool = WorkerPool(1, name="thumbnails-test")
+    model = ImageListModel(workers=pool)
     model.set_project(doc.project)
     assert model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole) is None  # requested
     qtbot.waitUntil(lambda: model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)
@@ -346,3 +347,4 @@ def test_thumbnails_arrive_from_the_worker(doc, qtbot):
     image = model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)
     assert max(image.width(), image.height()) == 16  # never enlarged beyond the image
     assert (doc.project.cache_dir / "thumbs").is_dir()  # cached on disk by core
+    pool.shutdown()  # other rows' thumbnails may still be on their way
