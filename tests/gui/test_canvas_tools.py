@@ -200,6 +200,11 @@ def test_fill_and_wand(canvas, mouse, tmp_path):
     mouse.release(100, 75)
     (m,) = anns(canvas, "mask")
     assert m.area == 200 * 150
+    # the drag is remembered relative to the noise: a plain click now takes as much
+    canvas.document.undo_stack().undo()
+    mouse.click(100, 75)
+    (m,) = anns(canvas, "mask")
+    assert m.area == 200 * 150 and canvas.tool.tolerance_scale > 5
 
 
 def test_grabcut_box_refine_accept(canvas, mouse, tmp_path):

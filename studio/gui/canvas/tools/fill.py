@@ -4,7 +4,8 @@ fill: grows while neighbouring pixels differ by at most the tolerance (follows g
 wand: takes every connected pixel within the tolerance of the clicked pixel's colour.
 The starting tolerance comes from the noise around the click (so it suits noisy
 micrographs and clean photos alike); dragging horizontally with the button held changes
-it live (right = more), and the value is drawn beside the cursor while dragging. The
+it live (right = more), and the value is drawn beside the cursor while dragging. A drag
+is remembered as a ratio to the noise, so the next click on another image starts alike. The
 region is added on release as a new mask (semantic painting rules apply). Huge images are
 filled inside a window of WINDOW x WINDOW pixels around the click. Reading the pixels and
 filling run on the canvas's worker; the newest tolerance wins.
@@ -24,13 +25,14 @@ WINDOW = 2048
 PIXELS_PER_STEP = 2.0  # screen pixels of horizontal drag per tolerance step
 
 
-def _start(canvas, seed, window, tool: str, fixed: bool, tolerance: float | None) -> dict:
-    """Worker: read the window's pixels, pick the tolerance, fill once."""
+def _start(canvas, seed, window, tool: str, fixed: bool, scale: float) -> dict:
+    """Worker: read the window's pixels, pick the tolerance (the noise-based default times
+    `scale`), fill once."""
     x0, y0, w, h = window
     image = canvas.image_region(x0, y0, w, h)
     local = (seed[0] - x0, seed[1] - y0)
     sigma = noise_sigma(image, local)
-    tol = default_tolerance(image, local, tool) if tolerance is None else tolerance
+    tol = float(round(min(255.0, default_tolerance(image, local, tool) * scale)))
     smoothed = smooth_for_flood(image, sigma)
     return dict(smoothed=smoothed, tolerance=tol,
                 result=flood_region(image, local, tol, fixed, smoothed))
@@ -46,7 +48,8 @@ class FillTool(Tool):
 
     def __init__(self, canvas) -> None:
         super().__init__(canvas)
-        self.tolerance: float | None = None  # None: from the local noise at each click
+        # each click's tolerance: the local noise's default times this (dragging sets it)
+        self.tolerance_scale = 1.0
         self._seed: tuple[int, int] | None = None
         self._press_x = 0.0
         self._tol = 0.0
@@ -88,7 +91,7 @@ class FillTool(Tool):
         self.canvas.paint_layer().set_colors(c)
         self.canvas.workers.submit(
             _start, self.canvas, (x, y), (x0, y0, x1 - x0, y1 - y0), self.name,
-            self.fixed_range, self.tolerance, key=self.name, on_result=self._on_started,
+            self.fixed_range, self.tolerance_scale, key=self.name, on_result=self._on_started,
             on_error=self._on_failed)
         self._show_label(pos, "…")
         return True
@@ -148,7 +151,8 @@ class FillTool(Tool):
     def _commit(self) -> None:
         result, (x0, y0) = self._result, self._origin
         if self._smoothed is not None and self._tol != self._base_tol:
-            self.tolerance = self._tol  # dragged: the next fill starts from this value
+            # dragged: later clicks keep the same ratio to their own image's noise
+            self.tolerance_scale *= max(self._tol, 1.0) / max(self._base_tol, 1.0)
         self.cancel()
         if result is not None and result.any():
             self.commit_mask(x0, y0, result, text=f"{self.name.capitalize()}", new_object=True)
