@@ -9,7 +9,7 @@ Measured:
 - stroke end: the release (one store write holding the stroke's region, the undo step) and
   the canvas refresh of the edited mask; and the store write alone (`paint_mask`),
 - the longest GUI-thread stall (a 10 ms QTimer's worst lateness) while: a stroke on the
-  8192 x 8192 mask ends and its edit lands; fill, wand and GrabCut (box, then a refining
+  8192 x 8192 mask ends and its edit lands, and is undone and redone; fill, wand and GrabCut (box, then a refining
   stroke) run on that tiled image at 100 % (reading full-resolution tiles); a
   brightness/contrast slider is dragged over a 4096 x 4096 RGB image (<= 50 ms each).
 Run alone with `python -m benchmarks.bench_canvas` (about a minute on 2 cores).
@@ -304,6 +304,13 @@ def _brush(folder: Path) -> list[dict]:
                  "value": landed, "unit": "ms", "target": ""},
                 _stall_row(f"stroke end at {label} zoom on the {BIG} x {BIG} mask", meter),
             ]
+        with StallMeter() as meter:  # Ctrl+Z of the last stroke, then Ctrl+Shift+Z
+            QTest.keyClick(vp, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+            _run_until(lambda: view.idle)
+            QTest.keyClick(vp, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                           | Qt.KeyboardModifier.ShiftModifier)
+            _run_until(lambda: view.idle)
+        rows.append(_stall_row(f"undo and redo of a stroke on the {BIG} x {BIG} mask", meter))
         rows += _assists(view, vp)
         # the store write alone: a 200 x 200 stroke into the half-image mask of class b
         x, y = BIG // 2 - 100, BIG // 2 - 100

@@ -130,6 +130,7 @@ class StoreCommand(QUndoCommand):
         self.image_id = image_id
         self.ops = list(ops)
         self._executed = False
+        self.runner = None  # a WorkerPool: undo and redo are written there, not here
 
     @property
     def document(self):
@@ -143,9 +144,9 @@ class StoreCommand(QUndoCommand):
         self._run(forward=True)
         self._executed = True
 
-    def write(self) -> None:
-        """First run's store part only: safe on a worker thread (no signal is emitted)."""
-        self._write(forward=True)
+    def write(self, forward: bool = True) -> None:
+        """The store part only: safe on a worker thread (no signal is emitted)."""
+        self._write(forward)
 
     def written_to_stack(self, stack, read_back: dict | None = None) -> None:
         """After `write()`, on the GUI thread: views learn of it and it becomes an undo step
@@ -175,12 +176,22 @@ class StoreCommand(QUndoCommand):
 
     def _guarded(self, forward: bool) -> None:
         # Qt calls these from C++: an exception would be lost, so report it as a signal.
+        if self.runner is not None and not self.runner.is_shut_down:
+            document = self.document  # big edits: written on the worker, in order
+            self.runner.submit(document.write_in_worker, self, forward,
+                               on_result=lambda read_back: document.command_applied(
+                                   self, read_back),
+                               on_error=lambda exc: self._failed(forward, exc))
+            return
         try:
             self._run(forward)
         except StudioError as exc:
-            self.setObsolete(True)
-            self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
-                                             f"'{self.text()}': {exc}")
+            self._failed(forward, exc)
+
+    def _failed(self, forward: bool, exc: BaseException) -> None:
+        self.setObsolete(True)
+        self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
+                                         f"'{self.text()}': {exc}")
 
     @property
     def touched_ids(self) -> set[int]:

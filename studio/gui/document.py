@@ -66,6 +66,7 @@ class LabelDocument(QObject):
         # called on the worker with each annotation an edit wrote, before views learn of it
         # (a view prepares its drawing there, off the GUI thread)
         self.view_preparers: list = []
+        self._edit_runner = None  # the WorkerPool big edits are written on (paint_mask_async)
 
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
@@ -148,9 +149,26 @@ class LabelDocument(QObject):
 
     # --- running commands ------------------------------------------------------------------
     def _push(self, cmd: StoreCommand) -> StoreCommand:
+        self.flush_edits()  # an edit of the GUI thread sees the store after queued ones
         cmd.execute()  # errors propagate to the caller; nothing is pushed then
         self.undo_stack(cmd.image_id).push(cmd)
         return cmd
+
+    def flush_edits(self) -> None:
+        """Wait for edits (strokes, their undo and redo) still being written by a worker."""
+        runner = self._edit_runner
+        if runner is not None and runner.busy and not runner.is_shut_down:
+            runner.wait()
+
+    def write_in_worker(self, cmd: StoreCommand, forward: bool) -> dict:
+        """Worker side of an edit: the store write, the touched annotations read back and
+        handed to the view preparers. Returns the read-back annotations by id."""
+        cmd.write(forward)
+        read_back = self._read_back(cmd.touched_ids)
+        for prepare in list(self.view_preparers):
+            for ann in read_back.values():
+                prepare(ann)
+        return read_back
 
     def command_applied(self, cmd: StoreCommand, read_back: dict | None = None) -> None:
         """A command's store write is done: fix the selection and tell the views."""
@@ -274,22 +292,19 @@ class LabelDocument(QObject):
         `footprint` is handed over: do not change it afterwards (it is not copied)."""
         args = self._paint_args(x, y, footprint, erase, class_id, mode, preserve_others,
                                 target_id, text)
+        self._edit_runner = workers
 
         def job():
             cmd, plan = self._paint_command(args)
             if cmd is None:
                 return None
-            cmd.write()
-            read_back = self._read_back(cmd.touched_ids)
-            for prepare in list(self.view_preparers):
-                for ann in read_back.values():
-                    prepare(ann)
-            return cmd, plan, read_back
+            return cmd, plan, self.write_in_worker(cmd, True)
 
         def done(out) -> None:
             result = None
             if out is not None:
                 cmd, plan, read_back = out
+                cmd.runner = workers  # its undo and redo are written there too
                 cmd.written_to_stack(self.undo_stack(cmd.image_id), read_back)
                 result = cmd.added_ids[0] if plan.new_mask is not None else plan.painted_id
             if on_done is not None:

@@ -143,6 +143,34 @@ def test_brush_stroke_without_gaps_is_one_step(canvas, mouse, tmp_path):
     assert doc.project.annotation(m.id).geometry.to_full(150, 200)[30, 138:143].sum() == 0
 
 
+def test_stroke_undo_and_redo_are_written_in_the_background_in_order(canvas, mouse):
+    from PySide6.QtTest import QTest
+
+    doc, vp = canvas.document, canvas.viewport()
+    canvas.set_tool("brush")
+    canvas.set_brush_size(6)
+    mouse.drag([(20, 30), (90, 30)])
+    (first,) = anns(canvas, "mask")
+    mouse.drag([(20, 60), (90, 60)])  # the same class: grows the same mask
+    (m,) = anns(canvas, "mask")
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    assert canvas.edit_workers.busy  # the keys returned before the store was written
+    mouse.settle()
+    assert anns(canvas) == [] and canvas.items_by_id() == {}
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL | SHIFT)
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL | SHIFT)
+    mouse.settle()
+    assert [a.area for a in anns(canvas, "mask")] == [m.area]
+    assert list(canvas.items_by_id()) == [m.id]
+    # an edit made while an undo is being written waits for it: it sees the store after
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    box = doc.add_annotation("box", (5, 5, 10, 10))
+    assert [a.area for a in anns(canvas, "mask")] == [first.area]
+    mouse.settle()
+    assert set(canvas.items_by_id()) == {m.id, box}
+
+
 def test_brush_instance_mode_one_object_per_stroke_shift_adds(canvas, mouse):
     """Each stroke is its own object (as the action's tooltip says); Shift adds to the
     selected one; the eraser clears only the selected object."""
