@@ -226,6 +226,23 @@ def test_map_is_one_for_the_ground_truth_and_falls_when_a_box_moves(project, tmp
     assert flat["box_map"] < 0.95 and "mask_map" not in flat
 
 
+def test_merged_meters_score_like_one(project, tmp_path):
+    add_toy_objects(project, tmp_path / "img", ["train"] * 4)
+    _, ds = _dataset(project, tmp_path)
+    _, targets = collate_detection([ds[i] for i in range(4)])
+    outputs = _perfect_outputs(targets)
+    outputs[1]["boxes"][0] += 3.0
+    whole = DetectionMeter(2, ["square", "disc"], masks=True)
+    whole.update(outputs, targets)
+    first, second = (DetectionMeter(2, ["square", "disc"], masks=True) for _ in range(2))
+    first.update(outputs[:2], targets[:2])
+    second.update(outputs[2:], targets[2:])
+    first.merge(second)
+    assert first.compute()["box_map"] == pytest.approx(whole.compute()["box_map"])
+    assert first.compute()["box_map"] < 1.0
+    assert len({o["id"] for o in first.objects}) == len(first.objects) == 8
+
+
 def test_empty_predictions_score_zero(project, tmp_path):
     add_toy_objects(project, tmp_path / "img", ["train"])
     _, ds = _dataset(project, tmp_path)

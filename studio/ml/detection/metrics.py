@@ -182,6 +182,18 @@ class DetectionMeter:
             self.results.extend(detections_to_coco(output, image_id, self.masks, width, height))
         self._report = None
 
+    def merge(self, other: DetectionMeter) -> None:
+        """Add another meter's images, ground truth and detections (distributed
+        validation gathers every rank's meter; COCOeval then runs on all of them)."""
+        offset, first_object = len(self.images), len(self.objects)
+        for image in other.images:
+            self.images.append({**image, "id": image["id"] + offset})
+        for n, obj in enumerate(other.objects, 1):
+            self.objects.append({**obj, "id": first_object + n,
+                                 "image_id": obj["image_id"] + offset})
+        self.results.extend({**r, "image_id": r["image_id"] + offset} for r in other.results)
+        self._report = None
+
     def ground_truth(self) -> dict:
         """The accumulated ground truth as a COCO dataset dict."""
         categories = [{"id": i + 1, "name": n} for i, n in enumerate(self.class_names)]
