@@ -5,5 +5,3 @@ models; this package turns a project's objects into torchvision detection target
 (:mod:`.data`), scores predictions with COCO mAP (:mod:`.metrics`) and turns model outputs
 into results, COCO result files and model-sourced annotations (:mod:`.predict`).
 """
-
-DETECTION_TASKS = ("detection", "instance")

@@ -19,8 +19,8 @@ import math
 from typing import Any
 
 from studio.core.errors import ConfigError
+from studio.ml.tasks import DETECTION_TASKS
 
-DETECTION_TASKS = ("detection", "instance")
 VARIANTS = ("cpu", "gpu")
 METRICS = {
     "detection": ("box_map50", "box_map", "box_map75", "box_ar100"),
