@@ -30,6 +30,14 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, help="override the config's number of epochs")
     p.add_argument("--resume", metavar="RUN", help="continue a run (id) or start from a "
                                                    "checkpoint file")
+    p.add_argument("--recommend", action="store_true",
+                   help="train with the config recommended from the project's data")
+    p.add_argument("--mirror", choices=("yes", "no"),
+                   help="with --recommend: can an image be mirrored or rotated without "
+                        "changing its label? (cells, aerial images: yes; digits, text: no)")
+    p.add_argument("--print-config", action="store_true",
+                   help="with --recommend: print the config (JSON, stdout) and its reasons "
+                        "(stderr) instead of training")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
@@ -141,7 +149,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.project:
         raise ConfigError("Name the project folder: studio-cli train PROJECT --config FILE.")
-    config = _read_config(args.config) if args.config else {}
+    if args.recommend:
+        config = _recommended_config(args)
+        if config is None:  # printed, not trained
+            return 0
+    elif args.print_config or args.mirror:
+        raise ConfigError("--print-config and --mirror go with --recommend.")
+    else:
+        config = _read_config(args.config) if args.config else {}
     if args.task:
         if config.get("task", args.task) != args.task:
             raise ConfigError(f"--task {args.task} contradicts the config's task "
@@ -169,6 +184,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(result.status, flush=True)
         print(result.run_id, flush=True)
     return 0
+
+
+def _recommended_config(args: argparse.Namespace) -> dict | None:
+    """train --recommend: the config planned from the project's data, its reasons printed
+    (on stderr with --print-config, which prints the config on stdout and returns None)."""
+    import sys
+
+    from studio.ml.plan import recommend
+
+    if args.config or args.resume is not None:
+        raise ConfigError("--recommend makes the whole config; leave out --config and --resume "
+                          "(or print it with --print-config, edit it and pass it as --config).")
+    with _open(args.project) as project:
+        plan = recommend(project, task=args.task, mirror=args.mirror,
+                         device=args.device or "auto")
+    if args.epochs is not None:
+        plan.config["epochs"] = args.epochs
+        plan.reasons["epochs"] = f"{args.epochs}: given with --epochs."
+    if args.print_config:
+        print(json.dumps(plan.config, indent=2))
+        print(plan.explain(), file=sys.stderr)
+        return None
+    print(plan.explain(), flush=True)
+    return plan.config
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
