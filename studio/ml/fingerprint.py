@@ -153,21 +153,22 @@ def _object_diameters(labels: np.ndarray, n_classes: int) -> list[list[float]]:
     return out
 
 
-def _semantic_stats(project, split: str, class_ids: list[int], names: list[str],
+def _semantic_stats(project, image_ids: list[int], class_ids: list[int], names: list[str],
                     seed: int = 0) -> tuple[list[float], dict, dict]:
-    """Pixel counts per class, object sizes and the label offset, from sampled train images."""
-    from studio.ml.datasets import decode, read_split
+    """Pixel counts per class, object sizes and the label offset, from up to
+    MAX_LABEL_IMAGES of the labelled train images (a seeded sample)."""
+    from studio.core.rasterize import label_map
+    from studio.ml.datasets import decode
 
-    source = read_split(project, "semantic", split, class_ids)
-    samples = list(source.samples)
-    if len(samples) > MAX_LABEL_IMAGES:
-        samples = random.Random(seed).sample(samples, MAX_LABEL_IMAGES)
+    chosen = sorted(image_ids)
+    if len(chosen) > MAX_LABEL_IMAGES:
+        chosen = sorted(random.Random(seed).sample(chosen, MAX_LABEL_IMAGES))
     counts = np.zeros(len(class_ids), dtype=np.float64)
     labelled = total = 0
     diameters: list[list[float]] = [[] for _ in class_ids]
     shifts: list[tuple[float, float]] = []
-    for i, sample in enumerate(samples):
-        labels = source.label_map(sample.image_id)
+    for i, image_id in enumerate(chosen):
+        labels = label_map(project, image_id, class_ids, ignore_index=255)
         valid = labels != 255
         counts += np.bincount(labels[valid].ravel(), minlength=len(class_ids))[:len(class_ids)]
         labelled += int(valid.sum())
@@ -175,7 +176,7 @@ def _semantic_stats(project, split: str, class_ids: list[int], names: list[str],
         for k, d in enumerate(_object_diameters(labels, len(class_ids))):
             diameters[k] += d
         if i < MAX_OFFSET_IMAGES:
-            image = decode(sample.path, 1)
+            image = decode(project.image(image_id).abs_path, 1)
             if image.shape == labels.shape:
                 probes = [label_offset(image, labels, k) for k in range(len(class_ids))]
                 probes = [p for p in probes if p is not None]
@@ -187,7 +188,7 @@ def _semantic_stats(project, split: str, class_ids: list[int], names: list[str],
                             for n, d in zip(names, diameters, strict=True)},
         "count": {n: len(d) for n, d in zip(names, diameters, strict=True)},
         "labelled_pixel_fraction": round(labelled / total, 4) if total else 0.0,
-        "images_read": len(samples),
+        "images_read": len(chosen),
     }
     offset = {"rows": 0.0, "cols": 0.0, "images": len(shifts), "agreement_rows": 0.0,
               "agreement_cols": 0.0}
@@ -252,7 +253,7 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
         fp["classes"] = _class_stats(_classification_counts(project, train_split, class_ids),
                                      names)
     elif task == "semantic":
-        counts, objects, offset = _semantic_stats(project, train_split, class_ids, names)
+        counts, objects, offset = _semantic_stats(project, sorted(train_ids), class_ids, names)
         fp["classes"] = _class_stats(counts, names)
         fp["objects"] = objects
         fp["label_offset"] = offset

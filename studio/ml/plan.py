@@ -110,6 +110,7 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     cfg = default_config(task)
     reasons: dict[str, str] = {}
     cfg["device"] = fp["device"]["requested"]
+    reasons["device"] = f"{cfg['device']}: the plan is made for {_device_text(fp)}."
     cfg["splits"] = {"train": fp["splits"]["train"], "val": fp["splits"]["val"] or "val"}
     if task == "classification":
         _classification(cfg, fp, reasons)
@@ -399,13 +400,13 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> None:
     for op in ("hflip", "vflip", "rotation"):
         spec[op]["enabled"] = False
     cfg["tta"] = False
-    if answer is None:
-        reasons["augment.hflip"] = ("off until the mirror question is answered: a flip is only "
-                                    "safe when it cannot change the label.")
-        return
-    if answer == "no":
-        reasons["augment.hflip"] = ("off: you said a mirrored or rotated image may have another "
-                                    "label (like a 6 and a 9, or text).")
+    if answer is None or answer == "no":
+        why = ("off until the mirror question is answered: a flip or rotation is only safe "
+               "when it cannot change the label." if answer is None else
+               "off: you said a mirrored or rotated image may have another label (like a 6 "
+               "and a 9, or text).")
+        for op in ("hflip", "vflip", "rotation"):
+            reasons[f"augment.{op}"] = why
         return
     offset = fp.get("label_offset") or {}
     rows = abs(offset.get("rows", 0.0)) >= OFFSET_PX and \

@@ -242,3 +242,16 @@ def test_no_labelled_train_images(project, tmp_path):
     project.add_annotation(iid, cid, "tag", None)
     with pytest.raises(ConfigError, match="'train' split has no labelled images"):
         recommend(project, device="cpu")
+
+
+def test_fingerprint_reads_a_bounded_sample_of_label_maps(project, tmp_path, monkeypatch):
+    from studio.ml import fingerprint as fingerprint_module
+
+    monkeypatch.setattr(fingerprint_module, "MAX_LABEL_IMAGES", 3)
+    add_toy_segmentation(project, tmp_path / "img", ["train"] * 6 + ["test"] * 2)
+    fp = fingerprint(project, device="cpu")
+    assert fp["objects"]["images_read"] == 3 and fp["label_offset"]["images"] == 3
+    assert fp["images"]["labelled_by_split"] == {"train": 6, "val": 0, "test": 2, "none": 0}
+    assert fp["splits"]["val"] is None
+    assert sum(fp["classes"]["counts"]) == 3 * 24 * 24  # three whole label maps, train only
+    assert fp["device"]["type"] == "cpu" and fp["device"]["free_gb"] is None
