@@ -197,11 +197,15 @@ def _classification(cfg: dict, fp: dict, reasons: dict) -> None:
         cfg.update(model="simple_cnn", pretrained=None, image_size=size)
         cfg["model_options"] = {"depth": depth, "width": width, "fc": [64 if small else 128],
                                 "dropout": 0.3}
-        why = (f"the {'grey' if fp['channels'] == 1 else 'colour'} images are small "
-               f"({_size_text(fp)})") if native < 64 else f"{n_train} training images are few"
-        if photo:
-            why += "; resnet18's ImageNet weights are not in the local cache"
-        reasons["model"] = f"simple_cnn from scratch: {why}, too little for a large network."
+        if native < 64:
+            why = f"the images are small ({_size_text(fp)}), too small for an ImageNet network"
+        elif fp["channels"] == 1:
+            why = "grey images, unlike the colour photos ImageNet networks learnt from"
+        elif photo:
+            why = "the ImageNet weights of resnet18 are not in the local cache"
+        else:
+            why = f"{n_train} training images are too few for a large network"
+        reasons["model"] = f"simple_cnn from scratch: {why}."
         reasons["model_options"] = (
             f"depth {depth}, width {width}: {depth} pooling stages leave "
             f"{max(1, size >> depth)} x {max(1, size >> depth)} features of a {size} px input"
