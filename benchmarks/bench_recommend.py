@@ -35,8 +35,9 @@ def run_digits(device: str = "cpu") -> list[dict]:
     if not bench_digits.DIGITS.is_dir():
         return [{"name": "recommended digits skipped (../shared/datasets absent)",
                  "value": float("nan"), "unit": "", "target": ""}]
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.fit import fit
     from studio.ml.plan import recommend
-    from studio.ml.train import evaluate_run, fit
 
     with tempfile.TemporaryDirectory() as tmp:
         project = bench_digits.build_project(Path(tmp) / "digits")
@@ -61,8 +62,9 @@ def run_isbi(device: str = "cpu") -> list[dict]:
     if not bench_isbi.ISBI.is_dir():
         return [{"name": "recommended ISBI skipped (../shared/datasets absent)",
                  "value": float("nan"), "unit": "", "target": ""}]
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.fit import fit
     from studio.ml.plan import recommend
-    from studio.ml.train import evaluate_run, fit
 
     with tempfile.TemporaryDirectory() as tmp:
         project = bench_isbi.build_project(Path(tmp) / "isbi")

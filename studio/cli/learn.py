@@ -197,12 +197,15 @@ def _recommended_config(args: argparse.Namespace) -> dict | None:
     (on stderr with --print-config, which prints the config on stdout and returns None)."""
     import sys
 
+    from studio.core.project import Project
+    from studio.ml.distributed import is_secondary_rank
     from studio.ml.plan import recommend
 
     if args.config or args.resume is not None:
         raise ConfigError("--recommend makes the whole config; leave out --config and --resume "
                           "(or print it with --print-config, edit it and pass it as --config).")
-    with _open(args.project) as project:
+    # read-only: under torchrun every rank plans while rank 0 holds the project
+    with Project.open_for_reading(args.project) as project:
         plan = recommend(project, task=args.task, mirror=args.mirror,
                          device=args.device or "auto")
     if args.epochs is not None:
@@ -212,7 +215,8 @@ def _recommended_config(args: argparse.Namespace) -> dict | None:
         print(json.dumps(plan.config, indent=2))
         print(plan.explain(), file=sys.stderr)
         return None
-    print(plan.explain(), flush=True)
+    if not is_secondary_rank():
+        print(plan.explain(), flush=True)
     return plan.config
 
 

@@ -24,10 +24,10 @@ MAX_OFFSET_IMAGES = 20  # images decoded for the label-offset probe
 
 
 def labelled_tasks(project) -> list[str]:
-    """The tasks this project has labels for: "classification" (tags), "semantic" (regions)."""
-    from studio.ml.datasets import task_class_ids
+    """The tasks this project has labels for (tags for classification, regions for semantic)."""
+    from studio.ml.tasks import TASKS, task_class_ids
 
-    return [t for t in ("classification", "semantic") if task_class_ids(project, t)]
+    return [t for t in TASKS if task_class_ids(project, t)]
 
 
 def device_facts(device: str = "auto") -> dict:
@@ -62,7 +62,7 @@ def _sizes(records) -> dict:
 
 
 def _labelled_ids(project, task: str, split: str | None, class_ids: list[int]) -> set[int]:
-    from studio.ml.datasets import task_kinds
+    from studio.ml.tasks import task_kinds
 
     wanted = set(class_ids)
     ids: set[int] = set()
@@ -211,8 +211,7 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
     rarest, missing_in_train}, for semantic also objects {median_diameter, count,
     labelled_pixel_fraction} and label_offset {rows, cols, images, agreement_rows,
     agreement_cols}, and device (see `device_facts`)."""
-    from studio.ml.config import TASKS
-    from studio.ml.datasets import task_class_ids
+    from studio.ml.tasks import TASKS, task_class_ids
 
     tasks = labelled_tasks(project)
     if task is None:

@@ -101,7 +101,8 @@ def _answer(mirror: str | bool | None) -> str | None:
 
 def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     """The plan for a fingerprint (`fingerprint(...)`'s dict); pure, no project needed."""
-    from studio.ml.config import TASKS, default_config, validate_config
+    from studio.ml.config import default_config, validate_config
+    from studio.ml.tasks import TASKS
 
     task = fp["task"]
     answer = _answer(mirror)
