@@ -134,19 +134,25 @@ def test_components_per_class():
 
 # --- fill holes ------------------------------------------------------------------------------
 def test_fill_holes_up_to_max_area():
-    labels = np.zeros((40, 60), np.uint8)
+    labels = np.zeros((40, 90), np.uint8)
     labels[5:25, 5:25] = 1
     labels[10:13, 10:13] = 0  # 9 px hole
     labels[5:25, 30:55] = 1
     labels[8:20, 34:50] = 0  # 192 px hole
-    labels[12:14, 38:40] = 2  # another class inside the big hole stays
-    labels[0:3, 0:60] = 1
+    labels[5:25, 60:85] = 1
+    labels[8:20, 64:80] = 0  # 192 px hole around a blob of class 2: two classes border it
+    labels[12:14, 68:70] = 2
+    labels[0:3, 0:90] = 1
     labels[0:2, 20:22] = 0  # a bay open to the image border is not a hole
     small = fill_holes(labels, max_area=20)
-    assert (small[10:13, 10:13] == 1).all() and (small[8:20, 34:50] != 1).sum() == 192
+    assert (small[10:13, 10:13] == 1).all() and (small[8:20, 34:50] == 0).sum() == 192
     every = fill_holes(labels, max_area=None)
-    assert (every[8:20, 34:50] == 1).sum() == 192 - 4 and (every[12:14, 38:40] == 2).all()
+    assert (every[8:20, 34:50] == 1).all()
+    assert (every[8:20, 64:80] == 0).sum() == 192 - 4 and (every[12:14, 68:70] == 2).all()
     assert (every[0:2, 20:22] == 0).all()
+    assert np.array_equal(fill_holes(labels, max_area=None, classes=[2]), labels)
+    no_bg = np.where(labels == 0, 255, labels).astype(np.uint8)
+    assert (fill_holes(no_bg, max_area=20, background=None)[10:13, 10:13] == 1).all()
 
 
 # --- hysteresis ------------------------------------------------------------------------------

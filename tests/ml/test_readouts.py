@@ -33,6 +33,13 @@ def test_readout_matches_segmentation_metrics():
         assert ours[key] == pytest.approx(ref[key]), key
     assert ours["iou"] == pytest.approx(ref["iou"])
     assert ours["unlabelled"] == 0 and ours["pixels"] == target.size - 15
+    # a class only in the prediction, one only in the label map, one in neither
+    odd_pred, odd_target = pred.copy(), target.copy()
+    odd_pred[odd_pred == 2] = 3
+    ours = readout(image_stats(odd_pred, odd_target, 5))
+    ref = segmentation_metrics(odd_pred, odd_target, 5)
+    for key in ("boundary_f1", "boundary_iou", "hd95", "hausdorff", "iou", "recall"):
+        assert ours[key] == pytest.approx(ref[key], nan_ok=True), key
 
 
 def test_pooled_over_images_equals_the_stacked_metrics():

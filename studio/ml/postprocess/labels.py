@@ -12,7 +12,9 @@ map with five classes costs a few milliseconds per step.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -180,18 +182,21 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
                background: int | None = 0, num_classes: int | None = None) -> np.ndarray:
     """Per class: drop connected components under ``min_size`` pixels and keep only the
     ``keep_largest`` largest (0 = all). ``connectivity`` 4 keeps diagonal neighbours apart,
-    8 joins them."""
+    8 joins them. Classes are independent here, so they are labelled in parallel threads
+    (OpenCV releases the GIL)."""
     out = labels.copy()
     if min_size <= 1 and keep_largest <= 0:
         return out
     fill = fill_value(background)
     n = num_classes if num_classes is not None else _count_classes(labels)
-    for c in resolve_classes(classes, n, background):
-        mask = cv2.compare(out, c, cv2.CMP_EQ)
+
+    def dropped(c: int):
+        mask = cv2.compare(labels, c, cv2.CMP_EQ)
         box = _box(mask, 0)
         if box is None:
-            continue
-        count, cc, stats, _ = cv2.connectedComponentsWithStats(mask[box], connectivity=connectivity)
+            return None
+        count, cc, stats, _ = cv2.connectedComponentsWithStats(mask[box],
+                                                               connectivity=connectivity)
         areas = stats[1:, cv2.CC_STAT_AREA]
         keep = areas >= min_size
         if keep_largest > 0 and keep.sum() > keep_largest:
@@ -200,9 +205,20 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
             rank[order] = np.arange(len(order))
             keep &= rank < keep_largest
         if keep.all():
-            continue
+            return None
         drop = np.concatenate([[0], np.where(keep, 0, 255)]).astype(np.uint8)
-        _paint(out[box], drop[cc], fill)
+        return box, np.take(drop, cc)
+
+    todo = resolve_classes(classes, n, background)
+    workers = min(len(todo), os.cpu_count() or 1, 4)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(dropped, todo))
+    else:
+        results = [dropped(c) for c in todo]
+    for res in results:
+        if res is not None:
+            _paint(out[res[0]], res[1], fill)
     return out
 
 
@@ -210,30 +226,52 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
 def fill_holes(labels: np.ndarray, max_area: int | None = 64,
                classes: Sequence[int] | None = None, background: int | None = 0,
                num_classes: int | None = None) -> np.ndarray:
-    """Per class: background or unlabelled pixels of a hole (a 4-connected region enclosed
-    by the class) of at most ``max_area`` pixels (None = any size) join the class."""
+    """Fill holes: a hole is a 4-connected region of background or unlabelled pixels that
+    does not touch the image border and whose neighbours all belong to one class (one of
+    ``classes``); holes of at most ``max_area`` pixels (None = any size) join that class.
+
+    One components pass over the background finds the holes of every class at once.
+    """
     out = labels.copy()
     fill = fill_value(background)
     n = num_classes if num_classes is not None else _count_classes(labels)
-    for c in resolve_classes(classes, n, background):
-        mask = cv2.compare(out, c, cv2.CMP_EQ)
-        box = _box(mask, 0)
-        if box is None:
-            continue
-        inside = mask[box]
-        h, w = inside.shape
-        other = np.full((h + 2, w + 2), 255, np.uint8)  # a ring of "not c" joins the outside
-        cv2.bitwise_not(inside, dst=other[1:-1, 1:-1])
-        count, cc, stats, _ = cv2.connectedComponentsWithStats(other, connectivity=4)
-        areas = stats[:, cv2.CC_STAT_AREA]
-        hole = np.ones(count, bool)
-        hole[0] = False  # the class itself
-        hole[cc[0, 0]] = False  # the outside
-        if max_area is not None:
-            hole &= areas <= max_area
-        if not hole.any():
-            continue
-        sub = out[box]
-        region = np.where(hole, 255, 0).astype(np.uint8)[cc[1:-1, 1:-1]]
-        _paint(sub, cv2.bitwise_and(region, _free(sub, fill)), c)
+    wanted = np.zeros(256, bool)
+    wanted[resolve_classes(classes, n, background)] = True
+    free = _free(out, fill)
+    count, cc, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    if count <= 1:
+        return out
+    H, W = out.shape
+    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    candidate = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
+    if max_area is not None:
+        candidate &= stats[:, cv2.CC_STAT_AREA] <= max_area
+    candidate[0] = False  # not free
+    if not candidate.any():
+        return out
+    ids = np.nonzero(candidate)[0]
+    # the enclosing pixels: each 4-neighbour of a candidate hole that is not free
+    box = _box(cv2.compare(np.take(candidate.view(np.uint8), cc), 0, cv2.CMP_GT), 1)
+    assert box is not None
+    sub_cc, sub = cc[box], out[box]
+    holes = np.where(candidate[sub_cc], sub_cc, 0).astype(np.float32)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    near = cv2.dilate(holes, cross).astype(np.int64)  # the (largest) hole id next door
+    ring = (near > 0) & (holes == 0)
+    hole_id, cls = near[ring], sub[ring].astype(np.int64)
+    lo = np.full(count, 256, np.int64)
+    hi = np.full(count, -1, np.int64)
+    np.minimum.at(lo, hole_id, cls)
+    np.maximum.at(hi, hole_id, cls)
+    enclosing = np.where(lo == hi, lo, 0)
+    ok = np.zeros(count, bool)
+    ok[ids] = (lo[ids] == hi[ids]) & wanted[np.clip(enclosing[ids], 0, 255)]
+    if not ok.any():
+        return out
+    lut = np.where(ok, enclosing, 0).astype(np.uint8)
+    target = np.take(lut, sub_cc)
+    mask = np.where(np.take(ok, sub_cc), 255, 0).astype(np.uint8)
+    _paint(sub, mask, 0)
+    cv2.bitwise_or(sub, cv2.bitwise_and(target, mask), dst=sub)
     return out
