@@ -33,12 +33,12 @@ from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
 from studio.core.schema import SCHEMA_VERSION, migrate, user_version
+from studio.core.splits import SPLITS
 
 _log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 LOCK_NAME = "project.lock"
-SPLITS = ("train", "val", "test", "none")
 STATUSES = ("new", "in_progress", "done", "review")
 
 

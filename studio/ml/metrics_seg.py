@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import ConfigError
+from studio.ml.tasks import IGNORE_INDEX
 
 _KERNEL = np.ones((3, 3), np.uint8)
 
@@ -190,7 +191,7 @@ def segmentation_metrics(
     pred: Any,
     target: Any,
     num_classes: int,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     boundary_tolerance: int = 2,
     boundary: bool = True,
 ) -> dict[str, Any]:
@@ -222,7 +223,7 @@ class SegmentationMeter:
     bincount), plus per-image boundary statistics on the CPU when ``boundary`` is True."""
 
     def __init__(
-        self, num_classes: int, ignore_index: int = 255, boundary: bool = False,
+        self, num_classes: int, ignore_index: int = IGNORE_INDEX, boundary: bool = False,
         boundary_tolerance: int = 2,
     ) -> None:
         if num_classes < 1:

@@ -1,178 +1,50 @@
-"""Optimizers and learning-rate schedules for the training loop.
+"""The life of one training run: model, optimizer, schedule and loaders set up from a
+validated config, epochs run through `studio.ml.loop`, early stopping, the fine-tune
+phase, a retry at half the batch size on CUDA out-of-memory, checkpoints (`last.pt`,
+`best.pt`, written in the background) and the run's record in the project store.
 
-The schedule is one object stepped after every optimizer step (and told each epoch's
-validation figure for "plateau"). The LR of every param group is its `initial_lr` times
-a factor that is a pure function of the global step (linear warm-up, then step decay /
-cosine / one-cycle) times the plateau scale. Because of that, when the fine-tune phase
-rebuilds the optimizer with new param groups, the schedule simply continues at the same
-step with the new groups' base LRs: warm-up and decay stay where they were.
-One-cycle here cycles the LR only (not the momentum).
+`studio.ml.fit.fit` creates a session and handles how a run ends; nothing else does.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from studio.core.errors import ConfigError, TrainingError
-from studio.ml.checkpoints import FORMAT, CheckpointWriter
+from studio.core.errors import TrainingError
+from studio.ml import augment_batch
+from studio.ml.builders import build_criterion, build_meter, build_optimizer, make_model
+from studio.ml.checkpoints import (
+    FORMAT,
+    CheckpointPayload,
+    CheckpointWriter,
+    load_checkpoint,
+    relative_to_project,
+)
+from studio.ml.datasets import make_loader
+from studio.ml.devices import memory_format
+from studio.ml.inference import window_forward
+from studio.ml.loop import evaluate, history_record, is_better, train_one_epoch
 from studio.ml.models import transfer
+from studio.ml.schedule import LRSchedule
 
 
-def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
-                    ) -> torch.optim.Optimizer:
-    """The configured optimizer over the model's trainable parameters (backbone / head
-    groups, backbone at lr * backbone_lr_factor)."""
-    opt = cfg["optimizer"]
-    lr, wd = float(opt["lr"]), float(opt.get("weight_decay", 0.0))
-    groups = transfer.optimizer_param_groups(model, lr, backbone_lr_factor, wd)
-    if not groups:
-        raise ConfigError("Every parameter of the model is frozen: nothing to train. Choose a "
-                          "freeze mode that leaves the head trainable.")
-    for group in groups:
-        group["initial_lr"] = group["lr"]
-    name = opt["name"]
-    if name == "sgd":
-        momentum = float(opt.get("momentum", 0.9))
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=wd,
-                               nesterov=bool(opt.get("nesterov", False)) and momentum > 0)
-    betas = tuple(float(b) for b in opt.get("betas", (0.9, 0.999)))
-    eps = float(opt.get("eps", 1e-8))
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr, momentum=float(opt.get("momentum", 0.0)),
-                                   eps=eps, weight_decay=wd)
-    raise ConfigError(f"Unknown optimizer {name!r}; use sgd, adam, adamw or rmsprop.")
+@dataclass
+class FitResult:
+    """How a run ended, with its history, checkpoints and (in memory) its model."""
+
+    run_id: int
+    status: str  # "finished" | "stopped"
+    best: dict
+    history: list[dict]
+    checkpoints: dict[str, str]  # {"last": path, "best": path} (absolute)
+    model: nn.Module | None = field(default=None, repr=False)
 
 
-class LRSchedule:
-    """Warm-up + none/step/cosine/plateau/onecycle, stepped per optimizer step."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: dict, steps_per_epoch: int,
-                 epochs: int) -> None:
-        self.optimizer = optimizer
-        self.cfg = cfg
-        self.name = cfg.get("name", "none")
-        self.steps_per_epoch = max(1, int(steps_per_epoch))
-        self.total_steps = max(1, self.steps_per_epoch * int(epochs))
-        self.warmup_steps = int(round(float(cfg.get("warmup_epochs", 0)) * self.steps_per_epoch))
-        self.step_count = 0
-        self.plateau_scale = 1.0
-        self.plateau_best: float | None = None
-        self.plateau_bad = 0
-        self.apply()
-
-    # --- the factor ---------------------------------------------------------------------
-    def factor(self, step: int) -> float:
-        cfg = self.cfg
-        if self.name == "onecycle":
-            return self._onecycle(step)
-        warm = 1.0
-        if self.warmup_steps > 0 and step < self.warmup_steps:
-            warm = 0.1 + 0.9 * step / self.warmup_steps
-        if self.name == "step":
-            epoch = step // self.steps_per_epoch
-            return warm * float(cfg.get("gamma", 0.1)) ** (epoch // int(cfg.get("step_size", 10)))
-        if self.name == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps)
-            progress = min(1.0, max(0.0, (step - self.warmup_steps) / span))
-            floor = float(cfg.get("min_lr_factor", 0.0))
-            return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-        return warm * self.plateau_scale  # none, plateau
-
-    def _onecycle(self, step: int) -> float:
-        cfg = self.cfg
-        start = 1.0 / float(cfg.get("div_factor", 25.0))
-        end = start / float(cfg.get("final_div_factor", 1e4))
-        up = max(1, int(float(cfg.get("pct_start", 0.3)) * self.total_steps))
-        if step < up:
-            t = step / up
-            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t))
-        t = min(1.0, (step - up) / max(1, self.total_steps - up))
-        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
-
-    # --- stepping ----------------------------------------------------------------------
-    def apply(self) -> None:
-        f = self.factor(self.step_count)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * f
-
-    def step(self) -> None:
-        self.step_count += 1
-        self.apply()
-
-    def epoch_end(self, value: float | None, mode: str = "min") -> bool:
-        """Tell the plateau schedule an epoch's figure; True when the LR was reduced."""
-        if self.name != "plateau" or value is None or not math.isfinite(value):
-            return False
-        better = (self.plateau_best is None
-                  or (value < self.plateau_best if mode == "min" else value > self.plateau_best))
-        if better:
-            self.plateau_best, self.plateau_bad = float(value), 0
-            return False
-        self.plateau_bad += 1
-        if self.plateau_bad > int(self.cfg.get("patience", 3)):
-            self.plateau_scale *= float(self.cfg.get("factor", 0.5))
-            self.plateau_bad = 0
-            self.apply()
-            return True
-        return False
-
-    def rebind(self, optimizer: torch.optim.Optimizer) -> None:
-        """Continue the schedule on a rebuilt optimizer (fine-tune phase)."""
-        self.optimizer = optimizer
-        self.apply()
-
-    def lr(self) -> float:
-        return float(max(g["lr"] for g in self.optimizer.param_groups))
-
-    def state_dict(self) -> dict:
-        return {"name": self.name, "step_count": self.step_count,
-                "plateau_scale": self.plateau_scale, "plateau_best": self.plateau_best,
-                "plateau_bad": self.plateau_bad}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step_count = int(state.get("step_count", 0))
-        self.plateau_scale = float(state.get("plateau_scale", 1.0))
-        best = state.get("plateau_best")
-        self.plateau_best = None if best is None else float(best)
-        self.plateau_bad = int(state.get("plateau_bad", 0))
-        self.apply()
-
-
-def l1_penalty(model: nn.Module) -> torch.Tensor:
-    """Sum of |w| over trainable weight tensors (biases and norm parameters left out)."""
-    terms = [p.abs().sum() for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    return torch.stack(terms).sum() if terms else torch.zeros(())
-
-
-def model_options(cfg: dict) -> dict:
-    """The model options of a config, with its "dropout" passed on where the model has one."""
-    from studio.ml.models.registry import get_spec
-
-    options = dict(cfg.get("model_options") or {})
-    spec = get_spec(cfg["model"])
-    if cfg.get("dropout") is not None and "dropout" in spec.default_options:
-        options.setdefault("dropout", float(cfg["dropout"]))
-    return options
-
-
-def make_model(cfg: dict, num_classes: int, in_channels: int, pretrained=None) -> nn.Module:
-    """Build the configured model (pretrained weights only when asked for)."""
-    from studio.ml.models.registry import build_model
-
-    return build_model(cfg["model"], num_classes, in_channels=in_channels,
-                       pretrained=pretrained, options=model_options(cfg))
-
-
-# --- the state of one fit() ------------------------------------------------------------
 class TrainingSession:
     """Model, optimizer, schedule, loaders and bookkeeping of one `fit` call.
 
@@ -195,12 +67,6 @@ class TrainingSession:
 
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
-        from studio.ml import augment
-        from studio.ml.datasets import make_loader
-        from studio.ml.devices import memory_format
-        from studio.ml.models import transfer
-        from studio.ml.train import _loss, _meter, _window_forward
-
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
         cuda = device.type == "cuda"
         self.amp = bool(cfg["amp"]) and cuda
@@ -227,10 +93,12 @@ class TrainingSession:
         self.schedule = LRSchedule(self.optimizer, cfg["scheduler"], len(self.train_loader),
                                    cfg["epochs"])
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        self.loss_fn = _loss(cfg, num_classes).to(device)
-        self.meter = _meter(cfg["task"], num_classes)
-        self.forward = _window_forward(model, cfg) if data.full_image_val else None
-        batch_augment = augment.BatchAugment(cfg["augment"], cfg["task"], num_classes)
+        self.criterion = build_criterion(cfg, num_classes).to(device)
+        self.meter = build_meter(cfg["task"], num_classes)
+        norm = data.normalize
+        self.forward = (window_forward(model, cfg, norm["mean"], norm["std"])
+                        if data.full_image_val else None)
+        batch_augment = augment_batch.BatchAugment(cfg["augment"], cfg["task"], num_classes)
         self.batch_augment = batch_augment if batch_augment.enabled else None
         es = cfg["early_stopping"]
         self.metric, self.mode = es["metric"], es["mode"]
@@ -247,8 +115,6 @@ class TrainingSession:
             self._restore(ckpt)
 
     def _train_loader(self):
-        from studio.ml.datasets import make_loader
-
         cfg = self.cfg
         return make_loader(self.data.train, cfg["batch_size"], train=True,
                            num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"])
@@ -271,7 +137,7 @@ class TrainingSession:
     # --- checkpoints ------------------------------------------------------------------
     def save(self, name: str, epoch: int) -> None:
         """Queue a checkpoint for the background writer (on disk after `writer.close`)."""
-        payload = {
+        payload: CheckpointPayload = {
             "format": FORMAT,
             "task": self.cfg["task"],
             "model": self.model.state_dict(),
@@ -296,13 +162,11 @@ class TrainingSession:
 
     # --- one epoch, retried once at half the batch size on CUDA out-of-memory -----------
     def _train_epoch(self, epoch: int) -> dict:
-        from studio.ml.train import train_one_epoch
-
         for attempt in (0, 1):
             oom = None
             try:
                 return train_one_epoch(
-                    self.model, self.loss_fn, self.optimizer, self.train_loader, self.device,
+                    self.model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule, amp=self.amp,
                     channels_last=self.channels_last, grad_clip=float(self.cfg["grad_clip"]),
                     l1=float(self.cfg["l1"]), batch_augment=self.batch_augment,
@@ -331,8 +195,6 @@ class TrainingSession:
         raise AssertionError("unreachable")
 
     def _maybe_unfreeze(self, epoch: int) -> None:
-        from studio.ml.models import transfer
-
         k = int(self.cfg["finetune"]["unfreeze_epoch"])
         if self.unfrozen or k <= 0 or epoch < k:
             return
@@ -345,8 +207,6 @@ class TrainingSession:
 
     # --- the loop -----------------------------------------------------------------------
     def run(self):
-        from studio.ml.train import FitResult, _history_record, _is_better, evaluate
-
         self._setup()
         cfg, es = self.cfg, self.cfg["early_stopping"]
         epochs, early, rising = int(cfg["epochs"]), False, 0
@@ -362,12 +222,13 @@ class TrainingSession:
                 break
             val = None
             if self.val_loader is not None and (epoch % cfg["val_every"] == 0 or epoch == epochs):
-                val = evaluate(self.model, self.val_loader, self.device, self.meter, self.loss_fn,
+                val = evaluate(self.model, self.val_loader, self.device, self.meter,
+                               self.criterion.loss_fn,
                                forward=self.forward, amp=self.amp,
                                channels_last=self.channels_last)
-            record = _history_record(epoch, train, val, self.schedule.lr())
+            record = history_record(epoch, train, val, self.schedule.lr())
             value = record.get(self.metric)
-            if _is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
+            if is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
                 self.best = {"metric": self.metric, "mode": self.mode, "value": float(value),
                              "epoch": epoch, "metrics": dict(record)}
                 self.bad_epochs = 0
@@ -400,11 +261,9 @@ class TrainingSession:
             # a finished run's last epoch is on its way to disk already; a stopped run's
             # weights moved during the unfinished epoch and are saved as they are now
             self.save("last.pt", last_epoch)
-        return self._finish(last_epoch, early, FitResult)
+        return self._finish(last_epoch, early)
 
-    def _finish(self, last_epoch: int, early: bool, result_type):
-        from studio.ml.checkpoints import load_checkpoint, relative_to_project
-
+    def _finish(self, last_epoch: int, early: bool) -> FitResult:
         self.writer.close()
         best_path = self.folder / "best.pt"
         if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \
@@ -422,15 +281,19 @@ class TrainingSession:
                    "checkpoints": paths}
         if self.cb.on_end is not None:
             self.cb.on_end(summary)
-        return result_type(self.run_id, self.status, self.best, self.history, paths, self.model)
+        return FitResult(self.run_id, self.status, self.best, self.history, paths, self.model)
 
-    def fail(self, exc: BaseException) -> None:
-        """Record a failed run (the last good last.pt stays)."""
-        self.writer.close(raise_errors=False)  # the checkpoints queued before the failure
-        message = str(exc) or type(exc).__name__
-        self.status = "failed"
-        self.project.update_run(self.run_id, status="failed", error=message,
-                                duration_s=time.perf_counter() - self.t0, ended_at=time.time())
+    def end(self, status: str, error: BaseException | None) -> None:
+        """Record a run ended by an exception: "failed" with the reason, or "stopped" (Ctrl-C);
+        the checkpoints that exist are listed (the last good last.pt stays)."""
+        self.writer.close(raise_errors=False)  # the checkpoints queued before the end
+        message = (str(error) or type(error).__name__) if error is not None else None
+        self.status = status
+        self.project.update_run(
+            self.run_id, status=status, error=message, best_metrics=self.best.get("metrics", {}),
+            checkpoints={k: relative_to_project(self.project, Path(v))
+                         for k, v in self.checkpoint_paths().items()},
+            duration_s=time.perf_counter() - self.t0, ended_at=time.time())
         if self.cb.on_end is not None:
-            self.cb.on_end({"run_id": self.run_id, "status": "failed", "error": message,
+            self.cb.on_end({"run_id": self.run_id, "status": status, "error": message,
                             "best": self.best})
