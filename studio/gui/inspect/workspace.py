@@ -1,0 +1,463 @@
+"""The Inspect workspace: choose a run and a split, browse its images worst first, see
+ground truth, prediction, difference and probability overlays, tune a post-processing
+recipe with sliders whose readouts (image and split) follow, and accept the result into
+the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`.
+
+Hooks for the window's workspace frame: set_document, workspace_entered,
+workspace_left, confirm_close, shutdown.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from studio.core.errors import StudioError
+from studio.gui.inspect import overlays as ov
+from studio.gui.inspect.accept import accept_mask, component_at
+from studio.gui.inspect.jobs import InspectJobs
+from studio.gui.inspect.model import DEFAULT_BUDGET, ImageResult, InspectSession, open_session
+from studio.gui.inspect.queues import ConfusionPanel
+from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
+from studio.gui.inspect.recipe_panel import RecipePanel
+from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
+from studio.gui.inspect.view import CompareView
+from studio.gui.workers import WorkerPool
+from studio.ml.postprocess import load_run_recipe
+
+
+class InspectWorkspace(QWidget):
+    """A run's predictions of a split, overlays, post-processing and readouts."""
+
+    sessionOpened = Signal()
+    imageShown = Signal(int)  # an image's overlays are drawn (after each recipe change too)
+    splitUpdated = Signal()  # the split-wide readouts caught up with the recipe
+    errorShown = Signal(str)  # a message the user was shown
+
+    def __init__(self, parent: QWidget | None = None, device: str = "auto",
+                 budget: int = DEFAULT_BUDGET, pool: WorkerPool | None = None) -> None:
+        super().__init__(parent)
+        self.device, self.budget = device, budget
+        self.pool = pool or WorkerPool(max_threads=2, parent=self)
+        self._own_pool = pool is None
+        self.doc = None
+        self.session: InspectSession | None = None
+        self.result: ImageResult | None = None
+        self.image_id: int | None = None
+        self.component: np.ndarray | None = None
+        self._open_task = None
+        self._build()
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.run_bar = RunBar()
+        self.view_bar = ViewBar()
+        self.view = CompareView()
+        self.colorbar = ov.ColorBar()
+        self.colorbar.hide()
+        self.browser = ImageBrowser()
+        self.confusion = ConfusionPanel()
+        self.recipe_panel = RecipePanel()
+        self.readouts = ReadoutTable()
+        self.chart = DiceChart()
+        self.jobs = InspectJobs(self)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.browser, "Images")
+        for title, w in self.jobs.tabs():
+            self.left_tabs.addTab(w, title)
+        self.left_tabs.addTab(self.confusion, "Confusion")
+        centre = QWidget()
+        row = QSplitter(Qt.Orientation.Horizontal)
+        row.addWidget(self.view)
+        row.addWidget(self.colorbar)
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.view_bar)
+        cl.addWidget(row, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.jobs.recipe_box(self.recipe_panel))
+        readout_box = QWidget()
+        rl = QVBoxLayout(readout_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.readouts, 1)
+        rl.addWidget(self.chart)
+        right.addWidget(readout_box)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.left_tabs)
+        main.addWidget(centre)
+        main.addWidget(right)
+        main.setSizes([260, 700, 460])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.run_bar)
+        layout.addWidget(main, 1)
+
+        self.run_bar.open.clicked.connect(self.open_selected)
+        self.run_bar.cancel.clicked.connect(self.jobs.cancel)
+        self.browser.currentItemChanged.connect(self._on_browser_item)
+        self.chart.imageClicked.connect(self.show_image)
+        self.confusion.imageActivated.connect(self.show_image)
+        self.recipe_panel.recipeChanged.connect(self._on_recipe_changed)
+        vb = self.view_bar
+        for combo in (vb.first, vb.second, vb.heat_class):
+            combo.currentIndexChanged.connect(self.render_overlays)
+        vb.mode.currentIndexChanged.connect(self._on_mode)
+        vb.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100.0))
+        vb.brush.toggled.connect(self._on_brush_toggled)
+        vb.pick.toggled.connect(lambda on: on and vb.brush.setChecked(False))
+        vb.accept_all.clicked.connect(lambda: self.accept(region=False))
+        vb.accept_region.clicked.connect(lambda: self.accept(region=True))
+        vb.undo.clicked.connect(self._undo)
+        for canvas in self.view.canvases():
+            canvas.brushed.connect(self._on_brushed)
+            canvas.strokeFinished.connect(self._request_updates)
+            canvas.clicked.connect(self._on_clicked)
+        self.view.set_opacity(vb.opacity.value() / 100.0)
+
+    # --- workspace hooks ----------------------------------------------------------------------
+    def set_document(self, doc) -> None:
+        if self.doc is not None:
+            self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
+        self.doc = doc
+        self._close_session()
+        if doc is not None:
+            doc.annotationsChanged.connect(self._on_annotations_changed)
+        self.refresh_runs()
+
+    def workspace_entered(self) -> None:
+        self.refresh_runs()
+
+    def workspace_left(self) -> None:
+        self.recipe_panel.flush()
+
+    def confirm_close(self) -> bool:
+        return True  # nothing here is unsaved: recipes are saved by the user, edits undoable
+
+    def shutdown(self) -> None:
+        self.jobs.cancel()
+        self.pool.clear_pending()
+        if self._own_pool:
+            self.pool.shutdown()
+        self.pool.wait(10000)
+        for canvas in self.view.canvases():
+            canvas.image_layer.wait_idle(5000)
+            canvas.image_layer.clear()
+
+    # --- run and split ------------------------------------------------------------------------
+    @property
+    def project(self):
+        return None if self.doc is None else self.doc.project
+
+    def refresh_runs(self) -> None:
+        runs = [] if self.project is None else [
+            r for r in self.project.runs() if r.task in ("semantic", "classification")]
+        self.run_bar.set_runs(runs)
+
+    def open_selected(self) -> None:
+        run_id = self.run_bar.run.currentData()
+        if run_id is None:
+            self.show_error("There is no trained run to inspect; train one in the Train "
+                             "workspace first.")
+            return
+        self.open_run(int(run_id), self.run_bar.split.currentData())
+
+    def open_run(self, run_id: int, split: str) -> None:
+        """Predict the split with the run in the background, then show it."""
+        if self.project is None:
+            raise StudioError("Open a project first.")
+        self._close_session()
+        project, device, budget = self.project, self.device, self.budget
+
+        def job(token):
+            return open_session(project, run_id, split, budget, device, check=token.check,
+                                progress=token.progress)
+
+        self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
+        self._open_task = self.jobs.start(job, self._on_session, "Predicting",
+                                          key="inspect-open")
+
+    def _on_session(self, session: InspectSession) -> None:
+        self.session = session
+        names = session.class_names
+        self.view_bar.set_classes(names)
+        self.readouts.set_classes(names)
+        classification = session.task == "classification"
+        self.browser.fill(session.images, classification)
+        for w in (self.recipe_panel, self.readouts, self.chart, self.view_bar):
+            w.setEnabled(not classification)
+        n_lab = sum(e.labelled for e in session.images)
+        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+                f"{len(session.images) - n_lab} unlabelled image(s)")
+        if session.budget_skipped:
+            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                     f"reached)")
+        self.set_status(text)
+        if classification:
+            self.jobs.show_confusion(session)
+            self.left_tabs.setCurrentWidget(self.confusion)
+        else:
+            stored = None
+            try:
+                stored = load_run_recipe(session.project, session.run_id)
+            except StudioError as exc:
+                self.show_error(f"The recipe saved with run {session.run_id} was not "
+                                 f"loaded: {exc}")
+            self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
+        ids = self.browser.image_ids()
+        self.sessionOpened.emit()
+        if ids:
+            self.show_image(ids[0])
+
+    def _close_session(self) -> None:
+        self.pool.clear_pending()
+        self.session, self.result, self.image_id, self.component = None, None, None, None
+        self.browser.clear()
+        self.readouts.set_image(None)
+        self.readouts.set_split(None)
+        self.chart.set_values([], [], [])
+        for canvas in self.view.canvases():
+            canvas.clear()
+
+    # --- images -------------------------------------------------------------------------------
+    def _on_browser_item(self, item, _previous=None) -> None:
+        if item is not None:
+            self.show_image(int(item.data(0, Qt.ItemDataRole.UserRole)))
+
+    def show_image(self, image_id: int, overlay: str | None = None) -> None:
+        """Show an image of the project (predicted on first sight) with its overlays."""
+        if self.session is None or self.project is None:
+            return
+        if overlay is not None:
+            self.view_bar.first.setCurrentIndex(self.view_bar.first.findData(overlay))
+        changed = image_id != self.image_id
+        self.image_id = image_id
+        self.component = None
+        self.view_bar.accept_region.setEnabled(False)
+        rec = self.project.image(image_id)
+        if changed:
+            self.view.load_image(rec.abs_path, rec.width, rec.height,
+                                 self.project.cache_dir, rec.sha256)
+            self.browser.select_image(image_id)
+            self.chart.mark(image_id)
+        if self.session.task == "classification":
+            self._show_classification(image_id)
+            return
+        self._request_image()
+
+    def _show_classification(self, image_id: int) -> None:
+        e = self.session.entry(image_id)
+        for canvas in self.view.canvases():
+            canvas.set_overlay(None)
+        if e is not None and e.probabilities is not None:
+            from studio.gui.inspect.model import top_k
+
+            top = ", ".join(f"{n} {p:.2f}" for n, p in top_k(e.probabilities,
+                                                              self.session.class_names))
+            given = self.session.class_names[e.given] if e.given >= 0 else "–"
+            self.set_status(f"{e.name}: labelled {given}; predicted {top}")
+        self.imageShown.emit(image_id)
+
+    # --- recipe → worker → readouts --------------------------------------------------------------
+    def _on_recipe_changed(self, _recipe: dict) -> None:
+        self._request_updates()
+
+    def _request_updates(self) -> None:
+        self._request_image()
+        self._request_split()
+
+    def _request_image(self) -> None:
+        if self.session is None or self.image_id is None or self.session.task != "semantic":
+            return
+        session, image_id, recipe = self.session, self.image_id, self.recipe_panel.recipe()
+
+        def job(token):
+            out = session.image_result(image_id, recipe, cancelled=lambda: token.cancelled)
+            token.check()
+            return out
+
+        self.pool.submit(job, with_token=True, key="inspect-image", on_result=self._on_image,
+                         on_error=self.report_error)
+
+    def _request_split(self) -> None:
+        if self.session is None or self.session.readout is None:
+            return
+        session, recipe = self.session, self.recipe_panel.recipe()
+        self.readouts.set_updating(True)
+
+        def job(token):
+            out = session.split_figures(recipe, cancelled=lambda: token.cancelled)
+            token.check()
+            return out
+
+        self.pool.submit(job, with_token=True, key="inspect-split", on_result=self._on_split,
+                         on_error=self.report_error)
+
+    def _on_image(self, result: ImageResult | None) -> None:
+        if result is None or self.session is None or result.image_id != self.image_id:
+            return
+        self.result = result
+        self.readouts.set_image(result.figures)
+        self.render_overlays()
+        self.imageShown.emit(result.image_id)
+
+    def _on_split(self, figures: dict | None) -> None:
+        if figures is None or self.session is None:
+            return
+        self.readouts.set_split(figures)
+        after_fig = figures["after"]
+        self.readouts.set_updating(False, f"Split: {after_fig['images']} image(s), mean Dice "
+                                          f"{after_fig['mean_dice']:.4f} after post-processing")
+        ids = figures["image_ids"]
+        after = dict(zip(ids, figures["dice_after"], strict=True))
+        before = dict(zip(ids, figures["dice_before"], strict=True))
+        order = [i for i in self.browser.image_ids() if i in after]
+        self.chart.set_values(order, [before[i] for i in order], [after[i] for i in order])
+        self.chart.mark(self.image_id)
+        self.browser.set_after(after)
+        self.splitUpdated.emit()
+
+    # --- overlays ---------------------------------------------------------------------------------
+    def overlay_array(self, kind: str) -> np.ndarray | None:
+        """The RGBA picture of one overlay kind for the current image (None: nothing)."""
+        r, s = self.result, self.session
+        if r is None or s is None or kind == "none":
+            return None
+        background = self.recipe_panel.recipe()["background"]
+        colors = self._class_colors()
+        target = r.prediction.target
+        if kind == "gt":
+            return None if target is None else ov.label_overlay(target, colors, background)
+        if kind == "pred":
+            return ov.label_overlay(r.raw, colors, background)
+        if kind == "post":
+            out = ov.label_overlay(r.mask, colors, background)
+            if self.component is not None:
+                out[self.component] = (255, 255, 0, 255)
+            return out
+        if kind in ("diff_raw", "diff_post"):
+            if target is None:
+                return None
+            return ov.difference_overlay(r.raw if kind == "diff_raw" else r.mask, target,
+                                         background)
+        if kind == "heatmap":
+            k = max(self.view_bar.heat_class.currentData() or 0, 0)
+            return ov.heatmap_overlay(r.prediction.probabilities[k])
+        raise StudioError(f"Unknown overlay {kind!r}.")
+
+    def render_overlays(self) -> None:
+        vb = self.view_bar
+        first, second = vb.first.currentData(), vb.second.currentData()
+        self.view.set_overlays(self.overlay_array(first),
+                               self.overlay_array(second) if self.view.mode != "overlay"
+                               else None)
+        heat = "heatmap" in (first, second if self.view.mode != "overlay" else None)
+        self.colorbar.setVisible(heat)
+        vb.heat_class.setEnabled(heat)
+        if heat:
+            self.colorbar.set_title(vb.heat_class.currentText())
+
+    def _class_colors(self) -> list[tuple[int, int, int]]:
+        by_id = {c.id: c.color for c in self.project.classes()}
+        return [ov.hex_to_rgb(by_id.get(cid, "#ff00ff")) for cid in self.session.class_ids]
+
+    def _on_mode(self) -> None:
+        self.view.set_mode(self.view_bar.mode.currentData())
+        self.render_overlays()
+
+    # --- brush, pick, accept -------------------------------------------------------------------
+    def _on_brush_toggled(self, on: bool) -> None:
+        if on:
+            self.view_bar.pick.setChecked(False)
+        self.view.set_brush_mode(on)
+
+    def _on_brushed(self, x: float, y: float, erase: bool) -> None:
+        r, s = self.result, self.session
+        if r is None or s is None:
+            return
+        h, w = r.mask.shape
+        rad = self.view_bar.brush_size.value() / 2.0
+        x0, y0 = max(int(math.floor(x - rad)), 0), max(int(math.floor(y - rad)), 0)
+        x1, y1 = min(int(math.ceil(x + rad)) + 1, w), min(int(math.ceil(y + rad)) + 1, h)
+        if x1 <= x0 or y1 <= y0:
+            return
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        patch = (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= rad * rad
+        background = self.recipe_panel.recipe()["background"]
+        value = (ov.UNLABELLED if background is None else background) if erase else \
+            int(self.view_bar.brush_class.currentData())
+        s.paint(r.image_id, (h, w), x0, y0, patch, value)
+        r.mask[y0:y1, x0:x1][patch] = value
+        self.render_overlays()
+
+    def _on_clicked(self, x: float, y: float) -> None:
+        if not self.view_bar.pick.isChecked() or self.result is None:
+            return
+        background = self.recipe_panel.recipe()["background"]
+        self.component = component_at(self.result.mask, int(x), int(y), background)
+        self.view_bar.accept_region.setEnabled(self.component is not None)
+        self.render_overlays()
+
+    def accept(self, region: bool = False) -> None:
+        """Accept the post-processed mask (or the picked region) into the image's labels."""
+        r, s = self.result, self.session
+        if r is None or s is None or self.doc is None:
+            self.show_error("Open a run and an image first.")
+            return
+        try:
+            accept_mask(self.doc, r.image_id, r.mask, s.class_ids, s.run_id,
+                        self.component if region else None,
+                        self.recipe_panel.recipe()["background"])
+        except StudioError as exc:
+            self.show_error(str(exc))
+            return
+        if not region:
+            s.clear_edits(r.image_id)
+        self.component = None
+        self.view_bar.accept_region.setEnabled(False)
+
+    def _undo(self) -> None:
+        if self.doc is not None and self.image_id is not None:
+            self.doc.undo_stack(self.image_id).undo()
+
+    def _on_annotations_changed(self, image_id: int) -> None:
+        s = self.session
+        if s is None or s.task != "semantic" or s.entry(image_id) is None:
+            return
+        self.pool.submit(s.refresh_target, image_id, key=("inspect-target", image_id),
+                         on_result=lambda _=None: self._after_target(image_id),
+                         on_error=self.report_error)
+
+    def _after_target(self, image_id: int) -> None:
+        if image_id == self.image_id:
+            self._request_image()
+        self._request_split()
+
+    # --- errors -------------------------------------------------------------------------------
+    def report_error(self, exc: BaseException) -> None:
+        self.run_bar.show_progress(None)
+        self.show_error(str(exc) if isinstance(exc, StudioError) else
+                         f"Inspect failed: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, StudioError):
+            import logging
+
+            logging.getLogger(__name__).error("inspect task failed: %s",
+                                              getattr(exc, "__traceback_text__", exc))
+
+    def show_error(self, message: str) -> None:
+        self.set_status(message, error=True)
+        self.errorShown.emit(message)
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        self.run_bar.status.setText(text)
+        self.run_bar.status.setStyleSheet("color: #c02020" if error else "")
+        self.run_bar.status.setToolTip(text)
+
+    def current_mask(self) -> np.ndarray:
+        """The current image's post-processed mask, brush edits included (a copy)."""
+        if self.result is None:
+            raise StudioError("No image is shown.")
+        return self.result.mask.copy()
+
