@@ -300,6 +300,8 @@ def test_prelabel_unlabelled_images_then_reject_and_undo(ws, qtbot):
     ws.doc_ref.undo_stack(first).undo()
     assert {a.source for a in project.annotations(first)} == {f"model:{run_id}"}
     assert project.image(first).status == "review"
+    ws.jobs.refresh_prelabels()
+    ws.left_tabs.setCurrentWidget(ws.jobs.prelabels)
     shot(ws, "inspect_prelabels.png")
 
 

@@ -99,6 +99,7 @@ class InspectJobs(QObject):
 
         def done(value) -> None:
             bar.show_progress(None)
+            self.ws.set_status(f"{title}: done.")
             on_result(value)
 
         self.task = self.ws.pool.submit(fn, with_token=True, key=key, on_result=done,

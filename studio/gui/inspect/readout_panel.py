@@ -16,7 +16,7 @@ SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", 
            ("mean_dice", "Dice", True), ("mean_precision", "Precision", True),
            ("mean_recall", "Recall", True), ("mean_boundary_f1", "Boundary F1", True),
            ("mean_hd95", "HD95 (px)", False)]
-COLUMNS = ["Image before", "Image after", "Δ", "Split before", "Split after", "Δ"]
+COLUMNS = ["Image\nbefore", "Image\nafter", "Image\nΔ", "Split\nbefore", "Split\nafter", "Split\nΔ"]
 BETTER, WORSE = QColor(30, 150, 60), QColor(200, 40, 40)
 EPS = 1e-9
 
@@ -49,7 +49,7 @@ class ReadoutTable(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setDefaultSectionSize(20)
-        self.table.horizontalHeader().setDefaultSectionSize(86)
+        self.table.horizontalHeader().setDefaultSectionSize(64)
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
         layout = QVBoxLayout(self)

@@ -31,6 +31,8 @@ MODES = [("overlay", "Overlay"), ("split", "Split (divider)"), ("side", "Side by
 
 def _combo(items, current: str | None = None) -> QComboBox:
     combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
     for key, title in items:
         combo.addItem(title, key)
     if current is not None:
@@ -43,8 +45,8 @@ class RunBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.run = QComboBox()
-        self.run.setMinimumWidth(180)
+        self.run = _combo([])
+        self.run.setMinimumContentsLength(18)
         self.split = _combo([(s, s) for s in SPLITS], "val")
         self.open = QPushButton("Open")
         self.open.setToolTip("Predict the split's images with the run (once) and inspect them")
@@ -93,7 +95,7 @@ class ViewBar(QWidget):
         self.first = _combo(OVERLAYS, "post")
         self.second = _combo(OVERLAYS, "pred")
         self.mode = _combo(MODES, "overlay")
-        self.heat_class = QComboBox()
+        self.heat_class = _combo([])
         self.opacity = QLabeledSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(55)
@@ -101,7 +103,7 @@ class ViewBar(QWidget):
         self.brush = QCheckBox("Brush")
         self.brush.setToolTip("Paint the post-processed mask: left drag paints the class, "
                               "right drag erases")
-        self.brush_class = QComboBox()
+        self.brush_class = _combo([])
         self.brush_size = QSpinBox()
         self.brush_size.setRange(1, 200)
         self.brush_size.setValue(8)

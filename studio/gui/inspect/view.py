@@ -47,8 +47,12 @@ class _Divider(QGraphicsRectItem):
 
     def set_height(self, height: float, width: float) -> None:
         self._height, self.width_limit = height, width
-        bar = max(width / 200.0, 1.0)
-        self.setRect(QRectF(-bar / 2, 0, bar, height))
+        self.set_scale(1.0)
+
+    def set_scale(self, scale: float) -> None:
+        """Keep the bar about 6 screen pixels wide at any zoom."""
+        bar = 6.0 / max(scale, 1e-6)
+        self.setRect(QRectF(-bar / 2, 0, bar, self._height))
 
     def itemChange(self, change, value):  # noqa: N802 (Qt name)
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange:
@@ -76,6 +80,8 @@ class InspectCanvas(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.image_layer = ImageLayer(self.scene(), self)
         self.image_size = (0, 0)
         self.brush_mode = False
@@ -187,6 +193,7 @@ class InspectCanvas(QGraphicsView):
         self.verticalScrollBar().setValue(other.verticalScrollBar().value())
 
     def _on_scrolled(self, *_args) -> None:
+        self.divider.set_scale(self.scale_factor())
         if self.image_layer.tiled:
             self._tile_timer.start()
         self.viewMoved.emit()
@@ -306,7 +313,7 @@ class CompareView(QWidget):
             c.set_brush_mode(on)
 
     def _sync(self, source: InspectCanvas, target: InspectCanvas) -> None:
-        if self._syncing or not target.isVisible():
+        if self._syncing or self.mode != "side":
             return
         self._syncing = True
         try:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core.errors import StudioError
 from studio.gui.inspect import overlays as ov
@@ -70,14 +70,14 @@ class InspectWorkspace(QWidget):
             self.left_tabs.addTab(w, title)
         self.left_tabs.addTab(self.confusion, "Confusion")
         centre = QWidget()
-        row = QSplitter(Qt.Orientation.Horizontal)
-        row.addWidget(self.view)
+        row = QHBoxLayout()
+        row.addWidget(self.view, 1)
         row.addWidget(self.colorbar)
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.addWidget(self.view_bar)
-        cl.addWidget(row, 1)
-        right = QSplitter(Qt.Orientation.Vertical)
+        cl.addLayout(row, 1)
+        right = self.right_panel = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.jobs.recipe_box(self.recipe_panel))
         readout_box = QWidget()
         rl = QVBoxLayout(readout_box)
@@ -89,7 +89,10 @@ class InspectWorkspace(QWidget):
         main.addWidget(self.left_tabs)
         main.addWidget(centre)
         main.addWidget(right)
-        main.setSizes([260, 700, 460])
+        self.left_tabs.setMinimumWidth(220)
+        main.setStretchFactor(1, 1)
+        main.setSizes([300, 620, 480])
+        self.main_splitter = main
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.run_bar)
@@ -186,8 +189,11 @@ class InspectWorkspace(QWidget):
         self.readouts.set_classes(names)
         classification = session.task == "classification"
         self.browser.fill(session.images, classification)
-        for w in (self.recipe_panel, self.readouts, self.chart, self.view_bar):
-            w.setEnabled(not classification)
+        self.right_panel.setVisible(not classification)
+        width = max(self.main_splitter.width(), 1000)
+        left, right = (420, 0) if classification else (300, 480)
+        self.main_splitter.setSizes([left, width - left - right, right])
+        self.view_bar.setEnabled(not classification)
         n_lab = sum(e.labelled for e in session.images)
         text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
                 f"{len(session.images) - n_lab} unlabelled image(s)")
