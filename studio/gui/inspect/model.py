@@ -72,6 +72,7 @@ class ImageResult:
     raw: np.ndarray  # plain argmax
     mask: np.ndarray  # after the recipe and brush edits
     figures: dict | None  # {"before", "after", "change"}
+    overlays: dict = field(default_factory=dict)  # (kind, heat class) -> RGBA, drawn ahead
 
 
 class PredictionCache:
@@ -324,7 +325,7 @@ def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
             if progress is not None:
                 progress((done, total))
         if targets:
-            session.readout = SplitReadout(targets, probs, images)
+            session.readout = SplitReadout(targets, probs, images, threads=2)
     session.images.sort(key=lambda e: (math.inf if math.isnan(e.score) else e.score,
                                        e.image_id))
     session.images += [InspectImage(r.id, r.name, False) for r in unlabelled

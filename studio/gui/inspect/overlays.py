@@ -23,6 +23,15 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     return c.red(), c.green(), c.blue()
 
 
+def _lut32(rows: np.ndarray) -> np.ndarray:
+    """A (256, 4) uint8 RGBA table as 256 uint32 (one gather per pixel, not four)."""
+    return np.ascontiguousarray(rows, np.uint8).view(np.uint32).ravel()
+
+
+def _apply(lut: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return _lut32(lut)[np.asarray(codes, np.uint8)].view(np.uint8).reshape(codes.shape + (4,))
+
+
 def label_overlay(labels: np.ndarray, colors: list[tuple[int, int, int]],
                   background: int | None = 0) -> np.ndarray:
     """RGBA of a label map: each class in its colour; unlabelled pixels (and the background
@@ -31,7 +40,15 @@ def label_overlay(labels: np.ndarray, colors: list[tuple[int, int, int]],
     for i, rgb in enumerate(colors[:255]):
         lut[i, :3] = rgb
         lut[i, 3] = 0 if i == background else 255
-    return lut[np.asarray(labels, np.uint8)]
+    return _apply(lut, labels)
+
+
+# difference codes: 0 transparent, 1 TP, 2 FP, 3 FN, 4 wrong foreground class
+_DIFF_LUT = np.zeros((256, 4), np.uint8)
+for _code, _rgb in ((1, TP_COLOR), (2, FP_COLOR), (3, FN_COLOR), (4, WRONG_COLOR)):
+    _DIFF_LUT[_code, :3], _DIFF_LUT[_code, 3] = _rgb, 255
+# index = 4 * target is foreground + 2 * prediction is foreground + same class
+_DIFF_CODE = np.array([0, 0, 2, 0, 3, 0, 4, 1], np.uint8)
 
 
 def difference_overlay(pred: np.ndarray, target: np.ndarray, background: int | None = 0
@@ -41,17 +58,11 @@ def difference_overlay(pred: np.ndarray, target: np.ndarray, background: int | N
     a label transparent."""
     p = np.asarray(pred, np.uint8)
     t = np.asarray(target, np.uint8)
-    out = np.zeros(p.shape + (4,), np.uint8)
-    valid = t != UNLABELLED
-    bg = -1 if background is None else background
-    t_fg = valid & (t != bg)
-    p_fg = valid & (p != bg) & (p != UNLABELLED)
-    same = p == t
-    for where, rgb in ((t_fg & same, TP_COLOR), (p_fg & ~t_fg, FP_COLOR),
-                       (t_fg & ~p_fg, FN_COLOR), (t_fg & p_fg & ~same, WRONG_COLOR)):
-        out[where, :3] = rgb
-        out[where, 3] = 255
-    return out
+    bg = 254 if background is None else background  # 254: no class is background
+    t_fg = (t != bg) & (t != UNLABELLED)
+    p_fg = (p != bg) & (p != UNLABELLED) & (t != UNLABELLED)
+    index = (t_fg.view(np.uint8) << 2) | (p_fg.view(np.uint8) << 1) | (p == t).view(np.uint8)
+    return _apply(_DIFF_LUT, _DIFF_CODE[index])
 
 
 def heatmap_overlay(prob: np.ndarray) -> np.ndarray:
@@ -62,6 +73,29 @@ def heatmap_overlay(prob: np.ndarray) -> np.ndarray:
     rgba[..., 0], rgba[..., 1], rgba[..., 2] = bgr[..., 2], bgr[..., 1], bgr[..., 0]
     rgba[..., 3] = 255
     return rgba
+
+
+def overlay_for(kind: str, raw: np.ndarray, mask: np.ndarray, target: np.ndarray | None,
+                probabilities: np.ndarray, colors: list[tuple[int, int, int]],
+                background: int | None, heat_class: int = 1) -> np.ndarray | None:
+    """The RGBA overlay `kind` of one image: gt, pred, post, diff_raw, diff_post, heatmap
+    (None when there is nothing to show, e.g. no ground truth)."""
+    if kind == "none":
+        return None
+    if kind == "gt":
+        return None if target is None else label_overlay(target, colors, background)
+    if kind == "pred":
+        return label_overlay(raw, colors, background)
+    if kind == "post":
+        return label_overlay(mask, colors, background)
+    if kind in ("diff_raw", "diff_post"):
+        if target is None:
+            return None
+        return difference_overlay(raw if kind == "diff_raw" else mask, target, background)
+    if kind == "heatmap":
+        k = min(max(int(heat_class), 0), probabilities.shape[0] - 1)
+        return heatmap_overlay(probabilities[k])
+    raise ValueError(f"unknown overlay {kind!r}")
 
 
 def heatmap_colors(n: int = 256) -> list[tuple[int, int, int]]:

@@ -49,6 +49,7 @@ class InspectWorkspace(QWidget):
         self.image_id: int | None = None
         self.component: np.ndarray | None = None
         self._open_task = None
+        self._split_pending = False
         self._build()
 
     # --- layout -----------------------------------------------------------------------------
@@ -179,10 +180,11 @@ class InspectWorkspace(QWidget):
                                 progress=token.progress)
 
         self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
-        self._open_task = self.jobs.start(job, self._on_session, "Predicting",
+        self._open_task = self.jobs.start(job, self.show_session, "Predicting",
                                           key="inspect-open")
 
-    def _on_session(self, session: InspectSession) -> None:
+    def show_session(self, session: InspectSession) -> None:
+        """Show a session opened by `open_session` (normally in the background by open_run)."""
         self.session = session
         names = session.class_names
         self.view_bar.set_classes(names)
@@ -271,21 +273,53 @@ class InspectWorkspace(QWidget):
         self._request_updates()
 
     def _request_updates(self) -> None:
-        self._request_image()
-        self._request_split()
-
-    def _request_image(self) -> None:
-        if self.session is None or self.image_id is None or self.session.task != "semantic":
+        """A recipe or brush change: the image first (it is what the person looks at),
+        then the split (shown as updating until it catches up)."""
+        if self.session is None or self.session.readout is None:
+            self._request_image()
             return
+        self.readouts.set_updating(True)
+        self._split_pending = True
+        if not self._request_image():
+            self._request_split()
+
+    def _overlay_spec(self) -> dict:
+        vb = self.view_bar
+        kinds = [vb.first.currentData()]
+        if self.view.mode != "overlay":
+            kinds.append(vb.second.currentData())
+        return {"kinds": kinds, "colors": self._class_colors(),
+                "background": self.recipe_panel.recipe()["background"],
+                "heat_class": max(vb.heat_class.currentData() or 0, 0)}
+
+    def _request_image(self) -> bool:
+        if self.session is None or self.image_id is None or self.session.task != "semantic":
+            return False
         session, image_id, recipe = self.session, self.image_id, self.recipe_panel.recipe()
+        spec = self._overlay_spec()
 
         def job(token):
             out = session.image_result(image_id, recipe, cancelled=lambda: token.cancelled)
             token.check()
+            for kind in spec["kinds"]:  # drawn here, not on the GUI thread
+                out.overlays[(kind, spec["heat_class"])] = ov.overlay_for(
+                    kind, out.raw, out.mask, out.prediction.target,
+                    out.prediction.probabilities, spec["colors"], spec["background"],
+                    spec["heat_class"])
             return out
 
+        def failed(exc: BaseException) -> None:
+            self._then_split()
+            self.report_error(exc)
+
         self.pool.submit(job, with_token=True, key="inspect-image", on_result=self._on_image,
-                         on_error=self.report_error)
+                         on_error=failed)
+        return True
+
+    def _then_split(self) -> None:
+        if self._split_pending:
+            self._split_pending = False
+            self._request_split()
 
     def _request_split(self) -> None:
         if self.session is None or self.session.readout is None:
@@ -302,6 +336,7 @@ class InspectWorkspace(QWidget):
                          on_error=self.report_error)
 
     def _on_image(self, result: ImageResult | None) -> None:
+        self._then_split()
         if result is None or self.session is None or result.image_id != self.image_id:
             return
         self.result = result
@@ -328,30 +363,26 @@ class InspectWorkspace(QWidget):
     # --- overlays ---------------------------------------------------------------------------------
     def overlay_array(self, kind: str) -> np.ndarray | None:
         """The RGBA picture of one overlay kind for the current image (None: nothing)."""
-        r, s = self.result, self.session
-        if r is None or s is None or kind == "none":
+        r = self.result
+        if r is None or self.session is None or kind == "none":
             return None
-        background = self.recipe_panel.recipe()["background"]
-        colors = self._class_colors()
-        target = r.prediction.target
-        if kind == "gt":
-            return None if target is None else ov.label_overlay(target, colors, background)
-        if kind == "pred":
-            return ov.label_overlay(r.raw, colors, background)
-        if kind == "post":
-            out = ov.label_overlay(r.mask, colors, background)
-            if self.component is not None:
-                out[self.component] = (255, 255, 0, 255)
-            return out
-        if kind in ("diff_raw", "diff_post"):
-            if target is None:
-                return None
-            return ov.difference_overlay(r.raw if kind == "diff_raw" else r.mask, target,
-                                         background)
-        if kind == "heatmap":
-            k = max(self.view_bar.heat_class.currentData() or 0, 0)
-            return ov.heatmap_overlay(r.prediction.probabilities[k])
-        raise StudioError(f"Unknown overlay {kind!r}.")
+        heat = max(self.view_bar.heat_class.currentData() or 0, 0)
+        key = (kind, heat)
+        if key not in r.overlays:
+            r.overlays[key] = ov.overlay_for(kind, r.raw, r.mask, r.prediction.target,
+                                             r.prediction.probabilities, self._class_colors(),
+                                             self.recipe_panel.recipe()["background"], heat)
+        out = r.overlays[key]
+        if kind == "post" and self.component is not None and out is not None:
+            out = out.copy()
+            out[self.component] = (255, 255, 0, 255)
+        return out
+
+    def _mask_changed(self) -> None:
+        """Brush edits: drop the overlays drawn from the old mask."""
+        if self.result is not None:
+            for key in [k for k in self.result.overlays if k[0] in ("post", "diff_post")]:
+                del self.result.overlays[key]
 
     def render_overlays(self) -> None:
         vb = self.view_bar
@@ -396,6 +427,7 @@ class InspectWorkspace(QWidget):
             int(self.view_bar.brush_class.currentData())
         s.paint(r.image_id, (h, w), x0, y0, patch, value)
         r.mask[y0:y1, x0:x1][patch] = value
+        self._mask_changed()
         self.render_overlays()
 
     def _on_clicked(self, x: float, y: float) -> None:
@@ -437,9 +469,7 @@ class InspectWorkspace(QWidget):
                          on_error=self.report_error)
 
     def _after_target(self, image_id: int) -> None:
-        if image_id == self.image_id:
-            self._request_image()
-        self._request_split()
+        self._request_updates()
 
     # --- errors -------------------------------------------------------------------------------
     def report_error(self, exc: BaseException) -> None:
