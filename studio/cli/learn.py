@@ -155,11 +155,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["device"] = args.device
     if args.epochs is not None:
         config["epochs"] = args.epochs
+    from studio.core.project import Project
+    from studio.ml.distributed import is_secondary_rank
     from studio.ml.fit import fit
 
     resume = args.resume
     if resume is not None and str(resume).isdigit():
         resume = int(resume)
+    if is_secondary_rank():  # under torchrun: rank 0 holds the project and writes the run
+        with Project.open_for_reading(args.project) as project:
+            fit(project, config, resume=resume)
+        return 0
     with _open(args.project) as project:
         result = fit(project, config, callbacks=_Progress(), resume=resume)
         best = result.best

@@ -222,9 +222,10 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int = 0,
                 device: torch.device | None = None, seed: int = 0,
-                collate_fn: Callable | None = None) -> DataLoader:
+                collate_fn: Callable | None = None, sampler=None) -> DataLoader:
     """A DataLoader with the house settings: shuffled and drop_last for training, pinned
-    memory on CUDA, persistent seeded workers when `num_workers` > 0."""
+    memory on CUDA, persistent seeded workers when `num_workers` > 0. A `sampler` (e.g.
+    distributed training's) replaces the shuffling."""
     if len(dataset) == 0:
         raise ConfigError("There are no labelled images to load.")
     generator = torch.Generator()
@@ -233,7 +234,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: 
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
+        shuffle=train and sampler is None,
+        sampler=sampler,
         drop_last=drop_last,
         num_workers=num_workers,
         pin_memory=bool(device is not None and device.type == "cuda"),

@@ -17,6 +17,7 @@ import torch
 
 from studio.core.errors import ConfigError, StudioError, TrainingError
 from studio.ml import checkpoints as ckpts
+from studio.ml import distributed
 from studio.ml.config import merge, validate_config
 from studio.ml.datasets import build_run_data
 from studio.ml.devices import describe_device, resolve_device, seed_everything
@@ -43,8 +44,20 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
     `resume`: a run id (continues that run from its last.pt) or a checkpoint path (starts a
     new run from it); the checkpoint's config is used, with `config` overriding only
     epochs, device, num_workers, cpu_threads, early_stopping and val_every.
+
+    Started by torchrun with several processes, it trains with DistributedDataParallel
+    (`studio.ml.distributed`); rank 0 alone writes the run.
     """
-    cb = Callbacks(callbacks)
+    group = distributed.setup(str((config or {}).get("device", "auto")))
+    try:
+        return _fit(project, config, Callbacks(callbacks), stop, resume, group)
+    finally:
+        distributed.teardown(group)
+
+
+def _fit(project, config: dict | None, cb: Callbacks, stop, resume,
+         group: distributed.Group | None) -> FitResult:
+    main = group is None or group.main
     ckpt, resume_run = None, None
     if resume is not None:
         path, resume_run = _resume_source(project, resume)
@@ -52,7 +65,7 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
         overrides = {k: v for k, v in (config or {}).items() if k in RESUME_OVERRIDES}
         config = merge(ckpt["config"], overrides)
     cfg = validate_config(config, project)
-    device = resolve_device(cfg["device"])
+    device = group.device if group is not None else resolve_device(cfg["device"])
     data = build_run_data(
         project, cfg, class_ids=ckpt["class_ids"] if ckpt else None,
         normalize=ckpt["normalize"] if ckpt else None,
@@ -63,17 +76,23 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
             data.class_ids):
         raise ConfigError(f"'loss.class_weights' has {len(cfg['loss']['class_weights'])} values "
                           f"for {len(data.class_ids)} classes ({', '.join(data.class_names)}).")
+    where = describe_device(device) + (f", {group.describe()}" if group is not None else "")
+    history, run_id = [], None
     if resume_run is not None:
         run_id = resume_run
         record = project.run(run_id)
         history = [h for h in record.history if h.get("epoch", 0) <= int(ckpt["epoch"])]
-        project.update_run(run_id, status="running", history=history, error=None,
-                           device=describe_device(device), config=cfg)
-    else:
-        history = []
+        if main:
+            project.update_run(run_id, status="running", history=history, error=None,
+                               device=where, config=cfg)
+    elif main:
         run_id = project.create_run(cfg["task"], cfg)
-        project.update_run(run_id, status="running", device=describe_device(device))
-    restore = seed_everything(int(cfg["seed"]), bool(cfg["deterministic"]))
+        project.update_run(run_id, status="running", device=where)
+    if group is not None:
+        run_id = group.broadcast_int(run_id)
+    # each rank its own augmentation stream; DDP gives every rank rank 0's initial weights
+    rank = group.rank if group is not None else 0
+    restore = seed_everything(int(cfg["seed"]) + rank, bool(cfg["deterministic"]))
     threads = torch.get_num_threads()
     if device.type == "cpu" and int(cfg["cpu_threads"]) > 0:
         torch.set_num_threads(int(cfg["cpu_threads"]))
@@ -81,13 +100,15 @@ def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) ->
     try:
         # the run folder is made here, inside the handling: a read-only or full disk ends
         # the run "failed" with the reason instead of leaving it "running"
-        session = TrainingSession(project, cfg, data, device, run_id, cb, stop, ckpt, history)
+        session = TrainingSession(project, cfg, data, device, run_id, cb, stop, ckpt, history,
+                                  group)
         return session.run()
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         error = None if interrupted else _run_error(exc, project, run_id)
-        _record_end(project, run_id, session, "stopped" if interrupted else "failed",
-                    error, cb)
+        if main:
+            _record_end(project, run_id, session, "stopped" if interrupted else "failed",
+                        error, cb)
         if interrupted or error is exc or not isinstance(exc, Exception):
             raise
         raise error from exc

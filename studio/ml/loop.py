@@ -141,9 +141,10 @@ def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.opti
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device, meter, loss_fn: nn.Module | None
              = None, *, forward: Callable | None = None, amp: bool = False,
-             channels_last: bool = False) -> dict:
+             channels_last: bool = False, reduce: Callable | None = None) -> dict:
     """Loss and the meter's metrics over `loader` (`forward` replaces `model(x)`, e.g. a
-    sliding window over whole images)."""
+    sliding window over whole images). `reduce(meter, total, count) -> (meter, total,
+    count)` combines the figures of several processes (distributed validation)."""
     model.eval()
     meter.reset()
     forward = forward or model
@@ -159,6 +160,8 @@ def evaluate(model: nn.Module, loader, device: torch.device, meter, loss_fn: nn.
             total += float(loss_fn(logits, targets)) * len(images)
             count += len(images)
         meter.update(logits, targets)
+    if reduce is not None:
+        meter, total, count = reduce(meter, total, count)
     out = {"loss": total / count if count else float("nan")}
     out.update(meter.compute())
     return out

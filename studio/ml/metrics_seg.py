@@ -111,6 +111,13 @@ class BoundaryAccumulator:
         self.hd: list[list[float]] = [[] for _ in range(c)]
         self.hd95: list[list[float]] = [[] for _ in range(c)]
 
+    def merge(self, other: BoundaryAccumulator) -> None:
+        """Add another accumulator's statistics."""
+        for name in ("band_inter", "band_union", "n_pred", "n_true", "hit_pred", "hit_true"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in zip(self.hd + self.hd95, other.hd + other.hd95, strict=True):
+            mine.extend(theirs)
+
     def add(self, pred: np.ndarray, target: np.ndarray, valid: np.ndarray) -> None:
         """Add one image: ``pred``/``target`` int HxW, ``valid`` bool HxW."""
         h, w = target.shape
@@ -262,6 +269,14 @@ class SegmentationMeter:
                 pn, tn, vn = pn[None], tn[None], vn[None]
             for pi, ti, vi in zip(pn, tn, vn, strict=True):
                 self._boundary.add(pi, ti, vi)
+
+    def merge(self, other: SegmentationMeter) -> None:
+        """Add another meter's counts (e.g. another process's share of the images)."""
+        if other.confusion is not None:
+            counts = other.confusion if self.confusion is None else other.confusion.to(
+                self.confusion.device)
+            self.confusion = counts.clone() if self.confusion is None else self.confusion + counts
+        self._boundary.merge(other._boundary)
 
     def compute(self) -> dict[str, Any]:
         """Metrics of everything seen since the last reset (keys as segmentation_metrics)."""

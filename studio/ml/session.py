@@ -27,8 +27,9 @@ from studio.ml.checkpoints import (
 )
 from studio.ml.datasets import make_loader
 from studio.ml.devices import memory_format
+from studio.ml.distributed import Group
 from studio.ml.inference import window_forward
-from studio.ml.loop import evaluate, history_record, is_better, train_one_epoch
+from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
 
@@ -53,13 +54,16 @@ class TrainingSession:
     """
 
     def __init__(self, project, cfg: dict, data, device: torch.device, run_id: int, cb, stop,
-                 ckpt: dict | None, history: list[dict]) -> None:
+                 ckpt: dict | None, history: list[dict], group: Group | None = None) -> None:
         self.project, self.cfg, self.data, self.device = project, cfg, data, device
-        self.run_id, self.cb, self.stop, self.ckpt = run_id, cb, stop, ckpt
+        self.run_id, self.cb, self.ckpt, self.group = run_id, cb, ckpt, group
+        # rank 0 alone writes (record, checkpoints); a stop on any rank stops them all
+        self.main = group is None or group.main
+        self.stop = stop if group is None else (lambda: group.any(stop_requested(stop)))
         self.history = list(history)
         self.t0 = time.perf_counter()
         self.model: nn.Module | None = None
-        self.folder = project.run_dir(run_id)
+        self.folder = project.run_dir(run_id) if self.main else None
         self.best: dict = {}
         self.bad_epochs = 0
         self.status = "running"
@@ -79,16 +83,19 @@ class TrainingSession:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
+        self.train_model = model  # what the epochs run: DDP's wrapper in a distributed run
         self.start_epoch = int(ckpt["epoch"]) if ckpt else 0
         self.unfrozen = cfg["freeze"]["mode"] == "none" or bool(ckpt and ckpt.get("unfrozen"))
         if not self.unfrozen:
             transfer.freeze(model, cfg["freeze"]["mode"], int(cfg["freeze"]["n_stages"]))
+        if self.group is not None:
+            self.train_model = self.group.wrap(model)
         self.optimizer = build_optimizer(model, cfg, cfg["finetune"]["backbone_lr_factor"])
         self.train_loader = self._train_loader()
         self.val_loader = None
         if data.val is not None:
             self.val_loader = make_loader(
-                data.val, 1 if data.full_image_val else cfg["batch_size"], train=False,
+                data.val if self.group is None else self.group.shard(data.val), 1 if data.full_image_val else cfg["batch_size"], train=False,
                 num_workers=cfg["num_workers"], device=device, seed=cfg["seed"])
         self.schedule = LRSchedule(self.optimizer, cfg["scheduler"], len(self.train_loader),
                                    cfg["epochs"])
@@ -115,9 +122,12 @@ class TrainingSession:
             self._restore(ckpt)
 
     def _train_loader(self):
-        cfg = self.cfg
+        cfg, group = self.cfg, self.group
+        self.sampler = None if group is None else group.train_sampler(self.data.train,
+                                                                      cfg["seed"])
         return make_loader(self.data.train, cfg["batch_size"], train=True,
-                           num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"])
+                           num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"],
+                           sampler=self.sampler)
 
     def _restore(self, ckpt: dict) -> None:
         try:
@@ -137,6 +147,8 @@ class TrainingSession:
     # --- checkpoints ------------------------------------------------------------------
     def save(self, name: str, epoch: int) -> None:
         """Queue a checkpoint for the background writer (on disk after `writer.close`)."""
+        if not self.main:
+            return
         payload: CheckpointPayload = {
             "format": FORMAT,
             "task": self.cfg["task"],
@@ -157,21 +169,30 @@ class TrainingSession:
         self.writer.submit(self.folder / name, payload)
 
     def checkpoint_paths(self) -> dict[str, str]:
+        if self.folder is None:
+            return {}
         return {k: str(self.folder / f"{k}.pt") for k in ("last", "best")
                 if (self.folder / f"{k}.pt").is_file()}
 
     # --- one epoch, retried once at half the batch size on CUDA out-of-memory -----------
     def _train_epoch(self, epoch: int) -> dict:
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)  # a new shuffle, the same on every rank
         for attempt in (0, 1):
             oom = None
             try:
-                return train_one_epoch(
-                    self.model, self.criterion, self.optimizer, self.train_loader, self.device,
+                result = train_one_epoch(
+                    self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule, amp=self.amp,
                     channels_last=self.channels_last, grad_clip=float(self.cfg["grad_clip"]),
                     l1=float(self.cfg["l1"]), batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)
+                if self.group is not None:  # one training loss for the run, not one a rank
+                    result["loss"] = self.group.mean(result["loss"])
+                return result
             except torch.cuda.OutOfMemoryError as exc:
+                if self.group is not None:  # the ranks cannot retry apart
+                    raise
                 oom = str(exc).splitlines()[0] if str(exc) else "out of memory"
             self.optimizer.zero_grad(set_to_none=True)
             if torch.cuda.is_available():
@@ -199,6 +220,8 @@ class TrainingSession:
         if self.unfrozen or k <= 0 or epoch < k:
             return
         transfer.unfreeze_all(self.model)
+        if self.group is not None:  # DDP must see the newly trainable parameters
+            self.train_model = self.group.wrap(self.model)
         self.unfrozen = True
         factor = float(self.cfg["finetune"]["backbone_lr_factor"])
         self.optimizer = build_optimizer(self.model, self.cfg, factor)
@@ -222,10 +245,13 @@ class TrainingSession:
                 break
             val = None
             if self.val_loader is not None and (epoch % cfg["val_every"] == 0 or epoch == epochs):
+                if self.group is not None:
+                    self.group.sync_buffers(self.model)
                 val = evaluate(self.model, self.val_loader, self.device, self.meter,
                                self.criterion.loss_fn,
                                forward=self.forward, amp=self.amp,
-                               channels_last=self.channels_last)
+                               channels_last=self.channels_last,
+                               reduce=None if self.group is None else self.group.merged)
             record = history_record(epoch, train, val, self.schedule.lr())
             value = record.get(self.metric)
             if is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
@@ -245,7 +271,8 @@ class TrainingSession:
             self.schedule.epoch_end(record.get("val_loss", record["train_loss"]), "min")
             previous = record
             self.history.append(record)
-            self.project.append_run_epoch(self.run_id, record)
+            if self.main:
+                self.project.append_run_epoch(self.run_id, record)
             last_epoch = epoch
             self.save("last.pt", epoch)
             saved_last = epoch
@@ -265,6 +292,11 @@ class TrainingSession:
 
     def _finish(self, last_epoch: int, early: bool) -> FitResult:
         self.writer.close()
+        if self.group is not None:
+            self.group.sync_buffers(self.model)
+            self._check_ranks_agree()
+        if not self.main:
+            return FitResult(self.run_id, self.status, self.best, self.history, {}, self.model)
         best_path = self.folder / "best.pt"
         if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \
                 best_path.is_file():
@@ -283,10 +315,22 @@ class TrainingSession:
             self.cb.on_end(summary)
         return FitResult(self.run_id, self.status, self.best, self.history, paths, self.model)
 
+    def _check_ranks_agree(self) -> None:
+        """Every rank must end with the same weights, or the run fails (module docstring
+        of `studio.ml.distributed`)."""
+        agree, sums = self.group.weights_agree(self.model)
+        if not agree:
+            raise TrainingError(f"The {len(sums)} processes ended with different weights "
+                                f"(checksums {sums}): distributed training went out of step. "
+                                "Train again; report this if it repeats.")
+        self.cb.log(f"Weights identical on all {len(sums)} processes (checksum {sums[0]:.10g}).")
+
     def end(self, status: str, error: BaseException | None) -> None:
         """Record a run ended by an exception: "failed" with the reason, or "stopped" (Ctrl-C);
         the checkpoints that exist are listed (the last good last.pt stays)."""
         self.writer.close(raise_errors=False)  # the checkpoints queued before the end
+        if not self.main:
+            return
         message = (str(error) or type(error).__name__) if error is not None else None
         self.status = status
         self.project.update_run(
