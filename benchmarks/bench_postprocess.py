@@ -23,7 +23,7 @@ import numpy as np
 CLASSES = 5
 
 
-def _scene(size: int, classes: int, seed: int, noise: float = 1.6):
+def _scene(size: int, classes: int, seed: int, noise: float = 1.0):
     rng = np.random.default_rng(seed)
     target = np.zeros((size, size), np.uint8)
     scale = size / 512
@@ -40,7 +40,7 @@ def _scene(size: int, classes: int, seed: int, noise: float = 1.6):
     small = rng.normal(0, noise, (classes, cells, cells)).astype(np.float32)
     noise_maps = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
                            for m in small])
-    logits = np.stack([(target == c) * 2.0 for c in range(classes)]).astype(np.float32)
+    logits = np.stack([(target == c) * 4.0 for c in range(classes)]).astype(np.float32)
     logits += noise_maps + rng.normal(0, 0.5, logits.shape).astype(np.float32)
     logits -= logits.max(0)
     p = np.exp(logits)

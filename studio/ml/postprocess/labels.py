@@ -64,7 +64,7 @@ def _component_mask(cc: np.ndarray, stats: np.ndarray, chosen: np.ndarray) -> np
     component's bounding box when they cover little of the image, else one lookup."""
     boxes = stats[chosen]
     area = int((boxes[:, cv2.CC_STAT_WIDTH] * boxes[:, cv2.CC_STAT_HEIGHT]).sum())
-    if area * 4 > cc.size or len(chosen) > 20000:
+    if area * 4 > cc.size or len(chosen) > 256:
         lut = np.zeros(len(stats), np.uint8)
         lut[chosen] = 255
         return np.take(lut, cc)
