@@ -23,7 +23,7 @@ import numpy as np
 CLASSES = 5
 
 
-def _scene(size: int, classes: int, seed: int, noise: float = 1.6):
+def _scene(size: int, classes: int, seed: int, noise: float = 1.0):
     rng = np.random.default_rng(seed)
     target = np.zeros((size, size), np.uint8)
     scale = size / 512
@@ -34,10 +34,13 @@ def _scene(size: int, classes: int, seed: int, noise: float = 1.6):
         cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, c, -1)
     image = np.stack([(target * (37 * k + 40)) % 200 + 30 for k in (1, 2, 3)], axis=2)
     image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
-    small = rng.normal(0, noise, (classes, size // 4, size // 4)).astype(np.float32)
+    # the network's mistakes come in blobs of a few pixels at 1024^2; a larger image shows
+    # the same scene at a finer scale (blobs scale with it)
+    cells = max(8, min(size, 1024) // 4)
+    small = rng.normal(0, noise, (classes, cells, cells)).astype(np.float32)
     noise_maps = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
                            for m in small])
-    logits = np.stack([(target == c) * 2.0 for c in range(classes)]).astype(np.float32)
+    logits = np.stack([(target == c) * 4.0 for c in range(classes)]).astype(np.float32)
     logits += noise_maps + rng.normal(0, 0.5, logits.shape).astype(np.float32)
     logits -= logits.max(0)
     p = np.exp(logits)

@@ -158,12 +158,15 @@ def label_error_queue(project, run_id: int, split: str | None = None, folds: int
 
 def unlabelled_images(project, task: str, class_ids: Sequence[int], split: str | None
                       ) -> list:
-    """Image records of `split` (all by default) without a label for `task`."""
+    """Image records of `split` (all by default) without a label for `task` from a person:
+    images whose only such annotations came from a model (``model:<run>``, not yet
+    reviewed) count as unlabelled."""
     kinds, wanted = task_kinds(task), set(class_ids)
     out = []
     for s in _splits(split):
         for rec in project.images(split=s):
             if not any(a.kind in kinds and a.class_id in wanted
+                       and not a.source.startswith("model:")
                        for a in project.annotations(rec.id)):
                 out.append(rec)
     return out

@@ -338,3 +338,15 @@ def test_recipe_json_is_plain_and_complete():
                                "classes": None}]}
     with pytest.raises(ConfigError, match="not valid JSON"):
         recipe_from_json("{steps")
+
+
+def test_components_and_holes_beyond_16_bit_labels():
+    labels = np.zeros((600, 600), np.uint8)
+    labels[::2, ::2] = 1  # 90000 single-pixel components
+    labels[300:310, 300:310] = 1
+    out = components(labels, min_size=2)
+    assert out[300:310, 300:310].all() and out[0, 0] == 0 and out[100, 100] == 0
+    assert (out == 1).sum() == 100 + 11  # the block and the dots touching it
+    holes = np.ones((600, 600), np.uint8)
+    holes[1:-1:2, 1:-1:2] = 0  # 89401 one-pixel holes
+    assert (fill_holes(holes, max_area=1) == 1).all()

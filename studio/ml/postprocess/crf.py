@@ -46,7 +46,12 @@ def dense_crf(probabilities: np.ndarray, image: np.ndarray, iterations: int = 5,
               bilateral_sigma: float = 40.0, color_sigma: float = 15.0,
               bilateral_weight: float = 5.0) -> np.ndarray:
     """Refined probabilities (C, H, W) float32 of `probabilities` (C, H, W) given the image
-    (H, W) or (H, W, 3) uint8. Sigmas are in pixels (spatial) and grey levels (colour)."""
+    (H, W) or (H, W, 3) uint8. Sigmas are in pixels (spatial) and grey levels (colour).
+
+    On images of 256 px and more (short side) the appearance messages are computed at a
+    reduced scale (a factor of 2 up to 511 px, 4 beyond) and interpolated back: they are
+    smooth over ``bilateral_sigma`` pixels anyway, and the unaries keep full resolution.
+    """
     probs = np.asarray(probabilities, dtype=np.float32)
     if probs.ndim != 3:
         raise ConfigError(f"Probabilities must be (classes, height, width), got {probs.shape}.")
@@ -57,38 +62,53 @@ def dense_crf(probabilities: np.ndarray, image: np.ndarray, iterations: int = 5,
                           f"maps ({W}x{H}) differ in size.")
     if C < 2:
         return probs.copy()
-    unary = np.log(np.clip(probs.transpose(1, 2, 0), 1e-6, 1.0))  # (H, W, C)
+    unary = np.log(np.clip(probs, 1e-6, 1.0))
     q = _softmax(unary)
-    appearance = cv2.ximgproc.createGuidedFilter(guide, max(1, int(round(bilateral_sigma))),
-                                                 float(color_sigma) ** 2)
+    scale = 1 if min(H, W) < 256 else (2 if min(H, W) < 512 else 4)
+    small = (max(1, W // scale), max(1, H // scale))
+    if scale > 1:
+        guide = cv2.resize(guide, small, interpolation=cv2.INTER_AREA)
+    appearance = cv2.ximgproc.createGuidedFilter(
+        guide, max(1, int(round(bilateral_sigma / scale))), float(color_sigma) ** 2)
+
+    def appearance_filter(x: np.ndarray) -> np.ndarray:
+        if scale == 1:
+            return appearance.filter(x)
+        out = appearance.filter(cv2.resize(x, small, interpolation=cv2.INTER_AREA))
+        return cv2.resize(out, (W, H), interpolation=cv2.INTER_LINEAR)
+
     ksize = 2 * int(np.ceil(3 * smooth_sigma)) + 1
     for _ in range(int(iterations)):
         logits = unary.copy()
         if bilateral_weight > 0:
-            logits += bilateral_weight * _messages(q, appearance.filter)
+            logits += bilateral_weight * _messages(q, appearance_filter)
         if smooth_weight > 0:
             logits += smooth_weight * _messages(
                 q, lambda x: cv2.GaussianBlur(x, (ksize, ksize), float(smooth_sigma)))
         q = _softmax(logits)
-    return np.ascontiguousarray(q.transpose(2, 0, 1))
+    return q
 
 
 def _messages(q: np.ndarray, filt) -> np.ndarray:
-    """Filtered marginals (H, W, C): the first C - 1 channels by `filt` (in chunks of up to
+    """Filtered marginals (C, H, W): the first C - 1 planes by `filt` (in chunks of up to
     four channels, what OpenCV filters take), the last as one minus their sum."""
-    C = q.shape[2]
+    C = q.shape[0]
     out = np.empty_like(q)
     for start in range(0, C - 1, 4):
         stop = min(start + 4, C - 1)
-        chunk = np.ascontiguousarray(q[..., start:stop])
-        res = filt(chunk if stop - start > 1 else chunk[..., 0])
-        out[..., start:stop] = res.reshape(res.shape[0], res.shape[1], -1)
-    out[..., C - 1] = 1.0 - out[..., :C - 1].sum(axis=2)
+        chunk = q[start] if stop - start == 1 else cv2.merge(list(q[start:stop]))
+        res = filt(chunk)
+        if res.ndim == 2:
+            out[start] = res
+        else:
+            out[start:stop] = np.moveaxis(res, 2, 0)
+    np.subtract(1.0, out[:C - 1].sum(axis=0), out=out[C - 1])
     return out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=2, keepdims=True)
+    """Softmax over the first axis of (C, H, W)."""
+    z = logits - logits.max(axis=0)
     np.exp(z, out=z)
-    z /= z.sum(axis=2, keepdims=True)
+    z /= z.sum(axis=0)
     return z

@@ -22,6 +22,7 @@ import numpy as np
 from studio.core.errors import ConfigError
 
 UNLABELLED = 255
+_BAND_PIXELS = 1 << 16
 _SHAPES = {"ellipse": cv2.MORPH_ELLIPSE, "rect": cv2.MORPH_RECT, "cross": cv2.MORPH_CROSS}
 _OPS = {"erode": cv2.MORPH_ERODE, "dilate": cv2.MORPH_DILATE, "open": cv2.MORPH_OPEN,
         "close": cv2.MORPH_CLOSE}
@@ -58,6 +59,26 @@ def _free(labels: np.ndarray, fill: int) -> np.ndarray:
     return free
 
 
+def _component_mask(cc: np.ndarray, count: int, chosen: np.ndarray) -> np.ndarray:
+    """0/255 mask of the chosen component ids of a labelling (one table lookup)."""
+    lut = np.zeros(count, np.uint8)
+    lut[chosen] = 255
+    return np.take(lut, cc)
+
+
+def _labelled(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, labels, areas): connected components and their pixel counts. 16-bit labels
+    counted with a histogram are several times faster than OpenCV's WithStats variant;
+    more than 65535 components fall back to 32-bit labels."""
+    try:
+        count, cc = cv2.connectedComponents(mask, connectivity=connectivity, ltype=cv2.CV_16U)
+    except cv2.error:  # too many components for 16-bit labels
+        count, cc = cv2.connectedComponents(mask, connectivity=connectivity)
+        return count, cc, np.bincount(cc.ravel(), minlength=count)
+    hist = cv2.calcHist([cc], [0], None, [count], [0, count])
+    return count, cc, hist.ravel().astype(np.int64)
+
+
 def _box(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
     x, y, w, h = cv2.boundingRect(mask)
     if w == 0 or h == 0:
@@ -83,13 +104,18 @@ def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: f
         raise ConfigError(f"Probabilities must be (classes, height, width), got {probs.shape}.")
     C = probs.shape[0]
     if mode == "argmax":
-        best = probs[0].copy()
-        labels = np.zeros(best.shape, np.uint8)
-        for c in range(1, C):
-            _paint(labels, cv2.compare(probs[c], best, cv2.CMP_GT), c)
-            cv2.max(best, probs[c], dst=best)
-        if min_confidence > 0:
-            _paint(labels, cv2.compare(best, float(min_confidence), cv2.CMP_LT), UNLABELLED)
+        labels = np.zeros(probs.shape[1:], np.uint8)
+        # in bands of rows, so that the running maximum stays in the CPU cache
+        step = max(1, _BAND_PIXELS // max(probs.shape[2], 1))
+        for y in range(0, probs.shape[1], step):
+            band = probs[:, y:y + step]
+            out = labels[y:y + step]
+            best = band[0].copy()
+            for c in range(1, C):
+                _paint(out, cv2.compare(band[c], best, cv2.CMP_GT), c)
+                cv2.max(best, band[c], dst=best)
+            if min_confidence > 0:
+                _paint(out, cv2.compare(best, float(min_confidence), cv2.CMP_LT), UNLABELLED)
         return labels
     if mode != "per_class":
         raise ConfigError(f"Unknown threshold mode {mode!r}; use 'argmax' or 'per_class'.")
@@ -195,9 +221,8 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
         box = _box(mask, 0)
         if box is None:
             return None
-        count, cc, stats, _ = cv2.connectedComponentsWithStats(mask[box],
-                                                               connectivity=connectivity)
-        areas = stats[1:, cv2.CC_STAT_AREA]
+        count, cc, all_areas = _labelled(mask[box], connectivity)
+        areas = all_areas[1:]
         keep = areas >= min_size
         if keep_largest > 0 and keep.sum() > keep_largest:
             order = np.argsort(-areas, kind="stable")
@@ -206,8 +231,7 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
             keep &= rank < keep_largest
         if keep.all():
             return None
-        drop = np.concatenate([[0], np.where(keep, 0, 255)]).astype(np.uint8)
-        return box, np.take(drop, cc)
+        return box, _component_mask(cc, count, np.nonzero(~keep)[0] + 1)
 
     todo = resolve_classes(classes, n, background)
     workers = min(len(todo), os.cpu_count() or 1, 4)
@@ -238,19 +262,50 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     wanted = np.zeros(256, bool)
     wanted[resolve_classes(classes, n, background)] = True
     free = _free(out, fill)
-    count, cc, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    count, cc, areas = _labelled(free, 4)
     if count <= 1:
         return out
-    H, W = out.shape
-    x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    candidate = (x > 0) & (y > 0) & (x + w < W) & (y + h < H)
-    if max_area is not None:
-        candidate &= stats[:, cv2.CC_STAT_AREA] <= max_area
+    candidate = np.ones(count, bool)
     candidate[0] = False  # not free
+    for edge_ids in (cc[0], cc[-1], cc[:, 0], cc[:, -1]):  # open to the image border
+        candidate[edge_ids] = False
+    if max_area is not None:
+        candidate &= areas <= max_area
     if not candidate.any():
         return out
-    ids = np.nonzero(candidate)[0]
+    # Each free pixel next to the classes sees the smallest and largest class code among
+    # its 4-neighbours (code = class + 1). A hole is enclosed by one class when all its
+    # edge pixels see one code: sum(lo) == sum(hi) and n * sum(hi^2) == sum(hi)^2.
+    code = cv2.bitwise_and(cv2.add(out, 1), cv2.bitwise_not(free))  # free -> 0
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    hi_map = cv2.dilate(code, cross)
+    lo_map = cv2.erode(cv2.bitwise_or(code, free), cross)  # free -> 255 (never the minimum)
+    edge = cv2.bitwise_and(free, cv2.compare(hi_map, 0, cv2.CMP_GT))
+    points = cv2.findNonZero(edge)
+    if points is None:
+        return out
+    xs, ys = points[:, 0, 0], points[:, 0, 1]
+    ids = cc[ys, xs]
+    keep = candidate[ids]
+    ids, ys, xs = ids[keep], ys[keep], xs[keep]
+    hi = hi_map[ys, xs].astype(np.float64)
+    lo = lo_map[ys, xs].astype(np.float64)
+    n = np.bincount(ids, minlength=count).astype(np.float64)
+    s_hi = np.bincount(ids, weights=hi, minlength=count)
+    s_lo = np.bincount(ids, weights=lo, minlength=count)
+    q_hi = np.bincount(ids, weights=hi * hi, minlength=count)
+    # (relative tolerance: float64 sums are exact only below 2^53; a two-class rim
+    # differs by more than 1e-13 for any hole under 10^8 pixels)
+    one_class = (candidate & (n > 0) & (s_hi == s_lo)
+                 & (np.abs(n * q_hi - s_hi * s_hi) <= 1e-13 * s_hi * s_hi))
+    enclosing = np.where(n > 0, np.rint(s_hi / np.maximum(n, 1)), 0).astype(np.int64) - 1
+    one_class &= wanted[np.clip(enclosing, 0, 255)] & (enclosing >= 0)
+    if not one_class.any():
+        return out
+    for c in np.unique(enclosing[one_class]):
+        _paint(out, _component_mask(cc, count, np.nonzero(one_class & (enclosing == c))[0]),
+               int(c))
+    return out
     # the enclosing pixels: each 4-neighbour of a candidate hole that is not free
     box = _box(cv2.compare(np.take(candidate.view(np.uint8), cc), 0, cv2.CMP_GT), 1)
     assert box is not None
