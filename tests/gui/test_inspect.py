@@ -427,3 +427,20 @@ def test_classification_confusion_matrix_lists_cell_images(qtbot, cls_project):
     assert w.image_id == listed[0] and "predicted" in w.run_bar.status.text()
     shot(w, "inspect_confusion.png")
     w.shutdown()
+
+
+def test_overlays_colour_differences_and_shrink_for_huge_images():
+    from studio.gui.inspect import overlays as ov
+
+    target = np.array([[0, 1, 1, 2, 255]], np.uint8)
+    pred = np.array([[1, 1, 0, 1, 1]], np.uint8)
+    rgba = ov.difference_overlay(pred, target, background=0)
+    assert [tuple(px[:3]) for px in rgba[0, :4]] == [ov.FP_COLOR, ov.TP_COLOR, ov.FN_COLOR,
+                                                     ov.WRONG_COLOR]
+    assert rgba[0, 4, 3] == 0  # no label there: nothing to say
+    labels = ov.label_overlay(np.array([[0, 1, 255]], np.uint8), [(1, 2, 3), (9, 8, 7)])
+    assert labels[0, 0, 3] == 0 and tuple(labels[0, 1]) == (9, 8, 7, 255) and labels[0, 2, 3] == 0
+    big = np.zeros((3000, 9000, 4), np.uint8)
+    small = ov.shrink(big, 4096)
+    assert small.shape == (1365, 4096, 4)
+    assert ov.shrink(rgba) is rgba

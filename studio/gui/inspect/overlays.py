@@ -16,6 +16,7 @@ FP_COLOR = (230, 50, 50)
 FN_COLOR = (40, 120, 255)
 WRONG_COLOR = (255, 170, 0)
 HEATMAP = cv2.COLORMAP_INFERNO
+OVERLAY_MAX_SIDE = 4096  # bigger overlays are shown downscaled (the image keeps its tiles)
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -75,11 +76,27 @@ def heatmap_overlay(prob: np.ndarray) -> np.ndarray:
     return rgba
 
 
+def shrink(rgba: np.ndarray | None, max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray | None:
+    """An overlay of a huge image, downscaled (nearest) to at most `max_side` pixels on its
+    long side; the view stretches it back over the image."""
+    if rgba is None or max(rgba.shape[:2]) <= max_side:
+        return rgba
+    h, w = rgba.shape[:2]
+    f = max_side / max(h, w)
+    size = (max(int(round(w * f)), 1), max(int(round(h * f)), 1))
+    return cv2.resize(rgba, size, interpolation=cv2.INTER_NEAREST)
+
+
 def overlay_for(kind: str, raw: np.ndarray, mask: np.ndarray, target: np.ndarray | None,
                 probabilities: np.ndarray, colors: list[tuple[int, int, int]],
                 background: int | None, heat_class: int = 1) -> np.ndarray | None:
     """The RGBA overlay `kind` of one image: gt, pred, post, diff_raw, diff_post, heatmap
     (None when there is nothing to show, e.g. no ground truth)."""
+    return shrink(_overlay(kind, raw, mask, target, probabilities, colors, background,
+                           heat_class))
+
+
+def _overlay(kind, raw, mask, target, probabilities, colors, background, heat_class):
     if kind == "none":
         return None
     if kind == "gt":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
@@ -375,7 +376,11 @@ class InspectWorkspace(QWidget):
         out = r.overlays[key]
         if kind == "post" and self.component is not None and out is not None:
             out = out.copy()
-            out[self.component] = (255, 255, 0, 255)
+            comp = self.component
+            if comp.shape != out.shape[:2]:  # a huge image's overlay is shown downscaled
+                comp = cv2.resize(comp.view(np.uint8), (out.shape[1], out.shape[0]),
+                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            out[comp] = (255, 255, 0, 255)
         return out
 
     def _mask_changed(self) -> None:
