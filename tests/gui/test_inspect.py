@@ -271,13 +271,13 @@ def test_view_modes_split_divider_and_side_by_side(ws, qtbot):
     assert left.split and left.divider.isVisible()
     assert not left.overlay_pixmap(1).isNull() and ws.colorbar.isVisible()
     left.divider.setPos(5.0, 40.0)  # dragged: moves along x only
-    assert left.divider.pos().y() == 0 and left._clips[0].rect().width() == 5.0
+    assert left.divider.pos().y() == 0 and left.clip_rect(0).width() == 5.0
     shot(ws, "inspect_split.png")
     vb.mode.setCurrentIndex(vb.mode.findData("side"))
     assert ws.view.right.isVisible() and not ws.view.right.overlay_pixmap(0).isNull()
     assert not left.split
     vb.opacity.setValue(20)
-    assert abs(left._overlays[0].opacity() - 0.2) < 1e-6
+    assert abs(left.overlay_opacity(0) - 0.2) < 1e-6
     shot(ws, "inspect_side.png")
 
 
@@ -349,8 +349,24 @@ def test_cancel_stops_a_batch_job(ws, qtbot):
     finally:
         jobs.postprocess_images = original
     assert ws.jobs.summary is None  # the cancelled job's result never arrived
+    assert ws.confirm_close()  # nothing running any more
     assert all(not ws.project.annotations(e.image_id)
                for e in ws.session.images if not e.labelled)
+
+
+def test_closing_asks_before_stopping_a_running_job(ws, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    open_split(qtbot, ws)
+    gate = threading.Event()
+    ws.jobs.start(lambda token: gate.wait(10), lambda _v: None, "Slow job")
+    answers = iter([QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
+    assert not ws.confirm_close()
+    assert not ws.jobs.task.done
+    gate.set()
+    assert ws.confirm_close()
+    assert not ws.pool.busy
 
 
 def test_errors_are_shown_not_raised(ws, qtbot):

@@ -145,6 +145,13 @@ class InspectCanvas(QGraphicsView):
     def overlay_pixmap(self, which: int = 0) -> QPixmap:
         return self._overlays[which].pixmap()
 
+    def overlay_opacity(self, which: int = 0) -> float:
+        return self._overlays[which].opacity()
+
+    def clip_rect(self, which: int = 0) -> QRectF:
+        """The part of the image where overlay `which` shows (split at the divider)."""
+        return self._clips[which].rect()
+
     def set_opacity(self, opacity: float) -> None:
         for item in self._overlays:
             item.setOpacity(float(opacity))

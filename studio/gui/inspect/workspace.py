@@ -14,7 +14,14 @@ import math
 import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.errors import StudioError
 from studio.gui.inspect import overlays as ov
@@ -139,7 +146,18 @@ class InspectWorkspace(QWidget):
         self.recipe_panel.flush()
 
     def confirm_close(self) -> bool:
-        return True  # nothing here is unsaved: recipes are saved by the user, edits undoable
+        """A running job (prediction, pre-labelling, review queue) is stopped only if the
+        person agrees; everything else is saved already (edits go to the store)."""
+        task = self.jobs.task
+        if task is None or task.done:
+            return True
+        answer = QMessageBox.question(self, "Inspect", f"{self.jobs.title} is still running. "
+                                      "Stop it and close?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.jobs.cancel()
+        self.pool.wait(10000)
+        return True
 
     def shutdown(self) -> None:
         self.jobs.cancel()
