@@ -460,3 +460,19 @@ def test_overlays_colour_differences_and_shrink_for_huge_images():
     small = ov.shrink(big, 4096)
     assert small.shape == (1365, 4096, 4)
     assert ov.shrink(rgba) is rgba
+
+
+def test_label_errors_on_training_images_use_fold_models(ws, qtbot):
+    open_split(qtbot, ws, "train")
+    panel = ws.jobs.queues["label-errors"]
+    panel.folds.setValue(2)
+    panel.epochs.setValue(1)
+    news = []
+    ws.jobs.compute_queue("label-errors")
+    qtbot.waitUntil(lambda: news.append(ws.run_bar.status.text()) or
+                    panel.tree.topLevelItemCount() == 4, timeout=120000)
+    assert "fold model" in panel.info.text()
+    assert any("fold model, epoch" in text for text in news)
+    assert sorted(panel.image_ids()) == sorted(e.image_id for e in ws.session.images
+                                               if e.labelled)
+    assert len(ws.project.runs()) == 1  # fold runs are removed again

@@ -94,6 +94,9 @@ class InspectJobs(QObject):
         bar.show_progress(f"{title}…")
 
         def progress(value) -> None:
+            if isinstance(value, str):  # a line of news, no count
+                bar.show_progress(f"{title}: {value}")
+                return
             done, total = value
             bar.show_progress(f"{title}: {done}/{total}", done, total)
 
@@ -249,9 +252,11 @@ class InspectJobs(QObject):
 
         def job(token):
             if queue == "label-errors":
+                news = {"on_epoch": lambda info: token.progress(
+                    f"cross-validation fold model, epoch {info['epoch']}")}
                 return label_error_queue(project, run_id, split, folds=options["folds"],
                                          epochs=options["epochs"], device=device,
-                                         stop=lambda: token.cancelled)
+                                         callbacks=news, stop=lambda: token.cancelled)
             return next_to_label_queue(project, run_id, split, device=device)
 
         panel.set_busy("Computing… (label errors may train cross-validation fold models)")
