@@ -105,3 +105,18 @@ def test_confusion_counts_for_many_classes_and_ignored_pixels():
         expected = np.zeros((c, c + 1), np.int64)
         np.add.at(expected, (target[valid], np.minimum(pred[valid], c)), 1)
         assert np.array_equal(cm, expected), c
+
+
+def test_boundary_counts_reused_per_class_match_a_fresh_measurement():
+    from studio.ml.readout_boundary import TargetBoundaries
+
+    target, p = blobs(7)
+    pred = p.argmax(0).astype(np.uint8)
+    cached = TargetBoundaries(target, 3)
+    cached.counts(pred)
+    changed = pred.copy()
+    changed[changed == 2] = 0  # class 2 gone; classes 0 and 1's masks: 0 changes, 1 not
+    again, fresh = cached.counts(changed), TargetBoundaries(target, 3).counts(changed)
+    for name in ("band_inter", "band_union", "n_pred", "n_true", "hit_pred", "hit_true"):
+        assert np.array_equal(getattr(again, name), getattr(fresh, name)), name
+    assert np.allclose(again.hd95, fresh.hd95, equal_nan=True)
