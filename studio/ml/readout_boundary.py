@@ -55,7 +55,9 @@ class BoundaryCounts:
 
 
 class TargetBoundaries:
-    """One label map's per-class boundary data; :meth:`counts` measures a prediction."""
+    """One label map's per-class boundary data; :meth:`counts` measures a prediction and
+    reuses a class's last figures when its predicted mask did not change. Not
+    thread-safe: one instance per image, used by one thread at a time."""
 
     def __init__(self, target: np.ndarray, num_classes: int, ignore_index: int = 255,
                  tolerance: int = 2, precise: bool = True) -> None:
@@ -67,6 +69,7 @@ class TargetBoundaries:
         invalid = cv2.compare(t, ignore_index, cv2.CMP_EQ)
         self.valid = cv2.bitwise_not(invalid) if cv2.countNonZero(invalid) else None
         self.diagonal = math.hypot(*t.shape)
+        self._last: dict[int, tuple[np.ndarray, tuple]] = {}  # class -> (mask, its counts)
         self.classes: list[_TargetClass | None] = []
         for c in range(num_classes):
             mask = cv2.compare(t, c, cv2.CMP_EQ)
@@ -88,41 +91,53 @@ class TargetBoundaries:
         z = [np.zeros(C, np.int64) for _ in range(6)]
         hd = np.full(C, math.nan)
         hd95 = np.full(C, math.nan)
-        H, W = self.shape
         for c in range(C):
             tgt = self.classes[c]
             pm = cv2.compare(p_all, c, cv2.CMP_EQ)
             if self.valid is not None:
                 cv2.bitwise_and(pm, self.valid, dst=pm)
+            last = self._last.get(c)
+            if last is not None and np.array_equal(last[0], pm):
+                for arr, value in zip((*z, hd, hd95), last[1], strict=True):
+                    arr[c] = value
+                continue
             pbox = cv2.boundingRect(pm)
             if pbox[2] == 0 and tgt is None:
                 continue
-            x0, y0, x1, y1 = _union(pbox, tgt.box if tgt else (0, 0, 0, 0))
-            ys, xs = slice(max(y0 - 1, 0), min(y1 + 1, H)), slice(max(x0 - 1, 0), min(x1 + 1, W))
-            p = pm[ys, xs]
-            pc = cv2.bitwise_and(p, cv2.bitwise_not(_erode(p, 1)))
-            pb = cv2.bitwise_and(p, cv2.bitwise_not(_erode(p, self.band_width)))
-            n_pred = cv2.countNonZero(pc)
-            z[2][c] = n_pred
-            if tgt is None:
-                z[1][c] = cv2.countNonZero(pb)
-                hd[c] = hd95[c] = self.diagonal
-                continue
-            tb, tc = tgt.band[ys, xs], tgt.contour[ys, xs]
-            z[0][c] = cv2.countNonZero(cv2.bitwise_and(pb, tb))
-            z[1][c] = cv2.countNonZero(cv2.bitwise_or(pb, tb))
-            z[3][c] = tgt.n_contour
-            if n_pred == 0:
-                hd[c] = hd95[c] = self.diagonal
-                continue
-            d_pt = _exact(tgt.distance[ys, xs][pc > 0])
-            dist_p = cv2.distanceTransform(cv2.bitwise_not(pc), cv2.DIST_L2, self.mask_size)
-            d_tp = _exact(dist_p[tc > 0])
-            z[4][c] = int((d_pt <= self.tolerance).sum())
-            z[5][c] = int((d_tp <= self.tolerance).sum())
-            hd[c] = float(max(d_pt.max(), d_tp.max()))
-            hd95[c] = float(np.percentile(np.concatenate([d_pt, d_tp]), 95))
+            self._measure(c, tgt, pm, pbox, z, hd, hd95)
+            self._last[c] = (pm, tuple(arr[c] for arr in (*z, hd, hd95)))
         return BoundaryCounts(*z, hd, hd95)
+
+    def _measure(self, c: int, tgt: _TargetClass | None, pm: np.ndarray,
+                 pbox: tuple[int, int, int, int], z: list[np.ndarray], hd: np.ndarray,
+                 hd95: np.ndarray) -> None:
+        """Class c's counts into z[0..5][c], hd[c], hd95[c]."""
+        H, W = self.shape
+        x0, y0, x1, y1 = _union(pbox, tgt.box if tgt else (0, 0, 0, 0))
+        ys, xs = slice(max(y0 - 1, 0), min(y1 + 1, H)), slice(max(x0 - 1, 0), min(x1 + 1, W))
+        p = pm[ys, xs]
+        pc = cv2.bitwise_and(p, cv2.bitwise_not(_erode(p, 1)))
+        pb = cv2.bitwise_and(p, cv2.bitwise_not(_erode(p, self.band_width)))
+        n_pred = cv2.countNonZero(pc)
+        z[2][c] = n_pred
+        if tgt is None:
+            z[1][c] = cv2.countNonZero(pb)
+            hd[c] = hd95[c] = self.diagonal
+            return
+        tb, tc = tgt.band[ys, xs], tgt.contour[ys, xs]
+        z[0][c] = cv2.countNonZero(cv2.bitwise_and(pb, tb))
+        z[1][c] = cv2.countNonZero(cv2.bitwise_or(pb, tb))
+        z[3][c] = tgt.n_contour
+        if n_pred == 0:
+            hd[c] = hd95[c] = self.diagonal
+            return
+        d_pt = _exact(tgt.distance[ys, xs][pc > 0])
+        dist_p = cv2.distanceTransform(cv2.bitwise_not(pc), cv2.DIST_L2, self.mask_size)
+        d_tp = _exact(dist_p[tc > 0])
+        z[4][c] = int((d_pt <= self.tolerance).sum())
+        z[5][c] = int((d_tp <= self.tolerance).sum())
+        hd[c] = float(max(d_pt.max(), d_tp.max()))
+        hd95[c] = float(np.percentile(np.concatenate([d_pt, d_tp]), 95))
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from studio.core.errors import ConfigError
@@ -64,14 +65,9 @@ def image_stats(pred: np.ndarray, target: np.ndarray, num_classes: int,
         raise ConfigError(f"Prediction {p.shape} and label map {t.shape} must be the same "
                           "(height, width).")
     c = int(num_classes)
-    p = p.astype(np.uint8, copy=False)
-    t = t.astype(np.uint8, copy=False)
-    valid = t != ignore_index
-    tv, pv = t[valid].astype(np.int64), p[valid].astype(np.int64)
-    if tv.size and tv.max() >= c:
-        raise ConfigError(f"The label map holds class {int(tv.max())}; the model has {c} classes.")
-    pv = np.where(pv >= c, c, pv)  # unlabelled (or unknown) predictions: the extra column
-    confusion = np.bincount(tv * (c + 1) + pv, minlength=c * (c + 1)).reshape(c, c + 1)
+    p = np.ascontiguousarray(p, dtype=np.uint8)
+    t = np.ascontiguousarray(t, dtype=np.uint8)
+    confusion = _confusion(p, t, c, ignore_index)
     if not boundary:
         zero, nan = np.zeros(c, np.int64), np.full(c, math.nan)
         return ImageStats(confusion, zero, zero, zero, zero, zero, zero, nan, nan, tolerance,
@@ -81,6 +77,24 @@ def image_stats(pred: np.ndarray, target: np.ndarray, num_classes: int,
     b = boundaries.counts(p)
     return ImageStats(confusion, b.band_inter, b.band_union, b.n_pred, b.n_true, b.hit_pred,
                       b.hit_true, b.hd, b.hd95, tolerance, True)
+
+
+def _confusion(p: np.ndarray, t: np.ndarray, c: int, ignore_index: int) -> np.ndarray:
+    """(C, C + 1) counts; predictions >= C (unlabelled) go to the last column."""
+    invalid = cv2.compare(t, ignore_index, cv2.CMP_EQ)
+    wrong = cv2.bitwise_and(cv2.compare(t, c, cv2.CMP_GE), cv2.bitwise_not(invalid))
+    if cv2.countNonZero(wrong):
+        bad = int(t[wrong > 0].max())
+        raise ConfigError(f"The label map holds class {bad}; the model has {c} classes.")
+    pc = cv2.min(p, c)  # unlabelled (or unknown) predictions: the extra column
+    if c * (c + 1) < 255:  # one 8-bit key per pixel, counted by a histogram
+        key = cv2.add(cv2.multiply(t, c + 1), pc)
+        cv2.bitwise_or(key, invalid, dst=key)  # ignored pixels -> 255, left out
+        hist = cv2.calcHist([key], [0], None, [256], [0, 256]).ravel()
+        return hist[:c * (c + 1)].astype(np.int64).reshape(c, c + 1)
+    valid = invalid == 0
+    key = t[valid].astype(np.int64) * (c + 1) + pc[valid]
+    return np.bincount(key, minlength=c * (c + 1)).reshape(c, c + 1)
 
 
 def readout(stats: ImageStats | Sequence[ImageStats]) -> dict[str, Any]:

@@ -91,3 +91,32 @@ def test_split_readout_follows_the_recipe_incrementally():
     split.set_mask(1, empty)
     assert split.image(1)["after"]["unlabelled"] == 1.0
     assert math.isnan(split.image(1)["after"]["mean_hd95"]) is False
+
+
+def test_confusion_counts_for_many_classes_and_ignored_pixels():
+    rng = np.random.default_rng(5)
+    for c in (2, 15, 40):
+        target = rng.integers(0, c, (30, 40)).astype(np.uint8)
+        target[:3] = 255
+        pred = rng.integers(0, c, (30, 40)).astype(np.uint8)
+        pred[5, :7] = 255
+        cm = np.asarray(readout(image_stats(pred, target, c, boundary=False))["confusion_matrix"])
+        valid = target != 255
+        expected = np.zeros((c, c + 1), np.int64)
+        np.add.at(expected, (target[valid], np.minimum(pred[valid], c)), 1)
+        assert np.array_equal(cm, expected), c
+
+
+def test_boundary_counts_reused_per_class_match_a_fresh_measurement():
+    from studio.ml.readout_boundary import TargetBoundaries
+
+    target, p = blobs(7)
+    pred = p.argmax(0).astype(np.uint8)
+    cached = TargetBoundaries(target, 3)
+    cached.counts(pred)
+    changed = pred.copy()
+    changed[changed == 2] = 0  # class 2 gone; classes 0 and 1's masks: 0 changes, 1 not
+    again, fresh = cached.counts(changed), TargetBoundaries(target, 3).counts(changed)
+    for name in ("band_inter", "band_union", "n_pred", "n_true", "hit_pred", "hit_true"):
+        assert np.array_equal(getattr(again, name), getattr(fresh, name)), name
+    assert np.allclose(again.hd95, fresh.hd95, equal_nan=True)

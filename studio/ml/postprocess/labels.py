@@ -159,7 +159,7 @@ def hysteresis(labels: np.ndarray, probabilities: np.ndarray, high: float = 0.8,
         keep = np.zeros(n, np.uint8)
         keep[np.unique(seeded)] = 255
         keep[0] = 0
-        region = keep[cc]
+        region = np.take(keep, cc)
         sub = out[box]
         lost = cv2.bitwise_and(cv2.compare(sub, c, cv2.CMP_EQ), cv2.bitwise_not(region))
         _paint(sub, lost, fill)
