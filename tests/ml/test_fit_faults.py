@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from testutil import FAST_TRAINING, write_png
 
-from studio.core.errors import TrainingError
+from studio.core.errors import DiskFullError, TrainingError
 from studio.ml.fit import fit
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -55,18 +55,19 @@ def test_a_failed_run_lists_the_checkpoints_that_exist(project, tmp_path):
     assert (project.root / run.checkpoints["last"]).is_file()
 
 
-@pytest.mark.parametrize("code, words", [(errno.EACCES, "writable runs folder"),
-                                         (errno.EROFS, "writable runs folder"),
-                                         (errno.ENOSPC, "is full")])
+@pytest.mark.parametrize("code, error, words", [
+    (errno.EACCES, TrainingError, "writable runs folder"),
+    (errno.EROFS, TrainingError, "writable runs folder"),
+    (errno.ENOSPC, DiskFullError, "is full")])
 def test_an_unwritable_runs_folder_fails_the_run_clearly(project, tmp_path, monkeypatch,
-                                                         code, words):
+                                                         code, error, words):
     cfg = _project(project, tmp_path)
 
     def refuse(run_id):
         raise OSError(code, "refused", str(project.root / "runs"))
 
     monkeypatch.setattr(project, "run_dir", refuse)
-    with pytest.raises(TrainingError, match=words):
+    with pytest.raises(error, match=words):
         fit(project, cfg)
     run = project.runs()[0]
     assert run.status == "failed" and words in run.error  # never left "running"
