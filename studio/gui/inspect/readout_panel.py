@@ -109,7 +109,8 @@ class ReadoutTable(QWidget):
                 if change is not None and not math.isnan(change) and abs(change) > EPS:
                     better = change > 0 if higher_better else change < 0
                     color = BETTER if better else WORSE
-                text = "–" if change is None or math.isnan(change) else f"{change:+.4f}"
+                text = "–" if change is None or math.isnan(change) else (
+                    f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}")
                 self._put(r, col0 + 2, text, color)
 
     def _put(self, r: int, c: int, text: str, color: QColor | None) -> None:

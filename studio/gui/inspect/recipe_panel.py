@@ -66,6 +66,13 @@ def cast_value(value, lo, hi, integer: bool):
     return int(v) if integer else float(v)
 
 
+def _signature(recipe: dict) -> list:
+    """Which editor each parameter needs: recipes with the same signature share a panel."""
+    return [(st["op"], st.get("operation"),
+             tuple(isinstance(st[k], (list, type(None))) for k in STEP_DEFAULTS[st["op"]]))
+            for st in recipe["steps"]]
+
+
 def _label(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
@@ -100,9 +107,28 @@ class RecipePanel(QWidget):
 
     def set_recipe(self, recipe: dict) -> None:
         """Show `recipe` (validated first); rebuilds the panel and emits recipeChanged."""
-        self._recipe = validate_recipe(recipe)
-        self._rebuild()
+        new = validate_recipe(recipe)
+        same = _signature(new) == _signature(self._recipe)
+        self._recipe = new
+        if same and self._editors:
+            self._show_values()
+        else:
+            self._rebuild()
         self._emit()
+
+    def _show_values(self) -> None:
+        """Put the recipe's values into the existing editors (same steps, new values)."""
+        self._loading = True
+        try:
+            for i, step in enumerate(self._recipe["steps"]):
+                self._groups[i].setChecked(step["enabled"])
+                for key, (_get, set_value, _w) in self._editors[i].items():
+                    value = step[key]
+                    if key == "max_area" and value is None:
+                        value = 0
+                    set_value(value)
+        finally:
+            self._loading = False
 
     def step_group(self, index: int) -> QGroupBox:
         return self._groups[index]
@@ -122,6 +148,7 @@ class RecipePanel(QWidget):
         while self._form.count():
             item = self._form.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()
                 item.widget().deleteLater()
         self._editors, self._groups = [], []
         for i, step in enumerate(self._recipe["steps"]):

@@ -55,6 +55,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.component: np.ndarray | None = None
         self._open_task = None
         self._split_pending = False
+        self._split_task = None
         self._build()
 
     # --- layout -----------------------------------------------------------------------------
@@ -302,6 +303,8 @@ class InspectWorkspace(OverlayEditing, QWidget):
             return
         self.readouts.set_updating(True)
         self._split_pending = True
+        if self._split_task is not None:
+            self._split_task.cancel()  # its figures are for an older recipe: never shown
         if not self._request_image():
             self._request_split()
 
@@ -354,8 +357,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
             token.check()
             return out
 
-        self.pool.submit(job, with_token=True, key="inspect-split", on_result=self._on_split,
-                         on_error=self.report_error)
+        self._split_task = self.pool.submit(job, with_token=True, key="inspect-split",
+                                            on_result=self._on_split,
+                                            on_error=self.report_error)
 
     def _on_image(self, result: ImageResult | None) -> None:
         self._then_split()
