@@ -476,3 +476,30 @@ def test_label_errors_on_training_images_use_fold_models(ws, qtbot):
     assert sorted(panel.image_ids()) == sorted(e.image_id for e in ws.session.images
                                                if e.labelled)
     assert len(ws.project.runs()) == 1  # fold runs are removed again
+
+
+def test_recipe_panel_is_built_from_the_schema_and_refuses_bad_values(qtbot):
+    from studio.gui.inspect.recipe_panel import RecipePanel
+    from studio.ml.postprocess import STEP_DEFAULTS, default_recipe
+
+    panel = RecipePanel()
+    qtbot.addWidget(panel)
+    recipe = default_recipe()
+    for i, step in enumerate(recipe["steps"]):
+        assert panel.step_group(i).isChecked() == step["enabled"]
+        for key in STEP_DEFAULTS[step["op"]]:
+            assert panel.editor(i, key) is not None
+    hyst = next(i for i, s in enumerate(recipe["steps"]) if s["op"] == "hysteresis")
+    emitted = []
+    panel.recipeChanged.connect(emitted.append)
+    panel.editor(hyst, "low").setValue(0.95)  # above 'high' (0.8): refused
+    panel.flush()
+    assert emitted == [] and panel.recipe()["steps"][hyst]["low"] == 0.4
+    assert "must not exceed" in panel.editor(hyst, "low").toolTip()
+    first_editor = panel.editor(hyst, "high")
+    changed = default_recipe()
+    changed["steps"][hyst].update(enabled=True, high=0.9)
+    panel.set_recipe(changed)  # same steps: the same editors show the new values
+    assert panel.editor(hyst, "high") is first_editor
+    assert abs(first_editor.value() - 0.9) < 1e-9 and panel.step_group(hyst).isChecked()
+    assert emitted[-1]["steps"][hyst]["high"] == 0.9
