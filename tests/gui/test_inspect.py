@@ -503,3 +503,18 @@ def test_recipe_panel_is_built_from_the_schema_and_refuses_bad_values(qtbot):
     assert panel.editor(hyst, "high") is first_editor
     assert abs(first_editor.value() - 0.9) < 1e-9 and panel.step_group(hyst).isChecked()
     assert emitted[-1]["steps"][hyst]["high"] == 0.9
+
+
+def test_prelabel_selected_takes_only_selected_unlabelled_images(ws, qtbot):
+    open_split(qtbot, ws)
+    unlabelled = [e.image_id for e in ws.session.images if not e.labelled]
+    labelled = [e.image_id for e in ws.session.images if e.labelled]
+    ws.browser.clearSelection()
+    for i in range(ws.browser.topLevelItemCount()):
+        item = ws.browser.topLevelItem(i)
+        if item.data(0, 256) in (unlabelled[0], labelled[0]):
+            item.setSelected(True)
+    ws.jobs.prelabel(selected=True)
+    qtbot.waitUntil(lambda: ws.jobs.summary is not None, timeout=30000)
+    assert ws.jobs.summary.stored == [unlabelled[0]]
+    assert not ws.project.annotations(unlabelled[1])

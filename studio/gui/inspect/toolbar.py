@@ -151,6 +151,7 @@ class ImageBrowser(QTreeWidget):
         self.setRootIsDecorated(False)
         self.setAlternatingRowColors(True)
         self.setSortingEnabled(True)
+        self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setHeaderLabels(["Image", "Dice", "Dice post"])
 
     def fill(self, images, classification: bool) -> None:
