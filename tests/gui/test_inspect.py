@@ -518,3 +518,19 @@ def test_prelabel_selected_takes_only_selected_unlabelled_images(ws, qtbot):
     qtbot.waitUntil(lambda: ws.jobs.summary is not None, timeout=30000)
     assert ws.jobs.summary.stored == [unlabelled[0]]
     assert not ws.project.annotations(unlabelled[1])
+
+
+def test_apply_to_split_writes_the_masks_the_view_shows(ws, qtbot, tmp_path):
+    import cv2
+
+    open_split(qtbot, ws)
+    i = step_index(ws, "morphology", "close")
+    wait_updated(qtbot, ws, lambda: ws.recipe_panel.step_group(i).setChecked(True))
+    shown = ws.current_mask()
+    name = ws.project.image(ws.image_id).name.rsplit(".", 1)[0]
+    ws.jobs.apply_to_split(str(tmp_path / "out"))
+    qtbot.waitUntil(lambda: ws.jobs.summary is not None, timeout=30000)
+    assert len(ws.jobs.summary.written) == len(ws.session.images)
+    written = cv2.imread(str(tmp_path / "out" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(written, shown)
+    assert "label map(s) written" in ws.run_bar.status.text()
