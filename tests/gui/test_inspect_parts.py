@@ -74,6 +74,9 @@ def cls_project(project, tmp_path):
         iid, _ = project.add_image(write_png(tmp_path / "img" / f"c{i}.png", arr),
                                    split="train" if i < 12 else "val")
         project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+    arr = np.full((12, 12, 3), 120, np.uint8)
+    project.untagged = project.add_image(write_png(tmp_path / "img" / "u.png", arr),
+                                         split="val")[0]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     config = {"task": "classification", "image_size": 16, "batch_size": 4, "epochs": 2,
@@ -107,5 +110,10 @@ def test_classification_confusion_matrix_lists_cell_images(qtbot, cls_project):
     with qtbot.waitSignal(w.imageShown, timeout=10000):
         w.confusion.images.itemDoubleClicked.emit(w.confusion.images.topLevelItem(0), 0)
     assert w.image_id == listed[0] and "predicted" in w.run_bar.status.text()
+    with qtbot.waitSignal(w.imageShown, timeout=10000):
+        w.show_image(cls_project.untagged)  # no label: predicted when first shown
+    assert "u.png: labelled –; predicted" in w.run_bar.status.text()
+    first_row = w.browser.topLevelItem(0)
+    assert first_row.text(2) in ("dark", "bright")  # the predicted class beside p(label)
     shot(w, "inspect_confusion.png")
     w.shutdown()

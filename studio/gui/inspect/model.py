@@ -166,6 +166,19 @@ class InspectSession:
         self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
+    def classify(self, image_id: int) -> np.ndarray:
+        """Classification: the class probabilities of an image (kept on its entry)."""
+        e = self.entry(image_id)
+        if e is not None and e.probabilities is not None:
+            return e.probabilities
+        rec = self.project.image(image_id)
+        image = decode(rec.abs_path, self.channels)
+        with self._predict_lock:
+            probs = np.asarray(self.predictor.classify([image])[0], np.float32)
+        if e is not None:
+            e.probabilities = probs
+        return probs
+
     # --- per image ------------------------------------------------------------------------
     def _runner(self, image_id: int, pred: Prediction) -> RecipeRunner:
         runner = self._runners.get(image_id)

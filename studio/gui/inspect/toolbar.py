@@ -154,13 +154,16 @@ class ImageBrowser(QTreeWidget):
         self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setHeaderLabels(["Image", "Dice", "Dice post"])
 
-    def fill(self, images, classification: bool) -> None:
+    def fill(self, images, classification: bool, names: list[str] | None = None) -> None:
         self.setSortingEnabled(False)
         self.clear()
         self.setHeaderLabels(["Image", "p(label)", "Predicted"] if classification
                              else ["Image", "Dice", "Dice post"])
         for e in images:
-            item = _SortItem([e.name, _num(e.score), ""])
+            predicted = ""
+            if classification and e.probabilities is not None and names:
+                predicted = names[int(e.probabilities.argmax())]
+            item = _SortItem([e.name, _num(e.score), predicted])
             item.setData(0, Qt.ItemDataRole.UserRole, int(e.image_id))
             item.setData(1, Qt.ItemDataRole.UserRole, e.score)
             if not e.labelled:

@@ -24,7 +24,13 @@ from studio.core.errors import StudioError
 from studio.gui.inspect import overlays as ov
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
-from studio.gui.inspect.model import DEFAULT_BUDGET, ImageResult, InspectSession, open_session
+from studio.gui.inspect.model import (
+    DEFAULT_BUDGET,
+    ImageResult,
+    InspectSession,
+    open_session,
+    top_k,
+)
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -207,7 +213,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.view_bar.set_classes(names)
         self.readouts.set_classes(names)
         classification = session.task == "classification"
-        self.browser.fill(session.images, classification)
+        self.browser.fill(session.images, classification, names)
         self.right_panel.setVisible(not classification)
         width = max(self.main_splitter.width(), 1000)
         left, right = (420, 0) if classification else (300, 480)
@@ -279,17 +285,24 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self._request_image()
 
     def _show_classification(self, image_id: int) -> None:
-        e = self.session.entry(image_id)
+        """The image with its labelled class and top-3 predicted (predicted in the worker
+        on first sight, e.g. an unlabelled image)."""
+        session = self.session
         for canvas in self.view.canvases():
             canvas.set_overlay(None)
-        if e is not None and e.probabilities is not None:
-            from studio.gui.inspect.model import top_k
 
-            top = ", ".join(f"{n} {p:.2f}" for n, p in top_k(e.probabilities,
-                                                              self.session.class_names))
-            given = self.session.class_names[e.given] if e.given >= 0 else "–"
-            self.set_status(f"{e.name}: labelled {given}; predicted {top}")
-        self.imageShown.emit(image_id)
+        def shown(probs) -> None:
+            if self.session is not session or self.image_id != image_id:
+                return
+            e = session.entry(image_id)
+            top = ", ".join(f"{n} {p:.2f}" for n, p in top_k(probs, session.class_names))
+            given = session.class_names[e.given] if e is not None and e.given >= 0 else "–"
+            name = e.name if e is not None else self.project.image(image_id).name
+            self.set_status(f"{name}: labelled {given}; predicted {top}")
+            self.imageShown.emit(image_id)
+
+        self.pool.submit(session.classify, image_id, key="inspect-image", on_result=shown,
+                         on_error=self.report_error)
 
     # --- recipe → worker → readouts --------------------------------------------------------------
     def _on_recipe_changed(self, _recipe: dict) -> None:
