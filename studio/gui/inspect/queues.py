@@ -31,7 +31,8 @@ class QueueList(QWidget):
     def __init__(self, queue: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
-        self.button = QPushButton(f"Compute “{QUEUE_TITLES[queue]}”")
+        self.button = QPushButton("Compute")
+        self.button.setToolTip(f"Rank the split's images: {QUEUE_TITLES[queue].lower()}")
         self.button.clicked.connect(lambda: self.computeRequested.emit(queue))
         self.info = QLabel("")
         self.info.setWordWrap(True)
@@ -41,7 +42,10 @@ class QueueList(QWidget):
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemDoubleClicked.connect(self._on_activated)
         top = QHBoxLayout()
+        title = QLabel(f"<b>{QUEUE_TITLES[queue]}</b>")
+        top.addWidget(title)
         top.addWidget(self.button)
+        options = QHBoxLayout()
         if queue == "label-errors":
             self.folds = QSpinBox()
             self.folds.setRange(2, 10)
@@ -54,8 +58,9 @@ class QueueList(QWidget):
             self.epochs.setSpecialValueText("run's epochs")
             self.epochs.setPrefix("epochs ")
             self.epochs.setToolTip("Epochs per fold model (fewer: cheaper, less faithful).")
-            top.addWidget(self.folds)
-            top.addWidget(self.epochs)
+            options.addWidget(self.folds)
+            options.addWidget(self.epochs)
+            options.addStretch(1)
             headers = ["#", "Image", "Score", "Given", "Proposed", "Model"]
         else:
             headers = ["#", "Image", "Uncertainty", "Margin"]
@@ -64,6 +69,7 @@ class QueueList(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addLayout(options)
         layout.addWidget(self.info)
         layout.addWidget(self.tree)
 

@@ -102,7 +102,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         main.addWidget(self.left_tabs)
         main.addWidget(centre)
         main.addWidget(right)
-        self.left_tabs.setMinimumWidth(220)
+        self.left_tabs.setMinimumWidth(260)
         main.setStretchFactor(1, 1)
         main.setSizes([300, 620, 480])
         self.main_splitter = main
