@@ -350,3 +350,18 @@ def test_components_and_holes_beyond_16_bit_labels():
     holes = np.ones((600, 600), np.uint8)
     holes[1:-1:2, 1:-1:2] = 0  # 89401 one-pixel holes
     assert (fill_holes(holes, max_area=1) == 1).all()
+
+
+def test_parameter_specs_cover_every_default_and_bound_the_validation():
+    from studio.ml.postprocess import STEP_DEFAULTS, STEP_PARAMETERS
+
+    assert {op: set(p) for op, p in STEP_PARAMETERS.items()} == {
+        op: set(p) for op, p in STEP_DEFAULTS.items()}
+    for op, params in STEP_PARAMETERS.items():
+        for key, spec in params.items():
+            if spec["kind"] in ("int", "float") and spec["min"] is not None:
+                low = spec["min"] - (0 if spec["min_open"] else 1)
+                with pytest.raises(ConfigError, match=key):
+                    validate_recipe({"steps": [{"op": op, key: low}]})
+                extra = {"high": 1.0} if op == "hysteresis" else {}
+                validate_recipe({"steps": [{"op": op, **extra, key: spec["ui_max"]}]})

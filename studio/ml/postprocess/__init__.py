@@ -19,6 +19,7 @@ from studio.ml.postprocess.labels import (
 from studio.ml.postprocess.pipeline import RecipeRunner, apply_recipe
 from studio.ml.postprocess.recipe import (
     STEP_DEFAULTS,
+    STEP_PARAMETERS,
     UNLABELLED,
     default_recipe,
     load_recipe,
@@ -34,6 +35,7 @@ from studio.ml.postprocess.superpixels import refine_with_superpixels, slic_segm
 
 __all__ = [
     "STEP_DEFAULTS",
+    "STEP_PARAMETERS",
     "UNLABELLED",
     "RecipeRunner",
     "apply_recipe",

@@ -107,51 +107,68 @@ def _choice(step: dict, key: str, allowed, where: str) -> None:
                           f"got {step[key]!r}.")
 
 
+def _p(kind: str, lo=None, hi=None, *, ui_max=None, lo_open: bool = False, choices=None,
+       nullable: bool = False) -> dict[str, Any]:
+    return {"kind": kind, "min": lo, "max": hi, "min_open": lo_open, "choices": choices,
+            "nullable": nullable, "ui_max": ui_max if ui_max is not None else hi}
+
+
+# What each parameter may be: kind ("int", "float", "choice", "classes", "thresholds"),
+# bounds (min_open: the minimum itself is excluded), choices, whether null is allowed, and
+# `ui_max`, a sensible upper end for a slider where the value itself is unbounded.
+STEP_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
+    "crf": {"iterations": _p("int", 1, 100, ui_max=20),
+            "smooth_sigma": _p("float", 0, None, lo_open=True, ui_max=20),
+            "smooth_weight": _p("float", 0, None, ui_max=20),
+            "bilateral_sigma": _p("float", 0, None, lo_open=True, ui_max=200),
+            "color_sigma": _p("float", 0, None, lo_open=True, ui_max=100),
+            "bilateral_weight": _p("float", 0, None, ui_max=20)},
+    "threshold": {"mode": _p("choice", choices=("argmax", "per_class")),
+                  "min_confidence": _p("float", 0, 1),
+                  "thresholds": _p("thresholds", 0, 1)},
+    "hysteresis": {"high": _p("float", 0, 1), "low": _p("float", 0, 1),
+                   "classes": _p("classes", nullable=True)},
+    "superpixels": {"region_size": _p("int", 2, 1000, ui_max=100),
+                    "compactness": _p("float", 0, None, lo_open=True, ui_max=100),
+                    "iterations": _p("int", 1, 100, ui_max=20),
+                    "mode": _p("choice", choices=("vote", "mean"))},
+    "morphology": {"operation": _p("choice", choices=MORPH_OPERATIONS),
+                   "kernel_size": _p("int", 1, 255, ui_max=31),
+                   "shape": _p("choice", choices=KERNEL_SHAPES),
+                   "iterations": _p("int", 1, 100, ui_max=10),
+                   "classes": _p("classes", nullable=True)},
+    "components": {"min_size": _p("int", 0, None, ui_max=10000),
+                   "keep_largest": _p("int", 0, None, ui_max=100),
+                   "connectivity": _p("choice", choices=(4, 8)),
+                   "classes": _p("classes", nullable=True)},
+    "fill_holes": {"max_area": _p("int", 1, None, ui_max=10000, nullable=True),
+                   "classes": _p("classes", nullable=True)},
+}
+
+
 def _check_step(step: dict, where: str) -> None:
-    op = step["op"]
-    if op == "crf":
-        _num(step, "iterations", where, lo=1, hi=100, integer=True)
-        for key in ("smooth_sigma", "bilateral_sigma", "color_sigma"):
-            _num(step, key, where, lo=0, lo_open=True)
-        for key in ("smooth_weight", "bilateral_weight"):
-            _num(step, key, where, lo=0)
-    elif op == "threshold":
-        _choice(step, "mode", ("argmax", "per_class"), where)
-        _num(step, "min_confidence", where, lo=0, hi=1)
-        t = step["thresholds"]
-        values = t if isinstance(t, list) else [t]
-        if not values or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                 and 0 <= x <= 1 for x in values):
-            raise ConfigError(f"{where}: 'thresholds' must be one number in 0..1 or a list of "
-                              f"them (one per class), got {t!r}.")
-        step["thresholds"] = [float(x) for x in t] if isinstance(t, list) else float(t)
-    elif op == "hysteresis":
-        _num(step, "high", where, lo=0, hi=1)
-        _num(step, "low", where, lo=0, hi=1)
-        if step["low"] > step["high"]:
-            raise ConfigError(f"{where}: 'low' ({step['low']:g}) must not exceed 'high' "
-                              f"({step['high']:g}).")
-        _classes(step, where)
-    elif op == "superpixels":
-        _num(step, "region_size", where, lo=2, hi=1000, integer=True)
-        _num(step, "compactness", where, lo=0, lo_open=True)
-        _num(step, "iterations", where, lo=1, hi=100, integer=True)
-        _choice(step, "mode", ("vote", "mean"), where)
-    elif op == "morphology":
-        _choice(step, "operation", MORPH_OPERATIONS, where)
-        _choice(step, "shape", KERNEL_SHAPES, where)
-        _num(step, "kernel_size", where, lo=1, hi=255, integer=True)
-        _num(step, "iterations", where, lo=1, hi=100, integer=True)
-        _classes(step, where)
-    elif op == "components":
-        _num(step, "min_size", where, lo=0, integer=True)
-        _num(step, "keep_largest", where, lo=0, integer=True)
-        _choice(step, "connectivity", (4, 8), where)
-        _classes(step, where)
-    elif op == "fill_holes":
-        if step["max_area"] is not None:
-            _num(step, "max_area", where, lo=1, integer=True)
-        _classes(step, where)
+    for key, spec in STEP_PARAMETERS[step["op"]].items():
+        kind = spec["kind"]
+        if step[key] is None and spec["nullable"]:
+            continue
+        if kind in ("int", "float"):
+            _num(step, key, where, lo=spec["min"], hi=spec["max"], integer=kind == "int",
+                 lo_open=spec["min_open"])
+        elif kind == "choice":
+            _choice(step, key, spec["choices"], where)
+        elif kind == "classes":
+            _classes(step, where)
+        else:  # thresholds: one number or one per class
+            t = step[key]
+            values = t if isinstance(t, list) else [t]
+            if not values or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                     and 0 <= x <= 1 for x in values):
+                raise ConfigError(f"{where}: 'thresholds' must be one number in 0..1 or a "
+                                  f"list of them (one per class), got {t!r}.")
+            step[key] = [float(x) for x in t] if isinstance(t, list) else float(t)
+    if step["op"] == "hysteresis" and step["low"] > step["high"]:
+        raise ConfigError(f"{where}: 'low' ({step['low']:g}) must not exceed 'high' "
+                          f"({step['high']:g}).")
 
 
 def validate_recipe(recipe: Any) -> dict[str, Any]:
