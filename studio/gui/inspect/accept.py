@@ -13,10 +13,11 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from studio.core.editing import crop_mask
 from studio.core.errors import StudioError
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
-from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand, crop_mask
+from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand
 from studio.ml.postprocess.batch import model_source
 
 UNLABELLED = 255
@@ -42,6 +43,7 @@ class SetStatusOp:
 
 def _push(doc, image_id: int, text: str, ops: Sequence) -> StoreCommand:
     cmd = StoreCommand(doc, image_id, text, ops)
+    doc.flush_edits()  # brush strokes still being written land first
     cmd.execute()  # a failing store raises here and nothing is pushed
     doc.undo_stack(image_id).push(cmd)
     return cmd
