@@ -169,6 +169,21 @@ def test_light_model_takes_grey_images_and_trainable_layers():
     assert out[0]["masks"].shape[-2:] == (50, 70)
 
 
+@pytest.mark.parametrize("name", ["fasterrcnn_resnet18_fpn", "maskrcnn_resnet18_fpn"])
+def test_detection_models_name_their_parts(name):
+    from studio.ml.models.transfer import freeze, head_parameters, parameter_groups, stages
+
+    model = build_model(name, 2, 3, options=SMALL)
+    groups = parameter_groups(model)
+    ids = [id(p) for g in groups.values() for p in g]
+    assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+    assert {id(p) for p in head_parameters(model)} <= {id(p) for p in groups["head"]}
+    assert len(stages(model)) == 5
+    freeze(model, "backbone")
+    assert not any(p.requires_grad for p in groups["backbone"])
+    assert all(p.requires_grad for p in groups["head"])
+
+
 @pytest.mark.parametrize("options, words", [
     ({"anchor_sizes": [[0], [32], [64], [128]]}, "positive"),
     ({"min_stride": 4}, "feature levels"),

@@ -37,18 +37,25 @@ def test_registry_lists_the_expected_models():
             "mobilenet_v3_small", "mobilenet_v3_large"} <= cls
     assert {"unet", "unet_resnet18", "unet_resnet50", "fcn_resnet50", "deeplabv3_resnet50",
             "deeplabv3_mobilenet_v3_large"} <= seg
-    assert cls | seg == set(MODELS) and not cls & seg
+    det = {s.name for s in list_models("detection")}
+    inst = {s.name for s in list_models("instance")}
+    assert {"fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn_v2",
+            "fasterrcnn_mobilenet_v3_large_fpn"} == det
+    assert {"maskrcnn_resnet18_fpn", "maskrcnn_resnet50_fpn_v2"} == inst
+    assert cls | seg | det | inst == set(MODELS) and not cls & seg
     for spec in MODELS.values():
         assert spec.min_size <= spec.default_size and spec.size_multiple >= 1
         assert spec.supports_pretrained == (spec.pretrained_weights_name is not None)
     with pytest.raises(ConfigError, match="resnet18"):  # lists the valid names
         get_spec("resnet19")
     with pytest.raises(ConfigError):
-        list_models("detection")
+        list_models("keypoints")
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [n for n, s in MODELS.items()
+                                  if s.task in ("classification", "semantic")])
 def test_forward_shape_and_parts(name):
+    """Detection models: tests/ml/test_detection.py."""
     spec = get_spec(name)
     model = _model(name)
     size = max(32, spec.min_size)
