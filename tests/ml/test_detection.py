@@ -202,7 +202,7 @@ def test_coco_weights_come_only_from_the_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(WeightsUnavailableError, match="not cached"):
         build_model("fasterrcnn_mobilenet_v3_large_fpn", 2, 3, pretrained="coco")
-    with pytest.raises(ConfigError, match="'coco' weights"):
+    with pytest.raises(ConfigError, match="no COCO weights"):
         build_model("fasterrcnn_resnet18_fpn", 2, 3, pretrained="coco")
 
 

@@ -189,9 +189,10 @@ def build_model(
         if not spec.supports_pretrained or pretrained != spec.pretrained_source:
             offered = (f"offers '{spec.pretrained_source}' weights"
                        if spec.supports_pretrained else "has no pretrained weights")
+            kind = "ImageNet" if pretrained == "imagenet" else "COCO"
             raise ConfigError(
-                f"model {name!r} has no {pretrained!r} weights (it {offered}); set pretrained "
-                "to one it has, train from scratch (pretrained=None) or choose another model"
+                f"model {name!r} has no {kind} weights (it {offered}); set pretrained to "
+                "what it has, train from scratch (pretrained=None) or choose another model"
             )
         state = load_pretrained_state(spec, False if pretrained == "coco" else None)
     elif pretrained is not None:
