@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 
 from studio.core.errors import ValidationError
 
+# the split an image belongs to; "none" = in no split (not used for training or testing)
 SPLITS = ("train", "val", "test", "none")
 ASSIGNED_SPLITS = SPLITS[:3]  # the parts of a dataset; "none" = not assigned yet
 UNASSIGNED = SPLITS[3]
