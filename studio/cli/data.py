@@ -25,7 +25,7 @@ def parse_option(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. class_name=nucleus), got {text!r}")
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or absurd JSON): the text itself
         parsed = value
     return key.strip(), parsed
 
