@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as coco_mask
 
+from studio.core import rle as banded_rle
+
 Box = tuple[float, float, float, float]
 
 
@@ -105,8 +107,13 @@ def _c_order(m: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(m)
 
 
+BANDED_RLE_PIXELS = 1 << 22  # bigger masks: banded RLE, so other threads (the GUI) run
+
+
 def rle_encode(mask: np.ndarray) -> dict:
     """COCO compressed RLE of a bool HxW mask: {"size": [h, w], "counts": str}."""
+    if mask.size > BANDED_RLE_PIXELS:
+        return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": banded_rle.encode(mask)}
     arr = _fortran(_as_uint8(mask))
     rle = coco_mask.encode(arr)
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
@@ -118,6 +125,8 @@ def rle_decode(rle: dict) -> np.ndarray:
     counts = rle["counts"]
     if isinstance(counts, list):
         compressed = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    elif h * w > BANDED_RLE_PIXELS:
+        return _c_order(banded_rle.decode(counts, h, w).view(np.uint8)).view(bool)
     else:
         compressed = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     return _c_order(coco_mask.decode(compressed)).view(bool)
