@@ -52,6 +52,8 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average over the training flips (default: as the run's config says)")
+    p.add_argument("--postprocess", metavar="RECIPE",
+                   help="clean the label maps with a post-processing recipe (JSON)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export-model", help="export a trained run's model")
@@ -219,6 +221,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from studio.ml.predict import predict
 
     paths = _image_paths(args.images)
+    recipe = None
+    if args.postprocess:
+        from studio.ml.postprocess import load_recipe
+
+        recipe = load_recipe(args.postprocess)  # a bad recipe fails before any prediction
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with _open(args.project) as project:
@@ -227,6 +234,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not results:
         return 0
     if results[0].task == "classification":
+        if recipe is not None:
+            raise ConfigError("--postprocess applies to semantic segmentation runs; this run "
+                              "classifies.")
         buf = io.StringIO()
         writer = csv.writer(buf)
         names = results[0].class_names
@@ -238,6 +248,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
         print(f"wrote {target} ({len(results)} images)")
         return 0
+    if recipe is not None:
+        from studio.ml.postprocess.batch import postprocess_result
+
+        for r in results:
+            r.label_map = postprocess_result(recipe, r)
     used: set[str] = set()
     for r in results:
         stem = Path(r.image).stem
