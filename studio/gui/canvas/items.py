@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGrap
 from studio.core.geometry import MaskGeom
 
 HANDLE_PX = 8  # handle size on screen, whatever the zoom
+HANDLE_SPACING_PX = 12  # vertices closer than this on screen share one handle
 OUTLINE_PX = 2
 
 
@@ -97,8 +98,33 @@ class AnnotationItem(QGraphicsItem):
         self.fill_opacity = opacity
         self.update()
 
+    def view_scale(self) -> float:
+        """Screen pixels per image pixel in the (first) view showing this item."""
+        scene = self.scene()
+        views = scene.views() if scene is not None else []
+        return views[0].transform().m11() if views else 1.0
+
+    def visible_handle_points(self) -> list[QPointF]:
+        """Handle positions thinned to one per HANDLE_SPACING_PX on screen, so a dense
+        outline shows a row of handles, not a black band."""
+        pts = self.handle_points()
+        min_dist = HANDLE_SPACING_PX / max(self.view_scale(), 1e-6)
+        if len(pts) <= 8:
+            return pts
+        kept = [pts[0]]
+        for p in pts[1:]:
+            last = kept[-1]
+            if abs(p.x() - last.x()) + abs(p.y() - last.y()) >= min_dist:
+                kept.append(p)
+        return kept
+
+    def refresh_handles(self) -> None:
+        """Re-thin the handles after a zoom."""
+        if self.selected:
+            self._sync_handles()
+
     def _sync_handles(self) -> None:
-        pts = self.handle_points() if self.selected else []
+        pts = self.visible_handle_points() if self.selected else []
         while len(self._handles) > len(pts):
             h = self._handles.pop()
             h.setParentItem(None)

@@ -185,6 +185,8 @@ class CanvasView(QGraphicsView):
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
             self._update_brush_cursor()
             self._schedule_tiles()
+            for item in self.selected_items():
+                item.refresh_handles()
             self.zoomChanged.emit(self.zoom_percent)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -290,9 +292,9 @@ class CanvasView(QGraphicsView):
                 self.scene().removeItem(item)
             item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
             item.setVisible(self.document.is_visible(a.class_id))
+            self.scene().addItem(item)
             if a.id in selected:
                 item.set_selected(True)
-            self.scene().addItem(item)
             self._items[a.id] = item
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
