@@ -39,7 +39,12 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
         raise FormatError(f"Nothing to import: {source} does not exist.")
     func = getattr(module, f"import_{fmt}")
     with project.transaction():
+        # images that may arrive labelled: those added now and unlabelled ones already here
+        before = set(project.image_ids())
+        candidates = set(project.image_ids(unlabelled=True))
         report = func(project, source, images_dir=Path(images_dir) if images_dir else None, **options)
+        candidates |= set(project.image_ids()) - before
+        report.images_done = len(project.mark_labelled_done(sorted(candidates)))
     return report
 
 

@@ -27,6 +27,7 @@ class ImportReport:
     classes_added: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
     warnings: list[str] = field(default_factory=list)  # e.g. boxes clipped to the image
+    images_done: int = 0  # images that arrived with annotations, given the status "done"
 
     @property
     def annotations(self) -> int:
@@ -50,12 +51,16 @@ class ImportReport:
             "classes_added": list(self.classes_added),
             "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
             "warnings": list(self.warnings),
+            "images_done": self.images_done,
         }
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.annotations_by_kind.items())) or "none"
         text = (f"Imported {self.images} images ({self.duplicate_images} already present), "
                 f"{self.annotations} annotations ({kinds}).")
+        if self.images_done:
+            text += (f" {self.images_done} image(s) came with annotations and are marked "
+                     "done; the others stay new.")
         if self.skipped:
             text += f" Skipped {len(self.skipped)}: " + "; ".join(
                 f"{i}: {r}" for i, r in self.skipped[:5]) + (" ..." if len(self.skipped) > 5 else "")

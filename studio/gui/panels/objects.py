@@ -55,8 +55,8 @@ class ObjectsPanel(DocumentBoundPanel, QWidget):
         self.tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        for col, width in enumerate((44, 110, 60, 60)):
-            self.tree.setColumnWidth(col, width)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.header().setStretchLastSection(False)
         self.class_combo = QComboBox(toolTip="Change the class of the selected objects")
         self.delete_button = QPushButton("Delete", toolTip="Delete the selected objects (Del)")
         self.summary = QLabel()
@@ -110,10 +110,15 @@ class ObjectsPanel(DocumentBoundPanel, QWidget):
                 if not self.doc.is_visible(ann.class_id):
                     for col in range(len(COLUMNS)):
                         item.setForeground(col, QBrush(QColor("#999999")))
+                tip = f"{cls.name if cls else '?'} {ann.kind} #{ann.id}, from {ann.source}"
                 if ann.score is not None:
-                    item.setToolTip(0, f"score {ann.score:.3f}")
+                    tip += f", score {ann.score:.3f}"
+                for col in range(len(COLUMNS)):
+                    item.setToolTip(col, tip)
                 items.append(item)
             self.tree.addTopLevelItems(items)
+            for col in range(len(COLUMNS)):  # whole source and class names, not "import:vo"
+                self.tree.resizeColumnToContents(col)
             self.summary.setText(f"{len(items)} object(s)")
             self._apply_selection(self.doc.selected_ids)
         finally:
