@@ -44,6 +44,7 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
         candidates = set(project.image_ids(unlabelled=True))
         report = func(project, source, images_dir=Path(images_dir) if images_dir else None, **options)
         candidates |= set(project.image_ids()) - before
+        candidates -= report.status_given
         report.images_done = len(project.mark_labelled_done(sorted(candidates)))
     return report
 

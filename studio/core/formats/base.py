@@ -28,6 +28,7 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
     warnings: list[str] = field(default_factory=list)  # e.g. boxes clipped to the image
     images_done: int = 0  # images that arrived with annotations, given the status "done"
+    status_given: set[int] = field(default_factory=set)  # ids whose file stated a status
 
     @property
     def annotations(self) -> int:

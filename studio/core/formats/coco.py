@@ -284,6 +284,8 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
             report.skip(str(file_name), f"{len(objects)} annotations not imported with the image")
         return
     image_id, take = added
+    if img.get("studio_status") in STATUSES:
+        report.status_given.add(image_id)  # our own export: keep the status it recorded
     if not take:
         return
     rec = project.image(image_id)
