@@ -76,10 +76,17 @@ class Actions:
         self.to_polygon = a("Tools", "Convert selection to p&olygon", "Ctrl+Shift+P")
         self.classes = []
         for n in range(1, 10):
-            act = a("Class", f"Class {n}", str(n),
-                    f"Use the class with hotkey {n} (and give it to the selected objects)")
+            act = a("Class", f"Draw class {n}", str(n),
+                    f"Draw the next shapes with the class of hotkey {n}; the selection "
+                    "keeps its class")
             act.setData(n)
             self.classes.append(act)
+        self.selection_classes = []
+        for n in range(1, 10):
+            act = a("Class", f"Give selection class {n}", f"Alt+{n}",
+                    f"Change the selected objects to the class of hotkey {n} (undoable)")
+            act.setData(n)
+            self.selection_classes.append(act)
         # Image
         self.previous_image = a("Image", "&Previous image", "A")
         self.next_image = a("Image", "&Next image", "D")
@@ -147,6 +154,7 @@ class Actions:
         menu.addActions([self.undo, self.redo])
         menu.addSeparator()
         menu.addActions(self.groups["Edit"])
+        menu.addMenu("Change &class of selection").addActions(self.selection_classes)
 
     def shortcut_rows(self, canvas_help: list[tuple[str, str]] = ()) -> list[tuple[str, str, str]]:
         """(keys, what, where) for every bound shortcut plus the canvas's own keys."""
@@ -188,7 +196,7 @@ def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
     menus["Tools"].addActions(list(a.tools.values()))
     menus["Tools"].addSeparator()
     menus["Tools"].addActions([a.instance_mode, a.preserve_labels, a.to_mask, a.to_polygon])
-    menus["Tools"].addMenu("Active &class").addActions(a.classes)
+    menus["Tools"].addMenu("Drawing &class").addActions(a.classes)
     for act in a.groups["Image"]:
         menus["Image"].addAction(act)
         if act is a.mark_in_progress:

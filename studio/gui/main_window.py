@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
             lambda on: self._canvas_call("set_preserve_other_labels", on))
         for n, act in enumerate(a.classes, start=1):
             act.triggered.connect(lambda _=False, n=n: self.use_class_hotkey(n))
+        for n, act in enumerate(a.selection_classes, start=1):
+            act.triggered.connect(lambda _=False, n=n: self.give_selection_class(n))
         for split, act in a.splits.items():
             act.triggered.connect(lambda _=False, s=split: self.images_panel.set_split(s))
         self.opacity_slider.valueChanged.connect(
@@ -374,9 +376,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No more images in this direction.", 3000)
 
     def use_class_hotkey(self, digit: int) -> None:
-        """Keys 1-9: make that class active; with a selection, also give it that class."""
-        if self.doc is not None and not self.classes_panel.use_hotkey(digit):
+        """Keys 1-9: the class of the next shape drawn; the selection keeps its class."""
+        if self.doc is None:
+            return
+        if not self.classes_panel.use_hotkey(digit):
             self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+            return
+        name = self.project.class_record(self.doc.active_class_id).name
+        hint = (f"; the selection keeps its class (Alt+{digit} gives it {name})"
+                if self.doc.selected_ids else "")
+        self.statusBar().showMessage(f"Drawing class: {name}{hint}", 5000)
+
+    def give_selection_class(self, digit: int) -> None:
+        """Alt+1-9: change the selected objects' class (undoable)."""
+        if self.doc is None:
+            return
+        n = self.classes_panel.give_selection_hotkey_class(digit)
+        if n is None:
+            self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+        elif not self.doc.selected_ids:
+            self.statusBar().showMessage("Select objects first to change their class.", 3000)
+        else:
+            name = self.classes_panel.class_for_hotkey(digit).name
+            self.statusBar().showMessage(f"{n} object(s) changed to {name} (Ctrl+Z undoes)", 5000)
 
     # --- dialogs ---------------------------------------------------------------------------------
     def show_brightness_contrast(self) -> None:
