@@ -101,6 +101,10 @@ class Actions:
             act.setData(split)
             self.splits[split] = act
         self.random_split = a("Image", "&Random split...")
+        self.relink_file = a("Image", "Re&link missing file...", tip="Point the project at "
+                             "the file of this image where it is now")
+        self.relink_folder = a("Image", "Relink missing images from a &folder...", tip="Find "
+                               "every missing image by its name in a folder")
         # Help
         self.cheat_sheet = a("Help", "&Keyboard shortcuts", "F1")
         self.about = a("Help", "&About Vision Studio")

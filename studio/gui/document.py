@@ -61,18 +61,25 @@ class LabelDocument(QObject):
         self.selected_ids: list[int] = []
         self.hidden_class_ids: set[int] = set()
         self.last_changed_ids: set[int] | None = None  # set while annotationsChanged runs
+        self.image_missing = False  # the current image's file is gone: no edits until relinked
 
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
         """Show another image; its own undo stack becomes the active one."""
-        if image_id is not None:
-            self.project.image(image_id)  # raises NotFoundError for a bad id
+        rec = self.project.image(image_id) if image_id is not None else None  # NotFoundError
+        self.image_missing = rec is not None and not rec.abs_path.is_file()
         changed = image_id != self.image_id
         self.image_id = image_id
         self.undo_group.setActiveStack(self.undo_stack(image_id) if image_id is not None else None)
         if changed:
             self.select([])
             self.imageChanged.emit(-1 if image_id is None else int(image_id))
+
+    def reload_image(self) -> None:
+        """Show the current image again (after its file was relinked)."""
+        if self.image_id is not None:
+            self.image_missing = not self.project.image(self.image_id).abs_path.is_file()
+            self.imageChanged.emit(int(self.image_id))
 
     def undo_stack(self, image_id: int | None = None) -> QUndoStack:
         """The undo stack of an image (the current one by default), created on first use."""
@@ -93,7 +100,14 @@ class LabelDocument(QObject):
     def _require_image(self) -> int:
         if self.image_id is None:
             raise StudioError("No image is open; choose one in the image list first.")
+        self._refuse_missing(self.image_id)
         return self.image_id
+
+    def _refuse_missing(self, image_id: int) -> None:
+        if image_id == self.image_id and self.image_missing:
+            name = self.project.image(image_id).name
+            raise StudioError(f"The file of {name} is missing; relink it (Image > Relink "
+                              "missing file) before labelling it.")
 
     # --- active class, selection, visibility -----------------------------------------------
     def set_active_class(self, class_id: int | None) -> None:
@@ -143,6 +157,7 @@ class LabelDocument(QObject):
 
     # --- running commands ------------------------------------------------------------------
     def _push(self, cmd: StoreCommand) -> StoreCommand:
+        self._refuse_missing(cmd.image_id)
         cmd.execute()  # errors propagate to the caller; nothing is pushed then
         self.undo_stack(cmd.image_id).push(cmd)
         return cmd

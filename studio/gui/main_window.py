@@ -23,7 +23,7 @@ from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
 from studio.core.tiles import prebuild_pyramids
-from studio.gui import dialogs, prefetch
+from studio.gui import dialogs, prefetch, relink_ui
 from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
@@ -121,6 +121,8 @@ class MainWindow(QMainWindow):
             (a.mark_review, lambda: self.images_panel.set_status("review")),
             (a.mark_in_progress, lambda: self.images_panel.set_status("in_progress")),
             (a.random_split, self.images_panel.random_split),
+            (a.relink_file, lambda: relink_ui.ask_relink_file(self)),
+            (a.relink_folder, lambda: relink_ui.ask_relink_folder(self)),
             (a.cheat_sheet, self.show_cheat_sheet),
             (a.about, self.show_about),
         ):
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
             self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
             self.canvas.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             self.canvas.toolChanged.connect(lambda name: self.actions.tools[name].setChecked(True))
+            self.canvas.noticeAction.connect(lambda name: relink_ui.on_notice_action(self, name))
             doc.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             doc.imageChanged.connect(self._on_image_changed)
             doc.annotationsChanged.connect(self._on_annotations_changed)

@@ -11,7 +11,6 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QKeyEvent,
-    QKeySequence,
     QMouseEvent,
     QPainter,
     QPen,
@@ -23,6 +22,8 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsVie
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
+from studio.gui.canvas.keys import standard_key
+from studio.gui.canvas.notice import CanvasNotice
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
 
@@ -41,6 +42,7 @@ class CanvasView(QGraphicsView):
     cursorMoved = Signal(int, int)  # image pixel under the mouse
     message = Signal(str)  # short hints for the status bar
     errorOccurred = Signal(str)
+    noticeAction = Signal(str)  # a button of the notice: relink_file, relink_folder, ...
 
     TOOL_NAMES = tuple(TOOL_CLASSES)
 
@@ -70,6 +72,9 @@ class CanvasView(QGraphicsView):
         self.image_layer = ImageLayer(self.scene(), self)
         self.image_layer.tileFailed.connect(self.errorOccurred)
         self.image_layer.contentShown.connect(self._schedule_tiles)
+        self.notice = CanvasNotice(self)  # on the view: a viewport child would scroll away
+        self.notice.actionRequested.connect(self.noticeAction)
+        self.image_layer.contentShown.connect(lambda: self.notice.hide_notice("loading"))
         self._tile_timer = QTimer(self, singleShot=True, interval=15)
         self._tile_timer.timeout.connect(self._request_tiles)
         self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
@@ -92,8 +97,7 @@ class CanvasView(QGraphicsView):
         document.visibilityChanged.connect(self._on_visibility_changed)
         document.classesChanged.connect(self._on_classes_changed)
         document.activeClassChanged.connect(lambda _id: self._update_brush_cursor())
-        if document.image_id is not None:
-            self._on_image_changed(document.image_id)
+        self._on_image_changed(-1 if document.image_id is None else document.image_id)
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -240,20 +244,38 @@ class CanvasView(QGraphicsView):
         if self._paint_layer is not None:
             self.scene().removeItem(self._paint_layer)
             self._paint_layer = None
+        self.notice.hide_notice()
         if image_id < 0:
             self.image_size = (0, 0)
             self.image_layer.clear()
+            if self.document.project.count_images() == 0:
+                self.notice.show_notice("empty", "This project has no images yet", (
+                    "Drag image files or folders here, add images, or import a labelled "
+                    "dataset (COCO, VOC, YOLO, labelme, masks, folders)."),
+                    [("add_images", "Add images..."), ("import", "Import a dataset...")])
             return
         rec = self.document.project.image(image_id)
         self.image_size = (rec.width, rec.height)
         m = max(rec.width, rec.height)
         self.setSceneRect(QRectF(-m, -m, rec.width + 2 * m, rec.height + 2 * m))
-        try:
-            self.image_layer.load(rec.abs_path, rec.width, rec.height,
-                                  cache_dir=self.document.project.cache_dir,
-                                  key=pyramid_key(rec.sha256) if rec.sha256 else None)
-        except StudioError as exc:
-            self.errorOccurred.emit(str(exc))
+        if self.document.image_missing:
+            self.image_layer.clear()
+            self.notice.show_notice("missing", f"{rec.name}: the image file is missing", (
+                f"It was at {rec.abs_path}. Point the project at the file where it is now, "
+                "or at a folder to find every missing image by its name. Drawing is off "
+                "until then."), [("relink_file", "Relink file..."),
+                                 ("relink_folder", "Relink folder...")])
+        else:
+            try:
+                self.image_layer.load(rec.abs_path, rec.width, rec.height,
+                                      cache_dir=self.document.project.cache_dir,
+                                      key=pyramid_key(rec.sha256) if rec.sha256 else None)
+            except StudioError as exc:
+                self.errorOccurred.emit(str(exc))
+            if not self.image_layer.has_content:  # a huge image: its overview is on its way
+                self.notice.show_notice("loading", f"Opening {rec.name}", (
+                    f"{rec.width:,} x {rec.height:,} pixels: a reduced overview shows as "
+                    "soon as it is read; full detail follows where you zoom."), busy=True)
         self._on_annotations_changed(image_id)
         self.fit()
         self._request_tiles()
@@ -385,6 +407,10 @@ class CanvasView(QGraphicsView):
         self.mousePressEvent(event)
 
     def _run_tool(self, handler: str, event: QMouseEvent) -> bool:
+        if self.document.image_missing:  # nothing to label on: say why, draw nothing
+            if handler == "press":
+                self.message.emit("The image file is missing: relink it to label this image.")
+            return True
         try:
             return bool(getattr(self.tool, handler)(self._scene_pos(event), event))
         except StudioError as exc:
@@ -440,41 +466,12 @@ class CanvasView(QGraphicsView):
         try:
             if doc.image_id is not None and self.tool.key_press(event):
                 return
-            if self._standard_key(event):
+            if standard_key(self, event):
                 return
         except StudioError as exc:
             self.errorOccurred.emit(str(exc))
             return
         super().keyPressEvent(event)
-
-    def _standard_key(self, event: QKeyEvent) -> bool:
-        doc, key = self.document, event.key()
-        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        if event.matches(QKeySequence.StandardKey.Undo):
-            doc.undo_group.undo()
-        elif event.matches(QKeySequence.StandardKey.Redo) or (ctrl and key == Qt.Key.Key_Y):
-            doc.undo_group.redo()
-        elif event.matches(QKeySequence.StandardKey.Copy):
-            doc.copy_selection()
-        elif event.matches(QKeySequence.StandardKey.Paste):
-            doc.paste()
-        elif ctrl and key == Qt.Key.Key_D:
-            doc.duplicate_selection()
-        elif ctrl and key == Qt.Key.Key_0:
-            self.fit()
-        elif ctrl and key == Qt.Key.Key_1:
-            self.zoom_100()
-        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self._zoom_to(self.scale_factor() * 1.25, None)
-        elif key == Qt.Key.Key_Minus:
-            self._zoom_to(self.scale_factor() / 1.25, None)
-        elif key == Qt.Key.Key_Delete and doc.selected_ids:
-            doc.delete_annotations(doc.selected_ids)
-        elif key == Qt.Key.Key_Escape and doc.selected_ids:
-            doc.select([])
-        else:
-            return False
-        return True
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
