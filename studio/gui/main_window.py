@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
 
     def _on_imported(self, report) -> None:
         self.images_panel.refresh()
+        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
         if self.doc is not None:
             self.doc.notify_classes_changed()
             if self.doc.image_id is None:

@@ -57,3 +57,50 @@ def test_empty_project_says_what_to_do(qtbot, project):
     assert view.notice.kind == "empty" and view.notice.isVisible()
     assert "Drag image" in view.notice.text.text()
     assert view.notice.button("add_images") and view.notice.button("import")
+
+
+def test_huge_image_shows_a_progress_notice_at_once_then_the_overview(qtbot, label_project,
+                                                                      tmp_path):
+    import cv2
+    import numpy as np
+
+    img = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), img)
+    image_id, _ = label_project.add_image(path)
+    doc = LabelDocument(label_project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    view.resize(300, 200)
+    view.show()
+    view.image_layer.full_pixels = 100 * 100  # treat it as huge
+    view.image_layer.overview_side = 256
+    doc.set_image(image_id)
+    # the very moment the image is chosen: no blank canvas, a busy indicator and its size
+    assert view.notice.kind == "loading" and not view.notice.isHidden()
+    assert not view.notice.busy.isHidden() and "800 x 600" in view.notice.text.text()
+    qtbot.waitUntil(lambda: view.image_layer.has_content, timeout=10000)
+    assert view.notice.isHidden()
+    view.image_layer.wait_idle()
+
+
+def test_import_builds_pyramids_of_the_new_images(qtbot, tmp_path, make_image, monkeypatch):
+    from studio.core.formats import import_dataset
+    from studio.core.project import Project
+    from studio.gui.main_window import MainWindow
+    from studio.gui.settings import Settings
+
+    folder = tmp_path / "ds"
+    make_image("a.png", 16, 16, seed=1, folder=folder / "cat")
+    make_image("b.png", 16, 16, seed=2, folder=folder / "dog")
+    window = MainWindow(Settings.at(tmp_path / "s.ini"))
+    qtbot.addWidget(window)
+    window._install_project(Project.create(tmp_path / "p"))
+    report = import_dataset(window.project, "folders", folder)
+    assert len(report.added_ids) == 2
+    asked, reports = [], []
+    monkeypatch.setattr(window, "prebuild_pyramids", asked.append)
+    monkeypatch.setattr("studio.gui.dialogs.show_import_report", lambda p, r: reports.append(r))
+    window._on_imported(report)
+    assert asked == [report.added_ids] and reports == [report]
+    window.close()

@@ -43,7 +43,8 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
         before = set(project.image_ids())
         candidates = set(project.image_ids(unlabelled=True))
         report = func(project, source, images_dir=Path(images_dir) if images_dir else None, **options)
-        candidates |= set(project.image_ids()) - before
+        report.added_ids = sorted(set(project.image_ids()) - before)
+        candidates |= set(report.added_ids)
         candidates -= report.status_given
         report.images_done = len(project.mark_labelled_done(sorted(candidates)))
     return report

@@ -29,6 +29,7 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)  # e.g. boxes clipped to the image
     images_done: int = 0  # images that arrived with annotations, given the status "done"
     status_given: set[int] = field(default_factory=set)  # ids whose file stated a status
+    added_ids: list[int] = field(default_factory=list)  # images new to the project
 
     @property
     def annotations(self) -> int:
