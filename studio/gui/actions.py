@@ -57,6 +57,10 @@ class Actions:
         self.zoom_100 = a("View", "&Actual size (100%)", "Ctrl+1")
         self.show_objects = a("View", "&Show objects", "Ctrl+H", checkable=True, checked=True)
         self.window_level = a("View", "&Brightness / contrast...", "Ctrl+L")
+        self.show_labels = a("View", "Show class &names", "Ctrl+Shift+L",
+                             "Class names beside the objects", checkable=True, checked=True)
+        self.show_ids = a("View", "Show object &ids", tip="Object ids beside the class names",
+                          checkable=True)
         # Tools
         self.tool_group = QActionGroup(window)
         self.tool_group.setExclusive(True)

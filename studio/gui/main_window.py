@@ -128,6 +128,9 @@ class MainWindow(QMainWindow):
         ):
             act.triggered.connect(slot)
         a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))
+        for act in (a.show_labels, a.show_ids):
+            act.toggled.connect(lambda _on: self._canvas_call(
+                "set_labels", a.show_labels.isChecked(), a.show_ids.isChecked()))
         a.tool_group.triggered.connect(lambda act: self._canvas_call("set_tool", act.data()))
         a.instance_mode.toggled.connect(lambda on: self._canvas_call(
             "set_paint_mode", "instance" if on else "semantic"))
@@ -158,6 +161,8 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.canvas = CanvasView(doc)
             self.canvas.set_opacity(self.opacity_slider.value() / 100.0)
+            self.canvas.set_labels(self.actions.show_labels.isChecked(),
+                                   self.actions.show_ids.isChecked())
             self.canvas_holder.layout().addWidget(self.canvas)
             self.canvas.zoomChanged.connect(
                 lambda z: self.status_labels["zoom"].setText(f"{z:.0f} %"))

@@ -31,3 +31,44 @@ def test_dense_polygon_shows_handles_at_a_readable_density(canvas):
     assert len(_handles(item)) > len(handles)  # zoomed in: more handles fit
     doc.select([])
     assert _handles(item) == []
+
+
+def test_class_names_beside_shapes_at_constant_screen_size(canvas):
+    from studio.gui.canvas.items import BOX_FILL_FACTOR
+
+    doc = canvas.document
+    box = doc.add_annotation("box", (20, 30, 40, 20))
+    item = canvas.items_by_id()[box]
+    assert item.label is not None and item.label.isVisible() and item.label.text == "cell"
+    corner = item.mapToScene(item.label.pos())
+    assert abs(corner.x() - 20) <= 1.5 and abs(corner.y() - 30) <= 1.5
+
+    def on_screen():
+        label = canvas.items_by_id()[box].label
+        return label.deviceTransform(canvas.viewportTransform()).mapRect(label.boundingRect())
+
+    before = on_screen()
+    canvas.set_zoom_percent(canvas.zoom_percent * 5)
+    assert abs(before.width() - on_screen().width()) <= 1  # the same size at any zoom
+    assert on_screen().height() >= 10
+    canvas.set_labels(True, ids=True)
+    assert canvas.items_by_id()[box].label.text == f"cell #{box}"
+    doc.project.rename_class(doc.active_class_id, "nucleus")
+    doc.notify_classes_changed()
+    assert canvas.items_by_id()[box].label.text == f"nucleus #{box}"
+    canvas.set_labels(False)
+    assert not canvas.items_by_id()[box].label.isVisible()
+    assert BOX_FILL_FACTOR <= 0.5  # a box is an outline with a light fill
+
+
+def test_box_fill_lets_the_image_show_through(canvas):
+    from PySide6.QtGui import QColor
+
+    doc = canvas.document
+    canvas.set_labels(False)
+    canvas.set_opacity(0.45)
+    box = doc.add_annotation("box", (110, 60, 60, 40))  # over the bright disc and background
+    img = canvas.grab().toImage()
+    inside = img.pixelColor(canvas.mapFromScene(QPointF(120, 70)))
+    assert isinstance(inside, QColor) and box
+    assert inside.green() > 120  # the grey disc shows; a 45 % red fill would darken it

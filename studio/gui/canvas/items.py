@@ -14,9 +14,11 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, 
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem
 
 from studio.core.geometry import MaskGeom
+from studio.gui.canvas.labels import ObjectLabel
 
 HANDLE_PX = 8  # handle size on screen, whatever the zoom
 HANDLE_SPACING_PX = 12  # vertices closer than this on screen share one handle
+BOX_FILL_FACTOR = 0.3  # boxes are outlines with a light fill, so the image shows through
 OUTLINE_PX = 2
 
 
@@ -67,6 +69,7 @@ class AnnotationItem(QGraphicsItem):
         self.fill_opacity = opacity
         self.selected = False
         self._handles: list[HandleItem] = []
+        self.label: ObjectLabel | None = None
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setAcceptHoverEvents(False)
 
@@ -98,6 +101,23 @@ class AnnotationItem(QGraphicsItem):
         self.fill_opacity = opacity
         self.update()
 
+    def set_label(self, text: str | None) -> None:
+        """Show `text` beside the object (at its top-left corner); None hides it."""
+        if not text:
+            if self.label is not None:
+                self.label.setVisible(False)
+            return
+        if self.label is None:
+            self.label = ObjectLabel(self, text, self.color, QPointF())
+        elif self.label.text != text:
+            self.label.set_text(text)
+        self._place_label()
+        self.label.setVisible(True)
+
+    def _place_label(self) -> None:
+        if self.label is not None:  # the top-left corner of the outline
+            self.label.setPos(self.boundingRect().topLeft() + QPointF(1, 1))
+
     def view_scale(self) -> float:
         """Screen pixels per image pixel in the (first) view showing this item."""
         scene = self.scene()
@@ -124,6 +144,7 @@ class AnnotationItem(QGraphicsItem):
             self._sync_handles()
 
     def _sync_handles(self) -> None:
+        self._place_label()
         pts = self.visible_handle_points() if self.selected else []
         while len(self._handles) > len(pts):
             h = self._handles.pop()
@@ -159,8 +180,10 @@ class BoxItem(AnnotationItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         pen, brush = self._pens()
+        fill = brush.color()
+        fill.setAlphaF(fill.alphaF() * BOX_FILL_FACTOR)
         painter.setPen(pen)
-        painter.setBrush(brush)
+        painter.setBrush(fill)
         painter.drawRect(self._rect)
 
     def contains_point(self, p: QPointF, tol: float) -> bool:

@@ -1,9 +1,34 @@
-"""Keys every canvas tool shares: undo/redo, copy/paste/duplicate, zoom, delete, Esc."""
+"""Keys every canvas tool shares (undo/redo, copy/paste/duplicate, zoom, delete, Esc) and
+the brush outline that follows the mouse."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene
+
+
+def brush_cursor_items(scene: QGraphicsScene) -> list[QGraphicsEllipseItem]:
+    """Two circles (black solid, white dashed) that show the brush on any background."""
+    items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
+    for item, color, style in zip(items, ("black", "white"),
+                                  (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine), strict=True):
+        pen = QPen(QColor(color), 1, style)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setZValue(2000)
+        item.setVisible(False)
+        scene.addItem(item)
+    return items
+
+
+def place_brush_cursor(items: list[QGraphicsEllipseItem], pos: QPointF,
+                       radius: float | None) -> None:
+    """Centre the brush circles on `pos`; a radius of None hides them."""
+    for item in items:
+        item.setVisible(radius is not None)
+        if radius is not None:
+            item.setRect(QRectF(pos.x() - radius, pos.y() - radius, 2 * radius, 2 * radius))
 
 
 def standard_key(view, event: QKeyEvent) -> bool:

@@ -17,12 +17,12 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
-from studio.gui.canvas.keys import standard_key
+from studio.gui.canvas.keys import brush_cursor_items, place_brush_cursor, standard_key
 from studio.gui.canvas.notice import CanvasNotice
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
@@ -64,6 +64,7 @@ class CanvasView(QGraphicsView):
         self.brush_size = 20
         self.paint_mode = "semantic"
         self.preserve_other_labels = False
+        self.show_labels, self.label_ids = True, False  # class names (and ids) beside objects
         self._items: dict[int, AnnotationItem] = {}
         self._paint_layer: PaintLayerItem | None = None
         self._panning = False
@@ -79,15 +80,7 @@ class CanvasView(QGraphicsView):
         self._tile_timer.timeout.connect(self._request_tiles)
         self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
         self.verticalScrollBar().valueChanged.connect(self._schedule_tiles)
-        self._cursor_items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
-        for item, color, style in zip(self._cursor_items, ("black", "white"),
-                                      (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine), strict=True):
-            pen = QPen(QColor(color), 1, style)
-            pen.setCosmetic(True)
-            item.setPen(pen)
-            item.setZValue(2000)
-            item.setVisible(False)
-            self.scene().addItem(item)
+        self._cursor_items = brush_cursor_items(self.scene())
         self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
         self.tool = self._tools["select"]
         self.viewport().setCursor(self.tool.cursor)
@@ -135,6 +128,12 @@ class CanvasView(QGraphicsView):
         if mode not in ("semantic", "instance"):
             raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
         self.paint_mode = mode
+
+    def set_labels(self, show: bool, ids: bool | None = None) -> None:
+        """Show the class names beside the objects (with their ids when `ids`)."""
+        self.show_labels = show
+        self.label_ids = self.label_ids if ids is None else ids
+        self._on_classes_changed()
 
     def set_preserve_other_labels(self, preserve: bool) -> None:
         self.preserve_other_labels = bool(preserve)
@@ -284,7 +283,9 @@ class CanvasView(QGraphicsView):
         if image_id != self.document.image_id:
             return
         project = self.document.project
-        colors = {c.id: c.color for c in project.classes()}
+        classes = project.classes()
+        colors = {c.id: c.color for c in classes}
+        names = {c.id: c.name for c in classes}
         changed = self.document.last_changed_ids
         if changed is None:  # reload everything
             anns = [a for a in project.annotations(image_id) if a.kind in ITEM_TYPES]
@@ -322,6 +323,8 @@ class CanvasView(QGraphicsView):
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
             item.setZValue(10 + rank / max(len(order), 1))
+            text = names.get(item.class_id, "?") + (f" #{item.ann_id}" if self.label_ids else "")
+            item.set_label(text if self.show_labels else None)
 
     def _on_selection_changed(self, ids: list) -> None:
         selected = set(ids)
@@ -426,11 +429,7 @@ class CanvasView(QGraphicsView):
     # --- brush cursor --------------------------------------------------------------------------
     def _move_brush_cursor(self, pos: QPointF) -> None:
         show = self.tool.name in ("brush", "eraser") and self.document.image_id is not None
-        r = self.brush_size / 2.0
-        for item in self._cursor_items:
-            item.setVisible(show)
-            if show:
-                item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+        place_brush_cursor(self._cursor_items, pos, self.brush_size / 2.0 if show else None)
 
     def _update_brush_cursor(self) -> None:
         item = self._cursor_items[0]
