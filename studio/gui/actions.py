@@ -10,9 +10,11 @@ deliberately not bound here. Undo/Redo come from the document's QUndoGroup
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QWidget
+
+from studio.gui.icons import icon
 
 TOOLS = (  # canvas tool name, text, key
     ("select", "Select / edit", "V"),
@@ -115,10 +117,31 @@ class Actions:
         self.undo: QAction | None = None
         self.redo: QAction | None = None
         for act, short in ((self.tools["select"], "Select"), (self.tools["wand"], "Wand"),
-                           (self.previous_image, "\u25c0 Prev"), (self.next_image, "Next \u25b6"),
-                           (self.next_unlabelled, "Next new"), (self.mark_done, "\u2713 Done"),
+                           (self.previous_image, "Prev"), (self.next_image, "Next"),
+                           (self.next_unlabelled, "Next new"), (self.mark_done, "Done"),
                            (self.fit, "Fit"), (self.show_objects, "Objects")):
             act.setIconText(short)  # toolbar label; menus keep the full text
+        self.apply_icons()
+
+    def icon_names(self) -> dict[str, QAction]:
+        """Icon name -> action, for every action that has an icon."""
+        named = {name: act for name, act in self.tools.items()}
+        named.update(prev=self.previous_image, next=self.next_image,
+                     next_new=self.next_unlabelled, done=self.mark_done, fit=self.fit,
+                     objects=self.show_objects, new=self.new_project, open=self.open_project,
+                     sample=self.open_sample, delete=self.delete, copy=self.copy,
+                     paste=self.paste, duplicate=self.duplicate, zoom_100=self.zoom_100,
+                     add_images=self.add_images)
+        named["import"], named["export"] = self.import_dataset, self.export_dataset
+        return named
+
+    def apply_icons(self) -> None:
+        """(Re)draw every action's icon in the current palette (after a theme change too)."""
+        for name, act in self.icon_names().items():
+            act.setIcon(icon(name))
+        for act, name in ((self.undo, "undo"), (self.redo, "redo")):
+            if act is not None:
+                act.setIcon(icon(name))
 
     def _action(self, group: str, text: str, shortcut=None, tip: str = "",
                 checkable: bool = False, checked: bool = False) -> QAction:
@@ -150,6 +173,8 @@ class Actions:
         else:
             self.undo = group.createUndoAction(self.window, "&Undo")
             self.redo = group.createRedoAction(self.window, "&Redo")
+        self.undo.setIcon(icon("undo"))
+        self.redo.setIcon(icon("redo"))
         self.undo.setShortcuts([QKeySequence("Ctrl+Z")])
         self.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.window.addAction(self.undo)
@@ -215,6 +240,9 @@ def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
 
 def build_toolbars(window: QMainWindow, a: Actions) -> QSlider:
     """Tools, image navigation and view toolbars; returns the opacity slider."""
+    style = Qt.ToolButtonStyle.ToolButtonTextUnderIcon  # icon plus a short word
+    window.setToolButtonStyle(style)
+    window.setIconSize(QSize(22, 22))
     tools = window.addToolBar("Tools")
     tools.setObjectName("toolbar_tools")
     tools.addActions(list(a.tools.values()))

@@ -369,6 +369,9 @@ class LabelDocument(QObject):
             _CLIPBOARD[:] = items
         return len(items)
 
+    def can_paste(self) -> bool:
+        return bool(_CLIPBOARD)
+
     def paste(self, offset: float = 0.0) -> list[int]:
         """Add the clipboard's objects to the current image (cut to its bounds), selected."""
         image_id = self._require_image()

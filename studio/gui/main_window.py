@@ -28,6 +28,7 @@ from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.icons import app_icon
 from studio.gui.panels.classes import ClassesPanel
 from studio.gui.panels.images import ImagesPanel
 from studio.gui.panels.images_model import add_images_job
@@ -35,6 +36,7 @@ from studio.gui.panels.objects import ObjectsPanel
 from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.settings import Settings
+from studio.gui.theme import ThemeMenu
 from studio.gui.workers import WorkerPool, run_with_progress
 
 AREA = Qt.DockWidgetArea
@@ -46,6 +48,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Vision Studio")
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else Settings()
         self.project: Project | None = None
@@ -90,6 +93,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         self.edit_menu, self.recent_menu = build_menus(self, self.actions, self.docks.values())
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        self.theme = ThemeMenu(self, view_menu, self.settings,
+                               lambda _scheme: self.actions.apply_icons())
+        self.actions.apply_icons()  # drawn in the theme's text colour
 
     def _build_toolbars(self) -> None:
         self.opacity_slider = build_toolbars(self, self.actions)

@@ -72,6 +72,23 @@ class CanvasNotice(QFrame):
         self.show()
         self.raise_()
 
+    def show_empty_project(self) -> None:
+        self.show_notice("empty", "This project has no images yet", (
+            "Drag image files or folders here, add images, or import a labelled "
+            "dataset (COCO, VOC, YOLO, labelme, masks, folders)."),
+            [("add_images", "Add images..."), ("import", "Import a dataset...")])
+
+    def show_missing_file(self, name: str, path) -> None:
+        self.show_notice("missing", f"{name}: the image file is missing", (
+            f"It was at {path}. Point the project at the file where it is now, or at a "
+            "folder to find every missing image by its name. Drawing is off until then."),
+            [("relink_file", "Relink file..."), ("relink_folder", "Relink folder...")])
+
+    def show_loading(self, name: str, width: int, height: int) -> None:
+        self.show_notice("loading", f"Opening {name}", (
+            f"{width:,} x {height:,} pixels: a reduced overview shows as soon as it is "
+            "read; full detail follows where you zoom."), busy=True)
+
     def hide_notice(self, kind: str | None = None) -> None:
         """Hide the card (only if it shows `kind`, when given)."""
         if kind is None or kind == self.kind:

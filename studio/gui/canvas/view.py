@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
+from studio.gui.canvas import context_menu
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
 from studio.gui.canvas.keys import brush_cursor_items, place_brush_cursor, standard_key
 from studio.gui.canvas.notice import CanvasNotice
@@ -66,8 +67,9 @@ class CanvasView(QGraphicsView):
         self.preserve_other_labels = False
         self.show_labels, self.label_ids = True, False  # class names (and ids) beside objects
         self._items: dict[int, AnnotationItem] = {}
+        self._stack_bias: dict[int, float] = {}  # brought to the front (> 0) or back (< 0)
         self._paint_layer: PaintLayerItem | None = None
-        self._panning = False
+        self._panning = self._right_taken = False
         self._space = False
         self._last_view_pos = QPointF()
         self.image_layer = ImageLayer(self.scene(), self)
@@ -219,9 +221,15 @@ class CanvasView(QGraphicsView):
         return None
 
     def item_at(self, pos: QPointF, tol: float = 0.0) -> AnnotationItem | None:
-        """The smallest visible object under `pos` (small objects win over big masks)."""
+        """The top visible object under `pos` (smaller objects lie above bigger ones)."""
         hits = [it for it in self._items.values() if it.isVisible() and it.contains_point(pos, tol)]
-        return min(hits, key=lambda it: it.area(), default=None)
+        return max(hits, key=lambda it: it.zValue(), default=None)
+
+    def restack(self, ids, front: bool) -> None:
+        """Bring objects to the front (or send them to the back) of this view."""
+        for ann_id in ids:
+            self._stack_bias[ann_id] = (1 if front else -1) * (2 + len(self._stack_bias) * 1e-3)
+        self._on_classes_changed()
 
     def paint_layer(self) -> PaintLayerItem:
         if self._paint_layer is None:
@@ -244,14 +252,12 @@ class CanvasView(QGraphicsView):
             self.scene().removeItem(self._paint_layer)
             self._paint_layer = None
         self.notice.hide_notice()
+        self._stack_bias.clear()
         if image_id < 0:
             self.image_size = (0, 0)
             self.image_layer.clear()
             if self.document.project.count_images() == 0:
-                self.notice.show_notice("empty", "This project has no images yet", (
-                    "Drag image files or folders here, add images, or import a labelled "
-                    "dataset (COCO, VOC, YOLO, labelme, masks, folders)."),
-                    [("add_images", "Add images..."), ("import", "Import a dataset...")])
+                self.notice.show_empty_project()
             return
         rec = self.document.project.image(image_id)
         self.image_size = (rec.width, rec.height)
@@ -259,11 +265,7 @@ class CanvasView(QGraphicsView):
         self.setSceneRect(QRectF(-m, -m, rec.width + 2 * m, rec.height + 2 * m))
         if self.document.image_missing:
             self.image_layer.clear()
-            self.notice.show_notice("missing", f"{rec.name}: the image file is missing", (
-                f"It was at {rec.abs_path}. Point the project at the file where it is now, "
-                "or at a folder to find every missing image by its name. Drawing is off "
-                "until then."), [("relink_file", "Relink file..."),
-                                 ("relink_folder", "Relink folder...")])
+            self.notice.show_missing_file(rec.name, rec.abs_path)
         else:
             try:
                 self.image_layer.load(rec.abs_path, rec.width, rec.height,
@@ -272,9 +274,7 @@ class CanvasView(QGraphicsView):
             except StudioError as exc:
                 self.errorOccurred.emit(str(exc))
             if not self.image_layer.has_content:  # a huge image: its overview is on its way
-                self.notice.show_notice("loading", f"Opening {rec.name}", (
-                    f"{rec.width:,} x {rec.height:,} pixels: a reduced overview shows as "
-                    "soon as it is read; full detail follows where you zoom."), busy=True)
+                self.notice.show_loading(rec.name, rec.width, rec.height)
         self._on_annotations_changed(image_id)
         self.fit()
         self._request_tiles()
@@ -322,7 +322,7 @@ class CanvasView(QGraphicsView):
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
-            item.setZValue(10 + rank / max(len(order), 1))
+            item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
             text = names.get(item.class_id, "?") + (f" #{item.ann_id}" if self.label_ids else "")
             item.set_label(text if self.show_labels else None)
 
@@ -368,10 +368,17 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
+        self._right_taken = False  # a tool used the right button: no context menu then
         if self.document.image_id is not None and self._run_tool("press", event):
+            self._right_taken = event.button() == Qt.MouseButton.RightButton
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def contextMenuEvent(self, event) -> None:
+        if self._right_taken or self.tool.busy or self.document.image_missing:
+            return
+        context_menu.show_object_menu(self, self.mapToScene(event.pos()), event.globalPos())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._panning:
