@@ -11,7 +11,8 @@ Import rules:
 - Classes come from category names; only categories that objects use are created, in the
   file's category order (`all_classes=True` creates every category).
 - Vision Studio extras on each image, written by our export and read back: `studio_tags`
-  (class names of image-level tags), `studio_split`, `studio_status`.
+  (class names of image-level tags), `studio_split`, `studio_status`; object attributes
+  (e.g. difficult, truncated) go to each annotation's `attributes`, as CVAT writes them.
 - The split of an image is `studio_split`, else the `split` option, else guessed from the JSON's
   folder name (train/valid/test as Roboflow lays them out), else "none".
 """
@@ -298,8 +299,12 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
         score = ann.get("score")
         score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) \
             and math.isfinite(score) else None
+        attributes = ann.get("attributes")  # CVAT's and our own export write them here
+        if not (isinstance(attributes, dict) and all(
+                isinstance(v, (bool, int, float, str)) for v in attributes.values())):
+            attributes = {}
         rows.append(dict(image_id=image_id, class_id=class_ids[ann["category_id"]], kind=kind,
-                         geometry=geom, source=SOURCE, score=score))
+                         geometry=geom, source=SOURCE, score=score, attributes=attributes))
         report.count(kind, cat_names[ann["category_id"]])
     tags = img.get("studio_tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -351,6 +356,8 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
                    "iscrowd": 0, "segmentation": coco_segmentation(ann, rec.width, rec.height)}
             if ann.score is not None:
                 obj["score"] = float(ann.score)
+            if ann.attributes:
+                obj["attributes"] = dict(ann.attributes)
             objects_out.append(obj)
             report.annotations += 1
         if tags:
