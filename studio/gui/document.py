@@ -197,12 +197,14 @@ class LabelDocument(QObject):
 
     def delete_annotations(self, ids: Sequence[int]) -> None:
         ids = [int(i) for i in ids]
+        self._refuse_locked(ids)
         if ids:
             self._push(DeleteAnnotationsCommand(self, self._require_image(), ids,
                                                 f"Delete {len(ids)} object(s)"))
 
     def set_geometry(self, ann_id: int, geometry) -> None:
         """Replace an annotation's geometry (move, resize, vertex edit): one undo step."""
+        self._refuse_locked([ann_id])
         old = self.project.annotation(ann_id)
         self._push(SetGeometryCommand(self, old.image_id, ann_id, old.geometry, geometry))
 
@@ -210,6 +212,7 @@ class LabelDocument(QObject):
         """Replace several geometries at once (moving a multi-selection): one undo step."""
         if not geometries:
             return
+        self._refuse_locked(list(geometries))
         ops, image_id = [], None
         for ann_id, geom in geometries.items():
             old = self.project.annotation(ann_id)
@@ -219,6 +222,7 @@ class LabelDocument(QObject):
 
     def set_class(self, ids: Sequence[int], class_id: int) -> None:
         self.project.class_record(class_id)
+        self._refuse_locked(ids)
         changes = []
         for i in ids:
             ann = self.project.annotation(i)
@@ -247,6 +251,7 @@ class LabelDocument(QObject):
     def apply_mask_patch(self, ann_id: int, x: int, y: int, before: np.ndarray,
                          after: np.ndarray) -> None:
         """Replace a region of a mask object; the undo step holds only that region."""
+        self._refuse_locked([ann_id])
         image_id = self.project.annotation(ann_id).image_id
         self._push(MaskPatchCommand(self, image_id, [MaskPatchOp(ann_id, x, y, before, after)]))
 
@@ -283,6 +288,8 @@ class LabelDocument(QObject):
         result: int | None = None
 
         def patch(ann, paint: bool) -> bool:
+            if ann.locked:  # a locked mask keeps its pixels
+                return False
             before = crop_mask(ann.geometry, x0, y0, h, w)
             after = (before | fp) if paint else (before & ~fp)
             if not np.array_equal(before, after):
@@ -311,6 +318,7 @@ class LabelDocument(QObject):
                 for a in ([target] if target is not None else masks):
                     patch(a, False)
             elif target is not None:
+                self._refuse_locked([target.id])
                 patch(target, True)
                 result = target.id
             else:
@@ -337,6 +345,7 @@ class LabelDocument(QObject):
         if kind not in ("mask", "polygon"):
             raise StudioError(f"Cannot convert to {kind!r}; choose 'mask' or 'polygon'.")
         width, height = self.image_size()
+        self._refuse_locked(ids)
         old, items = [], []
         for i in ids:
             ann = self.project.annotation(i)
@@ -356,6 +365,49 @@ class LabelDocument(QObject):
         new_ids = self.replace_annotations(old, items, text=f"Convert to {kind}")
         self.select(new_ids)
         return new_ids
+
+    # --- visibility, lock, attributes of single objects -----------------------------------
+    def _state_changed(self, ids: Sequence[int]) -> None:
+        self.last_changed_ids = {int(i) for i in ids}
+        try:
+            self.annotationsChanged.emit(int(self._require_image()))
+        finally:
+            self.last_changed_ids = None
+
+    def set_hidden(self, ids: Sequence[int], hidden: bool) -> None:
+        """Hide objects from the canvas (or show them again); hidden objects leave the
+        selection. Not an undo step: it changes the view, not the labels."""
+        ids = [int(i) for i in ids]
+        if ids:
+            self.project.set_annotation_state(ids, hidden=hidden)
+            if hidden:
+                self.select([i for i in self.selected_ids if i not in ids])
+            self._state_changed(ids)
+
+    def set_locked(self, ids: Sequence[int], locked: bool) -> None:
+        """Lock objects against moves, edits and deletion (or unlock them)."""
+        ids = [int(i) for i in ids]
+        if ids:
+            self.project.set_annotation_state(ids, locked=locked)
+            self._state_changed(ids)
+
+    def set_attribute(self, ids: Sequence[int], name: str, value) -> None:
+        """Set one attribute (e.g. difficult) on objects; None removes it."""
+        self._refuse_locked(ids)
+        for i in ids:
+            attributes = dict(self.project.annotation(i).attributes)
+            if value is None:
+                attributes.pop(name, None)
+            else:
+                attributes[name] = value
+            self.project.set_annotation_attributes(i, attributes)
+        self._state_changed(ids)
+
+    def _refuse_locked(self, ids: Sequence[int]) -> None:
+        for i in ids:
+            if self.project.annotation(int(i)).locked:
+                raise StudioError(f"Object {int(i)} is locked; unlock it (right-click > Unlock) "
+                                  "to change it.")
 
     # --- clipboard -------------------------------------------------------------------------
     def copy_selection(self) -> int:

@@ -114,3 +114,72 @@ def test_right_click_menu_changes_class_deletes_duplicates_restacks(canvas, mous
     count = len(menus)
     right_click(150, 90)
     assert len(menus) == count and len(doc.project.annotation(poly).geometry) == 3
+
+
+def test_hide_lock_and_attributes_of_single_objects(canvas, mouse):
+    from studio.core.errors import StudioError
+
+    doc = canvas.document
+    a = doc.add_annotation("box", (20, 20, 40, 40))
+    b = doc.add_annotation("box", (100, 20, 30, 30))
+    doc.select([a])
+    doc.set_hidden([a], True)
+    assert not canvas.items_by_id()[a].isVisible() and canvas.items_by_id()[b].isVisible()
+    assert doc.selected_ids == []
+    canvas.set_tool("select")
+    mouse.click(30, 30)
+    assert doc.selected_ids == []  # a hidden object cannot be picked
+    doc.set_all_visible(True)  # showing every class keeps the object's own choice
+    assert not canvas.items_by_id()[a].isVisible()
+    doc.set_hidden([a], False)
+    assert canvas.items_by_id()[a].isVisible()
+    doc.set_locked([b], True)
+    assert "(locked)" in canvas.items_by_id()[b].label.text
+    steps = doc.undo_stack().count()
+    for edit in (lambda: doc.set_geometry(b, (0, 0, 5, 5)), lambda: doc.delete_annotations([b]),
+                 lambda: doc.set_class([b], doc.project.class_by_name("other").id),
+                 lambda: doc.convert_annotations([b], "mask")):
+        with pytest.raises(StudioError, match="locked"):
+            edit()
+    doc.select([b])
+    mouse.drag([(110, 30), (150, 70)])  # dragging a locked box moves nothing
+    assert doc.project.annotation(b).geometry == (100, 20, 30, 30)
+    assert doc.undo_stack().count() == steps
+    doc.set_locked([b], False)
+    doc.set_attribute([b], "difficult", True)
+    assert doc.project.annotation(b).attributes == {"difficult": True}
+    doc.delete_annotations([b])
+    doc.undo_group.undo()  # undo of a delete brings the attributes back
+    assert doc.project.annotation(b).attributes == {"difficult": True}
+
+
+def test_semantic_painting_leaves_locked_masks_alone(canvas):
+    import numpy as np
+
+    from studio.core.geometry import MaskGeom
+
+    doc = canvas.document
+    other = doc.project.class_by_name("other").id
+    m = np.zeros((150, 200), bool)
+    m[10:50, 10:50] = True
+    locked = doc.add_annotation("mask", MaskGeom.from_full(m), class_id=other)
+    doc.set_locked([locked], True)
+    doc.paint_mask(0, 0, np.ones((60, 60), bool))  # the active class paints over it
+    assert doc.project.annotation(locked).geometry.area == 1600
+
+
+def test_image_note_is_saved_per_image(qtbot, doc):
+    from studio.gui.panels.tags import TagsPanel
+
+    panel = TagsPanel()
+    qtbot.addWidget(panel)
+    panel.set_document(doc)
+    first = doc.image_id
+    panel.note.setPlainText("cells cut at the border")
+    doc.set_image(doc.project.test_image_ids[1])  # moving on saves what was typed
+    assert doc.project.image_note(first) == "cells cut at the border"
+    assert panel.note.toPlainText() == ""
+    panel.note.setPlainText("dim")
+    qtbot.waitUntil(lambda: doc.project.image_note(doc.image_id) == "dim", timeout=3000)
+    doc.set_image(first)
+    assert panel.note.toPlainText() == "cells cut at the border"

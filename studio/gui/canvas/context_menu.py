@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QMenu
 from studio.core.errors import StudioError
 from studio.gui.icons import class_swatch
 
+ATTRIBUTE_FLAGS = ("difficult", "truncated", "occluded")  # yes/no attributes (VOC's)
+
 
 def _guarded(view, fn, *args) -> None:
     try:
@@ -54,8 +56,25 @@ def object_menu(view, pos: QPointF) -> QMenu | None:
         menu.addSeparator()
         menu.addAction("Bring to &front", lambda: view.restack(ids, front=True))
         menu.addAction("Send to &back", lambda: view.restack(ids, front=False))
+        menu.addSeparator()
+        anns = [doc.project.annotation(i) for i in ids]
+        locked = all(a.locked for a in anns)
+        menu.addAction("&Hide", lambda: doc.set_hidden(ids, True))
+        menu.addAction("Un&lock" if locked else "&Lock",
+                       lambda: doc.set_locked(ids, not locked))
+        flags = menu.addMenu("&Attributes")
+        for name in ATTRIBUTE_FLAGS:
+            act = flags.addAction(name.capitalize())
+            act.setCheckable(True)
+            act.setChecked(all(a.attributes.get(name) for a in anns))
+            act.triggered.connect(lambda on, n=name: _guarded(view, doc.set_attribute, ids, n,
+                                                               bool(on)))
     paste = menu.addAction("&Paste", lambda: _guarded(view, doc.paste))
     paste.setEnabled(doc.can_paste())
+    hidden = [a.id for a in doc.project.annotations(doc.image_id) if a.hidden]
+    if hidden:
+        menu.addAction(f"Show {len(hidden)} hidden object(s)",
+                       lambda: doc.set_hidden(hidden, False))
     return menu
 
 

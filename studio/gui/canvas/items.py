@@ -64,6 +64,8 @@ class AnnotationItem(QGraphicsItem):
         self.ann_id: int = ann.id
         self.class_id: int = ann.class_id
         self.updated_at: float = ann.updated_at
+        self.hidden: bool = bool(getattr(ann, "hidden", False))
+        self.locked: bool = bool(getattr(ann, "locked", False))
         self.geometry = ann.geometry
         self.color = QColor(color)
         self.fill_opacity = opacity

@@ -314,7 +314,7 @@ class CanvasView(QGraphicsView):
             if item is not None:
                 self.scene().removeItem(item)
             item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
-            item.setVisible(self.document.is_visible(a.class_id))
+            item.setVisible(self.document.is_visible(a.class_id) and not item.hidden)
             self.scene().addItem(item)
             if a.id in selected:
                 item.set_selected(True)
@@ -324,6 +324,7 @@ class CanvasView(QGraphicsView):
         for rank, item in enumerate(order):
             item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
             text = names.get(item.class_id, "?") + (f" #{item.ann_id}" if self.label_ids else "")
+            text += " (locked)" if item.locked else ""
             item.set_label(text if self.show_labels else None)
 
     def _on_selection_changed(self, ids: list) -> None:
@@ -334,7 +335,7 @@ class CanvasView(QGraphicsView):
 
     def _on_visibility_changed(self) -> None:
         for item in self._items.values():
-            item.setVisible(self.document.is_visible(item.class_id))
+            item.setVisible(self.document.is_visible(item.class_id) and not item.hidden)
 
     def _on_classes_changed(self) -> None:
         if self.document.image_id is not None:

@@ -107,12 +107,16 @@ class ObjectsPanel(DocumentBoundPanel, QWidget):
                 item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if cls is not None:
                     item.setIcon(1, swatch(cls.color, 10))
-                if not self.doc.is_visible(ann.class_id):
+                if ann.locked:
+                    item.setText(2, f"{ann.kind} (locked)")
+                if not self.doc.is_visible(ann.class_id) or ann.hidden:
                     for col in range(len(COLUMNS)):
                         item.setForeground(col, QBrush(QColor("#999999")))
                 tip = f"{cls.name if cls else '?'} {ann.kind} #{ann.id}, from {ann.source}"
                 if ann.score is not None:
                     tip += f", score {ann.score:.3f}"
+                tip += "".join(f"\n{k}: {v}" for k, v in ann.attributes.items())
+                tip += "\nhidden on the canvas" if ann.hidden else ""
                 for col in range(len(COLUMNS)):
                     item.setToolTip(col, tip)
                 items.append(item)
