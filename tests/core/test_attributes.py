@@ -1,4 +1,4 @@
-"""Object attributes, visibility and lock, image notes: schema 2 and the formats."""
+"""Object attributes, visibility and lock, image notes: schema 3 and the formats."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from studio.core.project import Project
 from studio.core.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 
-def test_migration_1_to_2_keeps_the_data_and_adds_the_columns(tmp_path, make_image):
+def test_migration_to_3_keeps_the_data_and_adds_the_columns(tmp_path, make_image):
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)
-    migrate(conn, target=1)
+    migrate(conn, target=2)
     now = 1.0
     conn.execute("INSERT INTO images(path, width, height, sha256, added_at, updated_at)"
                  " VALUES ('a.png', 4, 4, 'x', ?, ?)", (now, now))
     conn.execute("INSERT INTO classes(name, color, position) VALUES ('c', '#fff', 0)")
     conn.execute("INSERT INTO annotations(image_id, class_id, kind, geometry, created_at,"
                  " updated_at) VALUES (1, 1, 'box', '[0,0,2,2]', ?, ?)", (now, now))
-    assert migrate(conn) == SCHEMA_VERSION == 2 and 2 in MIGRATIONS
+    assert migrate(conn) == SCHEMA_VERSION == 3 and 3 in MIGRATIONS
     row = conn.execute("SELECT attributes, hidden, locked FROM annotations").fetchone()
     assert row == ("{}", 0, 0)
     assert conn.execute("SELECT note FROM images").fetchone() == ("",)

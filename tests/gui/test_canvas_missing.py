@@ -35,7 +35,7 @@ def test_missing_file_is_said_drawing_blocked_until_relinked(qtbot, label_projec
     assert actions == ["relink_folder"]
     from tests.gui.conftest import Mouse
 
-    mouse = Mouse(view)
+    mouse = Mouse(view, qtbot)
     view.set_tool("box")
     mouse.drag([(20, 20), (60, 60)])
     assert label_project.annotations(a_id) == []  # nothing drawn on a blank canvas

@@ -13,8 +13,9 @@ from torch import nn
 
 from studio.core.errors import NotFoundError, StudioError
 from studio.ml.export import export_model
-from studio.ml.predict import Predictor, load_run_model, predict, sliding_window_logits
-from studio.ml.train import fit
+from studio.ml.fit import fit
+from studio.ml.inference import sliding_window_logits
+from studio.ml.predict import Predictor, load_run_model, predict
 
 FAST = FAST_TRAINING
 
@@ -169,7 +170,7 @@ def test_onnx_export_without_the_package_is_a_clear_error(project, tmp_path, mon
 
 
 def test_tta_averages_probabilities_over_the_trained_flips():
-    from studio.ml.predict import tta_flips, tta_forward
+    from studio.ml.inference import tta_flips, tta_forward
 
     assert tta_flips({"augment": {"hflip": {"enabled": True}}}) == [(), (3,)]
     assert tta_flips({"augment": {"hflip": {"enabled": True}, "vflip": {"enabled": True}}}) \
@@ -195,7 +196,7 @@ def test_tta_averages_probabilities_over_the_trained_flips():
 
 
 def test_tta_in_prediction_and_evaluation(project, tmp_path):
-    from studio.ml.train import evaluate_run
+    from studio.ml.evaluation import evaluate_run
 
     run_id = _seg_run(project, tmp_path, resize_policy="crop", tta=True,
                       augment={"vflip": {"enabled": True}})
@@ -218,3 +219,28 @@ def test_tta_in_prediction_and_evaluation(project, tmp_path):
     off = evaluate_run(project, run_id, split="val", device="cpu", tta=False)
     assert on["tta"] is True and off["tta"] is False
     assert 0.0 <= on["pixel_accuracy"] <= 1.0 and on["loss"] != off["loss"]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_export_to_a_full_disk_is_a_clear_error_and_leaves_nothing(project, tmp_path,
+                                                                   monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from studio.core.errors import DiskFullError
+
+    run_id, _ = _cls_run(project, tmp_path)
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    real_write = Path.write_bytes
+
+    def full_disk(self, data):
+        if folder in self.parents:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(DiskFullError, match="full") as info:
+        export_model(project, run_id, "torchscript", folder / "model.pt")
+    assert str(folder) in str(info.value)
+    assert list(folder.iterdir()) == []  # no model, no description, no temp file

@@ -7,34 +7,34 @@ edit through the document. Scene coordinates are image pixel-edge coordinates.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
-    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPen,
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
-from studio.gui.canvas import context_menu
-from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
-from studio.gui.canvas.keys import brush_cursor_items, place_brush_cursor, standard_key
+from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, MaskItem, PaintLayerItem
+from studio.gui.canvas.keys import CanvasKeys, CanvasNote
 from studio.gui.canvas.notice import CanvasNotice
+from studio.gui.canvas.objects import CanvasObjects
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
+from studio.gui.workers import WorkerPool
 
 MIN_SCALE, MAX_SCALE = 0.002, 64.0
 WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
 BRUSH_MIN, BRUSH_MAX = 1, 500
-_CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
+WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
     """Zoomable, pannable view of one image and its annotations, with drawing tools."""
 
     zoomChanged = Signal(float)  # percent
@@ -47,7 +47,7 @@ class CanvasView(QGraphicsView):
 
     TOOL_NAMES = tuple(TOOL_CLASSES)
 
-    def __init__(self, document, parent=None) -> None:
+    def __init__(self, document, parent=None, prefetcher=None) -> None:
         super().__init__(parent)
         self.document = document
         self.setScene(QGraphicsScene(self))
@@ -72,7 +72,13 @@ class CanvasView(QGraphicsView):
         self._panning = self._right_taken = False
         self._space = False
         self._last_view_pos = QPointF()
-        self.image_layer = ImageLayer(self.scene(), self)
+        self.image_layer = ImageLayer(self.scene(), self, prefetcher=prefetcher)
+        self.image_layer.view_rect = self._visible_rect
+        self.workers = WorkerPool(1, self, name="assists")  # fill, wand, GrabCut
+        self.edit_workers = WorkerPool(1, self, name="edits")  # store writes of strokes
+        self._pending_window: tuple[float, float] | None = None
+        self._window_timer = QTimer(self, singleShot=True, interval=WINDOW_DEBOUNCE_MS)
+        self._window_timer.timeout.connect(self._apply_brightness_contrast)
         self.image_layer.tileFailed.connect(self.errorOccurred)
         self.image_layer.contentShown.connect(self._schedule_tiles)
         self.notice = CanvasNotice(self)  # on the view: a viewport child would scroll away
@@ -82,10 +88,21 @@ class CanvasView(QGraphicsView):
         self._tile_timer.timeout.connect(self._request_tiles)
         self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
         self.verticalScrollBar().valueChanged.connect(self._schedule_tiles)
-        self._cursor_items = brush_cursor_items(self.scene())
+        self._cursor_items = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
+        for item, color, style in zip(self._cursor_items, ("black", "white"),
+                                      (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine), strict=True):
+            pen = QPen(QColor(color), 1, style)
+            pen.setCosmetic(True)
+            item.setPen(pen)
+            item.setZValue(2000)
+            item.setVisible(False)
+            self.scene().addItem(item)
+        self._toast = CanvasNote(self.viewport())
         self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
         self.tool = self._tools["select"]
         self.viewport().setCursor(self.tool.cursor)
+        self._prepared: dict[tuple, object] = {}  # (id, updated_at) -> MaskItem.prepare(...)
+        document.view_preparers.append(self._prepare_item)
         document.imageChanged.connect(self._on_image_changed)
         document.annotationsChanged.connect(self._on_annotations_changed)
         document.selectionChanged.connect(self._on_selection_changed)
@@ -131,12 +148,6 @@ class CanvasView(QGraphicsView):
             raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
         self.paint_mode = mode
 
-    def set_labels(self, show: bool, ids: bool | None = None) -> None:
-        """Show the class names beside the objects (with their ids when `ids`)."""
-        self.show_labels = show
-        self.label_ids = self.label_ids if ids is None else ids
-        self._on_classes_changed()
-
     def set_preserve_other_labels(self, preserve: bool) -> None:
         self.preserve_other_labels = bool(preserve)
 
@@ -153,8 +164,52 @@ class CanvasView(QGraphicsView):
         self.image_layer.set_window(lo, hi)
 
     def set_brightness_contrast(self, brightness: float, contrast: float) -> None:
-        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window."""
-        self.image_layer.set_brightness_contrast(brightness, contrast)
+        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window.
+
+        Debounced: a slider's ticks within WINDOW_DEBOUNCE_MS make one re-mapping."""
+        self._pending_window = (float(brightness), float(contrast))
+        self._window_timer.start()
+
+    def _apply_brightness_contrast(self) -> None:
+        if self._pending_window is not None:
+            self.image_layer.set_brightness_contrast(*self._pending_window)
+            self._pending_window = None
+
+    def _visible_rect(self) -> tuple[QRectF, float]:
+        return self.mapToScene(self.viewport().rect()).boundingRect(), self.scale_factor()
+
+    def toast(self, text: str) -> None:
+        """Show a short note on the canvas itself (where the person is looking)."""
+        self._toast.show_text(text)
+
+    @property
+    def toast_text(self) -> str:
+        """The note shown on the canvas now ("" when none)."""
+        return self._toast.text() if self._toast.isVisible() else ""
+
+    @property
+    def idle(self) -> bool:
+        """No background job of the canvas (tiles, assists, edits) is running or queued."""
+        return not (self.workers.busy or self.edit_workers.busy or self._window_timer.isActive()
+                    or self._tile_timer.isActive()
+                    or not self.image_layer.idle)
+
+    def shutdown(self) -> None:
+        """Stop every background job of the canvas (it closes, or its window does).
+        Edits being written are finished first: a stroke is never lost."""
+        if self._prepare_item in self.document.view_preparers:
+            self.document.view_preparers.remove(self._prepare_item)
+        self._window_timer.stop()
+        self._toast.timer.stop()
+        self.edit_workers.wait()
+        self.edit_workers.shutdown()
+        self.tool.cancel()
+        self.workers.shutdown()
+        self.image_layer.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
 
     # --- zoom ----------------------------------------------------------------------------------
     def scale_factor(self) -> float:
@@ -207,29 +262,6 @@ class CanvasView(QGraphicsView):
             if c.id == cid:
                 return QColor(c.color)
         return QColor("#ff0000")
-
-    def items_by_id(self) -> dict[int, AnnotationItem]:
-        return dict(self._items)
-
-    def selected_items(self) -> list[AnnotationItem]:
-        return [self._items[i] for i in self.document.selected_ids if i in self._items]
-
-    def selected_mask_id(self) -> int | None:
-        for item in self.selected_items():
-            if item.kind == "mask":
-                return item.ann_id
-        return None
-
-    def item_at(self, pos: QPointF, tol: float = 0.0) -> AnnotationItem | None:
-        """The top visible object under `pos` (smaller objects lie above bigger ones)."""
-        hits = [it for it in self._items.values() if it.isVisible() and it.contains_point(pos, tol)]
-        return max(hits, key=lambda it: it.zValue(), default=None)
-
-    def restack(self, ids, front: bool) -> None:
-        """Bring objects to the front (or send them to the back) of this view."""
-        for ann_id in ids:
-            self._stack_bias[ann_id] = (1 if front else -1) * (2 + len(self._stack_bias) * 1e-3)
-        self._on_classes_changed()
 
     def paint_layer(self) -> PaintLayerItem:
         if self._paint_layer is None:
@@ -292,9 +324,10 @@ class CanvasView(QGraphicsView):
             gone = set(self._items) - {a.id for a in anns}
         else:  # an edit of ours: read back only what it touched
             anns, gone = [], set()
+            read_back = self.document.last_changed
             for ann_id in changed:
                 try:
-                    a = project.annotation(ann_id)
+                    a = read_back.get(ann_id) or project.annotation(ann_id)
                 except StudioError:
                     gone.add(ann_id)
                     continue
@@ -313,29 +346,28 @@ class CanvasView(QGraphicsView):
                 continue
             if item is not None:
                 self.scene().removeItem(item)
-            item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
+            prepared = self._prepared.pop((a.id, a.updated_at), None)
+            if prepared is not None:
+                item = MaskItem(a, QColor(color), self.opacity, prepared=prepared)
+            else:
+                item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
             item.setVisible(self.document.is_visible(a.class_id) and not item.hidden)
             self.scene().addItem(item)
             if a.id in selected:
                 item.set_selected(True)
             self._items[a.id] = item
+        for key in [k for k in self._prepared if changed is None or k[0] in changed]:
+            self._prepared.pop(key, None)  # used or stale
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
             item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
-            text = names.get(item.class_id, "?") + (f" #{item.ann_id}" if self.label_ids else "")
-            text += " (locked)" if item.locked else ""
-            item.set_label(text if self.show_labels else None)
+            self.label_item(item, names)
 
-    def _on_selection_changed(self, ids: list) -> None:
-        selected = set(ids)
-        for ann_id, item in self._items.items():
-            if item.selected != (ann_id in selected):
-                item.set_selected(ann_id in selected)
-
-    def _on_visibility_changed(self) -> None:
-        for item in self._items.values():
-            item.setVisible(self.document.is_visible(item.class_id) and not item.hidden)
+    def _prepare_item(self, ann) -> None:
+        """On an edit's worker: the heavy part of drawing a mask it wrote."""
+        if ann.kind == "mask" and ann.image_id == self.document.image_id:
+            self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry, True)
 
     def _on_classes_changed(self) -> None:
         if self.document.image_id is not None:
@@ -347,8 +379,7 @@ class CanvasView(QGraphicsView):
             self._tile_timer.start()
 
     def _request_tiles(self) -> None:
-        rect = self.mapToScene(self.viewport().rect()).boundingRect()
-        self.image_layer.update_view(rect, self.scale_factor())
+        self.image_layer.update_view(*self._visible_rect())
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -375,11 +406,6 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mousePressEvent(event)
-
-    def contextMenuEvent(self, event) -> None:
-        if self._right_taken or self.tool.busy or self.document.image_missing:
-            return
-        context_menu.show_object_menu(self, self.mapToScene(event.pos()), event.globalPos())
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._panning:
@@ -437,7 +463,16 @@ class CanvasView(QGraphicsView):
     # --- brush cursor --------------------------------------------------------------------------
     def _move_brush_cursor(self, pos: QPointF) -> None:
         show = self.tool.name in ("brush", "eraser") and self.document.image_id is not None
-        place_brush_cursor(self._cursor_items, pos, self.brush_size / 2.0 if show else None)
+        r = self.brush_size / 2.0
+        for item in self._cursor_items:
+            item.setVisible(show)
+            if show:
+                item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+
+    def brush_cursor(self) -> QRectF | None:
+        """The brush outline shown under the mouse (image coordinates), None when hidden."""
+        item = self._cursor_items[0]
+        return QRectF(item.rect()) if item.isVisible() else None
 
     def _update_brush_cursor(self) -> None:
         item = self._cursor_items[0]
@@ -445,48 +480,6 @@ class CanvasView(QGraphicsView):
             center = item.rect().center() if item.isVisible() else \
                 self.mapToScene(self.mapFromGlobal(self.cursor().pos()))
             self._move_brush_cursor(QPointF(center))
-
-    # --- keys ----------------------------------------------------------------------------------
-    def event(self, event: QEvent) -> bool:
-        # Take keys the canvas needs before window shortcuts do (Backspace while drawing...).
-        if event.type() == QEvent.Type.ShortcutOverride:
-            key = event.key()
-            if key in _CANVAS_KEYS or (self.tool.busy and key in (
-                    Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter,
-                    Qt.Key.Key_Escape)):
-                event.accept()
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, doc = event.key(), self.document
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            return
-        if key == Qt.Key.Key_BracketLeft:
-            self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.15)))
-            return
-        if key == Qt.Key.Key_BracketRight:
-            self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
-            return
-        try:
-            if doc.image_id is not None and self.tool.key_press(event):
-                return
-            if standard_key(self, event):
-                return
-        except StudioError as exc:
-            self.errorOccurred.emit(str(exc))
-            return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            if not self._panning:
-                self.viewport().setCursor(self.tool.cursor)
-            return
-        super().keyReleaseEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         w, h = self.image_size
