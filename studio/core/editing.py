@@ -113,6 +113,8 @@ def plan_paint(masks: list[Annotation], x: int, y: int, fp: np.ndarray, *, erase
     plan = PaintPlan()
 
     def patch(ann: Annotation, paint: bool) -> None:
+        if getattr(ann, "locked", False):  # a locked mask keeps its pixels
+            return
         before = crop_mask(ann.geometry, x, y, h, w)
         after = (before | fp) if paint else (before & ~fp)
         if not np.array_equal(before, after):

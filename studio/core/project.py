@@ -63,7 +63,8 @@ class ImageRecord:
     sha256: str
     split: str
     status: str
-    n_annotations: int = 0
+    n_annotations: int = 0  # everything, image tags included
+    n_objects: int = 0  # boxes, polygons and masks: what the Objects panel lists
 
     @property
     def name(self) -> str:
@@ -385,7 +386,8 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
 
     _IMAGE_COLS = (
         "i.id, i.path, i.width, i.height, i.channels, i.sha256, i.split, i.status,"
-        " (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id)"
+        " (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id),"
+        " (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id AND a.kind != 'tag')"
     )
 
     def _image_from_row(self, row: tuple) -> ImageRecord:
@@ -398,8 +400,12 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return self._image_from_row(rows[0])
 
     @staticmethod
-    def _image_filter(status, split, class_id, search, after_id=None) -> tuple[str, list]:
+    def _image_filter(status, split, class_id, search, after_id=None,
+                      unlabelled: bool = False) -> tuple[str, list]:
         where, params = [], []
+        if unlabelled:  # no annotation at all, and not marked done as an empty image
+            where.append("i.status != 'done' AND NOT EXISTS "
+                         "(SELECT 1 FROM annotations a WHERE a.image_id = i.id)")
         if after_id is not None:
             where.append("i.id > ?")
             params.append(int(after_id))
@@ -419,16 +425,21 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return (" WHERE " + " AND ".join(where)) if where else "", params
 
     def images(self, status=None, split=None, class_id=None, search=None, offset: int = 0,
-               limit: int | None = None, after_id: int | None = None) -> list[ImageRecord]:
+               limit: int | None = None, after_id: int | None = None,
+               unlabelled: bool = False) -> list[ImageRecord]:
         """Images matching the filters, ordered by id, one page at a time (optionally only
-        those after `after_id`, which pages without OFFSET's cost)."""
-        where, params = self._image_filter(status, split, class_id, search, after_id)
+        those after `after_id`, which pages without OFFSET's cost). `unlabelled`: only
+        images without any annotation that are not marked done."""
+        where, params = self._image_filter(status, split, class_id, search, after_id,
+                                           unlabelled)
         sql = f"SELECT {self._IMAGE_COLS} FROM images i{where} ORDER BY i.id LIMIT ? OFFSET ?"
         rows = self._query(sql, (*params, -1 if limit is None else limit, offset))
         return [self._image_from_row(r) for r in rows]
 
-    def image_ids(self, status=None, split=None, class_id=None, search=None) -> list[int]:
-        where, params = self._image_filter(status, split, class_id, search)
+    def image_ids(self, status=None, split=None, class_id=None, search=None,
+                  unlabelled: bool = False) -> list[int]:
+        where, params = self._image_filter(status, split, class_id, search,
+                                           unlabelled=unlabelled)
         return [r[0] for r in self._query(f"SELECT i.id FROM images i{where} ORDER BY i.id", params)]
 
     def count_images(self, status=None, split=None, class_id=None, search=None) -> int:

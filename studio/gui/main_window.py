@@ -24,11 +24,12 @@ from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
 from studio.core.tiles import prebuild_pyramids
-from studio.gui import dialogs
+from studio.gui import dialogs, relink_ui
 from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.icons import app_icon
 from studio.gui.panels.classes import ClassesPanel
 from studio.gui.panels.images import ImagesPanel
 from studio.gui.panels.images_model import add_images_job
@@ -37,6 +38,7 @@ from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
+from studio.gui.theme import ThemeMenu
 from studio.gui.workers import WorkerPool, run_with_progress
 
 AREA = Qt.DockWidgetArea
@@ -48,6 +50,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Vision Studio")
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else Settings()
         self.project: Project | None = None
@@ -93,6 +96,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         self.edit_menu, self.recent_menu = build_menus(self, self.actions, self.docks.values())
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        self.theme = ThemeMenu(self, view_menu, self.settings,
+                               lambda _scheme: self.actions.apply_icons())
+        self.actions.apply_icons()  # drawn in the theme's text colour
 
     def _build_toolbars(self) -> None:
         self.opacity_slider = build_toolbars(self, self.actions)
@@ -124,11 +131,16 @@ class MainWindow(QMainWindow):
             (a.mark_review, lambda: self.images_panel.set_status("review")),
             (a.mark_in_progress, lambda: self.images_panel.set_status("in_progress")),
             (a.random_split, self.images_panel.random_split),
+            (a.relink_file, lambda: relink_ui.ask_relink_file(self)),
+            (a.relink_folder, lambda: relink_ui.ask_relink_folder(self)),
             (a.cheat_sheet, self.show_cheat_sheet),
             (a.about, self.show_about),
         ):
             act.triggered.connect(slot)
         a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))
+        for act in (a.show_labels, a.show_ids):
+            act.toggled.connect(lambda _on: on_canvas(
+                CanvasView.set_labels, a.show_labels.isChecked(), a.show_ids.isChecked())())
         a.tool_group.triggered.connect(
             lambda act: on_canvas(CanvasView.set_tool, act.data())())
         a.instance_mode.toggled.connect(lambda on: on_canvas(
@@ -137,6 +149,8 @@ class MainWindow(QMainWindow):
             lambda on: on_canvas(CanvasView.set_preserve_other_labels, on)())
         for n, act in enumerate(a.classes, start=1):
             act.triggered.connect(lambda _=False, n=n: self.use_class_hotkey(n))
+        for n, act in enumerate(a.selection_classes, start=1):
+            act.triggered.connect(lambda _=False, n=n: self.give_selection_class(n))
         for split, act in a.splits.items():
             act.triggered.connect(lambda _=False, s=split: self.images_panel.set_split(s))
         self.opacity_slider.valueChanged.connect(
@@ -159,6 +173,8 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.canvas = CanvasView(doc, prefetcher=self.prefetcher)
             self.canvas.set_opacity(self.opacity_slider.value() / 100.0)
+            self.canvas.set_labels(self.actions.show_labels.isChecked(),
+                                   self.actions.show_ids.isChecked())
             self.canvas_holder.layout().addWidget(self.canvas)
             self.canvas.zoomChanged.connect(
                 lambda z: self.status_labels["zoom"].setText(f"{z:.0f} %"))
@@ -167,6 +183,7 @@ class MainWindow(QMainWindow):
             self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
             self.canvas.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             self.canvas.toolChanged.connect(lambda name: self.actions.tools[name].setChecked(True))
+            self.canvas.noticeAction.connect(lambda name: relink_ui.on_notice_action(self, name))
             doc.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             doc.imageChanged.connect(self._on_image_changed)
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -314,6 +331,7 @@ class MainWindow(QMainWindow):
 
     def _on_imported(self, report) -> None:
         self.images_panel.refresh()
+        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
         if self.doc is not None:
             self.doc.notify_classes_changed()
             if self.doc.image_id is None:
@@ -376,9 +394,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No more images in this direction.", 3000)
 
     def use_class_hotkey(self, digit: int) -> None:
-        """Keys 1-9: make that class active; with a selection, also give it that class."""
-        if self.doc is not None and not self.classes_panel.use_hotkey(digit):
+        """Keys 1-9: the class of the next shape drawn; the selection keeps its class."""
+        if self.doc is None:
+            return
+        if not self.classes_panel.use_hotkey(digit):
             self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+            return
+        name = self.project.class_record(self.doc.active_class_id).name
+        hint = (f"; the selection keeps its class (Alt+{digit} gives it {name})"
+                if self.doc.selected_ids else "")
+        self.statusBar().showMessage(f"Drawing class: {name}{hint}", 5000)
+
+    def give_selection_class(self, digit: int) -> None:
+        """Alt+1-9: change the selected objects' class (undoable)."""
+        if self.doc is None:
+            return
+        n = self.classes_panel.give_selection_hotkey_class(digit)
+        if n is None:
+            self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+        elif not self.doc.selected_ids:
+            self.statusBar().showMessage("Select objects first to change their class.", 3000)
+        else:
+            name = self.classes_panel.class_for_hotkey(digit).name
+            self.statusBar().showMessage(f"{n} object(s) changed to {name} (Ctrl+Z undoes)", 5000)
 
     # --- dialogs ---------------------------------------------------------------------------------
     def show_brightness_contrast(self) -> None:

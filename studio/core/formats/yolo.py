@@ -42,7 +42,7 @@ from studio.core.formats.base import (
     safe_join,
     unique_name,
 )
-from studio.core.geometry import clip_box, mask_to_polygons
+from studio.core.geometry import clip_box, drop_repeated_points, mask_to_polygons
 from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
 SOURCE = "import:yolo"
@@ -310,7 +310,10 @@ def label_lines(ann, index: int, width: int, height: int) -> list[str]:
         return []
     lines = []
     for p in polys:
-        p = np.clip(p, 0, [width, height]) / [width, height]
+        p = drop_repeated_points(np.clip(p, 0, [width, height]))
+        if len(p) < 3:
+            continue
+        p = p / [width, height]
         lines.append(f"{index} {_fmt(p.reshape(-1))}")
     return lines
 
