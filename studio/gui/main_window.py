@@ -1,6 +1,7 @@
-"""The labelling window: a thin assembly of the canvas, the dock panels, menus and
-toolbars. Panels and canvas bind to one LabelDocument per open project; long work
-(import, export, adding files, building the sample) runs in a worker."""
+"""The main window: a thin assembly of workspaces (Label: the canvas, the dock panels,
+menus and toolbars; Train; further ones added through `self.workspaces`). Panels and
+canvas bind to one LabelDocument per open project; long work (import, export, adding
+files, building the sample) runs in a worker."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +38,7 @@ from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.settings import Settings
 from studio.gui.workers import WorkerPool, run_with_progress
+from studio.gui.workspaces import WorkspaceFrame
 
 AREA = Qt.DockWidgetArea
 
@@ -70,7 +73,11 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas_holder)
-        self.setCentralWidget(self.stack)
+        self.workspaces = WorkspaceFrame(self)
+        self.workspaces.add_workspace("label", "Label", self.stack, "Alt+1",
+                                      "Label images: the canvas and its panels")
+        self.setCentralWidget(self.workspaces)
+        self._hidden_by_workspace: list[QWidget] = []
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
@@ -92,6 +99,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
     def _build_toolbars(self) -> None:
+        self.addToolBar(self.workspaces.bar)
         self.opacity_slider = build_toolbars(self, self.actions)
 
     def _build_status_bar(self) -> None:
@@ -143,6 +151,27 @@ class MainWindow(QMainWindow):
         self.welcome.openRequested.connect(self.choose_project)
         self.welcome.sampleRequested.connect(self.open_sample)
         self.welcome.recentRequested.connect(self.open_project)
+        self.workspaces.currentChanged.connect(self._on_workspace_changed)
+
+    def _on_workspace_changed(self, key: str) -> None:
+        """Docks, toolbars and shortcuts of labelling belong to the Label workspace."""
+        if key == "label":
+            for widget in self._hidden_by_workspace:
+                widget.show()
+            self._hidden_by_workspace = []
+        elif not self._hidden_by_workspace:
+            chrome = [*self.docks.values(), *(bar for bar in self.findChildren(QToolBar)
+                                              if bar is not self.workspaces.bar)]
+            self._hidden_by_workspace = [w for w in chrome if w.isVisible()]
+            for widget in self._hidden_by_workspace:
+                widget.hide()
+        self._update_label_actions()
+
+    def _update_label_actions(self) -> None:
+        on = self.doc is not None and self.workspaces.current_key == "label"
+        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
+            for act in self.actions.groups[group]:
+                act.setEnabled(on)
 
     # --- document and canvas ----------------------------------------------------------------
     def _set_document(self, doc: LabelDocument | None) -> None:
@@ -171,9 +200,7 @@ class MainWindow(QMainWindow):
             panel.set_document(doc)
         self.actions.set_undo_group(doc.undo_group if doc else None)
         self.actions.fill_edit_menu(self.edit_menu)
-        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
-            for act in self.actions.groups[group]:
-                act.setEnabled(doc is not None)
+        self._update_label_actions()
         for act in (self.actions.import_dataset, self.actions.export_dataset,
                     self.actions.add_images, self.actions.close_project):
             act.setEnabled(doc is not None)
@@ -181,6 +208,7 @@ class MainWindow(QMainWindow):
             dock.setEnabled(doc is not None)
         self.welcome.set_recent(self.settings.recent_projects())
         self.stack.setCurrentIndex(1 if doc is not None else 0)
+        self.workspaces.set_document(doc)
         self._update_title()
 
     def _doc_call(self, method: str, *args):
@@ -256,6 +284,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> bool:
         if self.project is None:
             return True
+        if not self.workspaces.confirm_close():  # e.g. a run trains and the person keeps it
+            return False
         if self.workers.busy:
             show_error(self, StudioError("Wait for the running import or export to finish."))
             return False
@@ -394,8 +424,13 @@ class MainWindow(QMainWindow):
                           "train a model by clicking, inspect and clean segmentations.</p>")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.workspaces.confirm_close():
+            event.ignore()
+            return
+        self.workspaces.shutdown()
         self.workers.shutdown()
         self.thumb_workers.shutdown()
+        self.workspaces.switch_to("label")  # save the labelling layout with its docks shown
         self.settings.save_window(self)
         if self.project is not None:
             self.settings.set_last_project(self.project.root)
