@@ -38,6 +38,7 @@ from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.settings import Settings
 from studio.gui.workers import WorkerPool, run_with_progress
+from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workspaces import WorkspaceFrame
 
 AREA = Qt.DockWidgetArea
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
         self.workspaces = WorkspaceFrame(self)
         self.workspaces.add_workspace("label", "Label", self.stack, "Alt+1",
                                       "Label images: the canvas and its panels")
+        self.train = TrainWorkspace()
+        self.workspaces.add_workspace("train", "Train", self.train, "Alt+2",
+                                      "Train a model on the labels, watch it learn, compare runs")
         self.setCentralWidget(self.workspaces)
         self._hidden_by_workspace: list[QWidget] = []
         self._build_menus()
@@ -152,6 +156,7 @@ class MainWindow(QMainWindow):
         self.welcome.sampleRequested.connect(self.open_sample)
         self.welcome.recentRequested.connect(self.open_project)
         self.workspaces.currentChanged.connect(self._on_workspace_changed)
+        self.train.projectDataChanged.connect(self.images_panel.refresh)
 
     def _on_workspace_changed(self, key: str) -> None:
         """Docks, toolbars and shortcuts of labelling belong to the Label workspace."""

@@ -429,3 +429,16 @@ def build_transforms(
 from studio.ml.augment_preview import preview  # noqa: E402
 
 __all__ = ["BatchAugment", "build_transforms", "default_spec", "preview", "validate_spec"]
+
+
+def parameter_kinds() -> dict[str, dict[str, tuple[str, float, float]]]:
+    """Each op's parameters as {op: {param: (kind, low, high)}} for building editors.
+
+    Kinds: num, int, odd (odd integer), range ([min, max]), pair (two numbers), size
+    (null, an integer or [h, w]). Every op also has "enabled" (bool) and "p" (num 0-1).
+    """
+    out: dict[str, dict[str, tuple[str, float, float]]] = {}
+    for op, params in _DEFAULTS.items():
+        out[op] = {key: _KINDS.get(f"{op}.{key}", _KINDS["p"]) for key in params
+                   if key != "enabled"}
+    return out
