@@ -21,7 +21,13 @@ from studio.ml.config import (
 from studio.ml.data_summary import DataSummary, summarize
 from studio.ml.device_list import list_devices
 from studio.ml.losses import LOSS_NAMES
-from studio.ml.models.registry import ModelSpec, build_model, count_parameters, get_spec, list_models
+from studio.ml.models.registry import (
+    ModelSpec,
+    build_model,
+    count_parameters,
+    get_spec,
+    list_models,
+)
 from studio.ml.models.transfer import weights_file
 from studio.ml.train import evaluate_run, fit
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt
-
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,

@@ -3,7 +3,7 @@ precision and device. Choices come from the engine (its lists of names and devic
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QGridLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGridLayout, QGroupBox, QWidget
 
 from studio.gui.train.form import BoolEdit, ChoiceEdit, ConfigForm, ListEdit, NumberEdit
 from studio.gui.train.tips import tip

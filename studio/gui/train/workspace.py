@@ -30,6 +30,15 @@ from studio.gui.workers import WorkerPool
 VALIDATE_MS = 300
 
 
+def preflight(backend, cfg: dict, project) -> dict:
+    """The engine's checks before a run: its config validation, then building the model
+    with these options (the builders reject bad model options)."""
+    checked = backend.validate_config(cfg, project)
+    n_classes = max(2, len(project.classes())) if project is not None else 2
+    backend.build_model(checked["model"], n_classes, 3, options=checked["model_options"])
+    return checked
+
+
 def _load_backend():
     import studio.gui.train.backend as backend
 
@@ -264,10 +273,15 @@ class TrainWorkspace(QWidget):
 
     # --- checking -----------------------------------------------------------------------
     def validate(self, then=None) -> None:
-        """Check the config with the engine (in a worker); `then(cfg)` runs when it is fine."""
+        """Check the config with the engine (in a worker); `then(cfg)` runs when it is fine.
+
+        The check after an edit and the one before a run have their own keys, so an edit
+        never swallows a Start."""
         if self.backend is None:
             return
         cfg = self.config()
+        if then is not None:
+            self.validate_timer.stop()
 
         def ok(checked: dict) -> None:
             self.form.clear_errors()
@@ -275,8 +289,12 @@ class TrainWorkspace(QWidget):
             if then is not None:
                 then(cfg)
 
-        self.workers.submit(self.backend.validate_config, cfg, self.project, key="validate",
-                            on_result=ok, on_error=self._show_config_error)
+        if then is None:
+            self.workers.submit(self.backend.validate_config, cfg, self.project,
+                                key="validate", on_result=ok, on_error=self._show_config_error)
+        else:
+            self.workers.submit(preflight, self.backend, cfg, self.project, key="preflight",
+                                on_result=ok, on_error=self._show_config_error)
 
     def _show_config_error(self, exc) -> None:
         message = str(exc)
