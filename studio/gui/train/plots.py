@@ -91,6 +91,7 @@ class LivePlots(QWidget):
         self.overfit_items: list = []
         self.metric_names: list[str] = []
         self._smooth: float | None = None
+        self._smooth_n = 0
         self._dirty = False
         self.epochs: list[dict] = []
         self.timer = QTimer(self)
@@ -112,7 +113,7 @@ class LivePlots(QWidget):
             self.epoch_plot.removeItem(item)
         self.overfit_items = []
         self.best_line.hide()
-        self._smooth = None
+        self._smooth, self._smooth_n = None, 0
         self.epochs = []
         self._dirty = True
         self.redraw()
@@ -121,16 +122,17 @@ class LivePlots(QWidget):
         if not batches:
             return
         xs, ys, smooth, lrs = [], [], [], []
-        s = self._smooth
+        s, n = self._smooth or 0.0, self._smooth_n
         for b in batches:
             step = (b["epoch"] - 1) * b["steps_per_epoch"] + b["step"]
             loss = float(b["loss"])
-            s = loss if s is None else SMOOTHING * s + (1 - SMOOTHING) * loss
+            if math.isfinite(loss):
+                s, n = SMOOTHING * s + (1 - SMOOTHING) * loss, n + 1
             xs.append(step)
             ys.append(loss)
-            smooth.append(s)
+            smooth.append(s / (1 - SMOOTHING ** n) if n else loss)  # bias-corrected EMA
             lrs.append(float(b["lr"]))
-        self._smooth = s
+        self._smooth, self._smooth_n = s, n
         self.series["batch"].extend(xs, ys)
         self.series["smooth"].extend(xs, smooth)
         self.series["lr"].extend(xs, lrs)
