@@ -54,7 +54,8 @@ def run(device: str = "cpu") -> list[dict]:
     if not DIGITS.is_dir():
         return [{"name": "digits skipped (../shared/datasets absent)", "value": float("nan"),
                  "unit": "", "target": ""}]
-    from studio.ml.train import evaluate_run, fit
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.fit import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         project = build_project(Path(tmp) / "digits")

@@ -103,7 +103,8 @@ def run(device: str = "cpu", overrides: dict | None = None, log: bool = True) ->
         return [{"name": "isbi2012 skipped (../shared/datasets absent)", "value": float("nan"),
                  "unit": "", "target": ""}]
     from studio.ml.config import default_config, merge
-    from studio.ml.train import evaluate_run, fit
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.fit import fit
 
     cfg = merge(default_config("semantic"), overrides or {})
     cfg["device"] = device

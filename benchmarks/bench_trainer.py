@@ -81,9 +81,9 @@ def plain_loop(project, cfg: dict, device: torch.device) -> tuple[float, float]:
 
 
 def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, float]:
+    from studio.ml.builders import make_model
     from studio.ml.datasets import build_run_data, make_loader
     from studio.ml.devices import memory_format
-    from studio.ml.engine import make_model
     from studio.ml.losses import build_loss
 
     data = build_run_data(project, cfg)
@@ -117,7 +117,7 @@ def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, floa
 
 
 def fit_loop(project, cfg: dict) -> tuple[float, float]:
-    from studio.ml.train import fit
+    from studio.ml.fit import fit
 
     marks: dict[str, float] = {}
     counted = {"images": 0}

@@ -13,8 +13,7 @@ from pathlib import Path
 from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.jsonutil import dumps_strict
-
-TASKS = ("classification", "semantic")
+from studio.ml.tasks import TASKS
 
 
 def register(sub) -> None:
@@ -154,11 +153,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["device"] = args.device
     if args.epochs is not None:
         config["epochs"] = args.epochs
-    from studio.ml.train import fit
+    from studio.core.project import Project
+    from studio.ml.distributed import is_secondary_rank
+    from studio.ml.fit import fit
 
     resume = args.resume
     if resume is not None and str(resume).isdigit():
         resume = int(resume)
+    if is_secondary_rank():  # under torchrun: rank 0 holds the project and writes the run
+        with Project.open_for_reading(args.project) as project:
+            fit(project, config, resume=resume)
+        return 0
     with _open(args.project) as project:
         result = fit(project, config, callbacks=_Progress(), resume=resume)
         best = result.best
@@ -172,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from studio.ml.train import evaluate_run
+    from studio.ml.evaluation import evaluate_run
 
     with _open(args.project) as project:
         metrics = evaluate_run(project, args.run, split=args.split, which=args.which,

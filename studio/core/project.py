@@ -33,12 +33,12 @@ from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
 from studio.core.schema import SCHEMA_VERSION, migrate, user_version
+from studio.core.splits import SPLITS
 
 _log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 LOCK_NAME = "project.lock"
-SPLITS = ("train", "val", "test", "none")
 STATUSES = ("new", "in_progress", "done", "review")
 
 
@@ -105,6 +105,13 @@ def _is_writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
+class _NoLock:
+    """The lock of a project opened for reading only: there is none to release."""
+
+    def release(self) -> None:
+        pass
+
+
 class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
     """An open project. Create with `Project.create` or `Project.open`; close when done."""
 
@@ -146,6 +153,29 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
                 "or give yourself write permission, then open it again."
             )
         return cls._connect(root, new=False)
+
+    @classmethod
+    def open_for_reading(cls, folder: str | os.PathLike) -> Project:
+        """Open without the lock and without writing, beside the process that holds it
+        (the other ranks of a distributed training run read the project this way).
+        Writes raise ReadOnlyProjectError."""
+        root = Path(folder).expanduser().resolve()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root} is not a Vision Studio project (no {DB_NAME} in it).")
+        uri = (root / DB_NAME).as_uri() + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=5000")
+            version = user_version(conn)
+        except sqlite3.DatabaseError as exc:
+            raise ProjectCorruptError(
+                f"{root / DB_NAME} is not a readable project database ({exc}).") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise SchemaTooNewError(
+                f"The project in {root} has schema {version}; this version reads "
+                f"{SCHEMA_VERSION}. Open it once normally (which migrates it), or update.")
+        return cls(root, conn, _NoLock())
 
     @classmethod
     def _connect(cls, root: Path, new: bool) -> Project:

@@ -7,6 +7,9 @@ from collections import Counter, defaultdict
 
 from studio.core.errors import StudioError
 
+# the split an image belongs to; "none" = in no split (not used for training or testing)
+SPLITS = ("train", "val", "test", "none")
+
 
 def _counts(n: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:
     """Largest-remainder rounding so the three parts add up to n."""

@@ -37,8 +37,8 @@ from studio.gui.panels.objects import ObjectsPanel
 from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.settings import Settings
-from studio.gui.workers import WorkerPool, run_with_progress
 from studio.gui.train.workspace import TrainWorkspace
+from studio.gui.workers import WorkerPool, run_with_progress
 from studio.gui.workspaces import WorkspaceFrame
 
 AREA = Qt.DockWidgetArea

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
+from studio.ml.augment_spec import validate_spec
 
 
 def _beta(alpha: float) -> float:
@@ -45,7 +46,6 @@ class BatchAugment:
     def __init__(self, spec: dict | None, task: str, num_classes: int) -> None:
         if task not in ("classification", "semantic"):
             raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
-        from studio.ml.augment import validate_spec  # augment imports this module
 
         spec = validate_spec(spec)
         self.task, self.num_classes = task, num_classes

@@ -26,7 +26,7 @@ _HEAVY = {"hflip": {"enabled": True, "p": 0.5}, "vflip": {"enabled": True, "p": 
 
 def preset_spec(name: str, task: str) -> dict:
     """The complete augmentation spec of preset `name` for `task`."""
-    from studio.ml.augment import default_spec, validate_spec
+    from studio.ml.augment_spec import default_spec, validate_spec
     from studio.ml.config import default_config
 
     if name == "recommended":

@@ -16,6 +16,7 @@ import queue
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any, TypedDict
 
 import torch
 
@@ -23,11 +24,32 @@ from studio.core.errors import NotFoundError, StudioError, TrainingError
 from studio.core.fileio import atomic_path
 
 FORMAT = 1
+
+
+class CheckpointPayload(TypedDict, total=False):
+    """What a training checkpoint holds (`studio.ml.session` writes it; `load_checkpoint`
+    reads it; `predict` and resuming rely on it)."""
+
+    format: int
+    task: str
+    model: dict[str, torch.Tensor]  # state_dict
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]  # LRSchedule.state_dict()
+    scaler: dict[str, Any] | None
+    epoch: int  # completed epochs
+    config: dict[str, Any]  # the validated run config
+    class_names: list[str]
+    class_ids: list[int]
+    best: dict[str, Any]  # {"metric", "mode", "value", "epoch", "metrics"}
+    normalize: dict[str, Any]  # {"mean", "std", "source"}
+    status: str
+    unfrozen: bool
+    bad_epochs: int
 LAST = "last.pt"
 BEST = "best.pt"
 
 
-def save_checkpoint(path: Path, payload: dict) -> Path:
+def save_checkpoint(path: Path, payload: CheckpointPayload) -> Path:
     """torch.save, atomically (a crash never leaves a half-written checkpoint)."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -100,7 +122,8 @@ class CheckpointWriter:
                                 "check the folder's permissions) and resume the run.") from exc
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu"
+                    ) -> CheckpointPayload:
     """Read a checkpoint safely (weights_only); StudioError if it is not one of ours."""
     path = Path(path)
     if not path.is_file():

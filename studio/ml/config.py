@@ -12,19 +12,17 @@ import math
 from typing import Any
 
 from studio.core.errors import ConfigError
+from studio.core.splits import SPLITS
+from studio.ml.augment_spec import default_spec, validate_spec
+from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS, task_class_ids
 
-TASKS = ("classification", "semantic")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "onecycle")
-RESIZE_POLICIES = ("resize", "crop", "letterbox")
-FREEZE_MODES = ("none", "backbone", "all_but_head", "first_n_stages")
 METRICS = {
     "classification": ("accuracy", "macro_f1", "macro_precision", "macro_recall", "micro_f1",
                        "weighted_f1"),
     "semantic": ("mean_iou", "mean_dice", "pixel_accuracy", "mean_precision", "mean_recall"),
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _common() -> dict[str, Any]:
@@ -69,8 +67,6 @@ def _loss(task: str, name: str) -> dict[str, Any]:
 
 def default_config(task: str) -> dict[str, Any]:
     """A complete config for `task` ("classification" or "semantic") with every default."""
-    from studio.ml import augment
-
     if task not in TASKS:
         raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.")
     cfg = _common()
@@ -116,7 +112,7 @@ def default_config(task: str) -> dict[str, Any]:
             "early_stopping": {"enabled": True, "metric": "mean_iou", "mode": "max",
                                "patience": 15, "min_delta": 0.0},
         })
-    cfg["augment"] = augment.default_spec()
+    cfg["augment"] = default_spec()
     if task == "semantic":
         # elastic deformation (the U-Net paper's key augmentation) and brightness/contrast
         # jitter. No vertical flips and no free rotation, although microscopy images have
@@ -172,7 +168,6 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
 
     With a project, also checks that the task has labels and the train split has images.
     """
-    from studio.ml import augment
     from studio.ml.models.registry import get_spec
 
     cfg = dict(cfg or {})
@@ -254,11 +249,10 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
     device = str(cfg["device"])
     if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
         raise ConfigError(f"Unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps.")
-    splits = ("train", "val", "test", "none")
-    _choice(cfg["splits"].get("train"), splits, "train split")
-    _choice(cfg["splits"].get("val"), (*splits, None), "val split")
+    _choice(cfg["splits"].get("train"), SPLITS, "train split")
+    _choice(cfg["splits"].get("val"), (*SPLITS, None), "val split")
     try:
-        cfg["augment"] = augment.validate_spec(cfg["augment"]) or cfg["augment"]
+        cfg["augment"] = validate_spec(cfg["augment"]) or cfg["augment"]
     except ConfigError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
@@ -287,7 +281,6 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
 
 def check_project(cfg: dict, project) -> None:
     """The project has labels for the task and images in the train split."""
-    from studio.ml.datasets import task_class_ids
 
     task = cfg["task"]
     class_ids = task_class_ids(project, task)

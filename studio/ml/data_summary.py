@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from studio.core.project import SPLITS
+from studio.core.splits import SPLITS
 
 FEW_EXAMPLES = 10  # fewer labelled examples of a class in train than this: warn
 SIZE_SPREAD = 4.0  # largest / smallest image side above this: warn
@@ -38,7 +38,7 @@ class DataSummary:
 
 def summarize(project, task: str, few_examples: int = FEW_EXAMPLES) -> DataSummary:
     """Counts and warnings of `project` for `task` (see the module docstring)."""
-    from studio.ml.datasets import task_kinds
+    from studio.ml.tasks import task_kinds
 
     kinds = task_kinds(task)
     names = {c.id: c.name for c in project.classes()}

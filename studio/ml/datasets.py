@@ -22,19 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from studio.core.errors import ConfigError
 from studio.core.rasterize import REGION_KINDS, label_map
-
-IGNORE_INDEX = 255
-TAG_KINDS = ("tag",)
-
-
-def task_kinds(task: str) -> tuple[str, ...]:
-    return TAG_KINDS if task == "classification" else REGION_KINDS
-
-
-def task_class_ids(project, task: str) -> list[int]:
-    """Ids of the classes used by the task's annotations, in the project's class order."""
-    used = project.class_ids_in_use(task_kinds(task))
-    return [c.id for c in project.classes() if c.id in used]
+from studio.ml import augment
+from studio.ml.inference import eval_transform
+from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids
 
 
 # --- what a dataset holds ----------------------------------------------------------------
@@ -232,9 +222,10 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: int = 0,
                 device: torch.device | None = None, seed: int = 0,
-                collate_fn: Callable | None = None) -> DataLoader:
+                collate_fn: Callable | None = None, sampler=None) -> DataLoader:
     """A DataLoader with the house settings: shuffled and drop_last for training, pinned
-    memory on CUDA, persistent seeded workers when `num_workers` > 0."""
+    memory on CUDA, persistent seeded workers when `num_workers` > 0. A `sampler` (e.g.
+    distributed training's) replaces the shuffling."""
     if len(dataset) == 0:
         raise ConfigError("There are no labelled images to load.")
     generator = torch.Generator()
@@ -243,7 +234,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, train: bool, num_workers: 
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=train,
+        shuffle=train and sampler is None,
+        sampler=sampler,
         drop_last=drop_last,
         num_workers=num_workers,
         pin_memory=bool(device is not None and device.type == "cuda"),
@@ -265,27 +257,12 @@ class RunData:
     normalize: dict
     train: ProjectDataset
     val: ProjectDataset | None
-    full_image_val: bool  # semantic + crop policy: validate whole images by sliding window
-
-
-class FullImageTransform:
-    """uint8 image -> normalised float (C, H, W) at its own size; label map -> int64."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32)[:, None, None]
-        self.std = torch.tensor(std, dtype=torch.float32)[:, None, None]
-
-    def __call__(self, image: np.ndarray, target):
-        arr = image[..., None] if image.ndim == 2 else image
-        x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
-        return (x - self.mean) / self.std, torch.as_tensor(np.asarray(target), dtype=torch.int64)
+    full_image_val: bool  # semantic: validate whole images (`studio.ml.inference`)
 
 
 def resolve_normalize(cfg: dict, samples: Sequence[Sample], channels: int) -> dict:
     """{"mean", "std", "source"}: ImageNet statistics for ImageNet-pretrained models (or when
     asked), the train split's statistics otherwise, or the values given in the config."""
-    from studio.ml.config import IMAGENET_MEAN, IMAGENET_STD
-
     norm = cfg.get("normalize", "auto")
     if isinstance(norm, dict):
         mean, std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
@@ -310,8 +287,6 @@ def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
     Raises ConfigError when the train split holds no labelled image or fewer than two
     classes are labelled.
     """
-    from studio.ml import augment
-
     task = cfg["task"]
     class_ids = list(class_ids) if class_ids is not None else task_class_ids(project, task)
     names = {c.id: c.name for c in project.classes()}
@@ -338,11 +313,9 @@ def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
                                         resize_policy=policy)
     train = ProjectDataset(train_src, train_tf, channels, cache,
                            int(cfg.get("samples_per_image", 1)))
-    full = task == "semantic" and policy == "crop"
+    full = task == "semantic"  # validated on whole images (`studio.ml.inference`)
     val = None
     if val_src is not None and val_src.samples:
-        val_tf = (FullImageTransform(mean, std) if full else augment.build_transforms(
-            spec, task, size, train=False, mean=mean, std=std, resize_policy=policy))
-        val = ProjectDataset(val_src, val_tf, channels, cache)
+        val = ProjectDataset(val_src, eval_transform(cfg, mean, std), channels, cache)
     return RunData(class_ids, [names.get(i, str(i)) for i in class_ids], channels, normalize,
                    train, val, full)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.errors import ConfigError, TrainingError
+from studio.ml.tasks import IGNORE_INDEX
 
 LOSS_NAMES = ("cross_entropy", "bce", "dice", "jaccard", "focal", "ce_dice", "mse", "mae")
 _DEFAULTS: dict[str, Any] = {
@@ -228,7 +229,7 @@ def _number(cfg: dict, key: str, lo: float, hi: float) -> float:
 
 
 def build_loss(
-    cfg: dict[str, Any] | None, task: str, num_classes: int, ignore_index: int = 255
+    cfg: dict[str, Any] | None, task: str, num_classes: int, ignore_index: int = IGNORE_INDEX
 ) -> nn.Module:
     """Build the loss described by ``cfg`` (keys as in :func:`default_loss`)."""
     merged = default_loss(task)

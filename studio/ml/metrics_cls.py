@@ -107,6 +107,13 @@ class ClassificationMeter:
         counts = torch.bincount(target * c + preds, minlength=c * c).reshape(c, c)
         self.confusion = counts if self.confusion is None else self.confusion + counts
 
+    def merge(self, other: ClassificationMeter) -> None:
+        """Add another meter's counts (e.g. another process's share of the images)."""
+        if other.confusion is not None:
+            counts = other.confusion if self.confusion is None else other.confusion.to(
+                self.confusion.device)
+            self.confusion = counts.clone() if self.confusion is None else self.confusion + counts
+
     def compute(self) -> dict[str, Any]:
         """:func:`classification_metrics` of everything seen since the last reset."""
         if self.confusion is None:

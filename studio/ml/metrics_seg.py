@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import ConfigError
+from studio.ml.tasks import IGNORE_INDEX
 
 _KERNEL = np.ones((3, 3), np.uint8)
 
@@ -109,6 +110,13 @@ class BoundaryAccumulator:
         self.hit_true = np.zeros(c, np.int64)
         self.hd: list[list[float]] = [[] for _ in range(c)]
         self.hd95: list[list[float]] = [[] for _ in range(c)]
+
+    def merge(self, other: BoundaryAccumulator) -> None:
+        """Add another accumulator's statistics."""
+        for name in ("band_inter", "band_union", "n_pred", "n_true", "hit_pred", "hit_true"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in zip(self.hd + self.hd95, other.hd + other.hd95, strict=True):
+            mine.extend(theirs)
 
     def add(self, pred: np.ndarray, target: np.ndarray, valid: np.ndarray) -> None:
         """Add one image: ``pred``/``target`` int HxW, ``valid`` bool HxW."""
@@ -190,7 +198,7 @@ def segmentation_metrics(
     pred: Any,
     target: Any,
     num_classes: int,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     boundary_tolerance: int = 2,
     boundary: bool = True,
 ) -> dict[str, Any]:
@@ -222,7 +230,7 @@ class SegmentationMeter:
     bincount), plus per-image boundary statistics on the CPU when ``boundary`` is True."""
 
     def __init__(
-        self, num_classes: int, ignore_index: int = 255, boundary: bool = False,
+        self, num_classes: int, ignore_index: int = IGNORE_INDEX, boundary: bool = False,
         boundary_tolerance: int = 2,
     ) -> None:
         if num_classes < 1:
@@ -261,6 +269,14 @@ class SegmentationMeter:
                 pn, tn, vn = pn[None], tn[None], vn[None]
             for pi, ti, vi in zip(pn, tn, vn, strict=True):
                 self._boundary.add(pi, ti, vi)
+
+    def merge(self, other: SegmentationMeter) -> None:
+        """Add another meter's counts (e.g. another process's share of the images)."""
+        if other.confusion is not None:
+            counts = other.confusion if self.confusion is None else other.confusion.to(
+                self.confusion.device)
+            self.confusion = counts.clone() if self.confusion is None else self.confusion + counts
+        self._boundary.merge(other._boundary)
 
     def compute(self) -> dict[str, Any]:
         """Metrics of everything seen since the last reset (keys as segmentation_metrics)."""

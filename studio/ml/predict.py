@@ -1,11 +1,10 @@
 """Inference with a trained run: class probabilities, or per-pixel probability maps at
 each image's original size.
 
-Semantic models trained on crops (resize policy "crop") see native-scale images, so large
-images are predicted tile by tile (sliding window, Gaussian-weighted blending of the
-logits where tiles overlap): a 4096×4096 image never goes through the network whole.
-Models trained on resized images ("resize", "letterbox") get the image scaled the same
-way, and their logits are scaled back to the original size.
+Images reach the network by the same path as in validation (`studio.ml.inference`):
+semantic models trained on crops see native-scale tiles (a 4096×4096 image never goes
+through the network whole); models trained on resized or letterboxed images get the image
+fitted the same way, and their logits are mapped back to the original size.
 
 Test-time augmentation (config "tta": true, or the `tta` argument): the network also sees
 the image mirrored by each flip it was trained with (the "hflip" / "vflip" ops of its
@@ -17,20 +16,27 @@ view (up to 4) and usually removes some of the noise along thin structures.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from studio.ml.checkpoints import load_checkpoint, run_checkpoint
+from studio.ml.builders import make_model
+from studio.ml.checkpoints import CheckpointPayload, load_checkpoint, run_checkpoint
+from studio.ml.datasets import decode
 from studio.ml.devices import memory_format, resolve_device
-from studio.ml.engine import make_model
+from studio.ml.inference import (
+    eval_transform,
+    semantic_logits,
+    to_tensor,
+    tta_flips,
+    tta_forward,
+)
 
 
 @dataclass
@@ -55,116 +61,40 @@ class PredictionResult:
         return self.class_names[self.class_index] if self.task == "classification" else ""
 
 
-# --- sliding window ------------------------------------------------------------------
-def _positions(size: int, window: int, overlap: float) -> list[int]:
-    if size <= window:
-        return [0]
-    stride = max(1, int(window * (1.0 - overlap)))
-    n = math.ceil((size - window) / stride) + 1
-    return sorted({int(round(i * (size - window) / (n - 1))) for i in range(n)})
-
-
-def gaussian_weights(height: int, width: int, sigma_scale: float = 0.125) -> torch.Tensor:
-    """A (H, W) Gaussian bump (max 1, never below 1e-3) for blending overlapping tiles."""
-    def axis(n: int) -> torch.Tensor:
-        x = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
-        return torch.exp(-0.5 * (x / max(n * sigma_scale, 1e-6)) ** 2)
-
-    w = axis(height)[:, None] * axis(width)[None, :]
-    return (w / w.max()).clamp_min(1e-3)
-
-
-@torch.no_grad()
-def sliding_window_logits(forward: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
-                          window: int, overlap: float = 0.25, batch_size: int = 4
-                          ) -> torch.Tensor:
-    """Logits (1, K, H, W) of a (1, C, H, W) image predicted in window×window tiles.
-
-    Images smaller than the window are zero-padded (zero = the mean colour after
-    normalisation) and the logits cropped back. Overlapping tiles are blended with
-    Gaussian weights, which down-weights tile borders where context is missing.
-    """
-    if image.ndim == 3:
-        image = image.unsqueeze(0)
-    _, _, h, w = image.shape
-    ph, pw = max(0, window - h), max(0, window - w)
-    if ph or pw:
-        image = nn.functional.pad(image, (0, pw, 0, ph))
-    H, W = image.shape[-2:]
-    ys, xs = _positions(H, window, overlap), _positions(W, window, overlap)
-    th, tw = min(window, H), min(window, W)
-    spots = [(y, x) for y in ys for x in xs]
-    weight = gaussian_weights(th, tw).to(image.device)
-    out: torch.Tensor | None = None
-    norm = torch.zeros((1, 1, H, W), device=image.device)
-    for start in range(0, len(spots), batch_size):
-        chunk = spots[start:start + batch_size]
-        tiles = torch.cat([image[..., y:y + th, x:x + tw] for y, x in chunk])
-        logits = forward(tiles).float()
-        if out is None:
-            out = torch.zeros((1, logits.shape[1], H, W), device=image.device)
-        for (y, x), tile in zip(chunk, logits, strict=True):
-            out[0, :, y:y + th, x:x + tw] += tile * weight
-            norm[0, 0, y:y + th, x:x + tw] += weight
-    assert out is not None
-    return (out / norm)[..., :h, :w]
-
-
-# --- test-time augmentation -------------------------------------------------------------
-def tta_flips(config: dict) -> list[tuple[int, ...]]:
-    """The flips (tensor dims of an N×C×H×W batch) that TTA averages over for a run's
-    config: identity, then each flip enabled in its augmentation spec (both together when
-    horizontal and vertical are enabled)."""
-    spec = config.get("augment", {})
-    h = bool(spec.get("hflip", {}).get("enabled"))
-    v = bool(spec.get("vflip", {}).get("enabled"))
-    flips: list[tuple[int, ...]] = [()]
-    if h:
-        flips.append((3,))
-    if v:
-        flips.append((2,))
-    if h and v:
-        flips.append((2, 3))
-    return flips
-
-
-def tta_forward(forward: Callable[[torch.Tensor], torch.Tensor],
-                flips: Sequence[tuple[int, ...]]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`forward` averaged over flipped copies of the input: log of the mean class
-    probabilities (dim 1) of each view, flipped back. Works for (N, K) class logits (only
-    the input is flipped) and for (N, K, H, W) logit maps."""
-    flips = [tuple(f) for f in flips] or [()]
-
-    def averaged(x: torch.Tensor) -> torch.Tensor:
-        total = None
-        for dims in flips:
-            out = forward(x.flip(dims) if dims else x).float()
-            if dims and out.ndim == 4:
-                out = out.flip(dims)
-            probs = out.softmax(1)
-            total = probs if total is None else total + probs
-        assert total is not None
-        return (total / len(flips)).clamp_min(1e-12).log()
-
-    return averaged
-
-
 # --- loading a run's model -------------------------------------------------------------
 def load_run_model(project, run_id: int, which: str = "best", device: str | torch.device = "cpu"
-                   ) -> tuple[nn.Module, dict]:
+                   ) -> tuple[nn.Module, ModelMeta]:
     """The run's model (eval mode, on `device`) and what prediction needs to know about it."""
     path = run_checkpoint(project, run_id, which)
     ckpt = load_checkpoint(path)
     return _model_and_meta(ckpt, device, run_id, path)
 
 
-def _model_and_meta(ckpt: dict, device, run_id: int | None, path: Path) -> tuple[nn.Module, dict]:
+class ModelMeta(TypedDict):
+    """What prediction, evaluation and export need to know about a loaded model."""
+
+    run_id: int | None
+    checkpoint: str
+    task: str
+    config: dict[str, Any]
+    class_names: list[str]
+    class_ids: list[int]
+    normalize: dict[str, Any]  # {"mean", "std", "source"}
+    image_size: int
+    channels: int
+    resize_policy: str
+    epoch: int
+    device: str
+
+
+def _model_and_meta(ckpt: CheckpointPayload, device, run_id: int | None, path: Path
+                    ) -> tuple[nn.Module, ModelMeta]:
     cfg = ckpt["config"]
     device = resolve_device(device)
     model = make_model(cfg, len(ckpt["class_ids"]), int(cfg["channels"]))
     model.load_state_dict(ckpt["model"])
     model.to(device, memory_format=memory_format(cfg, device)).eval()  # as in training
-    meta = {
+    meta: ModelMeta = {
         "run_id": run_id,
         "checkpoint": str(path),
         "task": cfg["task"],
@@ -182,26 +112,17 @@ def _model_and_meta(ckpt: dict, device, run_id: int | None, path: Path) -> tuple
 
 
 def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
-                          ) -> tuple[nn.Module, dict]:
+                          ) -> tuple[nn.Module, ModelMeta]:
     """Like `load_run_model`, for a checkpoint file given by path."""
     path = Path(path)
     return _model_and_meta(load_checkpoint(path), device, None, path)
 
 
 # --- prediction ------------------------------------------------------------------------
-def to_tensor(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 H×W or H×W×C -> normalised float (C, H, W)."""
-    arr = image[..., None] if image.ndim == 2 else image
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
-    s = torch.tensor(std, dtype=torch.float32)[:, None, None]
-    return (t - m) / s
-
-
 class Predictor:
     """A loaded model plus its preprocessing; `predict_array` on decoded uint8 images."""
 
-    def __init__(self, model: nn.Module, meta: dict, device: torch.device,
+    def __init__(self, model: nn.Module, meta: ModelMeta, device: torch.device,
                  tile_overlap: float = 0.25, batch_size: int = 4, tta: bool | None = None
                  ) -> None:
         """`tta`: test-time flip averaging (module docstring); None = the run's config."""
@@ -227,14 +148,10 @@ class Predictor:
     @torch.no_grad()
     def classify(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, C) class probabilities."""
-        from studio.ml import augment
-
         meta = self.meta
         if self._transform is None:
-            self._transform = augment.build_transforms(
-                meta["config"]["augment"], "classification", meta["image_size"], train=False,
-                mean=meta["normalize"]["mean"], std=meta["normalize"]["std"],
-                resize_policy=meta["resize_policy"])
+            norm = meta["normalize"]
+            self._transform = eval_transform(meta["config"], norm["mean"], norm["std"])
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = torch.stack([self._transform(img, torch.tensor(0))[0]
@@ -244,26 +161,11 @@ class Predictor:
 
     @torch.no_grad()
     def segment_logits(self, image: np.ndarray) -> torch.Tensor:
-        """(1, C, H, W) logits at the image's original size."""
-        meta = self.meta
-        size, policy = meta["image_size"], meta["resize_policy"]
-        h, w = image.shape[:2]
-        norm = meta["normalize"]
-        if policy == "crop":
-            x = to_tensor(image, norm["mean"], norm["std"]).unsqueeze(0).to(self.device)
-            return sliding_window_logits(self._forward, x, size, self.tile_overlap,
-                                         self.batch_size)
-        if policy == "resize":
-            nh, nw = size, size
-        else:  # letterbox: the longer side becomes `size`, the aspect ratio is kept
-            scale = size / max(h, w)
-            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA
-                           if nh < h else cv2.INTER_LINEAR)
-        x = to_tensor(small, norm["mean"], norm["std"]).unsqueeze(0).to(self.device)
-        logits = self._forward(x).float()
-        return nn.functional.interpolate(logits, size=(h, w), mode="bilinear",
-                                         align_corners=False)
+        """(1, C, H, W) logits at the image's original size (`studio.ml.inference`)."""
+        norm = self.meta["normalize"]
+        x = to_tensor(image, norm["mean"], norm["std"]).unsqueeze(0).to(self.device)
+        return semantic_logits(self._forward, x, self.meta["config"], norm["mean"], norm["std"],
+                               self.tile_overlap, self.batch_size)
 
     def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
                       ) -> PredictionResult:
@@ -282,8 +184,6 @@ def predict(project, run_id: int, images: Sequence[int | str | os.PathLike], dev
             tta: bool | None = None) -> list[PredictionResult]:
     """Predict images given as project image ids or file paths with a run's model
     (`tta`: test-time flip averaging; None = as the run's config says)."""
-    from studio.ml.datasets import decode
-
     predictor = Predictor.from_run(project, run_id, which, device, tile_overlap=tile_overlap,
                                    batch_size=batch_size, tta=tta)
     results = []

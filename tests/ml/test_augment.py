@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from studio.core.errors import ConfigError
-from studio.ml.augment import (
+from studio.ml.augment import build_transforms
+from studio.ml.augment_batch import BatchAugment
+from studio.ml.augment_preview import preview
+from studio.ml.augment_spec import (
     BATCH_OPS,
     FLOAT_OPS,
     GEOMETRIC,
     PHOTOMETRIC,
-    BatchAugment,
-    build_transforms,
     default_spec,
-    preview,
     validate_spec,
 )
 

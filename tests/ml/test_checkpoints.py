@@ -11,7 +11,7 @@ from test_train import cls_cfg, cls_project
 from studio.core.errors import TrainingError
 from studio.ml import checkpoints
 from studio.ml.checkpoints import CheckpointWriter, load_checkpoint
-from studio.ml.train import fit
+from studio.ml.fit import fit
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -12,14 +12,14 @@ from studio.core.geometry import MaskGeom
 from studio.ml.config import validate_config
 from studio.ml.datasets import (
     ByteLRU,
-    FullImageTransform,
     ProjectDataset,
     build_run_data,
     dataset_mean_std,
     make_loader,
     read_split,
-    task_class_ids,
 )
+from studio.ml.inference import FullImageTransform
+from studio.ml.tasks import task_class_ids
 
 
 def _image(tmp_path, name, arr):

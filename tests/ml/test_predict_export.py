@@ -13,8 +13,9 @@ from torch import nn
 
 from studio.core.errors import NotFoundError, StudioError
 from studio.ml.export import export_model
-from studio.ml.predict import Predictor, load_run_model, predict, sliding_window_logits
-from studio.ml.train import fit
+from studio.ml.fit import fit
+from studio.ml.inference import sliding_window_logits
+from studio.ml.predict import Predictor, load_run_model, predict
 
 FAST = FAST_TRAINING
 
@@ -169,7 +170,7 @@ def test_onnx_export_without_the_package_is_a_clear_error(project, tmp_path, mon
 
 
 def test_tta_averages_probabilities_over_the_trained_flips():
-    from studio.ml.predict import tta_flips, tta_forward
+    from studio.ml.inference import tta_flips, tta_forward
 
     assert tta_flips({"augment": {"hflip": {"enabled": True}}}) == [(), (3,)]
     assert tta_flips({"augment": {"hflip": {"enabled": True}, "vflip": {"enabled": True}}}) \
@@ -195,7 +196,7 @@ def test_tta_averages_probabilities_over_the_trained_flips():
 
 
 def test_tta_in_prediction_and_evaluation(project, tmp_path):
-    from studio.ml.train import evaluate_run
+    from studio.ml.evaluation import evaluate_run
 
     run_id = _seg_run(project, tmp_path, resize_policy="crop", tta=True,
                       augment={"vflip": {"enabled": True}})

@@ -11,10 +11,11 @@ from testutil import FAST_TRAINING, write_png
 
 from studio.core.errors import ConfigError, TrainingError
 from studio.core.geometry import MaskGeom
-from studio.ml import engine
+from studio.ml import session
 from studio.ml.checkpoints import load_checkpoint
-from studio.ml.engine import LRSchedule
-from studio.ml.train import evaluate_run, fit
+from studio.ml.evaluation import evaluate_run
+from studio.ml.fit import fit
+from studio.ml.schedule import LRSchedule
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -200,7 +201,7 @@ def test_bad_configs_record_no_run(project, tmp_path, override):
 
 def test_cuda_out_of_memory_retries_with_half_the_batch(project, tmp_path, monkeypatch):
     cls_project(project, tmp_path)
-    real = engine.make_model
+    real = session.make_model
     sizes = []
 
     def make(cfg, *args, **kwargs):
@@ -216,7 +217,7 @@ def test_cuda_out_of_memory_retries_with_half_the_batch(project, tmp_path, monke
         model.forward = guarded
         return model
 
-    monkeypatch.setattr(engine, "make_model", make)
+    monkeypatch.setattr(session, "make_model", make)
     logs = []
     result = fit(project, cls_cfg(epochs=1, batch_size=6), callbacks={"on_log": logs.append})
     assert result.status == "finished" and 3 in sizes

@@ -6,18 +6,9 @@ from __future__ import annotations
 import importlib.util
 
 from studio.ml import augment_preview
-from studio.ml.augment import parameter_kinds
 from studio.ml.augment_presets import PRESETS, preset_spec
-from studio.ml.config import (
-    FREEZE_MODES,
-    METRICS,
-    OPTIMIZERS,
-    RESIZE_POLICIES,
-    SCHEDULERS,
-    TASKS,
-    default_config,
-    validate_config,
-)
+from studio.ml.augment_spec import parameter_kinds
+from studio.ml.config import METRICS, OPTIMIZERS, SCHEDULERS, default_config, validate_config
 from studio.ml.data_summary import DataSummary, summarize
 from studio.ml.device_list import list_devices
 from studio.ml.losses import LOSS_NAMES
@@ -29,7 +20,9 @@ from studio.ml.models.registry import (
     list_models,
 )
 from studio.ml.models.transfer import weights_file
-from studio.ml.train import evaluate_run, fit
+from studio.ml.evaluation import evaluate_run
+from studio.ml.fit import fit
+from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS
 
 __all__ = [
     "FREEZE_MODES", "LOSS_NAMES", "METRICS", "OPTIMIZERS", "PRESETS", "RESIZE_POLICIES",

@@ -19,8 +19,7 @@ from studio.core.errors import ConfigError, StudioError
 from studio.ml.models import simple_cnn, unet
 from studio.ml.models import torchvision_models as tv
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
-
-TASKS = ("classification", "semantic")
+from studio.ml.tasks import TASKS
 
 
 @dataclass

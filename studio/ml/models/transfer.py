@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from studio.core.errors import ConfigError, StudioError, WeightsUnavailableError
+from studio.ml.tasks import FREEZE_MODES
 
 if TYPE_CHECKING:
     from studio.ml.models.registry import ModelSpec
 
-FREEZE_MODES = ("none", "backbone", "all_but_head", "first_n_stages")
 
 
 # --- parts of a model ------------------------------------------------------------------

@@ -1,178 +1,51 @@
-"""Optimizers and learning-rate schedules for the training loop.
+"""The life of one training run: model, optimizer, schedule and loaders set up from a
+validated config, epochs run through `studio.ml.loop`, early stopping, the fine-tune
+phase, a retry at half the batch size on CUDA out-of-memory, checkpoints (`last.pt`,
+`best.pt`, written in the background) and the run's record in the project store.
 
-The schedule is one object stepped after every optimizer step (and told each epoch's
-validation figure for "plateau"). The LR of every param group is its `initial_lr` times
-a factor that is a pure function of the global step (linear warm-up, then step decay /
-cosine / one-cycle) times the plateau scale. Because of that, when the fine-tune phase
-rebuilds the optimizer with new param groups, the schedule simply continues at the same
-step with the new groups' base LRs: warm-up and decay stay where they were.
-One-cycle here cycles the LR only (not the momentum).
+`studio.ml.fit.fit` creates a session and handles how a run ends; nothing else does.
 """
 
 from __future__ import annotations
 
-import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from studio.core.errors import ConfigError, TrainingError
-from studio.ml.checkpoints import FORMAT, CheckpointWriter
+from studio.core.errors import TrainingError
+from studio.ml import augment_batch
+from studio.ml.builders import build_criterion, build_meter, build_optimizer, make_model
+from studio.ml.checkpoints import (
+    FORMAT,
+    CheckpointPayload,
+    CheckpointWriter,
+    load_checkpoint,
+    relative_to_project,
+)
+from studio.ml.datasets import make_loader
+from studio.ml.devices import memory_format
+from studio.ml.distributed import Group
+from studio.ml.inference import window_forward
+from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
+from studio.ml.schedule import LRSchedule
 
 
-def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
-                    ) -> torch.optim.Optimizer:
-    """The configured optimizer over the model's trainable parameters (backbone / head
-    groups, backbone at lr * backbone_lr_factor)."""
-    opt = cfg["optimizer"]
-    lr, wd = float(opt["lr"]), float(opt.get("weight_decay", 0.0))
-    groups = transfer.optimizer_param_groups(model, lr, backbone_lr_factor, wd)
-    if not groups:
-        raise ConfigError("Every parameter of the model is frozen: nothing to train. Choose a "
-                          "freeze mode that leaves the head trainable.")
-    for group in groups:
-        group["initial_lr"] = group["lr"]
-    name = opt["name"]
-    if name == "sgd":
-        momentum = float(opt.get("momentum", 0.9))
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=wd,
-                               nesterov=bool(opt.get("nesterov", False)) and momentum > 0)
-    betas = tuple(float(b) for b in opt.get("betas", (0.9, 0.999)))
-    eps = float(opt.get("eps", 1e-8))
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr, momentum=float(opt.get("momentum", 0.0)),
-                                   eps=eps, weight_decay=wd)
-    raise ConfigError(f"Unknown optimizer {name!r}; use sgd, adam, adamw or rmsprop.")
+@dataclass
+class FitResult:
+    """How a run ended, with its history, checkpoints and (in memory) its model."""
+
+    run_id: int
+    status: str  # "finished" | "stopped"
+    best: dict
+    history: list[dict]
+    checkpoints: dict[str, str]  # {"last": path, "best": path} (absolute)
+    model: nn.Module | None = field(default=None, repr=False)
 
 
-class LRSchedule:
-    """Warm-up + none/step/cosine/plateau/onecycle, stepped per optimizer step."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: dict, steps_per_epoch: int,
-                 epochs: int) -> None:
-        self.optimizer = optimizer
-        self.cfg = cfg
-        self.name = cfg.get("name", "none")
-        self.steps_per_epoch = max(1, int(steps_per_epoch))
-        self.total_steps = max(1, self.steps_per_epoch * int(epochs))
-        self.warmup_steps = int(round(float(cfg.get("warmup_epochs", 0)) * self.steps_per_epoch))
-        self.step_count = 0
-        self.plateau_scale = 1.0
-        self.plateau_best: float | None = None
-        self.plateau_bad = 0
-        self.apply()
-
-    # --- the factor ---------------------------------------------------------------------
-    def factor(self, step: int) -> float:
-        cfg = self.cfg
-        if self.name == "onecycle":
-            return self._onecycle(step)
-        warm = 1.0
-        if self.warmup_steps > 0 and step < self.warmup_steps:
-            warm = 0.1 + 0.9 * step / self.warmup_steps
-        if self.name == "step":
-            epoch = step // self.steps_per_epoch
-            return warm * float(cfg.get("gamma", 0.1)) ** (epoch // int(cfg.get("step_size", 10)))
-        if self.name == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps)
-            progress = min(1.0, max(0.0, (step - self.warmup_steps) / span))
-            floor = float(cfg.get("min_lr_factor", 0.0))
-            return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-        return warm * self.plateau_scale  # none, plateau
-
-    def _onecycle(self, step: int) -> float:
-        cfg = self.cfg
-        start = 1.0 / float(cfg.get("div_factor", 25.0))
-        end = start / float(cfg.get("final_div_factor", 1e4))
-        up = max(1, int(float(cfg.get("pct_start", 0.3)) * self.total_steps))
-        if step < up:
-            t = step / up
-            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t))
-        t = min(1.0, (step - up) / max(1, self.total_steps - up))
-        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
-
-    # --- stepping ----------------------------------------------------------------------
-    def apply(self) -> None:
-        f = self.factor(self.step_count)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * f
-
-    def step(self) -> None:
-        self.step_count += 1
-        self.apply()
-
-    def epoch_end(self, value: float | None, mode: str = "min") -> bool:
-        """Tell the plateau schedule an epoch's figure; True when the LR was reduced."""
-        if self.name != "plateau" or value is None or not math.isfinite(value):
-            return False
-        better = (self.plateau_best is None
-                  or (value < self.plateau_best if mode == "min" else value > self.plateau_best))
-        if better:
-            self.plateau_best, self.plateau_bad = float(value), 0
-            return False
-        self.plateau_bad += 1
-        if self.plateau_bad > int(self.cfg.get("patience", 3)):
-            self.plateau_scale *= float(self.cfg.get("factor", 0.5))
-            self.plateau_bad = 0
-            self.apply()
-            return True
-        return False
-
-    def rebind(self, optimizer: torch.optim.Optimizer) -> None:
-        """Continue the schedule on a rebuilt optimizer (fine-tune phase)."""
-        self.optimizer = optimizer
-        self.apply()
-
-    def lr(self) -> float:
-        return float(max(g["lr"] for g in self.optimizer.param_groups))
-
-    def state_dict(self) -> dict:
-        return {"name": self.name, "step_count": self.step_count,
-                "plateau_scale": self.plateau_scale, "plateau_best": self.plateau_best,
-                "plateau_bad": self.plateau_bad}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step_count = int(state.get("step_count", 0))
-        self.plateau_scale = float(state.get("plateau_scale", 1.0))
-        best = state.get("plateau_best")
-        self.plateau_best = None if best is None else float(best)
-        self.plateau_bad = int(state.get("plateau_bad", 0))
-        self.apply()
-
-
-def l1_penalty(model: nn.Module) -> torch.Tensor:
-    """Sum of |w| over trainable weight tensors (biases and norm parameters left out)."""
-    terms = [p.abs().sum() for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    return torch.stack(terms).sum() if terms else torch.zeros(())
-
-
-def model_options(cfg: dict) -> dict:
-    """The model options of a config, with its "dropout" passed on where the model has one."""
-    from studio.ml.models.registry import get_spec
-
-    options = dict(cfg.get("model_options") or {})
-    spec = get_spec(cfg["model"])
-    if cfg.get("dropout") is not None and "dropout" in spec.default_options:
-        options.setdefault("dropout", float(cfg["dropout"]))
-    return options
-
-
-def make_model(cfg: dict, num_classes: int, in_channels: int, pretrained=None) -> nn.Module:
-    """Build the configured model (pretrained weights only when asked for)."""
-    from studio.ml.models.registry import build_model
-
-    return build_model(cfg["model"], num_classes, in_channels=in_channels,
-                       pretrained=pretrained, options=model_options(cfg))
-
-
-# --- the state of one fit() ------------------------------------------------------------
 class TrainingSession:
     """Model, optimizer, schedule, loaders and bookkeeping of one `fit` call.
 
@@ -181,13 +54,16 @@ class TrainingSession:
     """
 
     def __init__(self, project, cfg: dict, data, device: torch.device, run_id: int, cb, stop,
-                 ckpt: dict | None, history: list[dict]) -> None:
+                 ckpt: dict | None, history: list[dict], group: Group | None = None) -> None:
         self.project, self.cfg, self.data, self.device = project, cfg, data, device
-        self.run_id, self.cb, self.stop, self.ckpt = run_id, cb, stop, ckpt
+        self.run_id, self.cb, self.ckpt, self.group = run_id, cb, ckpt, group
+        # rank 0 alone writes (record, checkpoints); a stop on any rank stops them all
+        self.main = group is None or group.main
+        self.stop = stop if group is None else (lambda: group.any(stop_requested(stop)))
         self.history = list(history)
         self.t0 = time.perf_counter()
         self.model: nn.Module | None = None
-        self.folder = project.run_dir(run_id)
+        self.folder = project.run_dir(run_id) if self.main else None
         self.best: dict = {}
         self.bad_epochs = 0
         self.status = "running"
@@ -195,12 +71,6 @@ class TrainingSession:
 
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
-        from studio.ml import augment
-        from studio.ml.datasets import make_loader
-        from studio.ml.devices import memory_format
-        from studio.ml.models import transfer
-        from studio.ml.train import _loss, _meter, _window_forward
-
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
         cuda = device.type == "cuda"
         self.amp = bool(cfg["amp"]) and cuda
@@ -213,24 +83,29 @@ class TrainingSession:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
+        self.train_model = model  # what the epochs run: DDP's wrapper in a distributed run
         self.start_epoch = int(ckpt["epoch"]) if ckpt else 0
         self.unfrozen = cfg["freeze"]["mode"] == "none" or bool(ckpt and ckpt.get("unfrozen"))
         if not self.unfrozen:
             transfer.freeze(model, cfg["freeze"]["mode"], int(cfg["freeze"]["n_stages"]))
+        if self.group is not None:
+            self.train_model = self.group.wrap(model)
         self.optimizer = build_optimizer(model, cfg, cfg["finetune"]["backbone_lr_factor"])
         self.train_loader = self._train_loader()
         self.val_loader = None
         if data.val is not None:
             self.val_loader = make_loader(
-                data.val, 1 if data.full_image_val else cfg["batch_size"], train=False,
+                data.val if self.group is None else self.group.shard(data.val), 1 if data.full_image_val else cfg["batch_size"], train=False,
                 num_workers=cfg["num_workers"], device=device, seed=cfg["seed"])
         self.schedule = LRSchedule(self.optimizer, cfg["scheduler"], len(self.train_loader),
                                    cfg["epochs"])
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        self.loss_fn = _loss(cfg, num_classes).to(device)
-        self.meter = _meter(cfg["task"], num_classes)
-        self.forward = _window_forward(model, cfg) if data.full_image_val else None
-        batch_augment = augment.BatchAugment(cfg["augment"], cfg["task"], num_classes)
+        self.criterion = build_criterion(cfg, num_classes).to(device)
+        self.meter = build_meter(cfg["task"], num_classes)
+        norm = data.normalize
+        self.forward = (window_forward(model, cfg, norm["mean"], norm["std"])
+                        if data.full_image_val else None)
+        batch_augment = augment_batch.BatchAugment(cfg["augment"], cfg["task"], num_classes)
         self.batch_augment = batch_augment if batch_augment.enabled else None
         es = cfg["early_stopping"]
         self.metric, self.mode = es["metric"], es["mode"]
@@ -247,11 +122,12 @@ class TrainingSession:
             self._restore(ckpt)
 
     def _train_loader(self):
-        from studio.ml.datasets import make_loader
-
-        cfg = self.cfg
+        cfg, group = self.cfg, self.group
+        self.sampler = None if group is None else group.train_sampler(self.data.train,
+                                                                      cfg["seed"])
         return make_loader(self.data.train, cfg["batch_size"], train=True,
-                           num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"])
+                           num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"],
+                           sampler=self.sampler)
 
     def _restore(self, ckpt: dict) -> None:
         try:
@@ -271,7 +147,9 @@ class TrainingSession:
     # --- checkpoints ------------------------------------------------------------------
     def save(self, name: str, epoch: int) -> None:
         """Queue a checkpoint for the background writer (on disk after `writer.close`)."""
-        payload = {
+        if not self.main:
+            return
+        payload: CheckpointPayload = {
             "format": FORMAT,
             "task": self.cfg["task"],
             "model": self.model.state_dict(),
@@ -291,23 +169,30 @@ class TrainingSession:
         self.writer.submit(self.folder / name, payload)
 
     def checkpoint_paths(self) -> dict[str, str]:
+        if self.folder is None:
+            return {}
         return {k: str(self.folder / f"{k}.pt") for k in ("last", "best")
                 if (self.folder / f"{k}.pt").is_file()}
 
     # --- one epoch, retried once at half the batch size on CUDA out-of-memory -----------
     def _train_epoch(self, epoch: int) -> dict:
-        from studio.ml.train import train_one_epoch
-
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)  # a new shuffle, the same on every rank
         for attempt in (0, 1):
             oom = None
             try:
-                return train_one_epoch(
-                    self.model, self.loss_fn, self.optimizer, self.train_loader, self.device,
+                result = train_one_epoch(
+                    self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule, amp=self.amp,
                     channels_last=self.channels_last, grad_clip=float(self.cfg["grad_clip"]),
                     l1=float(self.cfg["l1"]), batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)
+                if self.group is not None:  # one training loss for the run, not one a rank
+                    result["loss"] = self.group.mean(result["loss"])
+                return result
             except torch.cuda.OutOfMemoryError as exc:
+                if self.group is not None:  # the ranks cannot retry apart
+                    raise
                 oom = str(exc).splitlines()[0] if str(exc) else "out of memory"
             self.optimizer.zero_grad(set_to_none=True)
             if torch.cuda.is_available():
@@ -331,12 +216,12 @@ class TrainingSession:
         raise AssertionError("unreachable")
 
     def _maybe_unfreeze(self, epoch: int) -> None:
-        from studio.ml.models import transfer
-
         k = int(self.cfg["finetune"]["unfreeze_epoch"])
         if self.unfrozen or k <= 0 or epoch < k:
             return
         transfer.unfreeze_all(self.model)
+        if self.group is not None:  # DDP must see the newly trainable parameters
+            self.train_model = self.group.wrap(self.model)
         self.unfrozen = True
         factor = float(self.cfg["finetune"]["backbone_lr_factor"])
         self.optimizer = build_optimizer(self.model, self.cfg, factor)
@@ -345,8 +230,6 @@ class TrainingSession:
 
     # --- the loop -----------------------------------------------------------------------
     def run(self):
-        from studio.ml.train import FitResult, _history_record, _is_better, evaluate
-
         self._setup()
         cfg, es = self.cfg, self.cfg["early_stopping"]
         epochs, early, rising = int(cfg["epochs"]), False, 0
@@ -362,12 +245,16 @@ class TrainingSession:
                 break
             val = None
             if self.val_loader is not None and (epoch % cfg["val_every"] == 0 or epoch == epochs):
-                val = evaluate(self.model, self.val_loader, self.device, self.meter, self.loss_fn,
+                if self.group is not None:
+                    self.group.sync_buffers(self.model)
+                val = evaluate(self.model, self.val_loader, self.device, self.meter,
+                               self.criterion.loss_fn,
                                forward=self.forward, amp=self.amp,
-                               channels_last=self.channels_last)
-            record = _history_record(epoch, train, val, self.schedule.lr())
+                               channels_last=self.channels_last,
+                               reduce=None if self.group is None else self.group.merged)
+            record = history_record(epoch, train, val, self.schedule.lr())
             value = record.get(self.metric)
-            if _is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
+            if is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
                 self.best = {"metric": self.metric, "mode": self.mode, "value": float(value),
                              "epoch": epoch, "metrics": dict(record)}
                 self.bad_epochs = 0
@@ -384,7 +271,8 @@ class TrainingSession:
             self.schedule.epoch_end(record.get("val_loss", record["train_loss"]), "min")
             previous = record
             self.history.append(record)
-            self.project.append_run_epoch(self.run_id, record)
+            if self.main:
+                self.project.append_run_epoch(self.run_id, record)
             last_epoch = epoch
             self.save("last.pt", epoch)
             saved_last = epoch
@@ -400,12 +288,15 @@ class TrainingSession:
             # a finished run's last epoch is on its way to disk already; a stopped run's
             # weights moved during the unfinished epoch and are saved as they are now
             self.save("last.pt", last_epoch)
-        return self._finish(last_epoch, early, FitResult)
+        return self._finish(last_epoch, early)
 
-    def _finish(self, last_epoch: int, early: bool, result_type):
-        from studio.ml.checkpoints import load_checkpoint, relative_to_project
-
+    def _finish(self, last_epoch: int, early: bool) -> FitResult:
         self.writer.close()
+        if self.group is not None:
+            self.group.sync_buffers(self.model)
+            self._check_ranks_agree()
+        if not self.main:
+            return FitResult(self.run_id, self.status, self.best, self.history, {}, self.model)
         best_path = self.folder / "best.pt"
         if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \
                 best_path.is_file():
@@ -422,15 +313,31 @@ class TrainingSession:
                    "checkpoints": paths}
         if self.cb.on_end is not None:
             self.cb.on_end(summary)
-        return result_type(self.run_id, self.status, self.best, self.history, paths, self.model)
+        return FitResult(self.run_id, self.status, self.best, self.history, paths, self.model)
 
-    def fail(self, exc: BaseException) -> None:
-        """Record a failed run (the last good last.pt stays)."""
-        self.writer.close(raise_errors=False)  # the checkpoints queued before the failure
-        message = str(exc) or type(exc).__name__
-        self.status = "failed"
-        self.project.update_run(self.run_id, status="failed", error=message,
-                                duration_s=time.perf_counter() - self.t0, ended_at=time.time())
+    def _check_ranks_agree(self) -> None:
+        """Every rank must end with the same weights, or the run fails (module docstring
+        of `studio.ml.distributed`)."""
+        agree, sums = self.group.weights_agree(self.model)
+        if not agree:
+            raise TrainingError(f"The {len(sums)} processes ended with different weights "
+                                f"(checksums {sums}): distributed training went out of step. "
+                                "Train again; report this if it repeats.")
+        self.cb.log(f"Weights identical on all {len(sums)} processes (checksum {sums[0]:.10g}).")
+
+    def end(self, status: str, error: BaseException | None) -> None:
+        """Record a run ended by an exception: "failed" with the reason, or "stopped" (Ctrl-C);
+        the checkpoints that exist are listed (the last good last.pt stays)."""
+        self.writer.close(raise_errors=False)  # the checkpoints queued before the end
+        if not self.main:
+            return
+        message = (str(error) or type(error).__name__) if error is not None else None
+        self.status = status
+        self.project.update_run(
+            self.run_id, status=status, error=message, best_metrics=self.best.get("metrics", {}),
+            checkpoints={k: relative_to_project(self.project, Path(v))
+                         for k, v in self.checkpoint_paths().items()},
+            duration_s=time.perf_counter() - self.t0, ended_at=time.time())
         if self.cb.on_end is not None:
-            self.cb.on_end({"run_id": self.run_id, "status": "failed", "error": message,
+            self.cb.on_end({"run_id": self.run_id, "status": status, "error": message,
                             "best": self.best})

@@ -1,0 +1,95 @@
+"""What a run is built from: model, optimizer, criterion and metric meter, from a config.
+
+The training loop, evaluation and prediction all build through here, so a model trained
+by `fit` is the model that `predict` loads.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from studio.core.errors import ConfigError
+from studio.ml.losses import build_loss as loss_from_config
+from studio.ml.metrics import ClassificationMeter, SegmentationMeter
+from studio.ml.models import transfer
+from studio.ml.models.registry import build_model, get_spec
+from studio.ml.tasks import IGNORE_INDEX
+
+
+def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
+                    ) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's trainable parameters (backbone / head
+    groups, backbone at lr * backbone_lr_factor)."""
+    opt = cfg["optimizer"]
+    lr, wd = float(opt["lr"]), float(opt.get("weight_decay", 0.0))
+    groups = transfer.optimizer_param_groups(model, lr, backbone_lr_factor, wd)
+    if not groups:
+        raise ConfigError("Every parameter of the model is frozen: nothing to train. Choose a "
+                          "freeze mode that leaves the head trainable.")
+    for group in groups:
+        group["initial_lr"] = group["lr"]
+    name = opt["name"]
+    if name == "sgd":
+        momentum = float(opt.get("momentum", 0.9))
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=wd,
+                               nesterov=bool(opt.get("nesterov", False)) and momentum > 0)
+    betas = tuple(float(b) for b in opt.get("betas", (0.9, 0.999)))
+    eps = float(opt.get("eps", 1e-8))
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=lr, momentum=float(opt.get("momentum", 0.0)),
+                                   eps=eps, weight_decay=wd)
+    raise ConfigError(f"Unknown optimizer {name!r}; use sgd, adam, adamw or rmsprop.")
+
+def model_options(cfg: dict) -> dict:
+    """The model options of a config, with its "dropout" passed on where the model has one."""
+    options = dict(cfg.get("model_options") or {})
+    spec = get_spec(cfg["model"])
+    if cfg.get("dropout") is not None and "dropout" in spec.default_options:
+        options.setdefault("dropout", float(cfg["dropout"]))
+    return options
+
+
+def make_model(cfg: dict, num_classes: int, in_channels: int, pretrained=None) -> nn.Module:
+    """Build the configured model (pretrained weights only when asked for)."""
+    return build_model(cfg["model"], num_classes, in_channels=in_channels,
+                       pretrained=pretrained, options=model_options(cfg))
+
+
+
+def build_loss(cfg: dict, num_classes: int) -> nn.Module:
+    """The configured loss on (logits, targets)."""
+    return loss_from_config(cfg["loss"], cfg["task"], num_classes, ignore_index=IGNORE_INDEX)
+
+
+class Criterion(nn.Module):
+    """The training objective of one step: `criterion(model, images, targets) -> loss`.
+
+    For classification and semantic segmentation it is the configured loss on the model's
+    logits; tasks whose models compute their own losses (detection) supply their own
+    criterion with the same call. `loss_fn` (logits, targets) -> loss is what evaluation
+    reports, or None where the task has no validation loss.
+    """
+
+    def __init__(self, loss_fn: nn.Module | None) -> None:
+        super().__init__()
+        self.loss_fn = loss_fn
+
+    def forward(self, model: nn.Module, images, targets) -> torch.Tensor:
+        return self.loss_fn(model(images).float(), targets)
+
+
+def build_criterion(cfg: dict, num_classes: int) -> Criterion:
+    """The criterion `train_one_epoch` minimises for `cfg`'s task."""
+    return Criterion(build_loss(cfg, num_classes))
+
+
+def build_meter(task: str, num_classes: int):
+    """The metric accumulator of `task` (update(outputs, targets), compute(), reset())."""
+    if task == "classification":
+        return ClassificationMeter(num_classes)
+    return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)

@@ -1,0 +1,72 @@
+"""How a run ends when something goes wrong: the record always says so, nothing is left
+"running", and the checkpoints that exist are listed and usable."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+from testutil import FAST_TRAINING, write_png
+
+from studio.core.errors import TrainingError
+from studio.ml.fit import fit
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+def _project(project, tmp_path, n=12):
+    dark, bright = project.add_class("dark"), project.add_class("bright")
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        arr = np.clip(rng.normal(180 if i % 2 else 70, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
+        iid, _ = project.add_image(write_png(tmp_path / "img" / f"c{i}.png", arr),
+                                   split="train" if i < 9 else "val")
+        project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+    return {"task": "classification", "image_size": 16, "batch_size": 3, "epochs": 3,
+            "model_options": {"width": 8, "fc": [16]}, **FAST_TRAINING}
+
+
+def _raise_in_epoch(epoch: int, exc: BaseException):
+    def on_batch(info):
+        if info["epoch"] == epoch:
+            raise exc
+    return {"on_batch": on_batch}
+
+
+def test_ctrl_c_marks_the_run_stopped_with_its_checkpoint(project, tmp_path):
+    cfg = _project(project, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        fit(project, cfg, callbacks=_raise_in_epoch(2, KeyboardInterrupt()))
+    run = project.runs()[0]
+    assert run.status == "stopped" and run.error is None
+    assert set(run.checkpoints) >= {"last"}
+    resumed = fit(project, {}, resume=run.id)  # resumable from last.pt
+    assert resumed.status == "finished" and len(resumed.history) == 3
+
+
+def test_a_failed_run_lists_the_checkpoints_that_exist(project, tmp_path):
+    cfg = _project(project, tmp_path)
+    with pytest.raises(TrainingError, match="RuntimeError: boom"):
+        fit(project, cfg, callbacks=_raise_in_epoch(3, RuntimeError("boom")))
+    run = project.runs()[0]
+    assert run.status == "failed" and "boom" in run.error
+    assert "last" in run.checkpoints and "best" in run.checkpoints
+    assert (project.root / run.checkpoints["last"]).is_file()
+
+
+@pytest.mark.parametrize("code, words", [(errno.EACCES, "writable runs folder"),
+                                         (errno.EROFS, "writable runs folder"),
+                                         (errno.ENOSPC, "is full")])
+def test_an_unwritable_runs_folder_fails_the_run_clearly(project, tmp_path, monkeypatch,
+                                                         code, words):
+    cfg = _project(project, tmp_path)
+
+    def refuse(run_id):
+        raise OSError(code, "refused", str(project.root / "runs"))
+
+    monkeypatch.setattr(project, "run_dir", refuse)
+    with pytest.raises(TrainingError, match=words):
+        fit(project, cfg)
+    run = project.runs()[0]
+    assert run.status == "failed" and words in run.error  # never left "running"
