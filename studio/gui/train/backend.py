@@ -11,6 +11,8 @@ from studio.ml.augment_spec import parameter_kinds
 from studio.ml.config import METRICS, OPTIMIZERS, SCHEDULERS, default_config, validate_config
 from studio.ml.data_summary import DataSummary, summarize
 from studio.ml.device_list import list_devices
+from studio.ml.evaluation import evaluate_run
+from studio.ml.fit import fit
 from studio.ml.losses import LOSS_NAMES
 from studio.ml.models.registry import (
     ModelSpec,
@@ -20,8 +22,6 @@ from studio.ml.models.registry import (
     list_models,
 )
 from studio.ml.models.transfer import weights_file
-from studio.ml.evaluation import evaluate_run
-from studio.ml.fit import fit
 from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS
 
 __all__ = [
