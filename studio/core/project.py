@@ -178,9 +178,20 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return cls(root, conn, _NoLock())
 
     @classmethod
-    def _connect(cls, root: Path, new: bool) -> Project:
-        lock = _ProcessLock(root / LOCK_NAME)
-        lock.acquire()
+    def open_for_child(cls, folder: str | os.PathLike) -> Project:
+        """Open read-write without taking the lock, in a child process that the holder of
+        the lock started and waits for (the GUI's training process). SQLite in WAL mode
+        keeps the two processes' transactions apart."""
+        root = Path(folder).expanduser().resolve()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root} is not a Vision Studio project (no {DB_NAME} in it).")
+        return cls._connect(root, new=False, take_lock=False)
+
+    @classmethod
+    def _connect(cls, root: Path, new: bool, take_lock: bool = True) -> Project:
+        lock = _ProcessLock(root / LOCK_NAME) if take_lock else _NoLock()
+        if take_lock:
+            lock.acquire()
         try:
             conn = sqlite3.connect(root / DB_NAME, isolation_level=None, check_same_thread=False)
             try:

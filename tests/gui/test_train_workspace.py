@@ -81,8 +81,10 @@ def start(qtbot, train) -> None:
     qtbot.waitUntil(lambda: train.runner.running, timeout=30000)
 
 
-def test_tiny_run_gets_curves_history_and_summary(qtbot, win):
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_tiny_run_gets_curves_history_and_summary(qtbot, win, mode):
     train = win.train
+    train.runner.mode = mode
     set_fields(train, TINY)
     start(qtbot, train)
     assert win.workspaces.current_key == "train"
@@ -210,7 +212,7 @@ def test_closing_while_training_asks_and_leaves_no_thread(qtbot, win):
     train = win.train
     set_fields(train, {**TINY, "epochs": 50, "early_stopping.enabled": False})
     start(qtbot, train)
-    thread = train.runner._thread
+    thread = train.runner.thread
     assert win.close()
     assert not train.runner.running and thread.isFinished()
     assert win.project is None

@@ -95,7 +95,7 @@ class ModelPanel(QWidget):
         layout.addWidget(self.options_box)
         layout.addWidget(transfer)
         layout.addStretch(1)
-        self.model.currentIndexChanged.connect(lambda _i: self._on_model_changed())
+        self.model.currentIndexChanged.connect(lambda _i: self.refresh_model())
         self.pretrained.currentIndexChanged.connect(lambda _i: self._on_pretrained_changed())
         form.changed.connect(self._on_form_changed)
 
@@ -118,7 +118,8 @@ class ModelPanel(QWidget):
         except Exception:  # noqa: BLE001 - a name from a loaded file the registry lacks
             return None
 
-    def _on_model_changed(self) -> None:
+    def refresh_model(self) -> None:
+        """Show the chosen model: its options, weights, description and size."""
         spec = self._spec()
         self._rebuild_options(spec)
         self._fill_pretrained(spec)

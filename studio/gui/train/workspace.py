@@ -154,7 +154,7 @@ class TrainWorkspace(QWidget):
         project = self.project
         self.controls.set_enabled(project is not None, self.runner.running)
         self.model_panel.set_task(self.task, project)
-        self.model_panel._on_model_changed()
+        self.model_panel.refresh_model()
         self.form.load(self.base)
         self.history.refresh(project)
         self.summary.show_run(project, None)
@@ -216,7 +216,7 @@ class TrainWorkspace(QWidget):
         self.training_panel.set_task(task)
         self.model_panel.set_task(task, self.project)
         self.model_panel.model.set_value(self.base["model"])
-        self.model_panel._on_model_changed()
+        self.model_panel.refresh_model()
         self.form.load(self.base)
         self.form.clear_errors()
         self.form.clear_reasons()
