@@ -229,3 +229,14 @@ def test_missing_validation_split_has_a_button(qtbot, win):
     train.workers.wait()
     assert win.project.count_images(split="val") > 0
     assert "no_val" not in train.data_panel.warning_codes()
+
+
+def test_deleted_image_ends_the_run_with_advice(qtbot, win, dialogs):
+    train = win.train
+    set_fields(train, TINY)
+    win.project.image(win.project.image_ids(split="train")[3]).abs_path.unlink()
+    start(qtbot, train)
+    wait_run(qtbot, train)
+    assert all(r.status == "failed" for r in win.project.runs())  # none left "running"
+    assert any(title == "An image cannot be read" for title, _text in dialogs), dialogs
+    assert train.controls.start.isEnabled()
