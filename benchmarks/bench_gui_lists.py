@@ -143,7 +143,7 @@ def bench_next_image(root: Path) -> list[dict]:
     from PySide6.QtGui import QPixmap
 
     from studio.core.project import Project
-    from studio.gui import prefetch
+    from studio.gui.pixels import qimage_view
 
     app = _app()
     paths = _big_jpegs(root / "jpegs")
@@ -153,6 +153,7 @@ def bench_next_image(root: Path) -> list[dict]:
     win = _window(root)
     win.open_project(root / "photos")
     _pump(app, 0.2)
+    prefetch = win.prefetcher  # the window's cache of decoded neighbours
 
     def step(warm: bool) -> float:
         if warm:
@@ -179,7 +180,7 @@ def bench_next_image(root: Path) -> list[dict]:
         prefetch.wait_idle()
         t = time.perf_counter()
         array = prefetch.load(path)
-        pixmap = QPixmap.fromImage(prefetch.get_qimage(path))
+        pixmap = QPixmap.fromImage(qimage_view(prefetch.get_display(path)))
         handoff.append(time.perf_counter() - t)
         assert pixmap.width() == array.shape[1]
     win.close()

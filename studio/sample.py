@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.errors import ProjectError, StudioError
+from studio.core.errors import InstallationError, ProjectError
 from studio.core.geometry import MaskGeom
 from studio.core.images import load_image
 from studio.core.project import DB_NAME, Project
@@ -32,7 +32,7 @@ def resources_dir() -> Path:
 def sample_data_dir() -> Path:
     folder = resources_dir() / "sample_data"
     if not (folder / "images").is_dir():
-        raise StudioError(f"The sample data is missing ({folder}); reinstall Vision Studio "
+        raise InstallationError(f"The sample data is missing ({folder}); reinstall Vision Studio "
                           "from its source folder.")
     return folder
 
@@ -59,7 +59,7 @@ def build_sample_project(folder: Path, data: Path | None = None) -> None:
     labelled = sorted((data / "images").glob("*.png"))
     unlabelled = sorted((data / "unlabelled").glob("*.png"))
     if not labelled:
-        raise StudioError(f"No sample images in {data / 'images'}.")
+        raise InstallationError(f"No sample images in {data / 'images'}; reinstall Vision Studio.")
     splits = [s for s, n in SPLIT_COUNTS.items() for _ in range(n)]
     splits += ["train"] * max(0, len(labelled) - len(splits))
     random.Random(SEED).shuffle(splits)
@@ -69,7 +69,8 @@ def build_sample_project(folder: Path, data: Path | None = None) -> None:
             for image, split in zip(labelled, splits, strict=False):
                 mask_file = data / "masks" / image.name
                 if not mask_file.is_file():
-                    raise StudioError(f"The sample mask {mask_file} is missing.")
+                    raise InstallationError(f"The sample mask {mask_file} is missing; reinstall Vision "
+                                            "Studio.")
                 image_id, _created = project.add_image(image, copy=True, split=split,
                                                        status="done")
                 project.add_annotations([

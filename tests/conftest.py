@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+THREAD_GRACE_S = 5.0  # a thread that is ending may take this long to finish
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind():
+    """Fail a test that leaves a Python thread running (it would outlive its owner and
+    can crash the interpreter at exit). Threads Qt made (seen by Python as dummy threads)
+    are checked by the GUI tests' own fixture."""
+    before = set(threading.enumerate())
+    yield
+    new = [t for t in threading.enumerate() if t not in before
+           and not t.name.startswith("Dummy-")]  # Python's stand-ins for foreign threads
+    for thread in new:
+        thread.join(THREAD_GRACE_S)
+    alive = [t.name for t in new if t.is_alive()]
+    assert not alive, f"threads outlived the test: {', '.join(alive)}"
 
 
 @pytest.fixture

@@ -25,6 +25,21 @@ def write_png(path: Path, array: np.ndarray) -> Path:
 FAST_TRAINING = {"early_stopping": {"enabled": False}, "scheduler": {"warmup_epochs": 0}}
 
 
+def add_toy_classification(project, folder: Path, splits: list[str], size: int = 16,
+                           spread: float = 30, seed: int = 0) -> None:
+    """Dark vs bright noisy RGB images tagged "dark" / "bright" (a learnable toy).
+
+    One image per entry of `splits`; odd images are bright.
+    """
+    dark, bright = project.get_or_add_class("dark"), project.get_or_add_class("bright")
+    rng = np.random.default_rng(seed)
+    for i, split in enumerate(splits):
+        arr = np.clip(rng.normal(180 if i % 2 else 70, spread, (size, size, 3)), 0, 255)
+        iid, _ = project.add_image(write_png(folder / f"c{i}.png", arr.astype(np.uint8)),
+                                   split=split)
+        project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+
+
 def add_toy_segmentation(project, folder: Path, splits: list[str], cells: int = 6,
                          cell_px: int = 4, seed: int = 0) -> None:
     """Blocky bright-on-dark images whose mask is the bright part (a learnable toy).

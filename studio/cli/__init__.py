@@ -8,6 +8,7 @@ a one-line message on stderr and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from studio.core.errors import StudioError
@@ -27,13 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`studio-cli info P | head`): stop quietly, as cat does.
+        # Python would flush stdout again at exit and fail once more: point it elsewhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a command ended by the pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,9 +12,10 @@ import inspect
 import json
 from pathlib import Path
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, DataError
 from studio.core.formats import FORMATS, export_dataset, import_dataset
-from studio.core.project import SPLITS, Project
+from studio.core.project import Project
+from studio.core.splits import ASSIGNED_SPLITS, SPLITS
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -60,7 +61,10 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    options = _options(args.format, "import", args.option)
+    pairs = list(args.option or [])
+    if args.threshold is not None:
+        pairs.append(("threshold", args.threshold))
+    options = _options(args.format, "import", pairs)
     with _open(args.project) as project:
         report = import_dataset(project, args.format, Path(args.source),
                                 Path(args.images) if args.images else None, **options)
@@ -81,6 +85,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         report = export_dataset(project, args.format, Path(args.out), split=args.split, **options)
     print(f"Exported {report.images} images and {report.annotations} annotations "
           f"({args.format}) to {report.out_dir}.")
+    for note in report.notes:
+        print(note)
     if report.skipped:
         print(f"Skipped {len(report.skipped)}: " + "; ".join(
             f"{item}: {reason}" for item, reason in report.skipped[:5]))
@@ -116,13 +122,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from studio.core.splits import random_split
 
-    for what in ("train", "val", "test"):
+    for what in ASSIGNED_SPLITS:
         value = getattr(args, what)
         if not 0 <= value <= 1:
             raise ConfigError(f"--{what} must be a fraction between 0 and 1, got {value}.")
     with _open(args.project) as project:
         if project.count_images() == 0:
-            raise StudioError(f"The project in {project.root} has no images to split.")
+            raise DataError(f"The project in {project.root} has no images to split; import some "
+                            "first.")
         result = random_split(project, args.train, args.val, args.test, seed=args.seed,
                               stratify=args.stratify, only_unassigned=args.only_unassigned)
     print("Split: " + ", ".join(f"{k} {n}" for k, n in result.items()))
@@ -148,6 +155,9 @@ def register(subparsers) -> None:
                    "annotations (instances: the image file a single label image labels)")
     p.add_argument("--option", action="append", type=parse_option, metavar="KEY=VALUE",
                    help="format option, e.g. class_name=nucleus or classes='[\"a\",\"b\"]'")
+    p.add_argument("--threshold", type=int, metavar="N",
+                   help="masks: read masks as binary, values >= N foreground (for masks saved "
+                   "as JPEG; near-binary masks are thresholded at 128 by themselves)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_import)
 

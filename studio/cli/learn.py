@@ -10,9 +10,10 @@ import math
 import time
 from pathlib import Path
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, ExportError, NotFoundError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.jsonutil import dumps_strict
+from studio.core.splits import ASSIGNED_SPLITS
 from studio.ml.tasks import TASKS
 
 
@@ -34,7 +35,7 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a trained run on a split")
     p.add_argument("project")
     p.add_argument("--run", type=int, required=True)
-    p.add_argument("--split", choices=("val", "test", "train"), default="val")
+    p.add_argument("--split", choices=ASSIGNED_SPLITS, default="val")
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--device", default="auto")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
@@ -206,9 +207,9 @@ def _image_paths(items: list[str]) -> list[Path]:
         elif p.is_file():
             paths.append(p)
         else:
-            raise StudioError(f"Image not found: {p}")
+            raise NotFoundError(f"Image not found: {p}; check the path.")
     if not paths:
-        raise StudioError("No images to predict (the folders given hold no image files).")
+        raise NotFoundError("No images to predict: the folders given hold no image files.")
     return paths
 
 
@@ -248,7 +249,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         used.add(name)
         ok, buf = cv2.imencode(".png", r.label_map)
         if not ok:
-            raise StudioError(f"Could not encode the mask of {r.image}.")
+            raise ExportError(f"Could not encode the mask of {r.image} as PNG.")
         atomic_write_bytes(out / f"{name}.png", buf.tobytes())
     print(f"wrote {len(results)} label maps (value = class index: "
           f"{', '.join(f'{i}={n}' for i, n in enumerate(results[0].class_names))}) to {out}")

@@ -1,5 +1,11 @@
 """Errors of our own. Every failure a user can cause is a subclass of StudioError whose
-message says what was wrong and what to do; the GUI shows it, the CLI prints it."""
+message says what was wrong and what to do; the GUI shows it, the CLI prints it.
+
+Message style: one line, starting with what was wrong (naming the file, folder, id or value),
+then what to do, each a sentence ending with a full stop. No traceback, no repr of internals.
+A broken internal invariant (a caller passing a field that does not exist) is a ValueError
+or TypeError, not a StudioError: it is our bug, not the user's.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,23 @@ class NotFoundError(StudioError):
     """An image, class, annotation or run id that does not exist."""
 
 
+class ValidationError(StudioError):
+    """A value given to the store or a command is not allowed (a name, colour, choice, ratio)."""
+
+
+class GeometryError(ValidationError):
+    """An annotation's geometry is malformed (not a box, too few points, not finite)."""
+
+
+# --- the machine ----------------------------------------------------------------------
+class DiskFullError(StudioError):
+    """No space left on the disk that holds the named folder; nothing was half-written."""
+
+
+class InstallationError(StudioError):
+    """A file the application ships with (sample data, resources) is missing."""
+
+
 # --- images ---------------------------------------------------------------------------
 class ImageError(StudioError):
     """An image file could not be read. The message names the file."""
@@ -63,6 +86,11 @@ class UnsafePathError(FormatError):
     """A path inside an imported file points outside its dataset folder."""
 
 
+class DataError(StudioError):
+    """Labels, masks or targets that do not fit: class values out of range, a dataset whose
+    import would silently drop most of what it holds, mismatched label maps."""
+
+
 # --- learning -------------------------------------------------------------------------
 class ConfigError(StudioError):
     """A training/prediction config is invalid; raised before any work starts."""
@@ -74,3 +102,11 @@ class TrainingError(StudioError):
 
 class WeightsUnavailableError(StudioError):
     """Pretrained weights are not cached and cannot be downloaded."""
+
+
+class CheckpointError(StudioError):
+    """A checkpoint is unreadable, not ours, or fails its checksum (corrupted on disk)."""
+
+
+class ExportError(StudioError):
+    """A model export failed or does not reproduce the model; nothing was written."""

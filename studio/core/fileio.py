@@ -7,13 +7,72 @@ os.replace; on any failure the temporary file is removed and the target is untou
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from studio.core.errors import DiskFullError
+
+# the temporary names atomic_path gives: .<stem>.<pid>.<thread>.tmp<suffix>
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp(\.[^.]*)?$")
+
+
+def temp_path_for(path: Path) -> Path:
+    """The temporary name `atomic_path` writes `path` under (this process and thread)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+
+
+def temp_file_pid(name: str) -> int | None:
+    """The pid of the process that wrote a temporary file of `atomic_path`, None for others."""
+    m = _TEMP_NAME.match(name)
+    return int(m.group(1)) if m else None
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete temporary files of `atomic_path` in `folder` left by processes that died
+    mid-write (any process but this one); returns what was removed."""
+    removed = []
+    if not Path(folder).is_dir():
+        return removed
+    for p in Path(folder).iterdir():
+        pid = temp_file_pid(p.name)
+        if pid is not None and pid != os.getpid() and p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError that says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mount_point(path: Path) -> Path:
+    p = Path(os.path.abspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def disk_full_error(path: str | os.PathLike, what: str) -> DiskFullError:
+    """The one-line DiskFullError for failing to `what` (e.g. "save to the project") at
+    `path`: it names the folder, the disk it is on and the space left there."""
+    path = Path(path)
+    mount = _mount_point(path)
+    try:
+        free = f"{shutil.disk_usage(mount).free / 2**20:.0f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(f"Cannot {what} {path}: the disk holding it ({mount}, {free}) is "
+                         "full; nothing was half-written. Free some space and try again.")
 
 
 @contextmanager
@@ -26,7 +85,7 @@ def atomic_path(path: str | os.PathLike, *, sync: bool = True) -> Iterator[Path]
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+    tmp = temp_path_for(path)
     try:
         yield tmp
         if sync:

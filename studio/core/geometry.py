@@ -3,6 +3,11 @@
 Coordinates are pixel-edge coordinates (the COCO convention): a box covering pixel columns
 0..9 has x=0, w=10; the polygon (0,0)-(10,0)-(10,10)-(0,10) covers 100 pixels.
 Masks are stored cropped to their bounding box (`MaskGeom`) and encoded as COCO RLE.
+
+Geometry is clipped to its image on the way into the store (`clip_geometry`), and
+`polygon_to_mask` clips again before handing coordinates to pycocotools, which crashes the
+process on coordinates near 4e8 pixels (a file could hold any number; a project written by
+an older version could have stored one).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from pycocotools import mask as coco_mask
+
+from studio.core import rle as banded_rle
 
 Box = tuple[float, float, float, float]
 
@@ -100,8 +107,13 @@ def _c_order(m: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(m)
 
 
+BANDED_RLE_PIXELS = 1 << 22  # bigger masks: banded RLE, so other threads (the GUI) run
+
+
 def rle_encode(mask: np.ndarray) -> dict:
     """COCO compressed RLE of a bool HxW mask: {"size": [h, w], "counts": str}."""
+    if mask.size > BANDED_RLE_PIXELS:
+        return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": banded_rle.encode(mask)}
     arr = _fortran(_as_uint8(mask))
     rle = coco_mask.encode(arr)
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
@@ -113,6 +125,8 @@ def rle_decode(rle: dict) -> np.ndarray:
     counts = rle["counts"]
     if isinstance(counts, list):
         compressed = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    elif h * w > BANDED_RLE_PIXELS:
+        return _c_order(banded_rle.decode(counts, h, w).view(np.uint8)).view(bool)
     else:
         compressed = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     return _c_order(coco_mask.decode(compressed)).view(bool)
@@ -152,11 +166,75 @@ def polygon_bbox(points: np.ndarray) -> Box:
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
-def polygon_to_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Rasterise a polygon (pixel-edge coordinates) the way COCO does."""
+def clip_polygon(points: Sequence | np.ndarray, width: float, height: float) -> np.ndarray:
+    """The part of a polygon inside the image rectangle [0, width] x [0, height]
+    (Sutherland-Hodgman, one half-plane at a time). Non-finite vertices are dropped; the
+    result may have fewer than 3 points when nothing is inside."""
     p = as_polygon(points)
+    p = p[np.isfinite(p).all(axis=1)]
+    if p.size and p.min() >= 0 and p[:, 0].max() <= width and p[:, 1].max() <= height:
+        return p
+    with np.errstate(all="ignore"):
+        for axis, bound, keep_below in ((0, 0.0, False), (0, float(width), True),
+                                        (1, 0.0, False), (1, float(height), True)):
+            if len(p) == 0:
+                break
+            nxt = np.roll(p, -1, axis=0)
+            inside = p[:, axis] <= bound if keep_below else p[:, axis] >= bound
+            inside_next = np.roll(inside, -1)
+            t = (bound - p[:, axis]) / (nxt[:, axis] - p[:, axis])
+            cross = p + np.nan_to_num(t)[:, None] * (nxt - p)
+            cross[:, axis] = bound
+            points_out = np.stack([p, cross], axis=1)
+            keep = np.stack([inside, inside != inside_next], axis=1)
+            p = points_out[keep]
+    p = p[np.isfinite(p).all(axis=1)]
+    return np.clip(p, 0.0, [float(width), float(height)])
+
+
+def polygon_to_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Rasterise a polygon (pixel-edge coordinates) the way COCO does; the parts outside
+    the image are clipped off first."""
+    p = clip_polygon(points, width, height)
+    if len(p) < 3 or height <= 0 or width <= 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
     rles = coco_mask.frPyObjects([p.reshape(-1).tolist()], height, width)
     return coco_mask.decode(coco_mask.merge(rles)).astype(bool)
+
+
+def clip_mask(geom: MaskGeom, width: int, height: int) -> MaskGeom:
+    """The part of a cropped mask that lies inside the image (itself when all of it does)."""
+    if geom.x >= 0 and geom.y >= 0 and geom.x + geom.width <= width \
+            and geom.y + geom.height <= height:
+        return geom
+    x0, y0 = min(max(geom.x, 0), width), min(max(geom.y, 0), height)
+    x1 = min(max(geom.x + geom.width, 0), width)
+    y1 = min(max(geom.y + geom.height, 0), height)
+    if x1 <= x0 or y1 <= y0:
+        return MaskGeom(0, 0, np.zeros((0, 0), dtype=bool))
+    inner = geom.bitmap[y0 - geom.y:y1 - geom.y, x0 - geom.x:x1 - geom.x]
+    return MaskGeom(x0, y0, inner.copy()).tight()
+
+
+def clip_geometry(kind: str, geometry, width: int, height: int) -> tuple[object, bool]:
+    """(geometry clipped to the image, whether clipping changed it). The geometry is None
+    when nothing of it lies inside the image; tags are returned as they are."""
+    if kind == "box":
+        clipped = clip_box(tuple(float(v) for v in geometry), width, height)
+        changed = not np.allclose(clipped, geometry, atol=1e-6)
+        return (None if changed and (clipped[2] <= 0 or clipped[3] <= 0) else clipped), changed
+    if kind == "polygon":
+        pts = as_polygon(geometry)
+        clipped = clip_polygon(pts, width, height)
+        changed = clipped.shape != pts.shape or not np.array_equal(clipped, pts)
+        if changed and (len(clipped) < 3 or polygon_area(clipped) <= 0):
+            return None, True
+        return clipped, changed
+    if kind == "mask":
+        clipped = clip_mask(geometry, width, height)
+        changed = clipped is not geometry
+        return (None if changed and clipped.area == 0 else clipped), changed
+    return geometry, False
 
 
 def box_to_polygon(box: Box) -> np.ndarray:

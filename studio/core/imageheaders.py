@@ -16,7 +16,8 @@ from typing import BinaryIO
 from studio.core.errors import ImageDecodeError, ImageMissingError
 
 
-def _open(p: Path) -> BinaryIO:
+def open_image_file(p: Path) -> BinaryIO:
+    """The file opened for binary reading; ImageMissingError (one line) when it cannot be."""
     try:
         return open(p, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -29,7 +30,8 @@ def _open(p: Path) -> BinaryIO:
                                 "permissions.", str(p)) from None
 
 
-def _bad(p: Path, reason: str) -> ImageDecodeError:
+def bad_image_error(p: Path, reason: str) -> ImageDecodeError:
+    """The ImageDecodeError for a file that is not a readable image, with what to do."""
     return ImageDecodeError(f"Cannot read image '{p}': {reason}. Re-export or re-copy the "
                             "file, or remove it from the project.", str(p))
 
@@ -47,7 +49,7 @@ def _read(f: BinaryIO, n: int) -> bytes:
 
 # --- header probing -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Header:
+class Header:
     width: int  # as stored, before orientation
     height: int
     channels: int
@@ -56,12 +58,12 @@ class _Header:
     orientation: int = 1
 
 
-def _probe(p: Path) -> _Header | None:
+def probe_header(p: Path) -> Header | None:
     """Parse the header; None for formats we do not parse (decode needed)."""
-    with _open(p) as f:
+    with open_image_file(p) as f:
         head = f.read(32)
         if not head:
-            raise _bad(p, "the file is empty (0 bytes)")
+            raise bad_image_error(p, "the file is empty (0 bytes)")
         try:
             if head.startswith(b"\x89PNG\r\n\x1a\n"):
                 return _png_header(f)
@@ -76,13 +78,13 @@ def _probe(p: Path) -> _Header | None:
             if head[:1] == b"P" and head[1:2] in b"123456" and head[2:3].isspace():
                 return _pnm_header(f)
         except (_Short, struct.error):
-            raise _bad(p, "the file ends inside its header (truncated)") from None
+            raise bad_image_error(p, "the file ends inside its header (truncated)") from None
         except ValueError as e:
-            raise _bad(p, str(e)) from None
+            raise bad_image_error(p, str(e)) from None
     return None
 
 
-def _png_header(f: BinaryIO) -> _Header:
+def _png_header(f: BinaryIO) -> Header:
     f.seek(8)
     length, ctype = struct.unpack(">I4s", _read(f, 8))
     if ctype != b"IHDR" or length != 13:
@@ -105,10 +107,10 @@ def _png_header(f: BinaryIO) -> _Header:
     channels = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}[color]
     if trns and color in (2, 3):
         channels = 4
-    return _Header(w, h, channels, "uint16" if depth == 16 else "uint8", "png", orientation)
+    return Header(w, h, channels, "uint16" if depth == 16 else "uint8", "png", orientation)
 
 
-def _jpeg_header(f: BinaryIO) -> _Header:
+def _jpeg_header(f: BinaryIO) -> Header:
     f.seek(2)
     orientation = 1
     for _ in range(100_000):
@@ -133,7 +135,7 @@ def _jpeg_header(f: BinaryIO) -> _Header:
             if w == 0 or h == 0 or ncomp not in (1, 3, 4):
                 raise ValueError("JPEG frame header has invalid size or components")
             dtype = "uint8" if precision <= 8 else "uint16"
-            return _Header(w, h, 1 if ncomp == 1 else 3, dtype, "jpeg", orientation)
+            return Header(w, h, 1 if ncomp == 1 else 3, dtype, "jpeg", orientation)
         else:
             f.seek(length - 2, io.SEEK_CUR)
     raise ValueError("JPEG without a frame header")
@@ -142,7 +144,7 @@ def _jpeg_header(f: BinaryIO) -> _Header:
 _TIFF_TYPES = {1: (1, "B"), 3: (2, "H"), 4: (4, "I"), 16: (8, "Q")}
 
 
-def _tiff_tags(f: BinaryIO, base: int = 0, where: dict[int, int] | None = None
+def tiff_tags(f: BinaryIO, base: int = 0, where: dict[int, int] | None = None
                ) -> dict[int, int]:
     """First value of the baseline tags of IFD0 (classic TIFF and BigTIFF).
 
@@ -193,14 +195,14 @@ def _tiff_tags(f: BinaryIO, base: int = 0, where: dict[int, int] | None = None
 def _exif_orientation(tiff_bytes: bytes) -> int:
     """Orientation (1..8) from an EXIF TIFF block; 1 if absent or unreadable."""
     try:
-        value = _tiff_tags(io.BytesIO(tiff_bytes)).get(274, 1)
+        value = tiff_tags(io.BytesIO(tiff_bytes)).get(274, 1)
     except (_Short, struct.error, ValueError):
         return 1
     return value if 1 <= value <= 8 else 1
 
 
-def _tiff_header(f: BinaryIO) -> _Header:
-    tags = _tiff_tags(f)
+def _tiff_header(f: BinaryIO) -> Header:
+    tags = tiff_tags(f)
     w, h = tags.get(256, 0), tags.get(257, 0)
     if w == 0 or h == 0:
         raise ValueError("TIFF without image width/height")
@@ -209,11 +211,11 @@ def _tiff_header(f: BinaryIO) -> _Header:
     if channels == 2:
         channels = 4
     orientation = tags.get(274, 1)
-    return _Header(w, h, channels, "uint8" if bits <= 8 else "uint16", "tiff",
+    return Header(w, h, channels, "uint8" if bits <= 8 else "uint16", "tiff",
                    orientation if 1 <= orientation <= 8 else 1)
 
 
-def _bmp_header(f: BinaryIO) -> _Header:
+def _bmp_header(f: BinaryIO) -> Header:
     f.seek(14)
     (hsize,) = struct.unpack("<I", _read(f, 4))
     if hsize == 12:
@@ -238,10 +240,10 @@ def _bmp_header(f: BinaryIO) -> _Header:
         channels = 1 if grey else 3
     else:
         channels = 4 if bpp == 32 and compression in (3, 6) else 3
-    return _Header(w, h, channels, "uint8", "bmp")
+    return Header(w, h, channels, "uint8", "bmp")
 
 
-def _webp_header(f: BinaryIO, p: Path) -> _Header:
+def _webp_header(f: BinaryIO, p: Path) -> Header:
     f.seek(4)
     (riff_size,) = struct.unpack("<I", _read(f, 4))
     if p.stat().st_size < riff_size + 8:
@@ -254,14 +256,14 @@ def _webp_header(f: BinaryIO, p: Path) -> _Header:
         if data[3:6] != b"\x9d\x01\x2a":
             raise ValueError("WebP VP8 frame has no start code")
         w, h = struct.unpack("<HH", data[6:10])
-        return _Header(w & 0x3FFF, h & 0x3FFF, 3, "uint8", "webp")
+        return Header(w & 0x3FFF, h & 0x3FFF, 3, "uint8", "webp")
     if ctype == b"VP8L":
         data = _read(f, 5)
         if data[0] != 0x2F:
             raise ValueError("WebP lossless stream has no signature")
         bits = int.from_bytes(data[1:5], "little")
         w, h, alpha = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, (bits >> 28) & 1
-        return _Header(w, h, 4 if alpha else 3, "uint8", "webp")
+        return Header(w, h, 4 if alpha else 3, "uint8", "webp")
     if ctype == b"VP8X":
         data = _read(f, 10)
         w = int.from_bytes(data[4:7], "little") + 1
@@ -276,11 +278,11 @@ def _webp_header(f: BinaryIO, p: Path) -> _Header:
                     orientation = _exif_orientation(blob[6:] if blob[:4] == b"Exif" else blob)
                     break
                 pos += 8 + length + (length & 1)
-        return _Header(w, h, 4 if data[0] & 0x10 else 3, "uint8", "webp", orientation)
+        return Header(w, h, 4 if data[0] & 0x10 else 3, "uint8", "webp", orientation)
     raise ValueError("WebP with an unknown first chunk")
 
 
-def _pnm_header(f: BinaryIO) -> _Header:
+def _pnm_header(f: BinaryIO) -> Header:
     f.seek(0)
     text = f.read(4096)
     kind = text[1:2]
@@ -296,8 +298,9 @@ def _pnm_header(f: BinaryIO) -> _Header:
     channels = 3 if kind in b"36" else 1
     if w <= 0 or h <= 0:
         raise ValueError("PNM header has invalid size")
-    return _Header(w, h, channels, "uint8" if maxval < 256 else "uint16", "pnm")
+    return Header(w, h, channels, "uint8" if maxval < 256 else "uint16", "pnm")
 
 
-def _oriented(h: _Header) -> tuple[int, int]:
+def oriented_size(h: Header) -> tuple[int, int]:
+    """(width, height) as shown, after the EXIF/TIFF orientation."""
     return (h.height, h.width) if h.orientation >= 5 else (h.width, h.height)

@@ -25,7 +25,14 @@ from typing import Literal
 import numpy as np
 
 from studio.core.errors import ImageMissingError, ImageTooLargeError  # noqa: F401 (re-exported)
-from studio.core.imageheaders import _bad, _Header, _open, _oriented, _probe, _tiff_tags
+from studio.core.imageheaders import (
+    Header,
+    bad_image_error,
+    open_image_file,
+    oriented_size,
+    probe_header,
+    tiff_tags,
+)
 
 PIXEL_BUDGET = 40_000 * 40_000
 DECODE_BUDGET = 500_000_000
@@ -37,7 +44,7 @@ import cv2  # noqa: E402
 
 SUPPORTED_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".dib", ".webp",
-     ".pbm", ".pgm", ".ppm", ".pnm"}
+     ".pbm", ".pgm", ".ppm", ".pnm", ".gif"}  # GIF: the first frame, decoded to size it
 )
 Mode = Literal["keep", "rgb", "gray"]
 _REDUCE_FLAGS = {2: (cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2),
@@ -71,7 +78,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     buf = bytearray(1 << 20)
     view = memoryview(buf)
-    with _open(Path(path)) as f:
+    with open_image_file(Path(path)) as f:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
@@ -90,13 +97,13 @@ def image_info(path: str | os.PathLike[str]) -> ImageInfo:
     non-image files, ImageMissingError when the file does not exist.
     """
     p = Path(path)
-    hdr = _probe(p)
+    hdr = probe_header(p)
     if hdr is None:
         img = _load_native(p, None, PIXEL_BUDGET, 1)
         return ImageInfo(img.shape[1], img.shape[0], 1 if img.ndim == 2 else img.shape[2],
                          "uint16" if img.dtype == np.uint16 else "uint8",
                          p.suffix.lower().lstrip(".") or "unknown")
-    w, h = _oriented(hdr)
+    w, h = oriented_size(hdr)
     if w * h > PIXEL_BUDGET:
         raise _too_large(p, w, h, PIXEL_BUDGET)
     return ImageInfo(w, h, hdr.channels, hdr.dtype, hdr.format, hdr.orientation)
@@ -107,7 +114,7 @@ def _check_complete(p: Path, fmt: str) -> None:
     """Refuse JPEGs without their end marker and PNGs without IEND (cut-off files)."""
     if fmt not in ("jpeg", "png"):
         return
-    with _open(p) as f:
+    with open_image_file(p) as f:
         size = f.seek(0, io.SEEK_END)
         f.seek(max(0, size - 64))
         tail = f.read().rstrip(b"\x00\r\n ")
@@ -121,7 +128,7 @@ def _check_complete(p: Path, fmt: str) -> None:
         return
     if fmt == "jpeg" and _jpeg_has_end(data):
         return
-    raise _bad(p, "the file is truncated (its end marker is missing)")
+    raise bad_image_error(p, "the file is truncated (its end marker is missing)")
 
 
 def _jpeg_has_end(data: bytes) -> bool:
@@ -179,7 +186,7 @@ def _imread(p: Path, flags: int, shape: tuple[int, ...] | None, dtype: str) -> n
             return cv2.imread(str(p), flags)
         return img
     except cv2.error as e:
-        raise _bad(p, f"OpenCV failed: {str(e).strip().splitlines()[-1]}") from None
+        raise bad_image_error(p, f"OpenCV failed: {str(e).strip().splitlines()[-1]}") from None
 
 
 def _tiff_unoriented(p: Path) -> np.ndarray | None:
@@ -187,12 +194,12 @@ def _tiff_unoriented(p: Path) -> np.ndarray | None:
     decode a copy whose Orientation tag says 1; the caller then orients it."""
     data = bytearray(p.read_bytes())
     where: dict[int, int] = {}
-    _tiff_tags(io.BytesIO(data), 0, where)
+    tiff_tags(io.BytesIO(data), 0, where)
     data[where[274]:where[274] + 2] = b"\x01\x00" if data[:2] == b"II" else b"\x00\x01"
     try:
         return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
-        raise _bad(p, f"OpenCV failed: {str(e).strip().splitlines()[-1]}") from None
+        raise bad_image_error(p, f"OpenCV failed: {str(e).strip().splitlines()[-1]}") from None
 
 
 def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -228,12 +235,12 @@ def _normalize_dtype(img: np.ndarray) -> np.ndarray:
     return np.round((data - lo) * scale).astype(np.uint16)
 
 
-def _load_native(p: Path, hdr: _Header | None, budget: int, reduce: int) -> np.ndarray:
+def _load_native(p: Path, hdr: Header | None, budget: int, reduce: int) -> np.ndarray:
     """Decode in OpenCV channel order (grey, BGR, BGRA), orientation applied."""
     if reduce not in (1, 2, 4, 8):
         raise ValueError("reduce must be 1, 2, 4 or 8")
     if hdr is not None:
-        w, h = _oriented(hdr)
+        w, h = oriented_size(hdr)
         fast = reduce if hdr.format == "jpeg" and hdr.dtype == "uint8" else 1
         if -(-w // fast) * -(-h // fast) > budget:
             raise _too_large(p, w, h, budget)
@@ -252,7 +259,7 @@ def _load_native(p: Path, hdr: _Header | None, budget: int, reduce: int) -> np.n
         fast = 1
         img = _imread(p, cv2.IMREAD_UNCHANGED, None, "uint8")
     if img is None or img.size == 0:
-        raise _bad(p, "the data is corrupt or not an image OpenCV can decode")
+        raise bad_image_error(p, "the data is corrupt or not an image OpenCV can decode")
     if hdr is None and img.shape[0] * img.shape[1] > budget:
         raise _too_large(p, img.shape[1], img.shape[0], budget)
     if hdr is not None and hdr.orientation != 1:
@@ -268,7 +275,7 @@ def load_image_bgr(path: str | os.PathLike[str], *, max_pixels: int | None = Non
                    reduce: int = 1) -> np.ndarray:
     """Like ``load_image(mode="keep")`` but in OpenCV channel order (grey, BGR or BGRA)."""
     p = Path(path)
-    return _load_native(p, _probe(p), DECODE_BUDGET if max_pixels is None else max_pixels,
+    return _load_native(p, probe_header(p), DECODE_BUDGET if max_pixels is None else max_pixels,
                         reduce)
 
 

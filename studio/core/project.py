@@ -1,9 +1,15 @@
 """The project store: one folder with `project.db` (SQLite, WAL), `runs/` and `cache/`.
 
 Every write is one transaction; `with project.transaction():` groups several writes into
-one all-or-nothing unit (imports). A lock file keeps a second process out. The store is
-safe to use from several threads (one connection guarded by a re-entrant lock), so the
-GUI thread and a training worker can share it.
+one all-or-nothing unit (imports); image files copied in by a unit that rolls back are
+removed again. A lock (see `projectlock`) keeps a second process out. The store is safe to
+use from several threads (one connection guarded by a re-entrant lock), so the GUI thread
+and a training worker can share it.
+
+Durability: WAL mode with synchronous=NORMAL. A crash of the application loses nothing
+committed; a power loss or OS crash may lose the last edits committed before it (those
+since the last WAL checkpoint sync), never corrupts the database. See
+benchmarks/bench_store.py for the measured cost of FULL, and the README.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from studio.core.errors import (
     ReadOnlyProjectError,
     SchemaTooNewError,
     StudioError,
+    ValidationError,
 )
-from studio.core.fileio import atomic_copy
+from studio.core.fileio import atomic_copy, disk_full_error, is_disk_full
 from studio.core.project_annotations import AnnotationsMixin
 from studio.core.project_classes import ClassesMixin
 from studio.core.project_runs import RunsMixin
+from studio.core.projectlock import ProjectLock
 from studio.core.schema import SCHEMA_VERSION, migrate, user_version
-from studio.core.splits import SPLITS
+from studio.core.splits import SPLITS, UNASSIGNED, check_split
 
 _log = logging.getLogger(__name__)
 
@@ -60,42 +68,6 @@ class ImageRecord:
         return Path(self.path).name
 
 
-class _ProcessLock:
-    """An exclusive advisory lock on a file, held while the project is open."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh = None
-
-    def acquire(self) -> None:
-        fh = open(self.path, "a+")
-        try:
-            if os.name == "nt":  # pragma: no cover - exercised on Windows only
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.close()
-            raise ProjectLockedError(
-                f"The project in {self.path.parent} is open in another window or process. "
-                "Close it there first."
-            ) from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._fh = fh
-
-    def release(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
 def _is_writable(path: Path) -> bool:
     """False for folders without write permission, even for a superuser."""
     try:
@@ -115,12 +87,13 @@ class _NoLock:
 class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
     """An open project. Create with `Project.create` or `Project.open`; close when done."""
 
-    def __init__(self, root: Path, conn: sqlite3.Connection, lock: _ProcessLock) -> None:
+    def __init__(self, root: Path, conn: sqlite3.Connection, lock: ProjectLock) -> None:
         self.root = root
         self._conn = conn
         self._lock = lock
         self._mutex = threading.RLock()
         self._depth = 0
+        self._copied: list[Path] = []  # image copies of the open transaction
 
     # --- opening and closing --------------------------------------------------------------
     @classmethod
@@ -189,7 +162,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
 
     @classmethod
     def _connect(cls, root: Path, new: bool, take_lock: bool = True) -> Project:
-        lock = _ProcessLock(root / LOCK_NAME) if take_lock else _NoLock()
+        lock = ProjectLock(root / LOCK_NAME, root / DB_NAME) if take_lock else _NoLock()
         if take_lock:
             lock.acquire()
         try:
@@ -205,36 +178,51 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
                         f"The project in {root} was saved by a newer Vision Studio (schema "
                         f"{version}; this version reads up to {SCHEMA_VERSION}). Update the app."
                     )
-                if not new:
+                if not new and take_lock:  # a child of the holder leaves this to the holder
                     check = conn.execute(f"PRAGMA {_check_pragma(conn)}").fetchone()[0]
                     if check != "ok":
                         raise ProjectCorruptError(
                             f"The project database in {root} is damaged ({check}). "
                             "Restore it from a backup."
                         )
-                migrate(conn)
-                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '0')")
+                if take_lock:
+                    migrate(conn)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '0')")
             except sqlite3.DatabaseError as exc:
                 conn.close()
-                raise ProjectCorruptError(
-                    f"{root / DB_NAME} is not a readable project database ({exc})."
-                ) from exc
+                raise _open_error(root, exc) from exc
             except StudioError:
                 conn.close()
                 raise
         except BaseException:
             lock.release()
             raise
-        for sub in ("runs", "cache"):
-            (root / sub).mkdir(exist_ok=True)
-        return cls(root, conn, lock)
+        try:
+            for sub in ("runs", "cache"):
+                (root / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            conn.close()
+            lock.release()
+            if is_disk_full(exc):
+                raise disk_full_error(root, "open the project in") from exc
+            raise ProjectError(f"Cannot create {sub}/ in {root}: {exc.strerror}.") from exc
+        project = cls(root, conn, lock)
+        if not new:
+            try:
+                project.recover_runs()
+            except StudioError:
+                project.close()
+                raise
+        return project
 
     def close(self) -> None:
         with self._mutex:
             if self._conn is not None:
                 try:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '1')")
+                    if not isinstance(self._lock, _NoLock):  # only the lock holder marks it
+                        self._conn.execute(
+                            "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '1')")
                 except sqlite3.Error as exc:  # read-only or vanished: the next open checks fully
                     _log.info("could not mark %s as cleanly closed: %s", self.root, exc)
                 self._conn.close()
@@ -280,18 +268,37 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
             self._depth += 1
             try:
                 yield self._conn
-            except BaseException:
+            except BaseException as exc:
                 self._depth -= 1
                 if outer:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
+                    if isinstance(exc, sqlite3.OperationalError):
+                        raise _write_error(self.root, exc) from exc
                 raise
             self._depth -= 1
             if outer:
                 try:
                     self._conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
                     raise _write_error(self.root, exc) from exc
+                self._copied.clear()
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, unless SQLite already has (it rolls back by itself
+        after some errors, e.g. a full disk, and a second ROLLBACK would hide the cause);
+        remove the image files it copied in."""
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the cause is being raised; this one is logged
+            _log.warning("rollback in %s failed: %s", self.root, exc)
+        copied, self._copied = self._copied, []
+        for path in copied:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                _log.warning("could not remove the copied image %s: %s", path, exc)
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._mutex:
@@ -326,7 +333,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         path: str | os.PathLike,
         *,
         copy: bool = False,
-        split: str = "none",
+        split: str = UNASSIGNED,
         status: str = "new",
         width: int | None = None,
         height: int | None = None,
@@ -341,10 +348,10 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         from studio.core import images as imgs
 
         src = Path(path).expanduser().resolve()
-        _check_choice("split", split, SPLITS)
+        check_split(split)
         _check_choice("status", status, STATUSES)
         if not src.is_file():
-            raise NotFoundError(f"Image file not found: {src}")
+            raise NotFoundError(f"Image file not found: {src}; check that it was not moved.")
         digest = sha256 or imgs.file_sha256(src)
         existing = self.find_image_by_hash(digest)
         if existing is not None:
@@ -352,24 +359,33 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         if width is None or height is None or channels is None:
             info = imgs.image_info(src)
             width, height, channels = info.width, info.height, info.channels
-        if copy:
-            src = self._copy_in(src, digest)
-        now = time.time()
-        cur = self._write(
-            "INSERT INTO images(path, width, height, channels, sha256, split, status, added_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self._store_path(src), int(width), int(height), int(channels), digest, split,
-             status, now, now),
-        )
+        with self.transaction():  # the copy goes again if the row (or the import) fails
+            if copy:
+                src = self._copy_in(src, digest)
+            now = time.time()
+            cur = self._write(
+                "INSERT INTO images(path, width, height, channels, sha256, split, status,"
+                " added_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._store_path(src), int(width), int(height), int(channels), digest, split,
+                 status, now, now),
+            )
         return int(cur.lastrowid), True
 
     def _copy_in(self, src: Path, digest: str) -> Path:
+        """Copy an image into `images/` for the open transaction (removed on rollback)."""
         dest_dir = self.root / "images"
-        dest_dir.mkdir(exist_ok=True)
         dest = dest_dir / src.name
         if dest.exists():
             dest = dest_dir / f"{src.stem}_{digest[:8]}{src.suffix}"
-        atomic_copy(src, dest)
+        try:
+            dest_dir.mkdir(exist_ok=True)
+            atomic_copy(src, dest)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(dest_dir, "copy images into") from exc
+            raise ProjectError(f"Cannot copy {src.name} into {dest_dir}: "
+                               f"{exc.strerror or exc}.") from exc
+        self._copied.append(dest)
         return dest
 
     _IMAGE_COLS = (
@@ -425,7 +441,7 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return int(self._query(f"SELECT COUNT(*) FROM images i{where}", params)[0][0])
 
     def set_split(self, image_ids: int | Sequence[int], split: str) -> None:
-        _check_choice("split", split, SPLITS)
+        check_split(split)
         ids = [image_ids] if isinstance(image_ids, int) else list(image_ids)
         with self.transaction() as conn:
             conn.executemany("UPDATE images SET split = ?, updated_at = ? WHERE id = ?",
@@ -479,11 +495,34 @@ def _check_pragma(conn: sqlite3.Connection) -> str:
 
 def _check_choice(what: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise StudioError(f"Unknown {what} {value!r}; use one of: {', '.join(allowed)}.")
+        raise ValidationError(f"Unknown {what} {value!r}; use one of: {', '.join(allowed)}.")
+
+
+def _sqlite_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(
+        exc).lower()
+
+
+def _open_error(root: Path, exc: sqlite3.DatabaseError) -> StudioError:
+    """What a failure while opening means: a full disk, an I/O error, or real damage."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if _sqlite_full(exc):
+        return disk_full_error(root, "open the project in")
+    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        return ProjectError(f"Cannot open the project in {root}: the disk reported an error "
+                            f"({exc}). Check the disk and try again.")
+    if code in (sqlite3.SQLITE_READONLY,):
+        return ReadOnlyProjectError(f"The project in {root} is read-only; copy it to a "
+                                    "writable place and open it again.")
+    return ProjectCorruptError(f"{root / DB_NAME} is not a readable project database ({exc}); "
+                               "restore it from a backup.")
 
 
 def _write_error(root: Path, exc: sqlite3.OperationalError) -> StudioError:
     text = str(exc).lower()
+    if _sqlite_full(exc) or (exc.__cause__ is not None and is_disk_full(exc.__cause__)):
+        return disk_full_error(root, "save to the project in")
     if "readonly" in text or "read-only" in text:
         return ReadOnlyProjectError(f"Cannot save to the project in {root}: it is read-only.")
     if "locked" in text or "busy" in text:

@@ -2,11 +2,16 @@
 
 Geometry in Python: tag -> None; box -> (x, y, w, h); polygon -> float (N, 2) array;
 mask -> `MaskGeom` (cropped bitmap). In the database: JSON text, masks as COCO RLE.
+
+Every geometry is clipped to its image on the way in (boxes, polygons and masks alike), so
+no stored coordinate lies outside the image; the clipping is logged, and importers report
+it. A geometry with nothing inside the image is refused (GeometryError).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import time
@@ -15,15 +20,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import GeometryError, NotFoundError
 from studio.core.geometry import (
     MaskGeom,
     as_polygon,
+    clip_geometry,
     decode_mask_geom,
     encode_mask_geom,
     geometry_area,
     geometry_bbox,
 )
+
+_log = logging.getLogger(__name__)
 
 KINDS = ("tag", "box", "polygon", "mask")
 
@@ -46,32 +54,33 @@ class Annotation:
 def normalize_geometry(kind: str, geometry):
     """Validate a geometry and bring it to its canonical Python form."""
     if kind not in KINDS:
-        raise StudioError(f"Unknown annotation kind {kind!r}; use one of {', '.join(KINDS)}.")
+        raise GeometryError(f"Unknown annotation kind {kind!r}; use one of {', '.join(KINDS)}.")
     if kind == "tag":
         return None
     if kind == "box":
         try:
             x, y, w, h = (float(v) for v in geometry)
         except (TypeError, ValueError) as exc:
-            raise StudioError(f"A box must be (x, y, w, h), got {geometry!r}.") from exc
+            raise GeometryError(f"A box must be four numbers (x, y, w, h), got {geometry!r}.") from exc
         if not all(math.isfinite(v) for v in (x, y, w, h)) or w < 0 or h < 0:
-            raise StudioError(f"A box needs finite coordinates and a non-negative size: {geometry!r}.")
+            raise GeometryError(f"A box needs finite coordinates and a non-negative size, got "
+                                f"{geometry!r}.")
         return (x, y, w, h)
     if kind == "polygon":
         try:
             pts = as_polygon(geometry)
         except ValueError as exc:
-            raise StudioError(f"Bad polygon: {exc}.") from exc
+            raise GeometryError(f"Bad polygon: {exc}; give a list of (x, y) points.") from exc
         if len(pts) < 3:
-            raise StudioError(f"A polygon needs at least 3 points, got {len(pts)}.")
+            raise GeometryError(f"A polygon needs at least 3 points, got {len(pts)}.")
         if not np.isfinite(pts).all():
-            raise StudioError("A polygon's coordinates must be finite numbers.")
+            raise GeometryError("A polygon's coordinates must be finite numbers.")
         return pts
     if isinstance(geometry, MaskGeom):
         return MaskGeom(int(geometry.x), int(geometry.y), np.asarray(geometry.bitmap, dtype=bool))
     arr = np.asarray(geometry)
     if arr.ndim != 2:
-        raise StudioError("A mask must be a MaskGeom or a 2-D array.")
+        raise GeometryError("A mask must be a MaskGeom or a 2-D array.")
     return MaskGeom.from_full(arr)
 
 
@@ -108,13 +117,24 @@ def _from_row(r: tuple) -> Annotation:
 class AnnotationsMixin:
     """Annotation reads and writes for `Project`."""
 
-    def _annotation_row(self, image_id, class_id, kind, geometry, source, score, now):
+    def _annotation_row(self, image_id, class_id, kind, geometry, source, score, now,
+                        sizes: dict | None = None):
         geometry = normalize_geometry(kind, geometry)
-        if kind == "tag":
+        sizes = {} if sizes is None else sizes
+        if image_id not in sizes:
             img = self.image(image_id)
-            bbox = geometry_bbox(kind, geometry, (img.width, img.height))
-        else:
-            bbox = geometry_bbox(kind, geometry)
+            sizes[image_id] = (img.width, img.height)
+        width, height = sizes[image_id]
+        if kind != "tag":
+            clipped, changed = clip_geometry(kind, geometry, width, height)
+            if clipped is None:
+                raise GeometryError(f"The {kind} lies outside its {width}x{height} image "
+                                    f"{image_id}; draw it inside the image.")
+            if changed:
+                _log.info("a %s on image %s was clipped to the %sx%s image", kind, image_id,
+                          width, height)
+            geometry = clipped
+        bbox = geometry_bbox(kind, geometry, (width, height))
         if kind == "mask":
             geometry = geometry.tight()
         return (int(image_id), int(class_id), kind, encode_geometry(kind, geometry), source or "manual",
@@ -129,11 +149,12 @@ class AnnotationsMixin:
         """Insert many annotations in one transaction; returns their ids in order."""
         now = time.time()
         ids = []
+        sizes: dict[int, tuple[int, int]] = {}
         with self.transaction() as conn:
             for it in items:
                 row = self._annotation_row(it["image_id"], it["class_id"], it["kind"],
                                            it.get("geometry"), it.get("source", "manual"),
-                                           it.get("score"), now)
+                                           it.get("score"), now, sizes)
                 try:
                     cur = conn.execute(
                         "INSERT INTO annotations(image_id, class_id, kind, geometry, source, score,"

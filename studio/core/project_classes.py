@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import NotFoundError, ValidationError
 
 # A palette that stays distinguishable on grey microscopy and on colour photos.
 PALETTE = (
@@ -28,14 +28,15 @@ class ClassRecord:
 def _check_color(color: str) -> str:
     c = color.strip().lower()
     if len(c) != 7 or c[0] != "#" or any(ch not in "0123456789abcdef" for ch in c[1:]):
-        raise StudioError(f"Colour {color!r} is not of the form #rrggbb.")
+        raise ValidationError(f"Colour {color!r} is not of the form #rrggbb; give six hex digits, "
+                              "e.g. #ff8800.")
     return c
 
 
 def _check_name(name: str) -> str:
     n = (name or "").strip()
     if not n:
-        raise StudioError("A class needs a name.")
+        raise ValidationError("A class needs a name; type one.")
     return n
 
 
@@ -61,7 +62,7 @@ class ClassesMixin:
     def add_class(self, name: str, color: str | None = None, hotkey: int | None = None) -> int:
         name = _check_name(name)
         if self.class_by_name(name) is not None:
-            raise StudioError(f"A class named {name!r} already exists.")
+            raise ValidationError(f"A class named {name!r} already exists; choose another name.")
         with self.transaction() as conn:
             n = conn.execute("SELECT COUNT(*), COALESCE(MAX(position), -1) FROM classes").fetchone()
             color = _check_color(color) if color else PALETTE[n[0] % len(PALETTE)]
@@ -86,7 +87,7 @@ class ClassesMixin:
         self.class_record(class_id)
         other = self.class_by_name(name)
         if other is not None and other.id != class_id:
-            raise StudioError(f"A class named {name!r} already exists.")
+            raise ValidationError(f"A class named {name!r} already exists; choose another name.")
         self._write("UPDATE classes SET name = ? WHERE id = ?", (name, class_id))
 
     def set_class_color(self, class_id: int, color: str) -> None:
@@ -97,7 +98,7 @@ class ClassesMixin:
         if hotkey is None:
             return
         if not 0 <= int(hotkey) <= 9:
-            raise StudioError(f"Hotkey {hotkey} is not a digit 0-9.")
+            raise ValidationError(f"Hotkey {hotkey} is not a digit; use 0-9.")
 
     def set_class_hotkey(self, class_id: int, hotkey: int | None) -> None:
         """Give a class a digit hotkey; a class that had that digit loses it."""
@@ -125,7 +126,8 @@ class ClassesMixin:
         self.class_record(class_id)
         if move_to is not None:
             if move_to == class_id:
-                raise StudioError("Cannot move a class's annotations onto itself.")
+                raise ValidationError("Cannot move a class's annotations onto itself; choose another "
+                                      "class.")
             self.class_record(move_to)
         with self.transaction() as conn:
             if move_to is None:
@@ -136,5 +138,5 @@ class ClassesMixin:
             try:
                 conn.execute("DELETE FROM classes WHERE id = ?", (class_id,))
             except sqlite3.IntegrityError as exc:  # pragma: no cover - guarded above
-                raise StudioError(f"Class {class_id} is still in use: {exc}") from exc
+                raise ValueError(f"class {class_id} is still in use: {exc}") from exc
             return int(n)

@@ -1,16 +1,28 @@
-"""Training runs recorded in the project: config, history, device, metrics, checkpoints."""
+"""Training runs recorded in the project: config, history, device, metrics, checkpoints.
+
+A run set to "running" records the process that runs it (pid and host). When a project is
+opened, a run still marked "running" whose process is gone (killed, crashed, power lost) is
+marked "interrupted" (resumable from its last.pt), and temporary files that a write cut
+short left in its folder are removed.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.errors import NotFoundError, StudioError
+from studio.core.errors import NotFoundError
+from studio.core.fileio import remove_stale_temp_files
 from studio.core.jsonutil import dumps_strict
 
-RUN_STATUSES = ("created", "running", "stopped", "finished", "failed")
+_log = logging.getLogger(__name__)
+
+RUN_STATUSES = ("created", "running", "stopped", "finished", "failed", "interrupted")
 _JSON_FIELDS = ("config", "history", "best_metrics", "checkpoints")
 _PLAIN_FIELDS = ("name", "status", "device", "error", "ended_at", "duration_s")
 
@@ -80,11 +92,14 @@ class RunsMixin:
             if key in _JSON_FIELDS:
                 value = dumps_strict(value)
             elif key not in _PLAIN_FIELDS:
-                raise StudioError(f"Runs have no field {key!r}.")
+                raise ValueError(f"runs have no field {key!r}")
             if key == "status" and value not in RUN_STATUSES:
-                raise StudioError(f"Unknown run status {value!r}.")
+                raise ValueError(f"unknown run status {value!r}")
             sets.append(f"{key} = ?")
             params.append(value)
+            if key == "status" and value == "running":
+                sets += ["pid = ?", "host = ?"]
+                params += [os.getpid(), socket.gethostname()]
         if sets:
             self._write(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
 
@@ -98,6 +113,45 @@ class RunsMixin:
             history.append(record)
             conn.execute("UPDATE runs SET history = ? WHERE id = ?", (dumps_strict(history), run_id))
 
+    def recover_runs(self) -> list[int]:
+        """Mark runs whose process is gone "interrupted" and clear their stale temporary
+        files; returns their ids. Called when the project is opened."""
+        host = socket.gethostname()
+        interrupted = []
+        for run_id, pid, run_host in self._query(
+                "SELECT id, pid, host FROM runs WHERE status = 'running'"):
+            if run_host == host and pid is not None and pid != os.getpid() and _alive(pid):
+                continue  # a process on this machine still runs it
+            interrupted.append(run_id)
+        if interrupted:
+            now = time.time()
+            with self.transaction() as conn:
+                conn.executemany(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?, error = ? WHERE id = ?",
+                    [(now, "The process running it stopped (killed, crashed or the machine "
+                           "lost power); resume it from its last checkpoint.", i)
+                     for i in interrupted])
+        runs = self.root / "runs"
+        folders = [self.root / "images", *(p for p in runs.iterdir() if p.is_dir())] \
+            if runs.is_dir() else [self.root / "images"]
+        for folder in folders:
+            for path in remove_stale_temp_files(folder):
+                _log.info("removed the stale temporary file %s", path)
+        return interrupted
+
     def delete_run(self, run_id: int) -> None:
         self.run(run_id)
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
+
+
+def _alive(pid: int) -> bool:
+    """True when a process with this id exists on this machine."""
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would send Ctrl-C there
+        return False  # we hold the project's lock: no other process has it open
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else (or we cannot tell: assume alive)
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,8 +68,15 @@ CREATE TABLE runs (
 );
 """
 
+# 2: the process that runs a run (pid, host), so that a run whose process died can be told
+# from one still running
+_V2 = """
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+ALTER TABLE runs ADD COLUMN host TEXT;
+"""
+
 # Migration N takes the schema from version N-1 to N. Version 0 is an empty database.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def user_version(conn: sqlite3.Connection) -> int:

@@ -1,11 +1,26 @@
-"""Seeded random train/val/test splits, optionally stratified by class."""
+"""The split names, in one place, and seeded random train/val/test splits (optionally
+stratified by class)."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
+
+SPLITS = ("train", "val", "test", "none")
+ASSIGNED_SPLITS = SPLITS[:3]  # the parts of a dataset; "none" = not assigned yet
+UNASSIGNED = SPLITS[3]
+# folder names datasets use for their parts (Roboflow, Kaggle, torchvision) -> our split
+FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
+                 "validation": "val", "test": "test", "testing": "test"}
+
+
+def check_split(split: str) -> str:
+    """`split` when it is one of SPLITS, else a ValidationError naming the choices."""
+    if split not in SPLITS:
+        raise ValidationError(f"Unknown split {split!r}; use one of: {', '.join(SPLITS)}.")
+    return split
 
 # the split an image belongs to; "none" = in no split (not used for training or testing)
 SPLITS = ("train", "val", "test", "none")
@@ -31,10 +46,11 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     """
     ratios = (float(train), float(val), float(test))
     if any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise StudioError("Split ratios must be non-negative and not all zero.")
+        raise ValidationError("Split ratios must be non-negative and not all zero; give e.g. "
+                              "0.7, 0.15, 0.15.")
     total = sum(ratios)
     ratios = tuple(r / total for r in ratios)
-    ids = project.image_ids(split="none") if only_unassigned else project.image_ids()
+    ids = project.image_ids(split=UNASSIGNED) if only_unassigned else project.image_ids()
     groups: dict[object, list[int]] = defaultdict(list)
     if stratify:
         counts = Counter(project.image_classes())
@@ -47,7 +63,7 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     else:
         groups[None] = list(ids)
     rng = random.Random(seed)
-    assignment: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    assignment: dict[str, list[int]] = {s: [] for s in ASSIGNED_SPLITS}
     for key in sorted(groups, key=lambda k: (k is None, k if k is not None else 0)):
         members = sorted(groups[key])
         rng.shuffle(members)

@@ -68,8 +68,9 @@ class Actions:
             self.tools[name] = act
         self.tools["select"].setChecked(True)
         self.instance_mode = a("Tools", "&Instance painting", "I",
-                               "Brush strokes make separate objects instead of one region "
-                               "per class", checkable=True)
+                               "Each brush stroke makes a separate object instead of one "
+                               "region per class; hold Shift to add a stroke to the selected "
+                               "object", checkable=True)
         self.preserve_labels = a("Tools", "&Preserve other labels", "Shift+P",
                                  "Painting does not overwrite other classes", checkable=True)
         self.to_mask = a("Tools", "Convert selection to &mask", "Ctrl+Shift+M")

@@ -4,56 +4,22 @@ Each command is made of *operations* (add, delete, update, mask patch) that call
 A command runs all of its operations inside ONE store transaction, so it lands together or
 not at all, and is ONE undo step. The document executes a command once itself (so errors
 reach the caller) and then pushes it; the first `redo()` Qt makes on push is skipped.
+A command may also be written by a worker (`write()`, store only) and pushed on the GUI
+thread when the write is done (`written()`), so a big edit never blocks the window.
+The editing rules themselves (patches, paint planning) live in studio.core.editing.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
+from studio.core.editing import paste_patch
 from studio.core.errors import StudioError
-from studio.core.geometry import MaskGeom
 from studio.core.project_annotations import Annotation
-
-
-def paste_patch(geom: MaskGeom | None, x: int, y: int, patch: np.ndarray) -> MaskGeom:
-    """`geom` with the rectangle at (x, y) replaced by `patch` (bool); grows as needed.
-
-    A patch inside the mask's box is written in place (no full-size copy): pass a geometry
-    you own, such as one just read from the store. The result may not be tightly cropped
-    (the store crops it when saving).
-    """
-    patch = np.asarray(patch, dtype=bool)
-    ph, pw = patch.shape
-    if geom is None or geom.bitmap.size == 0:
-        return MaskGeom(int(x), int(y), patch.copy())
-    if (x >= geom.x and y >= geom.y and x + pw <= geom.x + geom.width
-            and y + ph <= geom.y + geom.height and geom.bitmap.flags.writeable):
-        geom.bitmap[y - geom.y:y - geom.y + ph, x - geom.x:x - geom.x + pw] = patch
-        return geom
-    x0, y0 = min(geom.x, x), min(geom.y, y)
-    x1, y1 = max(geom.x + geom.width, x + pw), max(geom.y + geom.height, y + ph)
-    # keep the bitmap's memory order (masks decoded from RLE are column-major)
-    order = "F" if geom.bitmap.flags.f_contiguous and not geom.bitmap.flags.c_contiguous else "C"
-    out = np.zeros((y1 - y0, x1 - x0), dtype=bool, order=order)
-    out[geom.y - y0:geom.y - y0 + geom.height, geom.x - x0:geom.x - x0 + geom.width] = geom.bitmap
-    out[y - y0:y - y0 + ph, x - x0:x - x0 + pw] = patch
-    return MaskGeom(x0, y0, out)
-
-
-def crop_mask(geom: MaskGeom | None, x: int, y: int, h: int, w: int) -> np.ndarray:
-    """The pixels of `geom` inside the rectangle (x, y, w, h) as a bool array h x w."""
-    out = np.zeros((h, w), dtype=bool)
-    if geom is None or geom.bitmap.size == 0:
-        return out
-    ax0, ay0 = max(x, geom.x), max(y, geom.y)
-    ax1, ay1 = min(x + w, geom.x + geom.width), min(y + h, geom.y + geom.height)
-    if ax1 > ax0 and ay1 > ay0:
-        out[ay0 - y:ay1 - y, ax0 - x:ax1 - x] = geom.bitmap[ay0 - geom.y:ay1 - geom.y,
-                                                           ax0 - geom.x:ax1 - geom.x]
-    return out
 
 
 # --- operations ----------------------------------------------------------------------------
@@ -158,22 +124,46 @@ class StoreCommand(QUndoCommand):
 
     def __init__(self, document, image_id: int, text: str, ops: Sequence) -> None:
         super().__init__(text)
-        self.document = document
+        # A weak link: the document's undo stacks own their commands (in C++), and a
+        # cycle document <-> command left to the garbage collector can free them twice.
+        self._document = weakref.ref(document)
         self.image_id = image_id
         self.ops = list(ops)
         self._executed = False
+        self.runner = None  # a WorkerPool: undo and redo are written there, not here
+
+    @property
+    def document(self):
+        document = self._document()
+        if document is None:
+            raise StudioError("The labelling document of this edit is closed.")
+        return document
 
     def execute(self) -> None:
         """First run, called by the document before pushing; errors propagate."""
         self._run(forward=True)
         self._executed = True
 
-    def _run(self, forward: bool) -> None:
+    def write(self, forward: bool = True) -> None:
+        """The store part only: safe on a worker thread (no signal is emitted)."""
+        self._write(forward)
+
+    def written_to_stack(self, stack, read_back: dict | None = None) -> None:
+        """After `write()`, on the GUI thread: views learn of it and it becomes an undo step
+        (`read_back`: the touched annotations as read after the write, if at hand)."""
+        self._executed = True
+        self.document.command_applied(self, read_back)
+        stack.push(self)
+
+    def _write(self, forward: bool) -> None:
         project = self.document.project
         with project.transaction():
             for op in (self.ops if forward else reversed(self.ops)):
                 op.redo(project) if forward else op.undo(project)
-        self.document._on_command_applied(self)
+
+    def _run(self, forward: bool) -> None:
+        self._write(forward)
+        self.document.command_applied(self)
 
     def redo(self) -> None:
         if self._executed:
@@ -186,12 +176,22 @@ class StoreCommand(QUndoCommand):
 
     def _guarded(self, forward: bool) -> None:
         # Qt calls these from C++: an exception would be lost, so report it as a signal.
+        if self.runner is not None and not self.runner.is_shut_down:
+            document = self.document  # big edits: written on the worker, in order
+            self.runner.submit(document.write_in_worker, self, forward,
+                               on_result=lambda read_back: document.command_applied(
+                                   self, read_back),
+                               on_error=lambda exc: self._failed(forward, exc))
+            return
         try:
             self._run(forward)
         except StudioError as exc:
-            self.setObsolete(True)
-            self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
-                                             f"'{self.text()}': {exc}")
+            self._failed(forward, exc)
+
+    def _failed(self, forward: bool, exc: BaseException) -> None:
+        self.setObsolete(True)
+        self.document.errorOccurred.emit(f"Could not {'redo' if forward else 'undo'} "
+                                         f"'{self.text()}': {exc}")
 
     @property
     def touched_ids(self) -> set[int]:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from studio.core import images as _images  # noqa: F401  (sets OpenCV's pixel limit first)
+from studio.core.editing import PaintPlan, clip_footprint, crop_mask, plan_paint
 from studio.core.errors import StudioError
 from studio.core.geometry import MaskGeom, clip_box, mask_to_polygons, rasterize
 from studio.gui.commands import (
@@ -29,7 +30,6 @@ from studio.gui.commands import (
     SetTagCommand,
     StoreCommand,
     UpdateOp,
-    crop_mask,
 )
 
 UNDO_LIMIT = 200
@@ -61,6 +61,12 @@ class LabelDocument(QObject):
         self.selected_ids: list[int] = []
         self.hidden_class_ids: set[int] = set()
         self.last_changed_ids: set[int] | None = None  # set while annotationsChanged runs
+        # annotations as just read back by a worker write (saves views a decode), same time
+        self.last_changed: dict[int, object] = {}
+        # called on the worker with each annotation an edit wrote, before views learn of it
+        # (a view prepares its drawing there, off the GUI thread)
+        self.view_preparers: list = []
+        self._edit_runner = None  # the WorkerPool big edits are written on (paint_mask_async)
 
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
@@ -143,11 +149,29 @@ class LabelDocument(QObject):
 
     # --- running commands ------------------------------------------------------------------
     def _push(self, cmd: StoreCommand) -> StoreCommand:
+        self.flush_edits()  # an edit of the GUI thread sees the store after queued ones
         cmd.execute()  # errors propagate to the caller; nothing is pushed then
         self.undo_stack(cmd.image_id).push(cmd)
         return cmd
 
-    def _on_command_applied(self, cmd: StoreCommand) -> None:
+    def flush_edits(self) -> None:
+        """Wait for edits (strokes, their undo and redo) still being written by a worker."""
+        runner = self._edit_runner
+        if runner is not None and runner.busy and not runner.is_shut_down:
+            runner.wait()
+
+    def write_in_worker(self, cmd: StoreCommand, forward: bool) -> dict:
+        """Worker side of an edit: the store write, the touched annotations read back and
+        handed to the view preparers. Returns the read-back annotations by id."""
+        cmd.write(forward)
+        read_back = self._read_back(cmd.touched_ids)
+        for prepare in list(self.view_preparers):
+            for ann in read_back.values():
+                prepare(ann)
+        return read_back
+
+    def command_applied(self, cmd: StoreCommand, read_back: dict | None = None) -> None:
+        """A command's store write is done: fix the selection and tell the views."""
         touched = cmd.touched_ids
         if cmd.image_id == self.image_id and touched & set(self.selected_ids):
             gone = set(touched) - set(self._existing_ids([i for i in self.selected_ids
@@ -156,10 +180,12 @@ class LabelDocument(QObject):
                 self.select([i for i in self.selected_ids if i not in gone])
         # Views may refresh only these ids; None (any other time) means "reload all".
         self.last_changed_ids = cmd.touched_ids
+        self.last_changed = read_back or {}
         try:
             self.annotationsChanged.emit(int(cmd.image_id))
         finally:
             self.last_changed_ids = None
+            self.last_changed = {}
 
     def _existing_ids(self, ids: Sequence[int]) -> list[int]:
         out = []
@@ -179,6 +205,10 @@ class LabelDocument(QObject):
                     source=source)
         cmd = self._push(AddAnnotationsCommand(self, image_id, [item], f"Add {kind}"))
         return cmd.added_ids[0]
+
+    def delete_selection(self) -> None:
+        """Delete the selected objects (one undo step)."""
+        self.delete_annotations(list(self.selected_ids))
 
     def delete_annotations(self, ids: Sequence[int]) -> None:
         ids = [int(i) for i in ids]
@@ -241,71 +271,83 @@ class LabelDocument(QObject):
                    text: str = "Paint") -> int | None:
         """Paint (or erase) the pixels `footprint` (bool, at x, y) as one undo step.
 
-        semantic: painting class C adds the pixels to C's mask (created if none) and, unless
-        `preserve_others`, removes them from other classes' masks; erasing clears them from
-        every mask (only C's with `preserve_others`).
-        instance: painting adds to mask `target_id` (or a new object of class C); erasing
-        clears `target_id` (or every mask when none is given).
-        Returns the id of the mask painted into (None when erasing or nothing changed).
+        The rules are studio.core.editing.plan_paint's. Returns the id of the mask painted
+        into (None when erasing or nothing changed). Blocks: see paint_mask_async.
         """
+        cmd, plan = self._paint_command(self._paint_args(x, y, footprint, erase, class_id, mode,
+                                                         preserve_others, target_id, text))
+        if cmd is None:
+            return None
+        self._push(cmd)
+        return cmd.added_ids[0] if plan.new_mask is not None else plan.painted_id
+
+    def paint_mask_async(self, workers, x: int, y: int, footprint: np.ndarray, *,
+                         on_done=None, on_error=None, erase: bool = False,
+                         class_id: int | None = None, mode: str = "semantic",
+                         preserve_others: bool = False, target_id: int | None = None,
+                         text: str = "Paint"):
+        """paint_mask without blocking: reading the masks, planning and the store write run
+        in `workers` (a WorkerPool); the undo step is pushed when the write is done, then
+        on_done(id of the mask painted into, or None) runs. Returns the worker task.
+        `footprint` is handed over: do not change it afterwards (it is not copied)."""
+        args = self._paint_args(x, y, footprint, erase, class_id, mode, preserve_others,
+                                target_id, text)
+        self._edit_runner = workers
+
+        def job():
+            cmd, plan = self._paint_command(args)
+            if cmd is None:
+                return None
+            return cmd, plan, self.write_in_worker(cmd, True)
+
+        def done(out) -> None:
+            result = None
+            if out is not None:
+                cmd, plan, read_back = out
+                cmd.runner = workers  # its undo and redo are written there too
+                cmd.written_to_stack(self.undo_stack(cmd.image_id), read_back)
+                result = cmd.added_ids[0] if plan.new_mask is not None else plan.painted_id
+            if on_done is not None:
+                on_done(result)
+
+        return workers.submit(job, on_result=done, on_error=on_error)
+
+    def _paint_args(self, x, y, footprint, erase, class_id, mode, preserve_others, target_id,
+                    text) -> dict:
         image_id = self._require_image()
         width, height = self.image_size()
-        fp = np.asarray(footprint, dtype=bool)
-        x, y = int(x), int(y)
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + fp.shape[1], width), min(y + fp.shape[0], height)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        fp = fp[y0 - y:y1 - y, x0 - x:x1 - x]
-        if not fp.any():
-            return None
-        h, w = fp.shape
         cid = None if (erase and mode == "instance") else self._class_for_new(class_id)
-        masks = self.project.annotations(image_id, kind="mask")
-        by_id = {a.id: a for a in masks}
-        patches: list[MaskPatchOp] = []
-        adds: list[AddOp] = []
-        result: int | None = None
+        return dict(image_id=image_id, size=(width, height), x=x, y=y,
+                    footprint=np.asarray(footprint, dtype=bool), erase=erase,
+                    class_id=cid, mode=mode, preserve_others=preserve_others,
+                    target_id=target_id, text=text)
 
-        def patch(ann, paint: bool) -> bool:
-            before = crop_mask(ann.geometry, x0, y0, h, w)
-            after = (before | fp) if paint else (before & ~fp)
-            if not np.array_equal(before, after):
-                patches.append(MaskPatchOp(ann.id, x0, y0, before, after, current=ann))
-                return True
-            return False
+    def _paint_command(self, a: dict) -> tuple[MaskPatchCommand | None, PaintPlan | None]:
+        """The command of a paint (any thread: reads the store, writes nothing)."""
+        clipped = clip_footprint(a["x"], a["y"], a["footprint"], *a["size"])
+        if clipped is None:
+            return None, None
+        x0, y0, fp = clipped
+        masks = self.project.annotations(a["image_id"], kind="mask")
+        plan = plan_paint(masks, x0, y0, fp, erase=a["erase"], class_id=a["class_id"],
+                          mode=a["mode"], preserve_others=a["preserve_others"],
+                          target_id=a["target_id"])
+        if plan.empty:
+            return None, plan
+        patches = [MaskPatchOp(p.annotation.id, p.x, p.y, p.before, p.after,
+                               current=p.annotation) for p in plan.patches]
+        adds = ([AddOp(a["image_id"], plan.new_class, "mask", plan.new_mask)]
+                if plan.new_mask is not None else [])
+        return MaskPatchCommand(self, a["image_id"], patches, adds, text=a["text"]), plan
 
-        if mode == "semantic":
-            own = [a for a in masks if a.class_id == cid]
-            if erase:
-                for a in (own if preserve_others else masks):
-                    patch(a, False)
-            else:
-                if own:
-                    patch(own[0], True)
-                    result = own[0].id
-                else:
-                    adds.append(AddOp(image_id, cid, "mask", MaskGeom(x0, y0, fp.copy())))
-                if not preserve_others:
-                    for a in masks:
-                        if a.class_id != cid:
-                            patch(a, False)
-        elif mode == "instance":
-            target = by_id.get(target_id) if target_id is not None else None
-            if erase:
-                for a in ([target] if target is not None else masks):
-                    patch(a, False)
-            elif target is not None:
-                patch(target, True)
-                result = target.id
-            else:
-                adds.append(AddOp(image_id, cid, "mask", MaskGeom(x0, y0, fp.copy())))
-        else:
-            raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
-        if not patches and not adds:
-            return None
-        cmd = self._push(MaskPatchCommand(self, image_id, patches, adds, text=text))
-        return cmd.added_ids[0] if adds else result
+    def _read_back(self, ids) -> dict:
+        out = {}
+        for i in ids:
+            try:
+                out[i] = self.project.annotation(i)
+            except StudioError:
+                continue  # deleted by the edit
+        return out
 
     def replace_annotations(self, ids: Sequence[int], items: Sequence[dict],
                             text: str = "Convert") -> list[int]:

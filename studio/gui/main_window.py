@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.editing import mark_edited
 from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
 from studio.core.tiles import prebuild_pyramids
-from studio.gui import dialogs, prefetch
+from studio.gui import dialogs
 from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
@@ -36,6 +37,7 @@ from studio.gui.panels.images_model import add_images_job
 from studio.gui.panels.objects import ObjectsPanel
 from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
+from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
 from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
@@ -57,6 +59,7 @@ class MainWindow(QMainWindow):
         self.canvas: CanvasView | None = None
         self.workers = WorkerPool(2, self)  # imports, exports, adding files
         self.thumb_workers = WorkerPool(2, self)  # thumbnails of the image list
+        self.prefetcher = Prefetcher(parent=self)  # neighbours of the current image
         self.actions = Actions(self)
         self.images_panel = ImagesPanel(workers=self.thumb_workers)
         self.classes_panel = ClassesPanel()
@@ -113,20 +116,20 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
     def _connect(self) -> None:
-        a, doc_call = self.actions, self._doc_call
+        a, on_doc, on_canvas = self.actions, self._doc_slot, self._canvas_slot
         for act, slot in (
             (a.new_project, self.new_project), (a.open_project, self.choose_project),
             (a.open_sample, self.open_sample), (a.import_dataset, self.import_dataset),
             (a.export_dataset, self.export_dataset), (a.add_images, self.choose_images),
             (a.close_project, self.close_project), (a.quit, self.close),
-            (a.copy, lambda: doc_call("copy_selection")), (a.paste, lambda: doc_call("paste")),
-            (a.duplicate, lambda: doc_call("duplicate_selection")),
-            (a.delete, lambda: doc_call("delete_annotations", list(self.doc.selected_ids))),
-            (a.select_all, self.objects_panel.select_all), (a.fit, lambda: self._canvas_call("fit")),
-            (a.zoom_100, lambda: self._canvas_call("zoom_100")),
+            (a.copy, on_doc(LabelDocument.copy_selection)), (a.paste, on_doc(LabelDocument.paste)),
+            (a.duplicate, on_doc(LabelDocument.duplicate_selection)),
+            (a.delete, on_doc(LabelDocument.delete_selection)),
+            (a.select_all, self.objects_panel.select_all), (a.fit, on_canvas(CanvasView.fit)),
+            (a.zoom_100, on_canvas(CanvasView.zoom_100)),
             (a.window_level, self.show_brightness_contrast),
-            (a.to_mask, lambda: self._canvas_call("convert_selection", "mask")),
-            (a.to_polygon, lambda: self._canvas_call("convert_selection", "polygon")),
+            (a.to_mask, on_canvas(CanvasView.convert_selection, "mask")),
+            (a.to_polygon, on_canvas(CanvasView.convert_selection, "polygon")),
             (a.previous_image, lambda: self.go(-1)), (a.next_image, lambda: self.go(1)),
             (a.next_unlabelled, self.images_panel.go_next_unlabelled),
             (a.mark_done, self.images_panel.mark_done_and_next),
@@ -138,17 +141,18 @@ class MainWindow(QMainWindow):
         ):
             act.triggered.connect(slot)
         a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))
-        a.tool_group.triggered.connect(lambda act: self._canvas_call("set_tool", act.data()))
-        a.instance_mode.toggled.connect(lambda on: self._canvas_call(
-            "set_paint_mode", "instance" if on else "semantic"))
+        a.tool_group.triggered.connect(
+            lambda act: on_canvas(CanvasView.set_tool, act.data())())
+        a.instance_mode.toggled.connect(lambda on: on_canvas(
+            CanvasView.set_paint_mode, "instance" if on else "semantic")())
         a.preserve_labels.toggled.connect(
-            lambda on: self._canvas_call("set_preserve_other_labels", on))
+            lambda on: on_canvas(CanvasView.set_preserve_other_labels, on)())
         for n, act in enumerate(a.classes, start=1):
             act.triggered.connect(lambda _=False, n=n: self.use_class_hotkey(n))
         for split, act in a.splits.items():
             act.triggered.connect(lambda _=False, s=split: self.images_panel.set_split(s))
         self.opacity_slider.valueChanged.connect(
-            lambda v: self._canvas_call("set_opacity", v / 100.0))
+            lambda v: on_canvas(CanvasView.set_opacity, v / 100.0)())
         self.images_panel.countChanged.connect(self._on_count_changed)
         self.images_panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.welcome.newRequested.connect(self.new_project)
@@ -181,12 +185,13 @@ class MainWindow(QMainWindow):
     # --- document and canvas ----------------------------------------------------------------
     def _set_document(self, doc: LabelDocument | None) -> None:
         if self.canvas is not None:
+            self.canvas.shutdown()
             self.canvas.setParent(None)
             self.canvas.deleteLater()
             self.canvas = None
         self.doc = doc
         if doc is not None:
-            self.canvas = CanvasView(doc)
+            self.canvas = CanvasView(doc, prefetcher=self.prefetcher)
             self.canvas.set_opacity(self.opacity_slider.value() / 100.0)
             self.canvas_holder.layout().addWidget(self.canvas)
             self.canvas.zoomChanged.connect(
@@ -216,21 +221,20 @@ class MainWindow(QMainWindow):
         self.workspaces.set_document(doc)
         self._update_title()
 
-    def _doc_call(self, method: str, *args):
-        """Call a document method, showing any error; None without a document."""
-        if self.doc is None:
-            return None
-        try:
-            return getattr(self.doc, method)(*args)
-        except StudioError as exc:
-            show_error(self, exc)
-            return None
+    def _doc_slot(self, method, *args):
+        """A slot calling `method` (a LabelDocument function) on the current document,
+        showing any error; nothing happens without a document."""
+        return lambda *_signal_args: self._call_on(self.doc, method, *args)
 
-    def _canvas_call(self, method: str, *args):
-        if self.canvas is None:
+    def _canvas_slot(self, method, *args):
+        """Like _doc_slot, for a CanvasView function on the current canvas."""
+        return lambda *_signal_args: self._call_on(self.canvas, method, *args)
+
+    def _call_on(self, target, method, *args):
+        if target is None:
             return None
         try:
-            return getattr(self.canvas, method)(*args)
+            return method(target, *args)
         except StudioError as exc:
             show_error(self, exc)
             return None
@@ -243,12 +247,10 @@ class MainWindow(QMainWindow):
         rec = self.project.image(image_id)
         self.status_labels["size"].setText(f"{rec.width} x {rec.height}")
         ids = [self.images_panel.neighbour(d) for d in (1, -1)]
-        prefetch.prefetch([self.project.image(i).abs_path for i in ids if i is not None])
+        self.prefetcher.prefetch([self.project.image(i).abs_path for i in ids if i is not None])
 
     def _on_annotations_changed(self, image_id: int) -> None:
-        rec = self.project.image(image_id) if self.project else None
-        if rec is not None and rec.status == "new":  # the first edit starts the image
-            self.project.set_status(image_id, "in_progress")
+        if self.project is not None and mark_edited(self.project, image_id):
             self.images_panel.refresh_image(image_id)
 
     def _on_count_changed(self, row: int, total: int) -> None:
@@ -298,7 +300,7 @@ class MainWindow(QMainWindow):
         self._set_document(None)
         self.project.close()
         self.project = None
-        prefetch.clear()
+        self.prefetcher.clear()
         return True
 
     def new_project(self) -> None:
@@ -416,7 +418,8 @@ class MainWindow(QMainWindow):
     # --- dialogs ---------------------------------------------------------------------------------
     def show_brightness_contrast(self) -> None:
         dialog = dialogs.BrightnessContrastDialog(self)
-        dialog.changed.connect(lambda b, c: self._canvas_call("set_brightness_contrast", b, c))
+        dialog.changed.connect(
+            lambda b, c: self._canvas_slot(CanvasView.set_brightness_contrast, b, c)())
         dialog.show()
 
     def show_cheat_sheet(self) -> dialogs.CheatSheetDialog:
@@ -435,6 +438,7 @@ class MainWindow(QMainWindow):
         self.workspaces.shutdown()
         self.workers.shutdown()
         self.thumb_workers.shutdown()
+        self.prefetcher.shutdown()
         self.workspaces.switch_to("label")  # save the labelling layout with its docks shown
         self.settings.save_window(self)
         if self.project is not None:

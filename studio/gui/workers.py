@@ -5,7 +5,12 @@ never swallowed (a task without an error handler logs the traceback). Cancellati
 cooperative: a function run with `with_token=True` receives a `CancelToken` first and
 checks it between steps. Tasks submitted with the same `key` supersede each other: the
 older one is cancelled and whatever it returns is dropped, so only the newest request
-ever reaches the GUI (used for thumbnails, prefetch and long imports).
+ever reaches the GUI (used for thumbnails, prefetch, canvas tiles, the canvas assists and
+long imports).
+
+This is the one way the GUI runs work off its thread. Every pool belongs to a window or
+widget, which calls `shutdown()` when it closes; `live_pools()` lists the pools not shut
+down (the test suite fails a test that leaves one running).
 """
 
 from __future__ import annotations
@@ -13,12 +18,20 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
+
+_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+
+def live_pools() -> list[WorkerPool]:
+    """Pools that exist and were not shut down (tests check none is left running)."""
+    return [p for p in list(_POOLS) if not p.is_shut_down]
 
 
 class Cancelled(Exception):
@@ -100,14 +113,19 @@ class WorkerPool(QObject):
 
     _relay = Signal(object, str, object)  # task, what, payload (queued across threads)
     busyChanged = Signal(bool)
+    failed = Signal(object)  # the exception of every current task that failed (any handler)
 
-    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+    def __init__(self, max_threads: int = 2, parent: QObject | None = None,
+                 name: str = "workers") -> None:
         super().__init__(parent)
+        self.name = name
+        self.is_shut_down = False
         self._threads = QThreadPool(self)
         self._threads.setMaxThreadCount(max(1, max_threads))
         self._tasks: set[Task] = set()
         self._latest: dict[Any, Task] = {}
         self._relay.connect(self._on_relay)
+        _POOLS.add(self)
 
     def submit(self, fn: Callable, *args, on_result: Callable | None = None,
                on_error: Callable | None = None, on_progress: Callable | None = None,
@@ -121,6 +139,10 @@ class WorkerPool(QObject):
         callbacks = dict(result=on_result, error=on_error, progress=on_progress,
                          finished=on_finished)
         task = Task(self, fn, args, kwargs, with_token, callbacks, key)
+        if self.is_shut_down:  # the owner closed: nothing starts any more
+            task.cancel()
+            task.done = True
+            return task
         if key is not None:
             older = self._latest.get(key)
             if older is not None:
@@ -136,6 +158,11 @@ class WorkerPool(QObject):
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
+
+    @property
+    def running(self) -> int:
+        """Tasks running on a thread right now."""
+        return self._threads.activeThreadCount()
 
     def is_current(self, task: Task) -> bool:
         return task.key is None or self._latest.get(task.key) is task
@@ -153,9 +180,15 @@ class WorkerPool(QObject):
         QCoreApplication.processEvents()
         return ok
 
-    def shutdown(self, msecs: int = 5000) -> None:
+    def shutdown(self, msecs: int = 5000) -> bool:
+        """Cancel everything, wait for running tasks, start nothing more (owner closes)."""
+        self.is_shut_down = True
         self.clear_pending()
-        self._threads.waitForDone(msecs)
+        self._threads.clear()  # queued tasks never start
+        ok = self._threads.waitForDone(msecs)
+        self._tasks.clear()
+        self._latest.clear()
+        return ok
 
     # --- GUI thread ---------------------------------------------------------------------
     def _on_relay(self, task: Task, what: str, payload: object) -> None:
@@ -176,6 +209,8 @@ class WorkerPool(QObject):
                     cb(payload)
             elif what == "error":
                 self._deliver_error(task, payload, current)
+                if current:
+                    self.failed.emit(payload)
             if current:
                 cb = task.callbacks.get("finished")
                 if cb is not None:
@@ -212,10 +247,13 @@ def run_with_progress(parent, pool: WorkerPool, title: str, fn: Callable, *args,
     progress = QProgressDialog(title, "Cancel" if cancellable else None, 0, 0, parent)
     progress.setWindowModality(Qt.WindowModality.WindowModal)
     progress.setMinimumDuration(400)
+    state = {"open": True}
 
-    def finish() -> None:
-        progress.close()
-        progress.deleteLater()
+    def finish() -> None:  # after a result or error, and again on_finished: close once
+        if state["open"]:
+            state["open"] = False
+            progress.close()
+            progress.deleteLater()
 
     def done(value) -> None:
         finish()
@@ -227,6 +265,8 @@ def run_with_progress(parent, pool: WorkerPool, title: str, fn: Callable, *args,
         (on_error or (lambda e: show_error(parent, e)))(exc)
 
     def step(value) -> None:
+        if not state["open"]:
+            return
         n, total = value
         progress.setMaximum(total)
         progress.setValue(n)

@@ -4,6 +4,15 @@ A checkpoint holds only tensors, containers, numbers and strings:
 {"model", "optimizer", "scheduler", "scaler", "epoch" (completed epochs), "config",
 "class_names", "class_ids", "best", "normalize", "status", "task", "format"}.
 
+Every checkpoint carries a SHA-256 of its tensors (their dtypes, shapes, places in the
+payload and bytes); `load_checkpoint` recomputes it and refuses a file whose tensors changed
+on disk (a flipped bit would otherwise resume training on corrupted weights). Checkpoints
+written before the checksum existed load as before.
+
+The file is serialised in memory and written by Python, so a full disk is an OSError we
+turn into a clear error (torch's own zip writer aborts the process on ENOSPC) and the
+temporary file is removed.
+
 Training saves through a `CheckpointWriter`: the epoch hands over a snapshot and goes on,
 and a background thread does the serialising and the fsync (10-20 ms an epoch for a small
 model, which was most of fit's overhead over a bare loop).
@@ -11,6 +20,8 @@ model, which was most of fit's overhead over a bare loop).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import queue
 import threading
@@ -20,8 +31,8 @@ from typing import Any, TypedDict
 
 import torch
 
-from studio.core.errors import NotFoundError, StudioError, TrainingError
-from studio.core.fileio import atomic_path
+from studio.core.errors import CheckpointError, NotFoundError, TrainingError, ValidationError
+from studio.core.fileio import atomic_path, disk_full_error, is_disk_full
 
 FORMAT = 1
 
@@ -45,15 +56,46 @@ class CheckpointPayload(TypedDict, total=False):
     status: str
     unfrozen: bool
     bad_epochs: int
+
+
 LAST = "last.pt"
 BEST = "best.pt"
+_CHECKSUM = "tensor_sha256"
+
+
+def _feed(digest, obj, where: str) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().to("cpu").contiguous()
+        digest.update(f"{where}:{t.dtype}:{tuple(t.shape)};".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        for key in sorted(obj, key=str):
+            _feed(digest, obj[key], f"{where}/{key}")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _feed(digest, value, f"{where}[{i}]")
+
+
+def _tensor_checksum(payload: dict) -> str:
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in payload.items() if k != _CHECKSUM}, "")
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: Path, payload: CheckpointPayload) -> Path:
-    """torch.save, atomically (a crash never leaves a half-written checkpoint)."""
+    """torch.save with a checksum of the tensors, atomically (a crash never leaves a
+    half-written checkpoint; a full disk is a DiskFullError and leaves no temp file)."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buffer = io.BytesIO()
+    torch.save({**payload, _CHECKSUM: _tensor_checksum(payload)}, buffer)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path.parent, "write the checkpoint into") from exc
+        raise
     return path
 
 
@@ -132,18 +174,23 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu"
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
             AttributeError, TypeError) as exc:
-        raise StudioError(f"{path} is not a readable checkpoint ({type(exc).__name__}); "
-                          "choose a last.pt or best.pt written by a training run.") from exc
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}); "
+                              "choose a last.pt or best.pt written by a training run.") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise StudioError(f"{path} is not a Vision Studio training checkpoint (no model and "
-                          "config in it).")
+        raise CheckpointError(f"{path} is not a Vision Studio training checkpoint (no model "
+                              "and config in it); choose one written by a training run.")
+    expected = ckpt.pop(_CHECKSUM, None)
+    if expected is not None and expected != _tensor_checksum(ckpt):
+        raise CheckpointError(f"{path} is corrupted: its weights no longer match the checksum "
+                              "written with them (damaged on disk). Use the run's other "
+                              "checkpoint, or train again.")
     return ckpt
 
 
 def run_checkpoint(project, run_id: int, which: str = "best") -> Path:
     """Path of a run's best.pt (falling back to last.pt when no best exists) or last.pt."""
     if which not in ("best", "last"):
-        raise StudioError(f"Unknown checkpoint {which!r}; use 'best' or 'last'.")
+        raise ValidationError(f"Unknown checkpoint {which!r}; use 'best' or 'last'.")
     record = project.run(run_id)
     folder = project.run_dir(record.id)
     names = [BEST, LAST] if which == "best" else [LAST]

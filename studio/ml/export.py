@@ -2,11 +2,17 @@
 
 Beside the model file a `<name>.json` records what a consumer needs: task, class names,
 input channels and size, normalisation and resize policy.
+
+Both files are written atomically, and together: when either cannot be written (a full
+disk, no permission) neither is left behind, and no temporary file either. TorchScript is
+serialised in memory and written by Python, because torch's zip writer aborts the whole
+process when the disk fills.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import warnings
@@ -15,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from studio.core.errors import StudioError
-from studio.core.fileio import atomic_path, atomic_write_text
+from studio.core.errors import ExportError, ValidationError
+from studio.core.fileio import atomic_path, atomic_write_text, disk_full_error, is_disk_full
 
 FORMATS = ("torchscript", "onnx")
 ATOL = 1e-4
@@ -28,8 +34,9 @@ def _check(name: str, expected: torch.Tensor, got) -> None:
                                                          atol=ATOL, rtol=1e-3):
         diff = (got.float() - expected.float()).abs().max().item() if got.shape == \
             expected.shape else float("nan")
-        raise StudioError(f"The {name} export does not reproduce the model's outputs "
-                          f"(max difference {diff:.3g}); nothing was written.")
+        raise ExportError(f"The {name} export does not reproduce the model's outputs "
+                          f"(max difference {diff:.3g}); nothing was written. Export to the "
+                          "other format, or report the model type.")
 
 
 def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
@@ -42,30 +49,40 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     from studio.ml.predict import load_run_model
 
     if fmt not in FORMATS:
-        raise StudioError(f"Unknown export format {fmt!r}; use torchscript or onnx.")
+        raise ValidationError(f"Unknown export format {fmt!r}; use torchscript or onnx.")
     if fmt == "onnx" and importlib.util.find_spec("onnx") is None:
-        raise StudioError("ONNX export needs the 'onnx' package: pip install onnx")
+        raise ExportError("ONNX export needs the 'onnx' package: pip install onnx")
     model, meta = load_run_model(project, run_id, which, "cpu")
     model.eval()
     out = Path(out_path).expanduser().resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     size, channels = meta["image_size"], meta["channels"]
     gen = torch.Generator().manual_seed(0)
     example = torch.randn(1, channels, size, size, generator=gen)
     probe = torch.randn(2, channels, size, size, generator=gen)
     with torch.no_grad():
         expected = model(probe)
-    with atomic_path(out) as tmp:
-        if fmt == "torchscript":
-            _torchscript(model, example, probe, expected, tmp)
-        else:
-            _onnx(model, example, probe, expected, tmp, meta["task"])
     info = {k: meta[k] for k in ("task", "class_names", "channels", "image_size",
                                  "resize_policy", "normalize")}
     info.update({"format": fmt, "run_id": run_id, "input": "float32 N x C x H x W, "
                  "(pixel/255 - mean) / std", "output": "logits"})
     sidecar = out.with_suffix(".json")
-    atomic_write_text(sidecar, json.dumps(info, indent=2))
+    had = {p: p.exists() for p in (out, sidecar)}
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            if fmt == "torchscript":
+                _torchscript(model, example, probe, expected, tmp)
+            else:
+                _onnx(model, example, probe, expected, tmp, meta["task"])
+        atomic_write_text(sidecar, json.dumps(info, indent=2))
+    except OSError as exc:
+        for path, existed in had.items():
+            if not existed:  # a model without its description (or the reverse) is no use
+                path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(out.parent, "export the model into") from exc
+        raise ExportError(f"Cannot write the exported model to {out.parent}: "
+                          f"{exc.strerror or exc}; choose another folder.") from exc
     return out
 
 
@@ -75,10 +92,12 @@ def _torchscript(model, example, probe, expected, tmp: Path) -> None:
         try:
             traced = torch.jit.trace(model, example, check_trace=False)
         except Exception as exc:  # tracing failures come as many exception types
-            raise StudioError(f"TorchScript export failed: {exc}") from exc
+            raise ExportError(f"TorchScript export failed: {exc}") from exc
     with torch.no_grad():
         _check("TorchScript", expected, traced(probe))
-    traced.save(str(tmp))
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    tmp.write_bytes(buffer.getbuffer())
 
 
 def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:
@@ -93,8 +112,10 @@ def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:
                               output_names=["logits"], dynamo=dynamo,
                               **({"dynamic_shapes": ({0: torch.export.Dim("batch")},)}
                                  if dynamo else kwargs))
+        except OSError:
+            raise  # writing failed (a full disk): reported by export_model
         except Exception as exc:  # the exporters raise many exception types
-            raise StudioError(f"ONNX export failed: {exc}") from exc
+            raise ExportError(f"ONNX export failed: {exc}") from exc
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime as ort
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from studio.core.errors import ConfigError, StudioError, TrainingError
+from studio.core.fileio import disk_full_error, is_disk_full
 from studio.ml import checkpoints as ckpts
 from studio.ml import distributed
 from studio.ml.config import merge, validate_config
@@ -124,9 +125,8 @@ def _run_error(exc: BaseException, project, run_id: int) -> BaseException:
         return exc
     if isinstance(exc, OSError):
         folder = project.root / "runs"
-        if exc.errno == errno.ENOSPC:
-            return TrainingError(f"The disk holding {folder} is full: run {run_id} stopped "
-                                 "writing checkpoints. Free some space and resume the run.")
+        if is_disk_full(exc):
+            return disk_full_error(folder, f"write run {run_id}'s checkpoints into")
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return TrainingError(f"Cannot write to {folder} ({exc.strerror}): run {run_id} "
                                  "needs a writable runs folder. Fix its permissions and "

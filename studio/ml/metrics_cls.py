@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from studio.core.errors import ConfigError
+from studio.core.errors import ConfigError, DataError
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -25,10 +25,11 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
     t = np.asarray(y_true).astype(np.int64, copy=False).ravel()
     p = np.asarray(y_pred).astype(np.int64, copy=False).ravel()
     if t.shape != p.shape:
-        raise ConfigError(f"y_true has {t.size} items but y_pred has {p.size}")
+        raise ValueError(f"y_true has {t.size} items but y_pred has {p.size}")
     for name, arr in (("y_true", t), ("y_pred", p)):
         if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ConfigError(f"{name} holds labels outside 0..{num_classes - 1}")
+            raise DataError(f"{name} holds labels outside 0..{num_classes - 1}; check that the "
+                            "class list matches the labels.")
     return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(
         num_classes, num_classes
     )
@@ -82,7 +83,8 @@ class ClassificationMeter:
 
     def __init__(self, num_classes: int) -> None:
         if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+            raise ConfigError(f"A metric needs at least one class, got {num_classes}; add a "
+                              "class first.")
         self.num_classes = num_classes
         self.confusion: torch.Tensor | None = None  # int64 (C, C); all_reduce it for DDP
 
@@ -100,10 +102,11 @@ class ClassificationMeter:
             target = target.argmax(dim=1)
         preds, target = preds.long().flatten(), target.long().to(preds.device).flatten()
         if preds.shape != target.shape:
-            raise ConfigError(f"{preds.numel()} predictions for {target.numel()} targets")
+            raise ValueError(f"{preds.numel()} predictions for {target.numel()} targets")
         bad = (target < 0) | (target >= c) | (preds < 0) | (preds >= c)
         if bool(bad.any()):
-            raise ConfigError(f"labels outside 0..{c - 1} in a classification batch")
+            raise DataError(f"Labels outside 0..{c - 1} in a classification batch; check that "
+                            "the class list matches the labels.")
         counts = torch.bincount(target * c + preds, minlength=c * c).reshape(c, c)
         self.confusion = counts if self.confusion is None else self.confusion + counts
 

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from studio.core.errors import ConfigError
+from studio.core.errors import ConfigError, DataError
 from studio.ml.tasks import IGNORE_INDEX
 
 _KERNEL = np.ones((3, 3), np.uint8)
@@ -98,7 +98,8 @@ class BoundaryAccumulator:
 
     def __init__(self, num_classes: int, tolerance: int = 2) -> None:
         if not isinstance(tolerance, int) or tolerance < 0:
-            raise ConfigError(f"boundary tolerance must be an integer >= 0, got {tolerance!r}")
+            raise ConfigError(f"The boundary tolerance must be a whole number of pixels >= 0, "
+                              f"got {tolerance!r}.")
         self.num_classes = num_classes
         self.tolerance = tolerance
         c = num_classes
@@ -188,10 +189,11 @@ def _as_numpy(x: Any) -> np.ndarray:
 
 def _check_labels(pred: np.ndarray, target: np.ndarray, valid: np.ndarray, c: int) -> None:
     if pred.shape != target.shape:
-        raise ConfigError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+        raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
     for name, arr in (("prediction", pred[valid]), ("target", target[valid])):
         if arr.size and (arr.min() < 0 or arr.max() >= c):
-            raise ConfigError(f"{name} holds labels outside 0..{c - 1} (and the ignore index)")
+            raise DataError(f"The {name} holds labels outside 0..{c - 1} (and the ignore index); "
+                            "check that the class list matches the label maps.")
 
 
 def segmentation_metrics(
@@ -234,7 +236,8 @@ class SegmentationMeter:
         boundary_tolerance: int = 2,
     ) -> None:
         if num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
+            raise ConfigError(f"A metric needs at least one class, got {num_classes}; add a "
+                              "class first.")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.boundary = boundary
@@ -254,13 +257,14 @@ class SegmentationMeter:
         preds = preds.long()
         target = target.detach().long().to(preds.device)
         if preds.shape != target.shape:
-            raise ConfigError(
+            raise ValueError(
                 f"prediction {tuple(preds.shape)} and target {tuple(target.shape)} differ"
             )
         valid = target != self.ignore_index
         t, p = target[valid], preds[valid]
         if bool(((t < 0) | (t >= c) | (p < 0) | (p >= c)).any()):
-            raise ConfigError(f"labels outside 0..{c - 1} (and the ignore index) in a batch")
+            raise DataError(f"Labels outside 0..{c - 1} (and the ignore index) in a batch; "
+                            "check that the class list matches the label maps.")
         counts = torch.bincount(t * c + p, minlength=c * c).reshape(c, c)
         self.confusion = counts if self.confusion is None else self.confusion + counts
         if self.boundary:

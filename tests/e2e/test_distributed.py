@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from testutil import write_png
+from testutil import add_toy_classification
 from torch import nn
 
 from studio.core.project import Project
@@ -23,13 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _project(folder: Path) -> None:
     with Project.create(folder) as p:
-        dark, bright = p.add_class("dark"), p.add_class("bright")
-        rng = np.random.default_rng(0)
-        for i in range(20):
-            arr = np.clip(rng.normal(180 if i % 2 else 70, 30, (16, 16, 3)), 0, 255)
-            iid, _ = p.add_image(write_png(folder / "img" / f"c{i}.png", arr.astype(np.uint8)),
-                                 split="train" if i < 15 else "val")
-            p.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+        add_toy_classification(p, folder / "img", ["train"] * 15 + ["val"] * 5)
 
 
 @pytest.mark.slow

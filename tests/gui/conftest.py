@@ -1,6 +1,13 @@
-"""Fixtures for the canvas and document tests: a tiny project and real mouse input."""
+"""Fixtures for the canvas and document tests: a tiny project and real mouse input.
+
+Every GUI test is checked for background work left behind: a WorkerPool (the one way the
+GUI runs work off its thread) or QThreadPool still running a task, or a QThread still
+running, fails the test that left it (and is stopped, so the next test starts clean).
+"""
 
 from __future__ import annotations
+
+import weakref
 
 import cv2
 import numpy as np
@@ -11,6 +18,43 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 DISC_CENTER, DISC_RADIUS = (100, 75), 40
+
+
+@pytest.fixture(autouse=True)
+def no_qt_work_left_behind(qapp, monkeypatch):
+    """Fail a test that leaves a QThread, a QThreadPool task or a WorkerPool running."""
+    from PySide6.QtCore import QThread, QThreadPool
+
+    from studio.gui.workers import live_pools
+
+    threads: weakref.WeakSet = weakref.WeakSet()
+    original_start = QThread.start
+
+    def start(self, *args, **kwargs):
+        threads.add(self)
+        return original_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", start)
+    pools_before = set(map(id, live_pools()))
+    yield
+    QApplication.processEvents()  # deliver what finished just now (deleteLater included)
+    left = []
+    for thread in list(threads):
+        if thread.isRunning():
+            left.append(f"QThread {thread!r} still running")
+            thread.quit()
+            thread.wait(5000)
+    for pool in live_pools():
+        if pool.running and not pool.busy:
+            pool.wait(2000)  # outcomes delivered: its threads are just returning
+        if pool.busy or pool.running:
+            left.append(f"WorkerPool '{pool.name}' still running {pool.running} task(s)")
+        if id(pool) not in pools_before:
+            pool.shutdown()  # idle pools of this test: stop their threads too
+    if QThreadPool.globalInstance().activeThreadCount():
+        left.append("the global QThreadPool is still running a task")
+        QThreadPool.globalInstance().waitForDone(5000)
+    assert not left, "background work outlived the test: " + "; ".join(left)
 
 
 def write_rgb(path, arr: np.ndarray):
@@ -64,32 +108,44 @@ def canvas(qtbot, doc):
 
 
 class Mouse:
-    """Real mouse events on the canvas viewport, at image (scene) coordinates."""
+    """Real mouse events on the canvas viewport, at image (scene) coordinates.
 
-    def __init__(self, canvas) -> None:
+    After each event it waits, as a person would, until the canvas's background work
+    (fills, GrabCut, the store write of a stroke) has landed."""
+
+    def __init__(self, canvas, qtbot) -> None:
         self.canvas = canvas
         self.vp = canvas.viewport()
+        self.qtbot = qtbot
+
+    def settle(self) -> None:
+        self.qtbot.waitUntil(lambda: self.canvas.idle, timeout=10000)
 
     def at(self, x: float, y: float) -> QPoint:
         return self.canvas.mapFromScene(QPointF(x, y))
 
     def press(self, x, y, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier):
         QTest.mousePress(self.vp, button, mods, self.at(x, y))
+        self.settle()
 
     def release(self, x, y, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier):
         QTest.mouseRelease(self.vp, button, mods, self.at(x, y))
+        self.settle()
 
     def move(self, x, y, buttons=Qt.MouseButton.NoButton, mods=Qt.KeyboardModifier.NoModifier):
         p = QPointF(self.at(x, y))
         ev = QMouseEvent(QMouseEvent.Type.MouseMove, p, self.vp.mapToGlobal(p),
                          Qt.MouseButton.NoButton, buttons, mods)
         QApplication.sendEvent(self.vp, ev)
+        self.settle()
 
     def click(self, x, y, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier):
         QTest.mouseClick(self.vp, button, mods, self.at(x, y))
+        self.settle()
 
     def double_click(self, x, y, mods=Qt.KeyboardModifier.NoModifier):
         QTest.mouseDClick(self.vp, Qt.MouseButton.LeftButton, mods, self.at(x, y))
+        self.settle()
 
     def drag(self, points, button=Qt.MouseButton.LeftButton, mods=Qt.KeyboardModifier.NoModifier):
         (x0, y0), *rest = points
@@ -100,8 +156,9 @@ class Mouse:
 
     def key(self, key, mods=Qt.KeyboardModifier.NoModifier):
         QTest.keyClick(self.vp, key, mods)
+        self.settle()
 
 
 @pytest.fixture
-def mouse(canvas) -> Mouse:
-    return Mouse(canvas)
+def mouse(canvas, qtbot) -> Mouse:
+    return Mouse(canvas, qtbot)

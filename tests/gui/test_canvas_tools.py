@@ -119,6 +119,11 @@ def test_brush_stroke_without_gaps_is_one_step(canvas, mouse, tmp_path):
     assert doc.undo_stack().count() == n + 1
     cmd = doc.undo_stack().command(n)
     assert cmd.ops[0].item is None  # the add keeps no copy; patches hold only the region
+    picture = canvas.grab().toImage()  # the landed stroke is drawn (stroke preview gone)
+    assert canvas.paint_layer().region() is None
+    on, off = (picture.pixelColor(canvas.mapFromScene(x, y)) for x, y in ((50.5, 30.5),
+                                                                           (50.5, 60.5)))
+    assert on.red() > off.red() + 60
     shot(canvas, tmp_path, "brush")
     # semantic mode: painting "other" over it takes the pixels
     classes = {c.name: c.id for c in doc.project.classes()}
@@ -138,17 +143,67 @@ def test_brush_stroke_without_gaps_is_one_step(canvas, mouse, tmp_path):
     assert doc.project.annotation(m.id).geometry.to_full(150, 200)[30, 138:143].sum() == 0
 
 
-def test_brush_instance_mode_edits_selected_mask(canvas, mouse):
+def test_stroke_undo_and_redo_are_written_in_the_background_in_order(canvas, mouse):
+    from PySide6.QtTest import QTest
+
+    doc, vp = canvas.document, canvas.viewport()
+    canvas.set_tool("brush")
+    canvas.set_brush_size(6)
+    mouse.drag([(20, 30), (90, 30)])
+    (first,) = anns(canvas, "mask")
+    mouse.drag([(20, 60), (90, 60)])  # the same class: grows the same mask
+    (m,) = anns(canvas, "mask")
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    assert canvas.edit_workers.busy  # the keys returned before the store was written
+    mouse.settle()
+    assert anns(canvas) == [] and canvas.items_by_id() == {}
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL | SHIFT)
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL | SHIFT)
+    mouse.settle()
+    assert [a.area for a in anns(canvas, "mask")] == [m.area]
+    assert list(canvas.items_by_id()) == [m.id]
+    # an edit made while an undo is being written waits for it: it sees the store after
+    QTest.keyClick(vp, Qt.Key.Key_Z, CTRL)
+    box = doc.add_annotation("box", (5, 5, 10, 10))
+    assert [a.area for a in anns(canvas, "mask")] == [first.area]
+    mouse.settle()
+    assert set(canvas.items_by_id()) == {m.id, box}
+
+
+def test_brush_instance_mode_one_object_per_stroke_shift_adds(canvas, mouse):
+    """Each stroke is its own object (as the action's tooltip says); Shift adds to the
+    selected one; the eraser clears only the selected object."""
     doc = canvas.document
     canvas.set_tool("brush")
     canvas.set_paint_mode("instance")
     canvas.set_brush_size(5)
     mouse.drag([(20, 20), (40, 20)])
-    mouse.drag([(20, 40), (40, 40)])  # continues the selected new object
-    assert len(anns(canvas, "mask")) == 1
-    doc.select([])
-    mouse.drag([(20, 80), (40, 80)])
+    (first,) = anns(canvas, "mask")
+    assert doc.selected_ids == [first.id]
+    mouse.drag([(20, 40), (40, 40)])  # a second stroke, the first still selected
+    masks = anns(canvas, "mask")
+    assert len(masks) == 2 and doc.selected_ids == [masks[1].id]
+    assert doc.project.annotation(first.id).area == first.area  # untouched
+    mouse.drag([(20, 60), (40, 60)], L, SHIFT)  # Shift: into the selected (second) object
     assert len(anns(canvas, "mask")) == 2
+    grown = doc.project.annotation(masks[1].id).geometry.to_full(150, 200)
+    assert grown[40, 30] and grown[60, 30]
+    canvas.set_tool("eraser")
+    mouse.drag([(25, 15), (25, 65)])  # crosses all three strokes
+    assert not doc.project.annotation(masks[1].id).geometry.to_full(150, 200)[40, 25]
+    assert doc.project.annotation(first.id).geometry.to_full(150, 200)[20, 25]
+
+
+def test_instance_painting_tooltip_says_what_strokes_do(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    from studio.gui.actions import Actions
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    tip = Actions(owner).instance_mode.toolTip()
+    assert "separate object" in tip and "Shift" in tip
 
 
 def test_fill_and_wand(canvas, mouse, tmp_path):
@@ -168,10 +223,16 @@ def test_fill_and_wand(canvas, mouse, tmp_path):
     canvas.set_tool("wand")
     mouse.press(100, 75)
     x0 = mouse.at(100, 75).x()
-    mouse.move((x0 + 400) / canvas.scale_factor(), 75, L)
+    mouse.move((x0 + 600) / canvas.scale_factor(), 75, L)
+    assert "tolerance" in canvas.tool.tolerance_text  # shown beside the cursor while dragging
     mouse.release(100, 75)
     (m,) = anns(canvas, "mask")
     assert m.area == 200 * 150
+    # the drag is remembered relative to the noise: a plain click now takes as much
+    canvas.document.undo_stack().undo()
+    mouse.click(100, 75)
+    (m,) = anns(canvas, "mask")
+    assert m.area == 200 * 150 and canvas.tool.tolerance_scale > 5
 
 
 def test_grabcut_box_refine_accept(canvas, mouse, tmp_path):
@@ -189,6 +250,37 @@ def test_grabcut_box_refine_accept(canvas, mouse, tmp_path):
     mouse.drag([(10, 10), (40, 40)])
     mouse.key(Qt.Key.Key_Escape)
     assert len(anns(canvas)) == 1 and not canvas.tool.busy
+
+
+def test_grabcut_runs_in_the_background_and_says_when_it_finds_nothing(canvas, qtbot,
+                                                                         tmp_path):
+    from PySide6.QtTest import QTest
+
+    from studio.gui.canvas.tools.grabcut import EMPTY_HINT
+
+    canvas.set_tool("grabcut")
+    tool = canvas.tool
+    vp, at = canvas.viewport(), lambda x, y: canvas.mapFromScene(x, y)
+    QTest.mousePress(vp, L, Qt.KeyboardModifier.NoModifier, at(10, 10))
+    QTest.mouseMove(vp, at(40, 40))
+    QTest.mouseRelease(vp, L, Qt.KeyboardModifier.NoModifier, at(40, 40))
+    assert tool.computing and tool.result is None  # the release handler did not wait
+    qtbot.waitUntil(lambda: canvas.idle and not tool.computing, timeout=10000)
+    assert tool.result is not None and not tool.result.any()  # background only
+    assert canvas.toast_text == EMPTY_HINT  # said at once, on the canvas
+    shot(canvas, tmp_path, "grabcut_empty")
+    QTest.keyClick(vp, Qt.Key.Key_Return)  # nothing to accept: the hint again, no object
+    assert anns(canvas) == [] and tool.busy
+    QTest.keyClick(vp, Qt.Key.Key_Escape)
+    assert not tool.busy
+
+
+def test_grabcut_box_around_the_whole_image_is_a_clear_error(canvas, mouse):
+    errors = []
+    canvas.errorOccurred.connect(errors.append)
+    canvas.set_tool("grabcut")
+    mouse.drag([(-5, -5), (100, 80), (205, 155)])
+    assert errors and "background" in errors[0] and not canvas.tool.busy
 
 
 def test_convert_selection_and_copy_paste_keys(canvas, mouse):

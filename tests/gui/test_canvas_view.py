@@ -83,12 +83,16 @@ def test_tools_brush_size_keys_and_cursor(canvas, mouse):
         canvas.set_tool("lasso")
     canvas.set_tool("brush")
     mouse.move(60, 60)
-    cursor = canvas._cursor_items[0]
-    assert cursor.isVisible() and cursor.rect().width() == canvas.brush_size
+    cursor = canvas.brush_cursor()
+    assert cursor is not None and cursor.width() == canvas.brush_size
+    assert abs(cursor.center().x() - 60) < 0.5 and abs(cursor.center().y() - 60) < 0.5
     start = canvas.brush_size
     mouse.key(Qt.Key.Key_BracketRight)
     assert canvas.brush_size > start and sizes[-1] == canvas.brush_size
-    assert cursor.rect().width() == canvas.brush_size
+    assert canvas.brush_cursor().width() == canvas.brush_size
+    canvas.set_tool("select")
+    assert canvas.brush_cursor() is None
+    canvas.set_tool("brush")
     mouse.key(Qt.Key.Key_BracketLeft)
     mouse.key(Qt.Key.Key_BracketLeft)
     assert canvas.brush_size < start
@@ -124,11 +128,18 @@ def test_sixteen_bit_window(qtbot, label_project, tmp_path):
     qtbot.addWidget(view)
     doc.set_image(image_id)
     assert view.image_region(0, 0, 80, 60)[0, 79] == 255  # auto window stretches
-    view.set_window(0, 4000)
+    with qtbot.waitSignal(view.image_layer.windowApplied, timeout=5000):
+        view.set_window(0, 4000)
     assert view.image_region(0, 0, 80, 60)[0, 79] == pytest.approx(64, abs=1)
-    view.set_brightness_contrast(0.0, 1.0)
-    lo, hi = view.image_layer.window
+    applied = []
+    view.image_layer.windowApplied.connect(lambda: applied.append(view.image_layer.window))
+    for brightness in np.linspace(-0.5, 0.0, 12):  # a slider dragged: ticks in a burst
+        view.set_brightness_contrast(brightness, 1.0)
+    qtbot.waitUntil(lambda: view.idle and bool(applied), timeout=5000)
+    assert len(applied) == 1  # debounced: the burst was mapped once, with the last value
+    lo, hi = applied[0]
     assert lo < 1000 <= hi
+    assert view.image_region(0, 0, 80, 60)[0, 79] == 255
 
 
 def test_huge_image_overview_then_tiles(qtbot, label_project, tmp_path):
@@ -150,24 +161,60 @@ def test_huge_image_overview_then_tiles(qtbot, label_project, tmp_path):
     assert view.image_layer.tiled
     qtbot.waitUntil(lambda: view.image_layer.has_content, timeout=10000)
     assert shown
+    layer = view.image_layer
     view.zoom_100()
-    source = view.image_layer._tiles
-    qtbot.waitUntil(lambda: bool(source._items) and not source._pending, timeout=10000)
-    assert all(key[0] == 0 for key in source._items)  # full resolution tiles
-    assert source.wanted == set(source._items)
+    qtbot.waitUntil(lambda: bool(layer.shown_tile_levels()) and view.idle, timeout=10000)
+    assert layer.shown_tile_levels() == {0}  # full resolution tiles
+    # what the view shows at 100 % is the image's own pixels, not the blurred overview
+    view.centerOn(520, 315)
+    qtbot.waitUntil(lambda: view.idle, timeout=10000)
+    picture = view.grab().toImage()
+    centre = view.mapFromScene(520.5, 315.5)
+    rgb = picture.pixelColor(centre).getRgb()[:3]
+    assert np.abs(np.array(rgb) - img[315, 520, ::-1].astype(int)).max() <= 12  # JPEG
     region = view.image_region(500, 300, 40, 30)
     assert region.shape == (30, 40, 3)
     assert np.abs(region.astype(int) - img[300:330, 500:540, ::-1]).mean() < 4  # JPEG
     view.fit()
-    qtbot.wait(50)
-    assert not source.wanted  # the overview is enough when zoomed out
-    view.image_layer.full_pixels = 4096 * 4096
+    qtbot.waitUntil(lambda: view.idle, timeout=10000)
+    assert layer.shown_tile_levels() == set()  # the overview is enough when zoomed out
+    layer.full_pixels = 4096 * 4096
     doc.set_image(label_project.test_image_ids[0])
-    assert not view.image_layer.tiled and not source.wanted and source.closed
-    view.image_layer.wait_idle()
+    assert not layer.tiled and layer.shown_tile_levels() == set()
 
 
 def test_shortcut_help_lists_canvas_gestures():
     keys = " ".join(k for k, _ in SHORTCUT_HELP)
     for needed in ("Ctrl+0", "[ / ]", "Alt+click", "Backspace", "Space"):
         assert needed in keys
+
+
+def test_big_mask_zoomed_out_is_drawn_where_it_is(qtbot, label_project, tmp_path):
+    """Zoomed out, a big mask is drawn from a reduced copy: same place, same colour."""
+    from studio.core.geometry import MaskGeom
+
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), np.full((1000, 1600, 3), 40, np.uint8))
+    image_id, _ = label_project.add_image(path)
+    full = np.zeros((1000, 1600), bool)
+    full[100:900, 200:800] = True  # 480,000 px ... and a second block makes it > 1 Mpx
+    full[:, 1000:1500] = True
+    cell = label_project.classes()[0].id
+    label_project.add_annotation(image_id, cell, "mask", MaskGeom.from_full(full))
+    doc = LabelDocument(label_project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    view.resize(420, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    doc.set_image(image_id)
+    view.fit()
+    assert view.scale_factor() < 0.5
+    picture = view.grab().toImage()
+
+    def red(x, y):
+        return picture.pixelColor(view.mapFromScene(x, y)).red()
+
+    assert red(500, 500) > 80 and red(1250, 500) > 80  # inside the mask: tinted
+    assert red(100, 500) < 60 and red(900, 500) < 60 and red(500, 950) < 60  # outside
+    assert picture.save(str(tmp_path / "big_mask_fit.png"))

@@ -14,7 +14,7 @@ import pytest
 from studio.core.errors import StudioError
 from studio.core.geometry import MaskGeom
 from studio.core.project import Project
-from studio.gui.commands import MaskPatchOp, crop_mask, paste_patch
+from studio.gui.commands import MaskPatchOp
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,16 +196,6 @@ def test_convert_polygon_to_mask_and_back(doc):
     assert [x.kind for x in p.annotations(doc.image_id)] == ["mask"]
     doc.undo_stack().undo()
     assert [x.id for x in p.annotations(doc.image_id)] == [poly]
-
-
-def test_patch_helpers():
-    g = MaskGeom(5, 5, np.ones((2, 2), bool))
-    grown = paste_patch(g, 0, 0, np.eye(3, dtype=bool))
-    assert grown.to_full(8, 8).sum() == 3 + 4 - 0  # (2,2) of the eye is inside the old mask
-    assert crop_mask(grown, 4, 4, 4, 4)[1:3, 1:3].all()
-    assert not paste_patch(None, 3, 3, np.zeros((2, 2), bool)).bitmap.any()
-    inside = MaskGeom(0, 0, np.zeros((4, 4), bool))
-    assert paste_patch(inside, 1, 1, np.ones((2, 2), bool)) is inside  # in place
 
 
 def test_edit_survives_a_killed_process(label_project, tmp_path):

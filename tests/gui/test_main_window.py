@@ -322,3 +322,33 @@ def test_export_dialog_runs_an_export_and_reports(win, folder_project, tmp_path,
     qtbot.waitUntil(lambda: any("Exported" in text for _i, text in boxes), timeout=10000)
     assert any(out.rglob("*.json"))
     assert not win.workers.busy
+
+
+def test_edit_and_view_actions_reach_the_current_document(win, folder_project):
+    """The menu actions are bound to functions of the document and canvas (a renamed
+    method fails when the window is built, not when a person clicks)."""
+    assert win.open_project(folder_project)
+    doc = win.doc
+    box = doc.add_annotation("box", (2, 2, 10, 8))
+    doc.select([box])
+    win.actions.duplicate.trigger()
+    assert len(win.project.annotations(doc.image_id, kind="box")) == 2
+    win.actions.copy.trigger()
+    win.actions.paste.trigger()
+    assert len(win.project.annotations(doc.image_id, kind="box")) == 3
+    win.actions.to_mask.trigger()
+    assert [a.kind for a in win.project.annotations(doc.image_id) if a.id in doc.selected_ids] \
+        == ["mask"]
+    win.actions.delete.trigger()
+    assert len(win.project.annotations(doc.image_id)) == 2
+    win.actions.zoom_100.trigger()
+    assert win.canvas.zoom_percent == pytest.approx(100)
+    win.actions.fit.trigger()
+    assert win.canvas.zoom_percent > 100  # a 32 px wide image fills the canvas
+    win.actions.tools["brush"].trigger()
+    assert win.canvas.tool_name == "brush"
+    win.actions.instance_mode.setChecked(True)
+    assert win.canvas.paint_mode == "instance"
+    assert win.project.image(doc.image_id).status == "in_progress"  # the first edit
+    win.close_project()
+    win.actions.copy.trigger()  # no document: nothing happens, no error

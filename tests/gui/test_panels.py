@@ -6,11 +6,12 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import QColorDialog, QInputDialog, QMessageBox
 
 from studio.core.errors import FormatError, StudioError
 from studio.gui.document import LabelDocument
+from studio.gui.pixels import qimage_view
 from studio.gui.workers import CancelToken, WorkerPool
 
 
@@ -50,9 +51,12 @@ def test_worker_delivers_results_errors_and_progress(qtbot):
             token.progress(i)
         return n * 2
 
+    failures = []
+    pool.failed.connect(failures.append)  # errors also come as a signal of the pool
     pool.submit(job, 3, with_token=True, on_result=got.append, on_progress=progress.append)
     pool.submit(lambda: 1 / 0, on_error=errors.append)
     qtbot.waitUntil(lambda: bool(got and errors), timeout=5000)
+    assert failures == errors
     assert got == [6] and progress == [0, 1, 2]
     assert isinstance(errors[0], ZeroDivisionError)
     assert "ZeroDivisionError" in errors[0].__traceback_text__
@@ -248,37 +252,94 @@ def test_tags_panel_ticks_store_tags(doc, qtbot):
     assert panel.item_of(b_id).checkState() == Qt.CheckState.Checked
 
 
-# --- prefetch --------------------------------------------------------------------------------
-def test_prefetch_decodes_in_background_and_is_used(make_image):
-    from studio.gui import prefetch
+def test_run_with_progress_closes_its_dialog_once(qtbot, monkeypatch):
+    """A result handler that lets Qt delete the dialog must not make a second close fail."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QProgressDialog, QWidget
 
-    prefetch.clear()
+    from studio.gui.workers import run_with_progress
+
+    closes = []
+    original_close = QProgressDialog.close
+    monkeypatch.setattr(QProgressDialog, "close",
+                        lambda self: closes.append(1) or original_close(self))
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    pool = WorkerPool(1)
+    got = []
+
+    def on_result(value) -> None:  # e.g. a handler that opens a dialog of its own
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        got.append(value)
+
+    run_with_progress(parent, pool, "Working...", lambda: 41 + 1, on_result=on_result)
+    qtbot.waitUntil(lambda: bool(got) and not pool.busy, timeout=5000)
+    assert got == [42] and closes == [1]
+    pool.shutdown()
+
+
+# --- prefetch --------------------------------------------------------------------------------
+@pytest.fixture
+def prefetcher(qapp):
+    from studio.gui.prefetch import Prefetcher
+
+    p = Prefetcher(WorkerPool(1, name="prefetch-test"))
+    yield p
+    p.shutdown()
+
+
+def test_prefetch_decodes_in_background_and_is_used(make_image, prefetcher):
     paths = [make_image(f"p{i}.png", 40, 30, seed=i) for i in range(3)]
-    assert prefetch.get_cached(paths[0]) is None
-    prefetch.prefetch(paths[:2])
-    prefetch.wait_idle()
-    first = prefetch.get_cached(paths[0])
+    assert prefetcher.get_cached(paths[0]) is None
+    prefetcher.prefetch(paths[:2])
+    prefetcher.wait_idle()
+    first = prefetcher.get_cached(paths[0])
     assert first is not None and first.shape == (40, 30, 3) and not first.flags.writeable
-    qimage = prefetch.get_qimage(paths[0])  # ready for QPixmap.fromImage on the GUI thread
+    ready = prefetcher.get_display(paths[0])  # for QPixmap.fromImage on the GUI thread
+    qimage = qimage_view(ready)
     assert (qimage.width(), qimage.height()) == (30, 40)
-    assert qimage.pixelColor(3, 5).getRgb()[:3] == tuple(int(v) for v in first[5, 3])
-    hits = prefetch.stats["hits"]
-    assert prefetch.load(paths[0]) is first and prefetch.stats["hits"] == hits + 1
-    assert prefetch.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now
+    assert qimage.pixelColor(3, 5).getRgb() == (*(int(v) for v in first[5, 3]), 255)
+    assert QPixmap.fromImage(qimage).toImage().pixelColor(3, 5) == qimage.pixelColor(3, 5)
+    hits = prefetcher.stats["hits"]
+    assert prefetcher.load(paths[0]) is first and prefetcher.stats["hits"] == hits + 1
+    assert prefetcher.load(paths[2]).shape == (40, 30, 3)  # not prefetched: decoded now
     bad = paths[0].with_name("bad.png")
     bad.write_bytes(b"not a png")
-    prefetch.prefetch([bad])
-    prefetch.wait_idle()
+    prefetcher.prefetch([bad])
+    prefetcher.wait_idle()
     with pytest.raises(StudioError):
-        prefetch.load(bad)
-    prefetch.clear()
-    assert prefetch.get_cached(paths[1]) is None
+        prefetcher.load(bad)
+    prefetcher.clear()
+    assert prefetcher.get_cached(paths[1]) is None
+
+
+@pytest.mark.parametrize("how", ["prefetch", "clear"])
+def test_prefetch_cancelled_before_it_starts_does_not_hang(make_image, prefetcher, how):
+    """Paging faster than images decode cancels queued decodes; that must never block."""
+    paths = [make_image(f"q{i}.png", 20, 20, seed=i) for i in range(3)]
+    gate = threading.Event()
+    prefetcher.workers.submit(gate.wait, 10)  # the only worker thread is busy
+    prefetcher.prefetch(paths[:2])  # queued behind it, not started
+    cancel = (lambda: prefetcher.prefetch([paths[2]])) if how == "prefetch" else prefetcher.clear
+    caller = threading.Thread(target=cancel)
+    caller.start()
+    caller.join(timeout=5)
+    hung = caller.is_alive()
+    gate.set()
+    assert not hung, f"{how}() blocked while cancelling a prefetch that had not started"
+    prefetcher.wait_idle()
+    assert prefetcher.get_cached(paths[0]) is None  # cancelled: never decoded
+    assert prefetcher.stats["decoded"] == (1 if how == "prefetch" else 0)
+    misses = prefetcher.stats["misses"]
+    assert prefetcher.load(paths[0]).shape == (20, 20, 3)  # decoded on request instead
+    assert prefetcher.stats["misses"] == misses + 1
 
 
 def test_thumbnails_arrive_from_the_worker(doc, qtbot):
     from studio.gui.panels.images_model import ImageListModel
 
-    model = ImageListModel(workers=WorkerPool(1))
+    pool = WorkerPool(1, name="thumbnails-test")
+    model = ImageListModel(workers=pool)
     model.set_project(doc.project)
     assert model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole) is None  # requested
     qtbot.waitUntil(lambda: model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)
@@ -286,3 +347,4 @@ def test_thumbnails_arrive_from_the_worker(doc, qtbot):
     image = model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)
     assert max(image.width(), image.height()) == 16  # never enlarged beyond the image
     assert (doc.project.cache_dir / "thumbs").is_dir()  # cached on disk by core
+    pool.shutdown()  # other rows' thumbnails may still be on their way

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import errno
 
-import numpy as np
 import pytest
-from testutil import FAST_TRAINING, write_png
+from testutil import FAST_TRAINING, add_toy_classification
 
-from studio.core.errors import TrainingError
+from studio.core.errors import DiskFullError, TrainingError
 from studio.ml.fit import fit
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-def _project(project, tmp_path, n=12):
-    dark, bright = project.add_class("dark"), project.add_class("bright")
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        arr = np.clip(rng.normal(180 if i % 2 else 70, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
-        iid, _ = project.add_image(write_png(tmp_path / "img" / f"c{i}.png", arr),
-                                   split="train" if i < 9 else "val")
-        project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+def _project(project, tmp_path):
+    add_toy_classification(project, tmp_path / "img", ["train"] * 9 + ["val"] * 3)
     return {"task": "classification", "image_size": 16, "batch_size": 3, "epochs": 3,
             "model_options": {"width": 8, "fc": [16]}, **FAST_TRAINING}
 
@@ -55,18 +48,19 @@ def test_a_failed_run_lists_the_checkpoints_that_exist(project, tmp_path):
     assert (project.root / run.checkpoints["last"]).is_file()
 
 
-@pytest.mark.parametrize("code, words", [(errno.EACCES, "writable runs folder"),
-                                         (errno.EROFS, "writable runs folder"),
-                                         (errno.ENOSPC, "is full")])
+@pytest.mark.parametrize("code, error, words", [
+    (errno.EACCES, TrainingError, "writable runs folder"),
+    (errno.EROFS, TrainingError, "writable runs folder"),
+    (errno.ENOSPC, DiskFullError, "is full")])
 def test_an_unwritable_runs_folder_fails_the_run_clearly(project, tmp_path, monkeypatch,
-                                                         code, words):
+                                                         code, error, words):
     cfg = _project(project, tmp_path)
 
     def refuse(run_id):
         raise OSError(code, "refused", str(project.root / "runs"))
 
     monkeypatch.setattr(project, "run_dir", refuse)
-    with pytest.raises(TrainingError, match=words):
+    with pytest.raises(error, match=words):
         fit(project, cfg)
     run = project.runs()[0]
     assert run.status == "failed" and words in run.error  # never left "running"

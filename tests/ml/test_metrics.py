@@ -17,7 +17,7 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import confusion_matrix as sk_confusion
 
-from studio.core.errors import ConfigError
+from studio.core.errors import ConfigError, DataError
 from studio.ml.metrics import (
     ClassificationMeter,
     SegmentationMeter,
@@ -65,10 +65,11 @@ def test_classification_matches_sklearn(seed):
 def test_classification_edge_cases():
     m = classification_metrics([], [], 3)
     assert m["accuracy"] == 0.0 and m["macro_f1"] == 0.0
-    with pytest.raises(ConfigError):
+    with pytest.raises(DataError, match="outside 0..2"):  # the data's fault, not the config's
         classification_metrics([0, 3], [0, 1], 3)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError):  # a caller passing unequal lengths is our bug
         classification_metrics([0, 1], [0], 3)
+    assert not issubclass(DataError, ConfigError)
 
 
 def test_classification_meter_streams_and_accepts_soft_targets():
@@ -227,5 +228,5 @@ def test_segmentation_meter_equals_batch_function(device):
     plain = SegmentationMeter(3)
     plain.update(torch.tensor(preds[0]), torch.tensor(targets[0]))
     assert "hausdorff" not in plain.compute()
-    with pytest.raises(ConfigError):
+    with pytest.raises(DataError, match="outside 0..2"):
         plain.update(torch.zeros(1, 4, 4, dtype=torch.long) + 3, torch.zeros(1, 4, 4))

@@ -219,3 +219,28 @@ def test_tta_in_prediction_and_evaluation(project, tmp_path):
     off = evaluate_run(project, run_id, split="val", device="cpu", tta=False)
     assert on["tta"] is True and off["tta"] is False
     assert 0.0 <= on["pixel_accuracy"] <= 1.0 and on["loss"] != off["loss"]
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_export_to_a_full_disk_is_a_clear_error_and_leaves_nothing(project, tmp_path,
+                                                                   monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from studio.core.errors import DiskFullError
+
+    run_id, _ = _cls_run(project, tmp_path)
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    real_write = Path.write_bytes
+
+    def full_disk(self, data):
+        if folder in self.parents:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(DiskFullError, match="full") as info:
+        export_model(project, run_id, "torchscript", folder / "model.pt")
+    assert str(folder) in str(info.value)
+    assert list(folder.iterdir()) == []  # no model, no description, no temp file

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from studio.core.errors import FormatError, StudioError
+from studio.core.errors import FormatError
 from studio.core.formats.base import ExportReport, ImportReport
+from studio.core.splits import check_split
 
 # format name -> module under studio.core.formats
 FORMATS = {
@@ -45,8 +46,8 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
 
 def export_dataset(project, fmt: str, out_dir, split: str | None = None, **options) -> ExportReport:
     module = _module(fmt)
-    if split is not None and split not in ("train", "val", "test", "none"):
-        raise StudioError(f"Unknown split {split!r}; use train, val, test or none.")
+    if split is not None:
+        check_split(split)
     func = getattr(module, f"export_{fmt}")
     return func(project, Path(out_dir), split=split, **options)
 

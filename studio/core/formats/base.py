@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.core.errors import UnsafePathError
+from studio.core.errors import FormatError, UnsafePathError
 from studio.core.fileio import (  # noqa: F401 (re-exported for the formats)
     atomic_copy,
     atomic_write_bytes,
@@ -70,6 +71,8 @@ class ExportReport:
     annotations: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # what was written besides `annotations` (e.g. tags kept as an extra key), one line each
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, item: str, reason: str) -> None:
         self.skipped.append((str(item), reason))
@@ -87,6 +90,43 @@ def safe_join(base: Path, relative: str) -> Path:
     if target != base_resolved and base_resolved not in target.parents:
         raise UnsafePathError(f"The path {relative!r} points outside the dataset folder {base}.")
     return target
+
+
+def load_json_file(path: Path, what: str = "annotation file") -> object:
+    """Parse an untrusted JSON file. Anything unreadable, a nesting too deep for the parser
+    (a "bracket bomb") or a number too long to convert (thousands of digits) is one
+    FormatError line naming the file."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except RecursionError:
+        raise FormatError(f"{path.name} nests its JSON too deeply to be a real {what}; "
+                          "check that it is the right file.") from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path.name} is not UTF-8 text ({exc.reason}); check that it is "
+                          f"a {what}.") from None
+    except ValueError as exc:  # invalid JSON, or an integer of thousands of digits
+        reason = str(exc).splitlines()[0][:200]
+        raise FormatError(f"{path.name} is not valid JSON ({reason}); check that the file is "
+                          f"a complete {what}.") from None
+    except OSError as exc:
+        raise FormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def clip_to_image(kind: str, geometry, width: int, height: int, item: str,
+                  report: ImportReport):
+    """`geometry` clipped to the image, with a warning when that changed it; None (and the
+    item reported as skipped) when nothing of it lies inside the image."""
+    from studio.core.geometry import clip_geometry
+
+    clipped, changed = clip_geometry(kind, geometry, width, height)
+    if clipped is None:
+        report.skip(item, f"{kind} lies outside the {width}x{height} image")
+        return None
+    if changed:
+        report.warnings.append(f"{item}: {kind} clipped to the {width}x{height} image")
+    return clipped
 
 
 # --- shared by the importers and exporters (coco, voc, yolo, ...) -------------------------

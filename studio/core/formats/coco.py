@@ -12,13 +12,17 @@ Import rules:
   file's category order (`all_classes=True` creates every category).
 - Vision Studio extras on each image, written by our export and read back: `studio_tags`
   (class names of image-level tags), `studio_split`, `studio_status`.
+
+Export: COCO has no image-level labels, so tags are written as the `studio_tags` list of
+their image (other COCO tools ignore it); the export report counts only the objects in
+`annotations` and says in a note how many tags went to `studio_tags` (for a classification
+project, export the folders format instead).
 - The split of an image is `studio_split`, else the `split` option, else guessed from the JSON's
   folder name (train/valid/test as Roboflow lays them out), else "none".
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -32,31 +36,24 @@ from studio.core.formats.base import (
     ImportReport,
     atomic_copy,
     atomic_write_json,
+    clip_to_image,
     exportable_images,
+    load_json_file,
     register_image,
     safe_join,
     unique_name,
 )
-from studio.core.geometry import MaskGeom, clip_box, polygon_area, rle_encode
+from studio.core.geometry import MaskGeom, clip_box, clip_polygon, polygon_area, rle_encode
+from studio.core.splits import FOLDER_SPLITS, SPLITS, UNASSIGNED, check_split
 
 SOURCE = "import:coco"
-FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
-SPLITS = ("train", "val", "test", "none")
 STATUSES = ("new", "in_progress", "done", "review")
 
 
 # --- reading ------------------------------------------------------------------------------
 def load_json(path: Path) -> object:
     """Parse a JSON annotation file; anything unreadable is a FormatError naming the file."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path.name} is not valid JSON ({exc}). Check that the file is a "
-                          "complete COCO annotation file.") from exc
-    except OSError as exc:
-        raise FormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    return load_json_file(path, "COCO annotation file")
 
 
 def _require(obj: dict, key: str, where: str, path: Path):
@@ -150,13 +147,21 @@ def convert_object(ann: dict, width: int, height: int, item: str, report: Import
             return None
         if len(parts) == 1 and not crowd:
             pts = np.asarray(parts[0], dtype=np.float64).reshape(-1, 2)
-            clipped = np.clip(pts, 0, [width, height])
-            if not np.allclose(clipped, pts):
-                report.warnings.append(f"{item}: polygon clipped to the image")
-            if polygon_area(clipped) <= 0:
+            if polygon_area(pts) <= 0:
                 report.skip(item, "polygon has no area")
                 return None
-            return "polygon", clipped
+            clipped = clip_to_image("polygon", pts, width, height, item, report)
+            return None if clipped is None else ("polygon", clipped)
+        # pycocotools gets only coordinates inside the image (it crashes on huge ones)
+        inside = [clip_polygon(np.asarray(p).reshape(-1, 2), width, height) for p in parts]
+        if any(len(c) != len(p) // 2 or not np.array_equal(c.reshape(-1), p)
+               for c, p in zip(inside, parts, strict=True)):
+            report.warnings.append(f"{item}: polygon parts clipped to the {width}x{height} "
+                                   "image")
+        parts = [c.reshape(-1).tolist() for c in inside if len(c) >= 3]
+        if not parts:
+            report.skip(item, f"polygon lies outside the {width}x{height} image")
+            return None
         rles = coco_mask.frPyObjects(parts, height, width)
         return _mask_or_skip(coco_mask.decode(coco_mask.merge(rles)).astype(bool), item, report)
     if seg not in (None, []):
@@ -188,10 +193,8 @@ def _mask_or_skip(mask: np.ndarray, item: str, report: ImportReport):
 
 def _default_split(source: Path, split: str | None) -> str:
     if split is not None:
-        if split not in SPLITS:
-            raise FormatError(f"Unknown split {split!r}; use train, val, test or none.")
-        return split
-    return FOLDER_SPLITS.get(source.parent.name.lower(), "none")
+        return check_split(split)
+    return FOLDER_SPLITS.get(source.parent.name.lower(), UNASSIGNED)
 
 
 def _resolve_image(base: Path, file_name: str, fallback: bool) -> Path:
@@ -331,6 +334,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
     cat_of = {c.id: i + 1 for i, c in enumerate(classes)}
     categories = [{"id": cat_of[c.id], "name": c.name, "supercategory": ""} for c in classes]
     images_out, objects_out, used = [], [], set()
+    n_tags = 0
     for rec in exportable_images(project, split, report):
         name = unique_name(rec.abs_path.name, used, str(rec.id))
         atomic_copy(rec.abs_path, out_dir / "images" / name)
@@ -341,7 +345,7 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
         for ann in project.annotations(rec.id):
             if ann.kind == "tag":
                 tags.append(project.class_record(ann.class_id).name)
-                report.annotations += 1
+                n_tags += 1
                 continue
             obj = {"id": len(objects_out) + 1, "image_id": image_no,
                    "category_id": cat_of[ann.class_id],
@@ -361,4 +365,10 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
     target = out_dir / "annotations.json"
     atomic_write_json(target, data)
     report.files.append(target)
+    if n_tags:
+        report.notes.append(
+            f"{n_tags} image tags were written as 'studio_tags' on their images, not as COCO "
+            "annotations (COCO has no image-level labels; other tools ignore that key)"
+            + ("; for a classification project use --format folders" if not objects_out
+               else "") + ".")
     return report

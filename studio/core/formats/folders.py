@@ -4,8 +4,9 @@ Import: every image below a class folder (at any depth) is added with one "tag" 
 that class. When every top-level folder is a split name (`train`, `val`/`valid`/`validation`,
 `test`, `unassigned`), the layout is `<split>/<class>/...` and the images get those splits;
 otherwise the split is the `split` option, else guessed from the source folder's own name.
-Images outside any class folder are skipped and reported. `limit` caps the images taken per
-class (sorted by path), for trying out a big dataset.
+Images outside any class folder are skipped and reported, and so is every file that is not
+an image we read (with the reason). `limit` caps the images taken per class (sorted by
+path), for trying out a big dataset; the images beyond it are not listed one by one.
 
 Export: one copy of each image per tag it has, in `<class>/` — or `<split>/<class>/` when
 the project uses splits (images without one go to `unassigned/`) and no `split` is asked for.
@@ -25,12 +26,14 @@ from studio.core.formats.base import (
     register_image,
     unique_name,
 )
-from studio.core.formats.masks import FOLDER_SPLITS, default_split, image_files
+from studio.core.formats.labelimages import image_files, skip_reason
+from studio.core.formats.masks import default_split
 from studio.core.images import is_image_file
+from studio.core.splits import ASSIGNED_SPLITS, FOLDER_SPLITS, UNASSIGNED
 
 SOURCE = "import:folders"
-SPLIT_DIRS = {**FOLDER_SPLITS, "unassigned": "none"}
-EXPORT_SPLIT_DIRS = {"train": "train", "val": "val", "test": "test", "none": "unassigned"}
+SPLIT_DIRS = {**FOLDER_SPLITS, "unassigned": UNASSIGNED}
+EXPORT_SPLIT_DIRS = {**{s: s for s in ASSIGNED_SPLITS}, UNASSIGNED: "unassigned"}
 
 
 def folder_name(name: str) -> str:
@@ -62,10 +65,12 @@ def import_folders(project, source: Path, images_dir: Path | None = None,
     found = 0
     class_ids: dict[str, int] = {}
     for split_name, root in groups:
-        for loose in sorted(p for p in root.iterdir() if p.is_file() and is_image_file(p)):
-            report.skip(str(loose.relative_to(source)), "image is not inside a class folder")
+        for loose in sorted(p for p in root.iterdir() if p.is_file()):
+            report.skip(str(loose.relative_to(source)),
+                        "image is not inside a class folder" if is_image_file(loose)
+                        else skip_reason(loose))
         for class_dir in _visible_dirs(root):
-            images = image_files(class_dir)
+            images = image_files(class_dir, report, source)
             if limit is not None:
                 images = images[: int(limit)]
             found += len(images)
@@ -93,7 +98,7 @@ def export_folders(project, out_dir: Path, split: str | None = None,
     out_dir = Path(out_dir)
     report = ExportReport("folders", out_dir)
     if by_split is None:
-        by_split = split is None and project.count_images() > project.count_images(split="none")
+        by_split = split is None and project.count_images() > project.count_images(split=UNASSIGNED)
     names = {c.id: c.name for c in project.classes()}
     used: dict[Path, set[str]] = {}
     out_dir.mkdir(parents=True, exist_ok=True)

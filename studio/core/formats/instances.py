@@ -4,12 +4,17 @@ Layouts read:
 - DSB: `source/<id>/images/<id>.png` and `source/<id>/masks/*.png`, one binary image per
   object (any non-zero pixel belongs to it). `source` may also be one such `<id>` folder.
 - Label images: `source/images/<name>` with `source/labels/<name>.*` (or `masks/`), each an
-  integer label image (e.g. 16-bit TIFF) where every non-zero value is one object.
+  integer label image (e.g. 16-bit TIFF) where every non-zero value is one object. Label
+  images pair with images by the masks format's name rules (`labelimages`): `a_mask.png`
+  labels `a.png` too.
 - One pair: `source` is a label image file and `images_dir` the image file it labels
   (e.g. stardist's `mask2d.tif` and `img2d.tif`).
 
 Every object becomes one "mask" annotation of the class `class_name` (default "nucleus");
-empty masks and masks whose size differs from the image are skipped and reported.
+empty masks and masks whose size differs from the image are skipped and reported, and so
+is every file that is not an image. A layout that would import less than the folder
+holds (several images in one sample's images/, or images/ + masks/ whose names do not
+pair) is refused with the reason instead of importing a part of it.
 
 Export writes the DSB layout: `<name>/images/<name>.<ext>` (a copy of the image) and
 `<name>/masks/<name>_<k>.png` (0/255) for every polygon and mask region (of `class_name`
@@ -25,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio.core.errors import FormatError, ImageError
+from studio.core.errors import DataError, FormatError, ImageError
 from studio.core.formats.base import (
     ExportReport,
     ImportReport,
@@ -35,14 +40,15 @@ from studio.core.formats.base import (
     register_image,
     unique_name,
 )
-from studio.core.formats.masks import (
+from studio.core.formats.labelimages import (
     IMAGE_DIRS,
     MASK_DIRS,
-    default_split,
     find_subfolder,
     image_files,
+    pair_label_images,
     read_label_image,
 )
+from studio.core.formats.masks import default_split
 from studio.core.geometry import MaskGeom, rasterize
 
 SOURCE = "import:instances"
@@ -128,6 +134,15 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
         _import_label_folder(adder, image_dir, label_dir)
         return report
     if find_subfolder(source, ("images",)) is not None:
+        images = image_files(find_subfolder(source, ("images",)))
+        if len(images) > 1:
+            masks = len(image_files(label_dir)) if label_dir is not None else 0
+            raise DataError(
+                f"{source.name}/images holds {len(images)} images, but the {masks} files in "
+                f"{label_dir.name if label_dir else 'masks'}/ are not named like them, so they "
+                "cannot be paired: name each label image like its image (a.png or "
+                "a_mask.png for a.png), or use one folder per image (<id>/images/<id>.png "
+                "with <id>/masks/*.png). Nothing was imported.")
         samples = [source]
     else:
         samples = sorted(p for p in source.iterdir()
@@ -147,11 +162,9 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
 
 def _looks_like_label_images(image_dir: Path, label_dir: Path) -> bool:
     """True when masks are named like the images (label images), not one file per object."""
-    stems = {p.relative_to(image_dir).with_suffix("").as_posix().lower()
-             for p in image_files(image_dir)}
-    labels = [p.relative_to(label_dir).with_suffix("").as_posix().lower()
-              for p in image_files(label_dir)]
-    return bool(labels) and sum(s in stems for s in labels) >= max(1, len(labels) // 2)
+    pairs, _ = pair_label_images(image_files(image_dir), image_dir, label_dir)
+    labels = image_files(label_dir)
+    return bool(labels) and sum(m is not None for _i, m in pairs) >= max(1, len(labels) // 2)
 
 
 def _read_object_mask(path: Path) -> np.ndarray:
@@ -171,13 +184,15 @@ def _try_read_object_mask(path: Path) -> np.ndarray | ImageError:
 
 
 def _import_sample(adder: _Adder, sample: Path, source: Path) -> int:
-    images = image_files(find_subfolder(sample, ("images",)))
+    images = image_files(find_subfolder(sample, ("images",)), adder.report, source.parent)
     if not images:
         adder.report.skip(str(sample.relative_to(source.parent)), "no image in images/")
         return 0
     if len(images) > 1:
-        adder.report.warnings.append(f"{sample.name}: {len(images)} images; the masks are "
-                                     f"given to {images[0].name} only")
+        raise DataError(f"{sample.name}/images holds {len(images)} images; a sample folder "
+                        "holds one image and the masks of its objects, so the masks cannot be "
+                        "given to one of them. Move the other images to folders of their "
+                        "own. Nothing was imported.")
     item = images[0].name
     info = adder.image(images[0], item)
     mask_dir = find_subfolder(sample, ("masks",))
@@ -185,7 +200,7 @@ def _import_sample(adder: _Adder, sample: Path, source: Path) -> int:
         return 1
     image_id, height, width = info
     geoms = []
-    paths = image_files(mask_dir)
+    paths = image_files(mask_dir, adder.report, source.parent)
     for mask_path, mask in zip(paths, adder.pool.map(_try_read_object_mask, paths), strict=True):
         name = f"{sample.name}/masks/{mask_path.name}"
         if isinstance(mask, ImageError):
@@ -219,19 +234,15 @@ def _import_label_pair(adder: _Adder, image: Path, label_path: Path, item: str) 
 
 
 def _import_label_folder(adder: _Adder, image_dir: Path, label_dir: Path) -> None:
-    labels: dict[str, Path] = {}
-    for p in image_files(label_dir):
-        labels.setdefault(p.relative_to(label_dir).with_suffix("").as_posix().lower(), p)
-    used = set()
-    for img in image_files(image_dir):
-        key = img.relative_to(image_dir).with_suffix("").as_posix().lower()
-        if key in labels:
-            used.add(key)
-            _import_label_pair(adder, img, labels[key], str(labels[key].relative_to(label_dir)))
+    images = image_files(image_dir, adder.report)
+    pairs, unmatched = pair_label_images(images, image_dir, label_dir, adder.report)
+    for img, label in pairs:
+        if label is not None:
+            _import_label_pair(adder, img, label, str(label.relative_to(label_dir)))
         else:
             adder.image(img, str(img.relative_to(image_dir)))
-    for key in sorted(set(labels) - used):
-        adder.report.skip(str(labels[key].relative_to(label_dir)), "label image without an image")
+    for label in unmatched:
+        adder.report.skip(str(label.relative_to(label_dir)), "label image without an image")
 
 
 # --- export -------------------------------------------------------------------------------

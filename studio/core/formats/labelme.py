@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import math
 import tempfile
 from collections import defaultdict
@@ -44,12 +43,13 @@ from studio.core.formats.base import (
     atomic_copy,
     atomic_write_json,
     exportable_images,
+    load_json_file,
     register_image,
     safe_join,
     unique_name,
 )
 from studio.core.formats.masks import default_split
-from studio.core.geometry import MaskGeom, clip_box, polygon_area, rasterize
+from studio.core.geometry import MaskGeom, clip_box, clip_geometry, polygon_area, rasterize
 
 SOURCE = "import:labelme"
 LABELME_VERSION = "5.5.0"
@@ -66,13 +66,7 @@ class _Skip(Exception):
 
 def load_labelme(path: Path) -> dict:
     """Parse one labelme file; anything that is not labelme JSON is a FormatError."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path.name} is not valid JSON ({exc}).") from exc
-    except OSError as exc:
-        raise FormatError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    data = load_json_file(path, "labelme file")
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise FormatError(f"{path.name} is not a labelme file (it has no 'shapes' list).")
     return data
@@ -140,13 +134,13 @@ def shape_region(shape: dict, height: int, width: int, warnings: list[str], item
         pts = _points(shape.get("points"), 3)
         if polygon_area(pts) <= 0:
             raise _Skip("polygon has no area")
-        return "polygon", pts
+        return "polygon", _inside(pts, width, height, warnings, item)
     if kind == "circle":
         pts = _points(shape.get("points"), 2)
         poly = circle_polygon(pts[0], pts[1])
         if polygon_area(poly) <= 0:
             raise _Skip("circle has radius 0")
-        return "polygon", poly
+        return "polygon", _inside(poly, width, height, warnings, item)
     if kind == "mask":
         pts = _points(shape.get("points"), 2)
         if not isinstance(shape.get("mask"), str):
@@ -158,6 +152,15 @@ def shape_region(shape: dict, height: int, width: int, warnings: list[str], item
             raise _Skip("mask is empty inside the image")
         return "mask", geom
     raise _Skip(f"unknown shape type {kind!r}")
+
+
+def _inside(pts: np.ndarray, width: int, height: int, warnings: list[str], item: str):
+    clipped, changed = clip_geometry("polygon", pts, width, height)
+    if clipped is None:
+        raise _Skip(f"polygon lies outside the {width}x{height} image")
+    if changed:
+        warnings.append(f"{item}: polygon clipped to the {width}x{height} image")
+    return clipped
 
 
 def _embedded_image(data: dict, json_path: Path, tmp_dir: Path) -> Path | None:

@@ -4,6 +4,7 @@ Layout: `source/images/` (also `image/`, `imgs/`, `JPEGImages/`) and `source/mas
 `labels/`, `label/`, `SegmentationClass/`, ...), matched by the path relative to those
 folders without its extension; a mask may also be called `<name>_mask.png`. A label image is
 an indexed (palette) PNG whose indices are the values, or a grey image of values (8 or 16 bit).
+Masks pair with images by the rules of `labelimages` (shared with the instances format).
 
 Value conventions (import):
 - Class names come from the `classes` option (a list: value = position, or a mapping
@@ -17,6 +18,15 @@ Value conventions (import):
 - Binary masks (only the values 0 and 255 across the dataset, and no classes file): 0 and 255
   are two classes, "background" and "foreground" unless `classes` names them. `binary=True/False`
   forces the choice.
+- Near-binary masks (values close to 0 and 255 only, as JPEG compression leaves a 0/255
+  mask) are thresholded to 0/255 (values >= 128 are foreground) with a warning; the
+  `threshold` option (CLI: --threshold) sets the cut, and forces thresholding of any mask.
+- Values that look like instance ids (each image numbers its objects 1..k, one blob each)
+  are refused with a hint to import them as instances; give class names (the `classes`
+  option or a classes file) to import the values as classes all the same.
+- Files in images/ or masks/ that are not images we read are reported as skipped; when
+  masks exist but none pairs with an image, the import is refused (nothing would be
+  labelled).
 - Each class present in an image becomes one "mask" annotation for that image.
 - An image without a mask is imported without annotations (a warning says how many); a mask
   without an image, or of another size than its image, is skipped and reported.
@@ -34,10 +44,9 @@ import io
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from studio.core.errors import FormatError, ImageError
+from studio.core.errors import DataError, FormatError, ImageError
 from studio.core.formats.base import (
     ExportReport,
     ImportReport,
@@ -48,74 +57,26 @@ from studio.core.formats.base import (
     register_image,
     unique_name,
 )
+from studio.core.formats.labelimages import (  # noqa: F401 (re-exported for callers)
+    IMAGE_DIRS,
+    MASK_DIRS,
+    MASK_SUFFIXES,
+    find_subfolder,
+    image_files,
+    is_lossy,
+    looks_like_instance_ids,
+    near_binary,
+    pair_label_images,
+    read_label_image,
+    threshold_label,
+)
 from studio.core.geometry import MaskGeom
+from studio.core.splits import FOLDER_SPLITS, UNASSIGNED, check_split
 
 SOURCE = "import:masks"
-IMAGE_DIRS = ("images", "image", "imgs", "img", "JPEGImages")
-MASK_DIRS = ("masks", "mask", "labels", "label", "SegmentationClass", "SegmentationClassPNG",
-             "annotations")
 CLASS_FILES = ("classes.txt", "class_names.txt", "labels.txt")
-MASK_SUFFIXES = ("_mask", "_label", "_labels")
-FOLDER_SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
-SPLITS = ("train", "val", "test", "none")
-MAX_LABEL_PIXELS = 20000 * 20000
 VOID = 255
 _EXPLICIT = re.compile(r"^(\d+)\s*[:,=\s]\s*(\S.*)$")
-
-
-# --- reading helpers (also used by the instances format) ---------------------------------
-def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively), sorted by path."""
-    from studio.core.images import is_image_file
-
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_image_file(p)
-                  and not p.name.startswith("."))
-
-
-def find_subfolder(root: Path, names: tuple[str, ...]) -> Path | None:
-    """The first of `names` that is a folder in `root` (case-insensitive), or None."""
-    if not root.is_dir():
-        return None
-    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
-    for name in names:
-        if name.lower() in children:
-            return children[name.lower()]
-    return None
-
-
-def read_label_image(path: Path) -> np.ndarray:
-    """A label image as a 2-D integer array: palette indices, or grey values (8/16 bit).
-
-    Raises ImageError for unreadable, too large or colour (non-palette RGB) images.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > MAX_LABEL_PIXELS:
-                raise ImageError(f"{path.name} is too large ({w}x{h}) for a label image.", str(path))
-            if im.mode == "P":
-                return np.array(im)
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path.name} is too large for a label image.", str(path)) from exc
-    except (UnidentifiedImageError, OSError):
-        pass  # OpenCV below reads some files Pillow cannot, and reports the rest.
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise ImageError(f"Cannot read the label image {path.name}.", str(path))
-    if arr.ndim == 3:
-        channels = arr[:, :, :3]
-        if not (np.array_equal(channels[:, :, 0], channels[:, :, 1])
-                and np.array_equal(channels[:, :, 0], channels[:, :, 2])):
-            raise ImageError(f"{path.name} is a colour image; label images must be indexed "
-                             "(palette) PNGs or grey images of class values.", str(path))
-        arr = channels[:, :, 0]
-    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
-        raise ImageError(f"{path.name} is not a 2-D integer label image.", str(path))
-    return arr
 
 
 def parse_class_names(text: str) -> dict[int, str]:
@@ -148,28 +109,15 @@ def classes_from_option(classes) -> dict[int, str]:
 
 def default_split(source: Path, split: str | None) -> str:
     if split is not None:
-        if split not in SPLITS:
-            raise FormatError(f"Unknown split {split!r}; use train, val, test or none.")
-        return split
-    return FOLDER_SPLITS.get(source.name.lower(), "none")
-
-
-def _mask_index(mask_dir: Path) -> dict[str, Path]:
-    index: dict[str, Path] = {}
-    for p in image_files(mask_dir):
-        key = p.relative_to(mask_dir).with_suffix("").as_posix().lower()
-        index.setdefault(key, p)
-        for suffix in MASK_SUFFIXES:
-            if key.endswith(suffix):
-                index.setdefault(key[: -len(suffix)], p)
-    return index
+        return check_split(split)
+    return FOLDER_SPLITS.get(source.name.lower(), UNASSIGNED)
 
 
 # --- import -------------------------------------------------------------------------------
 def import_masks(project, source: Path, images_dir: Path | None = None,
                  report: ImportReport | None = None, *, classes=None, background: int = 0,
                  import_background: bool = True, void: int = VOID, binary: bool | None = None,
-                 split: str | None = None) -> ImportReport:
+                 split: str | None = None, threshold: int | None = None) -> ImportReport:
     """Import a folder of images and semantic label maps (see the module docstring)."""
     report = report or ImportReport("masks")
     source = Path(source)
@@ -178,11 +126,15 @@ def import_masks(project, source: Path, images_dir: Path | None = None,
         raise FormatError(f"No images folder in {source}: expected images/ (or image/) next to "
                           "masks/ (or labels/), or give the images folder explicitly.")
     mask_dir = find_subfolder(source, MASK_DIRS)
+    own_mask_dir = mask_dir is not None
     if mask_dir is None:
         if images_dir is None:
             raise FormatError(f"No masks folder in {source}: expected masks/ (or labels/).")
         mask_dir = source
-    images = image_files(image_dir)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int)
+                                  or not 1 <= threshold <= 255):
+        raise FormatError(f"threshold must be a whole number from 1 to 255, not {threshold!r}.")
+    images = image_files(image_dir, report)
     if not images:
         raise FormatError(f"No images found in {image_dir}.")
     split = default_split(source, split)
@@ -195,20 +147,14 @@ def import_masks(project, source: Path, images_dir: Path | None = None,
                 names_from_file = True
                 break
 
-    index = _mask_index(mask_dir)
-    pairs: list[tuple[Path, Path | None]] = []
-    used_masks: set[Path] = set()
-    for img in images:
-        mask = index.get(img.relative_to(image_dir).with_suffix("").as_posix().lower())
-        if mask is not None and mask.resolve() == img.resolve():
-            mask = None
-        pairs.append((img, mask))
-        if mask is not None:
-            used_masks.add(mask)
-    image_root = image_dir.resolve()
-    for p in sorted(set(index.values()) - used_masks):
-        if image_root not in p.resolve().parents:  # masks/ may hold the images folder too
-            report.skip(str(p.relative_to(mask_dir)), "mask without a matching image")
+    pairs, unmatched = pair_label_images(images, image_dir, mask_dir,
+                                         report if own_mask_dir else None)
+    for p in unmatched:
+        report.skip(str(p.relative_to(mask_dir)), "mask without a matching image")
+    if unmatched and not any(mask for _img, mask in pairs):
+        raise DataError(f"None of the {len(unmatched)} masks in {mask_dir.name}/ pairs with an "
+                        f"image in {image_dir.name}/: name each mask like its image (a.png or "
+                        f"a_mask.png for a.jpg); nothing was imported.")
 
     # First pass: which values occur (decides binary masks and the order of new classes).
     labels: dict[Path, np.ndarray] = {}
@@ -228,10 +174,33 @@ def import_masks(project, source: Path, images_dir: Path | None = None,
             budget -= arr.nbytes
         else:
             labels[mask] = None
+    if threshold is None and binary is not False and not names and near_binary(values):
+        threshold = 128
+        lossy = sum(is_lossy(m) for m in labels)
+        report.warnings.append(
+            f"the masks hold only values near 0 and 255 ({len(values)} values"
+            + (f"; {lossy} saved as lossy JPEG/WebP" if lossy else "") + "): read as binary "
+            "masks, values >= 128 foreground; pass threshold=N (--threshold N) to move the "
+            "cut, and save masks as PNG")
+    if threshold is not None:
+        for mask, arr in labels.items():
+            if arr is not None:
+                labels[mask] = threshold_label(arr, threshold)
+        values = {0, 255} & {255 if v >= threshold else 0 for v in values}
+        binary = True
+    elif any(is_lossy(m) for m in labels) and len(values) > 2:
+        report.warnings.append("some masks are saved as lossy JPEG/WebP, which alters label "
+                               "values; save label images as PNG")
     if binary is None:
         binary = not names_from_file and values <= {0, 255} and 255 in values
     if binary:
         names = _binary_names(names)
+    elif not names and looks_like_instance_ids(a for a in labels.values() if a is not None):
+        raise DataError(
+            f"The masks in {mask_dir.name}/ look like instance ids (each image numbers its "
+            f"objects 1..N, one blob each; {len(values) - 1} values in all), not classes: "
+            "import them with the instances format (--format instances), or give class names "
+            "(the classes option or a classes.txt) to import the values as classes.")
 
     value_class: dict[int, int] = {}
 
@@ -266,6 +235,8 @@ def import_masks(project, source: Path, images_dir: Path | None = None,
         if not take:
             continue
         arr = labels[mask] if labels[mask] is not None else read_label_image(mask)
+        if threshold is not None and labels[mask] is None:
+            arr = threshold_label(arr, threshold)
         record = project.image(image_id)
         if arr.shape != (record.height, record.width):
             report.skip(str(mask.relative_to(mask_dir)),

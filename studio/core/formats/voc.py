@@ -49,6 +49,7 @@ from studio.core.formats.base import (
 )
 from studio.core.geometry import MaskGeom, clip_box, rasterize
 from studio.core.rasterize import label_map
+from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
 SOURCE = "import:voc"
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
@@ -174,7 +175,7 @@ def _read_splits(root: Path) -> dict[str, str]:
                 if stem:
                     split_of.setdefault(stem, split)
 
-    for name in ("test", "val", "train"):
+    for name in reversed(ASSIGNED_SPLITS):  # an image listed twice keeps the later part
         read(name, name)
     if not any(v in ("train", "val") for v in split_of.values()):
         read("trainval", "train")
@@ -233,7 +234,7 @@ def import_voc(project, source: Path, images_dir: Path | None = None,
     n_difficult = 0
     for stem in sorted(entries):
         path = entries[stem]
-        added = register_image(project, path, report, path.name, split=split_of.get(stem, "none"),
+        added = register_image(project, path, report, path.name, split=split_of.get(stem, UNASSIGNED),
                                copy=copy_images)
         if added is None or not added[1]:
             continue
@@ -377,7 +378,7 @@ def export_voc(project, out_dir: Path, split: str | None = None) -> ExportReport
     classes = project.classes()
     name_of = {c.id: c.name for c in classes}
     class_ids = [c.id for c in classes]
-    lists: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    lists: dict[str, list[str]] = {s: [] for s in ASSIGNED_SPLITS}
     used: set[str] = set()
     any_seg = False
     for rec in exportable_images(project, split, report):

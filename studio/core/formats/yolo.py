@@ -43,9 +43,10 @@ from studio.core.formats.base import (
     unique_name,
 )
 from studio.core.geometry import clip_box, mask_to_polygons
+from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
 SOURCE = "import:yolo"
-SPLIT_KEYS = ("train", "val", "test")
+SPLIT_KEYS = ASSIGNED_SPLITS  # the yaml keys that list images
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def _classes_txt_layout(root: Path, images_dir: Path | None) -> tuple[Path, dict
         if imgs.is_image_file(p):
             first = p.relative_to(img_root).parts[0]
             split = first if first in SPLIT_KEYS and len(p.relative_to(img_root).parts) > 1 \
-                else "none"
+                else UNASSIGNED
             splits.setdefault(split, []).append(p.resolve())
     return root, names, splits
 

@@ -26,7 +26,10 @@ SHORTCUT_HELP: list[tuple[str, str]] = [
     ("Polygon: Backspace", "Remove the last point"),
     ("[ / ]", "Smaller / bigger brush"),
     ("Brush: right drag", "Erase with the brush (paint with the eraser)"),
-    ("Fill / wand: drag left-right", "Lower / raise the colour tolerance while held"),
+    ("Instance painting: Shift + stroke", "Add the stroke to the selected object "
+     "(without Shift each stroke is a new object)"),
+    ("Fill / wand: drag left-right", "Lower / raise the colour tolerance while held (shown "
+     "by the cursor; it starts from the image's noise)"),
     ("GrabCut: drag a box", "Propose the object's mask"),
     ("GrabCut: left / right drag", "Mark object / background and recompute"),
     ("GrabCut: Enter", "Accept the proposed mask"),

@@ -201,27 +201,49 @@ class MaskItem(AnnotationItem):
 
     kind = "mask"
     MAX_CONTOUR_PIXELS = 4096 * 4096  # bigger masks are drawn without their outline
+    REDUCE_PIXELS = 1 << 20  # zoomed out, bigger masks are drawn from a reduced copy
 
-    def __init__(self, ann, color: QColor, opacity: float) -> None:
+    def __init__(self, ann, color: QColor, opacity: float, prepared=None) -> None:
         super().__init__(ann, color, opacity)
         geom: MaskGeom = ann.geometry
-        self._buf, self._image = padded_index_image(geom.bitmap)
+        buf, contours, reduced = prepared if prepared is not None else self.prepare(geom)
+        self._buf = buf
         self._w, self._h = geom.width, geom.height
+        self._image = _index_view(buf, self._w, self._h)
+        self._reduced: dict[int, tuple[np.ndarray, QImage]] = {  # step -> reduced copy
+            step: (small, _index_view(small, size[0], size[1]))
+            for step, (small, size) in reduced.items()}
         self._outline = QPainterPath()
-        if 0 < geom.bitmap.size <= self.MAX_CONTOUR_PIXELS:
-            contours, _ = cv2.findContours(self._buf[:self._h, :self._w], cv2.RETR_LIST,
-                                           cv2.CHAIN_APPROX_SIMPLE)
-            for c in contours:
-                pts = c.reshape(-1, 2).astype(np.float64) + 0.5
-                self._outline.addPolygon(_qpolygon(pts))
-                self._outline.closeSubpath()
+        for pts in contours:
+            self._outline.addPolygon(_qpolygon(pts))
+            self._outline.closeSubpath()
         self.setPos(geom.x, geom.y)
         self._update_colors()
+
+    @classmethod
+    def prepare(cls, geom: MaskGeom, reduce: bool = False):
+        """The heavy part of drawing a mask, safe on any thread (an edit's worker does it
+        for the masks it wrote): padded 8-bit pixels, the outline's polygons (simplified
+        to half a pixel) and, with `reduce`, the reduced copies for zoomed-out views."""
+        buf, _image = padded_index_image(geom.bitmap)
+        contours: list[np.ndarray] = []
+        if 0 < geom.bitmap.size <= cls.MAX_CONTOUR_PIXELS:
+            found, _ = cv2.findContours(buf[:geom.height, :geom.width], cv2.RETR_LIST,
+                                        cv2.CHAIN_APPROX_SIMPLE)
+            contours = [cv2.approxPolyDP(c, 0.5, True).reshape(-1, 2).astype(np.float64) + 0.5
+                        for c in found]
+        reduced = {}
+        if reduce and geom.bitmap.size > cls.REDUCE_PIXELS:
+            for step in (2, 4, 8, 16, 32, 64):
+                reduced[step] = _reduce(buf, geom.width, geom.height, step)
+        return buf, contours, reduced
 
     def _update_colors(self) -> None:
         fill = QColor(self.color)
         fill.setAlphaF(min(1.0, self.fill_opacity * (1.5 if self.selected else 1.0)))
         self._image.setColorTable([0, fill.rgba()])
+        for _buf, image in self._reduced.values():
+            image.setColorTable([0, fill.rgba()])
 
     def set_fill_opacity(self, opacity: float) -> None:
         self.fill_opacity = opacity
@@ -242,8 +264,18 @@ class MaskItem(AnnotationItem):
         exposed = option.exposedRect.intersected(QRectF(0, 0, self._w, self._h))
         if exposed.isEmpty():
             return
-        src = exposed.toAlignedRect()
-        painter.drawImage(QRectF(src), self._image, QRectF(src))
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        step = 1
+        if lod < 0.5 and self._w * self._h > self.REDUCE_PIXELS:
+            step = 1 << min(6, int(np.floor(np.log2(1.0 / max(lod, 1e-6)))))
+        if step > 1:  # zoomed out: Qt would convert every source pixel of the big mask
+            image = self._reduced_image(step)
+            src = QRectF(exposed.left() / step, exposed.top() / step,
+                         exposed.width() / step, exposed.height() / step)
+            painter.drawImage(exposed, image, src)
+        else:
+            src = exposed.toAlignedRect()
+            painter.drawImage(QRectF(src), self._image, QRectF(src))
         pen, _ = self._pens()
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -251,6 +283,16 @@ class MaskItem(AnnotationItem):
             painter.drawPath(self._outline)
         if self.selected:
             painter.drawRect(QRectF(0, 0, self._w, self._h))
+
+    def _reduced_image(self, step: int) -> QImage:
+        """The mask reduced `step` times (prepared by the edit's worker, else made here on
+        first use)."""
+        if step not in self._reduced:
+            small, size = _reduce(self._buf, self._w, self._h, step)
+            self._reduced[step] = (small, _index_view(small, *size))
+        image = self._reduced[step][1]
+        image.setColorTable(self._image.colorTable())
+        return image
 
     def contains_point(self, p: QPointF, tol: float) -> bool:
         c, r = int(np.floor(p.x() - self.pos().x())), int(np.floor(p.y() - self.pos().y()))
@@ -348,8 +390,20 @@ class PaintLayerItem(QGraphicsItem):
         self.dirty = None
 
 
+def _index_view(buf: np.ndarray, w: int, h: int) -> QImage:
+    """An Indexed8 QImage over padded pixels (no copy)."""
+    return QImage(buf.data, max(w, 1), max(h, 1), buf.shape[1], QImage.Format.Format_Indexed8)
+
+
+def _reduce(buf: np.ndarray, w: int, h: int, step: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Padded pixels of a mask reduced `step` times, and the reduced (width, height)."""
+    size = (max(1, w // step), max(1, h // step))
+    small = cv2.resize(buf[:h, :w], size, interpolation=cv2.INTER_AREA) > 0
+    return padded_index_image(small)[0], size
+
+
 def _qpolygon(points: np.ndarray) -> QPolygonF:
-    return QPolygonF([QPointF(float(x), float(y)) for x, y in points])
+    return QPolygonF(list(map(QPointF, *np.asarray(points, dtype=np.float64).T.tolist())))
 
 
 def nearest_edge(points: np.ndarray, p: tuple[float, float]) -> tuple[int, float, np.ndarray]:

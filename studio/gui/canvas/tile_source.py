@@ -2,8 +2,8 @@
 
 Tiles come from studio.core.tiles.TilePyramid (uint8 display data, cached on disk). Each
 view change bumps a generation number; jobs of an older generation whose tile is no longer
-wanted skip their work, so the newest view request supersedes the older ones. Results
-come back to the GUI thread through a queued signal of the ImageLayer.
+wanted skip their work, so the newest view request supersedes the older ones. Jobs run on
+the layer's WorkerPool; results come back to the GUI thread as its queued callbacks.
 """
 
 from __future__ import annotations
@@ -12,52 +12,42 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, QRunnable
-from PySide6.QtGui import QPixmap, QTransform
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
 from studio.core.errors import StudioError
 from studio.core.tiles import TilePyramid
+from studio.gui.workers import CancelToken
 
 OVERVIEW = ("overview",)
 CACHE_TILES = 96  # decoded tiles kept in memory (about 75 MB of RGB 512 x 512 tiles)
 
 
-class _Job(QRunnable):
-    def __init__(self, source: TiledSource, generation: int, key: tuple) -> None:
-        super().__init__()
-        self.source, self.generation, self.key = source, generation, key
-        # Python owns the job (auto-delete from a pool thread upsets the Python wrapper);
-        # the source keeps it until it reports back.
-        self.setAutoDelete(False)
+def array_to_qimage(arr: np.ndarray) -> QImage:
+    """A QImage copy of a uint8 HxW, HxWx3 (RGB) or HxWx4 (RGBA) array."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        fmt = QImage.Format.Format_Grayscale8
+    elif arr.shape[2] == 3:
+        fmt = QImage.Format.Format_RGB888
+    elif arr.shape[2] == 4:
+        fmt = QImage.Format.Format_RGBA8888
+    else:
+        raise StudioError(f"Cannot show an image with {arr.shape[2]} channels.")
+    return QImage(arr.data, w, h, arr.strides[0], fmt).copy()
 
-    def run(self) -> None:
-        try:
-            self._run()
-        finally:
-            try:
-                self.source.layer._jobDone.emit(self)
-            except RuntimeError:  # the canvas was closed meanwhile: nobody is listening
-                pass
 
-    def _run(self) -> None:
-        src = self.source
-        stale = self.generation != src.generation and self.key not in src.wanted
-        if src.closed or (stale and self.key != OVERVIEW):
-            src.pending_done(self.key)
-            return  # superseded by a newer view request
-        try:
-            if self.key == OVERVIEW:
-                arr = src.pyramid.overview(src.layer.overview_side)
-            else:
-                arr = src.pyramid.tile(*self.key)
-        except Exception as exc:  # noqa: BLE001 - reported to the user, never swallowed
-            src.pending_done(self.key)
-            msg = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
-            src.layer.tileFailed.emit(f"Could not show part of {src.pyramid.path.name}: {msg}")
-            return
-        if not src.closed:
-            src.layer._tileLoaded.emit(self.generation, self.key, arr)
+def _read_tile(token: CancelToken, source: TiledSource, generation: int, key: tuple):
+    """Worker: the pixels of one tile (or the overview), None when superseded."""
+    stale = generation != source.generation and key not in source.wanted
+    if source.closed or (stale and key != OVERVIEW):
+        return None  # superseded by a newer view request
+    token.check()
+    if key == OVERVIEW:
+        return source.pyramid.overview(source.layer.overview_side)
+    return source.pyramid.tile(*key)
 
 
 class TiledSource:
@@ -79,17 +69,34 @@ class TiledSource:
         self._pending: set[tuple] = set()
         self._level = -1
 
-    def pending_done(self, key: tuple) -> None:
-        """A job ended without a result (called from a worker thread)."""
-        self._pending.discard(key)
-
     @property
     def has_overview(self) -> bool:
         return self._overview_item is not None
 
+    @property
+    def idle(self) -> bool:
+        """No tile is being read."""
+        return not self._pending
+
+    def shown_tiles(self) -> list[tuple]:
+        """(level, tx, ty) of the full-detail tiles in the scene now."""
+        return list(self._items)
+
+    def _request(self, key: tuple) -> None:
+        self._pending.add(key)
+        self.layer.workers.submit(
+            _read_tile, self, self.generation, key, with_token=True,
+            on_result=lambda arr, k=key, g=self.generation: self.on_tile_loaded(g, k, arr),
+            on_error=lambda exc, k=key: self._on_tile_failed(k, exc),
+            on_finished=lambda k=key: self._pending.discard(k))
+
+    def _on_tile_failed(self, key: tuple, exc: BaseException) -> None:
+        self._pending.discard(key)
+        msg = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+        self.layer.tileFailed.emit(f"Could not show part of {self.pyramid.path.name}: {msg}")
+
     def show_overview(self) -> None:
-        self._pending.add(OVERVIEW)
-        self.layer.start(_Job(self, self.generation, OVERVIEW))
+        self._request(OVERVIEW)
 
     def close(self) -> None:
         self.closed = True
@@ -123,12 +130,11 @@ class TiledSource:
             if key in self._arrays:
                 self._show_tile(key, self._arrays[key])
             else:
-                self._pending.add(key)
-                self.layer.start(_Job(self, self.generation, key))
+                self._request(key)
 
-    def on_tile_loaded(self, generation: int, key: tuple, arr: np.ndarray) -> None:
+    def on_tile_loaded(self, generation: int, key: tuple, arr: np.ndarray | None) -> None:
         self._pending.discard(key)
-        if self.closed:
+        if self.closed or arr is None:
             return
         if key == OVERVIEW:
             self._overview = arr
@@ -144,8 +150,6 @@ class TiledSource:
 
     # --- drawing --------------------------------------------------------------------------------
     def _pixmap(self, arr: np.ndarray) -> QPixmap:
-        from studio.gui.canvas.tiles import array_to_qimage
-
         return QPixmap.fromImage(array_to_qimage(self.layer.apply_window_u8(arr)))
 
     def _show_overview(self) -> None:

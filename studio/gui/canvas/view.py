@@ -7,11 +7,9 @@ edit through the document. Scene coordinates are image pixel-edge coordinates.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
-    QKeyEvent,
-    QKeySequence,
     QMouseEvent,
     QPainter,
     QPen,
@@ -22,17 +20,19 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsVie
 
 from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
-from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, PaintLayerItem
+from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, MaskItem, PaintLayerItem
+from studio.gui.canvas.keys import CanvasKeys, CanvasNote
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
+from studio.gui.workers import WorkerPool
 
 MIN_SCALE, MAX_SCALE = 0.002, 64.0
 WHEEL_STEP = 1.0015  # zoom factor per eighth of a degree of wheel rotation
 BRUSH_MIN, BRUSH_MAX = 1, 500
-_CANVAS_KEYS = {Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight}
+WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
 
 
-class CanvasView(QGraphicsView):
+class CanvasView(CanvasKeys, QGraphicsView):
     """Zoomable, pannable view of one image and its annotations, with drawing tools."""
 
     zoomChanged = Signal(float)  # percent
@@ -44,7 +44,7 @@ class CanvasView(QGraphicsView):
 
     TOOL_NAMES = tuple(TOOL_CLASSES)
 
-    def __init__(self, document, parent=None) -> None:
+    def __init__(self, document, parent=None, prefetcher=None) -> None:
         super().__init__(parent)
         self.document = document
         self.setScene(QGraphicsScene(self))
@@ -67,7 +67,13 @@ class CanvasView(QGraphicsView):
         self._panning = False
         self._space = False
         self._last_view_pos = QPointF()
-        self.image_layer = ImageLayer(self.scene(), self)
+        self.image_layer = ImageLayer(self.scene(), self, prefetcher=prefetcher)
+        self.image_layer.view_rect = self._visible_rect
+        self.workers = WorkerPool(1, self, name="assists")  # fill, wand, GrabCut
+        self.edit_workers = WorkerPool(1, self, name="edits")  # store writes of strokes
+        self._pending_window: tuple[float, float] | None = None
+        self._window_timer = QTimer(self, singleShot=True, interval=WINDOW_DEBOUNCE_MS)
+        self._window_timer.timeout.connect(self._apply_brightness_contrast)
         self.image_layer.tileFailed.connect(self.errorOccurred)
         self.image_layer.contentShown.connect(self._schedule_tiles)
         self._tile_timer = QTimer(self, singleShot=True, interval=15)
@@ -83,9 +89,12 @@ class CanvasView(QGraphicsView):
             item.setZValue(2000)
             item.setVisible(False)
             self.scene().addItem(item)
+        self._toast = CanvasNote(self.viewport())
         self._tools = {name: cls(self) for name, cls in TOOL_CLASSES.items()}
         self.tool = self._tools["select"]
         self.viewport().setCursor(self.tool.cursor)
+        self._prepared: dict[tuple, object] = {}  # (id, updated_at) -> MaskItem.prepare(...)
+        document.view_preparers.append(self._prepare_item)
         document.imageChanged.connect(self._on_image_changed)
         document.annotationsChanged.connect(self._on_annotations_changed)
         document.selectionChanged.connect(self._on_selection_changed)
@@ -148,8 +157,52 @@ class CanvasView(QGraphicsView):
         self.image_layer.set_window(lo, hi)
 
     def set_brightness_contrast(self, brightness: float, contrast: float) -> None:
-        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window."""
-        self.image_layer.set_brightness_contrast(brightness, contrast)
+        """brightness in [-1, 1] shifts, contrast > 0 narrows (>1) or widens the window.
+
+        Debounced: a slider's ticks within WINDOW_DEBOUNCE_MS make one re-mapping."""
+        self._pending_window = (float(brightness), float(contrast))
+        self._window_timer.start()
+
+    def _apply_brightness_contrast(self) -> None:
+        if self._pending_window is not None:
+            self.image_layer.set_brightness_contrast(*self._pending_window)
+            self._pending_window = None
+
+    def _visible_rect(self) -> tuple[QRectF, float]:
+        return self.mapToScene(self.viewport().rect()).boundingRect(), self.scale_factor()
+
+    def toast(self, text: str) -> None:
+        """Show a short note on the canvas itself (where the person is looking)."""
+        self._toast.show_text(text)
+
+    @property
+    def toast_text(self) -> str:
+        """The note shown on the canvas now ("" when none)."""
+        return self._toast.text() if self._toast.isVisible() else ""
+
+    @property
+    def idle(self) -> bool:
+        """No background job of the canvas (tiles, assists, edits) is running or queued."""
+        return not (self.workers.busy or self.edit_workers.busy or self._window_timer.isActive()
+                    or self._tile_timer.isActive()
+                    or not self.image_layer.idle)
+
+    def shutdown(self) -> None:
+        """Stop every background job of the canvas (it closes, or its window does).
+        Edits being written are finished first: a stroke is never lost."""
+        if self._prepare_item in self.document.view_preparers:
+            self.document.view_preparers.remove(self._prepare_item)
+        self._window_timer.stop()
+        self._toast.timer.stop()
+        self.edit_workers.wait()
+        self.edit_workers.shutdown()
+        self.tool.cancel()
+        self.workers.shutdown()
+        self.image_layer.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
 
     # --- zoom ----------------------------------------------------------------------------------
     def scale_factor(self) -> float:
@@ -267,9 +320,10 @@ class CanvasView(QGraphicsView):
             gone = set(self._items) - {a.id for a in anns}
         else:  # an edit of ours: read back only what it touched
             anns, gone = [], set()
+            read_back = self.document.last_changed
             for ann_id in changed:
                 try:
-                    a = project.annotation(ann_id)
+                    a = read_back.get(ann_id) or project.annotation(ann_id)
                 except StudioError:
                     gone.add(ann_id)
                     continue
@@ -288,16 +342,27 @@ class CanvasView(QGraphicsView):
                 continue
             if item is not None:
                 self.scene().removeItem(item)
-            item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
+            prepared = self._prepared.pop((a.id, a.updated_at), None)
+            if prepared is not None:
+                item = MaskItem(a, QColor(color), self.opacity, prepared=prepared)
+            else:
+                item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
             item.setVisible(self.document.is_visible(a.class_id))
             if a.id in selected:
                 item.set_selected(True)
             self.scene().addItem(item)
             self._items[a.id] = item
+        for key in [k for k in self._prepared if changed is None or k[0] in changed]:
+            self._prepared.pop(key, None)  # used or stale
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
             item.setZValue(10 + rank / max(len(order), 1))
+
+    def _prepare_item(self, ann) -> None:
+        """On an edit's worker: the heavy part of drawing a mask it wrote."""
+        if ann.kind == "mask" and ann.image_id == self.document.image_id:
+            self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry, True)
 
     def _on_selection_changed(self, ids: list) -> None:
         selected = set(ids)
@@ -319,8 +384,7 @@ class CanvasView(QGraphicsView):
             self._tile_timer.start()
 
     def _request_tiles(self) -> None:
-        rect = self.mapToScene(self.viewport().rect()).boundingRect()
-        self.image_layer.update_view(rect, self.scale_factor())
+        self.image_layer.update_view(*self._visible_rect())
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -404,83 +468,17 @@ class CanvasView(QGraphicsView):
             if show:
                 item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
 
+    def brush_cursor(self) -> QRectF | None:
+        """The brush outline shown under the mouse (image coordinates), None when hidden."""
+        item = self._cursor_items[0]
+        return QRectF(item.rect()) if item.isVisible() else None
+
     def _update_brush_cursor(self) -> None:
         item = self._cursor_items[0]
         if item.isVisible() or self.tool.name in ("brush", "eraser"):
             center = item.rect().center() if item.isVisible() else \
                 self.mapToScene(self.mapFromGlobal(self.cursor().pos()))
             self._move_brush_cursor(QPointF(center))
-
-    # --- keys ----------------------------------------------------------------------------------
-    def event(self, event: QEvent) -> bool:
-        # Take keys the canvas needs before window shortcuts do (Backspace while drawing...).
-        if event.type() == QEvent.Type.ShortcutOverride:
-            key = event.key()
-            if key in _CANVAS_KEYS or (self.tool.busy and key in (
-                    Qt.Key.Key_Backspace, Qt.Key.Key_Return, Qt.Key.Key_Enter,
-                    Qt.Key.Key_Escape)):
-                event.accept()
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key, doc = event.key(), self.document
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            return
-        if key == Qt.Key.Key_BracketLeft:
-            self.set_brush_size(self.brush_size - max(1, round(self.brush_size * 0.15)))
-            return
-        if key == Qt.Key.Key_BracketRight:
-            self.set_brush_size(self.brush_size + max(1, round(self.brush_size * 0.15)))
-            return
-        try:
-            if doc.image_id is not None and self.tool.key_press(event):
-                return
-            if self._standard_key(event):
-                return
-        except StudioError as exc:
-            self.errorOccurred.emit(str(exc))
-            return
-        super().keyPressEvent(event)
-
-    def _standard_key(self, event: QKeyEvent) -> bool:
-        doc, key = self.document, event.key()
-        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        if event.matches(QKeySequence.StandardKey.Undo):
-            doc.undo_group.undo()
-        elif event.matches(QKeySequence.StandardKey.Redo) or (ctrl and key == Qt.Key.Key_Y):
-            doc.undo_group.redo()
-        elif event.matches(QKeySequence.StandardKey.Copy):
-            doc.copy_selection()
-        elif event.matches(QKeySequence.StandardKey.Paste):
-            doc.paste()
-        elif ctrl and key == Qt.Key.Key_D:
-            doc.duplicate_selection()
-        elif ctrl and key == Qt.Key.Key_0:
-            self.fit()
-        elif ctrl and key == Qt.Key.Key_1:
-            self.zoom_100()
-        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self._zoom_to(self.scale_factor() * 1.25, None)
-        elif key == Qt.Key.Key_Minus:
-            self._zoom_to(self.scale_factor() / 1.25, None)
-        elif key == Qt.Key.Key_Delete and doc.selected_ids:
-            doc.delete_annotations(doc.selected_ids)
-        elif key == Qt.Key.Key_Escape and doc.selected_ids:
-            doc.select([])
-        else:
-            return False
-        return True
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            if not self._panning:
-                self.viewport().setCursor(self.tool.cursor)
-            return
-        super().keyReleaseEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         w, h = self.image_size

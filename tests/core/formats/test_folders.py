@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from studio.core.errors import FormatError
@@ -28,8 +29,27 @@ def test_class_layout(project, make_image, tmp_path):
     report = import_dataset(project, "folders", root)
     assert _tags(project) == {"a.png": ["cat"], "b.png": ["cat"], "c.png": ["dog"]}
     assert report.classes_added == ["cat", "dog"]
-    assert report.skipped == [("loose.png", "image is not inside a class folder")]
+    assert report.skipped[0] == ("loose.png", "image is not inside a class folder")
+    assert report.skipped[1][0] == "dog/notes.txt" and "not an image format" in report.skipped[1][1]
+    assert len(report.skipped) == 2  # every file not imported, each with its reason
     assert project.count_images(split="none") == 3
+
+
+def test_gif_and_unknown_files_in_a_class_folder(project, make_image, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "ds"
+    make_image("a.png", seed=1, folder=root / "cat")
+    Image.fromarray(np.full((6, 8, 3), 90, np.uint8)).save(root / "cat" / "anim.gif")
+    (root / "cat" / "scan.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (root / "cat" / ".DS_Store").write_bytes(b"\x00")
+    report = import_dataset(project, "folders", root)
+    assert sorted(_tags(project)) == ["a.png", "anim.gif"]  # predict reads GIFs: so do we
+    gif = next(i for i in project.images() if i.name == "anim.gif")
+    assert (gif.width, gif.height, gif.channels) == (8, 6, 3)
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"cat/scan.heic", "cat/.DS_Store"}
+    assert ".heic" in reasons["cat/scan.heic"] and reasons["cat/.DS_Store"] == "hidden file"
 
 
 def test_split_layout(project, make_image, tmp_path):

@@ -69,21 +69,29 @@ class Tool:
         return pixels / max(self.canvas.scale_factor(), 1e-9)
 
     def commit_mask(self, x: int, y: int, footprint, erase: bool = False, text: str = "Paint",
-                    new_object: bool = False) -> int | None:
-        """Hand a footprint to the document under the canvas's paint mode."""
+                    new_object: bool = False, on_done=None) -> None:
+        """Hand a footprint to the document under the canvas's paint mode, without blocking:
+        the store write runs on the canvas's worker and the undo step lands when it is
+        done (then on_done(mask id or None) runs). In instance mode a new object is made
+        unless `new_object` is False and a mask is selected (erasing clears the selected
+        mask, or every mask when none is)."""
         canvas = self.canvas
         mode = canvas.paint_mode
         target = None if new_object else canvas.selected_mask_id()
+
+        def done(new_id: int | None) -> None:
+            if mode == "instance" and new_id is not None and not erase:
+                self.doc.select([new_id])
+            if on_done is not None:
+                on_done(new_id)
+
         try:
-            new_id = self.doc.paint_mask(x, y, footprint, erase=erase, mode=mode,
-                                         preserve_others=canvas.preserve_other_labels,
-                                         target_id=target, text=text)
+            self.doc.paint_mask_async(canvas.edit_workers, x, y, footprint, erase=erase,
+                                      mode=mode, preserve_others=canvas.preserve_other_labels,
+                                      target_id=target, text=text, on_done=done,
+                                      on_error=self.report)
         except StudioError as exc:
             self.report(exc)
-            return None
-        if mode == "instance" and new_id is not None and not erase:
-            self.doc.select([new_id])
-        return new_id
 
     def report(self, exc: Exception) -> None:
         self.canvas.errorOccurred.emit(str(exc))

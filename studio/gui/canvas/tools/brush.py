@@ -3,8 +3,10 @@
 A stroke is drawn into the canvas paint layer as thick line segments between successive
 mouse positions (no gaps however fast the mouse moves); only the touched rectangle is
 repainted. On release the stroke's footprint goes to the document as ONE edit holding
-only the stroke's bounding box (semantic or instance rules, see LabelDocument.paint_mask).
-The right button erases with the brush (and paints with the eraser).
+only the stroke's bounding box (semantic or instance rules, see LabelDocument.paint_mask),
+written in the background: the stroke stays drawn until its edit has landed.
+In instance mode every stroke makes a new object; with Shift held it adds to the selected
+one. The right button erases with the brush (and paints with the eraser).
 """
 
 from __future__ import annotations
@@ -66,10 +68,17 @@ class BrushTool(Tool):
         self._last = None
         layer = self.canvas.paint_layer()
         region = layer.region()
-        layer.clear()
-        if region is not None:
-            self.commit_mask(*region, erase=self._erase, text="Erase" if self._erase else "Paint")
+        if region is None:
+            layer.clear()
+            return True
+        add = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        self.commit_mask(*region, erase=self._erase, text="Erase" if self._erase else "Paint",
+                         new_object=not (add or self._erase), on_done=self._landed)
         return True
+
+    def _landed(self, _mask_id) -> None:
+        if self._last is None:  # no newer stroke is being drawn: drop the drawn stroke
+            self.canvas.paint_layer().clear()
 
 
 class EraserTool(BrushTool):

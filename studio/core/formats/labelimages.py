@@ -1,0 +1,206 @@
+"""Label images shared by the masks and instances formats: finding them, pairing each with
+its image by one set of name rules, reading them, and recognising what they really hold
+(near-binary masks saved lossily, instance ids mistaken for class values).
+
+Name rules: a label image pairs with the image of the same path relative to its folder,
+without the extension and ignoring case; it may also carry one of MASK_SUFFIXES
+(`a.png` <- `a.png`, `a_mask.png`, `a_label.tif`, `a_labels.png`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from studio.core.errors import ImageError
+
+IMAGE_DIRS = ("images", "image", "imgs", "img", "JPEGImages")
+MASK_DIRS = ("masks", "mask", "labels", "label", "SegmentationClass", "SegmentationClassPNG",
+             "annotations")
+MASK_SUFFIXES = ("_mask", "_label", "_labels")
+MAX_LABEL_PIXELS = 20000 * 20000
+# formats whose compression changes pixel values: a mask saved so is no longer exact
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
+# a lossy near-binary mask keeps its values within this distance of 0 and 255
+NEAR_BINARY_MARGIN = 48
+
+
+def image_files(folder: Path, report=None, root: Path | None = None) -> list[Path]:
+    """Image files under `folder` (recursively), sorted by path. With a `report`, every
+    other file found there is reported as skipped with the reason (named relative to
+    `root`, default `folder`)."""
+    from studio.core.images import is_image_file
+
+    found, others = [], []
+    for p in sorted(Path(folder).rglob("*")):
+        if not p.is_file():
+            continue
+        if is_image_file(p) and not p.name.startswith("."):
+            found.append(p)
+        else:
+            others.append(p)
+    if report is not None:
+        base = Path(root or folder)
+        for p in others:
+            report.skip(str(p.relative_to(base)), skip_reason(p))
+    return found
+
+
+def skip_reason(path: Path) -> str:
+    """Why a file found in a dataset folder is not imported as an image."""
+    from studio.core.images import SUPPORTED_EXTENSIONS
+
+    if path.name.startswith("."):
+        return "hidden file"
+    if path.suffix.lower() in SUPPORTED_EXTENSIONS:
+        return "not an image file"
+    return (f"not an image format we read ({path.suffix or 'no extension'}; we read "
+            f"{', '.join(sorted(s.lstrip('.') for s in SUPPORTED_EXTENSIONS))})")
+
+
+def find_subfolder(root: Path, names: tuple[str, ...]) -> Path | None:
+    """The first of `names` that is a folder in `root` (case-insensitive), or None."""
+    if not root.is_dir():
+        return None
+    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    for name in names:
+        if name.lower() in children:
+            return children[name.lower()]
+    return None
+
+
+# --- pairing ------------------------------------------------------------------------------
+def image_key(path: Path, folder: Path) -> str:
+    """The name an image pairs by: its path inside `folder`, no extension, lower case."""
+    return Path(path).relative_to(folder).with_suffix("").as_posix().lower()
+
+
+def label_keys(path: Path, folder: Path) -> list[str]:
+    """Every name a label image pairs by: its own, and without a MASK_SUFFIXES suffix."""
+    key = image_key(path, folder)
+    return [key] + [key[: -len(s)] for s in MASK_SUFFIXES if key.endswith(s) and key != s]
+
+
+def index_label_images(mask_dir: Path, report=None) -> dict[str, Path]:
+    """name -> label image for every label image under `mask_dir` (see `label_keys`); an
+    exact name wins over a suffixed one."""
+    index: dict[str, Path] = {}
+    files = image_files(mask_dir, report)
+    for p in files:
+        index.setdefault(image_key(p, mask_dir), p)
+    for p in files:
+        for key in label_keys(p, mask_dir)[1:]:
+            index.setdefault(key, p)
+    return index
+
+
+def pair_label_images(images: list[Path], image_dir: Path, mask_dir: Path, report=None
+                      ) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
+    """([(image, its label image or None)], label images that pair with no image)."""
+    index = index_label_images(mask_dir, report)
+    pairs, used = [], set()
+    for img in images:
+        mask = index.get(image_key(img, image_dir))
+        if mask is not None and mask.resolve() == img.resolve():
+            mask = None
+        pairs.append((img, mask))
+        if mask is not None:
+            used.add(mask)
+    image_root = Path(image_dir).resolve()
+    unmatched = [p for p in sorted(set(index.values()) - used)
+                 if image_root not in p.resolve().parents]  # masks/ may hold images/ too
+    return pairs, unmatched
+
+
+# --- reading ------------------------------------------------------------------------------
+def is_lossy(path: Path) -> bool:
+    return Path(path).suffix.lower() in LOSSY_SUFFIXES
+
+
+def read_label_image(path: Path) -> np.ndarray:
+    """A label image as a 2-D integer array: palette indices, or grey values (8/16 bit).
+
+    Raises ImageError for unreadable, too large or colour (non-palette RGB) images. A
+    lossily saved grey image whose channels differ only by compression noise is read as
+    grey.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_LABEL_PIXELS:
+                raise ImageError(f"{path.name} is too large ({w}x{h}) for a label image.",
+                                 str(path))
+            if im.mode == "P":
+                return np.array(im)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path.name} is too large for a label image.", str(path)) from exc
+    except (UnidentifiedImageError, OSError):
+        pass  # OpenCV below reads some files Pillow cannot, and reports the rest.
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageError(f"Cannot read the label image {path.name}.", str(path))
+    if arr.ndim == 3:
+        channels = arr[:, :, :3]
+        spread = int((channels.max(axis=2).astype(np.int32) - channels.min(axis=2)).max())
+        if spread > (24 if is_lossy(path) else 0):
+            raise ImageError(f"{path.name} is a colour image; label images must be indexed "
+                             "(palette) PNGs or grey images of class values.", str(path))
+        arr = channels[:, :, 0] if spread == 0 else cv2.cvtColor(channels, cv2.COLOR_BGR2GRAY)
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise ImageError(f"{path.name} is not a 2-D integer label image.", str(path))
+    return arr
+
+
+# --- what the values are ------------------------------------------------------------------
+def near_binary(values: set[int]) -> bool:
+    """True for the values of a binary 0/255 mask blurred by lossy compression: all within
+    NEAR_BINARY_MARGIN of 0 or 255, some near each end, and more than the two exact ones."""
+    if not values or max(values) > 255 or values <= {0, 255}:
+        return False
+    low = [v for v in values if v <= NEAR_BINARY_MARGIN]
+    high = [v for v in values if v >= 255 - NEAR_BINARY_MARGIN]
+    return bool(low) and bool(high) and len(low) + len(high) == len(values)
+
+
+def threshold_label(arr: np.ndarray, threshold: int) -> np.ndarray:
+    """0/255 label: 255 where the value is >= threshold."""
+    return np.where(arr >= threshold, 255, 0).astype(np.uint8)
+
+
+def instance_id_counts(labels: Iterable[np.ndarray], background: int = 0,
+                       limit: int = 32) -> list[int] | None:
+    """When every label image numbers its objects 1..k (each value one connected blob, as
+    instance label images do), the k of each image (at most `limit` images checked); else
+    None."""
+    counts = []
+    for arr in labels:
+        if len(counts) >= limit:
+            break
+        values = np.unique(arr)
+        values = values[values != background]
+        k = len(values)
+        if k == 0:
+            continue
+        if values[0] != 1 or values[-1] != k:
+            return None
+        for v in values:
+            n, _ = cv2.connectedComponents((arr == v).astype(np.uint8), connectivity=8)
+            if n - 1 != 1:
+                return None
+        counts.append(k)
+    return counts or None
+
+
+def looks_like_instance_ids(labels: Iterable[np.ndarray], background: int = 0) -> bool:
+    """Heuristic: objects numbered 1..k per image, one blob each, with enough objects (and
+    a k that varies between images) that class values are unlikely."""
+    counts = instance_id_counts(labels, background)
+    if counts is None:
+        return False
+    return max(counts) >= 8 or (max(counts) >= 3 and len(set(counts)) > 1)
