@@ -102,6 +102,10 @@ def test_tiny_run_gets_curves_history_and_summary(qtbot, win, mode):
     assert np.asarray(train.summary.result["confusion_matrix"]).sum() == 6
     assert train.summary.per_class.rowCount() == 2
     assert "Finished 2 epochs" in train.live.figures["state"].text()
+    train.reset()
+    train.use_run_config(runs[0].id)  # "start from the config of run N"
+    assert train.config()["model_options"]["width"] == 8
+    assert train.config()["epochs"] == 2
 
 
 def test_stop_mid_run_then_resume(qtbot, win):
