@@ -71,6 +71,14 @@ class TrainWorkspace(QWidget):
         self.validate_timer.setSingleShot(True)
         self.validate_timer.setInterval(VALIDATE_MS)
         self.validate_timer.timeout.connect(self.validate)
+        self._loading_backend = False
+
+    def load_engine(self) -> None:
+        """Import the engine in a worker (once), then build the panels from it. Done when
+        the workspace is first shown, so a person who only labels never loads torch."""
+        if self.backend is not None or self._loading_backend:
+            return
+        self._loading_backend = True
         self.workers.submit(_load_backend, on_result=self._build,
                             on_error=lambda exc: self.loading.setText(
                                 f"The training engine cannot be loaded: {exc}"))
@@ -163,6 +171,7 @@ class TrainWorkspace(QWidget):
         self.validate_timer.start()
 
     def workspace_entered(self) -> None:
+        self.load_engine()
         if self.backend is not None and self.project is not None:
             self.refresh_data()
             self.history.refresh()
