@@ -1,7 +1,8 @@
 """studio-cli: the headless entry point. Never imports Qt.
 
 Sub-commands register themselves from `studio.cli.data` (new, import, export, info, split)
-and `studio.cli.learn` (train, evaluate, predict, export-model). Every StudioError becomes
+`studio.cli.learn` (train, evaluate, predict, export-model) and `studio.cli.inspect`
+(postprocess, review). Every StudioError becomes
 a one-line message on stderr and exit status 1.
 """
 
@@ -17,10 +18,11 @@ from studio.core.errors import StudioError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio-cli", description="Vision Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from studio.cli import data, learn
+    from studio.cli import data, inspect, learn
 
     data.register(sub)
     learn.register(sub)
+    inspect.register(sub)
     return parser
 
 

@@ -251,6 +251,11 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
         raise ConfigError(f"Unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps.")
     _choice(cfg["splits"].get("train"), SPLITS, "train split")
     _choice(cfg["splits"].get("val"), (*SPLITS, None), "val split")
+    exclude = cfg["splits"].get("exclude", [])
+    if not isinstance(exclude, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in exclude):
+        raise ConfigError(f"'splits.exclude' must be a list of image ids (images left out of "
+                          f"training and validation), got {exclude!r}.")
     try:
         cfg["augment"] = validate_spec(cfg["augment"]) or cfg["augment"]
     except ConfigError:

@@ -301,6 +301,14 @@ def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
         raise ConfigError(f"The '{train_split}' split has no {kind} images to train on. "
                           "Label images in it or run a split first.")
     val_src = read_split(project, task, val_split, class_ids) if val_split else None
+    excluded = set(cfg["splits"].get("exclude", []))  # e.g. a cross-validation fold
+    if excluded:
+        for src in (train_src, val_src):
+            if src is not None:
+                src.samples = [s for s in src.samples if s.image_id not in excluded]
+        if not train_src.samples:
+            raise ConfigError(f"Every labelled image of the '{train_split}' split is excluded; "
+                              "nothing is left to train on.")
     if channels is None:
         channels = resolve_channels(cfg, train_src.samples,
                                     [s.channels for s in train_src.samples])

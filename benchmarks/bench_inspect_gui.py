@@ -1,0 +1,167 @@
+"""The Inspect workspace, GUI side (offscreen Qt): from a slider move to the updated
+readout, as a person sees it (debounce excluded: the panel is flushed at once).
+
+- one 1024 x 1024 image, 3 classes: slider move -> mask, readout and overlays redrawn
+  (target <= 100 ms);
+- 30 images of 512 x 512: slider move -> split-wide readouts and the Dice chart updated
+  (target <= 1 s).
+
+The probability maps are synthetic (ellipses of 3 classes, noisy softmax) and come from
+a stand-in for the run's predictor, so only the workspace's own path is measured.
+Median of a few moves. Run alone with ``python -m benchmarks.bench_inspect_gui``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+CLASSES = 3
+
+
+def _scene(size: int, seed: int):
+    rng = np.random.default_rng(seed)
+    target = np.zeros((size, size), np.uint8)
+    scale = size / 512
+    for _ in range(int(12 * max(1.0, scale))):
+        c = int(rng.integers(1, CLASSES))
+        centre = tuple(int(v) for v in rng.integers(0, size, 2))
+        axes = tuple(int(v * scale) for v in rng.integers(20, 90, 2))
+        cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, c, -1)
+    image = np.stack([(target * (37 * k + 40)) % 200 + 30 for k in (1, 2, 3)], axis=2)
+    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    small = rng.normal(0, 1.6, (CLASSES, size // 4, size // 4)).astype(np.float32)
+    noise = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
+                      for m in small])
+    logits = np.stack([(target == c) * 2.0 for c in range(CLASSES)]).astype(np.float32)
+    logits += noise + rng.normal(0, 0.5, logits.shape).astype(np.float32)
+    p = np.exp(logits - logits.max(0))
+    return target, image, (p / p.sum(0)).astype(np.float32)
+
+
+class _Predictor:
+    """Answers predict_array with the synthetic maps of each file."""
+
+    def __init__(self, maps: dict[str, np.ndarray]) -> None:
+        self.maps = maps
+        self.meta = {"task": "semantic", "class_ids": [], "class_names": [],
+                     "channels": 3}
+
+    def predict_array(self, image, name: str = "", image_id=None):
+        from studio.ml.predict import PredictionResult
+
+        probs = self.maps[Path(name).name]
+        return PredictionResult(name, image_id, "semantic", self.meta["class_names"], probs,
+                                probs.argmax(0).astype(np.uint8))
+
+
+def _project(root: Path, sizes: list[int]):
+    from studio.core.geometry import MaskGeom
+    from studio.core.project import Project
+
+    project = Project.create(root / "proj", name="bench")
+    ids = [project.get_or_add_class(n) for n in ("background", "a", "b")]
+    maps = {}
+    for i, size in enumerate(sizes):
+        target, image, probs = _scene(size, seed=i)
+        path = root / f"im{i}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        image_id, _ = project.add_image(path, split="val")
+        for c, cid in enumerate(ids):
+            if (target == c).any():
+                project.add_annotation(image_id, cid, "mask", MaskGeom.from_full(target == c))
+        maps[path.name] = probs
+    predictor = _Predictor(maps)
+    predictor.meta["class_ids"] = ids
+    predictor.meta["class_names"] = ["background", "a", "b"]
+    return project, predictor
+
+
+def _wait_for(app, signal, action, timeout: float = 30.0) -> None:
+    fired = []
+    signal.connect(lambda *a: fired.append(1))
+    action()
+    end = time.perf_counter() + timeout
+    while not fired and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.0005)
+    signal.disconnect()
+    if not fired:
+        raise TimeoutError("the workspace did not answer")
+
+
+def _measure(sizes: list[int], which: str) -> tuple[float, float, int]:
+    from PySide6.QtWidgets import QApplication
+
+    from studio.gui.document import LabelDocument
+    from studio.gui.inspect.model import open_session
+    from studio.gui.inspect.workspace import InspectWorkspace
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        project, predictor = _project(Path(tmp), sizes)
+        try:
+            ws = InspectWorkspace(device="cpu")
+            ws.resize(1400, 800)
+            ws.show()
+            ws.set_document(LabelDocument(project))
+            session = open_session(project, 0, "val", predictor=predictor)
+            signal = ws.imageShown if which == "image" else ws.splitUpdated
+            _wait_for(app, signal, lambda: ws.show_session(session))
+            ws.pool.wait()
+            panel = ws.recipe_panel
+            steps = panel.recipe()["steps"]
+            opening = next(i for i, s in enumerate(steps) if s.get("operation") == "open")
+            comps = next(i for i, s in enumerate(steps) if s["op"] == "components")
+            _wait_for(app, signal, lambda: (panel.step_group(opening).setChecked(True),
+                                            panel.step_group(comps).setChecked(True),
+                                            panel.flush()))
+            ws.pool.wait()
+            times, cpu = [], []
+            moves = [("threshold", "min_confidence", 0.4), ("threshold", "min_confidence", 0.0),
+                     ("components", "min_size", 50), ("components", "min_size", 200),
+                     ("morphology", "kernel_size", 5), ("morphology", "kernel_size", 3),
+                     ("components", "min_size", 20)]
+            for op, key, value in moves:
+                idx = opening if op == "morphology" else next(
+                    i for i, s in enumerate(steps) if s["op"] == op)
+                editor = panel.editor(idx, key)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                _wait_for(app, signal, lambda e=editor, v=value: (e.setValue(v), panel.flush()))
+                times.append((time.perf_counter() - start) * 1000)
+                cpu.append((time.process_time() - start_cpu) * 1000)
+                ws.pool.wait()
+            ws.shutdown()
+            ws.set_document(None)
+            ws.deleteLater()
+            app.processEvents()
+        finally:
+            project.close()
+    return statistics.median(times), statistics.median(cpu), len(times)
+
+
+def run() -> list[dict]:
+    one, one_cpu, n1 = _measure([1024], "image")
+    split, split_cpu, n2 = _measure([512] * 30, "split")
+    return [
+        {"name": f"slider move -> image readout + overlays, 1024^2, 3 classes (median of {n1})",
+         "value": one, "unit": "ms", "target": "<= 100"},
+        {"name": "  the same, CPU time of the process (all threads)", "value": one_cpu,
+         "unit": "ms", "target": ""},
+        {"name": f"slider move -> split-wide readout, 30 x 512^2 (median of {n2})",
+         "value": split, "unit": "ms", "target": "<= 1000"},
+        {"name": "  the same, CPU time of the process (all threads)", "value": split_cpu,
+         "unit": "ms", "target": ""},
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['name']}: {row['value']:.1f} {row['unit']} (target {row['target']})")

@@ -1,0 +1,138 @@
+"""Undoable store edits of the Inspect workspace, pushed on the document's undo stack of
+the image they change (so Ctrl+Z in the Label workspace undoes them too):
+
+- accept a post-processed mask (the whole image, or one connected component) into the
+  image's annotations, as ``model:<run>`` masks, marking the image for review;
+- accept or reject the model-sourced annotations a pre-labelling job stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from studio.core.editing import crop_mask
+from studio.core.errors import StudioError
+from studio.core.geometry import MaskGeom
+from studio.core.rasterize import REGION_KINDS
+from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand
+from studio.ml.postprocess.batch import model_source
+
+UNLABELLED = 255
+
+
+class SetStatusOp:
+    """Set an image's status; undo restores the one it had."""
+
+    ann_id = None
+
+    def __init__(self, image_id: int, status: str) -> None:
+        self.image_id, self.status = int(image_id), status
+        self._old: str | None = None
+
+    def redo(self, project) -> None:
+        self._old = project.image(self.image_id).status
+        project.set_status(self.image_id, self.status)
+
+    def undo(self, project) -> None:
+        if self._old is not None:
+            project.set_status(self.image_id, self._old)
+
+
+def _push(doc, image_id: int, text: str, ops: Sequence) -> StoreCommand:
+    cmd = StoreCommand(doc, image_id, text, ops)
+    doc.flush_edits()  # brush strokes still being written land first
+    cmd.execute()  # a failing store raises here and nothing is pushed
+    doc.undo_stack(image_id).push(cmd)
+    return cmd
+
+
+def component_at(labels: np.ndarray, x: int, y: int, background: int | None = 0
+                 ) -> np.ndarray | None:
+    """The connected component (8-connected, one class) under pixel (x, y), or None on
+    background / unlabelled pixels."""
+    h, w = labels.shape
+    if not (0 <= x < w and 0 <= y < h):
+        return None
+    value = int(labels[y, x])
+    if value == UNLABELLED or value == background:
+        return None
+    _n, comp = cv2.connectedComponents((labels == value).astype(np.uint8), connectivity=8)
+    return comp == comp[y, x]
+
+
+def accept_mask(doc, image_id: int, labels: np.ndarray, class_ids: Sequence[int], run_id: int,
+                region: np.ndarray | None = None, background: int | None = 0) -> StoreCommand:
+    """Write `labels` (value = position in `class_ids`, 255 = unlabelled) into the image's
+    annotations as one undoable command.
+
+    Whole image (`region` None): the image's region annotations of these classes are
+    replaced by one ``model:<run>`` mask per class present (the background class too, so
+    the label map is complete). A region (bool mask, e.g. one connected component): its
+    pixels become a ``model:<run>`` mask of their class and are cut out of the image's
+    other mask annotations. Either way the image is marked for review.
+    """
+    project = doc.project
+    labels = np.asarray(labels, np.uint8)
+    rec = project.image(image_id)
+    if labels.shape != (rec.height, rec.width):
+        raise StudioError(f"The mask ({labels.shape[1]}x{labels.shape[0]}) does not match the "
+                          f"image ({rec.width}x{rec.height}); reopen the image and try again.")
+    source = model_source(run_id)
+    wanted = set(int(c) for c in class_ids)
+    if region is None:
+        old = [a.id for a in project.annotations(image_id)
+               if a.kind in REGION_KINDS and a.class_id in wanted]
+        ops: list = [DeleteOp(i) for i in old]
+        for v in np.unique(labels):
+            if v == UNLABELLED or v >= len(class_ids):
+                continue
+            ops.append(AddOp(image_id, int(class_ids[v]), "mask",
+                             MaskGeom.from_full(labels == v), source))
+        if len(ops) == len(old):
+            raise StudioError("The post-processed mask is empty; nothing to accept.")
+        text = f"Accept run {run_id} mask"
+    else:
+        region = np.asarray(region, bool)
+        values = np.unique(labels[region])
+        values = values[values != UNLABELLED]
+        if region.shape != labels.shape or len(values) != 1:
+            raise StudioError("Select one connected component of the prediction to accept.")
+        ops = []
+        ys, xs = np.nonzero(region)
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        cut = region[y0:y1, x0:x1]
+        for ann in project.annotations(image_id):
+            if ann.kind != "mask":
+                continue
+            before = crop_mask(ann.geometry, x0, y0, y1 - y0, x1 - x0)
+            if (before & cut).any():
+                ops.append(MaskPatchOp(ann.id, x0, y0, before, before & ~cut, current=ann))
+        ops.append(AddOp(image_id, int(class_ids[int(values[0])]), "mask",
+                         MaskGeom.from_full(region), source))
+        text = f"Accept run {run_id} region"
+    ops.append(SetStatusOp(image_id, "review"))
+    return _push(doc, image_id, text, ops)
+
+
+def model_annotation_ids(project, image_id: int, run_id: int) -> list[int]:
+    source = model_source(run_id)
+    return [a.id for a in project.annotations(image_id) if a.source == source]
+
+
+def accept_prelabels(doc, image_id: int, run_id: int) -> StoreCommand:
+    """Keep the run's pre-labels of the image: it is marked done (undoable)."""
+    if not model_annotation_ids(doc.project, image_id, run_id):
+        raise StudioError(f"Image {image_id} has no pre-labels from run {run_id}.")
+    return _push(doc, image_id, f"Accept run {run_id} pre-labels", [SetStatusOp(image_id, "done")])
+
+
+def reject_prelabels(doc, image_id: int, run_id: int) -> StoreCommand:
+    """Delete the run's pre-labels of the image and mark it new again (undoable)."""
+    ids = model_annotation_ids(doc.project, image_id, run_id)
+    if not ids:
+        raise StudioError(f"Image {image_id} has no pre-labels from run {run_id}.")
+    ops = [DeleteOp(i) for i in ids] + [SetStatusOp(image_id, "new")]
+    return _push(doc, image_id, f"Reject run {run_id} pre-labels", ops)

@@ -1,0 +1,140 @@
+"""Overlays, brush, region picking and accepting of the Inspect workspace (a mixin of
+`InspectWorkspace`, which provides the session, the current result, the view and its
+bars)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from studio.core.errors import StudioError
+from studio.gui.inspect import overlays as ov
+from studio.gui.inspect.accept import accept_mask, component_at
+
+
+class OverlayEditing:
+    """What the person sees over the image and does to the post-processed mask."""
+
+    # --- overlays ---------------------------------------------------------------------------------
+    def overlay_array(self, kind: str) -> np.ndarray | None:
+        """The RGBA picture of one overlay kind for the current image (None: nothing)."""
+        r = self.result
+        if r is None or self.session is None or kind == "none":
+            return None
+        heat = max(self.view_bar.heat_class.currentData() or 0, 0)
+        key = (kind, heat)
+        if key not in r.overlays:
+            r.overlays[key] = ov.overlay_for(kind, r.raw, r.mask, r.prediction.target,
+                                             r.prediction.probabilities, self._class_colors(),
+                                             self.recipe_panel.recipe()["background"], heat)
+        out = r.overlays[key]
+        if kind == "post" and self.component is not None and out is not None:
+            out = out.copy()
+            comp = self.component
+            if comp.shape != out.shape[:2]:  # a huge image's overlay is shown downscaled
+                comp = cv2.resize(comp.view(np.uint8), (out.shape[1], out.shape[0]),
+                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            out[comp] = (255, 255, 0, 255)
+        return out
+
+    def _mask_changed(self) -> None:
+        """Brush edits: drop the overlays drawn from the old mask."""
+        if self.result is not None:
+            for key in [k for k in self.result.overlays if k[0] in ("post", "diff_post")]:
+                del self.result.overlays[key]
+
+    def render_overlays(self) -> None:
+        vb = self.view_bar
+        first, second = vb.first.currentData(), vb.second.currentData()
+        self.view.set_overlays(self.overlay_array(first),
+                               self.overlay_array(second) if self.view.mode != "overlay"
+                               else None)
+        heat = "heatmap" in (first, second if self.view.mode != "overlay" else None)
+        self.colorbar.setVisible(heat)
+        vb.heat_class.setEnabled(heat)
+        if heat:
+            self.colorbar.set_title(vb.heat_class.currentText())
+
+    def _class_colors(self) -> list[tuple[int, int, int]]:
+        by_id = {c.id: c.color for c in self.project.classes()}
+        return [ov.hex_to_rgb(by_id.get(cid, "#ff00ff")) for cid in self.session.class_ids]
+
+    def _on_mode(self) -> None:
+        self.view.set_mode(self.view_bar.mode.currentData())
+        self.render_overlays()
+
+    # --- brush, pick, accept -------------------------------------------------------------------
+    def _on_brush_toggled(self, on: bool) -> None:
+        if on:
+            self.view_bar.pick.setChecked(False)
+        self.view.set_brush_mode(on)
+
+    def _on_brushed(self, x: float, y: float, erase: bool) -> None:
+        r, s = self.result, self.session
+        if r is None or s is None:
+            return
+        h, w = r.mask.shape
+        rad = self.view_bar.brush_size.value() / 2.0
+        x0, y0 = max(int(math.floor(x - rad)), 0), max(int(math.floor(y - rad)), 0)
+        x1, y1 = min(int(math.ceil(x + rad)) + 1, w), min(int(math.ceil(y + rad)) + 1, h)
+        if x1 <= x0 or y1 <= y0:
+            return
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        patch = (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= rad * rad
+        background = self.recipe_panel.recipe()["background"]
+        value = (ov.UNLABELLED if background is None else background) if erase else \
+            int(self.view_bar.brush_class.currentData())
+        s.paint(r.image_id, (h, w), x0, y0, patch, value)
+        r.mask[y0:y1, x0:x1][patch] = value
+        self._mask_changed()
+        self.render_overlays()
+
+    def _on_clicked(self, x: float, y: float) -> None:
+        if not self.view_bar.pick.isChecked() or self.result is None:
+            return
+        background = self.recipe_panel.recipe()["background"]
+        self.component = component_at(self.result.mask, int(x), int(y), background)
+        self.view_bar.accept_region.setEnabled(self.component is not None)
+        self.render_overlays()
+
+    def accept(self, region: bool = False) -> None:
+        """Accept the post-processed mask (or the picked region) into the image's labels."""
+        r, s = self.result, self.session
+        if r is None or s is None or self.doc is None:
+            self.show_error("Open a run and an image first.")
+            return
+        try:
+            accept_mask(self.doc, r.image_id, r.mask, s.class_ids, s.run_id,
+                        self.component if region else None,
+                        self.recipe_panel.recipe()["background"])
+        except StudioError as exc:
+            self.show_error(str(exc))
+            return
+        if not region:
+            s.clear_edits(r.image_id)
+        self.component = None
+        self.view_bar.accept_region.setEnabled(False)
+
+    def _undo(self) -> None:
+        if self.doc is not None and self.image_id is not None:
+            self.doc.undo_stack(self.image_id).undo()
+
+    def _on_annotations_changed(self, image_id: int) -> None:
+        s = self.session
+        if s is None or s.task != "semantic" or s.entry(image_id) is None:
+            return
+        self.pool.submit(s.refresh_target, image_id, key=("inspect-target", image_id),
+                         on_result=lambda _=None: self._after_target(image_id),
+                         on_error=self.report_error)
+
+    def _after_target(self, image_id: int) -> None:
+        self._request_updates()
+
+    def current_mask(self) -> np.ndarray:
+        """The current image's post-processed mask, brush edits included (a copy)."""
+        if self.result is None:
+            raise StudioError("No image is shown.")
+        return self.result.mask.copy()
+

@@ -1,0 +1,397 @@
+"""The data behind the Inspect workspace, computed in worker threads (no Qt here).
+
+An :class:`InspectSession` holds one run's predictions of one split: the network runs
+once per image when the session opens (or when an image outside it is first shown), the
+probability maps stay in memory up to a byte budget, and everything a slider changes is
+computed from them: the current image through its own :class:`RecipeRunner` (so the
+per-image readout never waits for the split), the split through a
+:class:`SplitReadout`. Brush edits of a prediction are kept per image and applied on top
+of the recipe's mask.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.core.errors import ConfigError
+from studio.ml.datasets import decode, read_split
+from studio.ml.postprocess import RecipeRunner, default_recipe
+from studio.ml.predict import Predictor
+from studio.ml.readout_boundary import TargetBoundaries
+from studio.ml.readouts import SplitReadout, compare, image_stats, readout
+from studio.ml.review import unlabelled_images
+
+DEFAULT_BUDGET = 1 << 30  # bytes of probability maps and images kept in memory
+UNLABELLED = 255
+
+
+@dataclass
+class InspectImage:
+    """One image of the session: `score` sorts the browser (worst first)."""
+
+    image_id: int
+    name: str
+    labelled: bool
+    score: float = math.nan  # semantic: Dice of the plain argmax; classification: p(given)
+    index: int | None = None  # position in the split readout (labelled, in the budget)
+    given: int = -1  # classification: the labelled class
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # classification (C,)
+
+
+@dataclass
+class Prediction:
+    """What one image needs for overlays and recipes."""
+
+    probabilities: np.ndarray  # (C, H, W) float32
+    image: np.ndarray  # decoded as the run's model sees it (CRF, superpixels)
+    target: np.ndarray | None  # label map (H, W) uint8, 255 = no label; None = unlabelled
+    raw: np.ndarray = field(init=False, repr=False)  # plain argmax (H, W) uint8
+
+    def __post_init__(self) -> None:
+        self.raw = _argmax(self.probabilities)
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self.target is None else self.target.nbytes
+        return self.probabilities.nbytes + self.image.nbytes + self.raw.nbytes + extra
+
+
+@dataclass
+class ImageResult:
+    """The post-processed mask of one image and its readout (None without a label)."""
+
+    image_id: int
+    recipe: dict
+    prediction: Prediction
+    raw: np.ndarray  # plain argmax
+    mask: np.ndarray  # after the recipe and brush edits
+    figures: dict | None  # {"before", "after", "change"}
+    overlays: dict = field(default_factory=dict)  # (kind, heat class) -> RGBA, drawn ahead
+
+
+class PredictionCache:
+    """Least-recently-used predictions, bounded by their bytes; thread-safe."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[int, Prediction] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, image_id: int) -> Prediction | None:
+        with self._lock:
+            item = self._items.get(image_id)
+            if item is not None:
+                self._items.move_to_end(image_id)
+            return item
+
+    def put(self, image_id: int, pred: Prediction, pinned: set[int] | None = None) -> None:
+        with self._lock:
+            old = self._items.pop(image_id, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._items[image_id] = pred
+            self._bytes += pred.nbytes
+            for key in list(self._items):
+                if self._bytes <= self.max_bytes or key == image_id:
+                    break
+                if pinned and key in pinned:
+                    continue
+                self._bytes -= self._items.pop(key).nbytes
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class InspectSession:
+    """One run's predictions of one split. Build it with :func:`open_session` in a worker."""
+
+    def __init__(self, project, run_id: int, split: str, predictor: Predictor,
+                 budget: int = DEFAULT_BUDGET) -> None:
+        self.project, self.run_id, self.split = project, int(run_id), split
+        self.predictor = predictor
+        meta = predictor.meta
+        self.task: str = meta["task"]
+        self.class_ids: list[int] = list(meta["class_ids"])
+        self.class_names: list[str] = list(meta["class_names"])
+        self.channels: int = int(meta["channels"])
+        self.images: list[InspectImage] = []
+        self.cache = PredictionCache(budget)
+        self.readout: SplitReadout | None = None
+        self.readout_ids: list[int] = []  # image id of each readout position
+        self.budget_skipped = 0  # labelled images left out of the split readout
+        self.edits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (painted, value)
+        self.recipe: dict = default_recipe() if self.task == "semantic" else {}
+        self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
+        self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
+        self._predict_lock = threading.Lock()
+        self._image_lock = threading.Lock()
+        self._split_lock = threading.Lock()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def entry(self, image_id: int) -> InspectImage | None:
+        for e in self.images:
+            if e.image_id == image_id:
+                return e
+        return None
+
+    # --- predictions ----------------------------------------------------------------------
+    def predict(self, image_id: int) -> Prediction:
+        """The cached prediction of an image, running the network only on a cache miss."""
+        pred = self.cache.get(image_id)
+        if pred is not None:
+            return pred
+        rec = self.project.image(image_id)
+        image = decode(rec.abs_path, self.channels)
+        with self._predict_lock:
+            result = self.predictor.predict_array(image, str(rec.abs_path), image_id)
+        if self.task != "semantic":
+            raise ConfigError(f"Run {self.run_id} does {self.task}; overlays need a semantic "
+                              "segmentation run.")
+        pred = Prediction(result.probabilities, image,
+                          read_label_map(self.project, image_id, self.class_ids))
+        self.cache.put(image_id, pred, pinned=set(self.readout_ids))
+        return pred
+
+    def classify(self, image_id: int) -> np.ndarray:
+        """Classification: the class probabilities of an image (kept on its entry)."""
+        e = self.entry(image_id)
+        if e is not None and e.probabilities is not None:
+            return e.probabilities
+        rec = self.project.image(image_id)
+        image = decode(rec.abs_path, self.channels)
+        with self._predict_lock:
+            probs = np.asarray(self.predictor.classify([image])[0], np.float32)
+        if e is not None:
+            e.probabilities = probs
+        return probs
+
+    # --- per image ------------------------------------------------------------------------
+    def _runner(self, image_id: int, pred: Prediction) -> RecipeRunner:
+        runner = self._runners.get(image_id)
+        if runner is None:
+            runner = RecipeRunner(pred.probabilities, image=pred.image)
+            self._runners[image_id] = runner
+            while len(self._runners) > 2:  # the current image and the one before it
+                self._runners.popitem(last=False)
+        return runner
+
+    def _boundaries(self, image_id: int, target: np.ndarray) -> TargetBoundaries:
+        bounds = self._bounds.get(image_id)
+        if bounds is None:
+            bounds = TargetBoundaries(target, self.num_classes)
+            self._bounds[image_id] = bounds
+            while len(self._bounds) > 2:
+                self._bounds.popitem(last=False)
+        return bounds
+
+    def apply_edits(self, image_id: int, mask: np.ndarray) -> np.ndarray:
+        edit = self.edits.get(image_id)
+        if edit is None:
+            return mask
+        painted, value = edit
+        return np.where(painted, value, mask).astype(np.uint8)
+
+    def image_result(self, image_id: int, recipe: dict,
+                     cancelled: Callable[[], bool] | None = None) -> ImageResult | None:
+        """Mask and readout of one image under `recipe` (None when cancelled first)."""
+        pred = self.predict(image_id)
+        with self._image_lock:
+            if cancelled is not None and cancelled():
+                return None
+            runner = self._runner(image_id, pred)
+            mask = self.apply_edits(image_id, runner.run(recipe))
+        raw = pred.raw
+        figures = None
+        if pred.target is not None:
+            e = self.entry(image_id)
+            idx = e.index if e is not None else None
+            if idx is not None and self.readout is not None:
+                bounds = self.readout.boundaries[idx]
+                before = self.readout.before[idx]
+            else:
+                bounds = self._boundaries(image_id, pred.target)
+                before = image_stats(raw, pred.target, self.num_classes, boundaries=bounds)
+            after = image_stats(mask, pred.target, self.num_classes, boundaries=bounds)
+            b, a = readout(before), readout(after)
+            figures = {"before": b, "after": a, "change": compare(b, a)}
+        return ImageResult(image_id, recipe, pred, raw, mask, figures)
+
+    def paint(self, image_id: int, shape: tuple[int, int], x0: int, y0: int,
+              patch: np.ndarray, value: int) -> None:
+        """Record a brush edit: where `patch` (bool) is true, at (x0, y0) of an image of
+        `shape`, the mask takes `value` (a class index, or 255 = unlabelled)."""
+        edit = self.edits.get(image_id)
+        if edit is None:
+            edit = (np.zeros(shape, bool), np.zeros(shape, np.uint8))
+            self.edits[image_id] = edit
+        h, w = patch.shape
+        edit[0][y0:y0 + h, x0:x0 + w] |= patch
+        edit[1][y0:y0 + h, x0:x0 + w][patch] = value
+
+    def refresh_target(self, image_id: int) -> None:
+        """Re-read an image's labels after they changed (accept, undo, labelling)."""
+        pred = self.cache.get(image_id)
+        target = read_label_map(self.project, image_id, self.class_ids)
+        if pred is not None:
+            pred.target = target
+        self._bounds.pop(image_id, None)
+        e = self.entry(image_id)
+        if e is None or e.index is None or self.readout is None or target is None:
+            return
+        i, r = e.index, self.readout
+        with self._split_lock:
+            r.targets[i] = target
+            r.boundaries[i] = TargetBoundaries(target, self.num_classes)
+            r.before[i] = image_stats(pred.raw if pred is not None else r.masks[i], target,
+                                      self.num_classes, boundaries=r.boundaries[i])
+            r.after[i] = image_stats(r.masks[i], target, self.num_classes,
+                                     boundaries=r.boundaries[i])
+
+    def clear_edits(self, image_id: int) -> None:
+        self.edits.pop(image_id, None)
+
+    # --- the split ------------------------------------------------------------------------
+    def split_figures(self, recipe: dict, cancelled: Callable[[], bool] | None = None
+                      ) -> dict | None:
+        """Split-wide readouts under `recipe`; None when cancelled midway."""
+        if self.readout is None:
+            return None
+        with self._split_lock:
+            if not self.readout.update(recipe, cancelled=cancelled):
+                return None
+            for pos, image_id in enumerate(self.readout_ids):
+                if image_id in self.edits:
+                    mask = self.apply_edits(image_id, self.readout.masks[pos])
+                    self.readout.set_mask(pos, mask)
+            out = self.readout.split()
+        out["image_ids"] = list(self.readout_ids)
+        return out
+
+
+def _argmax(probabilities: np.ndarray) -> np.ndarray:
+    return np.asarray(probabilities).argmax(0).astype(np.uint8)
+
+
+def read_label_map(project, image_id: int, class_ids) -> np.ndarray | None:
+    """The label map of one image, or None when it has no regions of the run's classes."""
+    from studio.core.rasterize import REGION_KINDS, label_map
+
+    wanted = set(class_ids)
+    if not any(a.kind in REGION_KINDS and a.class_id in wanted
+               for a in project.annotations(image_id)):
+        return None
+    return label_map(project, image_id, list(class_ids)).astype(np.uint8)
+
+
+def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
+                 device: str = "auto", check: Callable[[], None] | None = None,
+                 progress: Callable[[tuple[int, int]], None] | None = None,
+                 predictor: Predictor | None = None) -> InspectSession:
+    """Predict every labelled image of `split` once and prepare the split readout.
+
+    `check()` raises to cancel between images; `progress((done, total))` after each.
+    """
+    predictor = predictor or Predictor.from_run(project, run_id, device=device)
+    session = InspectSession(project, run_id, split, predictor, budget)
+    src = read_split(project, session.task, split, session.class_ids)
+    labelled = {s.image_id for s in src.samples}
+    unlabelled = unlabelled_images(project, session.task, session.class_ids, split)
+    total = len(src.samples)
+    if session.task == "classification":
+        _classify(session, src, check, progress)
+    else:
+        targets, probs, images = [], [], []
+        for done, sample in enumerate(src.samples, start=1):
+            if check is not None:
+                check()
+            image = decode(sample.path, session.channels)
+            with session._predict_lock:
+                result = predictor.predict_array(image, sample.path, sample.image_id)
+            target = src.label_map(sample.image_id).astype(np.uint8)
+            pred = Prediction(result.probabilities, image, target)
+            entry = InspectImage(sample.image_id, _name(sample.path), True)
+            entry.score = _dice(result.label_map, target, session.num_classes)
+            if session.cache.nbytes + pred.nbytes <= budget:
+                session.cache.put(sample.image_id, pred)
+                entry.index = len(targets)
+                session.readout_ids.append(sample.image_id)
+                targets.append(target)
+                probs.append(pred.probabilities)
+                images.append(image)
+            else:
+                session.budget_skipped += 1
+            session.images.append(entry)
+            if progress is not None:
+                progress((done, total))
+        if targets:
+            session.readout = SplitReadout(targets, probs, images, threads=2)
+    session.images.sort(key=lambda e: (math.inf if math.isnan(e.score) else e.score,
+                                       e.image_id))
+    session.images += [InspectImage(r.id, r.name, False) for r in unlabelled
+                       if r.id not in labelled]
+    return session
+
+
+def _classify(session: InspectSession, src, check, progress) -> None:
+    total = len(src.samples)
+    for done, sample in enumerate(src.samples, start=1):
+        if check is not None:
+            check()
+        image = decode(sample.path, session.channels)
+        with session._predict_lock:
+            probs = session.predictor.classify([image])[0]
+        session.images.append(InspectImage(sample.image_id, _name(sample.path), True,
+                                           float(probs[sample.label]), given=sample.label,
+                                           probabilities=np.asarray(probs, np.float32)))
+        if progress is not None:
+            progress((done, total))
+
+
+def _name(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).name
+
+
+def _dice(pred: np.ndarray, target: np.ndarray, num_classes: int) -> float:
+    stats = image_stats(pred, target, num_classes, boundary=False)
+    cm = stats.confusion
+    c = cm.shape[0]
+    tp = np.diag(cm[:, :c]).astype(np.float64)
+    den = 2 * tp + (cm.sum(axis=1) - tp) + (cm[:, :c].sum(axis=0) - tp)
+    present = den > 0
+    return float(np.mean(2 * tp[present] / den[present])) if present.any() else math.nan
+
+
+def confusion(session: InspectSession) -> tuple[np.ndarray, dict[tuple[int, int], list[int]]]:
+    """Classification: (C x C counts, rows given / columns predicted; the image ids of each
+    cell)."""
+    c = session.num_classes
+    counts = np.zeros((c, c), np.int64)
+    cells: dict[tuple[int, int], list[int]] = {}
+    for e in session.images:
+        if e.probabilities is None or e.given < 0:
+            continue
+        p = int(np.argmax(e.probabilities))
+        counts[e.given, p] += 1
+        cells.setdefault((e.given, p), []).append(e.image_id)
+    return counts, cells
+
+
+def top_k(probabilities: np.ndarray, names: list[str], k: int = 3) -> list[tuple[str, float]]:
+    order = np.argsort(-np.asarray(probabilities))[:k]
+    return [(names[i], float(probabilities[i])) for i in order]

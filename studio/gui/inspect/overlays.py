@@ -1,0 +1,165 @@
+"""Overlay pictures (RGBA uint8 arrays) of label maps, differences and probabilities, and
+the colour bar that explains a heatmap."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+UNLABELLED = 255
+# Difference colours (RGB): true positive, false positive, false negative, wrong class.
+TP_COLOR = (40, 200, 80)
+FP_COLOR = (230, 50, 50)
+FN_COLOR = (40, 120, 255)
+WRONG_COLOR = (255, 170, 0)
+HEATMAP = cv2.COLORMAP_INFERNO
+OVERLAY_MAX_SIDE = 4096  # bigger overlays are shown downscaled (the image keeps its tiles)
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    c = QColor(color)
+    return c.red(), c.green(), c.blue()
+
+
+def _lut32(rows: np.ndarray) -> np.ndarray:
+    """A (256, 4) uint8 RGBA table as 256 uint32 (one gather per pixel, not four)."""
+    return np.ascontiguousarray(rows, np.uint8).view(np.uint32).ravel()
+
+
+def _apply(lut: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return _lut32(lut)[np.asarray(codes, np.uint8)].view(np.uint8).reshape(codes.shape + (4,))
+
+
+def label_overlay(labels: np.ndarray, colors: list[tuple[int, int, int]],
+                  background: int | None = 0) -> np.ndarray:
+    """RGBA of a label map: each class in its colour; unlabelled pixels (and the background
+    class, when given) transparent."""
+    lut = np.zeros((256, 4), np.uint8)
+    for i, rgb in enumerate(colors[:255]):
+        lut[i, :3] = rgb
+        lut[i, 3] = 0 if i == background else 255
+    return _apply(lut, labels)
+
+
+# difference codes: 0 transparent, 1 TP, 2 FP, 3 FN, 4 wrong foreground class
+_DIFF_LUT = np.zeros((256, 4), np.uint8)
+for _code, _rgb in ((1, TP_COLOR), (2, FP_COLOR), (3, FN_COLOR), (4, WRONG_COLOR)):
+    _DIFF_LUT[_code, :3], _DIFF_LUT[_code, 3] = _rgb, 255
+# index = 4 * target is foreground + 2 * prediction is foreground + same class
+_DIFF_CODE = np.array([0, 0, 2, 0, 3, 0, 4, 1], np.uint8)
+
+
+def difference_overlay(pred: np.ndarray, target: np.ndarray, background: int | None = 0
+                       ) -> np.ndarray:
+    """RGBA: true positives green, false positives red, false negatives blue, a foreground
+    pixel given the wrong foreground class orange; background agreement and pixels without
+    a label transparent."""
+    p = np.asarray(pred, np.uint8)
+    t = np.asarray(target, np.uint8)
+    bg = 254 if background is None else background  # 254: no class is background
+    t_fg = (t != bg) & (t != UNLABELLED)
+    p_fg = (p != bg) & (p != UNLABELLED) & (t != UNLABELLED)
+    index = (t_fg.view(np.uint8) << 2) | (p_fg.view(np.uint8) << 1) | (p == t).view(np.uint8)
+    return _apply(_DIFF_LUT, _DIFF_CODE[index])
+
+
+def heatmap_overlay(prob: np.ndarray) -> np.ndarray:
+    """RGBA of one class's probability map (0..1) in the heatmap colours."""
+    grey = np.clip(np.asarray(prob, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    bgr = cv2.applyColorMap(grey, HEATMAP)
+    rgba = np.empty(grey.shape + (4,), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = bgr[..., 2], bgr[..., 1], bgr[..., 0]
+    rgba[..., 3] = 255
+    return rgba
+
+
+def shrink(rgba: np.ndarray | None, max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray | None:
+    """An overlay of a huge image, downscaled (nearest) to at most `max_side` pixels on its
+    long side; the view stretches it back over the image."""
+    if rgba is None or max(rgba.shape[:2]) <= max_side:
+        return rgba
+    h, w = rgba.shape[:2]
+    f = max_side / max(h, w)
+    size = (max(int(round(w * f)), 1), max(int(round(h * f)), 1))
+    return cv2.resize(rgba, size, interpolation=cv2.INTER_NEAREST)
+
+
+def overlay_for(kind: str, raw: np.ndarray, mask: np.ndarray, target: np.ndarray | None,
+                probabilities: np.ndarray, colors: list[tuple[int, int, int]],
+                background: int | None, heat_class: int = 1) -> np.ndarray | None:
+    """The RGBA overlay `kind` of one image: gt, pred, post, diff_raw, diff_post, heatmap
+    (None when there is nothing to show, e.g. no ground truth)."""
+    return shrink(_overlay(kind, raw, mask, target, probabilities, colors, background,
+                           heat_class))
+
+
+def _overlay(kind, raw, mask, target, probabilities, colors, background, heat_class):
+    if kind == "none":
+        return None
+    if kind == "gt":
+        return None if target is None else label_overlay(target, colors, background)
+    if kind == "pred":
+        return label_overlay(raw, colors, background)
+    if kind == "post":
+        return label_overlay(mask, colors, background)
+    if kind in ("diff_raw", "diff_post"):
+        if target is None:
+            return None
+        return difference_overlay(raw if kind == "diff_raw" else mask, target, background)
+    if kind == "heatmap":
+        k = min(max(int(heat_class), 0), probabilities.shape[0] - 1)
+        return heatmap_overlay(probabilities[k])
+    raise ValueError(f"unknown overlay {kind!r}")
+
+
+def heatmap_colors(n: int = 256) -> list[tuple[int, int, int]]:
+    ramp = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], HEATMAP)[:, 0]
+    idx = np.linspace(0, 255, n).astype(int)
+    return [(int(ramp[i, 2]), int(ramp[i, 1]), int(ramp[i, 0])) for i in idx]
+
+
+class ColorBar(QWidget):
+    """A vertical colour bar from 0 (bottom) to 1 (top) with its title."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = "p"
+        self.setFixedWidth(64)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(120)
+        self._stops = heatmap_colors(16)
+
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.setToolTip(f"Probability of {title}")
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        fm = painter.fontMetrics()
+        top, bottom = fm.height() + 8, self.height() - fm.height() // 2 - 4
+        bar = QRectF(6, top, 16, max(bottom - top, 10))
+        grad = QLinearGradient(bar.bottomLeft(), bar.topLeft())
+        for i, rgb in enumerate(self._stops):
+            grad.setColorAt(i / (len(self._stops) - 1), QColor(*rgb))
+        painter.fillRect(bar, grad)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawRect(bar)
+        for frac in (0.0, 0.5, 1.0):
+            y = bar.bottom() - frac * bar.height()
+            painter.drawLine(int(bar.right()), int(y), int(bar.right()) + 4, int(y))
+            painter.drawText(int(bar.right()) + 6, int(y + fm.ascent() / 2 - 1), f"{frac:g}")
+        painter.drawText(QRectF(0, 0, self.width(), fm.height() + 4),
+                         Qt.AlignmentFlag.AlignHCenter, fm.elidedText(
+                             self.title, Qt.TextElideMode.ElideRight, self.width()))
+        painter.end()
+
+
+def rgba_qimage(rgba: np.ndarray) -> QImage:
+    """A QImage copy of an RGBA uint8 array."""
+    arr = np.ascontiguousarray(rgba)
+    h, w = arr.shape[:2]
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888).copy()

@@ -1,0 +1,172 @@
+"""Readouts before and after post-processing, for the current image and the split, with
+the change coloured (better green, worse red), and a chart of per-image Dice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+# (key in the readout, label, higher is better)
+SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", True),
+           ("mean_dice", "Dice", True), ("mean_precision", "Precision", True),
+           ("mean_recall", "Recall", True), ("mean_boundary_f1", "Boundary F1", True),
+           ("mean_hd95", "HD95 (px)", False)]
+COLUMNS = ["Image\nbefore", "Image\nafter", "Image\nΔ", "Split\nbefore", "Split\nafter", "Split\nΔ"]
+BETTER, WORSE = QColor(30, 150, 60), QColor(200, 40, 40)
+EPS = 1e-9
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def _scalar(figures: dict | None, which: str, key: str, cls: int | None):
+    if figures is None:
+        return None
+    part = figures.get(which)
+    if part is None:
+        return None
+    value = part.get(key)
+    if cls is not None:
+        value = None if value is None or cls >= len(value) else value[cls]
+    return None if value is None else float(value)
+
+
+class ReadoutTable(QWidget):
+    """Rows: the scalar figures, then IoU per class; columns: image and split, before,
+    after and change."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.horizontalHeader().setDefaultSectionSize(64)
+        self.status = QLabel("")
+        self.status.setObjectName("readout_status")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+        self.class_names: list[str] = []
+        self.image_figures: dict | None = None
+        self.split_figures: dict | None = None
+        self._rows: list[tuple[str, str, bool, int | None]] = []
+        self.set_classes([])
+
+    def set_classes(self, names: list[str]) -> None:
+        self.class_names = list(names)
+        self._rows = [(k, label, hib, None) for k, label, hib in SCALARS]
+        self._rows += [("iou", f"IoU {n}", True, i) for i, n in enumerate(names)]
+        self.table.setRowCount(len(self._rows))
+        self.table.setVerticalHeaderLabels([r[1] for r in self._rows])
+        self._fill()
+
+    def set_image(self, figures: dict | None) -> None:
+        self.image_figures = figures
+        self._fill()
+
+    def set_split(self, figures: dict | None) -> None:
+        self.split_figures = figures
+        self._fill()
+
+    def set_updating(self, updating: bool, text: str = "") -> None:
+        self.status.setText("Split: updating…" if updating else text)
+        self.status.setStyleSheet("color: #b07000; font-weight: bold" if updating else "")
+
+    def value(self, row_label: str, column: int) -> str:
+        for r, row in enumerate(self._rows):
+            if row[1] == row_label:
+                item = self.table.item(r, column)
+                return item.text() if item is not None else ""
+        raise KeyError(row_label)
+
+    def change_color(self, row_label: str, column: int) -> QColor | None:
+        for r, row in enumerate(self._rows):
+            if row[1] == row_label:
+                item = self.table.item(r, column)
+                brush = item.foreground() if item is not None else None
+                return brush.color() if brush is not None and brush.style() != Qt.BrushStyle.NoBrush else None
+        raise KeyError(row_label)
+
+    def _fill(self) -> None:
+        for r, (key, _label, higher_better, cls) in enumerate(self._rows):
+            for col0, figures in ((0, self.image_figures), (3, self.split_figures)):
+                before = _scalar(figures, "before", key, cls)
+                after = _scalar(figures, "after", key, cls)
+                change = None if before is None or after is None else after - before
+                for c, v in enumerate((before, after)):
+                    self._put(r, col0 + c, _fmt(v), None)
+                color = None
+                if change is not None and not math.isnan(change) and abs(change) > EPS:
+                    better = change > 0 if higher_better else change < 0
+                    color = BETTER if better else WORSE
+                text = "–" if change is None or math.isnan(change) else (
+                    f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}")
+                self._put(r, col0 + 2, text, color)
+
+    def _put(self, r: int, c: int, text: str, color: QColor | None) -> None:
+        item = self.table.item(r, c)
+        if item is None:
+            item = QTableWidgetItem()
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(r, c, item)
+        item.setText(text)
+        item.setForeground(QBrush(color) if color is not None else QBrush())
+
+
+class DiceChart(pg.PlotWidget):
+    """Per-image Dice across the split: before (grey) and after (blue), one point per image
+    in the browser's order; a click selects that image."""
+
+    imageClicked = Signal(int)  # image id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        self.setMinimumHeight(110)
+        self.setMaximumHeight(180)
+        self.setLabel("left", "Dice")
+        self.setLabel("bottom", "image (worst first)")
+        self.setYRange(0, 1.02)
+        self.showGrid(y=True, alpha=0.3)
+        self.getPlotItem().setMenuEnabled(False)
+        self.before = self.plot([], [], pen=pg.mkPen((150, 150, 150), width=1), symbol="o",
+                                symbolSize=5, symbolBrush=(150, 150, 150), name="before")
+        self.after = self.plot([], [], pen=pg.mkPen((30, 90, 200), width=2), symbol="o",
+                               symbolSize=6, symbolBrush=(30, 90, 200), name="after")
+        self.after.sigPointsClicked.connect(self._on_clicked)
+        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen((220, 120, 0), width=1))
+        self.addItem(self.marker)
+        self.marker.hide()
+        self.image_ids: list[int] = []
+
+    def set_values(self, image_ids: list[int], before: list[float], after: list[float]) -> None:
+        self.image_ids = list(image_ids)
+        x = np.arange(len(image_ids), dtype=float)
+        b = np.asarray(before, float)
+        a = np.asarray(after, float)
+        self.before.setData(x, b, connect="finite")
+        self.after.setData(x, a, connect="finite")
+        if len(x):
+            self.setXRange(-0.5, len(x) - 0.5, padding=0.02)
+
+    def mark(self, image_id: int | None) -> None:
+        if image_id in self.image_ids:
+            self.marker.setValue(self.image_ids.index(image_id))
+            self.marker.show()
+        else:
+            self.marker.hide()
+
+    def _on_clicked(self, _item, points, *_args) -> None:
+        if len(points):
+            i = int(round(points[0].pos().x()))
+            if 0 <= i < len(self.image_ids):
+                self.imageClicked.emit(self.image_ids[i])

@@ -1,0 +1,214 @@
+"""The controls above and beside the Inspect view: run and split choice, overlays, view
+mode, opacity, heatmap class, brush, accept; and the image browser."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledSlider
+
+from studio.core.splits import SPLITS
+
+OVERLAYS = [("none", "None"), ("gt", "Ground truth"), ("pred", "Prediction"),
+            ("post", "Post-processed"), ("diff_raw", "Difference (prediction)"),
+            ("diff_post", "Difference (post-processed)"), ("heatmap", "Probability heatmap")]
+MODES = [("overlay", "Overlay"), ("split", "Split (divider)"), ("side", "Side by side")]
+
+
+def _combo(items, current: str | None = None) -> QComboBox:
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
+    for key, title in items:
+        combo.addItem(title, key)
+    if current is not None:
+        combo.setCurrentIndex(combo.findData(current))
+    return combo
+
+
+class RunBar(QWidget):
+    """Run, split, Open, a status line and a progress bar with Cancel."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.run = _combo([])
+        self.run.setMinimumContentsLength(18)
+        self.split = _combo([(s, s) for s in SPLITS], "val")
+        self.open = QPushButton("Open")
+        self.open.setToolTip("Predict the split's images with the run (once) and inspect them")
+        self.status = QLabel("Choose a run and a split.")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.hide()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        for label, w in (("Run", self.run), ("Split", self.split)):
+            layout.addWidget(QLabel(label))
+            layout.addWidget(w)
+        layout.addWidget(self.open)
+        layout.addWidget(self.status, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.cancel)
+
+    def set_runs(self, runs) -> None:
+        keep = self.run.currentData()
+        self.run.clear()
+        for r in runs:
+            self.run.addItem(f"{r.name} · {r.task} · {r.status}", r.id)
+        if keep is not None and self.run.findData(keep) >= 0:
+            self.run.setCurrentIndex(self.run.findData(keep))
+        elif self.run.count():
+            self.run.setCurrentIndex(self.run.count() - 1)
+        self.open.setEnabled(self.run.count() > 0)
+
+    def show_progress(self, text: str | None, done: int = 0, total: int = 0) -> None:
+        visible = text is not None
+        self.progress.setVisible(visible)
+        self.cancel.setVisible(visible)
+        if visible:
+            self.status.setText(text)
+            self.progress.setMaximum(max(total, 0))
+            self.progress.setValue(done)
+
+
+class ViewBar(QWidget):
+    """Overlay choices, view mode, opacity, heatmap class, brush and accept buttons."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.first = _combo(OVERLAYS, "post")
+        self.second = _combo(OVERLAYS, "pred")
+        self.mode = _combo(MODES, "overlay")
+        self.heat_class = _combo([])
+        self.opacity = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(55)
+        self.opacity.setMaximumWidth(140)
+        self.brush = QCheckBox("Brush")
+        self.brush.setToolTip("Paint the post-processed mask: left drag paints the class, "
+                              "right drag erases")
+        self.brush_class = _combo([])
+        self.brush_size = QSpinBox()
+        self.brush_size.setRange(1, 200)
+        self.brush_size.setValue(8)
+        self.brush_size.setSuffix(" px")
+        self.pick = QCheckBox("Pick region")
+        self.pick.setToolTip("Click a connected component of the post-processed mask to select it")
+        self.accept_all = QPushButton("Accept into labels")
+        self.accept_all.setToolTip("Write the post-processed mask into the image's labels "
+                                   "(one undo step; marked for review)")
+        self.accept_region = QPushButton("Accept region")
+        self.accept_region.setEnabled(False)
+        self.undo = QPushButton("Undo")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 2, 4, 2)
+        outer.setSpacing(2)
+        top, bottom = QHBoxLayout(), QHBoxLayout()
+        outer.addLayout(top)
+        outer.addLayout(bottom)
+        for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode),
+                         ("Opacity", self.opacity)):
+            top.addWidget(QLabel(label))
+            top.addWidget(w)
+        top.addStretch(1)
+        for w in (QLabel("Heatmap of"), self.heat_class, self.brush, self.brush_class,
+                  self.brush_size, self.pick):
+            bottom.addWidget(w)
+        bottom.addStretch(1)
+        for w in (self.accept_region, self.accept_all, self.undo):
+            bottom.addWidget(w)
+
+    def set_classes(self, names: list[str]) -> None:
+        for combo in (self.heat_class, self.brush_class):
+            combo.clear()
+            for i, n in enumerate(names):
+                combo.addItem(n, i)
+        self.heat_class.setCurrentIndex(min(1, len(names) - 1))
+        self.brush_class.setCurrentIndex(min(1, len(names) - 1))
+
+
+class ImageBrowser(QTreeWidget):
+    """The split's images sorted by a per-image figure, worst first."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRootIsDecorated(False)
+        self.setAlternatingRowColors(True)
+        self.setSortingEnabled(True)
+        self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.setHeaderLabels(["Image", "Dice", "Dice post"])
+
+    def fill(self, images, classification: bool, names: list[str] | None = None) -> None:
+        self.setSortingEnabled(False)
+        self.clear()
+        self.setHeaderLabels(["Image", "p(label)", "Predicted"] if classification
+                             else ["Image", "Dice", "Dice post"])
+        for e in images:
+            predicted = ""
+            if classification and e.probabilities is not None and names:
+                predicted = names[int(e.probabilities.argmax())]
+            item = _SortItem([e.name, _num(e.score), predicted])
+            item.setData(0, Qt.ItemDataRole.UserRole, int(e.image_id))
+            item.setData(1, Qt.ItemDataRole.UserRole, e.score)
+            if not e.labelled:
+                item.setToolTip(0, "No label: prediction only")
+            self.addTopLevelItem(item)
+        self.setSortingEnabled(True)
+        self.sortItems(1, Qt.SortOrder.AscendingOrder)
+        for c in range(3):
+            self.resizeColumnToContents(c)
+
+    def set_after(self, values: dict[int, float | str]) -> None:
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            v = values.get(item.data(0, Qt.ItemDataRole.UserRole))
+            if v is not None:
+                item.setText(2, v if isinstance(v, str) else _num(v))
+                item.setData(2, Qt.ItemDataRole.UserRole, v)
+
+    def image_ids(self) -> list[int]:
+        return [self.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+                for i in range(self.topLevelItemCount())]
+
+    def select_image(self, image_id: int) -> None:
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == image_id:
+                self.setCurrentItem(item)
+                return
+
+    def selected_ids(self) -> list[int]:
+        return [it.data(0, Qt.ItemDataRole.UserRole) for it in self.selectedItems()]
+
+
+def _num(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+class _SortItem(QTreeWidgetItem):
+    """Sorts figure columns numerically (no value last)."""
+
+    def __lt__(self, other) -> bool:
+        col = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        if col == 0:
+            return self.text(0) < other.text(0)
+        a, b = self.data(col, Qt.ItemDataRole.UserRole), other.data(col, Qt.ItemDataRole.UserRole)
+        a = math.inf if not isinstance(a, float) or math.isnan(a) else a
+        b = math.inf if not isinstance(b, float) or math.isnan(b) else b
+        return a < b

@@ -1,0 +1,420 @@
+"""The Inspect workspace: choose a run and a split, browse its images worst first, see
+ground truth, prediction, difference and probability overlays, tune a post-processing
+recipe with sliders whose readouts (image and split) follow, and accept the result into
+the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`.
+
+Hooks for the window's workspace frame: set_document, workspace_entered,
+workspace_left, confirm_close, shutdown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.gui.inspect import overlays as ov
+from studio.gui.inspect.editing import OverlayEditing
+from studio.gui.inspect.jobs import InspectJobs
+from studio.gui.inspect.model import (
+    DEFAULT_BUDGET,
+    ImageResult,
+    InspectSession,
+    open_session,
+    top_k,
+)
+from studio.gui.inspect.queues import ConfusionPanel
+from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
+from studio.gui.inspect.recipe_panel import RecipePanel
+from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
+from studio.gui.inspect.view import CompareView
+from studio.gui.workers import WorkerPool
+from studio.ml.postprocess import load_run_recipe
+
+
+class InspectWorkspace(OverlayEditing, QWidget):
+    """A run's predictions of a split, overlays, post-processing and readouts."""
+
+    sessionOpened = Signal()
+    imageShown = Signal(int)  # an image's overlays are drawn (after each recipe change too)
+    splitUpdated = Signal()  # the split-wide readouts caught up with the recipe
+    errorShown = Signal(str)  # a message the user was shown
+
+    def __init__(self, parent: QWidget | None = None, device: str = "auto",
+                 budget: int = DEFAULT_BUDGET, pool: WorkerPool | None = None) -> None:
+        super().__init__(parent)
+        self.device, self.budget = device, budget
+        self.pool = pool or WorkerPool(max_threads=2, parent=self)
+        self._own_pool = pool is None
+        self.doc = None
+        self.session: InspectSession | None = None
+        self.result: ImageResult | None = None
+        self.image_id: int | None = None
+        self.component: np.ndarray | None = None
+        self._open_task = None
+        self._split_pending = False
+        self._split_task = None
+        self._build()
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.run_bar = RunBar()
+        self.view_bar = ViewBar()
+        self.view = CompareView()
+        self.colorbar = ov.ColorBar()
+        self.colorbar.hide()
+        self.browser = ImageBrowser()
+        self.confusion = ConfusionPanel()
+        self.recipe_panel = RecipePanel()
+        self.readouts = ReadoutTable()
+        self.chart = DiceChart()
+        self.jobs = InspectJobs(self)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.browser, "Images")
+        for title, w in self.jobs.tabs():
+            self.left_tabs.addTab(w, title)
+        self.left_tabs.addTab(self.confusion, "Confusion")
+        centre = QWidget()
+        row = QHBoxLayout()
+        row.addWidget(self.view, 1)
+        row.addWidget(self.colorbar)
+        cl = QVBoxLayout(centre)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.addWidget(self.view_bar)
+        cl.addLayout(row, 1)
+        right = self.right_panel = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.jobs.recipe_box(self.recipe_panel))
+        readout_box = QWidget()
+        rl = QVBoxLayout(readout_box)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.readouts, 1)
+        rl.addWidget(self.chart)
+        right.addWidget(readout_box)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.left_tabs)
+        main.addWidget(centre)
+        main.addWidget(right)
+        self.left_tabs.setMinimumWidth(260)
+        main.setStretchFactor(1, 1)
+        main.setSizes([300, 620, 480])
+        self.main_splitter = main
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.run_bar)
+        layout.addWidget(main, 1)
+
+        self.run_bar.open.clicked.connect(self.open_selected)
+        self.run_bar.cancel.clicked.connect(self.jobs.cancel)
+        self.browser.currentItemChanged.connect(self._on_browser_item)
+        self.chart.imageClicked.connect(self.show_image)
+        self.confusion.imageActivated.connect(self.show_image)
+        self.recipe_panel.recipeChanged.connect(self._on_recipe_changed)
+        vb = self.view_bar
+        for combo in (vb.first, vb.second, vb.heat_class):
+            combo.currentIndexChanged.connect(self.render_overlays)
+        vb.mode.currentIndexChanged.connect(self._on_mode)
+        vb.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100.0))
+        vb.brush.toggled.connect(self._on_brush_toggled)
+        vb.pick.toggled.connect(lambda on: on and vb.brush.setChecked(False))
+        vb.accept_all.clicked.connect(lambda: self.accept(region=False))
+        vb.accept_region.clicked.connect(lambda: self.accept(region=True))
+        vb.undo.clicked.connect(self._undo)
+        for canvas in self.view.canvases():
+            canvas.brushed.connect(self._on_brushed)
+            canvas.strokeFinished.connect(self._request_updates)
+            canvas.clicked.connect(self._on_clicked)
+        self.view.set_opacity(vb.opacity.value() / 100.0)
+
+    # --- workspace hooks ----------------------------------------------------------------------
+    def set_document(self, doc) -> None:
+        if self.doc is not None:
+            self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
+        self.doc = doc
+        self._close_session()
+        if doc is not None:
+            doc.annotationsChanged.connect(self._on_annotations_changed)
+        self.refresh_runs()
+
+    def workspace_entered(self) -> None:
+        self.refresh_runs()
+
+    def workspace_left(self) -> None:
+        self.recipe_panel.flush()
+
+    def confirm_close(self) -> bool:
+        """A running job (prediction, pre-labelling, review queue) is stopped only if the
+        person agrees; everything else is saved already (edits go to the store)."""
+        task = self.jobs.task
+        if task is None or task.done:
+            return True
+        answer = QMessageBox.question(self, "Inspect", f"{self.jobs.title} is still running. "
+                                      "Stop it and close?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.jobs.cancel()
+        self.pool.wait(10000)
+        return True
+
+    def shutdown(self) -> None:
+        self.jobs.cancel()
+        self.pool.clear_pending()
+        if self._own_pool:
+            self.pool.shutdown()
+        self.pool.wait(10000)
+        for canvas in self.view.canvases():
+            canvas.image_layer.wait_idle(5000)
+            canvas.image_layer.clear()
+
+    # --- run and split ------------------------------------------------------------------------
+    @property
+    def project(self):
+        return None if self.doc is None else self.doc.project
+
+    def refresh_runs(self) -> None:
+        runs = [] if self.project is None else [
+            r for r in self.project.runs() if r.task in ("semantic", "classification")]
+        self.run_bar.set_runs(runs)
+
+    def open_selected(self) -> None:
+        run_id = self.run_bar.run.currentData()
+        if run_id is None:
+            self.show_error("There is no trained run to inspect; train one in the Train "
+                            "workspace first.")
+            return
+        self.open_run(int(run_id), self.run_bar.split.currentData())
+
+    def open_run(self, run_id: int, split: str) -> None:
+        """Predict the split with the run in the background, then show it."""
+        if self.project is None:
+            raise StudioError("Open a project first.")
+        self._close_session()
+        project, device, budget = self.project, self.device, self.budget
+
+        def job(token):
+            return open_session(project, run_id, split, budget, device, check=token.check,
+                                progress=token.progress)
+
+        self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
+        self._open_task = self.jobs.start(job, self.show_session, "Predicting",
+                                          key="inspect-open")
+
+    def show_session(self, session: InspectSession) -> None:
+        """Show a session opened by `open_session` (normally in the background by open_run)."""
+        self.session = session
+        names = session.class_names
+        self.view_bar.set_classes(names)
+        self.readouts.set_classes(names)
+        classification = session.task == "classification"
+        self.browser.fill(session.images, classification, names)
+        self.right_panel.setVisible(not classification)
+        width = max(self.main_splitter.width(), 1000)
+        left, right = (420, 0) if classification else (300, 480)
+        self.main_splitter.setSizes([left, width - left - right, right])
+        self.view_bar.setEnabled(not classification)
+        n_lab = sum(e.labelled for e in session.images)
+        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+                f"{len(session.images) - n_lab} unlabelled image(s)")
+        if session.budget_skipped:
+            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                     f"reached)")
+        self.set_status(text)
+        if classification:
+            self.jobs.show_confusion(session)
+            self.left_tabs.setCurrentWidget(self.confusion)
+        else:
+            stored = None
+            try:
+                stored = load_run_recipe(session.project, session.run_id)
+            except StudioError as exc:
+                self.show_error(f"The recipe saved with run {session.run_id} was not "
+                                 f"loaded: {exc}")
+            self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
+        ids = self.browser.image_ids()
+        self.sessionOpened.emit()
+        if ids:
+            self.show_image(ids[0])
+
+    def _close_session(self) -> None:
+        self.pool.clear_pending()
+        self.run_bar.show_progress(None)
+        self.session, self.result, self.image_id, self.component = None, None, None, None
+        self.browser.clear()
+        self.readouts.set_image(None)
+        self.readouts.set_split(None)
+        self.chart.set_values([], [], [])
+        for canvas in self.view.canvases():
+            canvas.clear()
+
+    # --- images -------------------------------------------------------------------------------
+    def _on_browser_item(self, item, _previous=None) -> None:
+        if item is not None:
+            self.show_image(int(item.data(0, Qt.ItemDataRole.UserRole)))
+
+    def show_image(self, image_id: int, overlay: str | None = None) -> None:
+        """Show an image of the project (predicted on first sight) with its overlays."""
+        if self.session is None or self.project is None:
+            return
+        changed = image_id != self.image_id
+        self.image_id = image_id
+        self.component = None
+        self.view_bar.accept_region.setEnabled(False)
+        if changed:
+            self.result = None  # the old image's overlays must not show over the new one
+            self.view.set_overlays(None, None)
+            rec = self.project.image(image_id)
+            try:
+                self.view.load_image(rec.abs_path, rec.width, rec.height,
+                                     self.project.cache_dir, rec.sha256)
+            except StudioError as exc:
+                self.show_error(str(exc))
+            self.browser.select_image(image_id)
+            self.chart.mark(image_id)
+        if overlay is not None:
+            self.view_bar.first.setCurrentIndex(self.view_bar.first.findData(overlay))
+        if self.session.task == "classification":
+            self._show_classification(image_id)
+            return
+        self._request_image()
+
+    def _show_classification(self, image_id: int) -> None:
+        """The image with its labelled class and top-3 predicted (predicted in the worker
+        on first sight, e.g. an unlabelled image)."""
+        session = self.session
+        for canvas in self.view.canvases():
+            canvas.set_overlay(None)
+
+        def shown(probs) -> None:
+            if self.session is not session or self.image_id != image_id:
+                return
+            e = session.entry(image_id)
+            top = ", ".join(f"{n} {p:.2f}" for n, p in top_k(probs, session.class_names))
+            given = session.class_names[e.given] if e is not None and e.given >= 0 else "–"
+            name = e.name if e is not None else self.project.image(image_id).name
+            self.set_status(f"{name}: labelled {given}; predicted {top}")
+            self.imageShown.emit(image_id)
+
+        self.pool.submit(session.classify, image_id, key="inspect-image", on_result=shown,
+                         on_error=self.report_error)
+
+    # --- recipe → worker → readouts --------------------------------------------------------------
+    def _on_recipe_changed(self, _recipe: dict) -> None:
+        self._request_updates()
+
+    def _request_updates(self) -> None:
+        """A recipe or brush change: the image first (it is what the person looks at),
+        then the split (shown as updating until it catches up)."""
+        if self.session is None or self.session.readout is None:
+            self._request_image()
+            return
+        self.readouts.set_updating(True)
+        self._split_pending = True
+        if self._split_task is not None:
+            self._split_task.cancel()  # its figures are for an older recipe: never shown
+        if not self._request_image():
+            self._request_split()
+
+    def _overlay_spec(self) -> dict:
+        vb = self.view_bar
+        kinds = [vb.first.currentData()]
+        if self.view.mode != "overlay":
+            kinds.append(vb.second.currentData())
+        return {"kinds": kinds, "colors": self._class_colors(),
+                "background": self.recipe_panel.recipe()["background"],
+                "heat_class": max(vb.heat_class.currentData() or 0, 0)}
+
+    def _request_image(self) -> bool:
+        if self.session is None or self.image_id is None or self.session.task != "semantic":
+            return False
+        session, image_id, recipe = self.session, self.image_id, self.recipe_panel.recipe()
+        spec = self._overlay_spec()
+
+        def job(token):
+            out = session.image_result(image_id, recipe, cancelled=lambda: token.cancelled)
+            token.check()
+            for kind in spec["kinds"]:  # drawn here, not on the GUI thread
+                out.overlays[(kind, spec["heat_class"])] = ov.overlay_for(
+                    kind, out.raw, out.mask, out.prediction.target,
+                    out.prediction.probabilities, spec["colors"], spec["background"],
+                    spec["heat_class"])
+            return out
+
+        def failed(exc: BaseException) -> None:
+            self._then_split()
+            self.report_error(exc)
+
+        self.pool.submit(job, with_token=True, key="inspect-image", on_result=self._on_image,
+                         on_error=failed)
+        return True
+
+    def _then_split(self) -> None:
+        if self._split_pending:
+            self._split_pending = False
+            self._request_split()
+
+    def _request_split(self) -> None:
+        if self.session is None or self.session.readout is None:
+            return
+        session, recipe = self.session, self.recipe_panel.recipe()
+        self.readouts.set_updating(True)
+
+        def job(token):
+            out = session.split_figures(recipe, cancelled=lambda: token.cancelled)
+            token.check()
+            return out
+
+        self._split_task = self.pool.submit(job, with_token=True, key="inspect-split",
+                                            on_result=self._on_split,
+                                            on_error=self.report_error)
+
+    def _on_image(self, result: ImageResult | None) -> None:
+        self._then_split()
+        if result is None or self.session is None or result.image_id != self.image_id:
+            return
+        self.result = result
+        self.readouts.set_image(result.figures)
+        self.render_overlays()
+        self.imageShown.emit(result.image_id)
+
+    def _on_split(self, figures: dict | None) -> None:
+        if figures is None or self.session is None:
+            return
+        self.readouts.set_split(figures)
+        after_fig = figures["after"]
+        self.readouts.set_updating(False, f"Split: {after_fig['images']} image(s), mean Dice "
+                                          f"{after_fig['mean_dice']:.4f} after post-processing")
+        ids = figures["image_ids"]
+        after = dict(zip(ids, figures["dice_after"], strict=True))
+        before = dict(zip(ids, figures["dice_before"], strict=True))
+        order = [i for i in self.browser.image_ids() if i in after]
+        self.chart.set_values(order, [before[i] for i in order], [after[i] for i in order])
+        self.chart.mark(self.image_id)
+        self.browser.set_after(after)
+        self.splitUpdated.emit()
+
+    # --- errors -------------------------------------------------------------------------------
+    def report_error(self, exc: BaseException) -> None:
+        self.run_bar.show_progress(None)
+        self.show_error(str(exc) if isinstance(exc, StudioError) else
+                         f"Inspect failed: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, StudioError):
+            import logging
+
+            logging.getLogger(__name__).error("inspect task failed: %s",
+                                              getattr(exc, "__traceback_text__", exc))
+
+    def show_error(self, message: str) -> None:
+        self.set_status(message, error=True)
+        self.errorShown.emit(message)
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        self.run_bar.status.setText(text)
+        self.run_bar.status.setStyleSheet("color: #c02020" if error else "")
+        self.run_bar.status.setToolTip(text)

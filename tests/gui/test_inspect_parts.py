@@ -1,0 +1,119 @@
+"""Inspect workspace parts on their own: overlay colours, the recipe panel generated
+from the schema, and the confusion matrix of a tiny classification run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from testutil import FAST_TRAINING, write_png
+
+
+def shot(widget, name: str) -> None:
+    """Offscreen grabs for a person to look at, when INSPECT_SHOTS names a folder."""
+    import os
+
+    folder = os.environ.get("INSPECT_SHOTS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
+
+def test_overlays_colour_differences_and_shrink_for_huge_images():
+    from studio.gui.inspect import overlays as ov
+
+    target = np.array([[0, 1, 1, 2, 255]], np.uint8)
+    pred = np.array([[1, 1, 0, 1, 1]], np.uint8)
+    rgba = ov.difference_overlay(pred, target, background=0)
+    assert [tuple(px[:3]) for px in rgba[0, :4]] == [ov.FP_COLOR, ov.TP_COLOR, ov.FN_COLOR,
+                                                     ov.WRONG_COLOR]
+    assert rgba[0, 4, 3] == 0  # no label there: nothing to say
+    labels = ov.label_overlay(np.array([[0, 1, 255]], np.uint8), [(1, 2, 3), (9, 8, 7)])
+    assert labels[0, 0, 3] == 0 and tuple(labels[0, 1]) == (9, 8, 7, 255) and labels[0, 2, 3] == 0
+    big = np.zeros((3000, 9000, 4), np.uint8)
+    small = ov.shrink(big, 4096)
+    assert small.shape == (1365, 4096, 4)
+    assert ov.shrink(rgba) is rgba
+
+
+def test_recipe_panel_is_built_from_the_schema_and_refuses_bad_values(qtbot):
+    from studio.gui.inspect.recipe_panel import RecipePanel
+    from studio.ml.postprocess import STEP_DEFAULTS, default_recipe
+
+    panel = RecipePanel()
+    qtbot.addWidget(panel)
+    recipe = default_recipe()
+    for i, step in enumerate(recipe["steps"]):
+        assert panel.step_group(i).isChecked() == step["enabled"]
+        for key in STEP_DEFAULTS[step["op"]]:
+            assert panel.editor(i, key) is not None
+    hyst = next(i for i, s in enumerate(recipe["steps"]) if s["op"] == "hysteresis")
+    emitted = []
+    panel.recipeChanged.connect(emitted.append)
+    panel.editor(hyst, "low").setValue(0.95)  # above 'high' (0.8): refused
+    panel.flush()
+    assert emitted == [] and panel.recipe()["steps"][hyst]["low"] == 0.4
+    assert "must not exceed" in panel.editor(hyst, "low").toolTip()
+    first_editor = panel.editor(hyst, "high")
+    changed = default_recipe()
+    changed["steps"][hyst].update(enabled=True, high=0.9)
+    panel.set_recipe(changed)  # same steps: the same editors show the new values
+    assert panel.editor(hyst, "high") is first_editor
+    assert abs(first_editor.value() - 0.9) < 1e-9 and panel.step_group(hyst).isChecked()
+    assert emitted[-1]["steps"][hyst]["high"] == 0.9
+
+
+@pytest.fixture
+def cls_project(project, tmp_path):
+    import torch
+
+    from studio.ml.fit import fit
+
+    dark, bright = project.add_class("dark"), project.add_class("bright")
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        arr = np.clip(rng.normal(190 if i % 2 else 60, 25, (12, 12, 3)), 0, 255).astype(np.uint8)
+        iid, _ = project.add_image(write_png(tmp_path / "img" / f"c{i}.png", arr),
+                                   split="train" if i < 12 else "val")
+        project.add_annotation(iid, bright if i % 2 else dark, "tag", None)
+    arr = np.full((12, 12, 3), 120, np.uint8)
+    project.untagged = project.add_image(write_png(tmp_path / "img" / "u.png", arr),
+                                         split="val")[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    config = {"task": "classification", "image_size": 16, "batch_size": 4, "epochs": 2,
+              "device": "cpu", "model_options": {"width": 8, "fc": [16]}, **FAST_TRAINING}
+    project.run_id = fit(project, config).run_id
+    torch.set_num_threads(threads)
+    return project
+
+
+def test_classification_confusion_matrix_lists_cell_images(qtbot, cls_project):
+    from studio.gui.document import LabelDocument
+    from studio.gui.inspect.workspace import InspectWorkspace
+
+    w = InspectWorkspace(device="cpu")
+    qtbot.addWidget(w)
+    w.resize(1200, 700)
+    w.show()
+    w.set_document(LabelDocument(cls_project))
+    with qtbot.waitSignal(w.sessionOpened, timeout=60000):
+        w.open_run(cls_project.run_id, "val")
+    m = w.confusion.matrix
+    assert m.rowCount() == 2
+    total = sum(int(m.item(i, j).text()) for i in range(2) for j in range(2))
+    assert total == 4
+    i, j = next((i, j) for i in range(2) for j in range(2) if int(m.item(i, j).text()))
+    w.confusion.select_cell(i, j)
+    listed = w.confusion.listed_ids()
+    assert len(listed) == int(m.item(i, j).text())
+    top = w.confusion.images.topLevelItem(0).text(2)
+    assert "dark" in top and "bright" in top
+    with qtbot.waitSignal(w.imageShown, timeout=10000):
+        w.confusion.images.itemDoubleClicked.emit(w.confusion.images.topLevelItem(0), 0)
+    assert w.image_id == listed[0] and "predicted" in w.run_bar.status.text()
+    with qtbot.waitSignal(w.imageShown, timeout=10000):
+        w.show_image(cls_project.untagged)  # no label: predicted when first shown
+    assert "u.png: labelled –; predicted" in w.run_bar.status.text()
+    first_row = w.browser.topLevelItem(0)
+    assert first_row.text(2) in ("dark", "bright")  # the predicted class beside p(label)
+    shot(w, "inspect_confusion.png")
+    w.shutdown()
