@@ -244,3 +244,17 @@ def test_deleted_image_ends_the_run_with_advice(qtbot, win, dialogs):
     assert all(r.status == "failed" for r in win.project.runs())  # none left "running"
     assert any(title == "An image cannot be read" for title, _text in dialogs), dialogs
     assert train.controls.start.isEnabled()
+
+
+def test_recommended_settings_show_their_reasons(qtbot, win):
+    train = win.train
+    assert train.controls.recommend.isEnabled()
+    train.controls.mirror.set_value(False)
+    train.controls.recommend.click()
+    qtbot.waitUntil(lambda: any(not f.reason.isHidden() for f in train.form.fields.values()),
+                    timeout=60000)
+    shown = {p: f.reason.text() for p, f in train.form.fields.items() if not f.reason.isHidden()}
+    assert "batch_size" in shown or "image_size" in shown
+    assert not train.config()["augment"]["hflip"]["enabled"]  # "no": digits, text
+    train.workers.wait()
+    assert train.controls.problem.isHidden()
