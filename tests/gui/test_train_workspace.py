@@ -152,14 +152,14 @@ def test_invalid_setting_is_shown_next_to_its_field(qtbot, win):
     field = train.form.fields["optimizer.lr"]
     assert not field.error.isHidden()
     assert "'optimizer.lr' must be a number" in field.error.text()
-    assert train.setup_tabs.currentWidget() is train.training_panel
+    assert train.current_setup() is train.training_panel
     assert not train.runner.running and win.project.runs() == []
     set_fields(train, {"optimizer.lr": 1e-3, "model_options.width": 5000})
     train.controls.start.click()
     train.workers.wait()
     assert "'width' must be" in train.form.fields["model_options.width"].error.text()
     assert train.form.fields["optimizer.lr"].error.isHidden()
-    assert train.setup_tabs.currentWidget() is train.model_panel
+    assert train.current_setup() is train.model_panel
     assert not train.runner.running and win.project.runs() == []
 
 

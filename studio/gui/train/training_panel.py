@@ -31,8 +31,8 @@ class TrainingPanel(QWidget):
         def choices(names) -> ChoiceEdit:
             return ChoiceEdit([(n, n.replace("_", " ")) for n in names])
 
-        self.metric = ChoiceEdit()
-        self.device = ChoiceEdit()
+        self.metric_choice = ChoiceEdit()
+        self.device_choice = ChoiceEdit()
         boxes = [
             group("Loss", [
                 ("Loss", "loss.name", choices(LOSS_NAMES)),
@@ -65,7 +65,7 @@ class TrainingPanel(QWidget):
             ]),
             group("Early stopping", [
                 ("Enabled", "early_stopping.enabled", BoolEdit()),
-                ("Metric", "early_stopping.metric", self.metric),
+                ("Metric", "early_stopping.metric", self.metric_choice),
                 ("Mode", "early_stopping.mode", ChoiceEdit([("max", "higher is better"),
                                                             ("min", "lower is better")])),
                 ("Patience", "early_stopping.patience", NumberEdit()),
@@ -73,7 +73,7 @@ class TrainingPanel(QWidget):
                 ("Overfit marker after", "overfit_patience", NumberEdit()),
             ]),
             group("Hardware", [
-                ("Device", "device", self.device),
+                ("Device", "device", self.device_choice),
                 ("CPU threads", "cpu_threads", NumberEdit()),
                 ("Mixed precision (AMP)", "amp", BoolEdit()),
                 ("Seed", "seed", NumberEdit()),
@@ -87,8 +87,8 @@ class TrainingPanel(QWidget):
     def set_task(self, task: str) -> None:
         from studio.gui.train.backend import METRICS
 
-        self.metric.set_choices([(m, m) for m in ("val_loss", "train_loss", *METRICS[task])])
+        self.metric_choice.set_choices([(m, m) for m in ("val_loss", "train_loss", *METRICS[task])])
 
     def set_devices(self, devices) -> None:
         """`devices`: the engine's DeviceChoice list (computed in a worker)."""
-        self.device.set_choices([(d.name, d.label) for d in devices])
+        self.device_choice.set_choices([(d.name, d.label) for d in devices])

@@ -16,7 +16,15 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_text
@@ -107,6 +115,11 @@ class TrainWorkspace(QWidget):
         self.setup_tabs = QTabWidget()
         for widget, title in ((self.data_panel, "Data"), (self.augment_panel, "Augmentation"),
                               (self.model_panel, "Model"), (self.training_panel, "Training")):
+            if widget in (self.model_panel, self.training_panel):  # rows keep their height
+                scroll = QScrollArea()
+                scroll.setWidgetResizable(True)
+                scroll.setWidget(widget)
+                widget = scroll
             self.setup_tabs.addTab(widget, title)
         self.result_tabs = QTabWidget()
         for widget, title in ((self.live, "Live"), (self.summary, "Summary"),
@@ -278,7 +291,20 @@ class TrainWorkspace(QWidget):
     def use_run_config(self, run_id: int) -> None:
         """Start from the config of run `run_id`."""
         self.set_config(self.project.run(run_id).config)
-        self.setup_tabs.setCurrentWidget(self.model_panel)
+        self.show_setup(self.model_panel)
+
+    def show_setup(self, widget: QWidget) -> None:
+        """Bring the setup tab holding `widget` to the front."""
+        for i in range(self.setup_tabs.count()):
+            tab = self.setup_tabs.widget(i)
+            if tab is widget or tab.isAncestorOf(widget):
+                self.setup_tabs.setCurrentIndex(i)
+                return
+
+    def current_setup(self) -> QWidget:
+        """The panel on the front setup tab (inside its scroll area, if any)."""
+        tab = self.setup_tabs.currentWidget()
+        return tab.widget() if isinstance(tab, QScrollArea) else tab
 
     # --- checking -----------------------------------------------------------------------
     def validate(self, then=None) -> None:
@@ -313,9 +339,7 @@ class TrainWorkspace(QWidget):
         path = self.form.show_error(message)
         self.controls.show_problem("" if path else message)
         if path is not None:
-            for i in range(self.setup_tabs.count()):
-                if self.setup_tabs.widget(i).isAncestorOf(self.form.fields[path].row):
-                    self.setup_tabs.setCurrentIndex(i)
+            self.show_setup(self.form.fields[path].row)
 
     # --- running ------------------------------------------------------------------------
     def start(self) -> None:
