@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
 from studio.core.geometry import MaskGeom
 from studio.core.project_annotations import Annotation
 
@@ -108,7 +108,7 @@ def plan_paint(masks: list[Annotation], x: int, y: int, fp: np.ndarray, *, erase
     erasing clears `target_id` (or every mask when none is given).
     """
     if mode not in PAINT_MODES:
-        raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
+        raise ValidationError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
     h, w = fp.shape
     plan = PaintPlan()
 

@@ -319,8 +319,9 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
 # --- writing ------------------------------------------------------------------------------
 def coco_segmentation(ann, width: int, height: int):
     """The COCO `segmentation` value of a stored annotation (box -> [])."""
-    if ann.kind == "polygon":
-        return [np.round(np.asarray(ann.geometry, dtype=np.float64), 4).reshape(-1).tolist()]
+    if ann.kind == "polygon":  # clipped: a project from an older version may hold any value
+        points = clip_polygon(ann.geometry, width, height)
+        return [np.round(points, 4).reshape(-1).tolist()] if len(points) >= 3 else []
     if ann.kind == "mask":
         return rle_encode(ann.geometry.to_full(height, width))
     return []
