@@ -154,9 +154,20 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         return cls(root, conn, _NoLock())
 
     @classmethod
-    def _connect(cls, root: Path, new: bool) -> Project:
-        lock = ProjectLock(root / LOCK_NAME, root / DB_NAME)
-        lock.acquire()
+    def open_for_child(cls, folder: str | os.PathLike) -> Project:
+        """Open read-write without taking the lock, in a child process that the holder of
+        the lock started and waits for (the GUI's training process). SQLite in WAL mode
+        keeps the two processes' transactions apart."""
+        root = Path(folder).expanduser().resolve()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root} is not a Vision Studio project (no {DB_NAME} in it).")
+        return cls._connect(root, new=False, take_lock=False)
+
+    @classmethod
+    def _connect(cls, root: Path, new: bool, take_lock: bool = True) -> Project:
+        lock = ProjectLock(root / LOCK_NAME, root / DB_NAME) if take_lock else _NoLock()
+        if take_lock:
+            lock.acquire()
         try:
             try:
                 conn = sqlite3.connect(root / DB_NAME, isolation_level=None,
@@ -174,15 +185,17 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
                         f"The project in {root} was saved by a newer Vision Studio (schema "
                         f"{version}; this version reads up to {SCHEMA_VERSION}). Update the app."
                     )
-                if not new:
+                if not new and take_lock:  # a child of the holder leaves this to the holder
                     check = conn.execute(f"PRAGMA {_check_pragma(conn)}").fetchone()[0]
                     if check != "ok":
                         raise ProjectCorruptError(
                             f"The project database in {root} is damaged ({check}). "
                             "Restore it from a backup."
                         )
-                migrate(conn)
-                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '0')")
+                if take_lock:
+                    migrate(conn)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '0')")
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise open_error(root, exc) from exc
@@ -217,8 +230,9 @@ class Project(AnnotationsMixin, ClassesMixin, RunsMixin):
         with self._mutex:
             if self._conn is not None:
                 try:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '1')")
+                    if not isinstance(self._lock, _NoLock):  # only the lock holder marks it
+                        self._conn.execute(
+                            "INSERT OR REPLACE INTO meta(key, value) VALUES ('clean_close', '1')")
                 except sqlite3.Error as exc:  # read-only or vanished: the next open checks fully
                     _log.info("could not mark %s as cleanly closed: %s", self.root, exc)
                 self._conn.close()

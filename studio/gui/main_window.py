@@ -1,6 +1,7 @@
-"""The labelling window: a thin assembly of the canvas, the dock panels, menus and
-toolbars. Panels and canvas bind to one LabelDocument per open project; long work
-(import, export, adding files, building the sample) runs in a worker."""
+"""The main window: a thin assembly of workspaces (Label: the canvas, the dock panels,
+menus and toolbars; Train; further ones added through `self.workspaces`). Panels and
+canvas bind to one LabelDocument per open project; long work (import, export, adding
+files, building the sample) runs in a worker."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +41,9 @@ from studio.gui.panels.welcome import WelcomePage
 from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
 from studio.gui.theme import ThemeMenu
+from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
+from studio.gui.workspaces import LazyWorkspace, WorkspaceFrame
 
 AREA = Qt.DockWidgetArea
 
@@ -76,7 +80,18 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas_holder)
-        self.setCentralWidget(self.stack)
+        self.workspaces = WorkspaceFrame(self)
+        self.workspaces.add_workspace("label", "Label", self.stack, "Ctrl+Alt+1",
+                                      "Label images: the canvas and its panels")
+        self.train = TrainWorkspace()
+        self.workspaces.add_workspace("train", "Train", self.train, "Ctrl+Alt+2",
+                                      "Train a model on the labels, watch it learn, compare runs")
+        self.inspect = LazyWorkspace(_inspect_workspace)
+        self.workspaces.add_workspace(
+            "inspect", "Inspect", self.inspect, "Ctrl+Alt+3",
+            "Inspect a run's predictions, clean them with post-processing, accept them as labels")
+        self.setCentralWidget(self.workspaces)
+        self._hidden_by_workspace: list[QWidget] = []
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
@@ -102,6 +117,7 @@ class MainWindow(QMainWindow):
         self.actions.apply_icons()  # drawn in the theme's text colour
 
     def _build_toolbars(self) -> None:
+        self.addToolBar(self.workspaces.bar)
         self.opacity_slider = build_toolbars(self, self.actions)
 
     def _build_status_bar(self) -> None:
@@ -161,6 +177,28 @@ class MainWindow(QMainWindow):
         self.welcome.openRequested.connect(self.choose_project)
         self.welcome.sampleRequested.connect(self.open_sample)
         self.welcome.recentRequested.connect(self.open_project)
+        self.workspaces.currentChanged.connect(self._on_workspace_changed)
+        self.train.projectDataChanged.connect(self.images_panel.refresh)
+
+    def _on_workspace_changed(self, key: str) -> None:
+        """Docks, toolbars and shortcuts of labelling belong to the Label workspace."""
+        if key == "label":
+            for widget in self._hidden_by_workspace:
+                widget.show()
+            self._hidden_by_workspace = []
+        elif not self._hidden_by_workspace:
+            chrome = [*self.docks.values(), *(bar for bar in self.findChildren(QToolBar)
+                                              if bar is not self.workspaces.bar)]
+            self._hidden_by_workspace = [w for w in chrome if w.isVisible()]
+            for widget in self._hidden_by_workspace:
+                widget.hide()
+        self._update_label_actions()
+
+    def _update_label_actions(self) -> None:
+        on = self.doc is not None and self.workspaces.current_key == "label"
+        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
+            for act in self.actions.groups[group]:
+                act.setEnabled(on)
 
     # --- document and canvas ----------------------------------------------------------------
     def _set_document(self, doc: LabelDocument | None) -> None:
@@ -193,9 +231,7 @@ class MainWindow(QMainWindow):
             panel.set_document(doc)
         self.actions.set_undo_group(doc.undo_group if doc else None)
         self.actions.fill_edit_menu(self.edit_menu)
-        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
-            for act in self.actions.groups[group]:
-                act.setEnabled(doc is not None)
+        self._update_label_actions()
         for act in (self.actions.import_dataset, self.actions.export_dataset,
                     self.actions.add_images, self.actions.close_project):
             act.setEnabled(doc is not None)
@@ -203,6 +239,7 @@ class MainWindow(QMainWindow):
             dock.setEnabled(doc is not None)
         self.welcome.set_recent(self.settings.recent_projects())
         self.stack.setCurrentIndex(1 if doc is not None else 0)
+        self.workspaces.set_document(doc)
         self._update_title()
 
     def _doc_slot(self, method, *args):
@@ -275,6 +312,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> bool:
         if self.project is None:
             return True
+        if not self.workspaces.confirm_close():  # e.g. a run trains and the person keeps it
+            return False
         if self.workers.busy:
             show_error(self, StudioError("Wait for the running import or export to finish."))
             return False
@@ -435,9 +474,14 @@ class MainWindow(QMainWindow):
                           "train a model by clicking, inspect and clean segmentations.</p>")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.workspaces.confirm_close():
+            event.ignore()
+            return
+        self.workspaces.shutdown()
         self.workers.shutdown()
         self.thumb_workers.shutdown()
         self.prefetcher.shutdown()
+        self.workspaces.switch_to("label")  # save the labelling layout with its docks shown
         self.settings.save_window(self)
         if self.project is not None:
             self.settings.set_last_project(self.project.root)
@@ -445,3 +489,9 @@ class MainWindow(QMainWindow):
             self.project.close()
             self.project = None
         super().closeEvent(event)
+
+
+def _inspect_workspace() -> QWidget:
+    from studio.gui.inspect.workspace import InspectWorkspace  # loads the engine
+
+    return InspectWorkspace()
