@@ -258,3 +258,21 @@ def test_recommended_settings_show_their_reasons(qtbot, win):
     assert not train.config()["augment"]["hflip"]["enabled"]  # "no": digits, text
     train.workers.wait()
     assert train.controls.problem.isHidden()
+
+
+def test_a_segmentation_project_opens_on_its_task(qtbot, tmp_path, dialogs):
+    from testutil import add_toy_segmentation
+
+    root = tmp_path / "seg"
+    with Project.create(root) as p:
+        add_toy_segmentation(p, tmp_path / "img", ["train"] * 3 + ["val"])
+    window = MainWindow(Settings.at(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project(root)
+    window.workspaces.switch_to("train")
+    qtbot.waitUntil(lambda: window.train.backend is not None, timeout=60000)
+    window.train.workers.wait()
+    assert window.train.task == "semantic"  # not "classification", which has no labels
+    window.train.stop_and_wait()
+    window.close()

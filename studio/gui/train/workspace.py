@@ -173,6 +173,10 @@ class TrainWorkspace(QWidget):
 
     def _install_project(self) -> None:
         project = self.project
+        if project is not None and not self.runner.running:
+            tasks = self.backend.labelled_tasks(project)
+            if tasks and self.task not in tasks:  # open on a task the labels allow
+                self.set_config(self.backend.default_config(tasks[0]))
         self.controls.set_enabled(project is not None, self.runner.running)
         self.model_panel.set_task(self.task, project)
         self.model_panel.refresh_model()
