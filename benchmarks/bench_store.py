@@ -5,6 +5,11 @@ project is closed, and `Project.open` + `images(limit=100)` + `count_images()` a
 (target <= 1 s). The same is measured again with one box annotation per image, as a large
 labelled project would have. Opening runs SQLite's integrity check, whose time grows with
 the size of the database: that is most of the figure.
+
+Durability: the cost of one edit (one annotation added, one moved: each its own
+transaction, as the GUI saves them) in WAL mode with synchronous=NORMAL (what the store
+used to) against FULL (an fsync of the WAL at every commit, what the store uses). On a RAM disk both are free; run
+it on the disk that holds real projects.
 """
 
 from __future__ import annotations
@@ -63,12 +68,38 @@ def _timed(folder: Path, boxes: bool) -> tuple[float, dict[str, float]]:
     return build_s, measure(folder)
 
 
+EDITS = 200
+
+
+def edit_cost(folder: Path, synchronous: str) -> float:
+    """Seconds per edit (add a box, then move it: two transactions) at this setting."""
+    with Project.create(folder) as project:
+        project._conn.execute(f"PRAGMA synchronous={synchronous}")
+        with project.transaction() as conn:
+            conn.execute("INSERT INTO images(id, path, width, height, channels, sha256, added_at,"
+                         " updated_at) VALUES (1, 'a.png', 640, 480, 3, 'x', 0, 0)")
+        cls = project.add_class("cell")
+        start = time.perf_counter()
+        for i in range(EDITS // 2):
+            ann = project.add_annotation(1, cls, "box", (i % 600, 10, 20, 20))
+            project.update_annotation(ann, geometry=(i % 600 + 1, 11, 20, 20))
+        return (time.perf_counter() - start) / EDITS
+
+
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench_store_") as tmp:
+        normal = edit_cost(Path(tmp) / "normal", "NORMAL")
+        full = edit_cost(Path(tmp) / "full", "FULL")
         build_s, m = _timed(Path(tmp) / "plain", boxes=False)
         build_b, mb = _timed(Path(tmp) / "boxes", boxes=True)
     n = f"{N_IMAGES:,}"
     return [
+        {"name": "one edit, WAL + synchronous=NORMAL", "value": normal * 1000,
+         "unit": "ms", "target": ""},
+        {"name": "one edit, WAL + synchronous=FULL (used)", "value": full * 1000, "unit": "ms",
+         "target": ""},
+        {"name": "FULL / NORMAL cost per edit", "value": full / normal, "unit": "x",
+         "target": ""},
         {"name": f"build {n} images (SQL, one transaction)", "value": build_s, "unit": "s",
          "target": ""},
         {"name": "Project.open", "value": m["open"], "unit": "s", "target": ""},

@@ -28,15 +28,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start the labelling window; returns the application's exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from studio.platform_check import check_gui_platform
+
+    problem = check_gui_platform()  # Qt itself would abort with a generic plugin message
+    if problem is not None and running_qapplication() is None:
+        print(problem, file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from studio.gui.errors import install_excepthook
+    from studio.gui.icons import app_icon
     from studio.gui.main_window import MainWindow
     from studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    app.setWindowIcon(app_icon())
     install_excepthook()
     window = MainWindow(Settings())
     window.show()
@@ -49,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if last and (Path(last) / "project.db").is_file():
             window.open_project(last)
     return int(app.exec())
+
+
+def running_qapplication():
+    """The running QApplication, if some code made one already (then Qt has its platform)."""
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    return widgets.QApplication.instance() if widgets is not None else None
 
 
 if __name__ == "__main__":

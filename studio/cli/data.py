@@ -25,7 +25,7 @@ def parse_option(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. class_name=nucleus), got {text!r}")
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or absurd JSON): the text itself
         parsed = value
     return key.strip(), parsed
 
@@ -74,8 +74,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.classes_added:
         print(f"New classes: {', '.join(report.classes_added)}")
-    if report.warnings:
-        print(f"{len(report.warnings)} warnings, e.g.: {report.warnings[0]}")
+    for warning in report.warnings[:5]:
+        print(f"warning: {warning}")
+    if len(report.warnings) > 5:
+        print(f"... and {len(report.warnings) - 5} more warnings (--json lists them all)")
     return 0
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from studio.core.errors import StudioError
+from studio.core.errors import GeometryError
 
 NOISE_RADIUS = 48  # half side of the window where the local noise is measured
 # Chosen on ISBI 2012 EM slices (random clicks inside cells): the fill then takes a median
@@ -121,8 +121,8 @@ class GrabCutSession:
         self.bgd = np.zeros((1, 65), np.float64)
         self.fgd = np.zeros((1, 65), np.float64)
         if rw >= sw and rh >= sh:
-            raise StudioError("GrabCut needs some background around the object: draw the box "
-                              "inside the image, not around all of it.")
+            raise GeometryError("GrabCut needs some background around the object: draw the box "
+                                "inside the image, not around all of it.")
         cv2.grabCut(self.small, self.mask, (rx, ry, rw, rh), self.bgd, self.fgd,
                     GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
 from studio.core.geometry import MaskGeom
 from studio.core.project_annotations import Annotation
 
@@ -108,11 +108,13 @@ def plan_paint(masks: list[Annotation], x: int, y: int, fp: np.ndarray, *, erase
     erasing clears `target_id` (or every mask when none is given).
     """
     if mode not in PAINT_MODES:
-        raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
+        raise ValidationError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
     h, w = fp.shape
     plan = PaintPlan()
 
     def patch(ann: Annotation, paint: bool) -> None:
+        if getattr(ann, "locked", False):  # a locked mask keeps its pixels
+            return
         before = crop_mask(ann.geometry, x, y, h, w)
         after = (before | fp) if paint else (before & ~fp)
         if not np.array_equal(before, after):

@@ -258,29 +258,76 @@ def clip_box(box: Box, width: int, height: int) -> Box:
     return (x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0))
 
 
-def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, epsilon: float = 0.0) -> list[np.ndarray]:
-    """Outer contours of a mask as polygons in pixel-edge coordinates.
+POLYGON_TOLERANCE_PX = 1.0  # Douglas-Peucker tolerance of mask -> polygon conversions
 
-    Each contour pixel centre (c, r) is traced by OpenCV; the polygon through pixel corners
-    is obtained by offsetting to the pixel edges, so that rasterising the polygon gives
-    back (almost exactly) the same pixels. `epsilon` > 0 simplifies (Douglas-Peucker).
-    """
-    m = np.ascontiguousarray(np.asarray(mask, dtype=np.uint8))
-    if not m.any():
-        return []
-    # Upscale by 2 so a contour through pixel boundaries can be expressed exactly.
+
+def drop_repeated_points(points: np.ndarray, closed: bool = True) -> np.ndarray:
+    """The vertices without consecutive repeats (and without a last one equal to the first)."""
+    p = as_polygon(points)
+    if len(p) < 2:
+        return p
+    keep = np.ones(len(p), dtype=bool)
+    keep[1:] = np.any(p[1:] != p[:-1], axis=1)
+    p = p[keep]
+    if closed and len(p) > 1 and np.array_equal(p[0], p[-1]):
+        p = p[:-1]
+    return p
+
+
+def simplify_polygon(points: np.ndarray, tolerance: float = POLYGON_TOLERANCE_PX) -> np.ndarray:
+    """Douglas-Peucker simplification of a closed polygon: no vertex is dropped whose
+    removal would move the outline by more than `tolerance` pixels; no repeated points."""
+    p = drop_repeated_points(points)
+    if tolerance > 0 and len(p) > 3:
+        approx = cv2.approxPolyDP(p.astype(np.float32).reshape(-1, 1, 2), float(tolerance), True)
+        simplified = drop_repeated_points(approx.reshape(-1, 2).astype(np.float64))
+        if len(simplified) >= 3:
+            p = simplified
+    return p
+
+
+def _pixel_edge_contours(m: np.ndarray) -> list[np.ndarray]:
+    """Exact outer boundaries (through pixel corners) of a uint8 mask, staircases included."""
+    # Upscaled by 2, the outer pixel centres of pixel k sit at 2k and 2k+1: edges k and k+1.
     big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    polys = []
+    out = []
     for c in contours:
-        if epsilon > 0:
-            c = cv2.approxPolyDP(c, epsilon * 2, True)
         pts = c.reshape(-1, 2).astype(np.float64)
-        # On the 2x grid, the outer pixel centres sit at 2k and 2k+1: map to edges k and k+1.
-        pts = np.where(pts % 2 == 1, (pts + 1) / 2.0, pts / 2.0)
+        out.append(np.where(pts % 2 == 1, (pts + 1) / 2.0, pts / 2.0))
+    return out
+
+
+def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0,
+                     tolerance: float = POLYGON_TOLERANCE_PX) -> list[np.ndarray]:
+    """Outer contours of a mask as polygons in pixel-edge coordinates.
+
+    The exact pixel-edge boundary is simplified with Douglas-Peucker (`tolerance` in
+    pixels; 0 keeps every corner of the staircase), so a shape drawn as a few vertices
+    comes back as a few vertices and rasterising the polygon gives back the mask to
+    within `tolerance`. No polygon has repeated consecutive points.
+    """
+    m = np.asarray(mask)
+    m = m.view(np.uint8) if m.dtype == bool else (m != 0).view(np.uint8)
+    ys = np.flatnonzero(m.any(axis=1))
+    if ys.size == 0:
+        return []
+    xs = np.flatnonzero(m.any(axis=0))
+    y0, x0 = int(ys[0]), int(xs[0])
+    crop = np.ascontiguousarray(m[y0:int(ys[-1]) + 1, x0:int(xs[-1]) + 1])
+    polys = []
+    for pts in _pixel_edge_contours(crop):
+        pts = simplify_polygon(pts + (x0, y0), tolerance)
         if len(pts) >= 3 and polygon_area(pts) >= min_area:
             polys.append(pts)
     return polys
+
+
+def mask_geom_to_polygons(geom: MaskGeom, min_area: float = 1.0,
+                          tolerance: float = POLYGON_TOLERANCE_PX) -> list[np.ndarray]:
+    """`mask_to_polygons` of a cropped mask, in image coordinates (no full-size copy)."""
+    polys = mask_to_polygons(geom.bitmap, min_area, tolerance)
+    return [p + (geom.x, geom.y) for p in polys]
 
 
 def geometry_bbox(kind: str, geometry, image_size: tuple[int, int] | None = None) -> Box:

@@ -16,11 +16,11 @@ import math
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import GeometryError, NotFoundError
+from studio.core.errors import GeometryError, NotFoundError, StudioError
 from studio.core.geometry import (
     MaskGeom,
     as_polygon,
@@ -49,6 +49,25 @@ class Annotation:
     area: float
     created_at: float
     updated_at: float
+    attributes: dict = field(default_factory=dict)  # e.g. {"difficult": True}
+    hidden: bool = False  # not drawn on the canvas (the person's choice)
+    locked: bool = False  # not movable, editable or deletable until unlocked
+
+
+def normalize_attributes(attributes) -> dict:
+    """Attributes as a JSON-safe dict of str -> bool / int / float / str."""
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise StudioError(f"Object attributes must be a mapping of names to values, got "
+                          f"{attributes!r}.")
+    out = {}
+    for key, value in attributes.items():
+        if not isinstance(value, (bool, int, float, str)):
+            raise StudioError(f"Attribute {key!r} must be a yes/no, number or text, got "
+                              f"{value!r}.")
+        out[str(key)] = value
+    return out
 
 
 def normalize_geometry(kind: str, geometry):
@@ -106,12 +125,13 @@ def decode_geometry(kind: str, text: str | None):
 
 
 _COLS = ("id, image_id, class_id, kind, geometry, source, score, bbox_x, bbox_y, bbox_w, bbox_h,"
-         " area, created_at, updated_at")
+         " area, created_at, updated_at, attributes, hidden, locked")
 
 
 def _from_row(r: tuple) -> Annotation:
     return Annotation(r[0], r[1], r[2], r[3], decode_geometry(r[3], r[4]), r[5], r[6],
-                      (r[7], r[8], r[9], r[10]), r[11], r[12], r[13])
+                      (r[7], r[8], r[9], r[10]), r[11], r[12], r[13], json.loads(r[14] or "{}"),
+                      bool(r[15]), bool(r[16]))
 
 
 class AnnotationsMixin:
@@ -155,11 +175,14 @@ class AnnotationsMixin:
                 row = self._annotation_row(it["image_id"], it["class_id"], it["kind"],
                                            it.get("geometry"), it.get("source", "manual"),
                                            it.get("score"), now, sizes)
+                extra = (json.dumps(normalize_attributes(it.get("attributes"))),
+                         int(bool(it.get("hidden"))), int(bool(it.get("locked"))))
                 try:
                     cur = conn.execute(
                         "INSERT INTO annotations(image_id, class_id, kind, geometry, source, score,"
-                        " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                        " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at,"
+                        " attributes, hidden, locked)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, *extra))
                 except sqlite3.IntegrityError as exc:
                     raise NotFoundError(
                         f"Cannot add an annotation to image {it['image_id']} with class "
@@ -255,6 +278,39 @@ class AnnotationsMixin:
                                    ann.score, ann.updated_at)
         self._write(
             "INSERT INTO annotations(id, image_id, class_id, kind, geometry, source, score,"
-            " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ann.id, *row[:11], ann.created_at, ann.updated_at))
+            " bbox_x, bbox_y, bbox_w, bbox_h, area, created_at, updated_at, attributes, hidden,"
+            " locked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (ann.id, *row[:11], ann.created_at, ann.updated_at,
+             json.dumps(normalize_attributes(ann.attributes)), int(ann.hidden), int(ann.locked)))
+
+    def set_annotation_state(self, annotation_ids: Iterable[int], *, hidden: bool | None = None,
+                             locked: bool | None = None) -> None:
+        """Hide / show and lock / unlock objects (one transaction)."""
+        sets, values = [], []
+        for column, value in (("hidden", hidden), ("locked", locked)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                values.append(int(bool(value)))
+        if not sets:
+            return
+        now = time.time()
+        with self.transaction() as conn:
+            conn.executemany(f"UPDATE annotations SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
+                             [(*values, now, int(i)) for i in annotation_ids])
+
+    def set_annotation_attributes(self, annotation_id: int, attributes: dict) -> None:
+        """Replace an object's attributes."""
+        self.annotation(annotation_id)
+        self._write("UPDATE annotations SET attributes = ?, updated_at = ? WHERE id = ?",
+                    (json.dumps(normalize_attributes(attributes)), time.time(), annotation_id))
+
+    def image_note(self, image_id: int) -> str:
+        rows = self._query("SELECT note FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            raise NotFoundError(f"There is no image with id {image_id} in this project.")
+        return str(rows[0][0])
+
+    def set_image_note(self, image_id: int, note: str) -> None:
+        """A free-text note about an image (what is odd about it, what is left to do)."""
+        self.image_note(image_id)
+        self._write("UPDATE images SET note = ? WHERE id = ?", (str(note), image_id))

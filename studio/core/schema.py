@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,8 +75,17 @@ ALTER TABLE runs ADD COLUMN pid INTEGER;
 ALTER TABLE runs ADD COLUMN host TEXT;
 """
 
+# 3: per-object attributes (JSON, e.g. VOC's difficult / truncated), visibility and
+# lock; a note per image.
+_V3 = """
+ALTER TABLE annotations ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE annotations ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
+ALTER TABLE annotations ADD COLUMN locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1));
+ALTER TABLE images ADD COLUMN note TEXT NOT NULL DEFAULT ''
+"""
+
 # Migration N takes the schema from version N-1 to N. Version 0 is an empty database.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def user_version(conn: sqlite3.Connection) -> int:

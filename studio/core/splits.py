@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 
 from studio.core.errors import ValidationError
 
+# the split an image belongs to; "none" = in no split (not used for training or testing)
 SPLITS = ("train", "val", "test", "none")
 ASSIGNED_SPLITS = SPLITS[:3]  # the parts of a dataset; "none" = not assigned yet
 UNASSIGNED = SPLITS[3]
@@ -21,9 +22,6 @@ def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValidationError(f"Unknown split {split!r}; use one of: {', '.join(SPLITS)}.")
     return split
-
-# the split an image belongs to; "none" = in no split (not used for training or testing)
-SPLITS = ("train", "val", "test", "none")
 
 
 def _counts(n: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:

@@ -10,9 +10,11 @@ deliberately not bound here. Undo/Redo come from the document's QUndoGroup
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QWidget
+
+from studio.gui.icons import icon
 
 TOOLS = (  # canvas tool name, text, key
     ("select", "Select / edit", "V"),
@@ -57,6 +59,10 @@ class Actions:
         self.zoom_100 = a("View", "&Actual size (100%)", "Ctrl+1")
         self.show_objects = a("View", "&Show objects", "Ctrl+H", checkable=True, checked=True)
         self.window_level = a("View", "&Brightness / contrast...", "Ctrl+L")
+        self.show_labels = a("View", "Show class &names", "Ctrl+Shift+L",
+                             "Class names beside the objects", checkable=True, checked=True)
+        self.show_ids = a("View", "Show object &ids", tip="Object ids beside the class names",
+                          checkable=True)
         # Tools
         self.tool_group = QActionGroup(window)
         self.tool_group.setExclusive(True)
@@ -77,10 +83,17 @@ class Actions:
         self.to_polygon = a("Tools", "Convert selection to p&olygon", "Ctrl+Shift+P")
         self.classes = []
         for n in range(1, 10):
-            act = a("Class", f"Class {n}", str(n),
-                    f"Use the class with hotkey {n} (and give it to the selected objects)")
+            act = a("Class", f"Draw class {n}", str(n),
+                    f"Draw the next shapes with the class of hotkey {n}; the selection "
+                    "keeps its class")
             act.setData(n)
             self.classes.append(act)
+        self.selection_classes = []
+        for n in range(1, 10):
+            act = a("Class", f"Give selection class {n}", f"Alt+{n}",
+                    f"Change the selected objects to the class of hotkey {n} (undoable)")
+            act.setData(n)
+            self.selection_classes.append(act)
         # Image
         self.previous_image = a("Image", "&Previous image", "A")
         self.next_image = a("Image", "&Next image", "D")
@@ -95,16 +108,41 @@ class Actions:
             act.setData(split)
             self.splits[split] = act
         self.random_split = a("Image", "&Random split...")
+        self.relink_file = a("Image", "Re&link missing file...", tip="Point the project at "
+                             "the file of this image where it is now")
+        self.relink_folder = a("Image", "Relink missing images from a &folder...", tip="Find "
+                               "every missing image by its name in a folder")
         # Help
         self.cheat_sheet = a("Help", "&Keyboard shortcuts", "F1")
         self.about = a("Help", "&About Vision Studio")
         self.undo: QAction | None = None
         self.redo: QAction | None = None
         for act, short in ((self.tools["select"], "Select"), (self.tools["wand"], "Wand"),
-                           (self.previous_image, "\u25c0 Prev"), (self.next_image, "Next \u25b6"),
-                           (self.next_unlabelled, "Next new"), (self.mark_done, "\u2713 Done"),
+                           (self.previous_image, "Prev"), (self.next_image, "Next"),
+                           (self.next_unlabelled, "Next new"), (self.mark_done, "Done"),
                            (self.fit, "Fit"), (self.show_objects, "Objects")):
             act.setIconText(short)  # toolbar label; menus keep the full text
+        self.apply_icons()
+
+    def icon_names(self) -> dict[str, QAction]:
+        """Icon name -> action, for every action that has an icon."""
+        named = {name: act for name, act in self.tools.items()}
+        named.update(prev=self.previous_image, next=self.next_image,
+                     next_new=self.next_unlabelled, done=self.mark_done, fit=self.fit,
+                     objects=self.show_objects, new=self.new_project, open=self.open_project,
+                     sample=self.open_sample, delete=self.delete, copy=self.copy,
+                     paste=self.paste, duplicate=self.duplicate, zoom_100=self.zoom_100,
+                     add_images=self.add_images)
+        named["import"], named["export"] = self.import_dataset, self.export_dataset
+        return named
+
+    def apply_icons(self) -> None:
+        """(Re)draw every action's icon in the current palette (after a theme change too)."""
+        for name, act in self.icon_names().items():
+            act.setIcon(icon(name))
+        for act, name in ((self.undo, "undo"), (self.redo, "redo")):
+            if act is not None:
+                act.setIcon(icon(name))
 
     def _action(self, group: str, text: str, shortcut=None, tip: str = "",
                 checkable: bool = False, checked: bool = False) -> QAction:
@@ -136,6 +174,8 @@ class Actions:
         else:
             self.undo = group.createUndoAction(self.window, "&Undo")
             self.redo = group.createRedoAction(self.window, "&Redo")
+        self.undo.setIcon(icon("undo"))
+        self.redo.setIcon(icon("redo"))
         self.undo.setShortcuts([QKeySequence("Ctrl+Z")])
         self.redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.window.addAction(self.undo)
@@ -148,6 +188,7 @@ class Actions:
         menu.addActions([self.undo, self.redo])
         menu.addSeparator()
         menu.addActions(self.groups["Edit"])
+        menu.addMenu("Change &class of selection").addActions(self.selection_classes)
 
     def shortcut_rows(self, canvas_help: list[tuple[str, str]] = ()) -> list[tuple[str, str, str]]:
         """(keys, what, where) for every bound shortcut plus the canvas's own keys."""
@@ -189,7 +230,7 @@ def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
     menus["Tools"].addActions(list(a.tools.values()))
     menus["Tools"].addSeparator()
     menus["Tools"].addActions([a.instance_mode, a.preserve_labels, a.to_mask, a.to_polygon])
-    menus["Tools"].addMenu("Active &class").addActions(a.classes)
+    menus["Tools"].addMenu("Drawing &class").addActions(a.classes)
     for act in a.groups["Image"]:
         menus["Image"].addAction(act)
         if act is a.mark_in_progress:
@@ -200,6 +241,9 @@ def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
 
 def build_toolbars(window: QMainWindow, a: Actions) -> QSlider:
     """Tools, image navigation and view toolbars; returns the opacity slider."""
+    style = Qt.ToolButtonStyle.ToolButtonTextUnderIcon  # icon plus a short word
+    window.setToolButtonStyle(style)
+    window.setIconSize(QSize(22, 22))
     tools = window.addToolBar("Tools")
     tools.setObjectName("toolbar_tools")
     tools.addActions(list(a.tools.values()))

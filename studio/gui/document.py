@@ -31,6 +31,7 @@ from studio.gui.commands import (
     StoreCommand,
     UpdateOp,
 )
+from studio.gui.document_state import ObjectStateMixin
 
 UNDO_LIMIT = 200
 PASTE_OFFSET = 10.0
@@ -39,7 +40,7 @@ PASTE_OFFSET = 10.0
 _CLIPBOARD: list[tuple[str, object, int]] = []
 
 
-class LabelDocument(QObject):
+class LabelDocument(ObjectStateMixin, QObject):
     """What is being labelled and how; all edits go through here."""
 
     imageChanged = Signal(int)
@@ -61,6 +62,7 @@ class LabelDocument(QObject):
         self.selected_ids: list[int] = []
         self.hidden_class_ids: set[int] = set()
         self.last_changed_ids: set[int] | None = None  # set while annotationsChanged runs
+        self.image_missing = False  # the current image's file is gone: no edits until relinked
         # annotations as just read back by a worker write (saves views a decode), same time
         self.last_changed: dict[int, object] = {}
         # called on the worker with each annotation an edit wrote, before views learn of it
@@ -71,14 +73,20 @@ class LabelDocument(QObject):
     # --- image and undo stacks ------------------------------------------------------------
     def set_image(self, image_id: int | None) -> None:
         """Show another image; its own undo stack becomes the active one."""
-        if image_id is not None:
-            self.project.image(image_id)  # raises NotFoundError for a bad id
+        rec = self.project.image(image_id) if image_id is not None else None  # NotFoundError
+        self.image_missing = rec is not None and not rec.abs_path.is_file()
         changed = image_id != self.image_id
         self.image_id = image_id
         self.undo_group.setActiveStack(self.undo_stack(image_id) if image_id is not None else None)
         if changed:
             self.select([])
             self.imageChanged.emit(-1 if image_id is None else int(image_id))
+
+    def reload_image(self) -> None:
+        """Show the current image again (after its file was relinked)."""
+        if self.image_id is not None:
+            self.image_missing = not self.project.image(self.image_id).abs_path.is_file()
+            self.imageChanged.emit(int(self.image_id))
 
     def undo_stack(self, image_id: int | None = None) -> QUndoStack:
         """The undo stack of an image (the current one by default), created on first use."""
@@ -99,6 +107,7 @@ class LabelDocument(QObject):
     def _require_image(self) -> int:
         if self.image_id is None:
             raise StudioError("No image is open; choose one in the image list first.")
+        self._refuse_missing(self.image_id)
         return self.image_id
 
     # --- active class, selection, visibility -----------------------------------------------
@@ -149,6 +158,7 @@ class LabelDocument(QObject):
 
     # --- running commands ------------------------------------------------------------------
     def _push(self, cmd: StoreCommand) -> StoreCommand:
+        self._refuse_missing(cmd.image_id)
         self.flush_edits()  # an edit of the GUI thread sees the store after queued ones
         cmd.execute()  # errors propagate to the caller; nothing is pushed then
         self.undo_stack(cmd.image_id).push(cmd)
@@ -212,12 +222,14 @@ class LabelDocument(QObject):
 
     def delete_annotations(self, ids: Sequence[int]) -> None:
         ids = [int(i) for i in ids]
+        self._refuse_locked(ids)
         if ids:
             self._push(DeleteAnnotationsCommand(self, self._require_image(), ids,
                                                 f"Delete {len(ids)} object(s)"))
 
     def set_geometry(self, ann_id: int, geometry) -> None:
         """Replace an annotation's geometry (move, resize, vertex edit): one undo step."""
+        self._refuse_locked([ann_id])
         old = self.project.annotation(ann_id)
         self._push(SetGeometryCommand(self, old.image_id, ann_id, old.geometry, geometry))
 
@@ -225,6 +237,7 @@ class LabelDocument(QObject):
         """Replace several geometries at once (moving a multi-selection): one undo step."""
         if not geometries:
             return
+        self._refuse_locked(list(geometries))
         ops, image_id = [], None
         for ann_id, geom in geometries.items():
             old = self.project.annotation(ann_id)
@@ -234,6 +247,7 @@ class LabelDocument(QObject):
 
     def set_class(self, ids: Sequence[int], class_id: int) -> None:
         self.project.class_record(class_id)
+        self._refuse_locked(ids)
         changes = []
         for i in ids:
             ann = self.project.annotation(i)
@@ -262,6 +276,7 @@ class LabelDocument(QObject):
     def apply_mask_patch(self, ann_id: int, x: int, y: int, before: np.ndarray,
                          after: np.ndarray) -> None:
         """Replace a region of a mask object; the undo step holds only that region."""
+        self._refuse_locked([ann_id])
         image_id = self.project.annotation(ann_id).image_id
         self._push(MaskPatchCommand(self, image_id, [MaskPatchOp(ann_id, x, y, before, after)]))
 
@@ -317,6 +332,8 @@ class LabelDocument(QObject):
         image_id = self._require_image()
         width, height = self.image_size()
         cid = None if (erase and mode == "instance") else self._class_for_new(class_id)
+        if target_id is not None and mode == "instance" and not erase:
+            self._refuse_locked([target_id])
         return dict(image_id=image_id, size=(width, height), x=x, y=y,
                     footprint=np.asarray(footprint, dtype=bool), erase=erase,
                     class_id=cid, mode=mode, preserve_others=preserve_others,
@@ -364,6 +381,7 @@ class LabelDocument(QObject):
         if kind not in ("mask", "polygon"):
             raise StudioError(f"Cannot convert to {kind!r}; choose 'mask' or 'polygon'.")
         width, height = self.image_size()
+        self._refuse_locked(ids)
         old, items = [], []
         for i in ids:
             ann = self.project.annotation(i)
@@ -395,6 +413,9 @@ class LabelDocument(QObject):
         if items:
             _CLIPBOARD[:] = items
         return len(items)
+
+    def can_paste(self) -> bool:
+        return bool(_CLIPBOARD)
 
     def paste(self, offset: float = 0.0) -> list[int]:
         """Add the clipboard's objects to the current image (cut to its bounds), selected."""

@@ -1,6 +1,7 @@
-"""The labelling window: a thin assembly of the canvas, the dock panels, menus and
-toolbars. Panels and canvas bind to one LabelDocument per open project; long work
-(import, export, adding files, building the sample) runs in a worker."""
+"""The main window: a thin assembly of workspaces (Label: the canvas, the dock panels,
+menus and toolbars; Train; further ones added through `self.workspaces`). Panels and
+canvas bind to one LabelDocument per open project; long work (import, export, adding
+files, building the sample) runs in a worker."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -24,11 +26,12 @@ from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
 from studio.core.tiles import prebuild_pyramids
-from studio.gui import dialogs
+from studio.gui import dialogs, relink_ui
 from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.icons import app_icon
 from studio.gui.panels.classes import ClassesPanel
 from studio.gui.panels.images import ImagesPanel
 from studio.gui.panels.images_model import add_images_job
@@ -37,7 +40,10 @@ from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
+from studio.gui.theme import ThemeMenu
+from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
+from studio.gui.workspaces import LazyWorkspace, WorkspaceFrame
 
 AREA = Qt.DockWidgetArea
 
@@ -48,6 +54,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Vision Studio")
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else Settings()
         self.project: Project | None = None
@@ -73,7 +80,18 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.canvas_holder)
-        self.setCentralWidget(self.stack)
+        self.workspaces = WorkspaceFrame(self)
+        self.workspaces.add_workspace("label", "Label", self.stack, "Ctrl+Alt+1",
+                                      "Label images: the canvas and its panels")
+        self.train = TrainWorkspace()
+        self.workspaces.add_workspace("train", "Train", self.train, "Ctrl+Alt+2",
+                                      "Train a model on the labels, watch it learn, compare runs")
+        self.inspect = LazyWorkspace(_inspect_workspace)
+        self.workspaces.add_workspace(
+            "inspect", "Inspect", self.inspect, "Ctrl+Alt+3",
+            "Inspect a run's predictions, clean them with post-processing, accept them as labels")
+        self.setCentralWidget(self.workspaces)
+        self._hidden_by_workspace: list[QWidget] = []
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
@@ -93,8 +111,13 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         self.edit_menu, self.recent_menu = build_menus(self, self.actions, self.docks.values())
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        self.theme = ThemeMenu(self, view_menu, self.settings,
+                               lambda _scheme: self.actions.apply_icons())
+        self.actions.apply_icons()  # drawn in the theme's text colour
 
     def _build_toolbars(self) -> None:
+        self.addToolBar(self.workspaces.bar)
         self.opacity_slider = build_toolbars(self, self.actions)
 
     def _build_status_bar(self) -> None:
@@ -124,11 +147,16 @@ class MainWindow(QMainWindow):
             (a.mark_review, lambda: self.images_panel.set_status("review")),
             (a.mark_in_progress, lambda: self.images_panel.set_status("in_progress")),
             (a.random_split, self.images_panel.random_split),
+            (a.relink_file, lambda: relink_ui.ask_relink_file(self)),
+            (a.relink_folder, lambda: relink_ui.ask_relink_folder(self)),
             (a.cheat_sheet, self.show_cheat_sheet),
             (a.about, self.show_about),
         ):
             act.triggered.connect(slot)
         a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))
+        for act in (a.show_labels, a.show_ids):
+            act.toggled.connect(lambda _on: on_canvas(
+                CanvasView.set_labels, a.show_labels.isChecked(), a.show_ids.isChecked())())
         a.tool_group.triggered.connect(
             lambda act: on_canvas(CanvasView.set_tool, act.data())())
         a.instance_mode.toggled.connect(lambda on: on_canvas(
@@ -137,6 +165,8 @@ class MainWindow(QMainWindow):
             lambda on: on_canvas(CanvasView.set_preserve_other_labels, on)())
         for n, act in enumerate(a.classes, start=1):
             act.triggered.connect(lambda _=False, n=n: self.use_class_hotkey(n))
+        for n, act in enumerate(a.selection_classes, start=1):
+            act.triggered.connect(lambda _=False, n=n: self.give_selection_class(n))
         for split, act in a.splits.items():
             act.triggered.connect(lambda _=False, s=split: self.images_panel.set_split(s))
         self.opacity_slider.valueChanged.connect(
@@ -147,6 +177,28 @@ class MainWindow(QMainWindow):
         self.welcome.openRequested.connect(self.choose_project)
         self.welcome.sampleRequested.connect(self.open_sample)
         self.welcome.recentRequested.connect(self.open_project)
+        self.workspaces.currentChanged.connect(self._on_workspace_changed)
+        self.train.projectDataChanged.connect(self.images_panel.refresh)
+
+    def _on_workspace_changed(self, key: str) -> None:
+        """Docks, toolbars and shortcuts of labelling belong to the Label workspace."""
+        if key == "label":
+            for widget in self._hidden_by_workspace:
+                widget.show()
+            self._hidden_by_workspace = []
+        elif not self._hidden_by_workspace:
+            chrome = [*self.docks.values(), *(bar for bar in self.findChildren(QToolBar)
+                                              if bar is not self.workspaces.bar)]
+            self._hidden_by_workspace = [w for w in chrome if w.isVisible()]
+            for widget in self._hidden_by_workspace:
+                widget.hide()
+        self._update_label_actions()
+
+    def _update_label_actions(self) -> None:
+        on = self.doc is not None and self.workspaces.current_key == "label"
+        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
+            for act in self.actions.groups[group]:
+                act.setEnabled(on)
 
     # --- document and canvas ----------------------------------------------------------------
     def _set_document(self, doc: LabelDocument | None) -> None:
@@ -159,6 +211,8 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.canvas = CanvasView(doc, prefetcher=self.prefetcher)
             self.canvas.set_opacity(self.opacity_slider.value() / 100.0)
+            self.canvas.set_labels(self.actions.show_labels.isChecked(),
+                                   self.actions.show_ids.isChecked())
             self.canvas_holder.layout().addWidget(self.canvas)
             self.canvas.zoomChanged.connect(
                 lambda z: self.status_labels["zoom"].setText(f"{z:.0f} %"))
@@ -167,6 +221,7 @@ class MainWindow(QMainWindow):
             self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
             self.canvas.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             self.canvas.toolChanged.connect(lambda name: self.actions.tools[name].setChecked(True))
+            self.canvas.noticeAction.connect(lambda name: relink_ui.on_notice_action(self, name))
             doc.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
             doc.imageChanged.connect(self._on_image_changed)
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -176,9 +231,7 @@ class MainWindow(QMainWindow):
             panel.set_document(doc)
         self.actions.set_undo_group(doc.undo_group if doc else None)
         self.actions.fill_edit_menu(self.edit_menu)
-        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
-            for act in self.actions.groups[group]:
-                act.setEnabled(doc is not None)
+        self._update_label_actions()
         for act in (self.actions.import_dataset, self.actions.export_dataset,
                     self.actions.add_images, self.actions.close_project):
             act.setEnabled(doc is not None)
@@ -186,6 +239,7 @@ class MainWindow(QMainWindow):
             dock.setEnabled(doc is not None)
         self.welcome.set_recent(self.settings.recent_projects())
         self.stack.setCurrentIndex(1 if doc is not None else 0)
+        self.workspaces.set_document(doc)
         self._update_title()
 
     def _doc_slot(self, method, *args):
@@ -258,6 +312,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> bool:
         if self.project is None:
             return True
+        if not self.workspaces.confirm_close():  # e.g. a run trains and the person keeps it
+            return False
         if self.workers.busy:
             show_error(self, StudioError("Wait for the running import or export to finish."))
             return False
@@ -314,6 +370,7 @@ class MainWindow(QMainWindow):
 
     def _on_imported(self, report) -> None:
         self.images_panel.refresh()
+        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
         if self.doc is not None:
             self.doc.notify_classes_changed()
             if self.doc.image_id is None:
@@ -376,9 +433,29 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No more images in this direction.", 3000)
 
     def use_class_hotkey(self, digit: int) -> None:
-        """Keys 1-9: make that class active; with a selection, also give it that class."""
-        if self.doc is not None and not self.classes_panel.use_hotkey(digit):
+        """Keys 1-9: the class of the next shape drawn; the selection keeps its class."""
+        if self.doc is None:
+            return
+        if not self.classes_panel.use_hotkey(digit):
             self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+            return
+        name = self.project.class_record(self.doc.active_class_id).name
+        hint = (f"; the selection keeps its class (Alt+{digit} gives it {name})"
+                if self.doc.selected_ids else "")
+        self.statusBar().showMessage(f"Drawing class: {name}{hint}", 5000)
+
+    def give_selection_class(self, digit: int) -> None:
+        """Alt+1-9: change the selected objects' class (undoable)."""
+        if self.doc is None:
+            return
+        n = self.classes_panel.give_selection_hotkey_class(digit)
+        if n is None:
+            self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
+        elif not self.doc.selected_ids:
+            self.statusBar().showMessage("Select objects first to change their class.", 3000)
+        else:
+            name = self.classes_panel.class_for_hotkey(digit).name
+            self.statusBar().showMessage(f"{n} object(s) changed to {name} (Ctrl+Z undoes)", 5000)
 
     # --- dialogs ---------------------------------------------------------------------------------
     def show_brightness_contrast(self) -> None:
@@ -397,9 +474,14 @@ class MainWindow(QMainWindow):
                           "train a model by clicking, inspect and clean segmentations.</p>")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.workspaces.confirm_close():
+            event.ignore()
+            return
+        self.workspaces.shutdown()
         self.workers.shutdown()
         self.thumb_workers.shutdown()
         self.prefetcher.shutdown()
+        self.workspaces.switch_to("label")  # save the labelling layout with its docks shown
         self.settings.save_window(self)
         if self.project is not None:
             self.settings.set_last_project(self.project.root)
@@ -407,3 +489,9 @@ class MainWindow(QMainWindow):
             self.project.close()
             self.project = None
         super().closeEvent(event)
+
+
+def _inspect_workspace() -> QWidget:
+    from studio.gui.inspect.workspace import InspectWorkspace  # loads the engine
+
+    return InspectWorkspace()

@@ -133,3 +133,16 @@ def validate_spec(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
             else:
                 out[op][key] = _check_param(op, key, value)
     return out
+
+
+def parameter_kinds() -> dict[str, dict[str, tuple[str, float, float]]]:
+    """Each op's parameters as {op: {param: (kind, low, high)}} for building editors.
+
+    Kinds: num, int, odd (odd integer), range ([min, max]), pair (two numbers), size
+    (null, an integer or [h, w]). Every op also has "enabled" (bool) and "p" (num 0-1).
+    """
+    out: dict[str, dict[str, tuple[str, float, float]]] = {}
+    for op, params in _DEFAULTS.items():
+        out[op] = {key: _KINDS.get(f"{op}.{key}", _KINDS["p"]) for key in params
+                   if key != "enabled"}
+    return out

@@ -12,7 +12,6 @@ process when the disk fills.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import warnings
@@ -108,9 +107,7 @@ def _torchscript(model, example, probe, expected, tmp: Path) -> None:
             raise ExportError(f"TorchScript export failed: {exc}") from exc
     with torch.no_grad():
         _check("TorchScript", expected, traced(probe))
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
-    tmp.write_bytes(buffer.getbuffer())
+    tmp.write_bytes(traced.save_to_buffer())
 
 
 def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:

@@ -11,6 +11,7 @@ from studio.core.geometry import (
     clip_box,
     mask_to_polygons,
     polygon_area,
+    polygon_bbox,
     polygon_to_mask,
     rle_decode,
     rle_encode,
@@ -76,3 +77,55 @@ def test_mask_to_polygon_to_mask_is_close():
 def test_clip_box():
     assert clip_box((-5, -5, 20, 20), 10, 8) == (0, 0, 10, 8)
     assert clip_box((50, 50, 5, 5), 10, 8) == (10, 8, 0, 0)
+
+
+def _assert_close_to_boundary(mask: np.ndarray, polys, max_px: float) -> None:
+    """Every pixel where the polygons' raster and the mask differ is within max_px of the
+    mask's boundary."""
+    import cv2
+
+    back = np.zeros(mask.shape, bool)
+    for p in polys:
+        back |= polygon_to_mask(p, *mask.shape)
+    diff = back ^ mask
+    m8 = mask.astype(np.uint8)
+    inside = cv2.distanceTransform(m8, cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform(1 - m8, cv2.DIST_L2, 5)
+    assert float(np.max(np.where(diff, np.maximum(inside, outside), 0))) <= max_px + 0.5
+
+
+def test_polygon_to_mask_and_back_keeps_few_vertices_without_repeats():
+    from studio.core.geometry import mask_to_polygons
+
+    pentagon = np.array([[10, 5], [60, 12], [70, 55], [30, 70], [5, 40]], float)
+    mask = polygon_to_mask(pentagon, 80, 80)
+    polys = mask_to_polygons(mask)
+    assert len(polys) == 1
+    p = polys[0]
+    assert 5 <= len(p) <= 16, len(p)  # not a staircase of hundreds of corners
+    assert not np.any(np.all(p == np.roll(p, 1, axis=0), axis=1))  # no repeated point
+    _assert_close_to_boundary(mask, polys, 1.0)
+    exact = mask_to_polygons(mask, tolerance=0)[0]  # the staircase itself, exactly
+    assert np.array_equal(polygon_to_mask(exact, 80, 80), mask)
+    assert not np.any(np.all(exact == np.roll(exact, 1, axis=0), axis=1))
+
+
+def test_mask_to_polygons_one_pixel_and_offsets():
+    from studio.core.geometry import MaskGeom, mask_geom_to_polygons, mask_to_polygons
+
+    m = np.zeros((10, 10), bool)
+    m[4, 7] = True
+    (p,) = mask_to_polygons(m)
+    assert sorted(map(tuple, p)) == [(7, 4), (7, 5), (8, 4), (8, 5)]
+    geom = MaskGeom(100, 50, np.ones((3, 4), bool))
+    (q,) = mask_geom_to_polygons(geom)
+    assert polygon_bbox(q) == (100.0, 50.0, 4.0, 3.0)
+    assert mask_to_polygons(np.zeros((5, 5), bool)) == []
+
+
+def test_simplify_and_drop_repeated_points():
+    from studio.core.geometry import drop_repeated_points, simplify_polygon
+
+    pts = np.array([[0, 0], [0, 0], [5, 0], [10, 0], [10, 10], [10, 10], [0, 10], [0, 0]], float)
+    assert drop_repeated_points(pts).tolist() == [[0, 0], [5, 0], [10, 0], [10, 10], [0, 10]]
+    assert len(simplify_polygon(pts, 0.5)) == 4

@@ -153,3 +153,40 @@ def test_runs_of_dead_processes_are_interrupted_and_temp_files_removed(tmp_path)
         finally:
             sleeper.kill()
             sleeper.wait()
+
+
+def test_every_edit_is_synced_to_disk(project):
+    # WAL with synchronous=FULL: a committed edit survives a power cut (README, "What
+    # survives what"); the cost per edit is measured in benchmarks/bench_store.py
+    assert project._query("PRAGMA synchronous")[0][0] == 2
+    assert project._query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_a_run_left_running_by_an_older_version_is_interrupted_after_migration(tmp_path):
+    from studio.core.schema import MIGRATIONS
+
+    (tmp_path / "p").mkdir()
+    conn = sqlite3.connect(tmp_path / "p" / "project.db", isolation_level=None)
+    for statement in MIGRATIONS[1].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO runs(name, task, config, status, started_at) VALUES"
+                 " ('old', 'semantic', '{}', 'running', 0)")
+    conn.close()
+    with Project.open(tmp_path / "p") as p:
+        assert p.runs()[0].status == "interrupted"
+
+
+def test_a_failed_create_leaves_no_empty_database(tmp_path, monkeypatch):
+    def full_disk_connect(*args, **kwargs):
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(project_module.sqlite3, "connect", full_disk_connect)
+    with pytest.raises(DiskFullError):
+        Project.create(tmp_path / "p")
+    monkeypatch.undo()
+    assert not (tmp_path / "p" / "project.db").exists()
+    Project.create(tmp_path / "p").close()  # the retry works

@@ -64,3 +64,27 @@ def test_bad_ratios(tagged):
         random_split(tagged, -1, 1, 1)
     with pytest.raises(StudioError, match="not all zero"):
         random_split(tagged, 0, 0, 0)
+
+
+def test_the_split_names_are_one_list_everywhere(project, make_image):
+    """Store, schema, formats and CLI take exactly SPLITS (defined once in core.splits)."""
+    import argparse
+
+    from studio.cli import build_parser
+    from studio.core.errors import ValidationError
+    from studio.core.formats import export_dataset
+    from studio.core.splits import ASSIGNED_SPLITS, SPLITS
+
+    image_id, _ = project.add_image(make_image())
+    for split in SPLITS:  # the schema's CHECK constraint and the store agree
+        project.set_split(image_id, split)
+        assert project.image(image_id).split == split
+    assert set(project.counts()["splits"]) == set(SPLITS)
+    with pytest.raises(ValidationError, match="train, val, test, none"):
+        project.set_split(image_id, "valid")
+    with pytest.raises(ValidationError):
+        export_dataset(project, "coco", project.root / "out", split="validation")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    export_split = next(a for a in sub.choices["export"]._actions if a.dest == "split")
+    assert tuple(export_split.choices) == SPLITS
+    assert ASSIGNED_SPLITS == SPLITS[:3]

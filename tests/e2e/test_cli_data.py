@@ -45,7 +45,7 @@ def test_subprocess_new_import_info(tmp_path, test_data):
     assert set(info) == {"images", "classes", "annotations", "splits", "statuses"}
     assert info["images"] == 2 and info["annotations"]["total"] == 7
     assert info["annotations"]["by_kind"] == {"box": 2, "polygon": 2, "mask": 2, "tag": 1}
-    assert info["splits"]["none"] == 2 and info["statuses"]["new"] == 2
+    assert info["splits"]["none"] == 2 and info["statuses"]["done"] == 2  # came labelled
 
 
 def test_subprocess_error_is_one_line(tmp_path):

@@ -97,7 +97,8 @@ def test_mark_done_next_unlabelled_and_list_update(win, folder_project):
     assert win.project.image(3).status == "review"
 
 
-def test_digit_keys_choose_class_and_recolour_selection(win, folder_project):
+def test_digit_keys_choose_the_drawing_class_alt_digit_recolours_the_selection(
+        win, folder_project):
     win.open_project(folder_project)
     cell, other = (c.id for c in win.project.classes())
     key(win, Qt.Key.Key_2)
@@ -105,8 +106,17 @@ def test_digit_keys_choose_class_and_recolour_selection(win, folder_project):
     assert win.classes_panel.current_class_id() == other
     ann = win.doc.add_annotation("box", (1, 1, 5, 5), class_id=cell)
     win.doc.select([ann])
+    key(win, Qt.Key.Key_1)  # the next shape's class: the selected box is left alone
+    assert win.doc.active_class_id == cell
     key(win, Qt.Key.Key_2)
+    assert win.project.annotation(ann).class_id == cell
+    assert "keeps its class" in win.statusBar().currentMessage()
+    steps = win.doc.undo_stack().count()
+    key(win, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)  # change the selection's class
     assert win.project.annotation(ann).class_id == other
+    assert "1 object(s) changed to other" in win.statusBar().currentMessage()
+    assert win.canvas.items_by_id()[ann].color.name() == "#00ff00"  # visibly recoloured
+    assert win.doc.undo_stack().count() == steps + 1
     key(win, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert win.project.annotation(ann).class_id == cell
     key(win, Qt.Key.Key_9)  # no class has it: only a note

@@ -194,6 +194,7 @@ def test_classes_panel_add_rename_recolour_reorder_delete(doc, qtbot, monkeypatc
     monkeypatch.setattr(classes_module, "show_error", lambda parent, exc: shown.append(exc))
     assert panel.add_class() is None and isinstance(shown[0], StudioError)
     assert panel.use_hotkey(2) and doc.active_class_id == doc.project.class_by_name("b").id
+    assert panel.give_selection_hotkey_class(9) is None
 
 
 def test_delete_class_dialog_choices(doc, qtbot, boxes):

@@ -11,7 +11,7 @@ import importlib
 from pathlib import Path
 
 from studio.core.errors import FormatError
-from studio.core.formats.base import ExportReport, ImportReport
+from studio.core.formats.base import ExportReport, ImportReport, mark_labelled_done
 from studio.core.splits import check_split
 
 # format name -> module under studio.core.formats
@@ -40,7 +40,14 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
         raise FormatError(f"Nothing to import: {source} does not exist.")
     func = getattr(module, f"import_{fmt}")
     with project.transaction():
+        # images that may arrive labelled: those added now and unlabelled ones already here
+        before = set(project.image_ids())
+        candidates = set(project.image_ids(unlabelled=True))
         report = func(project, source, images_dir=Path(images_dir) if images_dir else None, **options)
+        report.added_ids = sorted(set(project.image_ids()) - before)
+        candidates |= set(report.added_ids)
+        candidates -= report.status_given
+        report.images_done = len(mark_labelled_done(project, sorted(candidates)))
     return report
 
 

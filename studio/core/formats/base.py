@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ class ImportReport:
     classes_added: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (item, reason)
     warnings: list[str] = field(default_factory=list)  # e.g. boxes clipped to the image
+    images_done: int = 0  # images that arrived with annotations, given the status "done"
+    status_given: set[int] = field(default_factory=set)  # ids whose file stated a status
+    added_ids: list[int] = field(default_factory=list)  # images new to the project
 
     @property
     def annotations(self) -> int:
@@ -51,12 +55,16 @@ class ImportReport:
             "classes_added": list(self.classes_added),
             "skipped": [{"item": i, "reason": r} for i, r in self.skipped],
             "warnings": list(self.warnings),
+            "images_done": self.images_done,
         }
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.annotations_by_kind.items())) or "none"
         text = (f"Imported {self.images} images ({self.duplicate_images} already present), "
                 f"{self.annotations} annotations ({kinds}).")
+        if self.images_done:
+            text += (f" {self.images_done} image(s) came with annotations and are marked "
+                     "done; the others stay new.")
         if self.skipped:
             text += f" Skipped {len(self.skipped)}: " + "; ".join(
                 f"{i}: {r}" for i, r in self.skipped[:5]) + (" ..." if len(self.skipped) > 5 else "")
@@ -190,3 +198,20 @@ def exportable_images(project, split: str | None, report: ExportReport, page: in
         if len(records) < page:
             return
         offset += page
+
+
+def mark_labelled_done(project, image_ids) -> list[int]:
+    """Set status 'done' on those of `image_ids` that are 'new' and have annotations
+    (images that arrived labelled); returns their ids."""
+    ids = [int(i) for i in image_ids]
+    done: list[int] = []
+    with project.transaction() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            done += [r[0] for r in conn.execute(
+                f"SELECT i.id FROM images i WHERE i.id IN ({marks}) AND i.status = 'new'"
+                " AND EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = i.id)", chunk)]
+        conn.executemany("UPDATE images SET status = 'done', updated_at = ? WHERE id = ?",
+                         [(time.time(), i) for i in done])
+    return done

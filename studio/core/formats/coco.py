@@ -11,7 +11,8 @@ Import rules:
 - Classes come from category names; only categories that objects use are created, in the
   file's category order (`all_classes=True` creates every category).
 - Vision Studio extras on each image, written by our export and read back: `studio_tags`
-  (class names of image-level tags), `studio_split`, `studio_status`.
+  (class names of image-level tags), `studio_split`, `studio_status`; object attributes
+  (e.g. difficult, truncated) go to each annotation's `attributes`, as CVAT writes them.
 
 Export: COCO has no image-level labels, so tags are written as the `studio_tags` list of
 their image (other COCO tools ignore it); the export report counts only the objects in
@@ -295,6 +296,8 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
             report.skip(str(file_name), f"{len(objects)} annotations not imported with the image")
         return
     image_id, take = added
+    if img.get("studio_status") in STATUSES:
+        report.status_given.add(image_id)  # our own export: keep the status it recorded
     if not take:
         return
     rec = project.image(image_id)
@@ -307,8 +310,12 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
         score = ann.get("score")
         score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) \
             and math.isfinite(score) else None
+        attributes = ann.get("attributes")  # CVAT's and our own export write them here
+        if not (isinstance(attributes, dict) and all(
+                isinstance(v, (bool, int, float, str)) for v in attributes.values())):
+            attributes = {}
         rows.append(dict(image_id=image_id, class_id=class_ids[ann["category_id"]], kind=kind,
-                         geometry=geom, source=SOURCE, score=score))
+                         geometry=geom, source=SOURCE, score=score, attributes=attributes))
         report.count(kind, cat_names[ann["category_id"]])
     tags = img.get("studio_tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -332,8 +339,9 @@ def coco_segmentation(ann, width: int, height: int):
 
 def segmentation_of(kind: str, geometry, width: int, height: int):
     """The COCO `segmentation` value of a geometry (box -> [])."""
-    if kind == "polygon":
-        return [np.round(np.asarray(geometry, dtype=np.float64), 4).reshape(-1).tolist()]
+    if kind == "polygon":  # clipped: a project from an older version may hold any value
+        points = clip_polygon(geometry, width, height)
+        return [np.round(points, 4).reshape(-1).tolist()] if len(points) >= 3 else []
     if kind == "mask":
         return rle_encode(geometry.to_full(height, width))
     return []
@@ -374,6 +382,8 @@ def export_coco(project, out_dir: Path, split: str | None = None) -> ExportRepor
                    **coco_object(ann.kind, ann.geometry, rec.width, rec.height)}
             if ann.score is not None:
                 obj["score"] = float(ann.score)
+            if ann.attributes:
+                obj["attributes"] = dict(ann.attributes)
             objects_out.append(obj)
             report.annotations += 1
         if tags:

@@ -266,6 +266,7 @@ def export_instances(project, out_dir: Path, split: str | None = None,
         class_id = record.id
     used: set[str] = set()
     out_dir.mkdir(parents=True, exist_ok=True)
+    tags = 0
     for record in exportable_images(project, split, report):
         name = unique_name(record.abs_path.stem, used, str(record.id))
         sample = out_dir / name
@@ -276,6 +277,7 @@ def export_instances(project, out_dir: Path, split: str | None = None,
         (sample / "masks").mkdir(parents=True, exist_ok=True)
         k = 0
         for ann in project.annotations(record.id):
+            tags += ann.kind == "tag"
             if ann.kind not in ("polygon", "mask") or (class_id is not None
                                                        and ann.class_id != class_id):
                 continue
@@ -288,4 +290,7 @@ def export_instances(project, out_dir: Path, split: str | None = None,
             report.files.append(path)
             report.annotations += 1
             k += 1
+    if tags:
+        report.skip("image tags", f"{tags} image-level tags have no form in instance masks; "
+                                  "not written")
     return report

@@ -226,7 +226,9 @@ def import_labelme(project, source: Path, images_dir: Path | None = None,
                              ignore_label, class_id)
             except (FormatError, _Skip) as exc:
                 if single:
-                    raise FormatError(f"{item}: {exc}") from exc
+                    text = str(exc)
+                    raise FormatError(text if text.startswith(path.name) else f"{item}: {text}"
+                                      ) from exc
                 report.skip(item, str(exc))
     return report
 

@@ -306,7 +306,7 @@ def export_masks(project, out_dir: Path, split: str | None = None) -> ExportRepo
     atomic_write_text(out_dir / "classes.txt", "".join(f"{c.name}\n" for c in classes))
     report.files.append(out_dir / "classes.txt")
     used: set[str] = set()
-    boxes = 0
+    boxes = tags = 0
     for record in exportable_images(project, split, report):
         name = unique_name(record.abs_path.name, used, str(record.id))
         atomic_copy(record.abs_path, out_dir / "images" / name)
@@ -314,6 +314,7 @@ def export_masks(project, out_dir: Path, split: str | None = None) -> ExportRepo
         report.images += 1
         anns = project.annotations(record.id)
         boxes += sum(a.kind == "box" for a in anns)
+        tags += sum(a.kind == "tag" for a in anns)
         regions = [a for a in anns if a.kind in ("polygon", "mask")]
         if not regions:
             continue
@@ -324,4 +325,7 @@ def export_masks(project, out_dir: Path, split: str | None = None) -> ExportRepo
         report.annotations += len(regions)
     if boxes:
         report.skip("boxes", f"{boxes} box annotations have no pixel region; not written")
+    if tags:
+        report.skip("image tags", f"{tags} image-level tags have no form in label maps; "
+                                  "not written")
     return report

@@ -7,9 +7,9 @@ Import rules:
   images folder is imported, annotated or not.
 - XML is parsed with defusedxml: a file declaring entities or a DTD is refused (FormatError).
 - VOC pixel coordinates are 1-based and inclusive: xmin=1, xmax=10 is our box x=0, w=10.
-- `difficult` / `truncated` flags: the store has no per-annotation attributes, so difficult
-  objects import as ordinary boxes (a warning counts them; `skip_difficult=True` leaves them
-  out) and export writes difficult=0, truncated=0.
+- `difficult`, `truncated` and `occluded` flags become the object's attributes
+  (`skip_difficult=True` leaves difficult objects out); export writes them back (0 when
+  an object has no such attribute).
 - Segmentation PNGs hold palette indices; the class of index i is line i of class_names.txt
   when present, else the 21 standard VOC classes. Index 0 (background) and 255 (void/border)
   stay unlabelled. With SegmentationObject, each object id becomes one "mask" annotation
@@ -107,8 +107,9 @@ def parse_xml(path: Path) -> dict:
             if not math.isfinite(value):
                 raise FormatError(f"{path.name}: object #{i + 1} has a non-finite <{key}>.")
             coords.append(value)
+        flags = {key: _flag(obj.findtext(key)) for key in VOC_FLAGS if obj.find(key) is not None}
         objects.append({"name": name, "coords": coords,
-                        "difficult": _flag(obj.findtext("difficult"))})
+                        "difficult": flags.get("difficult", False), "flags": flags})
     tags = [t.text.strip() for t in root.findall("studio_tags/tag") if t.text and t.text.strip()]
     return {"filename": (root.findtext("filename") or "").strip(), "objects": objects,
             "tags": tags}
@@ -252,6 +253,7 @@ def import_voc(project, source: Path, images_dir: Path | None = None,
                                f"{stem}.xml object #{i + 1}", report)
             if box is not None:
                 rows.append(_row(project, image_id, obj["name"], "box", box, report))
+                rows[-1]["attributes"] = obj.get("flags", {})
         for tag in info["tags"]:
             rows.append(_row(project, image_id, tag, "tag", None, report))
         rows += _segmentation_rows(project, image_id, stem, rec, class_dir, object_dir, names,
@@ -259,8 +261,8 @@ def import_voc(project, source: Path, images_dir: Path | None = None,
         if rows:
             project.add_annotations(rows)
     if n_difficult and not skip_difficult:
-        report.warnings.append(f"{n_difficult} objects marked difficult were imported as "
-                               "ordinary boxes (the project keeps no difficult flag).")
+        report.warnings.append(f"{n_difficult} objects are marked difficult (kept as their "
+                               "'difficult' attribute).")
     return report
 
 
@@ -275,6 +277,9 @@ def _clipped_box(box, width: int, height: int, item: str, report: ImportReport):
     if not np.allclose(clipped, box, atol=1e-6):
         report.warnings.append(f"{item}: box clipped to the {width}x{height} image")
     return clipped
+
+
+VOC_FLAGS = ("truncated", "difficult", "occluded")  # per-object yes/no flags of VOC XML
 
 
 def _row(project, image_id: int, name: str, kind: str, geometry, report: ImportReport) -> dict:
@@ -346,12 +351,13 @@ def _xml_text(rec, filename: str, boxes: list, tags: list[str], segmented: bool)
     for key, value in (("width", rec.width), ("height", rec.height), ("depth", rec.channels)):
         ET.SubElement(size, key).text = str(value)
     ET.SubElement(root, "segmented").text = "1" if segmented else "0"
-    for name, (x, y, w, h) in boxes:
+    for name, (x, y, w, h), attributes in boxes:
         obj = ET.SubElement(root, "object")
         ET.SubElement(obj, "name").text = name
         ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = "0"
-        ET.SubElement(obj, "difficult").text = "0"
+        for key in VOC_FLAGS:
+            if key in attributes or key != "occluded":
+                ET.SubElement(obj, key).text = "1" if attributes.get(key) else "0"
         bnd = ET.SubElement(obj, "bndbox")
         for key, value in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
             ET.SubElement(bnd, key).text = _num(value)
@@ -386,7 +392,7 @@ def export_voc(project, out_dir: Path, split: str | None = None) -> ExportReport
         stem = Path(filename).stem
         atomic_copy(rec.abs_path, out_dir / "JPEGImages" / filename)
         anns = project.annotations(rec.id)
-        boxes = [(name_of[a.class_id], a.geometry) for a in anns if a.kind == "box"]
+        boxes = [(name_of[a.class_id], a.geometry, a.attributes) for a in anns if a.kind == "box"]
         tags = [name_of[a.class_id] for a in anns if a.kind == "tag"]
         regions = [a for a in anns if a.kind in ("polygon", "mask")]
         written = len(boxes) + len(tags)

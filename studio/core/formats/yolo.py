@@ -42,7 +42,7 @@ from studio.core.formats.base import (
     safe_join,
     unique_name,
 )
-from studio.core.geometry import clip_box, mask_to_polygons
+from studio.core.geometry import clip_box, drop_repeated_points, mask_to_polygons
 from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
 SOURCE = "import:yolo"
@@ -88,8 +88,12 @@ def read_config(yaml_path: Path, images_dir: Path | None,
     """(dataset root, class names, {split: entries}) from a dataset yaml."""
     try:
         data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{yaml_path.name} is not valid YAML ({exc}).") from exc
+    except RecursionError:
+        raise FormatError(f"{yaml_path.name} nests too deeply to be a dataset yaml; check "
+                          "that it is the right file.") from None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]  # YAML errors span several lines
+        raise FormatError(f"{yaml_path.name} is not valid YAML ({reason}).") from None
     except OSError as exc:
         raise FormatError(f"Cannot read {yaml_path}: {exc.strerror or exc}.") from exc
     if not isinstance(data, dict) or "names" not in data:
@@ -306,7 +310,10 @@ def label_lines(ann, index: int, width: int, height: int) -> list[str]:
         return []
     lines = []
     for p in polys:
-        p = np.clip(p, 0, [width, height]) / [width, height]
+        p = drop_repeated_points(np.clip(p, 0, [width, height]))
+        if len(p) < 3:
+            continue
+        p = p / [width, height]
         lines.append(f"{index} {_fmt(p.reshape(-1))}")
     return lines
 

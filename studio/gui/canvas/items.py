@@ -14,8 +14,11 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, 
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem
 
 from studio.core.geometry import MaskGeom
+from studio.gui.canvas.labels import ObjectLabel
 
 HANDLE_PX = 8  # handle size on screen, whatever the zoom
+HANDLE_SPACING_PX = 12  # vertices closer than this on screen share one handle
+BOX_FILL_FACTOR = 0.3  # boxes are outlines with a light fill, so the image shows through
 OUTLINE_PX = 2
 
 
@@ -61,11 +64,14 @@ class AnnotationItem(QGraphicsItem):
         self.ann_id: int = ann.id
         self.class_id: int = ann.class_id
         self.updated_at: float = ann.updated_at
+        self.hidden: bool = bool(getattr(ann, "hidden", False))
+        self.locked: bool = bool(getattr(ann, "locked", False))
         self.geometry = ann.geometry
         self.color = QColor(color)
         self.fill_opacity = opacity
         self.selected = False
         self._handles: list[HandleItem] = []
+        self.label: ObjectLabel | None = None
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setAcceptHoverEvents(False)
 
@@ -97,8 +103,51 @@ class AnnotationItem(QGraphicsItem):
         self.fill_opacity = opacity
         self.update()
 
+    def set_label(self, text: str | None) -> None:
+        """Show `text` beside the object (at its top-left corner); None hides it."""
+        if not text:
+            if self.label is not None:
+                self.label.setVisible(False)
+            return
+        if self.label is None:
+            self.label = ObjectLabel(self, text, self.color, QPointF())
+        elif self.label.text != text:
+            self.label.set_text(text)
+        self._place_label()
+        self.label.setVisible(True)
+
+    def _place_label(self) -> None:
+        if self.label is not None:  # the top-left corner of the outline
+            self.label.setPos(self.boundingRect().topLeft() + QPointF(1, 1))
+
+    def view_scale(self) -> float:
+        """Screen pixels per image pixel in the (first) view showing this item."""
+        scene = self.scene()
+        views = scene.views() if scene is not None else []
+        return views[0].transform().m11() if views else 1.0
+
+    def visible_handle_points(self) -> list[QPointF]:
+        """Handle positions thinned to one per HANDLE_SPACING_PX on screen, so a dense
+        outline shows a row of handles, not a black band."""
+        pts = self.handle_points()
+        min_dist = HANDLE_SPACING_PX / max(self.view_scale(), 1e-6)
+        if len(pts) <= 8:
+            return pts
+        kept = [pts[0]]
+        for p in pts[1:]:
+            last = kept[-1]
+            if abs(p.x() - last.x()) + abs(p.y() - last.y()) >= min_dist:
+                kept.append(p)
+        return kept
+
+    def refresh_handles(self) -> None:
+        """Re-thin the handles after a zoom."""
+        if self.selected:
+            self._sync_handles()
+
     def _sync_handles(self) -> None:
-        pts = self.handle_points() if self.selected else []
+        self._place_label()
+        pts = self.visible_handle_points() if self.selected else []
         while len(self._handles) > len(pts):
             h = self._handles.pop()
             h.setParentItem(None)
@@ -133,8 +182,10 @@ class BoxItem(AnnotationItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         pen, brush = self._pens()
+        fill = brush.color()
+        fill.setAlphaF(fill.alphaF() * BOX_FILL_FACTOR)
         painter.setPen(pen)
-        painter.setBrush(brush)
+        painter.setBrush(fill)
         painter.drawRect(self._rect)
 
     def contains_point(self, p: QPointF, tol: float) -> bool:

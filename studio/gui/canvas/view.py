@@ -22,6 +22,8 @@ from studio.core.errors import StudioError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, MaskItem, PaintLayerItem
 from studio.gui.canvas.keys import CanvasKeys, CanvasNote
+from studio.gui.canvas.notice import CanvasNotice
+from studio.gui.canvas.objects import CanvasObjects
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.canvas.tools import TOOL_CLASSES
 from studio.gui.workers import WorkerPool
@@ -32,7 +34,7 @@ BRUSH_MIN, BRUSH_MAX = 1, 500
 WINDOW_DEBOUNCE_MS = 30  # brightness/contrast slider ticks closer than this are merged
 
 
-class CanvasView(CanvasKeys, QGraphicsView):
+class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
     """Zoomable, pannable view of one image and its annotations, with drawing tools."""
 
     zoomChanged = Signal(float)  # percent
@@ -41,6 +43,7 @@ class CanvasView(CanvasKeys, QGraphicsView):
     cursorMoved = Signal(int, int)  # image pixel under the mouse
     message = Signal(str)  # short hints for the status bar
     errorOccurred = Signal(str)
+    noticeAction = Signal(str)  # a button of the notice: relink_file, relink_folder, ...
 
     TOOL_NAMES = tuple(TOOL_CLASSES)
 
@@ -62,9 +65,11 @@ class CanvasView(CanvasKeys, QGraphicsView):
         self.brush_size = 20
         self.paint_mode = "semantic"
         self.preserve_other_labels = False
+        self.show_labels, self.label_ids = True, False  # class names (and ids) beside objects
         self._items: dict[int, AnnotationItem] = {}
+        self._stack_bias: dict[int, float] = {}  # brought to the front (> 0) or back (< 0)
         self._paint_layer: PaintLayerItem | None = None
-        self._panning = False
+        self._panning = self._right_taken = False
         self._space = False
         self._last_view_pos = QPointF()
         self.image_layer = ImageLayer(self.scene(), self, prefetcher=prefetcher)
@@ -76,6 +81,9 @@ class CanvasView(CanvasKeys, QGraphicsView):
         self._window_timer.timeout.connect(self._apply_brightness_contrast)
         self.image_layer.tileFailed.connect(self.errorOccurred)
         self.image_layer.contentShown.connect(self._schedule_tiles)
+        self.notice = CanvasNotice(self)  # on the view: a viewport child would scroll away
+        self.notice.actionRequested.connect(self.noticeAction)
+        self.image_layer.contentShown.connect(lambda: self.notice.hide_notice("loading"))
         self._tile_timer = QTimer(self, singleShot=True, interval=15)
         self._tile_timer.timeout.connect(self._request_tiles)
         self.horizontalScrollBar().valueChanged.connect(self._schedule_tiles)
@@ -101,8 +109,7 @@ class CanvasView(CanvasKeys, QGraphicsView):
         document.visibilityChanged.connect(self._on_visibility_changed)
         document.classesChanged.connect(self._on_classes_changed)
         document.activeClassChanged.connect(lambda _id: self._update_brush_cursor())
-        if document.image_id is not None:
-            self._on_image_changed(document.image_id)
+        self._on_image_changed(-1 if document.image_id is None else document.image_id)
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -238,6 +245,8 @@ class CanvasView(CanvasKeys, QGraphicsView):
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
             self._update_brush_cursor()
             self._schedule_tiles()
+            for item in self.selected_items():
+                item.refresh_handles()
             self.zoomChanged.emit(self.zoom_percent)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -253,23 +262,6 @@ class CanvasView(CanvasKeys, QGraphicsView):
             if c.id == cid:
                 return QColor(c.color)
         return QColor("#ff0000")
-
-    def items_by_id(self) -> dict[int, AnnotationItem]:
-        return dict(self._items)
-
-    def selected_items(self) -> list[AnnotationItem]:
-        return [self._items[i] for i in self.document.selected_ids if i in self._items]
-
-    def selected_mask_id(self) -> int | None:
-        for item in self.selected_items():
-            if item.kind == "mask":
-                return item.ann_id
-        return None
-
-    def item_at(self, pos: QPointF, tol: float = 0.0) -> AnnotationItem | None:
-        """The smallest visible object under `pos` (small objects win over big masks)."""
-        hits = [it for it in self._items.values() if it.isVisible() and it.contains_point(pos, tol)]
-        return min(hits, key=lambda it: it.area(), default=None)
 
     def paint_layer(self) -> PaintLayerItem:
         if self._paint_layer is None:
@@ -291,20 +283,30 @@ class CanvasView(CanvasKeys, QGraphicsView):
         if self._paint_layer is not None:
             self.scene().removeItem(self._paint_layer)
             self._paint_layer = None
+        self.notice.hide_notice()
+        self._stack_bias.clear()
         if image_id < 0:
             self.image_size = (0, 0)
             self.image_layer.clear()
+            if self.document.project.count_images() == 0:
+                self.notice.show_empty_project()
             return
         rec = self.document.project.image(image_id)
         self.image_size = (rec.width, rec.height)
         m = max(rec.width, rec.height)
         self.setSceneRect(QRectF(-m, -m, rec.width + 2 * m, rec.height + 2 * m))
-        try:
-            self.image_layer.load(rec.abs_path, rec.width, rec.height,
-                                  cache_dir=self.document.project.cache_dir,
-                                  key=pyramid_key(rec.sha256) if rec.sha256 else None)
-        except StudioError as exc:
-            self.errorOccurred.emit(str(exc))
+        if self.document.image_missing:
+            self.image_layer.clear()
+            self.notice.show_missing_file(rec.name, rec.abs_path)
+        else:
+            try:
+                self.image_layer.load(rec.abs_path, rec.width, rec.height,
+                                      cache_dir=self.document.project.cache_dir,
+                                      key=pyramid_key(rec.sha256) if rec.sha256 else None)
+            except StudioError as exc:
+                self.errorOccurred.emit(str(exc))
+            if not self.image_layer.has_content:  # a huge image: its overview is on its way
+                self.notice.show_loading(rec.name, rec.width, rec.height)
         self._on_annotations_changed(image_id)
         self.fit()
         self._request_tiles()
@@ -313,7 +315,9 @@ class CanvasView(CanvasKeys, QGraphicsView):
         if image_id != self.document.image_id:
             return
         project = self.document.project
-        colors = {c.id: c.color for c in project.classes()}
+        classes = project.classes()
+        colors = {c.id: c.color for c in classes}
+        names = {c.id: c.name for c in classes}
         changed = self.document.last_changed_ids
         if changed is None:  # reload everything
             anns = [a for a in project.annotations(image_id) if a.kind in ITEM_TYPES]
@@ -347,32 +351,23 @@ class CanvasView(CanvasKeys, QGraphicsView):
                 item = MaskItem(a, QColor(color), self.opacity, prepared=prepared)
             else:
                 item = ITEM_TYPES[a.kind](a, QColor(color), self.opacity)
-            item.setVisible(self.document.is_visible(a.class_id))
+            item.setVisible(self.document.is_visible(a.class_id) and not item.hidden)
+            self.scene().addItem(item)
             if a.id in selected:
                 item.set_selected(True)
-            self.scene().addItem(item)
             self._items[a.id] = item
         for key in [k for k in self._prepared if changed is None or k[0] in changed]:
             self._prepared.pop(key, None)  # used or stale
         # bigger objects below smaller ones, so small objects stay visible and clickable
         order = sorted(self._items.values(), key=lambda it: -it.area())
         for rank, item in enumerate(order):
-            item.setZValue(10 + rank / max(len(order), 1))
+            item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
+            self.label_item(item, names)
 
     def _prepare_item(self, ann) -> None:
         """On an edit's worker: the heavy part of drawing a mask it wrote."""
         if ann.kind == "mask" and ann.image_id == self.document.image_id:
             self._prepared[(ann.id, ann.updated_at)] = MaskItem.prepare(ann.geometry, True)
-
-    def _on_selection_changed(self, ids: list) -> None:
-        selected = set(ids)
-        for ann_id, item in self._items.items():
-            if item.selected != (ann_id in selected):
-                item.set_selected(ann_id in selected)
-
-    def _on_visibility_changed(self) -> None:
-        for item in self._items.values():
-            item.setVisible(self.document.is_visible(item.class_id))
 
     def _on_classes_changed(self) -> None:
         if self.document.image_id is not None:
@@ -405,7 +400,9 @@ class CanvasView(CanvasKeys, QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
+        self._right_taken = False  # a tool used the right button: no context menu then
         if self.document.image_id is not None and self._run_tool("press", event):
+            self._right_taken = event.button() == Qt.MouseButton.RightButton
             event.accept()
             return
         super().mousePressEvent(event)
@@ -447,6 +444,10 @@ class CanvasView(CanvasKeys, QGraphicsView):
         self.mousePressEvent(event)
 
     def _run_tool(self, handler: str, event: QMouseEvent) -> bool:
+        if self.document.image_missing:  # nothing to label on: say why, draw nothing
+            if handler == "press":
+                self.message.emit("The image file is missing: relink it to label this image.")
+            return True
         try:
             return bool(getattr(self.tool, handler)(self._scene_pos(event), event))
         except StudioError as exc:

@@ -161,21 +161,37 @@ class ClassesPanel(QWidget):
         menu.addAction("Hide all", lambda: self.doc.set_all_visible(False))
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
-    def use_hotkey(self, digit: int) -> bool:
-        """Make the class with this hotkey active; the selected objects get it too.
-        False when no class has the key."""
+    def class_for_hotkey(self, digit: int):
+        """The class record with this hotkey, or None."""
         if self.doc is None:
+            return None
+        return next((c for c in self.doc.project.classes() if c.hotkey == digit), None)
+
+    def use_hotkey(self, digit: int) -> bool:
+        """Make the class with this hotkey the class of the next shape drawn. The selected
+        objects keep theirs (see `give_selection_hotkey_class`). False when no class has
+        the key."""
+        match = self.class_for_hotkey(digit)
+        if match is None:
             return False
-        match = [c for c in self.doc.project.classes() if c.hotkey == digit]
-        if not match:
-            return False
-        self.doc.set_active_class(match[0].id)
-        if self.doc.selected_ids:
-            try:
-                self.doc.set_class(list(self.doc.selected_ids), match[0].id)
-            except Exception as exc:
-                show_error(self, exc)
+        self.doc.set_active_class(match.id)
         return True
+
+    def give_selection_hotkey_class(self, digit: int) -> int | None:
+        """Give the selected objects the class with this hotkey (one undo step); returns
+        how many objects changed, None when no class has the key."""
+        match = self.class_for_hotkey(digit)
+        if match is None:
+            return None
+        ids = [i for i in self.doc.selected_ids
+               if self.doc.project.annotation(i).class_id != match.id]
+        if ids:
+            try:
+                self.doc.set_class(ids, match.id)
+            except Exception as exc:  # shown to the person, with details when unexpected
+                show_error(self, exc)
+                return 0
+        return len(ids)
 
     # --- class management (project calls, then notify the document) ------------------------
     def _apply(self, change, *args, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -68,6 +68,8 @@ class ImagesPanel(QWidget):
         self.view.verticalHeader().hide()
         self.view.setShowGrid(False)
         self.view.setWordWrap(False)
+        # "BloodImage_00001.jpg" -> "BloodI…001.jpg": the part that differs stays visible
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         header = self.view.horizontalHeader()
         # Fixed widths: sizing columns to their contents would read a thousand rows.
@@ -81,7 +83,7 @@ class ImagesPanel(QWidget):
         self._apply_row_height()
 
         self.next_new_button = QPushButton("Next unlabelled",
-                                           toolTip="First image with status 'new' after this one")
+                                           toolTip="First image after this one without annotations")
         self.count_label = QLabel()
 
         filters = QHBoxLayout()
@@ -237,12 +239,13 @@ class ImagesPanel(QWidget):
         return True
 
     def first_unlabelled_after(self, image_id: int | None) -> int | None:
-        """The first image with status 'new' after `image_id` (wrapping), honouring the
-        split, class and search filters."""
+        """The first unlabelled image (no annotation, not marked done) after `image_id`
+        (wrapping), honouring the split, class and search filters."""
         if self.doc is None:
             return None
         f = self.model.filters
-        filters = dict(status="new", split=f["split"], class_id=f["class_id"], search=f["search"])
+        filters = dict(split=f["split"], class_id=f["class_id"], search=f["search"],
+                       unlabelled=True)
         project = self.doc.project
         after = project.images(**filters, after_id=image_id, limit=1) if image_id else []
         first = after or project.images(**filters, limit=1)  # wrap around to the start
@@ -254,7 +257,7 @@ class ImagesPanel(QWidget):
             return False
         image_id = self.first_unlabelled_after(self.doc.image_id)
         if image_id is None:
-            self.message.emit("No unlabelled image left (status 'new').")
+            self.message.emit("No unlabelled image left (every image has annotations or is done).")
             return False
         if self.model.row_of(image_id) is None:  # hidden by the status filter: show all
             self.status_filter.setCurrentIndex(0)

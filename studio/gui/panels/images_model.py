@@ -199,11 +199,13 @@ class ImageListModel(QAbstractTableModel):
                 return STATUS_LABELS.get(rec.status, rec.status)
             if col == COL_SPLIT:
                 return "" if rec.split == "none" else rec.split
-            return rec.n_annotations
+            return rec.n_objects
         if role == ImageIdRole:
             return rec.id
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{rec.path}\n{rec.width} x {rec.height}, {rec.channels} channel(s)"
+            tags = rec.n_annotations - rec.n_objects
+            return (f"{rec.path}\n{rec.width} x {rec.height}, {rec.channels} channel(s)\n"
+                    f"{rec.n_objects} object(s)" + (f", {tags} image tag(s)" if tags else ""))
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_STATUS:
             return QBrush(QColor(STATUS_COLORS.get(rec.status, "#000000")))
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_OBJECTS:

@@ -55,8 +55,8 @@ class ObjectsPanel(DocumentBoundPanel, QWidget):
         self.tree.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        for col, width in enumerate((44, 110, 60, 60)):
-            self.tree.setColumnWidth(col, width)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.header().setStretchLastSection(False)
         self.class_combo = QComboBox(toolTip="Change the class of the selected objects")
         self.delete_button = QPushButton("Delete", toolTip="Delete the selected objects (Del)")
         self.summary = QLabel()
@@ -107,13 +107,22 @@ class ObjectsPanel(DocumentBoundPanel, QWidget):
                 item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if cls is not None:
                     item.setIcon(1, swatch(cls.color, 10))
-                if not self.doc.is_visible(ann.class_id):
+                if ann.locked:
+                    item.setText(2, f"{ann.kind} (locked)")
+                if not self.doc.is_visible(ann.class_id) or ann.hidden:
                     for col in range(len(COLUMNS)):
                         item.setForeground(col, QBrush(QColor("#999999")))
+                tip = f"{cls.name if cls else '?'} {ann.kind} #{ann.id}, from {ann.source}"
                 if ann.score is not None:
-                    item.setToolTip(0, f"score {ann.score:.3f}")
+                    tip += f", score {ann.score:.3f}"
+                tip += "".join(f"\n{k}: {v}" for k, v in ann.attributes.items())
+                tip += "\nhidden on the canvas" if ann.hidden else ""
+                for col in range(len(COLUMNS)):
+                    item.setToolTip(col, tip)
                 items.append(item)
             self.tree.addTopLevelItems(items)
+            for col in range(len(COLUMNS)):  # whole source and class names, not "import:vo"
+                self.tree.resizeColumnToContents(col)
             self.summary.setText(f"{len(items)} object(s)")
             self._apply_selection(self.doc.selected_ids)
         finally:

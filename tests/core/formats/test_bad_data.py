@@ -241,3 +241,17 @@ def test_masks_none_of_which_pair_are_an_error(project, tmp_path):
         cv2.imwrite(str(tmp_path / "ds" / "masks" / f"gt_{n}.png"), np.zeros((24, 32), np.uint8))
     with pytest.raises(DataError, match="None of the 2 masks"):
         import_dataset(project, "masks", tmp_path / "ds")
+
+
+def test_a_yaml_bomb_and_a_huge_number_in_yolo_are_one_line(project, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "data.yaml").write_text("names: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(FormatError, match="data.yaml") as info:
+        import_dataset(project, "yolo", tmp_path / "a")
+    assert "\n" not in str(info.value)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "data.yaml").write_text(f"names: [x]\nnc: {'9' * 5000}\ntrain: images\n")
+    (tmp_path / "b" / "images").mkdir()
+    with pytest.raises(FormatError, match="data.yaml") as info:
+        import_dataset(project, "yolo", tmp_path / "b")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400

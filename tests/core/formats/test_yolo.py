@@ -196,3 +196,21 @@ def test_coco8_import_and_round_trip(shared_datasets, tmp_path):
         with Project.create(tmp_path / "again") as q:
             import_dataset(q, "yolo", tmp_path / "out")
             assert_same_annotations(p, q)
+
+
+def test_export_of_a_round_mask_is_simplified_without_repeated_points(tmp_path, make_image):
+    import cv2
+
+    with Project.create(tmp_path / "p") as p:
+        c = p.add_class("cell")
+        a, _ = p.add_image(make_image("a.png", 200, 200, seed=1), split="train")
+        m = np.zeros((200, 200), np.uint8)
+        cv2.circle(m, (100, 90), 70, 1, -1)
+        p.add_annotation(a, c, "mask", MaskGeom.from_full(m.astype(bool)))
+        export_dataset(p, "yolo", tmp_path / "out")
+    (line,) = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+    pts = np.array(line.split()[1:], float).reshape(-1, 2) * 200
+    assert 8 <= len(pts) <= 80, len(pts)  # a staircase would have hundreds of corners
+    assert not np.any(np.all(np.isclose(pts, np.roll(pts, 1, axis=0)), axis=1))
+    back = polygon_to_mask(pts, 200, 200)
+    assert (back ^ m.astype(bool)).sum() / m.sum() < 0.03

@@ -1,0 +1,114 @@
+"""Re-pointing images whose files have moved: one image to a chosen file, or every missing
+image to the file of the same name found under a folder.
+
+A relinked file must have the recorded image size, so that the annotations still fit; its
+content may differ (a re-encoded copy), and the recorded hash follows the new file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.core.errors import ImageMissingError, StudioError
+from studio.core.images import file_sha256, image_info
+
+
+@dataclass
+class RelinkReport:
+    relinked: list[tuple[int, str]] = field(default_factory=list)  # (image id, new path)
+    not_found: list[str] = field(default_factory=list)  # stored paths still missing
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (candidate, reason)
+
+    def summary(self) -> str:
+        text = f"Relinked {len(self.relinked)} image(s)."
+        if self.not_found:
+            text += f" {len(self.not_found)} still missing (no file of that name in the folder)."
+        if self.refused:
+            text += f" {len(self.refused)} file(s) of the right name did not match: " + "; ".join(
+                f"{p}: {r}" for p, r in self.refused[:3])
+        return text
+
+
+def is_missing(project, image_id: int) -> bool:
+    return not project.image(image_id).abs_path.is_file()
+
+
+def _stored(project, path: Path) -> str:
+    try:
+        return path.relative_to(project.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def relink_image(project, image_id: int, new_path: str | os.PathLike) -> None:
+    """Point image `image_id` at `new_path` (same image size required)."""
+    rec = project.image(image_id)
+    path = Path(new_path).expanduser().resolve()
+    if not path.is_file():
+        raise ImageMissingError(f"{path} does not exist; choose an existing image file.")
+    info = image_info(path)
+    if (info.width, info.height) != (rec.width, rec.height):
+        raise StudioError(f"{path.name} is {info.width} x {info.height}, but {rec.name} was "
+                          f"{rec.width} x {rec.height}; choose the same image.")
+    digest = file_sha256(path)
+    other = project.find_image_by_hash(digest)
+    if other is not None and other != image_id:
+        raise StudioError(f"{path.name} is already image {other} of this project; choose the "
+                          f"file of {rec.name}.")
+    with project.transaction() as conn:
+        conn.execute("UPDATE images SET path = ?, sha256 = ? WHERE id = ?",
+                     (_stored(project, path), digest, int(image_id)))
+
+
+def missing_image_ids(project, stop: Callable[[], bool] | None = None,
+                      page: int = 1000) -> list[int]:
+    """Ids of the images whose file does not exist (reads the image list a page at a time)."""
+    out, offset = [], 0
+    while True:
+        records = project.images(offset=offset, limit=page)
+        out += [r.id for r in records if not r.abs_path.is_file()]
+        if len(records) < page or (stop is not None and stop()):
+            return out
+        offset += page
+
+
+def relink_folder(project, folder: str | os.PathLike,
+                  stop: Callable[[], bool] | None = None) -> RelinkReport:
+    """Re-point every missing image to the file of the same name under `folder` (searched
+    recursively; names compare case-insensitively). Where several files share the name,
+    the one with the recorded content wins."""
+    root = Path(folder).expanduser().resolve()
+    if not root.is_dir():
+        raise StudioError(f"{root} is not a folder; choose the folder that holds the images.")
+    by_name: dict[str, list[Path]] = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            by_name.setdefault(name.lower(), []).append(Path(dirpath) / name)
+        if stop is not None and stop():
+            break
+    report = RelinkReport()
+    for image_id in missing_image_ids(project, stop):
+        rec = project.image(image_id)
+        candidates = by_name.get(rec.name.lower(), [])
+        if len(candidates) > 1:
+            same = [p for p in candidates if file_sha256(p) == rec.sha256]
+            candidates = same or candidates
+        if not candidates:
+            report.not_found.append(rec.path)
+            continue
+        for candidate in candidates:
+            try:
+                relink_image(project, image_id, candidate)
+            except StudioError as exc:
+                report.refused.append((str(candidate), str(exc)))
+                continue
+            report.relinked.append((image_id, str(candidate)))
+            break
+        else:
+            report.not_found.append(rec.path)
+        if stop is not None and stop():
+            break
+    return report

@@ -1,0 +1,1 @@
+"""The Train workspace: set up a run, train it off the GUI thread, look at the results."""

@@ -1,0 +1,131 @@
+"""Dataset summary of the open project for the chosen task, with warnings to act on.
+
+The counts come from the engine's `summarize` (run in a worker); a missing validation
+split has a button that makes a stratified split (studio.core.splits).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.splits import random_split
+from studio.gui.errors import show_error
+
+SPLIT_RATIOS = (0.7, 0.2, 0.1)
+
+
+class DataPanel(QWidget):
+    """Images per split, labelled or not, objects per class; warnings below."""
+
+    splitsChanged = Signal()
+    refreshRequested = Signal()
+
+    def __init__(self, workers, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workers = workers
+        self.project = None
+        self.summary = None
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setToolTip("Images per split, how many carry labels for this task, and "
+                              "objects (tags or regions) per class.")
+        self.sizes = QLabel()
+        self.warnings_box = QVBoxLayout()
+        refresh = QPushButton("Refresh")
+        refresh.setToolTip("Count again (after labelling more images).")
+        refresh.clicked.connect(self.refreshRequested)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.sizes, 1)
+        row.addWidget(refresh)
+        layout.addLayout(row)
+        layout.addLayout(self.warnings_box)
+        self.split_button: QPushButton | None = None
+
+    def refresh(self, project, task: str) -> None:
+        from studio.gui.train.backend import summarize
+
+        self.project = project
+        if project is None:
+            self.show_summary(None)
+            return
+        self.workers.submit(summarize, project, task, key="data_summary",
+                            on_result=self.show_summary,
+                            on_error=lambda exc: show_error(self, exc))
+
+    def show_summary(self, summary) -> None:
+        self.summary = summary
+        while self.warnings_box.count():
+            item = self.warnings_box.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.split_button = None
+        if summary is None:
+            self.table.setRowCount(0)
+            self.sizes.setText("No project is open.")
+            return
+        class_ids = sorted(set().union(*(set(c) for c in summary.objects.values())))
+        headers = ["images", "labelled"] + [summary.class_names.get(c, str(c)) for c in class_ids]
+        splits = list(summary.images)
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(splits))
+        self.table.setVerticalHeaderLabels(splits)
+        for r, split in enumerate(splits):
+            values = [summary.images[split], summary.labelled[split]] + [
+                summary.objects[split].get(c, 0) for c in class_ids]
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(f"{value:,}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        self.sizes.setText(f"Image sides {summary.min_side}-{summary.max_side} px"
+                           if summary.max_side else "No images yet.")
+        for warning in summary.warnings:
+            self._add_warning(warning)
+
+    def _add_warning(self, warning) -> None:
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        text = QLabel(f"\u26a0 {warning.message}")
+        text.setWordWrap(True)
+        text.setStyleSheet("color: #8a5a00;")
+        text.setProperty("warning_code", warning.code)
+        row.addWidget(text, 1)
+        if warning.action == "stratified_split":
+            self.split_button = QPushButton("Make a stratified split")
+            self.split_button.setToolTip(
+                f"Split the images {int(SPLIT_RATIOS[0] * 100)}/{int(SPLIT_RATIOS[1] * 100)}/"
+                f"{int(SPLIT_RATIOS[2] * 100)} into train/val/test so every class keeps its "
+                "share in each (images without a split first; otherwise all, after asking).")
+            self.split_button.clicked.connect(self.make_split)
+            row.addWidget(self.split_button)
+        self.warnings_box.addWidget(box)
+
+    def warning_codes(self) -> list[str]:
+        return [w.code for w in self.summary.warnings] if self.summary else []
+
+    def make_split(self, _checked: bool = False, ask: bool = True) -> None:
+        if self.project is None:
+            return
+        only_new = self.project.count_images(split="none") > 0
+        if not only_new and ask and QMessageBox.question(
+                self, "Make a split", "Every image already has a split. Split all images "
+                "again (train/val/test, stratified by class)?") != QMessageBox.StandardButton.Yes:
+            return
+        self.workers.submit(random_split, self.project, *SPLIT_RATIOS, seed=0, stratify=True,
+                            only_unassigned=only_new, key="make_split",
+                            on_result=lambda _counts: self.splitsChanged.emit(),
+                            on_error=lambda exc: show_error(self, exc))

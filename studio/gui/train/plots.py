@@ -1,0 +1,199 @@
+"""Live training curves (pyqtgraph): batch loss raw and smoothed, epoch train and
+validation loss, validation metrics, learning rate.
+
+One curve item per series, created once; points go into growing numpy buffers and the
+curves are redrawn from a timer (at most `REDRAW_HZ` times a second, only when new
+points came), with downsampling and clip-to-view, so 100,000 batch points stay cheap.
+The best epoch is marked; stretches whose history records carry the engine's
+"overfitting" flag are shaded and labelled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+REDRAW_HZ = 15
+SMOOTHING = 0.95  # exponential moving average of the batch loss
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+class Series:
+    """x/y points in buffers that double when full."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.x = np.empty(capacity, np.float64)
+        self.y = np.empty(capacity, np.float64)
+        self.n = 0
+
+    def extend(self, xs, ys) -> None:
+        xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+        need = self.n + len(xs)
+        if need > len(self.x):
+            size = max(need, 2 * len(self.x))
+            self.x = np.resize(self.x, size)
+            self.y = np.resize(self.y, size)
+        self.x[self.n:need] = xs
+        self.y[self.n:need] = ys
+        self.n = need
+
+    def clear(self) -> None:
+        self.n = 0
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+def _plot(title: str, x_label: str, log_y: bool = False) -> pg.PlotWidget:
+    widget = pg.PlotWidget(title=title)
+    widget.setBackground("w")
+    item = widget.getPlotItem()
+    item.showGrid(x=True, y=True, alpha=0.3)
+    item.setLabel("bottom", x_label)
+    item.addLegend(offset=(-10, 10))
+    item.setDownsampling(auto=True, mode="peak")
+    item.setClipToView(True)
+    if log_y:
+        item.setLogMode(y=True)
+    return widget
+
+
+class LivePlots(QWidget):
+    """Four plots fed by `add_batches` / `add_epoch`; `redraw` runs from a timer."""
+
+    def __init__(self, parent: QWidget | None = None, timer: bool = True) -> None:
+        super().__init__(parent)
+        self.batch_plot = _plot("Batch loss", "step")
+        self.epoch_plot = _plot("Epoch loss", "epoch")
+        self.metric_plot = _plot("Validation metrics", "epoch")
+        self.lr_plot = _plot("Learning rate", "step")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for i, w in enumerate((self.batch_plot, self.epoch_plot, self.metric_plot, self.lr_plot)):
+            grid.addWidget(w, i // 2, i % 2)
+        self.series: dict[str, Series] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        pen = pg.mkPen
+        self._curve("batch", self.batch_plot, "raw", pen("#9ecae1", width=1))
+        self._curve("smooth", self.batch_plot, "smoothed", pen("#08519c", width=2))
+        self._curve("train_loss", self.epoch_plot, "train", pen(COLOURS[0], width=2), True)
+        self._curve("val_loss", self.epoch_plot, "validation", pen(COLOURS[1], width=2), True)
+        self._curve("lr", self.lr_plot, "learning rate", pen(COLOURS[2], width=2))
+        self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#2ca02c", style=pg.QtCore.Qt
+                                                                 .PenStyle.DashLine),
+                                         label="best", labelOpts={"position": 0.9})
+        self.best_line.hide()
+        self.epoch_plot.addItem(self.best_line)
+        self.overfit_items: list = []
+        self.metric_names: list[str] = []
+        self._smooth: float | None = None
+        self._smooth_n = 0
+        self._dirty = False
+        self.epochs: list[dict] = []
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(1000 / REDRAW_HZ))
+        self.timer.timeout.connect(self.redraw)
+        if timer:
+            self.timer.start()
+
+    def _curve(self, key: str, plot: pg.PlotWidget, name: str, pen, symbols: bool = False) -> None:
+        kwargs = {"symbol": "o", "symbolSize": 5, "symbolBrush": pen.color()} if symbols else {}
+        self.curves[key] = plot.plot([], [], name=name, pen=pen, **kwargs)
+        self.series[key] = Series()
+
+    # --- feeding ----------------------------------------------------------------------
+    def clear(self) -> None:
+        for s in self.series.values():
+            s.clear()
+        for item in self.overfit_items:
+            self.epoch_plot.removeItem(item)
+        self.overfit_items = []
+        self.best_line.hide()
+        self._smooth, self._smooth_n = None, 0
+        self.epochs = []
+        self._dirty = True
+        self.redraw()
+
+    def add_batches(self, batches: list[dict]) -> None:
+        if not batches:
+            return
+        xs, ys, smooth, lrs = [], [], [], []
+        s, n = self._smooth or 0.0, self._smooth_n
+        for b in batches:
+            step = (b["epoch"] - 1) * b["steps_per_epoch"] + b["step"]
+            loss = float(b["loss"])
+            if math.isfinite(loss):
+                s, n = SMOOTHING * s + (1 - SMOOTHING) * loss, n + 1
+            xs.append(step)
+            ys.append(loss)
+            smooth.append(s / (1 - SMOOTHING ** n) if n else loss)  # bias-corrected EMA
+            lrs.append(float(b["lr"]))
+        self._smooth, self._smooth_n = s, n
+        self.series["batch"].extend(xs, ys)
+        self.series["smooth"].extend(xs, smooth)
+        self.series["lr"].extend(xs, lrs)
+        self._dirty = True
+
+    def add_epoch(self, record: dict, metrics: list[str]) -> None:
+        """One history record (the engine's on_epoch info or a stored history row)."""
+        epoch = record["epoch"]
+        self.epochs.append(record)
+        for key in ("train_loss", "val_loss"):
+            value = record.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                self.series[key].extend([epoch], [value])
+        for name in metrics:
+            value = record.get(name)
+            if not isinstance(value, (int, float)):
+                continue
+            if name not in self.curves:
+                colour = COLOURS[(len(self.metric_names) + 3) % len(COLOURS)]
+                self._curve(name, self.metric_plot, name, pg.mkPen(colour, width=2), True)
+                self.metric_names.append(name)
+            self.series[name].extend([epoch], [value])
+        best = record.get("best") or {}
+        if best.get("epoch") is not None:
+            self.best_line.setValue(best["epoch"])
+            self.best_line.label.setFormat(f"best: epoch {best['epoch']}")
+            self.best_line.show()
+        if record.get("overfitting"):
+            self._mark_overfitting(epoch)
+        self._dirty = True
+
+    def _mark_overfitting(self, epoch: int) -> None:
+        """Shade from the start of the rising stretch to this epoch (grow the last region
+        when the stretch continues)."""
+        if self.overfit_items:
+            region = self.overfit_items[-2]
+            lo, hi = region.getRegion()
+            if hi >= epoch - 1:
+                region.setRegion((lo, epoch))
+                return
+        flagged = [r for r in self.epochs if not r.get("overfitting")]
+        start = flagged[-1]["epoch"] if flagged else epoch - 1
+        region = pg.LinearRegionItem((start, epoch), movable=False,
+                                     brush=pg.mkBrush(255, 0, 0, 40), pen=pg.mkPen(None))
+        label = pg.TextItem("overfitting", color="#c0392b", anchor=(0, 0))
+        label.setPos(start, 0)
+        self.epoch_plot.addItem(region)
+        self.epoch_plot.addItem(label)
+        self.overfit_items += [region, label]
+
+    # --- drawing ----------------------------------------------------------------------
+    def redraw(self, force: bool = False) -> None:
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        for key, curve in self.curves.items():
+            x, y = self.series[key].view()
+            curve.setData(x, y)
+        for i in range(1, len(self.overfit_items), 2):  # labels at the top of the plot
+            view = self.epoch_plot.getPlotItem().viewRange()
+            self.overfit_items[i].setPos(self.overfit_items[i - 1].getRegion()[0], view[1][1])
+
+    def point_count(self, key: str) -> int:
+        return self.series[key].n if key in self.series else 0

@@ -1,0 +1,332 @@
+"""One training run off the GUI thread: the engine's `fit`, events back as queued signals.
+
+Two ways, the same loop: mode "process" (the default) has a QThread supervise a child
+process that runs `fit` (studio.ml.fit_child) and reads its events line by line; mode
+"thread" calls `fit` in the QThread itself. Under load, a training thread in the GUI's
+process makes the window stall for hundreds of milliseconds (the GIL changes hands at
+the mercy of the scheduler), a child process does not (benchmarks/bench_train_gui.py).
+
+The thread only appends the engine's callbacks to a buffer and wakes the GUI with a
+queued signal, at most every `BATCH_INTERVAL_S` for batches (epochs, log lines and the
+end wake it at once), so plotting and signal plumbing cost the training loop next to
+nothing. Stop is cooperative (a threading.Event the engine checks between batches): the
+run ends "stopped" with a usable last checkpoint. Errors end the run as "failed" and come
+back as the exception, for a dialog.
+
+The thread lowers its own scheduling priority (Linux: per-thread nice) and, where the
+machine has more than one core, keeps off the core the GUI runs on, so a person
+labelling during training keeps a quick window; torch's worker threads inherit both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from studio.core.errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL_S = 1 / 15  # batches reach the GUI at most 15 times a second
+TRAIN_NICE = 5
+
+
+@dataclass
+class RunEvents:
+    """What arrived since the last delivery."""
+
+    batches: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    end: dict | None = None
+    error: BaseException | None = None
+    memory: int | None = None  # bytes of device memory in use (CUDA) or process RSS
+
+
+def _memory_in_use(device: str) -> int | None:
+    try:
+        import torch
+
+        if torch.cuda.is_available() and device != "cpu":
+            return int(torch.cuda.memory_allocated())
+    except (ImportError, RuntimeError):
+        return None
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def calm_this_thread(gui_core: int | None = 0) -> None:
+    """Lower this thread's priority and keep it off the GUI's core (best effort, Linux)."""
+    tid = threading.get_native_id()
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, TRAIN_NICE)
+        except OSError as exc:
+            log.debug("could not lower the training thread's priority: %s", exc)
+    if gui_core is not None and hasattr(os, "sched_getaffinity"):
+        cores = os.sched_getaffinity(0)
+        others = cores - {gui_core}
+        if others and len(cores) > 1:
+            try:
+                os.sched_setaffinity(tid, others)
+            except OSError as exc:
+                log.debug("could not move the training thread off the GUI core: %s", exc)
+
+
+def _error_from(info: dict) -> BaseException:
+    """The child's error as an exception of our own (its OS error kept as the cause)."""
+    from studio.core import errors
+
+    kind = getattr(errors, str(info.get("type")), None)
+    message = str(info.get("message") or "training failed")
+    if isinstance(kind, type) and issubclass(kind, errors.StudioError):
+        exc: BaseException = kind(message)
+    else:
+        exc = errors.TrainingError(f"Training failed: {info.get('type')}: {message}")
+    if info.get("errno"):
+        exc.__cause__ = OSError(int(info["errno"]), os.strerror(int(info["errno"])))
+    return exc
+
+
+class _ProcessThread(QThread):
+    """Starts `python -m studio.ml.fit_child`, feeds it the job, relays its events."""
+
+    def __init__(self, runner: TrainingRunner, project, config: dict, resume) -> None:
+        super().__init__()
+        self.runner, self.job = runner, {"project": str(project.root), "config": config,
+                                         "resume": resume}
+        self.process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def request_stop(self) -> None:
+        with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                try:
+                    self.process.stdin.write("stop\n")
+                    self.process.stdin.flush()
+                except (OSError, ValueError):  # it is ending already
+                    log.debug("the training process is gone")
+
+    def run(self) -> None:  # the supervising thread
+        import studio
+
+        runner = self.runner
+        env = dict(os.environ)
+        package_root = str(Path(studio.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
+                                                        env.get("PYTHONPATH")) if p)
+        errors_file = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
+        try:
+            with self._lock:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "studio.ml.fit_child"], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=errors_file, text=True, env=env,
+                    encoding="utf-8", bufsize=1)
+                self.process.stdin.write(json.dumps(self.job) + "\n")
+                self.process.stdin.flush()
+                if runner.stop_event.is_set():
+                    self.process.stdin.write("stop\n")
+                    self.process.stdin.flush()
+            failed = self._relay(runner)
+            code = self.process.wait()
+            if code != 0 and not failed:
+                errors_file.seek(0)
+                tail = errors_file.read()[-600:].strip()
+                runner.push_error(TrainingError(
+                    f"The training process ended unexpectedly (exit code {code}): "
+                    f"{tail or 'no message'}"))
+        except OSError as exc:
+            runner.push_error(TrainingError(f"Cannot start the training process: {exc}"))
+        finally:
+            errors_file.close()
+            if self.process is not None:
+                for stream in (self.process.stdin, self.process.stdout):
+                    try:
+                        stream.close()
+                    except OSError:
+                        log.debug("closing a pipe of the training process failed")
+
+    def _relay(self, runner: TrainingRunner) -> bool:
+        """Pass events on until the child closes stdout; True when it reported an error."""
+        failed = False
+        for line in self.process.stdout:
+            try:
+                event = json.loads(line)
+                kind, data = event["kind"], event["data"]
+            except (ValueError, KeyError, TypeError):
+                runner.on_log(line.rstrip())
+                continue
+            if kind == "batch":
+                runner.on_batch(data)
+            elif kind == "epoch":
+                runner.on_epoch(data)
+            elif kind == "log":
+                runner.on_log(data)
+            elif kind == "end":
+                runner.on_end(data)
+            elif kind == "memory":
+                runner.memory = data
+            elif kind == "error":
+                failed = True
+                runner.push_error(_error_from(data))
+        return failed
+
+    def kill(self) -> None:
+        with self._lock:
+            if self.process is not None and self.process.poll() is None:
+                self.process.kill()
+
+
+class _FitThread(QThread):
+    def __init__(self, runner: TrainingRunner, project, config: dict, resume) -> None:
+        super().__init__()
+        self.runner, self.project, self.config, self.resume = runner, project, config, resume
+        self.result = None
+
+    def run(self) -> None:  # the training thread
+        from studio.gui.train.backend import fit
+
+        runner = self.runner
+        if runner.calm:
+            calm_this_thread()
+        try:
+            self.result = fit(self.project, self.config, callbacks=runner,
+                              stop=runner.stop_event, resume=self.resume)
+        except BaseException as exc:  # delivered to the GUI thread, never dropped
+            runner.push_error(exc)
+
+    def request_stop(self) -> None:
+        """The runner's stop event is what `fit` checks: nothing more to do."""
+
+    def kill(self) -> None:
+        """A thread cannot be killed; `fit` stops at the next batch."""
+
+
+class TrainingRunner(QObject):
+    """Start, stop and watch one run at a time."""
+
+    eventsArrived = Signal(object)  # RunEvents, on the GUI thread
+    runningChanged = Signal(bool)
+    _wake = Signal()
+
+    def __init__(self, parent: QObject | None = None, mode: str = "process",
+                 calm: bool = True) -> None:
+        super().__init__(parent)
+        if mode not in ("process", "thread"):
+            raise ValueError(f"mode must be 'process' or 'thread', not {mode!r}")
+        self.mode = mode
+        self.calm = calm
+        self.memory: int | None = None  # reported by a child process
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._pending = RunEvents()
+        self._last_wake = 0.0
+        self._thread: _FitThread | None = None
+        self.device = "auto"
+        self._wake.connect(self._deliver)
+
+    # --- GUI thread -------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, project, config: dict, resume=None) -> None:
+        """Run `fit(project, config, resume=resume)` in a new thread."""
+        if self._thread is not None:
+            raise RuntimeError("a run is already training")
+        self.stop_event.clear()
+        self._pending = RunEvents()
+        self.device = str(config.get("device", "auto"))
+        self.memory = None
+        kind = _ProcessThread if self.mode == "process" else _FitThread
+        self._thread = kind(self, project, config, resume)
+        self._thread.finished.connect(self._on_finished)
+        self._thread.start()
+        self.runningChanged.emit(True)
+
+    @property
+    def thread(self) -> QThread | None:
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current batch."""
+        self.stop_event.set()
+        if self._thread is not None:
+            self._thread.request_stop()
+
+    def wait(self, msecs: int = 60000) -> bool:
+        """Block until the run ends (closing, tests); then deliver what it left. A child
+        process that does not stop in time is killed (its last checkpoint stays)."""
+        thread = self._thread
+        if thread is None:
+            return True
+        done = thread.wait(msecs)
+        if not done:
+            thread.kill()
+            done = thread.wait(10000)
+        if done:
+            self._on_finished()
+        return done
+
+    def _deliver(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, RunEvents()
+        if events.batches or events.epochs or events.logs or events.end or events.error:
+            events.memory = self.memory if self.mode == "process" else _memory_in_use(
+                self.device)
+            self.eventsArrived.emit(events)
+
+    def _on_finished(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._thread = None
+        thread.wait()
+        self._deliver()
+        thread.deleteLater()
+        self.runningChanged.emit(False)
+
+    # --- the training thread: the engine's callbacks ------------------------------------
+    def _wake_gui(self, force: bool) -> None:
+        now = time.monotonic()
+        if force or now - self._last_wake >= BATCH_INTERVAL_S:
+            self._last_wake = now
+            self._wake.emit()
+
+    def on_batch(self, info: dict) -> None:
+        with self._lock:
+            self._pending.batches.append(info)
+        self._wake_gui(False)
+
+    def on_epoch(self, info: dict) -> None:
+        with self._lock:
+            self._pending.epochs.append(info)
+        self._wake_gui(True)
+
+    def on_log(self, text: str) -> None:
+        with self._lock:
+            self._pending.logs.append(text)
+        self._wake_gui(True)
+
+    def on_end(self, summary: dict) -> None:
+        with self._lock:
+            self._pending.end = summary
+        self._wake_gui(True)
+
+    def push_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self._pending.error = exc
+        self._wake_gui(True)

@@ -1,0 +1,462 @@
+"""The Train workspace: set up a run in panels, train it off the GUI thread, watch the
+curves, look at the results and the history of runs.
+
+The panels are built from the engine (its tasks, models, augmentation spec, device list)
+once the engine is imported, which happens in a worker so torch never loads on the GUI
+thread. The config being edited is `base` (options no panel shows, e.g. from a loaded
+file) overlaid with the panels' fields; the engine's `validate_config` checks it (in a
+worker, shortly after each change and again before a run starts) and its message is put
+next to the field it names.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QLabel,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import ConfigError, StudioError
+from studio.core.fileio import atomic_write_text
+from studio.gui.errors import show_error
+from studio.gui.train.controls import Controls
+from studio.gui.train.failures import explain_failure
+from studio.gui.train.form import ConfigForm
+from studio.gui.train.runner import TrainingRunner
+from studio.gui.workers import WorkerPool
+
+VALIDATE_MS = 300
+
+
+def preflight(backend, cfg: dict, project) -> dict:
+    """The engine's checks before a run: its config validation, then building the model
+    with these options (the builders reject bad model options)."""
+    checked = backend.validate_config(cfg, project)
+    n_classes = max(2, len(project.classes())) if project is not None else 2
+    backend.build_model(checked["model"], n_classes, 3, options=checked["model_options"])
+    return checked
+
+
+def _load_backend():
+    import studio.gui.train.backend as backend
+
+    return backend, backend.list_devices()
+
+
+class TrainWorkspace(QWidget):
+    """Set up, run and review training runs of the open project."""
+
+    ready = Signal()  # the engine is loaded and the panels are built
+    projectDataChanged = Signal()  # e.g. a split was made: other views should refresh
+    runFinished = Signal(dict)  # the engine's end summary (or {"status": "failed", ...})
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workers = WorkerPool(2, self)
+        self.runner = TrainingRunner(self)
+        self.form = ConfigForm(self)
+        self.backend = None
+        self.doc = None
+        self.project = None
+        self.base: dict = {}
+        self.current_run: int | None = None
+        self.last_error: BaseException | None = None
+        self._resume_history: list[dict] = []
+        self.loading = QLabel("Loading the training engine...")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.loading)
+        self.validate_timer = QTimer(self)
+        self.validate_timer.setSingleShot(True)
+        self.validate_timer.setInterval(VALIDATE_MS)
+        self.validate_timer.timeout.connect(self.validate)
+        self._loading_backend = False
+
+    def load_engine(self) -> None:
+        """Import the engine in a worker (once), then build the panels from it. Done when
+        the workspace is first shown, so a person who only labels never loads torch."""
+        if self.backend is not None or self._loading_backend:
+            return
+        self._loading_backend = True
+        self.workers.submit(_load_backend, on_result=self._build,
+                            on_error=lambda exc: self.loading.setText(
+                                f"The training engine cannot be loaded: {exc}"))
+
+    # --- building -----------------------------------------------------------------------
+    def _build(self, loaded) -> None:
+        from studio.gui.train.augment_panel import AugmentPanel
+        from studio.gui.train.data_panel import DataPanel
+        from studio.gui.train.history import HistoryPanel
+        from studio.gui.train.live_panel import LivePanel
+        from studio.gui.train.model_panel import ModelPanel
+        from studio.gui.train.summary import SummaryPanel
+        from studio.gui.train.training_panel import TrainingPanel
+
+        self.backend, devices = loaded
+        self.controls = Controls(self.backend)
+        self.data_panel = DataPanel(self.workers)
+        self.augment_panel = AugmentPanel(self.form, self.workers)
+        self.augment_panel.config_source = self.config
+        self.model_panel = ModelPanel(self.form, self.workers)
+        self.training_panel = TrainingPanel(self.form)
+        self.training_panel.set_devices(devices)
+        self.live = LivePanel()
+        self.summary = SummaryPanel(self.workers)
+        self.history = HistoryPanel(self.workers)
+        self.setup_tabs = QTabWidget()
+        for widget, title in ((self.data_panel, "Data"), (self.augment_panel, "Augmentation"),
+                              (self.model_panel, "Model"), (self.training_panel, "Training")):
+            if widget in (self.model_panel, self.training_panel):  # rows keep their height
+                scroll = QScrollArea()
+                scroll.setWidgetResizable(True)
+                scroll.setWidget(widget)
+                widget = scroll
+            self.setup_tabs.addTab(widget, title)
+        self.result_tabs = QTabWidget()
+        for widget, title in ((self.live, "Live"), (self.summary, "Summary"),
+                              (self.history, "History")):
+            self.result_tabs.addTab(widget, title)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.controls)
+        column.addWidget(self.setup_tabs, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.result_tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        self.layout().removeWidget(self.loading)
+        self.loading.deleteLater()
+        self.layout().addWidget(split)
+        self._connect()
+        self.set_config(self.backend.default_config(self.controls.task.value()))
+        self._install_project()
+        self.ready.emit()
+
+    def _connect(self) -> None:
+        c = self.controls
+        c.task.currentIndexChanged.connect(lambda _i: self.change_task(c.task.value()))
+        c.start.clicked.connect(self.start)
+        c.stop.clicked.connect(self.stop)
+        c.resume.clicked.connect(lambda: self.resume(self.history.selected_ids()[0]
+                                                     if self.history.selected_ids() else None))
+        c.save.clicked.connect(lambda: self.save_config())
+        c.load.clicked.connect(lambda: self.load_config())
+        c.reset.clicked.connect(self.reset)
+        c.recommend.clicked.connect(self.recommend)
+        self.form.changed.connect(lambda _p: self.validate_timer.start())
+        self.model_panel.errorFound.connect(self._show_config_error)
+        self.data_panel.splitsChanged.connect(self._on_splits_changed)
+        self.data_panel.refreshRequested.connect(self.refresh_data)
+        self.runner.eventsArrived.connect(self._on_events)
+        self.runner.runningChanged.connect(self._on_running_changed)
+        self.history.runSelected.connect(lambda rid: self.summary.show_run(self.project, rid))
+        self.history.useConfigRequested.connect(self.use_run_config)
+        self.history.resumeRequested.connect(self.resume)
+
+    # --- workspace hooks ------------------------------------------------------------------
+    def set_document(self, doc) -> None:
+        self.doc = doc
+        self.project = doc.project if doc is not None else None
+        if self.backend is not None:
+            self._install_project()
+
+    def _install_project(self) -> None:
+        project = self.project
+        if project is not None and not self.runner.running:
+            tasks = self.backend.labelled_tasks(project)
+            if tasks and self.task not in tasks:  # open on a task the labels allow
+                self.set_config(self.backend.default_config(tasks[0]))
+        self.controls.set_enabled(project is not None, self.runner.running)
+        self.model_panel.set_task(self.task, project)
+        self.model_panel.refresh_model()
+        self.form.load(self.base)
+        self.history.refresh(project)
+        self.summary.show_run(project, None)
+        self.augment_panel.set_project(project, self.doc.image_id if self.doc else None)
+        self.refresh_data()
+        self.validate_timer.start()
+
+    def workspace_entered(self) -> None:
+        self.load_engine()
+        if self.backend is not None and self.project is not None:
+            self.refresh_data()
+            self.history.refresh()
+            if self.doc is not None and self.doc.image_id is not None:
+                self.augment_panel.set_project(self.project, self.doc.image_id)
+
+    def confirm_close(self) -> bool:
+        if not self.runner.running:
+            return True
+        answer = QMessageBox.question(self, "A run is training", "A model is training. Stop "
+                                      "the run and close? (It ends 'stopped' and can be "
+                                      "resumed later.)")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.stop_and_wait()
+        return True
+
+    def stop_and_wait(self, msecs: int = 120000) -> None:
+        self.runner.stop()
+        self.runner.wait(msecs)
+
+    def shutdown(self) -> None:
+        self.stop_and_wait()
+        self.workers.shutdown()
+
+    # --- the config ---------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.controls.task.value()
+
+    def config(self) -> dict:
+        cfg = copy.deepcopy(self.base)
+        self.form.apply(cfg)
+        cfg["task"] = self.task
+        return cfg
+
+    def set_config(self, cfg: dict) -> None:
+        """Show a (possibly partial) config: missing options take the task's defaults."""
+        from studio.ml.config import merge
+
+        task = cfg.get("task", self.task)
+        if task not in self.backend.TASKS:
+            raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(self.backend.TASKS)}.")
+        defaults = self.backend.default_config(task)
+        if "model_options" in cfg or cfg.get("model", defaults["model"]) != defaults["model"]:
+            defaults["model_options"] = {}
+        self.base = merge(defaults, cfg)
+        self.controls.task.blockSignals(True)
+        self.controls.task.set_value(task)
+        self.controls.task.blockSignals(False)
+        self.training_panel.set_task(task)
+        self.model_panel.set_task(task, self.project)
+        self.model_panel.model.set_value(self.base["model"])
+        self.model_panel.refresh_model()
+        self.form.load(self.base)
+        self.form.clear_errors()
+        self.form.clear_reasons()
+        self.controls.reasons.setText("")
+        self.augment_panel.schedule_preview()
+        self.validate_timer.start()
+
+    def change_task(self, task: str) -> None:
+        self.set_config(self.backend.default_config(task))
+        self.refresh_data()
+
+    def reset(self) -> None:
+        self.set_config(self.backend.default_config(self.task))
+
+    def save_config(self, path: str | None = None) -> Path | None:
+        """Write the config as the JSON the CLI takes (`studio-cli train --config`)."""
+        from PySide6.QtWidgets import QFileDialog
+
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save config", "run.json", "JSON (*.json)")
+        if not path:
+            return None
+        try:
+            atomic_write_text(Path(path), json.dumps(self.config(), indent=2) + "\n")
+        except (OSError, TypeError, ValueError) as exc:
+            show_error(self, StudioError(f"Cannot write {path}: {exc}"))
+            return None
+        return Path(path)
+
+    def load_config(self, path: str | None = None) -> bool:
+        from PySide6.QtWidgets import QFileDialog
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load config", "", "JSON (*.json)")
+        if not path:
+            return False
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path} must hold one object (a dict of options).")
+            self.set_config(data)
+        except (OSError, ValueError) as exc:
+            show_error(self, ConfigError(f"Cannot read the config {path}: {exc}"))
+            return False
+        except StudioError as exc:
+            show_error(self, exc)
+            return False
+        return True
+
+    def use_run_config(self, run_id: int) -> None:
+        """Start from the config of run `run_id`."""
+        self.set_config(self.project.run(run_id).config)
+        self.show_setup(self.model_panel)
+
+    def show_setup(self, widget: QWidget) -> None:
+        """Bring the setup tab holding `widget` to the front."""
+        for i in range(self.setup_tabs.count()):
+            tab = self.setup_tabs.widget(i)
+            if tab is widget or tab.isAncestorOf(widget):
+                self.setup_tabs.setCurrentIndex(i)
+                return
+
+    def current_setup(self) -> QWidget:
+        """The panel on the front setup tab (inside its scroll area, if any)."""
+        tab = self.setup_tabs.currentWidget()
+        return tab.widget() if isinstance(tab, QScrollArea) else tab
+
+    # --- checking -----------------------------------------------------------------------
+    def validate(self, then=None) -> None:
+        """Check the config with the engine (in a worker); `then(cfg)` runs when it is fine.
+
+        The check after an edit and the one before a run have their own keys, so an edit
+        never swallows a Start."""
+        if self.backend is None:
+            return
+        cfg = self.config()
+        if then is not None:
+            self.validate_timer.stop()
+
+        def ok(checked: dict) -> None:
+            self.form.clear_errors()
+            self.controls.show_problem("")
+            if then is not None:
+                then(cfg)
+
+        if then is None:
+            self.workers.submit(self.backend.validate_config, cfg, self.project,
+                                key="validate", on_result=ok, on_error=self._show_config_error)
+        else:
+            self.workers.submit(preflight, self.backend, cfg, self.project, key="preflight",
+                                on_result=ok, on_error=self._show_config_error)
+
+    def _show_config_error(self, exc) -> None:
+        message = str(exc)
+        if isinstance(exc, BaseException) and not isinstance(exc, StudioError):
+            show_error(self, exc)
+            return
+        path = self.form.show_error(message)
+        self.controls.show_problem("" if path else message)
+        if path is not None:
+            self.show_setup(self.form.fields[path].row)
+
+    # --- running ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the settings, then train a new run with them."""
+        if self.project is None or self.runner.running:
+            return
+        self.validate(then=self._start_checked)
+
+    def _start_checked(self, cfg: dict) -> None:
+        if self.runner.running:
+            return
+        self._begin(cfg, None, [])
+
+    def resume(self, run_id: int | None) -> None:
+        """Continue run `run_id` from its last checkpoint (epochs and device from the panels)."""
+        if self.project is None or self.runner.running:
+            return
+        runs = self.project.runs()
+        if run_id is None:
+            run_id = runs[-1].id if runs else None
+        if run_id is None:
+            show_error(self, StudioError("There is no run to resume yet: start one first."))
+            return
+        run = self.project.run(run_id)
+        if not run.checkpoints.get("last"):
+            show_error(self, StudioError(f"{run.name} has no last checkpoint to resume from."))
+            return
+        panel = self.config()
+        overrides = {k: panel[k] for k in ("device", "cpu_threads")}
+        done = max((h.get("epoch", 0) for h in run.history), default=0)
+        if run.status == "finished":  # train further: the panel says up to which epoch
+            if not isinstance(panel["epochs"], int) or panel["epochs"] <= done:
+                self._show_config_error(ConfigError(
+                    f"{run.name} finished {done} epochs: set 'epochs' above {done} to train "
+                    "it further."))
+                return
+            overrides["epochs"] = panel["epochs"]
+        self._begin({**run.config, **overrides}, run_id, list(run.history))
+
+    def _begin(self, cfg: dict, resume: int | None, history: list[dict]) -> None:
+        self.last_error = None
+        self.current_run = resume
+        self.live.begin(int(cfg.get("epochs", 1)), self._metrics(cfg.get("task", self.task)),
+                        history)
+        self.result_tabs.setCurrentWidget(self.live)
+        start_cfg = {k: cfg[k] for k in ("epochs", "device", "cpu_threads") if k in cfg} \
+            if resume is not None else cfg
+        self.runner.start(self.project, start_cfg, resume=resume)
+
+    def _metrics(self, task: str) -> list[str]:
+        return list(self.backend.METRICS.get(task, ()))
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.live.figures["state"].setText("Stopping after this batch...")
+
+    def _on_events(self, events) -> None:
+        if self.current_run is None and (events.batches or events.epochs):
+            running = [r for r in self.project.runs() if r.status == "running"]
+            if running:
+                self.current_run = running[-1].id
+                self.history.busy_run = self.current_run
+                self.history.refresh()
+        self.live.show_events(events)
+        if events.error is not None:
+            self.last_error = events.error
+        if events.end is not None or events.error is not None:
+            self.live.end(events.end, events.error)
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.controls.set_enabled(self.project is not None, running)
+        if running:
+            return
+        self.history.busy_run = None
+        if self.project is None:
+            return
+        self.history.refresh()
+        if self.current_run is None and self.project.runs():
+            self.current_run = self.project.runs()[-1].id
+        if self.current_run is not None:
+            self.history.select_run(self.current_run)
+            self.summary.show_run(self.project, self.current_run)
+        if self.last_error is not None:
+            title, text = explain_failure(self.last_error)
+            box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                              self)
+            box.exec()
+        self.runFinished.emit({"run_id": self.current_run,
+                               "status": "failed" if self.last_error else "ended"})
+
+    # --- data -----------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        if self.backend is not None:
+            self.data_panel.refresh(self.project, self.task)
+
+    def _on_splits_changed(self) -> None:
+        self.refresh_data()
+        self.validate_timer.start()
+        self.projectDataChanged.emit()
+
+    # --- recommended settings ---------------------------------------------------------------
+    def recommend(self) -> None:
+        if self.project is None or not self.backend.has_planner():
+            return
+        mirror = self.controls.mirror.value()
+        device = self.config().get("device", "auto")
+        self.controls.recommend.setEnabled(False)
+        self.workers.submit(self.backend.recommend, self.project, self.task, mirror, device,
+                            key="recommend", on_result=self._show_recommendation,
+                            on_error=lambda exc: show_error(self, exc),
+                            on_finished=lambda: self.controls.recommend.setEnabled(True))
+
+    def _show_recommendation(self, plan) -> None:
+        self.set_config(plan.config)
+        left = self.form.show_reasons(dict(plan.reasons))
+        self.controls.reasons.setText("\n".join(f"{k}: {v}" for k, v in left.items()))

@@ -1,0 +1,114 @@
+"""`fit` in a child process, for a window that must stay responsive while it trains.
+
+    python -m studio.ml.fit_child   (stdin: one JSON job line, then commands)
+
+The job is {"project": folder, "config": {...}, "resume": run id | path | null}. The
+child opens the project beside its parent (which holds the project's lock and waits for
+the child) and calls the one training loop, `studio.ml.fit.fit`. Each callback becomes
+one JSON line {"kind": "batch" | "epoch" | "log" | "end" | "memory" | "error", "data": ...}
+on stdout; a line "stop" on stdin stops the run after the current batch (so does the end
+of stdin: a parent that died stops its run). Anything else the libraries print goes to
+stderr, so stdout carries only events.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import json
+import os
+import sys
+import threading
+import time
+
+MEMORY_EVERY_S = 1.0
+
+
+class EventWriter:
+    """Callbacks for `fit` that write JSON lines to a file object."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+        self.last_memory = 0.0
+
+    def emit(self, kind: str, data) -> None:
+        line = json.dumps({"kind": kind, "data": data}, default=str)
+        with self.lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def on_batch(self, info: dict) -> None:
+        self.emit("batch", info)
+        now = time.monotonic()
+        if now - self.last_memory >= MEMORY_EVERY_S:
+            self.last_memory = now
+            self.emit("memory", memory_in_use())
+
+    def on_epoch(self, info: dict) -> None:
+        self.emit("epoch", info)
+
+    def on_log(self, text: str) -> None:
+        self.emit("log", text)
+
+    def on_end(self, summary: dict) -> None:
+        self.emit("end", summary)
+
+
+def memory_in_use() -> int | None:
+    """Bytes of CUDA memory allocated, else this process's resident memory."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.memory_allocated())
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def describe_error(exc: BaseException) -> dict:
+    """Type name, message and (for an OS error anywhere in the chain) its errno."""
+    code = None
+    seen, err = set(), exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno_mod.ENOSPC, errno_mod.ENOENT):
+            code = err.errno
+            break
+        err = err.__cause__ or err.__context__
+    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__,
+            "errno": code}
+
+
+def main() -> int:
+    events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout = sys.stderr  # stray prints must not break the event stream
+    job = json.loads(sys.stdin.readline())
+    stop = threading.Event()
+
+    def watch_stdin() -> None:
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                stop.set()
+        stop.set()  # stdin closed: the parent is gone or wants us to end
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    writer = EventWriter(events_out)
+    from studio.core.project import Project
+    from studio.ml.fit import fit
+
+    try:
+        project = Project.open_for_child(job["project"])
+        try:
+            fit(project, job["config"], callbacks=writer, stop=stop, resume=job.get("resume"))
+        finally:
+            project.close()
+    except BaseException as exc:  # reported to the parent, which shows it
+        writer.emit("error", describe_error(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
