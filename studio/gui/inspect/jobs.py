@@ -79,7 +79,7 @@ class InspectJobs(QObject):
             b = QPushButton(text)
             b.clicked.connect(slot)
             self.buttons[text] = b
-            grid.addWidget(b, i // 4, i % 4)
+            grid.addWidget(b, i // 3, i % 3)  # three a row: the column stays narrow
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Post-processing</b> (sliders never re-run the network)"))
