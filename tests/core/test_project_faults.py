@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from studio.core import project as project_module
+from studio.core import project_images
 from studio.core.errors import DiskFullError, ProjectCorruptError, ProjectLockedError
 from studio.core.formats import import_dataset
 from studio.core.project import Project
@@ -86,7 +87,7 @@ def test_import_with_copies_leaves_no_orphans_when_the_disk_fills(tmp_path, monk
                        for i, n in enumerate(("a.png", "b.png", "c.png"), 1)],
             "annotations": [], "categories": [{"id": 1, "name": "x"}]}
     (tmp_path / "ds" / "ann.json").write_text(json.dumps(coco))
-    real_copy = project_module.atomic_copy
+    real_copy = project_images.atomic_copy
     calls = []
 
     def copy_then_fill(src, dest):
@@ -95,7 +96,7 @@ def test_import_with_copies_leaves_no_orphans_when_the_disk_fills(tmp_path, monk
             raise OSError(errno.ENOSPC, "No space left on device")
         real_copy(src, dest)
 
-    monkeypatch.setattr(project_module, "atomic_copy", copy_then_fill)
+    monkeypatch.setattr(project_images, "atomic_copy", copy_then_fill)
     with Project.create(tmp_path / "p") as p:
         with pytest.raises(DiskFullError, match="copy images into"):
             import_dataset(p, "coco", tmp_path / "ds" / "ann.json", copy_images=True)

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.core.project import SPLITS, STATUSES
+from studio.core.project_images import STATUSES
+from studio.core.splits import SPLITS
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
 from studio.gui.panels.images_model import (

@@ -25,7 +25,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QImage
 
-from studio.core.project import ImageRecord, Project
+from studio.core.project import Project
+from studio.core.project_images import ImageRecord
 from studio.gui.workers import WorkerPool
 
 log = logging.getLogger(__name__)
