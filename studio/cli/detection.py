@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.jsonutil import dumps_strict
 
@@ -49,7 +49,7 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     if args.store:
         missing = [str(p) for p, i in zip(paths, ids, strict=True) if i is None]
         if missing:
-            raise StudioError(f"--store saves objects on project images only; not in the "
+            raise ValidationError(f"--store saves objects on project images only; not in the "
                               f"project: {', '.join(missing[:3])}"
                               f"{' ...' if len(missing) > 3 else ''}. Import them first.")
     predictor = Predictor.from_run(project, args.run, args.which, args.device)

@@ -39,6 +39,11 @@ class NotFoundError(StudioError):
     """An image, class, annotation or run id that does not exist."""
 
 
+class ActionError(StudioError):
+    """An action the current state does not allow (no image open, nothing selected, a locked
+    object); the message says what to do first."""
+
+
 class ValidationError(StudioError):
     """A value given to the store or a command is not allowed (a name, colour, choice, ratio)."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import GeometryError, NotFoundError, StudioError
+from studio.core.errors import GeometryError, NotFoundError, ValidationError
 from studio.core.geometry import (
     MaskGeom,
     as_polygon,
@@ -59,12 +59,12 @@ def normalize_attributes(attributes) -> dict:
     if attributes is None:
         return {}
     if not isinstance(attributes, dict):
-        raise StudioError(f"Object attributes must be a mapping of names to values, got "
+        raise ValidationError(f"Object attributes must be a mapping of names to values, got "
                           f"{attributes!r}.")
     out = {}
     for key, value in attributes.items():
         if not isinstance(value, (bool, int, float, str)):
-            raise StudioError(f"Attribute {key!r} must be a yes/no, number or text, got "
+            raise ValidationError(f"Attribute {key!r} must be a yes/no, number or text, got "
                               f"{value!r}.")
         out[str(key)] = value
     return out

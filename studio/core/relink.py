@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.core.errors import ImageMissingError, StudioError
+from studio.core.errors import ImageMissingError, StudioError, ValidationError
 from studio.core.images import file_sha256, image_info
 
 
@@ -51,12 +51,12 @@ def relink_image(project, image_id: int, new_path: str | os.PathLike) -> None:
         raise ImageMissingError(f"{path} does not exist; choose an existing image file.")
     info = image_info(path)
     if (info.width, info.height) != (rec.width, rec.height):
-        raise StudioError(f"{path.name} is {info.width} x {info.height}, but {rec.name} was "
+        raise ValidationError(f"{path.name} is {info.width} x {info.height}, but {rec.name} was "
                           f"{rec.width} x {rec.height}; choose the same image.")
     digest = file_sha256(path)
     other = project.find_image_by_hash(digest)
     if other is not None and other != image_id:
-        raise StudioError(f"{path.name} is already image {other} of this project; choose the "
+        raise ValidationError(f"{path.name} is already image {other} of this project; choose the "
                           f"file of {rec.name}.")
     with project.transaction() as conn:
         conn.execute("UPDATE images SET path = ?, sha256 = ? WHERE id = ?",
@@ -82,7 +82,7 @@ def relink_folder(project, folder: str | os.PathLike,
     the one with the recorded content wins."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
-        raise StudioError(f"{root} is not a folder; choose the folder that holds the images.")
+        raise ValidationError(f"{root} is not a folder; choose the folder that holds the images.")
     by_name: dict[str, list[Path]] = {}
     for dirpath, _dirs, files in os.walk(root):
         for name in files:

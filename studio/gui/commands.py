@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtGui import QUndoCommand
 
 from studio.core.editing import paste_patch
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, StudioError
 from studio.core.project_annotations import Annotation
 
 
@@ -88,7 +88,7 @@ class MaskPatchOp:
                  current: Annotation | None = None) -> None:
         before, after = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
         if before.shape != after.shape or before.ndim != 2:
-            raise StudioError("A mask patch needs before/after arrays of the same 2-D shape.")
+            raise ValueError("A mask patch needs before/after arrays of the same 2-D shape.")
         self.ann_id, self.x, self.y = ann_id, int(x), int(y)
         self.before, self.after = before.copy(), after.copy()
         self._deleted: Annotation | None = None
@@ -100,7 +100,7 @@ class MaskPatchOp:
         if ann is None:
             ann = project.annotation(self.ann_id)
         if ann.kind != "mask":
-            raise StudioError(f"Annotation {self.ann_id} is a {ann.kind}, not a mask.")
+            raise ValueError(f"Annotation {self.ann_id} is a {ann.kind}, not a mask.")
         geom = paste_patch(ann.geometry, self.x, self.y, patch)
         if not geom.bitmap.any():
             self._deleted = ann
@@ -136,7 +136,7 @@ class StoreCommand(QUndoCommand):
     def document(self):
         document = self._document()
         if document is None:
-            raise StudioError("The labelling document of this edit is closed.")
+            raise ActionError("The labelling document of this edit is closed.")
         return document
 
     def execute(self) -> None:

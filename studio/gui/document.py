@@ -16,7 +16,7 @@ from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from studio.core import images as _images  # noqa: F401  (sets OpenCV's pixel limit first)
 from studio.core.editing import PaintPlan, clip_footprint, crop_mask, plan_paint
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, StudioError, ValidationError
 from studio.core.geometry import MaskGeom, clip_box, mask_to_polygons, rasterize
 from studio.gui.commands import (
     AddAnnotationsCommand,
@@ -106,7 +106,7 @@ class LabelDocument(ObjectStateMixin, QObject):
 
     def _require_image(self) -> int:
         if self.image_id is None:
-            raise StudioError("No image is open; choose one in the image list first.")
+            raise ActionError("No image is open; choose one in the image list first.")
         self._refuse_missing(self.image_id)
         return self.image_id
 
@@ -121,7 +121,7 @@ class LabelDocument(ObjectStateMixin, QObject):
     def _class_for_new(self, class_id: int | None) -> int:
         cid = class_id if class_id is not None else self.active_class_id
         if cid is None:
-            raise StudioError("No class is chosen; add a class in the Classes panel first.")
+            raise ActionError("No class is chosen; add a class in the Classes panel first.")
         return int(cid)
 
     def select(self, ids: Iterable[int]) -> None:
@@ -379,7 +379,7 @@ class LabelDocument(ObjectStateMixin, QObject):
     def convert_annotations(self, ids: Sequence[int], kind: str) -> list[int]:
         """Convert regions to "mask" or "polygon" (a mask may give several polygons)."""
         if kind not in ("mask", "polygon"):
-            raise StudioError(f"Cannot convert to {kind!r}; choose 'mask' or 'polygon'.")
+            raise ValidationError(f"Cannot convert to {kind!r}; choose 'mask' or 'polygon'.")
         width, height = self.image_size()
         self._refuse_locked(ids)
         old, items = [], []

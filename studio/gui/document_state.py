@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, ImageMissingError
 
 
 class ObjectStateMixin:
@@ -18,7 +18,7 @@ class ObjectStateMixin:
     def _refuse_missing(self, image_id: int) -> None:
         if image_id == self.image_id and self.image_missing:
             name = self.project.image(image_id).name
-            raise StudioError(f"The file of {name} is missing; relink it (Image > Relink "
+            raise ImageMissingError(f"The file of {name} is missing; relink it (Image > Relink "
                               "missing file) before labelling it.")
 
     # --- visibility, lock, attributes of single objects -----------------------------------
@@ -61,5 +61,5 @@ class ObjectStateMixin:
     def _refuse_locked(self, ids: Sequence[int]) -> None:
         for i in ids:
             if self.project.annotation(int(i)).locked:
-                raise StudioError(f"Object {int(i)} is locked; unlock it (right-click > Unlock) "
+                raise ActionError(f"Object {int(i)} is locked; unlock it (right-click > Unlock) "
                                   "to change it.")

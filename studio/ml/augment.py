@@ -30,7 +30,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, DataError
 from studio.ml.augment_ops import FastElastic, RandomGaussianNoise, RandomResizedCropAligned
 from studio.ml.augment_spec import validate_spec
 from studio.ml.tasks import IGNORE_INDEX as IGNORE
@@ -211,7 +211,7 @@ class SampleTransform:
         if arr.ndim == 2:
             arr = arr[:, :, None]
         if arr.ndim != 3:
-            raise StudioError(f"expected an HxW or HxWxC image, got shape {arr.shape}")
+            raise DataError(f"expected an HxW or HxWxC image, got shape {arr.shape}")
         t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
         if t.dtype == torch.uint16 or arr.dtype == np.uint16:
             t = t.to(torch.float32) / 65535.0
@@ -224,10 +224,10 @@ class SampleTransform:
     def _to_mask(self, target: Any, hw: tuple[int, int]) -> tv_tensors.Mask:
         arr = target.cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
         if arr.shape != hw:
-            raise StudioError(f"label map of shape {arr.shape} does not match image {hw}")
+            raise DataError(f"label map of shape {arr.shape} does not match image {hw}")
         if arr.dtype != np.uint8:
             if arr.size and (arr.min() < 0 or arr.max() > IGNORE):
-                raise StudioError("label map values must be 0..254 or 255 (ignore)")
+                raise DataError("label map values must be 0..254 or 255 (ignore)")
             arr = arr.astype(np.uint8)
         return tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(arr)))
 

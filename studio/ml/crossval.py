@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, ProjectError, TrainingError
 from studio.ml.datasets import decode
 from studio.ml.loop import stop_requested
 from studio.ml.predict import Predictor
@@ -109,7 +109,7 @@ def held_out_predictions(project, run_id: int, images: Sequence[tuple[int, str, 
             result = fit(project, fold_cfg, callbacks=callbacks, stop=stop)
             try:
                 if result.status not in ("finished", "stopped") or stop_requested(stop):
-                    raise StudioError(f"Cross-validation fold {n} ended '{result.status}'; "
+                    raise TrainingError(f"Cross-validation fold {n} ended '{result.status}'; "
                                       "no label-error scores were computed.")
                 predictor = Predictor.from_run(project, result.run_id, which, device)
                 _predict(predictor, [by_id[i] for i in group], f"fold {n}/{len(groups)}",
@@ -136,5 +136,5 @@ def _remove_run(project, run_id: int) -> None:
     try:
         shutil.rmtree(folder)
     except OSError as exc:
-        raise StudioError(f"Could not remove the cross-validation run folder {folder}: "
+        raise ProjectError(f"Could not remove the cross-validation run folder {folder}: "
                           f"{exc.strerror}. Delete it by hand.") from exc

@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
-from studio.core.errors import StudioError
+from studio.core.errors import ImageError, StudioError
 from studio.core.tiles import TilePyramid
 from studio.gui.workers import CancelToken
 
@@ -35,7 +35,7 @@ def array_to_qimage(arr: np.ndarray) -> QImage:
     elif arr.shape[2] == 4:
         fmt = QImage.Format.Format_RGBA8888
     else:
-        raise StudioError(f"Cannot show an image with {arr.shape[2]} channels.")
+        raise ImageError(f"Cannot show an image with {arr.shape[2]} channels.")
     return QImage(arr.data, w, h, arr.strides[0], fmt).copy()
 
 

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QRectF, Signal
 from PySide6.QtGui import QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene
 
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError
 from studio.core.images import display_range, load_image, to_uint8
 from studio.core.tiles import TILED_PIXELS
 from studio.gui.canvas.tile_source import TiledSource, array_to_qimage
@@ -232,7 +232,7 @@ class ImageLayer(QObject):
             return self._display[y:y + h, x:x + w]
         if self._tiles is not None:
             return self._tiles.region(x, y, w, h)
-        raise StudioError("No image is shown.")
+        raise ActionError("No image is shown.")
 
     # --- tiles --------------------------------------------------------------------------------------
     def update_view(self, rect: QRectF, scale: float) -> None:

@@ -18,7 +18,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsScene, QGraphicsView
 
-from studio.core.errors import StudioError
+from studio.core.errors import StudioError, ValidationError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.items import ITEM_TYPES, AnnotationItem, MaskItem, PaintLayerItem
 from studio.gui.canvas.keys import CanvasKeys, CanvasNote
@@ -118,7 +118,7 @@ class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
 
     def set_tool(self, name: str) -> None:
         if name not in self._tools:
-            raise StudioError(f"Unknown tool {name!r}; choose one of {', '.join(self._tools)}.")
+            raise ValidationError(f"Unknown tool {name!r}; choose one of {', '.join(self._tools)}.")
         if name == self.tool.name:
             return
         self.tool.deactivate()
@@ -145,7 +145,7 @@ class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
 
     def set_paint_mode(self, mode: str) -> None:
         if mode not in ("semantic", "instance"):
-            raise StudioError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
+            raise ValidationError(f"Unknown paint mode {mode!r}; use 'semantic' or 'instance'.")
         self.paint_mode = mode
 
     def set_preserve_other_labels(self, preserve: bool) -> None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from studio.core.editing import crop_mask
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, DataError, NotFoundError
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand
@@ -78,7 +78,7 @@ def accept_mask(doc, image_id: int, labels: np.ndarray, class_ids: Sequence[int]
     labels = np.asarray(labels, np.uint8)
     rec = project.image(image_id)
     if labels.shape != (rec.height, rec.width):
-        raise StudioError(f"The mask ({labels.shape[1]}x{labels.shape[0]}) does not match the "
+        raise DataError(f"The mask ({labels.shape[1]}x{labels.shape[0]}) does not match the "
                           f"image ({rec.width}x{rec.height}); reopen the image and try again.")
     source = model_source(run_id)
     wanted = set(int(c) for c in class_ids)
@@ -92,14 +92,14 @@ def accept_mask(doc, image_id: int, labels: np.ndarray, class_ids: Sequence[int]
             ops.append(AddOp(image_id, int(class_ids[v]), "mask",
                              MaskGeom.from_full(labels == v), source))
         if len(ops) == len(old):
-            raise StudioError("The post-processed mask is empty; nothing to accept.")
+            raise ActionError("The post-processed mask is empty; nothing to accept.")
         text = f"Accept run {run_id} mask"
     else:
         region = np.asarray(region, bool)
         values = np.unique(labels[region])
         values = values[values != UNLABELLED]
         if region.shape != labels.shape or len(values) != 1:
-            raise StudioError("Select one connected component of the prediction to accept.")
+            raise ActionError("Select one connected component of the prediction to accept.")
         ops = []
         ys, xs = np.nonzero(region)
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
@@ -125,7 +125,7 @@ def model_annotation_ids(project, image_id: int, run_id: int) -> list[int]:
 def accept_prelabels(doc, image_id: int, run_id: int) -> StoreCommand:
     """Keep the run's pre-labels of the image: it is marked done (undoable)."""
     if not model_annotation_ids(doc.project, image_id, run_id):
-        raise StudioError(f"Image {image_id} has no pre-labels from run {run_id}.")
+        raise NotFoundError(f"Image {image_id} has no pre-labels from run {run_id}.")
     return _push(doc, image_id, f"Accept run {run_id} pre-labels", [SetStatusOp(image_id, "done")])
 
 
@@ -133,6 +133,6 @@ def reject_prelabels(doc, image_id: int, run_id: int) -> StoreCommand:
     """Delete the run's pre-labels of the image and mark it new again (undoable)."""
     ids = model_annotation_ids(doc.project, image_id, run_id)
     if not ids:
-        raise StudioError(f"Image {image_id} has no pre-labels from run {run_id}.")
+        raise NotFoundError(f"Image {image_id} has no pre-labels from run {run_id}.")
     ops = [DeleteOp(i) for i in ids] + [SetStatusOp(image_id, "new")]
     return _push(doc, image_id, f"Reject run {run_id} pre-labels", ops)

@@ -9,7 +9,7 @@ import math
 import cv2
 import numpy as np
 
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect import overlays as ov
 from studio.gui.inspect.accept import accept_mask, component_at
 
@@ -135,6 +135,6 @@ class OverlayEditing:
     def current_mask(self) -> np.ndarray:
         """The current image's post-processed mask, brush edits included (a copy)."""
         if self.result is None:
-            raise StudioError("No image is shown.")
+            raise ActionError("No image is shown.")
         return self.result.mask.copy()
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect.accept import accept_prelabels, model_annotation_ids, reject_prelabels
 from studio.gui.inspect.model import confusion, top_k
 from studio.gui.inspect.queues import QueueList
@@ -120,7 +120,7 @@ class InspectJobs(QObject):
     def _need_session(self):
         s = self.ws.session
         if s is None:
-            raise StudioError("Open a run and a split first (Open, top left).")
+            raise ActionError("Open a run and a split first (Open, top left).")
         return s
 
     def _guard(fn):  # noqa: N805 (decorator inside the class)
@@ -180,14 +180,14 @@ class InspectJobs(QObject):
             image_ids = [i for i in self.ws.browser.selected_ids() if i in unlabelled] \
                 if selected else sorted(unlabelled)
         if not image_ids:
-            raise StudioError("No unlabelled images to pre-label"
+            raise ActionError("No unlabelled images to pre-label"
                               f"{' among the selected ones' if selected else ''}.")
         self._batch(image_ids, out=None, store=True, title=f"Pre-labelling with run {s.run_id}")
 
     def _batch(self, ids, out, store: bool, title: str) -> None:
         s = self._need_session()
         if s.task != "semantic":
-            raise StudioError("Recipes and pre-labels apply to semantic segmentation runs.")
+            raise ActionError("Recipes and pre-labels apply to semantic segmentation runs.")
         project, run_id, recipe, device = s.project, s.run_id, self.ws.recipe_panel.recipe(), \
             self.ws.device
 
@@ -237,7 +237,7 @@ class InspectJobs(QObject):
             image_ids = [it.data(0, Qt.ItemDataRole.UserRole)
                          for it in self.prelabel_list.selectedItems()]
         if not image_ids:
-            raise StudioError("Select pre-labelled images in the list first.")
+            raise ActionError("Select pre-labelled images in the list first.")
         for image_id in image_ids:
             (accept_prelabels if accept else reject_prelabels)(doc, image_id, s.run_id)
         self.refresh_prelabels()

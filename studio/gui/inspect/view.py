@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
 from studio.core.tiles import pyramid_key
 from studio.gui.canvas.tiles import ImageLayer
 from studio.gui.inspect.overlays import rgba_qimage
@@ -284,7 +284,7 @@ class CompareView(QWidget):
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
-            raise StudioError(f"Unknown view mode {mode!r}; use one of {', '.join(MODES)}.")
+            raise ValidationError(f"Unknown view mode {mode!r}; use one of {', '.join(MODES)}.")
         self.mode = mode
         self.left.set_split(mode == "split")
         self.right.setVisible(mode == "side")

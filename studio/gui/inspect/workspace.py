@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import StudioError
+from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect import overlays as ov
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
@@ -194,7 +194,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
     def open_run(self, run_id: int, split: str) -> None:
         """Predict the split with the run in the background, then show it."""
         if self.project is None:
-            raise StudioError("Open a project first.")
+            raise ActionError("Open a project first.")
         self._close_session()
         project, device, budget = self.project, self.device, self.budget
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from studio.core.errors import StudioError
+from studio.core.errors import ExportError
 
 ONNX_OPSET = 17
 ATOL = 1e-3
@@ -41,7 +41,7 @@ def _compare(name: str, expected: dict, boxes, scores) -> None:
         dist = np.abs(top[:, None, :] - boxes[None, :, :]).max(-1).min(1)
         same = bool((dist < 1e-2 * max(1.0, float(np.abs(top).max()))).all())
     if not same:
-        raise StudioError(f"The {name} export does not reproduce the model's detections; "
+        raise ExportError(f"The {name} export does not reproduce the model's detections; "
                           "nothing was written.")
 
 
@@ -57,7 +57,7 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
             try:
                 scripted = torch.jit.script(model)
             except Exception as exc:  # scripting failures come as many exception types
-                raise StudioError(f"TorchScript export of this detection model failed: "
+                raise ExportError(f"TorchScript export of this detection model failed: "
                                   f"{exc}") from exc
         with torch.no_grad():
             got = scripted([probe])[1][0]
@@ -65,7 +65,7 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
         scripted.save(str(tmp))
         return
     if importlib.util.find_spec("onnx") is None:
-        raise StudioError("ONNX export needs the 'onnx' package: pip install onnx")
+        raise ExportError("ONNX export needs the 'onnx' package: pip install onnx")
     outputs = ["boxes", "labels", "scores"] + (["masks"] if hasattr(
         model.roi_heads, "mask_predictor") and model.roi_heads.mask_predictor is not None
         else [])
@@ -79,7 +79,7 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
                               dynamic_axes={k: v for k, v in axes.items()
                                             if k == "image" or k in outputs})
         except Exception as exc:  # the exporter raises many exception types
-            raise StudioError(f"ONNX export of this detection model is not supported by "
+            raise ExportError(f"ONNX export of this detection model is not supported by "
                               f"torchvision here: {exc}") from exc
     feed = {"image": probe.numpy()}
     if importlib.util.find_spec("onnxruntime") is not None:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
-from studio.core.errors import StudioError
+from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
@@ -190,7 +190,7 @@ def store_detections(project, detections: Sequence[Detections], class_ids: Seque
     rows = []
     for det in detections:
         if det.image_id is None:
-            raise StudioError(f"'{det.image}' is not an image of this project; only project "
+            raise ValidationError(f"'{det.image}' is not an image of this project; only project "
                               "images can receive predicted objects.")
         for i in range(len(det)):
             class_id = int(class_ids[int(det.classes[i])])

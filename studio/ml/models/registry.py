@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import CheckpointError, ConfigError
 from studio.ml.models import detection, simple_cnn, unet
 from studio.ml.models import torchvision_models as tv
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
@@ -206,7 +206,7 @@ def build_model(
     if checkpoint is not None:
         report = load_checkpoint_weights(model, checkpoint)
         if not report.matched:
-            raise StudioError(
+            raise CheckpointError(
                 f"no tensor of '{checkpoint}' fits model {name!r} ({report.summary()}); "
                 "was it trained with another model?"
             )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from studio.core.errors import ConfigError, StudioError, WeightsUnavailableError
+from studio.core.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from studio.ml.tasks import FREEZE_MODES
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError,
             ValueError, AttributeError, TypeError) as exc:
-        raise StudioError(
+        raise CheckpointError(
             f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}). Choose a .pt/.pth file saved "
             "by this application or by torch.save(state_dict)."
@@ -312,7 +312,7 @@ def load_checkpoint_weights(model: nn.Module, path: str | os.PathLike) -> LoadRe
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise StudioError(
+        raise CheckpointError(
             f"'{path}' holds no model weights (expected a state dict or a dict with a "
             "'model' state dict)"
         )

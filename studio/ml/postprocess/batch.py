@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio.core.errors import ConfigError, StudioError
+from studio.core.errors import ConfigError, DataError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
@@ -130,7 +130,7 @@ def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: d
         if folder is not None:
             ok, buf = cv2.imencode(".png", labels)
             if not ok:
-                raise StudioError(f"Could not encode the mask of {rec.abs_path}.")
+                raise DataError(f"Could not encode the mask of {rec.abs_path}.")
             target = folder / f"{_unique_name(Path(rec.path).stem, used)}.png"
             atomic_write_bytes(target, buf.tobytes())
             summary.written.append(str(target))
