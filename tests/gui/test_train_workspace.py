@@ -51,15 +51,21 @@ def dialogs(monkeypatch):
     return shown
 
 
-@pytest.fixture
-def win(qtbot, tmp_path, tiny_project, dialogs):
+def open_on_train(qtbot, tmp_path, project_root) -> MainWindow:
+    """A window with the project open on the Train workspace, its engine loaded."""
     window = MainWindow(Settings.at(tmp_path / "settings.ini"))
     qtbot.addWidget(window)
     window.show()
-    assert window.open_project(tiny_project)
+    assert window.open_project(project_root)
     window.workspaces.switch_to("train")
     qtbot.waitUntil(lambda: window.train.backend is not None, timeout=60000)
     window.train.workers.wait()
+    return window
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, tiny_project, dialogs):
+    window = open_on_train(qtbot, tmp_path, tiny_project)
     yield window
     window.train.stop_and_wait()
     window.close()
@@ -266,13 +272,7 @@ def test_a_segmentation_project_opens_on_its_task(qtbot, tmp_path, dialogs):
     root = tmp_path / "seg"
     with Project.create(root) as p:
         add_toy_segmentation(p, tmp_path / "img", ["train"] * 3 + ["val"])
-    window = MainWindow(Settings.at(tmp_path / "settings.ini"))
-    qtbot.addWidget(window)
-    window.show()
-    assert window.open_project(root)
-    window.workspaces.switch_to("train")
-    qtbot.waitUntil(lambda: window.train.backend is not None, timeout=60000)
-    window.train.workers.wait()
+    window = open_on_train(qtbot, tmp_path, root)
     assert window.train.task == "semantic"  # not "classification", which has no labels
     window.train.stop_and_wait()
     window.close()
