@@ -43,7 +43,8 @@ def _fill() -> dict:
     return {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE}
 
 
-def _maybe(t: v2.Transform, p: float) -> v2.Transform:
+def maybe_apply(t: v2.Transform, p: float) -> v2.Transform:
+    """`t` applied with probability `p` (always when p >= 1)."""
     return t if p >= 1.0 else v2.RandomApply([t], p=p)
 
 
@@ -59,36 +60,37 @@ def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
         out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
     op = spec["rotation"]
     if op["enabled"]:
-        out.append(_maybe(v2.RandomRotation(op["degrees"], _BILINEAR, fill=_fill()), op["p"]))
+        out.append(maybe_apply(v2.RandomRotation(op["degrees"], _BILINEAR, fill=_fill()), op["p"]))
     op = spec["translate"]
     if op["enabled"]:
-        out.append(_maybe(v2.RandomAffine(0, translate=op["fraction"], interpolation=_BILINEAR,
+        out.append(maybe_apply(v2.RandomAffine(0, translate=op["fraction"], interpolation=_BILINEAR,
                                                   fill=_fill()), op["p"]))
     op = spec["elastic"]
     if op["enabled"]:
-        out.append(_maybe(FastElastic(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
+        out.append(maybe_apply(FastElastic(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
     op = spec["scale"]
     if op["enabled"]:
-        out.append(_maybe(RandomResizedCropAligned(size, op["scale"], op["ratio"]), op["p"]))
+        out.append(maybe_apply(RandomResizedCropAligned(size, op["scale"], op["ratio"]), op["p"]))
     op = spec["crop"]
     if op["enabled"]:
         crop_size = op["size"] or (list(size) if size else None)
         if crop_size is None:
             raise ConfigError("augmentation 'crop' needs a 'size' (or an image size to crop to)")
-        out.append(_maybe(v2.RandomCrop(crop_size, padding=op["padding"] or None,
+        out.append(maybe_apply(v2.RandomCrop(crop_size, padding=op["padding"] or None,
                                         pad_if_needed=True, fill=_fill()), op["p"]))
     return out
 
 
-def _photometric(spec: dict) -> list[v2.Transform]:
+def photometric_ops(spec: dict) -> list[v2.Transform]:
+    """The spec's photometric ops: they change the image only, so they suit every task."""
     out: list[v2.Transform] = []
     for name in ("brightness", "contrast", "saturation", "hue"):
         op = spec[name]
         if op["enabled"] and op["factor"] > 0:
-            out.append(_maybe(v2.ColorJitter(**{name: op["factor"]}), op["p"]))
+            out.append(maybe_apply(v2.ColorJitter(**{name: op["factor"]}), op["p"]))
     op = spec["gaussian_blur"]
     if op["enabled"]:
-        out.append(_maybe(v2.GaussianBlur(op["kernel_size"], op["sigma"]), op["p"]))
+        out.append(maybe_apply(v2.GaussianBlur(op["kernel_size"], op["sigma"]), op["p"]))
     op = spec["sharpen"]
     if op["enabled"]:
         out.append(v2.RandomAdjustSharpness(op["factor"], op["p"]))
@@ -99,7 +101,7 @@ def _float_ops(spec: dict) -> list[v2.Transform]:
     out: list[v2.Transform] = []
     op = spec["gaussian_noise"]
     if op["enabled"]:
-        out.append(_maybe(RandomGaussianNoise(op["sigma"]), op["p"]))
+        out.append(maybe_apply(RandomGaussianNoise(op["sigma"]), op["p"]))
     op = spec["cutout"]
     if op["enabled"]:
         out.append(v2.RandomErasing(op["p"], op["scale"], op["ratio"], value=op["value"]))
@@ -178,7 +180,7 @@ class SampleTransform:
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
         spec = self.spec
         self.geometric = _compose(_geometric(spec, self.size)) if train else None
-        self.photometric = _compose(_photometric(spec)) if train else None
+        self.photometric = _compose(photometric_ops(spec)) if train else None
         self.float_ops = _compose(_float_ops(spec)) if train else None
         self.window = self._window() if train else None
 

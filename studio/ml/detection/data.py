@@ -34,6 +34,7 @@ from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
+from studio.ml.augment import maybe_apply, photometric_ops
 from studio.ml.datasets import (
     ByteLRU,
     RunData,
@@ -143,10 +144,6 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
 
 
 # --- transforms ------------------------------------------------------------------------
-def _maybe(t: v2.Transform, p: float) -> v2.Transform:
-    return t if p >= 1.0 else v2.RandomApply([t], p=p)
-
-
 def geometric_ops(spec: dict) -> list[v2.Transform]:
     """The spec's box-safe geometric ops (elastic, cutout and mixing do not apply here)."""
     out: list[v2.Transform] = []
@@ -156,26 +153,14 @@ def geometric_ops(spec: dict) -> list[v2.Transform]:
         out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
     op = spec["rotation"]
     if op["enabled"]:
-        out.append(_maybe(v2.RandomRotation(op["degrees"]), op["p"]))
+        out.append(maybe_apply(v2.RandomRotation(op["degrees"]), op["p"]))
     op = spec["translate"]
     if op["enabled"]:
-        out.append(_maybe(v2.RandomAffine(0, translate=op["fraction"]), op["p"]))
+        out.append(maybe_apply(v2.RandomAffine(0, translate=op["fraction"]), op["p"]))
     op = spec["scale"]
     if op["enabled"]:  # zoom in by up to the crop-area range's square root
         zoom = 1.0 / max(1e-3, float(op["scale"][0])) ** 0.5
-        out.append(_maybe(v2.RandomAffine(0, scale=(1.0, zoom)), op["p"]))
-    return out
-
-
-def photometric_ops(spec: dict) -> list[v2.Transform]:
-    out: list[v2.Transform] = []
-    for name in ("brightness", "contrast", "saturation", "hue"):
-        op = spec[name]
-        if op["enabled"]:
-            out.append(_maybe(v2.ColorJitter(**{name: op["factor"]}), op["p"]))
-    op = spec["gaussian_blur"]
-    if op["enabled"]:
-        out.append(_maybe(v2.GaussianBlur(op["kernel_size"], op["sigma"]), op["p"]))
+        out.append(maybe_apply(v2.RandomAffine(0, scale=(1.0, zoom)), op["p"]))
     return out
 
 
