@@ -95,3 +95,20 @@ def add_toy_objects(project, folder: Path, splits: list[str], size: int = 64,
                 project.add_annotation(iid, class_id, "mask", geom)
         ids.append(iid)
     return ids
+
+
+def huge_image_view(qtbot, project, path):
+    """(view, document, image id): a small canvas for the image at `path`, told to treat
+    it as huge (overview first, then tiles), the image not chosen yet."""
+    from studio.gui.canvas import CanvasView
+    from studio.gui.document import LabelDocument
+
+    image_id, _ = project.add_image(path)
+    doc = LabelDocument(project)
+    view = CanvasView(doc)
+    qtbot.addWidget(view)
+    view.resize(300, 200)
+    view.show()
+    view.image_layer.full_pixels = 100 * 100  # treat it as huge
+    view.image_layer.overview_side = 256
+    return view, doc, image_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from testutil import huge_image_view
 
 from studio.core.errors import StudioError
 from studio.core.relink import relink_image
@@ -67,14 +68,7 @@ def test_huge_image_shows_a_progress_notice_at_once_then_the_overview(qtbot, lab
     img = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)
     path = tmp_path / "big.png"
     cv2.imwrite(str(path), img)
-    image_id, _ = label_project.add_image(path)
-    doc = LabelDocument(label_project)
-    view = CanvasView(doc)
-    qtbot.addWidget(view)
-    view.resize(300, 200)
-    view.show()
-    view.image_layer.full_pixels = 100 * 100  # treat it as huge
-    view.image_layer.overview_side = 256
+    view, doc, image_id = huge_image_view(qtbot, label_project, path)
     doc.set_image(image_id)
     # the very moment the image is chosen: no blank canvas, a busy indicator and its size
     assert view.notice.kind == "loading" and not view.notice.isHidden()

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QApplication
+from testutil import huge_image_view
 
 from studio.core.errors import StudioError
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
@@ -147,14 +148,7 @@ def test_huge_image_overview_then_tiles(qtbot, label_project, tmp_path):
     img = np.dstack([xx * 255 // 900, yy * 255 // 700, (xx + yy) * 255 // 1600]).astype(np.uint8)
     path = tmp_path / "big.jpg"
     cv2.imwrite(str(path), img)
-    image_id, _ = label_project.add_image(path)
-    doc = LabelDocument(label_project)
-    view = CanvasView(doc)
-    qtbot.addWidget(view)
-    view.resize(300, 200)
-    view.show()
-    view.image_layer.full_pixels = 100 * 100  # treat it as huge
-    view.image_layer.overview_side = 256
+    view, doc, image_id = huge_image_view(qtbot, label_project, path)
     shown = []
     view.image_layer.contentShown.connect(lambda: shown.append(True))
     doc.set_image(image_id)
