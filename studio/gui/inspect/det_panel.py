@@ -1,0 +1,280 @@
+"""The Inspect panel of detection and instance runs: score-threshold, NMS and match-IoU
+sliders (debounced into one `paramsChanged`), what the canvas shows, the objects of the
+current image (class, score, IoU with its match, status; a click selects one), the
+readouts (image and split: precision, recall, F1, counts; the run's mAPs) and accepting
+detections into the labels."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+
+from studio.gui.inspect.det_overlay import STATUS_COLORS
+from studio.gui.inspect.detections import RAW_NMS_IOU, RAW_SCORE, DetectionParams, ObjectRow
+
+DEBOUNCE_MS = 60
+OBJECT_COLUMNS = ["#", "Class", "Score", "IoU", "Status"]
+# (key, row label); "map:<kind>:<figure>" rows are split-only
+COUNT_ROWS = [("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
+              ("tp", "Matched (TP)"), ("fp", "False positives"), ("fn", "Missed (FN)"),
+              ("mean_iou", "Mean IoU of matches")]
+MAP_ROWS = [("map50", "mAP@0.5"), ("map", "mAP@[.5:.95]")]
+
+
+def _slider(lo: float, hi: float, value: float, tip: str) -> QLabeledDoubleSlider:
+    s = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setSingleStep(0.01)
+    s.setDecimals(2)
+    s.setValue(value)
+    s.setToolTip(tip)
+    return s
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+class _NumItem(QTableWidgetItem):
+    """Sorts by the number it holds (no number last)."""
+
+    def __lt__(self, other) -> bool:
+        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        a = math.inf if a is None or (isinstance(a, float) and math.isnan(a)) else a
+        b = math.inf if b is None or (isinstance(b, float) and math.isnan(b)) else b
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return a < b
+        return self.text() < other.text()
+
+
+class DetectionPanel(QWidget):
+    """Sliders, display options, objects list, readouts and accept buttons."""
+
+    paramsChanged = Signal(object)  # DetectionParams, debounced
+    displayChanged = Signal()  # what the canvas shows (no recomputation)
+    objectSelected = Signal(str, int)  # row source ("prediction" / "ground truth"), index
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.score = _slider(RAW_SCORE, 1.0, 0.5, "Detections scoring below this are "
+                             "dropped (the network ran once; this only refilters)")
+        self.nms = _slider(0.1, RAW_NMS_IOU, 0.5, "Class-wise non-maximum suppression: of two "
+                           "boxes of a class overlapping more than this, the lower-scoring one "
+                           f"is dropped (the network kept overlaps up to {RAW_NMS_IOU})")
+        self.match_iou = _slider(0.1, 0.95, 0.5, "A detection matches a ground-truth object "
+                                 "of its class when their IoU reaches this (greedy by score, as "
+                                 "COCO matches)")
+        self.color_by = QComboBox()
+        self.color_by.addItem("Match (TP / FP / missed)", "match")
+        self.color_by.addItem("Class", "class")
+        self.show_pred = QCheckBox("Predictions")
+        self.show_gt = QCheckBox("Ground truth")
+        for box in (self.show_pred, self.show_gt):
+            box.setChecked(True)
+        self.objects = QTableWidget(0, len(OBJECT_COLUMNS))
+        self.objects.setHorizontalHeaderLabels(OBJECT_COLUMNS)
+        self.objects.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.objects.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.objects.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.objects.verticalHeader().hide()
+        self.objects.verticalHeader().setDefaultSectionSize(20)
+        self.objects.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.objects.setSortingEnabled(True)  # first by '#': best detection first
+        self.readouts = QTableWidget(0, 2)
+        self.readouts.setHorizontalHeaderLabels(["Image", "Split"])
+        self.readouts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.readouts.verticalHeader().setDefaultSectionSize(20)
+        self.status = QLabel("")
+        self.status.setObjectName("readout_status")
+        self.status.setWordWrap(True)
+        self.accept_all = QPushButton("Accept into labels")
+        self.accept_all.setToolTip("Replace the image's objects of the run's classes by the "
+                                   "kept detections (model-sourced; one undo step; the image "
+                                   "is marked for review)")
+        self.accept_selected = QPushButton("Accept selected")
+        self.accept_selected.setToolTip("Add the selected detection to the image's objects "
+                                        "(one undo step; marked for review)")
+        self.accept_selected.setEnabled(False)
+        self.undo = QPushButton("Undo")
+        self._rows: list[ObjectRow] = []
+        self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._timer.timeout.connect(self.flush)
+        self._build()
+        self.set_kinds(["box"])
+        for s in (self.score, self.nms, self.match_iou):
+            s.valueChanged.connect(lambda _v: self._timer.start())
+        self.color_by.currentIndexChanged.connect(lambda _i: self.displayChanged.emit())
+        for box in (self.show_pred, self.show_gt):
+            box.toggled.connect(lambda _on: self.displayChanged.emit())
+        self.objects.itemSelectionChanged.connect(self._on_row)
+
+    def _build(self) -> None:
+        form = QFormLayout()
+        form.addRow("Score ≥", self.score)
+        form.addRow("NMS IoU", self.nms)
+        form.addRow("Match IoU ≥", self.match_iou)
+        shown = QHBoxLayout()
+        for w in (self.show_pred, self.show_gt, self.color_by):
+            shown.addWidget(w)
+        form.addRow("Show", shown)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(QLabel("<b>Detections</b> (sliders never re-run the network)"))
+        tl.addLayout(form)
+        buttons = QHBoxLayout()
+        for b in (self.accept_selected, self.accept_all, self.undo):
+            buttons.addWidget(b)
+        tl.addLayout(buttons)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(self.status)
+        bl.addWidget(self.readouts)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.objects)
+        split.addWidget(bottom)
+        split.setSizes([300, 240])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(top)
+        layout.addWidget(split, 1)
+
+    # --- sliders ------------------------------------------------------------------------------
+    def params(self) -> DetectionParams:
+        return DetectionParams(round(self.score.value(), 4), round(self.nms.value(), 4),
+                               round(self.match_iou.value(), 4))
+
+    def set_params(self, params: DetectionParams) -> None:
+        """Show `params` without announcing a change (a session just opened)."""
+        for slider, value in ((self.score, params.score), (self.nms, params.nms_iou),
+                              (self.match_iou, params.match_iou)):
+            slider.blockSignals(True)
+            slider.setValue(value)
+            slider.blockSignals(False)
+        self._timer.stop()
+
+    def flush(self) -> None:
+        """Announce the sliders' values now (the debounce timer's end, or a test's)."""
+        self._timer.stop()
+        self.paramsChanged.emit(self.params())
+
+    def display(self) -> dict:
+        return {"color_by": self.color_by.currentData(), "predictions":
+                self.show_pred.isChecked(), "truth": self.show_gt.isChecked()}
+
+    # --- objects ------------------------------------------------------------------------------
+    def set_objects(self, rows: list[ObjectRow], names: list[str]) -> None:
+        self._rows = list(rows)
+        table = self.objects
+        table.blockSignals(True)
+        table.setSortingEnabled(False)
+        table.clearContents()
+        table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = [(str(r + 1), r + 1), (names[row.class_index], None),
+                     (_fmt(row.score), row.score),
+                     (_fmt(row.iou) if row.status != "missed" else "–", row.iou),
+                     (row.status, None)]
+            for c, (text, value) in enumerate(cells):
+                item = _NumItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, value)
+                item.setData(Qt.ItemDataRole.UserRole + 1, r)
+                if c == 4:
+                    item.setForeground(QBrush(QColor(*STATUS_COLORS[row.status]).darker(120)))
+                table.setItem(r, c, item)
+        table.setSortingEnabled(True)
+        table.blockSignals(False)
+        self.accept_selected.setEnabled(False)
+        table.resizeColumnsToContents()
+
+    def row_keys(self) -> list[tuple[str, int]]:
+        """(source, index) of the listed objects, in the table's current order."""
+        out = []
+        for r in range(self.objects.rowCount()):
+            item = self.objects.item(r, 0)
+            row = self._rows[item.data(Qt.ItemDataRole.UserRole + 1)]
+            out.append((row.source, row.index))
+        return out
+
+    def statuses(self) -> list[str]:
+        return [self.objects.item(r, 4).text() for r in range(self.objects.rowCount())]
+
+    def select_row(self, r: int) -> None:
+        self.objects.selectRow(r)
+
+    def selected_row(self) -> ObjectRow | None:
+        items = self.objects.selectedItems()
+        if not items:
+            return None
+        return self._rows[items[0].data(Qt.ItemDataRole.UserRole + 1)]
+
+    def _on_row(self) -> None:
+        row = self.selected_row()
+        self.accept_selected.setEnabled(row is not None and row.source == "prediction")
+        if row is not None:
+            self.objectSelected.emit(row.source, row.index)
+
+    # --- readouts -----------------------------------------------------------------------------
+    def set_kinds(self, kinds: list[str]) -> None:
+        """mAP rows per evaluated kind ("box", and "mask" for instance runs)."""
+        self._readout_rows = list(COUNT_ROWS) + [
+            (f"map:{kind}:{key}", f"{kind.capitalize()} {label}")
+            for kind in kinds for key, label in MAP_ROWS]
+        self.readouts.setRowCount(len(self._readout_rows))
+        self.readouts.setVerticalHeaderLabels([r[1] for r in self._readout_rows])
+        self.set_image_figures(None)
+        self.set_split_figures(None)
+
+    def set_image_figures(self, figures: dict | None) -> None:
+        self._fill(0, figures)
+
+    def set_split_figures(self, figures: dict | None) -> None:
+        self._fill(1, figures)
+
+    def _fill(self, column: int, figures: dict | None) -> None:
+        for r, (key, _label) in enumerate(self._readout_rows):
+            value = None
+            if figures is not None:
+                if key.startswith("map:"):
+                    _m, kind, name = key.split(":")
+                    value = figures.get("map", {}).get(kind, {}).get(name)
+                else:
+                    value = figures.get(key)
+            item = self.readouts.item(r, column)
+            if item is None:
+                item = QTableWidgetItem()
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.readouts.setItem(r, column, item)
+            item.setText(_fmt(value))
+
+    def value(self, row_label: str, column: int) -> str:
+        for r, (_key, label) in enumerate(self._readout_rows):
+            if label == row_label:
+                item = self.readouts.item(r, column)
+                return item.text() if item is not None else ""
+        raise KeyError(row_label)
+
+    def set_updating(self, updating: bool, text: str = "") -> None:
+        self.status.setText("Split: updating…" if updating else text)
+        self.status.setStyleSheet("color: #b07000; font-weight: bold" if updating else "")

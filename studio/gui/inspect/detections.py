@@ -1,0 +1,444 @@
+"""The data behind inspecting a detection or instance run, computed in worker threads
+(no Qt here).
+
+The network runs ONCE per image, with a very low score threshold and a loose NMS
+(:data:`RAW_SCORE`, :data:`RAW_NMS_IOU`); its raw detections (boxes, scores, classes and,
+for instance runs, masks cropped to their boxes) stay in memory. Everything the sliders
+change is computed from them: the score threshold and a class-wise NMS
+(`torchvision.ops.batched_nms`) pick the kept detections, which are matched to the ground
+truth greedily by score as COCO does (same class, IoU >= the match threshold, each ground
+truth object taken once; mask IoU for instance runs). Per image and split-wide
+precision, recall and F1 follow; mAP@0.5 and mAP@[.5:.95] come from the engine's COCO
+evaluation of the detections above the engine's evaluation threshold after the current
+NMS (they do not depend on the score slider), cached per NMS value.
+
+Images of the split without objects take part as the engine's evaluation has them (as
+negatives: their detections are false positives); the browser lists them after the
+labelled ones.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms, box_iou
+
+from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
+from studio.gui.inspect.model import InspectImage
+from studio.ml.datasets import decode
+from studio.ml.detection.data import read_detection_split
+from studio.ml.detection.metrics import DetectionMeter
+from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
+from studio.ml.predict import Predictor
+from studio.ml.tasks import task_kinds
+
+RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
+RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
+RAW_MAX_DETECTIONS = {"detection": 300, "instance": 100}  # masks cost memory
+DEFAULT_MATCH_IOU = 0.5
+STATUSES = ("matched", "false positive", "missed")
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """What the sliders set: score threshold, NMS IoU and the IoU a match needs."""
+
+    score: float = 0.5
+    nms_iou: float = 0.5
+    match_iou: float = DEFAULT_MATCH_IOU
+
+
+@dataclass
+class Objects:
+    """Boxes XYXY (N, 4) float32, class indices (N,), scores (N,) (ground truth: nan) and,
+    for instance runs, one mask per object cropped to its box."""
+
+    boxes: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray
+    masks: list[MaskGeom] | None = None
+    width: int = 0
+    height: int = 0
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    @property
+    def nbytes(self) -> int:
+        extra = sum(m.bitmap.nbytes for m in self.masks) if self.masks else 0
+        return self.boxes.nbytes + self.classes.nbytes + self.scores.nbytes + extra
+
+
+def _empty_objects(width: int, height: int, masks: bool) -> Objects:
+    return Objects(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                   [] if masks else None, width, height)
+
+
+def ground_truth(objects, width: int, height: int, masks: bool) -> Objects:
+    """Ground truth of one image from ``(class index, kind, geometry)`` triples."""
+    if not objects:
+        return _empty_objects(width, height, masks)
+    boxes, classes, bitmaps = [], [], []
+    for label, kind, geometry in objects:
+        x, y, w, h = geometry_bbox(kind, geometry)
+        boxes.append((x, y, x + w, y + h))
+        classes.append(label)
+        if masks:
+            bitmaps.append(MaskGeom.from_full(rasterize(kind, geometry, height, width)))
+    return Objects(np.asarray(boxes, np.float32), np.asarray(classes, np.int64),
+                   np.full(len(classes), np.nan, np.float32), bitmaps if masks else None,
+                   width, height)
+
+
+def read_ground_truth(project, image_id: int, task: str, class_ids) -> Objects:
+    """One image's ground truth as the engine reads it (the run's classes and kinds)."""
+    index = {cid: i for i, cid in enumerate(class_ids)}
+    kinds = task_kinds(task)
+    rec = project.image(image_id)
+    objects = [(index[a.class_id], a.kind, a.geometry) for a in project.annotations(image_id)
+               if a.class_id in index and a.kind in kinds]
+    return ground_truth(objects, rec.width, rec.height, task == "instance")
+
+
+def raw_objects(det) -> Objects:
+    """Engine `Detections` as Objects (masks cropped to their boxes, as the cache keeps
+    them; a full-size mask per detection would cost megabytes each)."""
+    masks = None if det.masks is None else [MaskGeom.from_full(m) for m in det.masks]
+    return Objects(np.asarray(det.boxes, np.float32).reshape(-1, 4),
+                   np.asarray(det.classes, np.int64), np.asarray(det.scores, np.float32),
+                   masks, int(det.width), int(det.height))
+
+
+# --- filtering and matching ----------------------------------------------------------------
+def filter_detections(raw: Objects, score: float, nms_iou: float) -> np.ndarray:
+    """Indices of the detections kept at `score` after class-wise NMS at `nms_iou`,
+    highest score first."""
+    keep = np.flatnonzero(raw.scores >= score)
+    if len(keep) == 0:
+        return keep.astype(np.int64)
+    order = batched_nms(torch.from_numpy(raw.boxes[keep]), torch.from_numpy(raw.scores[keep]),
+                        torch.from_numpy(raw.classes[keep]), float(nms_iou))
+    return keep[order.numpy()].astype(np.int64)
+
+
+def mask_iou(a: MaskGeom, b: MaskGeom) -> float:
+    """IoU of two cropped masks (only their overlapping boxes are compared)."""
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
+    area_a, area_b = a.area, b.area
+    inter = 0
+    if x1 > x0 and y1 > y0:
+        pa = a.bitmap[y0 - a.y:y1 - a.y, x0 - a.x:x1 - a.x]
+        pb = b.bitmap[y0 - b.y:y1 - b.y, x0 - b.x:x1 - b.x]
+        inter = int(np.count_nonzero(pa & pb))
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def iou_matrix(pred: Objects, gt: Objects) -> np.ndarray:
+    """(N, M) IoU of every prediction with every ground-truth object: of the masks when
+    both have them (instance runs), else of the boxes."""
+    if len(pred) == 0 or len(gt) == 0:
+        return np.zeros((len(pred), len(gt)), np.float32)
+    boxes = box_iou(torch.from_numpy(pred.boxes), torch.from_numpy(gt.boxes)).numpy()
+    if pred.masks is None or gt.masks is None:
+        return boxes.astype(np.float32)
+    out = np.zeros_like(boxes, np.float32)
+    for i, j in zip(*np.nonzero(boxes > 0), strict=True):
+        out[i, j] = mask_iou(pred.masks[i], gt.masks[j])
+    return out
+
+
+@dataclass
+class Matching:
+    """Kept detections (raw indices, best first) against the ground truth."""
+
+    kept: np.ndarray
+    match: np.ndarray  # per kept detection: ground-truth index, or -1 (false positive)
+    iou: np.ndarray  # per kept detection: IoU with its match (else best same-class IoU)
+    gt_match: np.ndarray  # per ground-truth object: kept position, or -1 (missed)
+
+    @property
+    def tp(self) -> int:
+        return int(np.count_nonzero(self.match >= 0))
+
+    @property
+    def fp(self) -> int:
+        return int(np.count_nonzero(self.match < 0))
+
+    @property
+    def fn(self) -> int:
+        return int(np.count_nonzero(self.gt_match < 0))
+
+
+def match_detections(pred_classes: np.ndarray, kept: np.ndarray, gt_classes: np.ndarray,
+                     ious: np.ndarray, threshold: float) -> Matching:
+    """COCO's greedy matching: detections in score order (`kept` is), each takes the
+    unmatched ground-truth object of its class it overlaps most, if IoU >= `threshold`."""
+    m = len(gt_classes)
+    match = np.full(len(kept), -1, np.int64)
+    best = np.zeros(len(kept), np.float32)
+    gt_match = np.full(m, -1, np.int64)
+    for pos, i in enumerate(kept):
+        if m == 0:
+            break
+        same = gt_classes == pred_classes[i]
+        row = np.where(same, ious[i], -1.0)
+        best[pos] = max(float(row.max()), 0.0)
+        row = np.where(gt_match < 0, row, -1.0)
+        j = int(row.argmax())
+        if row[j] >= threshold:
+            match[pos], gt_match[j], best[pos] = j, pos, row[j]
+    return Matching(kept, match, best, gt_match)
+
+
+def counts_figures(tp: int, fp: int, fn: int) -> dict:
+    """Precision, recall and F1 (nan where undefined) with the counts."""
+    precision = tp / (tp + fp) if tp + fp else math.nan
+    recall = tp / (tp + fn) if tp + fn else math.nan
+    if tp + fp + fn == 0:
+        f1 = math.nan  # nothing there and nothing found: no figure to rank by
+    else:
+        f1 = 2 * tp / (2 * tp + fp + fn)
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+@dataclass
+class ObjectRow:
+    """One line of the objects list: a kept detection or a missed ground-truth object."""
+
+    source: str  # "prediction" or "ground truth"
+    index: int  # raw detection index or ground-truth index
+    class_index: int
+    score: float  # nan for ground truth
+    iou: float
+    status: str  # one of STATUSES
+    box: tuple[float, float, float, float]  # XYXY
+
+
+@dataclass
+class DetectionResult:
+    """One image under one set of slider values."""
+
+    image_id: int
+    params: DetectionParams
+    raw: Objects
+    gt: Objects
+    matching: Matching
+    figures: dict
+    overlay: np.ndarray | None = field(default=None, repr=False)  # instance masks, RGBA
+
+    def rows(self) -> list[ObjectRow]:
+        m, raw, gt = self.matching, self.raw, self.gt
+        rows = [ObjectRow("prediction", int(i), int(raw.classes[i]), float(raw.scores[i]),
+                          float(m.iou[pos]), "matched" if m.match[pos] >= 0 else "false positive",
+                          tuple(float(v) for v in raw.boxes[i]))
+                for pos, i in enumerate(m.kept)]
+        rows += [ObjectRow("ground truth", int(j), int(gt.classes[j]), math.nan, 0.0, "missed",
+                           tuple(float(v) for v in gt.boxes[j]))
+                 for j in np.flatnonzero(m.gt_match < 0)]
+        return rows
+
+    def kept_objects(self, positions: list[int] | None = None) -> list[int]:
+        """Raw indices of the kept detections (or of the kept positions given)."""
+        kept = self.matching.kept
+        return [int(kept[p]) for p in (range(len(kept)) if positions is None else positions)]
+
+
+class DetectionSession:
+    """One detection or instance run's raw detections of one split. Build it with
+    :func:`open_detection_session` in a worker."""
+
+    readout = None  # no post-processing recipe: the semantic split readout does not apply
+    budget_skipped = 0  # raw detections are small: every image of the split is kept
+
+    def __init__(self, project, run_id: int, split: str, predictor: Predictor) -> None:
+        self.project, self.run_id, self.split = project, int(run_id), split
+        self.predictor = predictor
+        meta = predictor.meta
+        self.task: str = meta["task"]
+        self.masks = self.task == "instance"
+        self.class_ids: list[int] = list(meta["class_ids"])
+        self.class_names: list[str] = list(meta["class_names"])
+        self.channels = int(meta["channels"])
+        det = meta["config"].get("detection", {})
+        self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
+                                              min(float(det.get("nms_iou", 0.5)), RAW_NMS_IOU))
+        self.images: list[InspectImage] = []
+        self.evaluated: list[int] = []  # image ids of the split figures
+        self.raw: dict[int, Objects] = {}
+        self.gt: dict[int, Objects] = {}
+        self.network_calls = 0
+        self._ious: dict[int, np.ndarray] = {}
+        self._maps: dict[float, dict] = {}
+        self._predict_lock = threading.Lock()
+        self._lock = threading.Lock()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def entry(self, image_id: int) -> InspectImage | None:
+        for e in self.images:
+            if e.image_id == image_id:
+                return e
+        return None
+
+    # --- the network, once per image --------------------------------------------------------
+    def predict(self, image_id: int) -> Objects:
+        """The raw detections of an image, running the network only the first time."""
+        raw = self.raw.get(image_id)
+        if raw is not None:
+            return raw
+        rec = self.project.image(image_id)
+        image = decode(rec.abs_path, self.channels)
+        with self._predict_lock:
+            raw = self.raw.get(image_id)  # another worker may have just predicted it
+            if raw is None:
+                det = self.predictor.detect(image, str(rec.abs_path), image_id,
+                                            score_threshold=RAW_SCORE, nms_iou=RAW_NMS_IOU,
+                                            max_detections=RAW_MAX_DETECTIONS[self.task])
+                self.network_calls += 1
+                raw = raw_objects(det)
+                self.raw[image_id] = raw
+        return raw
+
+    def ground_truth(self, image_id: int) -> Objects:
+        gt = self.gt.get(image_id)
+        if gt is None:
+            gt = read_ground_truth(self.project, image_id, self.task, self.class_ids)
+            self.gt[image_id] = gt
+        return gt
+
+    def refresh_ground_truth(self, image_id: int) -> None:
+        """Re-read an image's objects after they changed (accept, undo, labelling)."""
+        gt = read_ground_truth(self.project, image_id, self.task, self.class_ids)
+        with self._lock:
+            self.gt[image_id] = gt
+            self._ious.pop(image_id, None)
+            self._maps.clear()
+
+    def _iou(self, image_id: int, raw: Objects, gt: Objects) -> np.ndarray:
+        with self._lock:
+            ious = self._ious.get(image_id)
+        if ious is None or ious.shape != (len(raw), len(gt)):
+            ious = iou_matrix(raw, gt)
+            with self._lock:
+                self._ious[image_id] = ious
+        return ious
+
+    def matching(self, image_id: int, params: DetectionParams) -> tuple[Objects, Objects,
+                                                                          Matching]:
+        raw, gt = self.predict(image_id), self.ground_truth(image_id)
+        kept = filter_detections(raw, params.score, params.nms_iou)
+        m = match_detections(raw.classes, kept, gt.classes, self._iou(image_id, raw, gt),
+                             params.match_iou)
+        return raw, gt, m
+
+    # --- per image and split ------------------------------------------------------------------
+    def image_result(self, image_id: int, params: DetectionParams) -> DetectionResult:
+        raw, gt, m = self.matching(image_id, params)
+        figures = counts_figures(m.tp, m.fp, m.fn)
+        matched = m.iou[m.match >= 0]
+        figures["mean_iou"] = float(matched.mean()) if len(matched) else math.nan
+        return DetectionResult(image_id, params, raw, gt, m, figures)
+
+    def split_figures(self, params: DetectionParams,
+                      cancelled: Callable[[], bool] | None = None) -> dict | None:
+        """Split-wide precision, recall, F1, per-image F1 and errors, and the mAPs at the
+        current NMS; None when cancelled midway."""
+        tp = fp = fn = 0
+        per_image: dict[int, tuple[float, int]] = {}
+        for image_id in self.evaluated:
+            if cancelled is not None and cancelled():
+                return None
+            _raw, _gt, m = self.matching(image_id, params)
+            tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+            per_image[image_id] = (counts_figures(m.tp, m.fp, m.fn)["f1"], m.fp + m.fn)
+        out = counts_figures(tp, fp, fn)
+        out["images"] = len(self.evaluated)
+        out["per_image"] = per_image
+        out["map"] = self.map_report(params.nms_iou)
+        return out
+
+    def map_report(self, nms_iou: float) -> dict:
+        """{"box": {"map", "map50", ...}[, "mask": ...]} of the split's detections above
+        the engine's evaluation threshold after NMS at `nms_iou` (cached per value)."""
+        key = round(float(nms_iou), 4)
+        with self._lock:
+            cached = self._maps.get(key)
+        if cached is not None:
+            return cached
+        meter = DetectionMeter(self.num_classes, self.class_names, masks=self.masks)
+        for image_id in self.evaluated:
+            raw, gt = self.predict(image_id), self.ground_truth(image_id)
+            coco_id = meter.add_image(raw.width or gt.width, raw.height or gt.height)
+            for j in range(len(gt)):
+                x1, y1, x2, y2 = (float(v) for v in gt.boxes[j])
+                if gt.masks is not None:
+                    meter.add_ground_truth(coco_id, "mask", gt.masks[j], int(gt.classes[j]) + 1)
+                else:
+                    meter.add_ground_truth(coco_id, "box", (x1, y1, x2 - x1, y2 - y1),
+                                           int(gt.classes[j]) + 1)
+            meter.results.extend(coco_entries(raw, filter_detections(
+                raw, EVAL_SCORE_THRESHOLD, nms_iou), coco_id))
+        report = {k: {s: v[s] for s in ("map", "map50", "map75", "ar100")}
+                  for k, v in meter.report().items()}
+        with self._lock:
+            self._maps[key] = report
+        return report
+
+
+def coco_entries(raw: Objects, indices: np.ndarray, image_id: int) -> list[dict]:
+    """COCO result entries (category = class index + 1, as DetectionMeter numbers them)."""
+    out = []
+    for i in indices:
+        x1, y1, x2, y2 = (float(v) for v in raw.boxes[i])
+        entry = {"image_id": int(image_id), "category_id": int(raw.classes[i]) + 1,
+                 "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(raw.scores[i])}
+        if raw.masks is not None:
+            entry["segmentation"] = rle_encode(raw.masks[i].to_full(raw.height, raw.width))
+        out.append(entry)
+    return out
+
+
+def open_detection_session(project, run_id: int, split: str, device: str = "auto",
+                           check: Callable[[], None] | None = None,
+                           progress: Callable[[tuple[int, int]], None] | None = None,
+                           predictor: Predictor | None = None) -> DetectionSession:
+    """Predict every image of `split` once (raw detections) and rank them by F1 at the
+    run's own thresholds, worst first; images without objects after the labelled ones.
+
+    `check()` raises to cancel between images; `progress((done, total))` after each.
+    """
+    predictor = predictor or Predictor.from_run(project, run_id, device=device)
+    session = DetectionSession(project, run_id, split, predictor)
+    src = read_detection_split(project, session.task, split, session.class_ids)
+    params = session.default_params
+    labelled, empty = [], []
+    total = len(src.samples)
+    for done, sample in enumerate(src.samples, start=1):
+        if check is not None:
+            check()
+        image_id = sample.image_id
+        session.gt[image_id] = ground_truth(src.objects.get(image_id, []), sample.width,
+                                            sample.height, session.masks)
+        session.predict(image_id)
+        session.evaluated.append(image_id)
+        _raw, gt, m = session.matching(image_id, params)
+        name = sample.path.replace("\\", "/").rsplit("/", 1)[-1]
+        f1 = counts_figures(m.tp, m.fp, m.fn)["f1"] if len(gt) else math.nan
+        entry = InspectImage(image_id, name, len(gt) > 0, f1)
+        (labelled if len(gt) else empty).append((entry, m.fp + m.fn))
+        if progress is not None:
+            progress((done, total))
+    labelled.sort(key=lambda t: (math.inf if math.isnan(t[0].score) else t[0].score, -t[1],
+                                 t[0].image_id))
+    empty.sort(key=lambda t: (-t[1], t[0].image_id))
+    session.images = [e for e, _n in labelled + empty]
+    return session
