@@ -23,6 +23,16 @@ from studio.gui.inspect.detections import (
 from studio.ml.detection.predict import Detections
 
 SIZE = 64
+
+
+def shot(widget, name: str) -> None:
+    """Offscreen grabs for a person to look at, when INSPECT_SHOTS names a folder."""
+    import os
+
+    folder = os.environ.get("INSPECT_SHOTS")
+    if folder:
+        widget.grab().save(os.path.join(folder, name))
+
 # planted ground truth (class, XYXY): image "a"
 GT_A = [(0, (10, 10, 30, 30)), (1, (40, 40, 60, 60)), (0, (5, 40, 20, 55))]
 # planted detections of "a" (class, XYXY, score):
@@ -176,6 +186,7 @@ def test_sliders_refilter_without_the_network(ws, qtbot):
     move(qtbot, ws, "nms", 0.9)
     assert len(panel.statuses()) == 6 and panel.statuses()[1] == "false positive"
     assert ws.detector.calls == calls == 3  # the network ran once per image, no more
+    shot(ws, "inspect_detection_planted.png")
     # boxes on the canvas: one per kept detection and per ground-truth object
     keys = ws.detection.layer.keys()
     assert sum(k[0] == "prediction" for k in keys) == 5
@@ -191,8 +202,13 @@ def test_clicking_an_object_selects_and_centres_it(ws, qtbot):
     r = panel.statuses().index("missed")
     panel.select_row(r + 1)  # the second missed object: square 2 at (5, 40)-(20, 55)
     assert ws.detection.layer.selected == ("ground truth", 2)
+    assert canvas.auto_fit  # all of it was in sight: the view stays where it was
+    canvas.scale(8, 8)  # zoomed in on the middle: the object is out of sight
+    canvas.centerOn(32, 32)
+    panel.select_row(0)
+    panel.select_row(r + 1)
     centre = canvas.mapToScene(canvas.viewport().rect().center())
-    assert abs(centre.x() - 12.5) < 3 and abs(centre.y() - 47.5) < 3
+    assert abs(centre.x() - 12.5) < 2 and abs(centre.y() - 47.5) < 2
     item = ws.detection.layer.items[("ground truth", 2)]
     assert item.pen().widthF() > 3
     assert not panel.accept_selected.isEnabled()  # a missed object is no detection
@@ -288,6 +304,7 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     assert len(r.matching.kept) > 0
     assert r.overlay is not None and r.overlay.shape == (64, 64, 4) and r.overlay[..., 3].any()
     assert s.network_calls == 2
+    shot(w, "inspect_instance_run.png")
     with qtbot.waitSignal(w.imageShown, timeout=20000):
         w.detection.accept()
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)

@@ -133,10 +133,13 @@ class DetectionInspector(QObject):
             self.render()
 
     def select(self, source: str, index: int) -> None:
-        """Emphasise one object and centre the view on it."""
+        """Emphasise one object; centre the view on it unless all of it is in sight."""
         rect = self.layer.select((source, int(index)))
-        if rect is not None:
-            canvas = self.ws.view.left
+        if rect is None:
+            return
+        canvas = self.ws.view.left
+        seen = canvas.mapToScene(canvas.viewport().rect()).boundingRect()
+        if not seen.contains(rect):
             canvas.centerOn(rect.center())
             canvas.auto_fit = False
 

@@ -6,8 +6,6 @@ the worker, shown through the view's overlay)."""
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -27,7 +25,8 @@ MASK_ALPHA = 100
 class _Tag(QGraphicsItem):
     """A small label (class and score) that keeps its screen size at any zoom."""
 
-    def __init__(self, text: str, color: tuple[int, int, int], parent: QGraphicsItem) -> None:
+    def __init__(self, text: str, color: tuple[int, int, int], parent: QGraphicsItem,
+                 below: bool = False) -> None:
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self.text = text
@@ -35,7 +34,8 @@ class _Tag(QGraphicsItem):
         self.font = QFont()
         self.font.setPointSizeF(8.0)
         fm = QFontMetricsF(self.font)
-        self._rect = QRectF(0, -fm.height() - 2, fm.horizontalAdvance(text) + 6, fm.height() + 2)
+        top = 0.0 if below else -fm.height() - 2  # above the point, or hanging below it
+        self._rect = QRectF(0, top, fm.horizontalAdvance(text) + 6, fm.height() + 2)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt name)
         return self._rect
@@ -87,21 +87,24 @@ class DetectionLayer:
             text = f"missed {name}" if is_gt else f"{name} {row.score:.2f}"
             self._add((row.source, row.index), row.box, color,
                       Qt.PenStyle.DashLine if is_gt else Qt.PenStyle.SolidLine,
-                      2.5 if is_gt else 2.0, (text, status))
+                      2.5 if is_gt else 2.0, (text, status), 0.0 if is_gt else row.score)
         self.select(self.selected)
 
-    def _add(self, key, box, color, style, width: float, tag) -> None:
+    def _add(self, key, box, color, style, width: float, tag, score: float = 0.0) -> None:
         x1, y1, x2, y2 = (float(v) for v in box)
         item = QGraphicsRectItem(QRectF(x1, y1, max(x2 - x1, 0.5), max(y2 - y1, 0.5)))
         pen = QPen(QColor(*color), width, style)
         pen.setCosmetic(True)  # the same width on screen at any zoom
         item.setPen(pen)
         item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
-        item.setZValue(Z_BOXES + (1 if key[0] == "prediction" else 0))
+        # predictions over ground truth, the better detections on top
+        item.setZValue(Z_BOXES + (1.0 + min(max(score, 0.0), 1.0) if key[0] == "prediction"
+                                  else 0.0))
         item.setData(0, width)
-        if tag is not None:
-            label = _Tag(tag[0], tag[1], item)
-            label.setPos(QPointF(x1, y1))
+        if tag is not None:  # predictions above their top edge, ground truth below its bottom
+            below = key[0] == "ground truth"
+            label = _Tag(tag[0], tag[1], item, below)
+            label.setPos(QPointF(x1, y2 if below else y1))
         self.scene.addItem(item)
         self.items[key] = item
 
@@ -168,9 +171,3 @@ def _outline(rgba: np.ndarray, mask: np.ndarray, color, alpha: int, thickness: i
                                    cv2.CHAIN_APPROX_SIMPLE)
     if contours:
         cv2.drawContours(rgba, contours, -1, (*color, alpha), thickness)
-
-
-def centre_of(rect: QRectF | None) -> QPointF | None:
-    if rect is None or math.isnan(rect.x()):
-        return None
-    return rect.center()

@@ -353,14 +353,18 @@ class DetectionSession:
         """Split-wide precision, recall, F1, per-image F1 and errors, and the mAPs at the
         current NMS; None when cancelled midway."""
         tp = fp = fn = 0
+        ious = []
         per_image: dict[int, tuple[float, int]] = {}
         for image_id in self.evaluated:
             if cancelled is not None and cancelled():
                 return None
             _raw, _gt, m = self.matching(image_id, params)
             tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+            ious.append(m.iou[m.match >= 0])
             per_image[image_id] = (counts_figures(m.tp, m.fp, m.fn)["f1"], m.fp + m.fn)
         out = counts_figures(tp, fp, fn)
+        matched = np.concatenate(ious) if ious else np.zeros(0)
+        out["mean_iou"] = float(matched.mean()) if len(matched) else math.nan
         out["images"] = len(self.evaluated)
         out["per_image"] = per_image
         out["map"] = self.map_report(params.nms_iou)

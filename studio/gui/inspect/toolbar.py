@@ -26,6 +26,7 @@ from studio.core.splits import SPLITS
 OVERLAYS = [("none", "None"), ("gt", "Ground truth"), ("pred", "Prediction"),
             ("post", "Post-processed"), ("diff_raw", "Difference (prediction)"),
             ("diff_post", "Difference (post-processed)"), ("heatmap", "Probability heatmap")]
+NAME_COLUMN_MAX = 170  # px
 MODES = [("overlay", "Overlay"), ("split", "Split (divider)"), ("side", "Side by side")]
 
 
@@ -167,6 +168,7 @@ class ImageBrowser(QTreeWidget):
             item = _SortItem([e.name, _num(e.score), predicted])
             item.setData(0, Qt.ItemDataRole.UserRole, int(e.image_id))
             item.setData(1, Qt.ItemDataRole.UserRole, e.score)
+            item.setToolTip(0, e.name)
             if not e.labelled:
                 item.setToolTip(0, "No label: prediction only")
             self.addTopLevelItem(item)
@@ -174,6 +176,8 @@ class ImageBrowser(QTreeWidget):
         self.sortItems(1, Qt.SortOrder.AscendingOrder)
         for c in range(3):
             self.resizeColumnToContents(c)
+        # long file names (e.g. exported datasets' hashes) must not push the figures away
+        self.setColumnWidth(0, min(self.columnWidth(0), NAME_COLUMN_MAX))
 
     def set_after(self, values: dict[int, float | str]) -> None:
         self.set_values(2, values)
