@@ -202,9 +202,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
             raise ActionError("Open a project first.")
         self._close_session()
         project, device, budget = self.project, self.device, self.budget
-        opener = views_for(project.run(run_id).task).open
 
-        def job(token):
+        def job(token):  # the run's task picks its session (an unknown run: an error shown)
+            opener = views_for(project.run(run_id).task).open
             return opener(project, run_id, split, budget, device, token.check, token.progress)
 
         self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
