@@ -310,3 +310,36 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
     anns = w.project.annotations(r.image_id)
     assert anns and all(a.kind == "mask" and a.source == f"model:{w.run_id}" for a in anns)
+
+
+def test_panels_follow_the_task(ws, qtbot):
+    from studio.gui.inspect.task_views import TASK_VIEWS, views_for
+
+    show(qtbot, ws)
+    queue_tab = ws.left_tabs.indexOf(ws.jobs.queues["label-errors"])
+    assert not ws.left_tabs.isTabEnabled(queue_tab)  # the queues are pixel-wise
+    ws._arrange(views_for("semantic"))
+    assert ws.recipe_panel.isVisible() and ws.view_bar.isVisible()
+    assert not ws.detection.panel.isVisible() and ws.left_tabs.isTabEnabled(queue_tab)
+    assert set(TASK_VIEWS) == {"classification", "semantic", "detection", "instance"}
+    with pytest.raises(Exception, match="cannot be inspected"):
+        views_for("regression")
+
+
+def test_no_detections_anywhere_and_a_move_cut_short(ws, qtbot):
+    ws.detector.outputs = {k: [] for k in ws.detector.outputs}
+    s = show(qtbot, ws)
+    panel = ws.detection.panel
+    statuses = panel.statuses()
+    assert set(statuses) == {"missed"} and len(statuses) == len(s.gt[ws.image_id]) > 0
+    assert panel.value("Precision", 1) == "–" and panel.value("Recall", 1) == "0.000"
+    assert panel.value("Box mAP@0.5", 1) == "0.000"
+    errors = []
+    ws.errorShown.connect(errors.append)
+    ws.detection.accept()
+    assert errors and "No detection is kept" in errors[-1]
+    panel.score.setValue(0.2)
+    panel.flush()
+    ws.shutdown()  # mid-update: nothing may be left running (the fixture checks too)
+    assert not ws.pool.busy
+    assert s.network_calls == 3

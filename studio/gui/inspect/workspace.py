@@ -1,7 +1,9 @@
 """The Inspect workspace: choose a run and a split, browse its images worst first, see
 ground truth, prediction, difference and probability overlays, tune a post-processing
 recipe with sliders whose readouts (image and split) follow, and accept the result into
-the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`.
+the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`;
+detection and instance runs in `det_inspector.DetectionInspector`; which panels a run's
+task gets is decided in `task_views`.
 
 Hooks for the window's workspace frame: set_document, workspace_entered,
 workspace_left, confirm_close, shutdown.
