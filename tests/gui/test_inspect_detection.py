@@ -112,6 +112,7 @@ def test_planted_statuses_and_split_figures(planted):
     project, detector = planted
     s = open_detection_session(project, 0, "val", predictor=detector)
     assert detector.calls == 3  # once per image
+    assert s.run_metrics == {}  # no run record (a stand-in detector)
     a = project.planted["a"]
     r = s.image_result(a, DetectionParams(0.5, 0.5, 0.5))
     rows = [(row.source, row.index, row.status) for row in r.rows()]
@@ -248,7 +249,8 @@ def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):
 
 # --- a tiny instance run, trained in the test, opened through the Open button's path ----
 TINY = {"task": "instance", "epochs": 1, "image_size": 48, "batch_size": 2,
-        "model_options": {"min_size": 64, "max_size": 64}, "device": "cpu", **FAST_TRAINING}
+        "resize_policy": "resize", "model_options": {"min_size": 64, "max_size": 64},
+        "device": "cpu", **FAST_TRAINING}
 
 
 @pytest.fixture(scope="module")
@@ -299,6 +301,17 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     assert all(raw.masks is not None and len(raw.masks) == len(raw) for raw in s.raw.values())
     panel = w.detection.panel
     assert panel.value("Mask mAP@0.5", 1) != "–" and panel.value("Box mAP@0.5", 1) != "–"
+    best = w.project.run(w.run_id).best_metrics
+    assert panel.value("Mask mAP@0.5", 2) == f"{best['mask_map50']:.3f}"  # the run's record
+    # at the run's own NMS the mAPs are the engine's evaluation of the split (up to greedy
+    # NMS done in two passes, loose then the run's, which can drop a rare extra box)
+    from studio.ml.evaluation import evaluate_run
+
+    engine = evaluate_run(w.project, w.run_id, "val", device="cpu")
+    ours = s.map_report(s.default_params.nms_iou)
+    for kind in ("box", "mask"):
+        for key in ("map", "map50"):
+            assert ours[kind][key] == pytest.approx(engine[kind][key], abs=5e-3)
     move(qtbot, w, "score", 0.01)  # everything the network kept: masks drawn
     r = w.detection.result
     assert len(r.matching.kept) > 0

@@ -47,6 +47,7 @@ class DetectionInspector(QObject):
         self.session, self.result, self.rows, self.split = session, None, [], None
         self.panel.set_kinds(["box", "mask"] if session.masks else ["box"])
         self.panel.set_params(session.default_params)
+        self.panel.set_run_figures(session.run_metrics)
         self.panel.set_objects([], session.class_names)
         view = self.ws.view
         view.set_mode("overlay")
@@ -63,6 +64,7 @@ class DetectionInspector(QObject):
         self.panel.set_objects([], [])
         self.panel.set_image_figures(None)
         self.panel.set_split_figures(None)
+        self.panel.set_run_figures(None)
         self.panel.set_updating(False)
 
     def params(self) -> DetectionParams:

@@ -100,8 +100,11 @@ class DetectionPanel(QWidget):
         self.objects.verticalHeader().setDefaultSectionSize(20)
         self.objects.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.objects.setSortingEnabled(True)  # first by '#': best detection first
-        self.readouts = QTableWidget(0, 2)
-        self.readouts.setHorizontalHeaderLabels(["Image", "Split"])
+        self.readouts = QTableWidget(0, 3)
+        self.readouts.setHorizontalHeaderLabels(["Image", "Split", "Run record"])
+        self.readouts.horizontalHeaderItem(2).setToolTip(
+            "The mAPs the run recorded on its validation split at its best epoch (its own "
+            "thresholds)")
         self.readouts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.readouts.verticalHeader().setDefaultSectionSize(20)
         self.status = QLabel("")
@@ -245,6 +248,10 @@ class DetectionPanel(QWidget):
         self.readouts.setVerticalHeaderLabels([r[1] for r in self._readout_rows])
         self.set_image_figures(None)
         self.set_split_figures(None)
+        self.set_run_figures(None)
+
+    def set_run_figures(self, maps: dict | None) -> None:
+        self._fill(2, None if maps is None else {"map": maps})
 
     def set_image_figures(self, figures: dict | None) -> None:
         self._fill(0, figures)

@@ -10,7 +10,12 @@ truth greedily by score as COCO does (same class, IoU >= the match threshold, ea
 truth object taken once; mask IoU for instance runs). Per image and split-wide
 precision, recall and F1 follow; mAP@0.5 and mAP@[.5:.95] come from the engine's COCO
 evaluation of the detections above the engine's evaluation threshold after the current
-NMS (they do not depend on the score slider), cached per NMS value.
+NMS (they do not depend on the score slider), cached per NMS value. At the run's own
+NMS they equal `studio-cli evaluate` for runs that see the whole image (but for a rare
+box that a loose NMS followed by the run's drops and the run's alone keeps); runs
+predicting tile by tile ("crop" policy) apply their NMS inside each tile too, which the
+one loose pass cannot repeat, so there they can differ: the run record's own validation
+mAPs are shown beside them.
 
 Images of the split without objects take part as the engine's evaluation has them (as
 negatives: their detections are false positives); the browser lists them after the
@@ -28,6 +33,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_iou
 
+from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
 from studio.gui.inspect.model import InspectImage
 from studio.ml.datasets import decode
@@ -39,7 +45,10 @@ from studio.ml.tasks import task_kinds
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
 RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
-RAW_MAX_DETECTIONS = {"detection": 300, "instance": 100}  # masks cost memory
+RAW_MAX_DETECTIONS = 300  # at least; three times the run's own maximum if that is more
+# instance runs: the model pastes every mask at full size (float) before we crop them, so
+# fewer are kept on big images, never fewer than the run's own maximum
+RAW_MASK_BYTES = 512 << 20
 DEFAULT_MATCH_IOU = 0.5
 STATUSES = ("matched", "false positive", "missed")
 
@@ -72,6 +81,15 @@ class Objects:
     def nbytes(self) -> int:
         extra = sum(m.bitmap.nbytes for m in self.masks) if self.masks else 0
         return self.boxes.nbytes + self.classes.nbytes + self.scores.nbytes + extra
+
+
+def raw_max_detections(task: str, height: int, width: int, run_max: int) -> int:
+    """How many detections the one network pass keeps (see RAW_MASK_BYTES)."""
+    most = max(RAW_MAX_DETECTIONS, 3 * int(run_max))
+    if task != "instance":
+        return most
+    fits = RAW_MASK_BYTES // max(4 * int(height) * int(width), 1)
+    return int(min(max(fits, int(run_max)), most))
 
 
 def _empty_objects(width: int, height: int, masks: bool) -> Objects:
@@ -267,8 +285,10 @@ class DetectionSession:
         self.class_names: list[str] = list(meta["class_names"])
         self.channels = int(meta["channels"])
         det = meta["config"].get("detection", {})
+        self.run_max = int(det.get("max_detections", 100))
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
                                               min(float(det.get("nms_iou", 0.5)), RAW_NMS_IOU))
+        self.run_metrics: dict = {}  # the run record's best validation mAPs, as map_report
         self.images: list[InspectImage] = []
         self.evaluated: list[int] = []  # image ids of the split figures
         self.raw: dict[int, Objects] = {}
@@ -300,9 +320,10 @@ class DetectionSession:
         with self._predict_lock:
             raw = self.raw.get(image_id)  # another worker may have just predicted it
             if raw is None:
+                most = raw_max_detections(self.task, *image.shape[:2], self.run_max)
                 det = self.predictor.detect(image, str(rec.abs_path), image_id,
                                             score_threshold=RAW_SCORE, nms_iou=RAW_NMS_IOU,
-                                            max_detections=RAW_MAX_DETECTIONS[self.task])
+                                            max_detections=most)
                 self.network_calls += 1
                 raw = raw_objects(det)
                 self.raw[image_id] = raw
@@ -411,6 +432,22 @@ def coco_entries(raw: Objects, indices: np.ndarray, image_id: int) -> list[dict]
     return out
 
 
+def recorded_maps(project, run_id: int) -> dict:
+    """The mAPs the run recorded on its validation split at its best epoch (the engine's
+    evaluation at the run's own thresholds), as {"box": {"map", "map50"}, ...}; empty
+    when the run has none."""
+    try:
+        best = project.run(run_id).best_metrics or {}
+    except NotFoundError:
+        return {}
+    out: dict = {}
+    for key, value in best.items():
+        kind, _, name = key.partition("_")
+        if kind in ("box", "mask") and name in ("map", "map50") and value is not None:
+            out.setdefault(kind, {})[name] = float(value)
+    return out
+
+
 def open_detection_session(project, run_id: int, split: str, device: str = "auto",
                            check: Callable[[], None] | None = None,
                            progress: Callable[[tuple[int, int]], None] | None = None,
@@ -422,6 +459,7 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
     """
     predictor = predictor or Predictor.from_run(project, run_id, device=device)
     session = DetectionSession(project, run_id, split, predictor)
+    session.run_metrics = recorded_maps(project, run_id)
     src = read_detection_split(project, session.task, split, session.class_ids)
     params = session.default_params
     labelled, empty = [], []
