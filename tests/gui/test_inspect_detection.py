@@ -215,6 +215,13 @@ def test_clicking_an_object_selects_and_centres_it(ws, qtbot):
     assert not panel.accept_selected.isEnabled()  # a missed object is no detection
     panel.select_row(0)
     assert panel.accept_selected.isEnabled()
+    # a click on the image picks the smallest object under it: the double at (11, 11)
+    ws.detection.panel.nms.setValue(0.9)
+    ws.detection.panel.flush()
+    qtbot.waitUntil(lambda: len(panel.statuses()) == 6 and not ws.pool.busy, timeout=20000)
+    canvas.clicked.emit(30.5, 30.5)  # inside the double (11..31) only
+    assert ws.detection.layer.selected == ("prediction", 1)
+    assert panel.selected_row().index == 1
 
 
 def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):

@@ -40,6 +40,7 @@ class DetectionInspector(QObject):
         p.accept_all.clicked.connect(lambda: self.accept(selected=False))
         p.accept_selected.clicked.connect(lambda: self.accept(selected=True))
         p.undo.clicked.connect(self._undo)
+        ws.view.left.clicked.connect(self._on_canvas_click)
 
     # --- session ----------------------------------------------------------------------------
     def start(self, session: DetectionSession) -> None:
@@ -144,6 +145,15 @@ class DetectionInspector(QObject):
         if not seen.contains(rect):
             canvas.centerOn(rect.center())
             canvas.auto_fit = False
+
+    def _on_canvas_click(self, x: float, y: float) -> None:
+        """A click on the image selects the smallest listed object under it."""
+        if self.session is None or not self.rows:
+            return
+        under = [r for r in self.rows if r.box[0] <= x <= r.box[2] and r.box[1] <= y <= r.box[3]]
+        if under:
+            best = min(under, key=lambda r: (r.box[2] - r.box[0]) * (r.box[3] - r.box[1]))
+            self.panel.select_key((best.source, best.index))
 
     # --- sliders -> worker -> readouts --------------------------------------------------------
     def _on_params(self, _params: DetectionParams) -> None:

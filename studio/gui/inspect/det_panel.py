@@ -226,6 +226,14 @@ class DetectionPanel(QWidget):
     def select_row(self, r: int) -> None:
         self.objects.selectRow(r)
 
+    def select_key(self, key: tuple[str, int]) -> None:
+        """Select the listed object (source, index), scrolling the list to it."""
+        keys = self.row_keys()
+        if key in keys:
+            r = keys.index(key)
+            self.objects.selectRow(r)
+            self.objects.scrollToItem(self.objects.item(r, 0))
+
     def selected_row(self) -> ObjectRow | None:
         items = self.objects.selectedItems()
         if not items:
