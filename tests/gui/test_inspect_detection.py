@@ -222,6 +222,9 @@ def test_clicking_an_object_selects_and_centres_it(ws, qtbot):
     canvas.clicked.emit(30.5, 30.5)  # inside the double (11..31) only
     assert ws.detection.layer.selected == ("prediction", 1)
     assert panel.selected_row().index == 1
+    move(qtbot, ws, "score", 0.3)  # still kept: still selected, in the list too
+    assert ws.detection.layer.selected == ("prediction", 1)
+    assert panel.selected_row().index == 1 and len(panel.statuses()) == 6
 
 
 def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):

@@ -112,9 +112,12 @@ class DetectionInspector(QObject):
         self.rows = result.rows()
         self.panel.set_objects(self.rows, self.session.class_names)
         self.panel.set_image_figures(result.figures)
-        self.layer.selected = keep if keep in {(r.source, r.index) for r in self.rows} or (
+        listed = {(r.source, r.index) for r in self.rows}
+        self.layer.selected = keep if keep in listed or (
             keep is not None and keep[0] == "ground truth") else None
         self.render()
+        if keep in listed:
+            self.panel.select_key(keep)  # the list shows the same selection again
         f = result.figures
         e = self.session.entry(result.image_id)
         name = e.name if e is not None else str(result.image_id)

@@ -77,11 +77,6 @@ class Objects:
     def __len__(self) -> int:
         return len(self.classes)
 
-    @property
-    def nbytes(self) -> int:
-        extra = sum(m.bitmap.nbytes for m in self.masks) if self.masks else 0
-        return self.boxes.nbytes + self.classes.nbytes + self.scores.nbytes + extra
-
 
 def raw_max_detections(task: str, height: int, width: int, run_max: int) -> int:
     """How many detections the one network pass keeps (see RAW_MASK_BYTES)."""
@@ -262,10 +257,9 @@ class DetectionResult:
                  for j in np.flatnonzero(m.gt_match < 0)]
         return rows
 
-    def kept_objects(self, positions: list[int] | None = None) -> list[int]:
-        """Raw indices of the kept detections (or of the kept positions given)."""
-        kept = self.matching.kept
-        return [int(kept[p]) for p in (range(len(kept)) if positions is None else positions)]
+    def kept_objects(self) -> list[int]:
+        """Raw indices of the kept detections, best first."""
+        return [int(i) for i in self.matching.kept]
 
 
 class DetectionSession:

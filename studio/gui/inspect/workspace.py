@@ -267,8 +267,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
                 self.left_tabs.setTabEnabled(i, views.left_tab == "confusion")
         if views.left_tab == "images":
             self.left_tabs.setCurrentWidget(self.browser)
-        if semantic:
+        if semantic:  # the view as its bar says (a detection run may have changed it)
             self.view.set_opacity(self.view_bar.opacity.value() / 100.0)
+            self.view.set_mode(self.view_bar.mode.currentData())
         width = max(self.main_splitter.width(), 1000)
         left, right = (300, 480) if semantic or detection else (420, 0)
         self.main_splitter.setSizes([left, width - left - right, right])
