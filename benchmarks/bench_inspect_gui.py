@@ -216,7 +216,7 @@ def _measure_detection() -> tuple[float, float, int, int]:
                                                                panel.flush()))
                 times.append((time.perf_counter() - start) * 1000)
                 cpu.append((time.process_time() - start_cpu) * 1000)
-                rows = max(rows, panel.objects.rowCount())
+                rows = max(rows, panel.row_count())
                 ws.pool.wait()
             assert session.network_calls == 1
             ws.shutdown()

@@ -366,3 +366,22 @@ def test_no_detections_anywhere_and_a_move_cut_short(ws, qtbot):
     ws.shutdown()  # mid-update: nothing may be left running (the fixture checks too)
     assert not ws.pool.busy
     assert s.network_calls == 3
+
+
+def test_the_objects_list_sorts_by_any_column(ws, qtbot):
+    from PySide6.QtCore import Qt
+
+    show(qtbot, ws)
+    panel = ws.detection.panel
+    panel.objects.sortByColumn(4, Qt.SortOrder.AscendingOrder)  # status
+    assert panel.statuses() == sorted(panel.statuses())
+    panel.objects.sortByColumn(2, Qt.SortOrder.AscendingOrder)  # score, no score last
+    keys = panel.row_keys()
+    assert keys[0] == ("prediction", 4) and keys[-2:] == [("ground truth", 1),
+                                                          ("ground truth", 2)]
+    panel.select_key(("prediction", 0))
+    assert panel.selected_row().index == 0 and ws.detection.layer.selected == ("prediction", 0)
+    move(qtbot, ws, "score", 0.3)  # new rows keep the chosen order
+    scores = [ws.detection.result.raw.scores[i] for s, i in panel.row_keys() if s == "prediction"]
+    assert scores == sorted(scores)
+    assert panel.model.headerData(2, Qt.Orientation.Horizontal) == "Score"

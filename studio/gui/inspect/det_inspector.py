@@ -31,6 +31,7 @@ class DetectionInspector(QObject):
         self.result: DetectionResult | None = None
         self.rows: list = []
         self.split: dict | None = None
+        self.colors: list[tuple[int, int, int]] = []  # class colours, read per image shown
         self._split_task = None
         self._split_pending = False
         p = self.panel
@@ -73,6 +74,7 @@ class DetectionInspector(QObject):
 
     # --- the current image --------------------------------------------------------------------
     def show_image(self, image_id: int) -> None:
+        self.colors = self.ws.class_colors()  # a class may have been recoloured meanwhile
         if self.result is not None and self.result.image_id != image_id:
             self.result, self.rows = None, []
             self.layer.selected = None
@@ -85,7 +87,7 @@ class DetectionInspector(QObject):
         s, image_id = self.session, self.ws.image_id
         if s is None or image_id is None:
             return False
-        params, colors = self.params(), self.ws.class_colors()
+        params, colors = self.params(), list(self.colors)
         display = self.panel.display()
 
         def job(token):
@@ -128,8 +130,7 @@ class DetectionInspector(QObject):
     def render(self) -> None:
         r = self.result
         names = self.session.class_names if self.session is not None else []
-        colors = self.ws.class_colors() if self.session is not None else []
-        self.layer.show(r, self.rows, names, colors, **self.panel.display())
+        self.layer.show(r, self.rows, names, self.colors, **self.panel.display())
         self.ws.view.set_overlays(None if r is None else r.overlay, None)
 
     def _on_display(self) -> None:

@@ -25,17 +25,26 @@ MASK_ALPHA = 100
 class _Tag(QGraphicsItem):
     """A small label (class and score) that keeps its screen size at any zoom."""
 
-    def __init__(self, text: str, color: tuple[int, int, int], parent: QGraphicsItem,
-                 below: bool = False) -> None:
+    _font: QFont | None = None
+    _metrics: QFontMetricsF | None = None
+
+    def __init__(self, parent: QGraphicsItem) -> None:
         super().__init__(parent)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
-        self.text = text
-        self.color = QColor(*color)
-        self.font = QFont()
-        self.font.setPointSizeF(8.0)
-        fm = QFontMetricsF(self.font)
-        top = 0.0 if below else -fm.height() - 2  # above the point, or hanging below it
+        if _Tag._font is None:  # one font for all tags, measured once
+            _Tag._font = QFont()
+            _Tag._font.setPointSizeF(8.0)
+            _Tag._metrics = QFontMetricsF(_Tag._font)
+        self.text, self.color, self._rect = "", QColor(), QRectF()
+
+    def set_text(self, text: str, color: tuple[int, int, int], below: bool) -> None:
+        """Show `text` on `color`, above the item's position or hanging below it."""
+        fm = _Tag._metrics
+        self.prepareGeometryChange()
+        self.text, self.color = text, QColor(*color)
+        top = 0.0 if below else -fm.height() - 2
         self._rect = QRectF(0, top, fm.horizontalAdvance(text) + 6, fm.height() + 2)
+        self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt name)
         return self._rect
@@ -44,22 +53,24 @@ class _Tag(QGraphicsItem):
         painter.fillRect(self._rect, self.color)
         dark = self.color.lightness() > 140
         painter.setPen(QColor(0, 0, 0) if dark else QColor(255, 255, 255))
-        painter.setFont(self.font)
+        painter.setFont(_Tag._font)
         painter.drawText(self._rect.adjusted(3, 0, 0, 0),
                          Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.text)
 
 
 class DetectionLayer:
-    """The boxes of one image's result as items of an Inspect canvas's scene."""
+    """The boxes of one image's result as items of an Inspect canvas's scene. Items are
+    kept and reused from one slider move to the next (making hundreds anew costs)."""
 
     def __init__(self, scene: QGraphicsScene) -> None:
         self.scene = scene
         self.items: dict[tuple[str, int], QGraphicsRectItem] = {}
         self.selected: tuple[str, int] | None = None
+        self._pool: list[tuple[QGraphicsRectItem, _Tag]] = []
 
     def clear(self) -> None:
-        for item in self.items.values():
-            self.scene.removeItem(item)
+        for item, _tag in self._pool[:len(self.items)]:
+            item.hide()
         self.items = {}
 
     def show(self, result: DetectionResult | None, rows: list[ObjectRow], names: list[str],
@@ -67,9 +78,15 @@ class DetectionLayer:
              predictions: bool = True, truth: bool = True) -> None:
         """Draw `rows` (kept detections and missed ground truth) and the matched ground
         truth of `result`; `color_by` "match" or "class"."""
-        self.clear()
-        if result is None:
-            return
+        used = len(self.items)
+        self.items = {}
+        if result is not None:
+            self._draw(result, rows, names, class_colors, color_by, predictions, truth)
+        for item, _tag in self._pool[len(self.items):used]:
+            item.hide()
+        self.select(self.selected)
+
+    def _draw(self, result, rows, names, class_colors, color_by, predictions, truth) -> None:
         gt = result.gt
         if truth:
             for j in np.flatnonzero(result.matching.gt_match >= 0):
@@ -88,11 +105,16 @@ class DetectionLayer:
             self._add((row.source, row.index), row.box, color,
                       Qt.PenStyle.DashLine if is_gt else Qt.PenStyle.SolidLine,
                       2.5 if is_gt else 2.0, (text, status), 0.0 if is_gt else row.score)
-        self.select(self.selected)
 
     def _add(self, key, box, color, style, width: float, tag, score: float = 0.0) -> None:
         x1, y1, x2, y2 = (float(v) for v in box)
-        item = QGraphicsRectItem(QRectF(x1, y1, max(x2 - x1, 0.5), max(y2 - y1, 0.5)))
+        n = len(self.items)
+        if n == len(self._pool):
+            item = QGraphicsRectItem()
+            self._pool.append((item, _Tag(item)))
+            self.scene.addItem(item)
+        item, label = self._pool[n]
+        item.setRect(QRectF(x1, y1, max(x2 - x1, 0.5), max(y2 - y1, 0.5)))
         pen = QPen(QColor(*color), width, style)
         pen.setCosmetic(True)  # the same width on screen at any zoom
         item.setPen(pen)
@@ -101,11 +123,12 @@ class DetectionLayer:
         item.setZValue(Z_BOXES + (1.0 + min(max(score, 0.0), 1.0) if key[0] == "prediction"
                                   else 0.0))
         item.setData(0, width)
+        label.setVisible(tag is not None)
         if tag is not None:  # predictions above their top edge, ground truth below its bottom
             below = key[0] == "ground truth"
-            label = _Tag(tag[0], tag[1], item, below)
+            label.set_text(tag[0], tag[1], below)
             label.setPos(QPointF(x1, y2 if below else y1))
-        self.scene.addItem(item)
+        item.show()
         self.items[key] = item
 
     def select(self, key: tuple[str, int] | None) -> QRectF | None:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -55,16 +63,75 @@ def _fmt(value) -> str:
     return f"{value:.3f}"
 
 
-class _NumItem(QTableWidgetItem):
-    """Sorts by the number it holds (no number last)."""
+OBJECT_WIDTHS = (34, 70, 52, 48, 96)  # px; fixed: measuring hundreds of rows per move costs
 
-    def __lt__(self, other) -> bool:
-        a, b = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
-        a = math.inf if a is None or (isinstance(a, float) and math.isnan(a)) else a
-        b = math.inf if b is None or (isinstance(b, float) and math.isnan(b)) else b
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            return a < b
-        return self.text() < other.text()
+
+class ObjectsModel(QAbstractTableModel):
+    """The objects of the current image; cells are made only when the view asks for them
+    and sorting is one Python sort (a few hundred detections per slider move stay cheap).
+    `rows` keep their given order (# = position + 1); `order` is the shown one."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[ObjectRow] = []
+        self.order: list[int] = []
+        self.names: list[str] = []
+        self.sorting = (0, Qt.SortOrder.AscendingOrder)
+        self._brushes = {k: QBrush(QColor(*c).darker(120)) for k, c in STATUS_COLORS.items()}
+
+    def set_rows(self, rows: list[ObjectRow], names: list[str]) -> None:
+        self.beginResetModel()
+        self.rows, self.names = list(rows), list(names)
+        self.order = self._sorted(*self.sorting)
+        self.endResetModel()
+
+    def _key(self, i: int, column: int):
+        row = self.rows[i]
+        value = (i, name_key(self.names, row), row.score,
+                 math.nan if row.status == "missed" else row.iou, row.status)[column]
+        if isinstance(value, float):  # no number last
+            return (math.isnan(value), 0.0 if math.isnan(value) else value)
+        return (False, value)
+
+    def _sorted(self, column: int, order) -> list[int]:
+        out = sorted(range(len(self.rows)), key=lambda i: self._key(i, column))
+        return out[::-1] if order == Qt.SortOrder.DescendingOrder else out
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self.sorting = (column, order)
+        self.order = self._sorted(column, order)
+        self.layoutChanged.emit()
+
+    def row_at(self, r: int) -> ObjectRow:
+        return self.rows[self.order[r]]
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt name)
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt name)
+        return 0 if parent is not None and parent.isValid() else len(OBJECT_COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return OBJECT_COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        i = self.order[index.row()]
+        row, c = self.rows[i], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (str(i + 1), name_key(self.names, row), _fmt(row.score),
+                    "–" if row.status == "missed" else _fmt(row.iou), row.status)[c]
+        if role == Qt.ItemDataRole.ForegroundRole and c == 4:
+            return self._brushes[row.status]
+        if role == Qt.ItemDataRole.TextAlignmentRole and c in (0, 2, 3):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+def name_key(names: list[str], row: ObjectRow) -> str:
+    return names[row.class_index] if row.class_index < len(names) else "?"
 
 
 class DetectionPanel(QWidget):
@@ -91,15 +158,18 @@ class DetectionPanel(QWidget):
         self.show_gt = QCheckBox("Ground truth")
         for box in (self.show_pred, self.show_gt):
             box.setChecked(True)
-        self.objects = QTableWidget(0, len(OBJECT_COLUMNS))
-        self.objects.setHorizontalHeaderLabels(OBJECT_COLUMNS)
-        self.objects.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.objects.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.objects.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.model = ObjectsModel(self)
+        self.objects = QTableView()
+        self.objects.setModel(self.model)
+        self.objects.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.objects.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.objects.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.objects.verticalHeader().hide()
         self.objects.verticalHeader().setDefaultSectionSize(20)
-        self.objects.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
-        self.objects.setSortingEnabled(True)  # first by '#': best detection first
+        for c, width in enumerate(OBJECT_WIDTHS):
+            self.objects.setColumnWidth(c, width)
+        self.objects.setSortingEnabled(True)
+        self.objects.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # '#': best first
         self.readouts = QTableWidget(0, 3)
         self.readouts.setHorizontalHeaderLabels(["Image", "Split", "Run record"])
         self.readouts.horizontalHeaderItem(2).setToolTip(
@@ -119,7 +189,6 @@ class DetectionPanel(QWidget):
                                         "(one undo step; marked for review)")
         self.accept_selected.setEnabled(False)
         self.undo = QPushButton("Undo")
-        self._rows: list[ObjectRow] = []
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self.flush)
         self._build()
@@ -129,7 +198,7 @@ class DetectionPanel(QWidget):
         self.color_by.currentIndexChanged.connect(lambda _i: self.displayChanged.emit())
         for box in (self.show_pred, self.show_gt):
             box.toggled.connect(lambda _on: self.displayChanged.emit())
-        self.objects.itemSelectionChanged.connect(self._on_row)
+        self.objects.selectionModel().selectionChanged.connect(lambda *_a: self._on_row())
 
     def _build(self) -> None:
         form = QFormLayout()
@@ -188,40 +257,22 @@ class DetectionPanel(QWidget):
 
     # --- objects ------------------------------------------------------------------------------
     def set_objects(self, rows: list[ObjectRow], names: list[str]) -> None:
-        self._rows = list(rows)
-        table = self.objects
-        table.blockSignals(True)
-        table.setSortingEnabled(False)
-        table.clearContents()
-        table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            cells = [(str(r + 1), r + 1), (names[row.class_index], None),
-                     (_fmt(row.score), row.score),
-                     (_fmt(row.iou) if row.status != "missed" else "–", row.iou),
-                     (row.status, None)]
-            for c, (text, value) in enumerate(cells):
-                item = _NumItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, value)
-                item.setData(Qt.ItemDataRole.UserRole + 1, r)
-                if c == 4:
-                    item.setForeground(QBrush(QColor(*STATUS_COLORS[row.status]).darker(120)))
-                table.setItem(r, c, item)
-        table.setSortingEnabled(True)
-        table.blockSignals(False)
+        self.model.set_rows(rows, names)  # the selection goes with the old rows
         self.accept_selected.setEnabled(False)
-        table.resizeColumnsToContents()
+
+    def row_count(self) -> int:
+        return self.model.rowCount()
+
+    def _row_at(self, r: int) -> ObjectRow:
+        return self.model.row_at(r)
 
     def row_keys(self) -> list[tuple[str, int]]:
         """(source, index) of the listed objects, in the table's current order."""
-        out = []
-        for r in range(self.objects.rowCount()):
-            item = self.objects.item(r, 0)
-            row = self._rows[item.data(Qt.ItemDataRole.UserRole + 1)]
-            out.append((row.source, row.index))
-        return out
+        return [(row.source, row.index) for row in map(self._row_at, range(self.row_count()))]
 
     def statuses(self) -> list[str]:
-        return [self.objects.item(r, 4).text() for r in range(self.objects.rowCount())]
+        """The status column as listed (top to bottom)."""
+        return [self._row_at(r).status for r in range(self.row_count())]
 
     def select_row(self, r: int) -> None:
         self.objects.selectRow(r)
@@ -231,14 +282,14 @@ class DetectionPanel(QWidget):
         keys = self.row_keys()
         if key in keys:
             r = keys.index(key)
-            self.objects.selectRow(r)
-            self.objects.scrollToItem(self.objects.item(r, 0))
+            self.objects.selectionModel().select(
+                self.model.index(r, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows)
+            self.objects.scrollTo(self.model.index(r, 0))
 
     def selected_row(self) -> ObjectRow | None:
-        items = self.objects.selectedItems()
-        if not items:
-            return None
-        return self._rows[items[0].data(Qt.ItemDataRole.UserRole + 1)]
+        rows = self.objects.selectionModel().selectedRows()
+        return self._row_at(rows[0].row()) if rows else None
 
     def _on_row(self) -> None:
         row = self.selected_row()
