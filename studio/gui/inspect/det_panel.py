@@ -168,6 +168,7 @@ class DetectionPanel(QWidget):
         self.objects.verticalHeader().setDefaultSectionSize(20)
         for c, width in enumerate(OBJECT_WIDTHS):
             self.objects.setColumnWidth(c, width)
+        self.objects.horizontalHeader().setStretchLastSection(True)
         self.objects.setSortingEnabled(True)
         self.objects.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # '#': best first
         self.readouts = QTableWidget(0, 3)
