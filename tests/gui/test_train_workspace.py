@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from studio.core.project import Project
 from studio.gui.main_window import MainWindow
 from studio.gui.settings import Settings
+from studio.gui.train.runner import TRAIN_NICE
 
 TINY = {"epochs": 2, "batch_size": 4, "image_size": 16, "cpu_threads": 1,
         "model_options.width": 8, "model_options.fc": [16], "scheduler.warmup_epochs": 0}
@@ -119,6 +121,10 @@ def test_stop_mid_run_then_resume(qtbot, win):
     set_fields(train, {**TINY, "epochs": 40, "early_stopping.enabled": False})
     start(qtbot, train)
     qtbot.waitUntil(lambda: train.live.plots.point_count("train_loss") >= 1, timeout=60000)
+    if hasattr(os, "getpriority"):  # the child trains at a lower priority than the window
+        child = train.runner.thread.process.pid
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + TRAIN_NICE)
     train.controls.stop.click()
     wait_run(qtbot, train)
     run = win.project.runs()[-1]
