@@ -227,6 +227,22 @@ class AnnotationsMixin:
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id")
         return [(r[0], r[1]) for r in self._query(sql, params)]
 
+    def class_areas(self, kind: str | None = None, split: str | None = None
+                    ) -> dict[int, float]:
+        """Summed area in pixels of the annotations of each class (of `kind`, on images of
+        `split`), from the stored areas: no geometry is decoded. Overlaps count twice."""
+        where, params = [], []
+        if kind is not None:
+            where.append("a.kind = ?")
+            params.append(kind)
+        if split is not None:
+            where.append("i.split = ?")
+            params.append(split)
+        sql = ("SELECT a.class_id, SUM(a.area) FROM annotations a JOIN images i ON i.id = "
+               "a.image_id" + (" WHERE " + " AND ".join(where) if where else "")
+               + " GROUP BY a.class_id")
+        return {int(r[0]): float(r[1] or 0.0) for r in self._query(sql, params)}
+
     def iter_annotations(self, kind: str | None = None, batch: int = 2000):
         """Every annotation of the project, in id order, without loading all at once."""
         last = 0

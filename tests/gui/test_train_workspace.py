@@ -236,14 +236,19 @@ def test_closing_while_training_asks_and_leaves_no_thread(qtbot, win):
 
 def test_missing_validation_split_has_a_button(qtbot, win):
     train = win.train
-    win.project.set_split(win.project.image_ids(), "train")
+    ids = win.project.image_ids()
+    win.project.set_split(ids[:20], "train")
+    win.project.set_split(ids[20:], "test")
     train.refresh_data()
     train.workers.wait()
     assert "no_val" in train.data_panel.warning_codes()
     train.data_panel.split_button.click()
     train.workers.wait()
     train.workers.wait()
-    assert win.project.count_images(split="val") > 0
+    # a stratified fifth of train moved to val; test kept as it was
+    assert win.project.count_images(split="val") == 4
+    assert win.project.count_images(split="train") == 16
+    assert win.project.image_ids(split="test") == ids[20:]
     assert "no_val" not in train.data_panel.warning_codes()
 
 
