@@ -22,9 +22,9 @@ SIZE_SPREAD = 4.0  # largest / smallest image side above this: warn
 @dataclass
 class DataWarning:
     code: str  # "few_examples" | "rare_pixels" | "no_val" | "sizes" | "unlabelled_train"
-    #            | "no_labels"
+    #            | "pending_review" | "no_labels"
     message: str
-    action: str | None = None  # "stratified_split" when a button can fix it
+    action: str | None = None  # "stratified_split" | "mark_reviewed": a button can fix it
 
 
 @dataclass
@@ -34,6 +34,8 @@ class DataSummary:
     images: dict[str, int] = field(default_factory=dict)  # per split
     labelled: dict[str, int] = field(default_factory=dict)  # per split, for this task
     objects: dict[str, dict[int, int]] = field(default_factory=dict)  # split -> class -> n
+    # split -> images marked for review holding a model's annotations (left out of training)
+    pending: dict[str, int] = field(default_factory=dict)
     # split -> class -> labelled pixels (summed region areas); empty for tag-only tasks
     pixels: dict[str, dict[int, float]] = field(default_factory=dict)
     min_side: int = 0
@@ -61,6 +63,7 @@ def summarize(project, task: str, few_examples: int = FEW_EXAMPLES) -> DataSumma
             if by_pixels:
                 areas.update(project.class_areas(kind=kind, split=split))
         out.objects[split] = dict(counts)
+        out.pending[split] = len(project.pending_model_images(split) & labelled_ids[split])
         if by_pixels:
             out.pixels[split] = {c: areas.get(c, 0.0) for c in counts}
         out.labelled[split] = len(labelled_ids[split])
@@ -104,6 +107,13 @@ def _warn(s: DataSummary, few: int) -> None:
             "sizes", f"Image sides range from {s.min_side} to {s.max_side} px: resizing to one "
             "size distorts the small or the large ones; consider the 'crop' or 'letterbox' "
             "resize policy."))
+    waiting = {k: n for k, n in s.pending.items() if n and k in ("train", "val")}
+    if waiting:
+        where = " and ".join(f"{n} in {k}" for k, n in waiting.items())
+        s.warnings.append(DataWarning(
+            "pending_review", f"Labelled images marked for review hold a model's annotations "
+            f"({where}): they are left out of training and validation until a person has "
+            "checked them (Label workspace), or marks them reviewed here.", "mark_reviewed"))
     unlabelled = s.images["train"] - s.labelled["train"]
     if unlabelled > 0:
         s.warnings.append(DataWarning(

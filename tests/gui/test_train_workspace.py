@@ -252,6 +252,21 @@ def test_missing_validation_split_has_a_button(qtbot, win):
     assert "no_val" not in train.data_panel.warning_codes()
 
 
+def test_model_annotations_waiting_for_review_have_a_button(qtbot, win):
+    train = win.train
+    first = win.project.image_ids(split="train")[0]
+    win.project.add_annotation(first, win.project.classes()[0].id, "tag", source="model:1")
+    win.project.set_status(first, "review")
+    train.refresh_data()
+    train.workers.wait()
+    assert "pending_review" in train.data_panel.warning_codes()
+    train.data_panel.review_button.click()
+    train.workers.wait()
+    train.workers.wait()
+    assert win.project.image(first).status == "done"
+    assert "pending_review" not in train.data_panel.warning_codes()
+
+
 def test_deleted_image_ends_the_run_with_advice(qtbot, win, dialogs):
     train = win.train
     set_fields(train, TINY)

@@ -47,6 +47,15 @@ def test_segmentation_counts_pixels_and_warns_of_a_rare_class(project, make_imag
     rare = [w for w in s.warnings if w.code == "rare_pixels"]
     assert len(rare) == 1 and "'tiny'" in rare[0].message
     assert summarize(project, "classification").pixels == {}  # tags cover no pixels
+    first = project.image_ids(split="train")[0]
+    project.add_annotation(first, big, "polygon", np.array([[0, 0], [9, 0], [9, 9]], float),
+                           source="model:1")
+    project.set_status(first, "review")
+    s = summarize(project, "semantic", few_examples=1)
+    assert s.pending["train"] == 1
+    pending = [w for w in s.warnings if w.code == "pending_review"]
+    assert len(pending) == 1 and pending[0].action == "mark_reviewed"
+    assert "1 in train" in pending[0].message
 
 
 @pytest.mark.parametrize("task", ["classification", "semantic"])

@@ -62,6 +62,7 @@ class DataPanel(QWidget):
         layout.addLayout(row)
         layout.addLayout(self.warnings_box)
         self.split_button: QPushButton | None = None
+        self.review_button: QPushButton | None = None
 
     def refresh(self, project, task: str) -> None:
         from studio.gui.train.backend import summarize
@@ -80,7 +81,7 @@ class DataPanel(QWidget):
             item = self.warnings_box.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.split_button = None
+        self.split_button = self.review_button = None
         if summary is None:
             self.table.setRowCount(0)
             self.sizes.setText("No project is open.")
@@ -126,6 +127,13 @@ class DataPanel(QWidget):
                 f"{int(VAL_SHARE * 100)}% of train to val instead (test is left alone).")
             self.split_button.clicked.connect(self.make_split)
             row.addWidget(self.split_button)
+        elif warning.action == "mark_reviewed":
+            self.review_button = QPushButton("Mark them reviewed")
+            self.review_button.setToolTip(
+                "Mark these images done: their model annotations become training labels as "
+                "they are. Check them first if you can.")
+            self.review_button.clicked.connect(self.mark_reviewed)
+            row.addWidget(self.review_button)
         self.warnings_box.addWidget(box)
 
     def warning_codes(self) -> list[str]:
@@ -152,3 +160,25 @@ class DataPanel(QWidget):
         self.workers.submit(carve_split, self.project, "train", "val", VAL_SHARE, seed=0,
                             key="make_split", on_result=lambda _n: self.splitsChanged.emit(),
                             on_error=lambda exc: show_error(self, exc))
+
+    def mark_reviewed(self, _checked: bool = False, ask: bool = True) -> None:
+        """Mark the labelled train/val images waiting for review done (after asking)."""
+        if self.project is None or self.summary is None:
+            return
+        n = sum(self.summary.pending.get(k, 0) for k in ("train", "val"))
+        if ask and QMessageBox.question(
+                self, "Mark reviewed", f"Mark {n} image(s) done, taking their model "
+                "annotations as training labels without checking them?"
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        self.workers.submit(mark_pending_done, self.project, key="mark_reviewed",
+                            on_result=lambda _n: self.splitsChanged.emit(),
+                            on_error=lambda exc: show_error(self, exc))
+
+
+def mark_pending_done(project) -> int:
+    """Mark the images of train and val waiting for review (with model annotations) done."""
+    ids = sorted(project.pending_model_images("train") | project.pending_model_images("val"))
+    if ids:
+        project.set_status(ids, "done")
+    return len(ids)
