@@ -70,7 +70,7 @@ def _plot(title: str, x_label: str, log_y: bool = False,
     grid.setTickSpacing(x=[None, None], y=[None, None])  # two scales: ~10 lines, not ~100
     item.addItem(grid, ignoreBounds=True)
     item.setLabel("bottom", x_label)
-    item.addLegend(offset=(-10, 10))
+    item.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))  # over curves
     item.setDownsampling(auto=True, mode=downsampling)
     item.setClipToView(True)
     if log_y:
