@@ -238,13 +238,20 @@ def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):
     assert len(anns) == 3 and all(x.source == "model:0" and x.kind == "box" for x in anns)
     assert sorted(round(x.score, 2) for x in anns) == [0.7, 0.8, 0.95]
     assert project.image(a).status == "review"
-    # the accepted detections are the ground truth now: every kept one matches
+    # the image shows the detections against its objects now: every kept one matches;
+    # a model's objects waiting for review are no ground truth: out of the split figures
     assert ws.detection.panel.statuses() == ["matched"] * 3
-    with qtbot.waitSignal(ws.imageShown, timeout=20000):
+    s = ws.session
+    assert a in s.pending and a not in s.evaluated and len(s.evaluated) == 2
+    assert ws.detection.panel.value("Recall", 1) == "1.000"  # b alone (e has no objects)
+    assert "waiting for review" in ws.run_bar.status.text()
+    with qtbot.waitSignals([ws.imageShown, ws.splitUpdated], timeout=20000):
         ws.detection.panel.undo.click()
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
     assert sorted((x.class_id, x.bbox) for x in project.annotations(a)) == before
     assert project.image(a).status != "review"
+    assert a not in s.pending and a in s.evaluated
+    assert ws.detection.panel.value("Recall", 1) == "0.600"
     ws.detection.panel.select_row(1)
     ws.detection.accept(selected=True)
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
@@ -385,3 +392,19 @@ def test_the_objects_list_sorts_by_any_column(ws, qtbot):
     scores = [ws.detection.result.raw.scores[i] for s, i in panel.row_keys() if s == "prediction"]
     assert scores == sorted(scores)
     assert panel.model.headerData(2, Qt.Orientation.Horizontal) == "Score"
+
+
+def test_images_waiting_for_review_are_listed_last_and_left_out(planted):
+    project, detector = planted
+    b = project.planted["b"]
+    square = project.classes()[0].id
+    project.add_annotation(b, square, "box", (1, 1, 5, 5), source="model:7")
+    project.set_status(b, "review")
+    s = open_detection_session(project, 0, "val", predictor=detector)
+    assert detector.calls == 3  # predicted all the same (it is shown)
+    assert s.images[-1].image_id == b and not s.images[-1].labelled
+    assert b in s.pending and b not in s.evaluated
+    split = s.split_figures(DetectionParams(0.5, 0.5, 0.5))
+    assert (split["tp"], split["fp"], split["fn"]) == (1, 3, 2)  # a and the empty image
+    r = s.image_result(b, DetectionParams(0.5, 0.5, 0.5))
+    assert len(r.gt) == 3  # its own view still compares with its objects

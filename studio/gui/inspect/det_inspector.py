@@ -123,8 +123,11 @@ class DetectionInspector(QObject):
         f = result.figures
         e = self.session.entry(result.image_id)
         name = e.name if e is not None else str(result.image_id)
+        waiting = "; its objects are a model's, waiting for review: left out of the split " \
+            "figures" if result.image_id in self.session.pending else ""
         self.ws.set_status(f"{name}: {len(result.matching.kept)} detection(s) kept, "
-                           f"{f['tp']} matched, {f['fp']} false positive(s), {f['fn']} missed")
+                           f"{f['tp']} matched, {f['fp']} false positive(s), {f['fn']} "
+                           f"missed{waiting}")
         self.ws.imageShown.emit(result.image_id)
 
     def render(self) -> None:
@@ -202,7 +205,8 @@ class DetectionInspector(QObject):
                                        f"{_num(figures['f1'])}; box mAP@0.5 "
                                        f"{_num(box.get('map50'))} (mAPs at this NMS, "
                                        f"any score)")
-        f1, errors = {}, {}
+        f1: dict = {i: math.nan for i in s.pending}  # no ground truth: no figure
+        errors: dict = {i: "–" for i in s.pending}
         for image_id, (value, n) in figures["per_image"].items():
             e = s.entry(image_id)
             f1[image_id] = value if e is not None and e.labelled else math.nan

@@ -19,7 +19,10 @@ mAPs are shown beside them.
 
 Images of the split without objects take part as the engine's evaluation has them (as
 negatives: their detections are false positives); the browser lists them after the
-labelled ones.
+labelled ones. Images marked for review that hold a model's objects (accepted
+detections, pre-labels) are no ground truth for the engine: they stay out of the split
+figures until a person marks them otherwise (their own view still compares the
+detections with their current objects), and are listed last.
 """
 
 from __future__ import annotations
@@ -285,6 +288,8 @@ class DetectionSession:
         self.run_metrics: dict = {}  # the run record's best validation mAPs, as map_report
         self.images: list[InspectImage] = []
         self.evaluated: list[int] = []  # image ids of the split figures
+        self.pending: set[int] = set()  # a model's objects waiting for review: no ground truth
+        self.candidates: list[int] = []  # the split's images: evaluated unless pending
         self.raw: dict[int, Objects] = {}
         self.gt: dict[int, Objects] = {}
         self.network_calls = 0
@@ -331,12 +336,20 @@ class DetectionSession:
         return gt
 
     def refresh_ground_truth(self, image_id: int) -> None:
-        """Re-read an image's objects after they changed (accept, undo, labelling)."""
+        """Re-read an image's objects after they changed (accept, undo, labelling); an
+        image now waiting for review with a model's objects leaves the split figures, one
+        no longer waiting comes back."""
         gt = read_ground_truth(self.project, image_id, self.task, self.class_ids)
+        pending = is_pending(self.project, image_id)
         with self._lock:
             self.gt[image_id] = gt
             self._ious.pop(image_id, None)
             self._maps.clear()
+            (self.pending.add if pending else self.pending.discard)(image_id)
+            self.evaluated = [i for i in self.candidates if i not in self.pending]
+        e = self.entry(image_id)
+        if e is not None:
+            e.labelled = len(gt) > 0 and not pending
 
     def _iou(self, image_id: int, raw: Objects, gt: Objects) -> np.ndarray:
         with self._lock:
@@ -426,6 +439,13 @@ def coco_entries(raw: Objects, indices: np.ndarray, image_id: int) -> list[dict]
     return out
 
 
+def is_pending(project, image_id: int) -> bool:
+    """Marked for review and holding a model's objects (the engine's rule for images left
+    out of training and evaluation, `Project.pending_model_images`)."""
+    return project.image(image_id).status == "review" and any(
+        a.source.startswith("model:") for a in project.annotations(image_id))
+
+
 def recorded_maps(project, run_id: int) -> dict:
     """The mAPs the run recorded on its validation split at its best epoch (the engine's
     evaluation at the run's own thresholds), as {"box": {"map", "map50"}, ...}; empty
@@ -447,7 +467,8 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
                            progress: Callable[[tuple[int, int]], None] | None = None,
                            predictor: Predictor | None = None) -> DetectionSession:
     """Predict every image of `split` once (raw detections) and rank them by F1 at the
-    run's own thresholds, worst first; images without objects after the labelled ones.
+    run's own thresholds, worst first; images without objects after the labelled ones,
+    images waiting for review of a model's objects last.
 
     `check()` raises to cancel between images; `progress((done, total))` after each.
     """
@@ -457,7 +478,9 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
     src = read_detection_split(project, session.task, split, session.class_ids)
     params = session.default_params
     labelled, empty = [], []
-    total = len(src.samples)
+    session.pending = project.pending_model_images(split)
+    waiting = [rec for rec in project.images(split=split) if rec.id in session.pending]
+    total = len(src.samples) + len(waiting)
     for done, sample in enumerate(src.samples, start=1):
         if check is not None:
             check()
@@ -466,6 +489,7 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
                                             sample.height, session.masks)
         session.predict(image_id)
         session.evaluated.append(image_id)
+        session.candidates.append(image_id)
         _raw, gt, m = session.matching(image_id, params)
         name = sample.path.replace("\\", "/").rsplit("/", 1)[-1]
         f1 = counts_figures(m.tp, m.fp, m.fn)["f1"] if len(gt) else math.nan
@@ -477,4 +501,12 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
                                  t[0].image_id))
     empty.sort(key=lambda t: (-t[1], t[0].image_id))
     session.images = [e for e, _n in labelled + empty]
+    for done, rec in enumerate(waiting, start=len(src.samples) + 1):
+        if check is not None:
+            check()
+        session.predict(rec.id)
+        session.candidates.append(rec.id)
+        session.images.append(InspectImage(rec.id, rec.name, False))
+        if progress is not None:
+            progress((done, total))
     return session
