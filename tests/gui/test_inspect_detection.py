@@ -403,3 +403,43 @@ def test_images_waiting_for_review_are_listed_last_and_left_out(planted):
     assert (split["tp"], split["fp"], split["fn"]) == (1, 3, 2)  # a and the empty image
     r = s.image_result(b, DetectionParams(0.5, 0.5, 0.5))
     assert len(r.gt) == 3  # its own view still compares with its objects
+
+
+def test_instance_matching_uses_mask_iou_and_the_overlay_shows_it(project, tmp_path):
+    from studio.core.geometry import MaskGeom
+    from studio.gui.inspect import overlays as ov
+    from studio.gui.inspect.det_overlay import instance_overlay
+
+    ids = [project.get_or_add_class("square"), project.get_or_add_class("disc")]
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    disc = (xx - 20) ** 2 + (yy - 20) ** 2 < 64
+    square = np.zeros((SIZE, SIZE), bool)
+    square[40:56, 40:56] = True
+    ell = np.zeros_like(square)  # an L in the square's box: box IoU 1, mask IoU 0.44
+    ell[40:56, 40:44] = ell[52:56, 40:56] = True
+    image_id, _ = project.add_image(write_png(tmp_path / "m.png", np.where(
+        disc | square, 200, 30).astype(np.uint8)), split="val")
+    project.add_annotation(image_id, ids[1], "mask", MaskGeom.from_full(disc))
+    project.add_annotation(image_id, ids[0], "mask", MaskGeom.from_full(square))
+
+    class Masks(FakeDetector):
+        def detect(self, image, name="", image_id=None, **_kw):
+            self.calls += 1
+            boxes = np.array([[12, 12, 28, 28], [40, 40, 56, 56]], np.float32)
+            return Detections(name, image_id, ["square", "disc"], boxes,
+                              np.array([0.9, 0.8], np.float32), np.array([1, 0]),
+                              np.stack([disc, ell]), SIZE, SIZE)
+
+    s = open_detection_session(project, 0, "val", predictor=Masks({}, ids, "instance"))
+    r = s.image_result(image_id, DetectionParams(0.5, 0.5, 0.5))
+    assert [row.status for row in r.rows()] == ["matched", "false positive", "missed"]
+    assert r.rows()[1].iou == pytest.approx(112 / 256)
+    loose = s.image_result(image_id, DetectionParams(0.5, 0.5, 0.4))
+    assert [row.status for row in loose.rows()] == ["matched", "matched"]
+    rgba = instance_overlay(r, [(1, 2, 3), (4, 5, 6)])
+    assert tuple(rgba[20, 20]) == (*ov.TP_COLOR, 100)  # inside the matched disc
+    assert tuple(rgba[53, 48]) == (*ov.FP_COLOR, 100)  # inside the L
+    assert tuple(rgba[48, 55][:3]) == ov.FN_COLOR  # the missed square's outline
+    assert rgba[48, 48, 3] == 0  # inside the square, outside the L: nothing
+    by_class = instance_overlay(r, [(1, 2, 3), (4, 5, 6)], color_by="class", truth=False)
+    assert tuple(by_class[20, 20]) == (4, 5, 6, 100) and by_class[48, 55, 3] == 0

@@ -177,20 +177,27 @@ def instance_overlay(result: DetectionResult, class_colors: list[tuple[int, int,
             continue
         color = class_colors[int(raw.classes[i])] if color_by == "class" else (
             ov.TP_COLOR if m.match[pos] >= 0 else ov.FP_COLOR)
-        full = geom.to_full(h, w)
-        rgba[full, :3] = color
-        rgba[full, 3] = MASK_ALPHA
-        _outline(rgba, full, color, 255)
+        _paint(rgba, geom, color, fill=True)
     if truth and gt.masks is not None:
         for j, geom in enumerate(gt.masks):
             missed = m.gt_match[j] < 0
-            _outline(rgba, geom.to_full(h, w), ov.FN_COLOR if missed else GT_MATCHED_COLOR,
-                     255, thickness=2 if missed else 1)
+            _paint(rgba, geom, ov.FN_COLOR if missed else GT_MATCHED_COLOR, fill=False,
+                   thickness=2 if missed else 1)
     return ov.shrink(rgba)
 
 
-def _outline(rgba: np.ndarray, mask: np.ndarray, color, alpha: int, thickness: int = 1) -> None:
-    contours, _ = cv2.findContours(mask.view(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
+def _paint(rgba: np.ndarray, geom, color, fill: bool, thickness: int = 1) -> None:
+    """Fill (translucent) and outline one cropped mask, touching only its box (a full-size
+    mask per object would cost megabytes each on big images)."""
+    h, w = rgba.shape[:2]
+    x0, y0 = max(geom.x, 0), max(geom.y, 0)
+    x1, y1 = min(geom.x + geom.width, w), min(geom.y + geom.height, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    bitmap = geom.bitmap[y0 - geom.y:y1 - geom.y, x0 - geom.x:x1 - geom.x]
+    if fill:
+        rgba[y0:y1, x0:x1][bitmap] = (*color, MASK_ALPHA)
+    contours, _ = cv2.findContours(np.ascontiguousarray(bitmap, np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))
     if contours:
-        cv2.drawContours(rgba, contours, -1, (*color, alpha), thickness)
+        cv2.drawContours(rgba, contours, -1, (*color, 255), thickness)
