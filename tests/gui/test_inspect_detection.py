@@ -13,8 +13,8 @@ import pytest
 from testutil import FAST_TRAINING, add_toy_objects, write_png
 
 from studio.core.project import Project
-from studio.gui.inspect.det_match import counts_figures, filter_detections, match_detections
 from studio.gui.inspect.detections import DetectionParams, open_detection_session
+from studio.ml.detection.matching import counts_figures, filter_detections, match_detections
 from studio.ml.detection.predict import Detections
 
 SIZE = 64

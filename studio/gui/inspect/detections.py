@@ -36,7 +36,10 @@ import numpy as np
 
 from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
-from studio.gui.inspect.det_match import (
+from studio.gui.inspect.model import InspectImage
+from studio.ml.datasets import decode
+from studio.ml.detection.data import read_detection_split
+from studio.ml.detection.matching import (
     Matching,
     Objects,
     counts_figures,
@@ -44,9 +47,6 @@ from studio.gui.inspect.det_match import (
     iou_matrix,
     match_detections,
 )
-from studio.gui.inspect.model import InspectImage
-from studio.ml.datasets import decode
-from studio.ml.detection.data import read_detection_split
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
 from studio.ml.predict import Predictor
