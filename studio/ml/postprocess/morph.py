@@ -1,0 +1,144 @@
+"""Morphology of label maps: erode, dilate, open or close each class's mask.
+
+The step's meaning is per class, in the order of ``classes``: a class loses the pixels
+its operation removes (they become the background, or unlabelled) and gains the pixels
+it adds that are still background or unlabelled when its turn comes. For a symmetric
+kernel (every odd-sized one) the classes do not need turns:
+
+- erode/open: a pixel stays eroded while every pixel under the kernel holds its class,
+  i.e. the minimum and maximum of the label map under the kernel are equal; the opening
+  is the dilation of all eroded pixels at once (an opened class stays inside itself, so
+  the classes cannot collide);
+- dilate: a free pixel goes to the first class under the kernel, the minimum of the
+  classes' ranks under it (an erosion of the rank map);
+- close: one class at a time, inside that class's bounding box.
+
+A kernel that is not symmetric, or classes that name the background or a class twice,
+take the plain per-class turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from studio.core.errors import ConfigError
+from studio.ml.postprocess.labels import (
+    bounding_box,
+    compare,
+    count_classes,
+    fill_value,
+    free_mask,
+    paint,
+    resolve_classes,
+)
+
+_SHAPES = {"ellipse": cv2.MORPH_ELLIPSE, "rect": cv2.MORPH_RECT, "cross": cv2.MORPH_CROSS}
+_OPS = {"erode": cv2.MORPH_ERODE, "dilate": cv2.MORPH_DILATE, "open": cv2.MORPH_OPEN,
+        "close": cv2.MORPH_CLOSE}
+_NONE = 255  # rank of a pixel outside the classes worked on
+
+
+def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3,
+               shape: str = "ellipse", iterations: int = 1,
+               classes: Sequence[int] | None = None, background: int | None = 0,
+               num_classes: int | None = None) -> np.ndarray:
+    """Erode, dilate, open or close each class's mask with a (kernel_size)^2 kernel."""
+    if operation not in _OPS or shape not in _SHAPES:
+        raise ConfigError(f"Unknown morphology {operation!r} / kernel shape {shape!r}.")
+    out = labels.copy()
+    if kernel_size <= 1 and shape != "cross":
+        return out
+    kernel = cv2.getStructuringElement(_SHAPES[shape], (kernel_size, kernel_size))
+    fill = fill_value(background)
+    n = num_classes if num_classes is not None else count_classes(labels)
+    todo = resolve_classes(classes, n, background)
+    if not todo:
+        return out
+    symmetric = kernel_size % 2 == 1 and np.array_equal(kernel, kernel[::-1, ::-1])
+    if not symmetric or fill in todo or len(set(todo)) < len(todo):
+        return _per_class(out, operation, kernel, iterations, todo, fill)
+    rank_of = np.full(256, _NONE, np.uint8)
+    rank_of[todo] = np.arange(len(todo))
+    ranks = cv2.LUT(labels, rank_of)
+    if operation in ("erode", "open"):
+        return _shrink(out, ranks, operation, kernel, iterations, fill)
+    if operation == "dilate":
+        return _grow(out, ranks, kernel, iterations, todo, fill)
+    return _close(out, labels, kernel, iterations, todo, fill)
+
+
+def _reach(kernel: np.ndarray, iterations: int, operation: str) -> int:
+    return (max(kernel.shape) // 2 + 1) * iterations * (2 if operation in ("open", "close") else 1)
+
+
+def _per_class(out: np.ndarray, operation: str, kernel: np.ndarray, iterations: int,
+               todo: list[int], fill: int) -> np.ndarray:
+    """Each class in turn, inside its bounding box widened by the kernel's reach."""
+    reach = _reach(kernel, iterations, operation)
+    for c in todo:
+        mask = compare(out, c, cv2.CMP_EQ)
+        box = bounding_box(mask, reach)
+        if box is None:
+            continue
+        before = mask[box]
+        after = cv2.morphologyEx(before, _OPS[operation], kernel, iterations=iterations)
+        sub = out[box]
+        removed = cv2.bitwise_and(before, cv2.bitwise_not(after))
+        added = cv2.bitwise_and(cv2.bitwise_and(after, cv2.bitwise_not(before)),
+                                free_mask(sub, fill))
+        paint(sub, removed, fill)
+        paint(sub, added, c)
+    return out
+
+
+def _shrink(out: np.ndarray, ranks: np.ndarray, operation: str, kernel: np.ndarray,
+            iterations: int, fill: int) -> np.ndarray:
+    """Erode or open all classes at once (OpenCV's constant border: outside the image
+    neither erodes nor grows a class, as in the per-class operation)."""
+    kept = ranks
+    for _ in range(iterations):
+        lowest = cv2.erode(kept, kernel)
+        highest = cv2.dilate(kept, kernel)
+        mixed = cv2.compare(lowest, highest, cv2.CMP_NE)
+        kept = cv2.bitwise_or(kept, mixed)  # a mixed neighbourhood: no class stays here
+    kept = compare(kept, _NONE, cv2.CMP_NE)
+    if operation == "open":
+        kept = cv2.dilate(kept, kernel, iterations=iterations)
+    removed = cv2.bitwise_and(compare(ranks, _NONE, cv2.CMP_NE), cv2.bitwise_not(kept))
+    paint(out, removed, fill)
+    return out
+
+
+def _grow(out: np.ndarray, ranks: np.ndarray, kernel: np.ndarray, iterations: int,
+          todo: list[int], fill: int) -> np.ndarray:
+    """Dilate all classes at once: a free pixel takes the first class that reaches it."""
+    first = cv2.erode(ranks, kernel, iterations=iterations)
+    added = cv2.bitwise_and(free_mask(out, fill), compare(first, _NONE, cv2.CMP_NE))
+    class_of = np.zeros(256, np.uint8)
+    class_of[:len(todo)] = todo
+    paint(out, added, 0)
+    cv2.bitwise_or(out, cv2.bitwise_and(cv2.LUT(first, class_of), added), dst=out)
+    return out
+
+
+def _close(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterations: int,
+           todo: list[int], fill: int) -> np.ndarray:
+    """Close one class at a time; a closing never removes a class's own pixels, so each
+    class's mask is its mask in the input, and only the free pixels need keeping up."""
+    reach = _reach(kernel, iterations, "close")
+    free = free_mask(out, fill)
+    for c in todo:
+        mask = compare(labels, c, cv2.CMP_EQ)
+        box = bounding_box(mask, reach)
+        if box is None:
+            continue
+        closed = cv2.morphologyEx(mask[box], cv2.MORPH_CLOSE, kernel, iterations=iterations)
+        added = cv2.bitwise_and(closed, free[box])
+        if cv2.countNonZero(added):
+            paint(out[box], added, c)
+            sub = free[box]
+            cv2.bitwise_and(sub, cv2.bitwise_not(added), dst=sub)
+    return out
