@@ -11,7 +11,9 @@ kernel (every odd-sized one) the classes do not need turns:
   the classes cannot collide);
 - dilate: a free pixel goes to the first class under the kernel, the minimum of the
   classes' ranks under it (an erosion of the rank map);
-- close: one class at a time, inside that class's bounding box.
+- close: with up to 8 classes, each pixel holds the set of classes as bits; the
+  dilation ORs the sets under the kernel, the erosion ANDs them, and a free pixel goes
+  to the first class left in its set. With more classes, one class at a time.
 
 A kernel that is not symmetric, or classes that name the background or a class twice,
 take the plain per-class turns.
@@ -39,6 +41,9 @@ _SHAPES = {"ellipse": cv2.MORPH_ELLIPSE, "rect": cv2.MORPH_RECT, "cross": cv2.MO
 _OPS = {"erode": cv2.MORPH_ERODE, "dilate": cv2.MORPH_DILATE, "open": cv2.MORPH_OPEN,
         "close": cv2.MORPH_CLOSE}
 _NONE = 255  # rank of a pixel outside the classes worked on
+_MAX_SHIFTS = 25  # kernels with more pixels are cheaper one class at a time
+# the lowest set bit of a class set (its first class), 255 for the empty set
+_FIRST = np.array([255] + [(v & -v).bit_length() - 1 for v in range(1, 256)], np.uint8)
 
 
 def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3,
@@ -67,6 +72,8 @@ def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3
         return _shrink(out, ranks, operation, kernel, iterations, fill)
     if operation == "dilate":
         return _grow(out, ranks, kernel, iterations, todo, fill)
+    if len(todo) <= 8 and cv2.countNonZero(kernel) <= _MAX_SHIFTS:
+        return _close_sets(out, labels, kernel, iterations, todo, fill)
     return _close(out, labels, kernel, iterations, todo, fill)
 
 
@@ -116,6 +123,38 @@ def _grow(out: np.ndarray, ranks: np.ndarray, kernel: np.ndarray, iterations: in
           todo: list[int], fill: int) -> np.ndarray:
     """Dilate all classes at once: a free pixel takes the first class that reaches it."""
     first = cv2.erode(ranks, kernel, iterations=iterations)
+    added = cv2.bitwise_and(free_mask(out, fill), compare(first, _NONE, cv2.CMP_NE))
+    class_of = np.zeros(256, np.uint8)
+    class_of[:len(todo)] = todo
+    paint(out, added, 0)
+    cv2.bitwise_or(out, cv2.bitwise_and(cv2.LUT(first, class_of), added), dst=out)
+    return out
+
+
+def _shifted(kernel: np.ndarray, height: int, width: int):
+    """For each offset (dy, dx) of the kernel but its centre: the slices of the pixels
+    whose neighbour at that offset is inside the image, and of those neighbours."""
+    a = kernel.shape[0] // 2
+    for dy, dx in zip(*np.nonzero(kernel), strict=True):
+        dy, dx = int(dy) - a, int(dx) - a
+        if dy or dx:
+            yield ((slice(max(0, -dy), height - max(0, dy)), slice(max(0, -dx), width - max(0, dx))),
+                   (slice(max(0, dy), height + min(0, dy)), slice(max(0, dx), width + min(0, dx))))
+
+
+def _close_sets(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterations: int,
+                todo: list[int], fill: int) -> np.ndarray:
+    """Close up to 8 classes at once on class sets (one bit per class, in turn order)."""
+    bit_of = np.zeros(256, np.uint8)
+    bit_of[todo] = [1 << i for i in range(len(todo))]
+    sets = cv2.LUT(labels, bit_of)
+    shifts = list(_shifted(kernel, *labels.shape))
+    for combine in (cv2.bitwise_or, cv2.bitwise_and):  # dilate (outside: no class), erode
+        for _ in range(iterations):  # (outside: ignored)
+            before, sets = sets, sets.copy()
+            for target, source in shifts:
+                combine(sets[target], before[source], dst=sets[target])
+    first = cv2.LUT(sets, _FIRST)
     added = cv2.bitwise_and(free_mask(out, fill), compare(first, _NONE, cv2.CMP_NE))
     class_of = np.zeros(256, np.uint8)
     class_of[:len(todo)] = todo

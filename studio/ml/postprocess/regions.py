@@ -35,6 +35,8 @@ _MAX_WINDOW = 45  # a wider window costs more than labelling the whole mask
 _SPARSE = 8  # the thin part is read as coordinates below 1/8 of the pixels
 _NEIGHBOURS = {4: cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)),
                8: np.ones((3, 3), np.uint8)}
+_FORWARD = {4: ((0, 1), (1, 0)), 8: ((0, 1), (1, -1), (1, 0), (1, 1))}
+_OFFSETS = {c: f + tuple((-dy, -dx) for dy, dx in f) for c, f in _FORWARD.items()}
 
 
 @dataclass
@@ -73,8 +75,7 @@ def _thin_part(mask: np.ndarray, large: int | None) -> tuple[np.ndarray, np.ndar
     r^2 >= `large`; core is None when no window fits (or `large` is None: no limit)."""
     if large is None:
         return mask, None
-    r = max(3, math.ceil(math.sqrt(large)))
-    r += 1 - r % 2  # odd: the window is centred on its pixel
+    r = _window(large)  # odd: the window is centred on its pixel
     if r > _MAX_WINDOW or r > min(mask.shape):
         return mask, None
     window = np.ones((r, r), np.uint8)
@@ -123,20 +124,26 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
                background: int | None = 0, num_classes: int | None = None) -> np.ndarray:
     """Per class: drop connected components under ``min_size`` pixels and keep only the
     ``keep_largest`` largest (0 = all; of equal ones the first labelled). ``connectivity``
-    4 keeps diagonal neighbours apart, 8 joins them. Classes are independent here, so
-    they are done in parallel threads (OpenCV releases the GIL)."""
+    4 keeps diagonal neighbours apart, 8 joins them.
+
+    A size limit alone is answered for all classes at once from the thin part of the
+    label map; ranking needs every component's size, so it labels each class (in
+    parallel threads: OpenCV releases the GIL)."""
     out = labels.copy()
     if min_size <= 1 and keep_largest <= 0:
         return out
     fill = fill_value(background)
     n = num_classes if num_classes is not None else count_classes(labels)
+    todo = sorted(set(resolve_classes(classes, n, background)))
+    if not todo or (keep_largest <= 0 and _drop_small(labels, out, todo, min_size,
+                                                      connectivity, fill)):
+        return out
 
     def dropped(c: int):
         mask = compare(labels, c, cv2.CMP_EQ)
         box = bounding_box(mask, 0)
         if box is None:
             return None
-        # ranking needs every component's size; a size limit only the small ones'
         found = find_regions(mask[box], None if keep_largest > 0 else min_size, connectivity)
         if found is None:
             return None
@@ -149,11 +156,117 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
             return None
         return box, found.mask_of(drop)
 
-    todo = sorted(set(resolve_classes(classes, n, background)))
     for res in parallel_map(dropped, todo, len(todo) * labels.size):
         if res is not None:
             paint(out[res[0]], res[1], fill)
     return out
+
+
+def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: int,
+                connectivity: int, fill: int) -> bool:
+    """Components under `min_size` of every class in `todo`, removed from `out` at once;
+    False (nothing done) where the thin part is too dense for this to pay."""
+    r = _window(min_size)
+    if r > _MAX_WINDOW or r > min(labels.shape) or len(todo) > 254:
+        return False
+    rank_of = np.full(256, 255, np.uint8)
+    rank_of[todo] = np.arange(len(todo))
+    ranks = cv2.LUT(labels, rank_of)
+    window = np.ones((r, r), np.uint8)
+    # a seed: an r x r window inside the image, all of one class
+    lowest = cv2.erode(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    highest = cv2.dilate(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=255)
+    seeds = cv2.bitwise_and(cv2.compare(lowest, highest, cv2.CMP_EQ),
+                            compare(lowest, 255, cv2.CMP_NE))
+    core = cv2.dilate(seeds, window)
+    thin = cv2.bitwise_and(compare(ranks, 255, cv2.CMP_NE), cv2.bitwise_not(core))
+    pixels = cv2.countNonZero(thin)
+    if pixels == 0:
+        return True
+    if pixels * _SPARSE > thin.size:
+        return False
+    count, cc = _label(thin, connectivity)
+    found = cv2.findNonZero(thin)
+    ys, xs = found[:, 0, 1], found[:, 0, 0]
+    cls = ranks[ys, xs]
+    ids = _split_by_class(ys, xs, cc[ys, xs].astype(np.intp), cls, cc, ranks, count,
+                          connectivity)
+    # attached: a pixel next to the core of its own class (a component with a seed)
+    core_ranks = cv2.copyMakeBorder(cv2.bitwise_or(ranks, cv2.bitwise_not(core)),
+                                    1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
+    near = np.zeros(len(ys), bool)
+    for dy, dx in _OFFSETS[connectivity]:
+        near |= core_ranks[ys + 1 + dy, xs + 1 + dx] == cls
+    regions = int(ids.max()) + 1
+    attached = np.zeros(regions, bool)
+    attached[ids[near]] = True
+    drop = ~attached & (np.bincount(ids, minlength=regions) < min_size)
+    pick = drop[ids]
+    out[ys[pick], xs[pick]] = fill
+    return True
+
+
+def _split_by_class(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, cls: np.ndarray,
+                    cc: np.ndarray, ranks: np.ndarray, count: int,
+                    connectivity: int) -> np.ndarray:
+    """Region ids per pixel, where the regions of the thin part that hold several
+    classes are split into the connected pieces of one class each (new ids from
+    `count` on): pixels are joined along same-class neighbour pairs."""
+    lo = np.full(count, 256, np.int64)
+    hi = np.full(count, -1, np.int64)
+    np.minimum.at(lo, ids, cls)
+    np.maximum.at(hi, ids, cls)
+    mixed = hi > lo
+    if not mixed.any():
+        return ids
+    which = np.nonzero(mixed[ids])[0]
+    my, mx, mc = ys[which].astype(np.int64), xs[which].astype(np.int64), cls[which]
+    height, width = cc.shape
+    position = my * width + mx
+    order = None
+    if len(position) > 1 and not (position[1:] > position[:-1]).all():
+        order = np.argsort(position)
+        position = position[order]
+    first, second = [], []
+    for dy, dx in _FORWARD[connectivity]:
+        qy, qx = my + dy, mx + dx
+        ok = np.nonzero((qy < height) & (qx >= 0) & (qx < width))[0]
+        same = ((cc[qy[ok], qx[ok]] == cc[my[ok], mx[ok]])
+                & (ranks[qy[ok], qx[ok]] == mc[ok]))
+        ok = ok[same]
+        j = np.searchsorted(position, qy[ok] * width + qx[ok])
+        first.append(ok)
+        second.append(j if order is None else order[j])
+    root = _graph_components(len(which), np.concatenate(first), np.concatenate(second))
+    _, piece = np.unique(root, return_inverse=True)
+    ids = ids.copy()
+    ids[which] = count + piece
+    return ids
+
+
+def _graph_components(nodes: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest node of each node's connected component, for the graph with edges
+    (a[i], b[i]): hook the larger root under the smaller, then jump pointers."""
+    parent = np.arange(nodes)
+    while len(a):
+        pa, pb = parent[a], parent[b]
+        differ = pa != pb
+        if not differ.any():
+            break
+        a, b, pa, pb = a[differ], b[differ], pa[differ], pb[differ]
+        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return parent
+
+
+def _window(size: int) -> int:
+    """The odd side r of a square window with r^2 >= size (at least 3)."""
+    r = max(3, math.ceil(math.sqrt(size)))
+    return r + 1 - r % 2
 
 
 # --- fill holes ----------------------------------------------------------------------------
