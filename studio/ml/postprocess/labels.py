@@ -61,21 +61,29 @@ def scalar(array: np.ndarray, value: float):
     return value
 
 
-def compare(array: np.ndarray, value: float, op: int) -> np.ndarray:
-    """0/255 uint8 mask of ``array <op> value`` (op: cv2.CMP_EQ, CMP_LT, ...)."""
-    return cv2.compare(array, scalar(array, value), op)
+def compare(array: np.ndarray, value: float, op: int,
+            dst: np.ndarray | None = None) -> np.ndarray:
+    """0/255 uint8 mask of ``array <op> value`` (op: cv2.CMP_EQ, CMP_LT, ...). Equality
+    on uint8 goes through inRange, several times faster there than compare."""
+    if op == cv2.CMP_EQ and array.dtype == np.uint8:
+        bound = scalar(array, value)
+        return cv2.inRange(array, bound, bound, dst=dst)
+    return cv2.compare(array, scalar(array, value), op, dst=dst)
 
 
-def paint(labels: np.ndarray, mask: np.ndarray, value: int) -> None:
-    """labels[mask != 0] = value, in place (mask is 0/255 uint8; faster than indexing)."""
-    cv2.bitwise_and(labels, cv2.bitwise_not(mask), dst=labels)
+def paint(labels: np.ndarray, mask: np.ndarray, value: int,
+          scratch: np.ndarray | None = None) -> None:
+    """labels[mask != 0] = value, in place (mask is 0/255 uint8; faster than indexing).
+    `scratch`, an array like `mask` whose contents do not matter, saves an allocation."""
+    inverse = cv2.bitwise_not(mask, dst=scratch)
+    cv2.bitwise_and(labels, inverse, dst=labels)
     if value:
-        cv2.bitwise_or(labels, cv2.min(mask, scalar(mask, value)), dst=labels)
+        cv2.bitwise_or(labels, cv2.min(mask, scalar(mask, value), dst=inverse), dst=labels)
 
 
-def free_mask(labels: np.ndarray, fill: int) -> np.ndarray:
+def free_mask(labels: np.ndarray, fill: int, dst: np.ndarray | None = None) -> np.ndarray:
     """0/255 mask of pixels a growing class may take (background or unlabelled)."""
-    free = compare(labels, UNLABELLED, cv2.CMP_EQ)
+    free = compare(labels, UNLABELLED, cv2.CMP_EQ, dst=dst)
     if fill != UNLABELLED:
         cv2.bitwise_or(free, compare(labels, fill, cv2.CMP_EQ), dst=free)
     return free

@@ -35,6 +35,7 @@ from studio.ml.postprocess.labels import (
     free_mask,
     paint,
     resolve_classes,
+    scalar,
 )
 
 _SHAPES = {"ellipse": cv2.MORPH_ELLIPSE, "rect": cv2.MORPH_RECT, "cross": cv2.MORPH_CROSS}
@@ -42,8 +43,14 @@ _OPS = {"erode": cv2.MORPH_ERODE, "dilate": cv2.MORPH_DILATE, "open": cv2.MORPH_
         "close": cv2.MORPH_CLOSE}
 _NONE = 255  # rank of a pixel outside the classes worked on
 _MAX_SHIFTS = 25  # kernels with more pixels are cheaper one class at a time
-# the lowest set bit of a class set (its first class), 255 for the empty set
-_FIRST = np.array([255] + [(v & -v).bit_length() - 1 for v in range(1, 256)], np.uint8)
+_LOWEST_BIT = np.array([0] + [(v & -v).bit_length() - 1 for v in range(1, 256)], np.intp)
+
+
+def _first_class(todo: list[int]) -> np.ndarray:
+    """Table from a class set (bit i = todo[i]) to the set's first class (0: empty)."""
+    class_of = np.asarray(todo, np.uint8)[np.minimum(_LOWEST_BIT, len(todo) - 1)]
+    class_of[0] = 0
+    return class_of
 
 
 def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3,
@@ -104,18 +111,23 @@ def _per_class(out: np.ndarray, operation: str, kernel: np.ndarray, iterations: 
 def _shrink(out: np.ndarray, ranks: np.ndarray, operation: str, kernel: np.ndarray,
             iterations: int, fill: int) -> np.ndarray:
     """Erode or open all classes at once (OpenCV's constant border: outside the image
-    neither erodes nor grows a class, as in the per-class operation)."""
+    neither erodes nor grows a class, as in the per-class operation). Overwrites
+    `ranks`; full-size arrays are reused, as a fresh one costs more than an operation."""
+    working = cv2.compare(ranks, scalar(ranks, _NONE), cv2.CMP_NE)
+    low, high = np.empty_like(ranks), np.empty_like(ranks)
     kept = ranks
     for _ in range(iterations):
-        lowest = cv2.erode(kept, kernel)
-        highest = cv2.dilate(kept, kernel)
-        mixed = cv2.compare(lowest, highest, cv2.CMP_NE)
-        kept = cv2.bitwise_or(kept, mixed)  # a mixed neighbourhood: no class stays here
-    kept = compare(kept, _NONE, cv2.CMP_NE)
+        cv2.erode(kept, kernel, dst=low)
+        cv2.dilate(kept, kernel, dst=high)
+        cv2.compare(low, high, cv2.CMP_NE, dst=low)
+        cv2.bitwise_or(kept, low, dst=kept)  # a mixed neighbourhood: no class stays here
+    cv2.compare(kept, scalar(kept, _NONE), cv2.CMP_NE, dst=kept)
     if operation == "open":
-        kept = cv2.dilate(kept, kernel, iterations=iterations)
-    removed = cv2.bitwise_and(compare(ranks, _NONE, cv2.CMP_NE), cv2.bitwise_not(kept))
-    paint(out, removed, fill)
+        cv2.dilate(kept, kernel, dst=low, iterations=iterations)
+        kept = low
+    cv2.bitwise_not(kept, dst=kept)
+    cv2.bitwise_and(working, kept, dst=working)  # removed
+    paint(out, working, fill, scratch=high)
     return out
 
 
@@ -123,11 +135,22 @@ def _grow(out: np.ndarray, ranks: np.ndarray, kernel: np.ndarray, iterations: in
           todo: list[int], fill: int) -> np.ndarray:
     """Dilate all classes at once: a free pixel takes the first class that reaches it."""
     first = cv2.erode(ranks, kernel, iterations=iterations)
-    added = cv2.bitwise_and(free_mask(out, fill), compare(first, _NONE, cv2.CMP_NE))
+    cv2.bitwise_not(first, dst=first)  # rank r -> 255 - r, none -> 0
     class_of = np.zeros(256, np.uint8)
-    class_of[:len(todo)] = todo
+    class_of[256 - len(todo):] = todo[::-1]
+    return _give(out, first, class_of, fill, ranks)
+
+
+def _give(out: np.ndarray, chosen: np.ndarray, class_of: np.ndarray, fill: int,
+          scratch: np.ndarray) -> np.ndarray:
+    """Free pixels of `out` take ``class_of[chosen]`` where `chosen` is not 0 (class_of
+    maps 1..255 to classes). Overwrites `chosen` and `scratch`."""
+    added = cv2.threshold(chosen, 0, 255, cv2.THRESH_BINARY, dst=scratch)[1]
+    cv2.bitwise_and(added, free_mask(out, fill), dst=added)
     paint(out, added, 0)
-    cv2.bitwise_or(out, cv2.bitwise_and(cv2.LUT(first, class_of), added), dst=out)
+    cv2.LUT(chosen, class_of, dst=chosen)
+    cv2.bitwise_and(chosen, added, dst=chosen)
+    cv2.bitwise_or(out, chosen, dst=out)
     return out
 
 
@@ -147,20 +170,15 @@ def _close_sets(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterati
     """Close up to 8 classes at once on class sets (one bit per class, in turn order)."""
     bit_of = np.zeros(256, np.uint8)
     bit_of[todo] = [1 << i for i in range(len(todo))]
-    sets = cv2.LUT(labels, bit_of)
+    sets, spare = cv2.LUT(labels, bit_of), np.empty_like(labels)
     shifts = list(_shifted(kernel, *labels.shape))
     for combine in (cv2.bitwise_or, cv2.bitwise_and):  # dilate (outside: no class), erode
         for _ in range(iterations):  # (outside: ignored)
-            before, sets = sets, sets.copy()
+            np.copyto(spare, sets)
             for target, source in shifts:
-                combine(sets[target], before[source], dst=sets[target])
-    first = cv2.LUT(sets, _FIRST)
-    added = cv2.bitwise_and(free_mask(out, fill), compare(first, _NONE, cv2.CMP_NE))
-    class_of = np.zeros(256, np.uint8)
-    class_of[:len(todo)] = todo
-    paint(out, added, 0)
-    cv2.bitwise_or(out, cv2.bitwise_and(cv2.LUT(first, class_of), added), dst=out)
-    return out
+                combine(spare[target], sets[source], dst=spare[target])
+            sets, spare = spare, sets
+    return _give(out, sets, _first_class(todo), fill, spare)
 
 
 def _close(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterations: int,

@@ -29,6 +29,7 @@ from studio.ml.postprocess.labels import (
     paint,
     parallel_map,
     resolve_classes,
+    scalar,
 )
 
 _MAX_WINDOW = 45  # a wider window costs more than labelling the whole mask
@@ -47,15 +48,14 @@ class Regions:
     cc: np.ndarray  # region of each pixel (H, W), 0 outside the thin part
     areas: np.ndarray  # pixels per region
     attached: np.ndarray  # bool per region: part of a larger region of the mask
-    points: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (ys, xs, region) when sparse
+    points: tuple[np.ndarray, np.ndarray] | None  # (flat index, region) when sparse
 
     def mask_of(self, chosen: np.ndarray) -> np.ndarray:
         """0/255 mask of the pixels of the chosen regions (bool per region)."""
         if self.points is not None:
-            ys, xs, ids = self.points
+            idx, ids = self.points
             mask = np.zeros(self.cc.shape, np.uint8)
-            pick = chosen[ids]
-            mask[ys[pick], xs[pick]] = 255
+            mask.ravel()[idx[chosen[ids]]] = 255
             return mask
         lut = np.where(chosen, 255, 0).astype(np.uint8)
         return np.take(lut, self.cc)
@@ -70,20 +70,60 @@ def _label(mask: np.ndarray, connectivity: int) -> tuple[int, np.ndarray]:
         return cv2.connectedComponents(mask, connectivity=connectivity, ltype=cv2.CV_32S)
 
 
+def _flat_nonzero(mask: np.ndarray) -> np.ndarray:
+    """Flat indices of a 0/255 mask's pixels, ascending (NumPy's boolean fast path,
+    several times quicker than findNonZero; the mask becomes 0/1)."""
+    ones = cv2.min(mask, scalar(mask, 1), dst=mask)
+    return np.flatnonzero(ones.view(bool))
+
+
 def _thin_part(mask: np.ndarray, large: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     """(thin, core): the mask's pixels outside / inside every r x r window of the mask,
-    r^2 >= `large`; core is None when no window fits (or `large` is None: no limit)."""
-    if large is None:
-        return mask, None
-    r = _window(large)  # odd: the window is centred on its pixel
-    if r > _MAX_WINDOW or r > min(mask.shape):
-        return mask, None
+    r^2 >= `large`; core is None when no window fits (or `large` is None: no limit).
+    thin is a new array."""
+    r = 0 if large is None else _window(large)  # odd: the window is centred on its pixel
+    if large is None or r > _MAX_WINDOW or r > min(mask.shape):
+        return mask.copy(), None
     window = np.ones((r, r), np.uint8)
     seeds = cv2.erode(mask, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     if not cv2.countNonZero(seeds):
-        return mask, None
+        return cv2.bitwise_or(seeds, mask, dst=seeds), None
     core = cv2.dilate(seeds, window)
-    return cv2.bitwise_and(mask, cv2.bitwise_not(core)), core
+    thin = cv2.bitwise_not(core, dst=seeds)
+    return cv2.bitwise_and(mask, thin, dst=thin), core
+
+
+class _Grid:
+    """Neighbours of pixels given by flat indices into an (height, width) image."""
+
+    def __init__(self, idx: np.ndarray, height: int, width: int) -> None:
+        self.idx, self.height, self.width = idx, height, width
+        self.x = idx % width
+        self.last = (height - 1) * width
+
+    def neighbour(self, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flat index of the neighbour at (dy, dx), clipped into the image; whether it
+        is inside the image)."""
+        inside = np.ones(len(self.idx), bool)
+        if dx < 0:
+            inside &= self.x > 0
+        elif dx > 0:
+            inside &= self.x < self.width - 1
+        if dy < 0:
+            inside &= self.idx >= self.width
+        elif dy > 0:
+            inside &= self.idx < self.last
+        q = self.idx + (dy * self.width + dx)
+        return np.clip(q, 0, self.last + self.width - 1, out=q), inside
+
+    def near(self, values: np.ndarray, wanted, connectivity: int) -> np.ndarray:
+        """Per pixel: whether a neighbour inside the image holds `wanted` in `values`."""
+        flat = values.ravel()
+        near = np.zeros(len(self.idx), bool)
+        for dy, dx in _OFFSETS[connectivity]:
+            q, inside = self.neighbour(dy, dx)
+            near |= (flat.take(q) == wanted) & inside
+        return near
 
 
 def find_regions(mask: np.ndarray, large: int | None, connectivity: int) -> Regions | None:
@@ -94,28 +134,23 @@ def find_regions(mask: np.ndarray, large: int | None, connectivity: int) -> Regi
     if pixels == 0:
         return None
     count, cc = _label(thin, connectivity)
-    points = None
+    attached = np.zeros(count, bool)
+    attached[0] = True
     if pixels * _SPARSE <= thin.size:
-        found = cv2.findNonZero(thin)
-        ys, xs = found[:, 0, 1], found[:, 0, 0]
-        ids = cc[ys, xs].astype(np.intp)
-        points = (ys, xs, ids)
-        areas = np.bincount(ids, minlength=count)
-    elif cc.dtype == np.uint16:
+        idx = _flat_nonzero(thin)
+        ids = cc.ravel().take(idx).astype(np.intp)
+        if core is not None:
+            grid = _Grid(idx, *thin.shape)
+            attached[ids[grid.near(core, 255, connectivity)]] = True
+        return Regions(count, cc, np.bincount(ids, minlength=count), attached, (idx, ids))
+    if cc.dtype == np.uint16:
         areas = cv2.calcHist([cc], [0], None, [count], [0, count]).ravel().astype(np.int64)
     else:
         areas = np.bincount(cc.ravel(), minlength=count)
-    attached = np.zeros(count, bool)
-    attached[0] = True
     if core is not None:
         touch = cv2.bitwise_and(cv2.dilate(core, _NEIGHBOURS[connectivity]), thin)
-        if points is not None:
-            attached[points[2][touch[points[0], points[1]] != 0]] = True
-        else:
-            found = cv2.findNonZero(touch)
-            if found is not None:
-                attached[cc[found[:, 0, 1], found[:, 0, 0]]] = True
-    return Regions(count, cc, areas, attached, points)
+        attached[cc.ravel().take(_flat_nonzero(touch))] = True
+    return Regions(count, cc, areas, attached, None)
 
 
 # --- connected components ------------------------------------------------------------------
@@ -173,42 +208,40 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
     rank_of[todo] = np.arange(len(todo))
     ranks = cv2.LUT(labels, rank_of)
     window = np.ones((r, r), np.uint8)
-    # a seed: an r x r window inside the image, all of one class
-    lowest = cv2.erode(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    highest = cv2.dilate(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=255)
-    seeds = cv2.bitwise_and(cv2.compare(lowest, highest, cv2.CMP_EQ),
-                            compare(lowest, 255, cv2.CMP_NE))
-    core = cv2.dilate(seeds, window)
-    thin = cv2.bitwise_and(compare(ranks, 255, cv2.CMP_NE), cv2.bitwise_not(core))
+    # a seed: an r x r window inside the image, all of one class (full-size arrays are
+    # reused: a fresh one costs more than an operation)
+    low = cv2.erode(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    high = cv2.dilate(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=255)
+    seeds = cv2.compare(low, high, cv2.CMP_EQ, dst=high)
+    cv2.bitwise_and(seeds, cv2.compare(low, scalar(low, 255), cv2.CMP_NE, dst=low), dst=seeds)
+    outside = cv2.dilate(seeds, window, dst=low)
+    cv2.bitwise_not(outside, dst=outside)  # not in the core
+    thin = cv2.compare(ranks, scalar(ranks, 255), cv2.CMP_NE, dst=seeds)
+    cv2.bitwise_and(thin, outside, dst=thin)
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return True
     if pixels * _SPARSE > thin.size:
         return False
     count, cc = _label(thin, connectivity)
-    found = cv2.findNonZero(thin)
-    ys, xs = found[:, 0, 1], found[:, 0, 0]
-    cls = ranks[ys, xs]
-    ids = _split_by_class(ys, xs, cc[ys, xs].astype(np.intp), cls, cc, ranks, count,
+    idx = _flat_nonzero(thin)
+    grid = _Grid(idx, *labels.shape)
+    cls = ranks.ravel().take(idx)
+    ids = _split_by_class(grid, cc.ravel().take(idx).astype(np.intp), cls, cc, ranks, count,
                           connectivity)
-    # attached: a pixel next to the core of its own class (a component with a seed)
-    core_ranks = cv2.copyMakeBorder(cv2.bitwise_or(ranks, cv2.bitwise_not(core)),
-                                    1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
-    near = np.zeros(len(ys), bool)
-    for dy, dx in _OFFSETS[connectivity]:
-        near |= core_ranks[ys + 1 + dy, xs + 1 + dx] == cls
+    # attached: next to the core of its own class (so in a component with a seed)
+    core_ranks = cv2.bitwise_or(ranks, outside, dst=outside)  # 255 outside the core
+    near = grid.near(core_ranks, cls, connectivity)
     regions = int(ids.max()) + 1
     attached = np.zeros(regions, bool)
     attached[ids[near]] = True
     drop = ~attached & (np.bincount(ids, minlength=regions) < min_size)
-    pick = drop[ids]
-    out[ys[pick], xs[pick]] = fill
+    out.ravel()[idx[drop[ids]]] = fill
     return True
 
 
-def _split_by_class(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, cls: np.ndarray,
-                    cc: np.ndarray, ranks: np.ndarray, count: int,
-                    connectivity: int) -> np.ndarray:
+def _split_by_class(grid: _Grid, ids: np.ndarray, cls: np.ndarray, cc: np.ndarray,
+                    ranks: np.ndarray, count: int, connectivity: int) -> np.ndarray:
     """Region ids per pixel, where the regions of the thin part that hold several
     classes are split into the connected pieces of one class each (new ids from
     `count` on): pixels are joined along same-class neighbour pairs."""
@@ -220,23 +253,16 @@ def _split_by_class(ys: np.ndarray, xs: np.ndarray, ids: np.ndarray, cls: np.nda
     if not mixed.any():
         return ids
     which = np.nonzero(mixed[ids])[0]
-    my, mx, mc = ys[which].astype(np.int64), xs[which].astype(np.int64), cls[which]
-    height, width = cc.shape
-    position = my * width + mx
-    order = None
-    if len(position) > 1 and not (position[1:] > position[:-1]).all():
-        order = np.argsort(position)
-        position = position[order]
+    sub = _Grid(grid.idx[which], grid.height, grid.width)
+    flat_cc, flat_ranks, mine = cc.ravel(), ranks.ravel(), cls[which]
+    region = ids[which]
     first, second = [], []
     for dy, dx in _FORWARD[connectivity]:
-        qy, qx = my + dy, mx + dx
-        ok = np.nonzero((qy < height) & (qx >= 0) & (qx < width))[0]
-        same = ((cc[qy[ok], qx[ok]] == cc[my[ok], mx[ok]])
-                & (ranks[qy[ok], qx[ok]] == mc[ok]))
-        ok = ok[same]
-        j = np.searchsorted(position, qy[ok] * width + qx[ok])
-        first.append(ok)
-        second.append(j if order is None else order[j])
+        q, inside = sub.neighbour(dy, dx)
+        same = inside & (flat_cc.take(q) == region) & (flat_ranks.take(q) == mine)
+        ok = np.nonzero(same)[0]
+        first.append(ok)  # the neighbour is a pixel of the same mixed region: in the list
+        second.append(np.searchsorted(sub.idx, q[ok]))
     root = _graph_components(len(which), np.concatenate(first), np.concatenate(second))
     _, piece = np.unique(root, return_inverse=True)
     ids = ids.copy()
@@ -295,24 +321,22 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
         candidate &= found.areas <= max_area
     if not candidate.any():
         return out
-    # the hole's neighbours: the non-free 4-neighbours of its edge pixels (a candidate is
+    # the hole's neighbours: the non-free 4-neighbours of its pixels (a candidate is
     # away from the image border, so every pixel of it has four)
     if found.points is not None:
-        ys, xs, ids = found.points
-        pick = candidate[ids]
-        ys, xs, ids = ys[pick], xs[pick], ids[pick]
+        idx, ids = found.points
     else:
         notfree = cv2.bitwise_not(free)
         edge = cv2.bitwise_and(cv2.dilate(notfree, _NEIGHBOURS[4]), free)
-        points = cv2.findNonZero(edge)
-        ys, xs = points[:, 0, 1], points[:, 0, 0]
-        ids = found.cc[ys, xs].astype(np.intp)
-        pick = candidate[ids]
-        ys, xs, ids = ys[pick], xs[pick], ids[pick]
+        idx = _flat_nonzero(edge)
+        ids = found.cc.ravel().take(idx).astype(np.intp)
+    pick = candidate[ids]
+    idx, ids = idx[pick], ids[pick]
+    flat = labels.ravel()
     lo = np.full(found.count, 256, np.int64)
     hi = np.full(found.count, -1, np.int64)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        near = labels[ys + dy, xs + dx].astype(np.int64)
+    for step in (-labels.shape[1], labels.shape[1], -1, 1):
+        near = flat.take(idx + step).astype(np.int64)
         solid = (near != fill) & (near != 255)
         np.minimum.at(lo, ids[solid], near[solid])
         np.maximum.at(hi, ids[solid], near[solid])
@@ -321,9 +345,9 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     if not filled.any():
         return out
     if found.points is not None:
-        ys, xs, ids = found.points
+        idx, ids = found.points
         pick = filled[ids]
-        out[ys[pick], xs[pick]] = enclosing[ids[pick]]
+        out.ravel()[idx[pick]] = enclosing[ids[pick]]
         return out
     for c in np.unique(enclosing[filled]):
         paint(out, found.mask_of(filled & (enclosing == c)), int(c))
