@@ -24,8 +24,9 @@ import numpy as np
 from studio.core.errors import ConfigError
 
 UNLABELLED = 255
-_BAND_PIXELS = 1 << 16
-_PARALLEL_PIXELS = 1 << 18  # below this, threads cost more than they save
+_BAND_PIXELS = 1 << 16  # threshold: per class plane
+_MORPH_BAND_PIXELS = 1 << 18  # label-map chains: a band and its few temporaries in cache
+_PARALLEL_PIXELS = 1 << 21  # below this, threads cost more than they save
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -109,6 +110,23 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], pixels: int) -> list[
         return list(pool.map(fn, items))
 
 
+def run_bands(height: int, width: int, halo: int,
+              work: Callable[[int, int, int, int], None],
+              band_pixels: int = _MORPH_BAND_PIXELS) -> None:
+    """Call ``work(top, bottom, y0, y1)`` for bands of rows ``y0:y1`` that cover the
+    image, each with `halo` rows of context either side (``top:bottom``, clipped to the
+    image), in threads when the image is large. For chains of local operations: a band's
+    arrays stay in the CPU cache and cost little to allocate, where full-size ones would
+    stream through memory and fault in fresh pages at every step. A band's result is
+    exact in its rows ``y0:y1`` when the chain reaches no further than `halo` rows (the
+    band's cut edges then only disturb the context rows), and the image's own top and
+    bottom are the band's edges, with OpenCV's border rules as for the whole image."""
+    rows = max(1, band_pixels // max(width, 1), 2 * halo)
+    bands = [(max(0, y - halo), min(height, y + rows + halo), y, min(height, y + rows))
+             for y in range(0, height, rows)]
+    parallel_map(lambda band: work(*band), bands, height * width)
+
+
 # --- threshold -----------------------------------------------------------------------------
 def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: float = 0.0,
               thresholds: float | Sequence[float] = 0.5, background: int | None = 0
@@ -131,10 +149,8 @@ def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: f
         # a running maximum in bands of rows that stay in the CPU cache; class c wins
         # where it beats the maximum so far, and every earlier winner is below c, so
         # labels = max(labels, c where it wins): two uint8 operations per class
-        step = max(1, _BAND_PIXELS // max(W, 1))
-
-        def band(y: int) -> None:
-            p, out = probs[:, y:y + step], labels[y:y + step]
+        def band(top: int, bottom: int, y0: int, y1: int) -> None:
+            p, out = probs[:, y0:y1], labels[y0:y1]
             best = p[0] if C == 1 else p[0].copy()
             for c in range(1, C):
                 wins = cv2.compare(p[c], best, cv2.CMP_GT)
@@ -144,7 +160,7 @@ def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: f
             if min_confidence > 0:
                 cv2.max(out, compare(best, float(min_confidence), cv2.CMP_LT), dst=out)
 
-        parallel_map(band, range(0, H, step), C * H * W)
+        run_bands(H, W, 0, band, _BAND_PIXELS)
         return labels
     if mode != "per_class":
         raise ConfigError(f"Unknown threshold mode {mode!r}; use 'argmax' or 'per_class'.")

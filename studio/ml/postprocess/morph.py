@@ -35,6 +35,7 @@ from studio.ml.postprocess.labels import (
     free_mask,
     paint,
     resolve_classes,
+    run_bands,
     scalar,
 )
 
@@ -72,16 +73,21 @@ def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3
     symmetric = kernel_size % 2 == 1 and np.array_equal(kernel, kernel[::-1, ::-1])
     if not symmetric or fill in todo or len(set(todo)) < len(todo):
         return _per_class(out, operation, kernel, iterations, todo, fill)
+    if operation == "close" and (len(todo) > 8 or cv2.countNonZero(kernel) > _MAX_SHIFTS):
+        return _close(out, labels, kernel, iterations, todo, fill)
     rank_of = np.full(256, _NONE, np.uint8)
     rank_of[todo] = np.arange(len(todo))
-    ranks = cv2.LUT(labels, rank_of)
-    if operation in ("erode", "open"):
-        return _shrink(out, ranks, operation, kernel, iterations, fill)
-    if operation == "dilate":
-        return _grow(out, ranks, kernel, iterations, todo, fill)
-    if len(todo) <= 8 and cv2.countNonZero(kernel) <= _MAX_SHIFTS:
-        return _close_sets(out, labels, kernel, iterations, todo, fill)
-    return _close(out, labels, kernel, iterations, todo, fill)
+    radius = kernel.shape[0] // 2 * iterations
+    steps = {"erode": _shrink, "open": _shrink, "dilate": _grow, "close": _close_sets}
+
+    def band(top: int, bottom: int, y0: int, y1: int) -> None:
+        # a band's rows y0:y1 of `out` are its own: threads never share a pixel
+        result = steps[operation](labels[top:bottom], rank_of, operation, kernel, iterations,
+                                  todo, fill)
+        np.copyto(out[y0:y1], result[y0 - top:y1 - top])
+
+    run_bands(*labels.shape, radius * (1 if operation in ("erode", "dilate") else 2), band)
+    return out
 
 
 def _reach(kernel: np.ndarray, iterations: int, operation: str) -> int:
@@ -108,11 +114,11 @@ def _per_class(out: np.ndarray, operation: str, kernel: np.ndarray, iterations: 
     return out
 
 
-def _shrink(out: np.ndarray, ranks: np.ndarray, operation: str, kernel: np.ndarray,
-            iterations: int, fill: int) -> np.ndarray:
+def _shrink(labels: np.ndarray, rank_of: np.ndarray, operation: str, kernel: np.ndarray,
+            iterations: int, todo: list[int], fill: int) -> np.ndarray:
     """Erode or open all classes at once (OpenCV's constant border: outside the image
-    neither erodes nor grows a class, as in the per-class operation). Overwrites
-    `ranks`; full-size arrays are reused, as a fresh one costs more than an operation."""
+    neither erodes nor grows a class, as in the per-class operation)."""
+    ranks = cv2.LUT(labels, rank_of)
     working = cv2.compare(ranks, scalar(ranks, _NONE), cv2.CMP_NE)
     low, high = np.empty_like(ranks), np.empty_like(ranks)
     kept = ranks
@@ -127,18 +133,20 @@ def _shrink(out: np.ndarray, ranks: np.ndarray, operation: str, kernel: np.ndarr
         kept = low
     cv2.bitwise_not(kept, dst=kept)
     cv2.bitwise_and(working, kept, dst=working)  # removed
+    out = labels.copy()
     paint(out, working, fill, scratch=high)
     return out
 
 
-def _grow(out: np.ndarray, ranks: np.ndarray, kernel: np.ndarray, iterations: int,
-          todo: list[int], fill: int) -> np.ndarray:
+def _grow(labels: np.ndarray, rank_of: np.ndarray, operation: str, kernel: np.ndarray,
+          iterations: int, todo: list[int], fill: int) -> np.ndarray:
     """Dilate all classes at once: a free pixel takes the first class that reaches it."""
+    ranks = cv2.LUT(labels, rank_of)
     first = cv2.erode(ranks, kernel, iterations=iterations)
     cv2.bitwise_not(first, dst=first)  # rank r -> 255 - r, none -> 0
     class_of = np.zeros(256, np.uint8)
     class_of[256 - len(todo):] = todo[::-1]
-    return _give(out, first, class_of, fill, ranks)
+    return _give(labels.copy(), first, class_of, fill, ranks)
 
 
 def _give(out: np.ndarray, chosen: np.ndarray, class_of: np.ndarray, fill: int,
@@ -165,8 +173,8 @@ def _shifted(kernel: np.ndarray, height: int, width: int):
                    (slice(max(0, dy), height + min(0, dy)), slice(max(0, dx), width + min(0, dx))))
 
 
-def _close_sets(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterations: int,
-                todo: list[int], fill: int) -> np.ndarray:
+def _close_sets(labels: np.ndarray, rank_of: np.ndarray, operation: str,
+                kernel: np.ndarray, iterations: int, todo: list[int], fill: int) -> np.ndarray:
     """Close up to 8 classes at once on class sets (one bit per class, in turn order)."""
     bit_of = np.zeros(256, np.uint8)
     bit_of[todo] = [1 << i for i in range(len(todo))]
@@ -178,7 +186,7 @@ def _close_sets(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterati
             for target, source in shifts:
                 combine(spare[target], sets[source], dst=spare[target])
             sets, spare = spare, sets
-    return _give(out, sets, _first_class(todo), fill, spare)
+    return _give(labels.copy(), sets, _first_class(todo), fill, spare)
 
 
 def _close(out: np.ndarray, labels: np.ndarray, kernel: np.ndarray, iterations: int,
