@@ -29,6 +29,7 @@ from studio.ml.postprocess.labels import (
     paint,
     parallel_map,
     resolve_classes,
+    run_bands,
     scalar,
 )
 
@@ -77,20 +78,31 @@ def _flat_nonzero(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ones.view(bool))
 
 
-def _thin_part(mask: np.ndarray, large: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(thin, core): the mask's pixels outside / inside every r x r window of the mask,
-    r^2 >= `large`; core is None when no window fits (or `large` is None: no limit).
-    thin is a new array."""
-    r = 0 if large is None else _window(large)  # odd: the window is centred on its pixel
-    if large is None or r > _MAX_WINDOW or r > min(mask.shape):
-        return mask.copy(), None
+def _seeded(labels: np.ndarray, rank_of: np.ndarray,
+            r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ranks, thin, core): ranks = rank_of[labels] (255: not worked on); core = the rank
+    where the pixel lies in an r x r window inside the image that is all of its rank,
+    else 255; thin = 0/255 mask of the ranked pixels outside the core. In bands of rows
+    (the core reaches r - 1 rows: a window's seed, then the window around it)."""
+    ranks, thin, core = np.empty_like(labels), np.empty_like(labels), np.empty_like(labels)
     window = np.ones((r, r), np.uint8)
-    seeds = cv2.erode(mask, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    if not cv2.countNonZero(seeds):
-        return cv2.bitwise_or(seeds, mask, dst=seeds), None
-    core = cv2.dilate(seeds, window)
-    thin = cv2.bitwise_not(core, dst=seeds)
-    return cv2.bitwise_and(mask, thin, dst=thin), core
+
+    def band(top: int, bottom: int, y0: int, y1: int) -> None:
+        rank = cv2.LUT(labels[top:bottom], rank_of)
+        low = cv2.erode(rank, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        high = cv2.dilate(rank, window, borderType=cv2.BORDER_CONSTANT, borderValue=255)
+        seeds = cv2.compare(low, high, cv2.CMP_EQ, dst=high)
+        cv2.bitwise_and(seeds, cv2.compare(low, scalar(low, 255), cv2.CMP_NE, dst=low),
+                        dst=seeds)
+        outside = cv2.bitwise_not(cv2.dilate(seeds, window, dst=low), dst=low)
+        ranked = cv2.compare(rank, scalar(rank, 255), cv2.CMP_NE, dst=seeds)
+        rows = slice(y0 - top, y1 - top)
+        cv2.bitwise_and(ranked[rows], outside[rows], dst=thin[y0:y1])
+        cv2.bitwise_or(rank[rows], outside[rows], dst=core[y0:y1])
+        np.copyto(ranks[y0:y1], rank[rows])
+
+    run_bands(*labels.shape, r - 1, band)
+    return ranks, thin, core
 
 
 class _Grid:
@@ -126,10 +138,11 @@ class _Grid:
         return near
 
 
-def find_regions(mask: np.ndarray, large: int | None, connectivity: int) -> Regions | None:
-    """The regions of `mask` (0/255) that may be under `large` pixels (all of them when
-    `large` is None), with their sizes; None when there are none."""
-    thin, core = _thin_part(mask, large)
+def find_regions(thin: np.ndarray, core: np.ndarray | None,
+                 connectivity: int) -> Regions | None:
+    """The regions of `thin` (0/255; it is overwritten) with their sizes, and whether
+    each touches the `core` (0 there, as from :func:`_seeded` with one rank 0); None
+    when there are none."""
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return None
@@ -141,15 +154,15 @@ def find_regions(mask: np.ndarray, large: int | None, connectivity: int) -> Regi
         ids = cc.ravel().take(idx).astype(np.intp)
         if core is not None:
             grid = _Grid(idx, *thin.shape)
-            attached[ids[grid.near(core, 255, connectivity)]] = True
+            attached[ids[grid.near(core, 0, connectivity)]] = True
         return Regions(count, cc, np.bincount(ids, minlength=count), attached, (idx, ids))
     if cc.dtype == np.uint16:
         areas = cv2.calcHist([cc], [0], None, [count], [0, count]).ravel().astype(np.int64)
     else:
         areas = np.bincount(cc.ravel(), minlength=count)
     if core is not None:
-        touch = cv2.bitwise_and(cv2.dilate(core, _NEIGHBOURS[connectivity]), thin)
-        attached[cc.ravel().take(_flat_nonzero(touch))] = True
+        touch = cv2.dilate(compare(core, 0, cv2.CMP_EQ), _NEIGHBOURS[connectivity])
+        attached[cc.ravel().take(_flat_nonzero(cv2.bitwise_and(touch, thin, dst=touch)))] = True
     return Regions(count, cc, areas, attached, None)
 
 
@@ -179,7 +192,7 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
         box = bounding_box(mask, 0)
         if box is None:
             return None
-        found = find_regions(mask[box], None if keep_largest > 0 else min_size, connectivity)
+        found = find_regions(mask[box].copy(), None, connectivity)
         if found is None:
             return None
         areas = found.areas
@@ -206,18 +219,7 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
         return False
     rank_of = np.full(256, 255, np.uint8)
     rank_of[todo] = np.arange(len(todo))
-    ranks = cv2.LUT(labels, rank_of)
-    window = np.ones((r, r), np.uint8)
-    # a seed: an r x r window inside the image, all of one class (full-size arrays are
-    # reused: a fresh one costs more than an operation)
-    low = cv2.erode(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    high = cv2.dilate(ranks, window, borderType=cv2.BORDER_CONSTANT, borderValue=255)
-    seeds = cv2.compare(low, high, cv2.CMP_EQ, dst=high)
-    cv2.bitwise_and(seeds, cv2.compare(low, scalar(low, 255), cv2.CMP_NE, dst=low), dst=seeds)
-    outside = cv2.dilate(seeds, window, dst=low)
-    cv2.bitwise_not(outside, dst=outside)  # not in the core
-    thin = cv2.compare(ranks, scalar(ranks, 255), cv2.CMP_NE, dst=seeds)
-    cv2.bitwise_and(thin, outside, dst=thin)
+    ranks, thin, core_ranks = _seeded(labels, rank_of, r)
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return True
@@ -230,7 +232,6 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
     ids = _split_by_class(grid, cc.ravel().take(idx).astype(np.intp), cls, cc, ranks, count,
                           connectivity)
     # attached: next to the core of its own class (so in a component with a seed)
-    core_ranks = cv2.bitwise_or(ranks, outside, dst=outside)  # 255 outside the core
     near = grid.near(core_ranks, cls, connectivity)
     regions = int(ids.max()) + 1
     attached = np.zeros(regions, bool)
@@ -245,11 +246,10 @@ def _split_by_class(grid: _Grid, ids: np.ndarray, cls: np.ndarray, cc: np.ndarra
     """Region ids per pixel, where the regions of the thin part that hold several
     classes are split into the connected pieces of one class each (new ids from
     `count` on): pixels are joined along same-class neighbour pairs."""
-    lo = np.full(count, 256, np.int64)
-    hi = np.full(count, -1, np.int64)
-    np.minimum.at(lo, ids, cls)
-    np.maximum.at(hi, ids, cls)
-    mixed = hi > lo
+    some = np.zeros(count, cls.dtype)
+    some[ids] = cls  # the class of some pixel of each region
+    mixed = np.zeros(count, bool)
+    mixed[ids[some[ids] != cls]] = True
     if not mixed.any():
         return ids
     which = np.nonzero(mixed[ids])[0]
@@ -310,8 +310,14 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     n = num_classes if num_classes is not None else count_classes(labels)
     wanted = np.zeros(257, bool)
     wanted[resolve_classes(classes, n, background)] = True
-    free = free_mask(out, fill)
-    found = find_regions(free, None if max_area is None else max_area + 1, 4)
+    r = 0 if max_area is None else _window(max_area + 1)
+    if max_area is None or r > _MAX_WINDOW or r > min(labels.shape):
+        found = find_regions(free_mask(out, fill), None, 4)
+    else:
+        free_rank = np.full(256, 255, np.uint8)
+        free_rank[[fill, 255]] = 0
+        _, thin, core = _seeded(labels, free_rank, r)
+        found = find_regions(thin, core, 4)
     if found is None:
         return out
     candidate = ~found.attached
@@ -326,8 +332,8 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     if found.points is not None:
         idx, ids = found.points
     else:
-        notfree = cv2.bitwise_not(free)
-        edge = cv2.bitwise_and(cv2.dilate(notfree, _NEIGHBOURS[4]), free)
+        free = free_mask(out, fill)
+        edge = cv2.bitwise_and(cv2.dilate(cv2.bitwise_not(free), _NEIGHBOURS[4]), free)
         idx = _flat_nonzero(edge)
         ids = found.cc.ravel().take(idx).astype(np.intp)
     pick = candidate[ids]
