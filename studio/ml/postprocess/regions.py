@@ -78,13 +78,14 @@ def _flat_nonzero(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(ones.view(bool))
 
 
-def _seeded(labels: np.ndarray, rank_of: np.ndarray,
-            r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ranks, thin, core): ranks = rank_of[labels] (255: not worked on); core = the rank
-    where the pixel lies in an r x r window inside the image that is all of its rank,
-    else 255; thin = 0/255 mask of the ranked pixels outside the core. In bands of rows
-    (the core reaches r - 1 rows: a window's seed, then the window around it)."""
-    ranks, thin, core = np.empty_like(labels), np.empty_like(labels), np.empty_like(labels)
+def _seeded(labels: np.ndarray, rank_of: np.ndarray, r: int,
+            connectivity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ranks, thin, core, touch): ranks = rank_of[labels] (255: not worked on); core =
+    the rank where the pixel lies in an r x r window inside the image that is all of its
+    rank, else 255; thin = 0/255 mask of the ranked pixels outside the core; touch = the
+    thin pixels next to the core (of any rank). In bands of rows: the core reaches r - 1
+    rows (a window's seed, then the window around it), touch one more."""
+    ranks, thin, core, touch = (np.empty_like(labels) for _ in range(4))
     window = np.ones((r, r), np.uint8)
 
     def band(top: int, bottom: int, y0: int, y1: int) -> None:
@@ -94,15 +95,18 @@ def _seeded(labels: np.ndarray, rank_of: np.ndarray,
         seeds = cv2.compare(low, high, cv2.CMP_EQ, dst=high)
         cv2.bitwise_and(seeds, cv2.compare(low, scalar(low, 255), cv2.CMP_NE, dst=low),
                         dst=seeds)
-        outside = cv2.bitwise_not(cv2.dilate(seeds, window, dst=low), dst=low)
+        inside = cv2.dilate(seeds, window, dst=low)
+        near = cv2.dilate(inside, _NEIGHBOURS[connectivity])
+        outside = cv2.bitwise_not(inside, dst=inside)
         ranked = cv2.compare(rank, scalar(rank, 255), cv2.CMP_NE, dst=seeds)
         rows = slice(y0 - top, y1 - top)
         cv2.bitwise_and(ranked[rows], outside[rows], dst=thin[y0:y1])
+        cv2.bitwise_and(thin[y0:y1], near[rows], dst=touch[y0:y1])
         cv2.bitwise_or(rank[rows], outside[rows], dst=core[y0:y1])
         np.copyto(ranks[y0:y1], rank[rows])
 
-    run_bands(*labels.shape, r - 1, band)
-    return ranks, thin, core
+    run_bands(*labels.shape, r, band)
+    return ranks, thin, core, touch
 
 
 class _Grid:
@@ -138,11 +142,11 @@ class _Grid:
         return near
 
 
-def find_regions(thin: np.ndarray, core: np.ndarray | None,
+def find_regions(thin: np.ndarray, touch: np.ndarray | None,
                  connectivity: int) -> Regions | None:
-    """The regions of `thin` (0/255; it is overwritten) with their sizes, and whether
-    each touches the `core` (0 there, as from :func:`_seeded` with one rank 0); None
-    when there are none."""
+    """The regions of `thin` (0/255; it is overwritten) with their sizes, and which of
+    them hold a pixel of `touch` (next to the core of their mask, as from
+    :func:`_seeded` with one rank); None when there are none."""
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return None
@@ -152,17 +156,15 @@ def find_regions(thin: np.ndarray, core: np.ndarray | None,
     if pixels * _SPARSE <= thin.size:
         idx = _flat_nonzero(thin)
         ids = cc.ravel().take(idx).astype(np.intp)
-        if core is not None:
-            grid = _Grid(idx, *thin.shape)
-            attached[ids[grid.near(core, 0, connectivity)]] = True
+        if touch is not None:
+            attached[ids[touch.ravel().take(idx) != 0]] = True
         return Regions(count, cc, np.bincount(ids, minlength=count), attached, (idx, ids))
     if cc.dtype == np.uint16:
         areas = cv2.calcHist([cc], [0], None, [count], [0, count]).ravel().astype(np.int64)
     else:
         areas = np.bincount(cc.ravel(), minlength=count)
-    if core is not None:
-        touch = cv2.dilate(compare(core, 0, cv2.CMP_EQ), _NEIGHBOURS[connectivity])
-        attached[cc.ravel().take(_flat_nonzero(cv2.bitwise_and(touch, thin, dst=touch)))] = True
+    if touch is not None:
+        attached[cc.ravel().take(_flat_nonzero(touch))] = True
     return Regions(count, cc, areas, attached, None)
 
 
@@ -219,7 +221,7 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
         return False
     rank_of = np.full(256, 255, np.uint8)
     rank_of[todo] = np.arange(len(todo))
-    ranks, thin, core_ranks = _seeded(labels, rank_of, r)
+    ranks, thin, core_ranks, touch = _seeded(labels, rank_of, r, connectivity)
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return True
@@ -232,10 +234,11 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
     ids = _split_by_class(grid, cc.ravel().take(idx).astype(np.intp), cls, cc, ranks, count,
                           connectivity)
     # attached: next to the core of its own class (so in a component with a seed)
-    near = grid.near(core_ranks, cls, connectivity)
+    touching = np.nonzero(touch.ravel().take(idx))[0]
+    near = _Grid(idx[touching], *labels.shape).near(core_ranks, cls[touching], connectivity)
     regions = int(ids.max()) + 1
     attached = np.zeros(regions, bool)
-    attached[ids[near]] = True
+    attached[ids[touching[near]]] = True
     drop = ~attached & (np.bincount(ids, minlength=regions) < min_size)
     out.ravel()[idx[drop[ids]]] = fill
     return True
@@ -316,8 +319,7 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     else:
         free_rank = np.full(256, 255, np.uint8)
         free_rank[[fill, 255]] = 0
-        _, thin, core = _seeded(labels, free_rank, r)
-        found = find_regions(thin, core, 4)
+        found = find_regions(*_seeded(labels, free_rank, r, 4)[1::2], 4)
     if found is None:
         return out
     candidate = ~found.attached
