@@ -79,13 +79,13 @@ def _flat_nonzero(mask: np.ndarray) -> np.ndarray:
 
 
 def _seeded(labels: np.ndarray, rank_of: np.ndarray, r: int,
-            connectivity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ranks, thin, core, touch): ranks = rank_of[labels] (255: not worked on); core =
-    the rank where the pixel lies in an r x r window inside the image that is all of its
-    rank, else 255; thin = 0/255 mask of the ranked pixels outside the core; touch = the
-    thin pixels next to the core (of any rank). In bands of rows: the core reaches r - 1
-    rows (a window's seed, then the window around it), touch one more."""
-    ranks, thin, core, touch = (np.empty_like(labels) for _ in range(4))
+            connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(thin, touch), 0/255 masks. The pixels worked on are those with a rank (rank_of
+    not 255); the core is theirs that lie in an r x r window inside the image all of one
+    rank; thin: the others; touch: the thin pixels next to the core (of any rank). In
+    bands of rows: the core reaches r - 1 rows (a window's seed, then the window around
+    it), touch one more."""
+    thin, touch = np.empty_like(labels), np.empty_like(labels)
     window = np.ones((r, r), np.uint8)
 
     def band(top: int, bottom: int, y0: int, y1: int) -> None:
@@ -95,18 +95,16 @@ def _seeded(labels: np.ndarray, rank_of: np.ndarray, r: int,
         seeds = cv2.compare(low, high, cv2.CMP_EQ, dst=high)
         cv2.bitwise_and(seeds, cv2.compare(low, scalar(low, 255), cv2.CMP_NE, dst=low),
                         dst=seeds)
-        inside = cv2.dilate(seeds, window, dst=low)
-        near = cv2.dilate(inside, _NEIGHBOURS[connectivity])
-        outside = cv2.bitwise_not(inside, dst=inside)
-        ranked = cv2.compare(rank, scalar(rank, 255), cv2.CMP_NE, dst=seeds)
+        core = cv2.dilate(seeds, window, dst=low)
+        near = cv2.dilate(core, _NEIGHBOURS[connectivity], dst=seeds)
+        ranked = cv2.compare(rank, scalar(rank, 255), cv2.CMP_NE, dst=rank)
+        cv2.bitwise_and(ranked, cv2.bitwise_not(core, dst=core), dst=ranked)  # thin
         rows = slice(y0 - top, y1 - top)
-        cv2.bitwise_and(ranked[rows], outside[rows], dst=thin[y0:y1])
-        cv2.bitwise_and(thin[y0:y1], near[rows], dst=touch[y0:y1])
-        cv2.bitwise_or(rank[rows], outside[rows], dst=core[y0:y1])
-        np.copyto(ranks[y0:y1], rank[rows])
+        np.copyto(thin[y0:y1], ranked[rows])
+        cv2.bitwise_and(ranked[rows], near[rows], dst=touch[y0:y1])
 
     run_bands(*labels.shape, r, band)
-    return ranks, thin, core, touch
+    return thin, touch
 
 
 class _Grid:
@@ -132,13 +130,17 @@ class _Grid:
         q = self.idx + (dy * self.width + dx)
         return np.clip(q, 0, self.last + self.width - 1, out=q), inside
 
-    def near(self, values: np.ndarray, wanted, connectivity: int) -> np.ndarray:
-        """Per pixel: whether a neighbour inside the image holds `wanted` in `values`."""
-        flat = values.ravel()
+    def near(self, flat: np.ndarray, wanted, connectivity: int,
+             flat2: np.ndarray | None = None, wanted2=None) -> np.ndarray:
+        """Per pixel: whether a neighbour inside the image holds `wanted` in `flat` (a
+        raveled image), and `wanted2` in `flat2` when given."""
         near = np.zeros(len(self.idx), bool)
         for dy, dx in _OFFSETS[connectivity]:
             q, inside = self.neighbour(dy, dx)
-            near |= (flat.take(q) == wanted) & inside
+            hit = (flat.take(q) == wanted) & inside
+            if flat2 is not None:
+                hit &= flat2.take(q) == wanted2
+            near |= hit
         return near
 
 
@@ -221,21 +223,24 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
         return False
     rank_of = np.full(256, 255, np.uint8)
     rank_of[todo] = np.arange(len(todo))
-    ranks, thin, core_ranks, touch = _seeded(labels, rank_of, r, connectivity)
+    thin, touch = _seeded(labels, rank_of, r, connectivity)
     pixels = cv2.countNonZero(thin)
     if pixels == 0:
         return True
     if pixels * _SPARSE > thin.size:
         return False
     count, cc = _label(thin, connectivity)
-    idx = _flat_nonzero(thin)
+    idx = _flat_nonzero(thin)  # thin becomes 0/1
     grid = _Grid(idx, *labels.shape)
-    cls = ranks.ravel().take(idx)
-    ids = _split_by_class(grid, cc.ravel().take(idx).astype(np.intp), cls, cc, ranks, count,
+    flat = labels.ravel()
+    cls = flat.take(idx)
+    ids = _split_by_class(grid, cc.ravel().take(idx).astype(np.intp), cls, cc, flat, count,
                           connectivity)
-    # attached: next to the core of its own class (so in a component with a seed)
+    # attached: next to the core of its own class (a pixel of the class not thin), so in a
+    # component with a seed
     touching = np.nonzero(touch.ravel().take(idx))[0]
-    near = _Grid(idx[touching], *labels.shape).near(core_ranks, cls[touching], connectivity)
+    near = _Grid(idx[touching], *labels.shape).near(
+        flat, cls[touching], connectivity, thin.ravel(), 0)
     regions = int(ids.max()) + 1
     attached = np.zeros(regions, bool)
     attached[ids[touching[near]]] = True
@@ -245,7 +250,7 @@ def _drop_small(labels: np.ndarray, out: np.ndarray, todo: list[int], min_size: 
 
 
 def _split_by_class(grid: _Grid, ids: np.ndarray, cls: np.ndarray, cc: np.ndarray,
-                    ranks: np.ndarray, count: int, connectivity: int) -> np.ndarray:
+                    flat_labels: np.ndarray, count: int, connectivity: int) -> np.ndarray:
     """Region ids per pixel, where the regions of the thin part that hold several
     classes are split into the connected pieces of one class each (new ids from
     `count` on): pixels are joined along same-class neighbour pairs."""
@@ -257,12 +262,12 @@ def _split_by_class(grid: _Grid, ids: np.ndarray, cls: np.ndarray, cc: np.ndarra
         return ids
     which = np.nonzero(mixed[ids])[0]
     sub = _Grid(grid.idx[which], grid.height, grid.width)
-    flat_cc, flat_ranks, mine = cc.ravel(), ranks.ravel(), cls[which]
+    flat_cc, mine = cc.ravel(), cls[which]
     region = ids[which]
     first, second = [], []
     for dy, dx in _FORWARD[connectivity]:
         q, inside = sub.neighbour(dy, dx)
-        same = inside & (flat_cc.take(q) == region) & (flat_ranks.take(q) == mine)
+        same = inside & (flat_cc.take(q) == region) & (flat_labels.take(q) == mine)
         ok = np.nonzero(same)[0]
         first.append(ok)  # the neighbour is a pixel of the same mixed region: in the list
         second.append(np.searchsorted(sub.idx, q[ok]))
@@ -319,7 +324,7 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     else:
         free_rank = np.full(256, 255, np.uint8)
         free_rank[[fill, 255]] = 0
-        found = find_regions(*_seeded(labels, free_rank, r, 4)[1::2], 4)
+        found = find_regions(*_seeded(labels, free_rank, r, 4), 4)
     if found is None:
         return out
     candidate = ~found.attached
