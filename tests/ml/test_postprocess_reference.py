@@ -203,3 +203,22 @@ def test_threshold_and_whole_recipe_equal_reference(seed, shape):
     want = ref_components(want, 20, 0, 8, None, 0, 5)
     want = ref_fill_holes(want, 30, None, 0, 5)
     assert np.array_equal(apply_recipe(recipe, p), want)
+
+
+@pytest.mark.parametrize("shape", [(0, 6), (6, 0)])
+def test_an_empty_map_passes_every_step_unchanged(shape):
+    labels = np.zeros(shape, np.uint8)
+    for operation in OPS:
+        assert morphology(labels, operation, 3, num_classes=3).shape == shape
+    assert components(labels, 5, num_classes=3).shape == shape
+    assert components(labels, 0, 1, num_classes=3).shape == shape
+    assert fill_holes(labels, 10, num_classes=3).shape == shape
+    assert fill_holes(labels, None, num_classes=3).shape == shape
+    assert threshold(np.zeros((3, *shape), np.float32), "argmax", 0.5).shape == shape
+    assert threshold(np.zeros((3, *shape), np.float32), "per_class").shape == shape
+    recipe = {"background": 0, "steps": [
+        {"op": "threshold", "min_confidence": 0.4},
+        {"op": "morphology", "operation": "close", "kernel_size": 3},
+        {"op": "components", "min_size": 20},
+        {"op": "fill_holes", "max_area": 30}]}
+    assert apply_recipe(recipe, np.zeros((3, *shape), np.float32)).shape == shape

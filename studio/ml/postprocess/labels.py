@@ -144,6 +144,10 @@ def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: f
     if probs.ndim != 3 or probs.shape[0] < 1:
         raise ConfigError(f"Probabilities must be (classes, height, width), got {probs.shape}.")
     C, H, W = probs.shape
+    if mode not in ("argmax", "per_class"):
+        raise ConfigError(f"Unknown threshold mode {mode!r}; use 'argmax' or 'per_class'.")
+    if H * W == 0:
+        return np.full((H, W), 0 if mode == "argmax" else fill_value(background), np.uint8)
     if mode == "argmax":
         labels = np.zeros((H, W), np.uint8)
         # a running maximum in bands of rows that stay in the CPU cache; class c wins
@@ -162,8 +166,6 @@ def threshold(probabilities: np.ndarray, mode: str = "argmax", min_confidence: f
 
         run_bands(H, W, 0, band, _BAND_PIXELS)
         return labels
-    if mode != "per_class":
-        raise ConfigError(f"Unknown threshold mode {mode!r}; use 'argmax' or 'per_class'.")
     t = list(thresholds) if isinstance(thresholds, (list, tuple)) else [float(thresholds)] * C
     if len(t) != C:
         raise ConfigError(f"The threshold step gives {len(t)} thresholds for {C} classes.")
@@ -188,6 +190,8 @@ def hysteresis(labels: np.ndarray, probabilities: np.ndarray, high: float = 0.8,
     previous extent (pixels of it outside those regions become background)."""
     out = labels.copy()
     probs = np.asarray(probabilities, dtype=np.float32)
+    if out.size == 0:
+        return out
     fill = fill_value(background)
     for c in resolve_classes(classes, probs.shape[0], background):
         p = probs[c]

@@ -62,7 +62,7 @@ def morphology(labels: np.ndarray, operation: str = "open", kernel_size: int = 3
     if operation not in _OPS or shape not in _SHAPES:
         raise ConfigError(f"Unknown morphology {operation!r} / kernel shape {shape!r}.")
     out = labels.copy()
-    if kernel_size <= 1 and shape != "cross":
+    if (kernel_size <= 1 and shape != "cross") or out.size == 0:
         return out
     kernel = cv2.getStructuringElement(_SHAPES[shape], (kernel_size, kernel_size))
     fill = fill_value(background)

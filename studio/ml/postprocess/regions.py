@@ -182,7 +182,7 @@ def components(labels: np.ndarray, min_size: int = 0, keep_largest: int = 0,
     label map; ranking needs every component's size, so it labels each class (in
     parallel threads: OpenCV releases the GIL)."""
     out = labels.copy()
-    if min_size <= 1 and keep_largest <= 0:
+    if (min_size <= 1 and keep_largest <= 0) or out.size == 0:
         return out
     fill = fill_value(background)
     n = num_classes if num_classes is not None else count_classes(labels)
@@ -314,6 +314,8 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     One labelling of the free pixels' thin part finds the holes of every class at once.
     """
     out = labels.copy()
+    if out.size == 0:
+        return out
     fill = fill_value(background)
     n = num_classes if num_classes is not None else count_classes(labels)
     wanted = np.zeros(257, bool)
