@@ -3,7 +3,7 @@
 The step's meaning is per class, in the order of ``classes``: a class loses the pixels
 its operation removes (they become the background, or unlabelled) and gains the pixels
 it adds that are still background or unlabelled when its turn comes. For a symmetric
-kernel (every odd-sized one) the classes do not need turns:
+kernel (OpenCV's odd-sized ones) the classes do not need turns:
 
 - erode/open: a pixel stays eroded while every pixel under the kernel holds its class,
   i.e. the minimum and maximum of the label map under the kernel are equal; the opening
@@ -13,8 +13,10 @@ kernel (every odd-sized one) the classes do not need turns:
   classes' ranks under it (an erosion of the rank map);
 - close: with up to 8 classes, each pixel holds the set of classes as bits; the
   dilation ORs the sets under the kernel, the erosion ANDs them, and a free pixel goes
-  to the first class left in its set. With more classes, one class at a time.
+  to the first class left in its set (kernels of up to 25 pixels; beyond, or with more
+  classes, one class at a time).
 
+These run in bands of rows with the kernel's reach as context, in threads on large maps.
 A kernel that is not symmetric, or classes that name the background or a class twice,
 take the plain per-class turns.
 """

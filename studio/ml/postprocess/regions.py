@@ -3,12 +3,13 @@
 Both steps ask about regions under a size: components under ``min_size`` pixels, holes
 of at most ``max_area``. A region that holds a full r x r window with r^2 >= that size
 cannot be one, so the regions are looked for only in the thin part of the mask: its
-pixels outside every such window (an erosion and a dilation with a rectangle, which
-OpenCV does in two separable passes). A region of the thin part that touches the rest
-of the mask belongs to a large region; one that does not is a whole region of the mask,
-and its size is its size in the thin part. On a typical map the thin part is a
-fraction of a percent of the pixels, so labelling it and reading its pixel coordinates
-costs little, and nothing is looked up over the whole image.
+pixels outside every such window (an erosion and a dilation with a rectangle, in bands
+of rows). A region of the thin part that touches the rest of its mask (the core) belongs
+to a large region; one that does not is a whole region of the mask, and its size is its
+size in the thin part. On a typical map the thin part is one or two percent of the
+pixels, so it is labelled once for all classes and read as pixel indices; the few of its
+regions that hold several classes are split along same-class neighbours. Nothing is
+looked up over the whole image.
 """
 
 from __future__ import annotations
