@@ -13,8 +13,9 @@
    process); images/s of the GUI run / the CLI run, median of epoch figures, pairs run
    back to back (which goes first alternating) and the median ratio reported. Target
    >= 0.97.
-3. Redrawing the batch-loss plot holding 100,000 points (setData of every curve and a
-   repaint): ms per redraw, target <= 5 ms.
+3. Redrawing the batch-loss plot holding 100,000 points (setData of the curves that got a
+   point and a synchronous repaint of the plots' viewports, where the painting happens):
+   ms per redraw, target <= 5 ms.
 
     python -m benchmarks.bench_train_gui [--seconds 60]
 """
@@ -35,7 +36,8 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 SECONDS = float(os.environ.get("STUDIO_BENCH_TRAIN_GUI_S", "60"))
-SPEED_PAIRS = 2
+SPEED_PAIRS = 3
+SPEED_EPOCHS = 5
 TICK_MS = 10
 UNET = {"task": "semantic", "model": "unet",
         "model_options": {"depth": 3, "width": 16, "space_to_depth": 2},
@@ -125,10 +127,21 @@ def _window(project_dir: Path, settings: Path):
 
 
 def _pump(app, seconds: float, until=None) -> None:
+    """Run the event loop (as the studio's own loop does: blocked until an event comes)
+    for `seconds` or until `until()` is true (checked every 20 ms)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not (until and until()):
-        app.processEvents()
-        time.sleep(0.001)
+    if until and until():
+        return
+    loop = QEventLoop()
+    check = QTimer()
+    check.setInterval(20)
+    check.timeout.connect(lambda: loop.quit() if time.perf_counter() >= end or
+                          (until and until()) else None)
+    check.start()
+    loop.exec()
+    check.stop()
 
 
 def gui_run(app, win, cfg: dict, seconds: float | None, ticker: Ticker | None = None):
@@ -169,30 +182,57 @@ def images_per_s(history: list[dict]) -> float:
 
 
 def redraw_ms(points: int = 100_000, repeats: int = 30) -> float:
+    from PySide6.QtWidgets import QApplication
+
     from studio.gui.train.plots import LivePlots
 
     plots = LivePlots(timer=False)
-    plots.resize(900, 600)
+    plots.resize(1100, 700)
     plots.show()
+    QApplication.processEvents()  # lay the plots out: an unsized view paints nothing
     rng = np.random.default_rng(0)
     steps = 1000
     batches = [{"epoch": i // steps + 1, "step": i % steps + 1, "steps_per_epoch": steps,
                 "loss": float(v), "lr": 1e-3} for i, v in enumerate(rng.random(points))]
     plots.add_batches(batches)
     plots.redraw(force=True)
-    plots.batch_plot.repaint()
+    plots.batch_plot.viewport().repaint()
     times = []
     for k in range(repeats):
         plots.add_batches([{"epoch": points // steps + 1, "step": k + 1,
                             "steps_per_epoch": steps, "loss": 0.5, "lr": 1e-3}])
         t0 = time.perf_counter()
         plots.redraw()
-        plots.batch_plot.repaint()
-        plots.lr_plot.repaint()
+        plots.batch_plot.viewport().repaint()
+        plots.lr_plot.viewport().repaint()
         times.append(time.perf_counter() - t0)
     plots.close()
     plots.deleteLater()
     return statistics.median(times) * 1000
+
+
+def speed_ratio(project_dir: Path, settings: Path, pairs: int = SPEED_PAIRS) -> float:
+    """images/s of a run trained from the window / of the same config by the CLI."""
+    from studio.core.project import Project
+
+    ratios = []
+    speed_cfg = {**UNET, "epochs": SPEED_EPOCHS, "samples_per_image": 8,
+                 "splits": {"train": "train", "val": None}}
+    for pair in range(pairs):
+        order = ("gui", "cli") if pair % 2 == 0 else ("cli", "gui")
+        rates = {}
+        for side in order:
+            if side == "gui":
+                app, win = _window(project_dir, settings)
+                run_id = gui_run(app, win, speed_cfg, None)[0]
+                rates["gui"] = images_per_s(win.project.run(run_id).history)
+                win.close()
+            else:
+                cli_run(project_dir, speed_cfg)
+                with Project.open(project_dir) as p:
+                    rates["cli"] = images_per_s(p.runs()[-1].history)
+        ratios.append(rates["gui"] / rates["cli"])
+    return statistics.median(ratios)
 
 
 def run(seconds: float = SECONDS) -> list[dict]:
@@ -217,27 +257,9 @@ def run(seconds: float = SECONDS) -> list[dict]:
                 ]
             win.train.stop_and_wait()
             win.close()  # the CLI needs the project to itself
-            ratios = []
-            speed_cfg = {**UNET, "epochs": 4, "splits": {"train": "train", "val": None}}
-            for pair in range(SPEED_PAIRS):
-                order = ("gui", "cli") if pair % 2 == 0 else ("cli", "gui")
-                rates = {}
-                for side in order:
-                    if side == "gui":
-                        app, win = _window(project_dir, tmp / "settings.ini")
-                        run_id = gui_run(app, win, speed_cfg, None)[0]
-                        rates["gui"] = images_per_s(win.project.run(run_id).history)
-                        win.close()
-                    else:
-                        cli_run(project_dir, speed_cfg)
-                        from studio.core.project import Project
-
-                        with Project.open(project_dir) as p:
-                            rates["cli"] = images_per_s(p.runs()[-1].history)
-                ratios.append(rates["gui"] / rates["cli"])
             rows.append({"name": "training images/s, GUI / CLI (same config, median pair)",
-                         "value": statistics.median(ratios), "unit": "ratio",
-                         "target": ">= 0.97"})
+                         "value": speed_ratio(project_dir, tmp / "settings.ini"),
+                         "unit": "ratio", "target": ">= 0.97"})
         finally:
             win.train.stop_and_wait()
             win.close()

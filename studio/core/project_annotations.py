@@ -227,6 +227,34 @@ class AnnotationsMixin:
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id")
         return [(r[0], r[1]) for r in self._query(sql, params)]
 
+    def pending_model_images(self, split: str | None = None) -> set[int]:
+        """Images marked for review that hold annotations a model made (source
+        'model:...'): pre-labels or accepted predictions no person has confirmed yet.
+        Training and evaluation leave them out until the image is marked otherwise."""
+        sql = ("SELECT DISTINCT a.image_id FROM annotations a JOIN images i ON i.id = "
+               "a.image_id WHERE i.status = 'review' AND a.source LIKE 'model:%'")
+        params: list = []
+        if split is not None:
+            sql += " AND i.split = ?"
+            params.append(split)
+        return {int(r[0]) for r in self._query(sql, params)}
+
+    def class_areas(self, kind: str | None = None, split: str | None = None
+                    ) -> dict[int, float]:
+        """Summed area in pixels of the annotations of each class (of `kind`, on images of
+        `split`), from the stored areas: no geometry is decoded. Overlaps count twice."""
+        where, params = [], []
+        if kind is not None:
+            where.append("a.kind = ?")
+            params.append(kind)
+        if split is not None:
+            where.append("i.split = ?")
+            params.append(split)
+        sql = ("SELECT a.class_id, SUM(a.area) FROM annotations a JOIN images i ON i.id = "
+               "a.image_id" + (" WHERE " + " AND ".join(where) if where else "")
+               + " GROUP BY a.class_id")
+        return {int(r[0]): float(r[1] or 0.0) for r in self._query(sql, params)}
+
     def iter_annotations(self, kind: str | None = None, batch: int = 2000):
         """Every annotation of the project, in id order, without loading all at once."""
         last = 0

@@ -34,6 +34,53 @@ def _counts(n: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:
     return base[0], base[1], base[2]
 
 
+def _groups(project, ids, stratify: bool) -> dict[object, list[int]]:
+    """`ids` grouped by each image's most frequent class (ties: lowest id; images without
+    annotations form the group None), or one group when not stratified."""
+    groups: dict[object, list[int]] = defaultdict(list)
+    if not stratify:
+        groups[None] = list(ids)
+        return groups
+    counts = Counter(project.image_classes())
+    main_class: dict[int, int] = {}
+    for (image_id, class_id), _n in sorted(counts.items(),
+                                           key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
+        main_class.setdefault(image_id, class_id)
+    for i in ids:
+        groups[main_class.get(i)].append(i)
+    return groups
+
+
+def _in_order(groups: dict[object, list[int]]) -> list[object]:
+    return sorted(groups, key=lambda k: (k is None, k if k is not None else 0))
+
+
+def carve_split(project, source: str = "train", target: str = "val", fraction: float = 0.2,
+                seed: int = 0, stratify: bool = True) -> int:
+    """Move a seeded `fraction` of the images of split `source` into `target` (with
+    `stratify`, that fraction of each class's images, so every class keeps its share);
+    the other splits are left alone. Returns how many images moved."""
+    check_split(source), check_split(target)
+    if not 0 < fraction < 1:
+        raise ValidationError(f"The fraction to move must lie between 0 and 1, not {fraction}.")
+    ids = project.image_ids(split=source)
+    if len(ids) < 2:
+        raise ValidationError(f"Split '{source}' holds {len(ids)} image(s): too few to take "
+                              f"a '{target}' split from. Add or label more images first.")
+    groups = _groups(project, ids, stratify)
+    rng = random.Random(seed)
+    moving: list[int] = []
+    for key in _in_order(groups):
+        members = sorted(groups[key])
+        rng.shuffle(members)
+        moving += members[:int(fraction * len(members) + 0.5)]
+    if not moving:  # every group too small to give one: take one image overall
+        moving = [rng.choice(sorted(ids))]
+    with project.transaction():
+        project.set_split(moving, target)
+    return len(moving)
+
+
 def random_split(project, train: float, val: float, test: float, seed: int = 0,
                  stratify: bool = False, only_unassigned: bool = False) -> dict[str, int]:
     """Assign every image (or only those with split 'none') to train/val/test.
@@ -49,20 +96,10 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     total = sum(ratios)
     ratios = tuple(r / total for r in ratios)
     ids = project.image_ids(split=UNASSIGNED) if only_unassigned else project.image_ids()
-    groups: dict[object, list[int]] = defaultdict(list)
-    if stratify:
-        counts = Counter(project.image_classes())
-        main_class: dict[int, int] = {}  # each image's most frequent class (ties: lowest id)
-        for (image_id, class_id), _n in sorted(counts.items(),
-                                               key=lambda kv: (kv[0][0], -kv[1], kv[0][1])):
-            main_class.setdefault(image_id, class_id)
-        for i in ids:
-            groups[main_class.get(i)].append(i)
-    else:
-        groups[None] = list(ids)
+    groups = _groups(project, ids, stratify)
     rng = random.Random(seed)
     assignment: dict[str, list[int]] = {s: [] for s in ASSIGNED_SPLITS}
-    for key in sorted(groups, key=lambda k: (k is None, k if k is not None else 0)):
+    for key in _in_order(groups):
         members = sorted(groups[key])
         rng.shuffle(members)
         n_train, n_val, _ = _counts(len(members), ratios)

@@ -6,6 +6,9 @@ an image's tag is its class (images without a tag are left out; with several tag
 latest wins). Semantic segmentation: the label map of an image's polygon and mask regions
 (`studio.core.rasterize.label_map`); unlabelled pixels are 255 (ignored by loss and
 metrics), so partially labelled images train correctly; images without regions are left out.
+Images marked for review that hold a model's annotations (pre-labels, accepted predictions)
+are left out of every task until a person marks them otherwise: a model's unconfirmed
+output is not ground truth, neither to learn from nor to measure against.
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     """Collect the labelled images of `split` for `task` (see the module docstring)."""
     class_ids = list(class_ids)
     index = {cid: i for i, cid in enumerate(class_ids)}
-    records = project.images(split=split)
+    pending = project.pending_model_images(split)
+    records = [rec for rec in project.images(split=split) if rec.id not in pending]
     source = DatasetSource(task, split, class_ids, [])
     if task == "classification":
         rows = project.image_classes(kind="tag", split=split)

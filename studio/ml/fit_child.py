@@ -2,7 +2,9 @@
 
     python -m studio.ml.fit_child   (stdin: one JSON job line, then commands)
 
-The job is {"project": folder, "config": {...}, "resume": run id | path | null}. The
+The job is {"project": folder, "config": {...}, "resume": run id | path | null,
+"nice": n}; with n > 0 the child lowers its scheduling priority by n (a window beside it
+stays quick). The
 child opens the project beside its parent (which holds the project's lock and waits for
 the child) and calls the one training loop, `studio.ml.fit.fit`. Each callback becomes
 one JSON line {"kind": "batch" | "epoch" | "log" | "end" | "memory" | "error", "data": ...}
@@ -85,6 +87,11 @@ def main() -> int:
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # stray prints must not break the event stream
     job = json.loads(sys.stdin.readline())
+    if job.get("nice") and hasattr(os, "nice"):
+        try:
+            os.nice(int(job["nice"]))
+        except OSError as exc:  # not fatal: the run only keeps its priority
+            print(f"could not lower the training priority: {exc}", file=sys.stderr)
     stop = threading.Event()
 
     def watch_stdin() -> None:

@@ -170,16 +170,20 @@ class Predictor:
                                self.tile_overlap, self.batch_size)
 
     @torch.no_grad()
-    def detect(self, image: np.ndarray, name: str = "", image_id: int | None = None
-               ) -> Detections:
+    def detect(self, image: np.ndarray, name: str = "", image_id: int | None = None,
+               score_threshold: float | None = None, nms_iou: float | None = None,
+               max_detections: int | None = None) -> Detections:
         """Detection / instance runs: the image's objects above the run's score threshold
-        (config "detection": score_threshold, nms_iou, max_detections; the "crop" policy
+        (config "detection": score_threshold, nms_iou, max_detections, each overridable
+        here, e.g. a low threshold and loose NMS to refilter later; the "crop" policy
         predicts window by window), in the image's own pixels."""
         meta, norm = self.meta, self.meta["normalize"]
         cfg, det = meta["config"], meta["config"]["detection"]
         x = to_tensor(image, norm["mean"], norm["std"]).to(self.device)
-        with thresholds(self.model, det["score_threshold"], det["nms_iou"],
-                        det["max_detections"]):
+        score = det["score_threshold"] if score_threshold is None else score_threshold
+        nms = det["nms_iou"] if nms_iou is None else nms_iou
+        most = det["max_detections"] if max_detections is None else max_detections
+        with thresholds(self.model, score, nms, most):
             output = detect(self.model, [x], cfg["resize_policy"], int(cfg["image_size"]),
                             float(det["tile_overlap"]))[0]
         h, w = image.shape[:2]

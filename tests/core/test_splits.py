@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.core.errors import StudioError
-from studio.core.splits import random_split
+from studio.core.splits import carve_split, random_split
 
 
 @pytest.fixture
@@ -88,3 +88,26 @@ def test_the_split_names_are_one_list_everywhere(project, make_image):
     export_split = next(a for a in sub.choices["export"]._actions if a.dest == "split")
     assert tuple(export_split.choices) == SPLITS
     assert ASSIGNED_SPLITS == SPLITS[:3]
+
+
+def test_carve_moves_a_stratified_share_and_leaves_other_splits(tagged):
+    ids = tagged.image_ids()
+    tagged.set_split(ids[:30] + ids[36:], "train")  # a 20, b 10, 4 untagged
+    tagged.set_split(ids[30:36], "test")  # b 2, c 4
+    test_before = tagged.image_ids(split="test")
+    moved = carve_split(tagged, "train", "val", 0.25, seed=1)
+    val = set(tagged.image_ids(split="val"))
+    assert moved == len(val) == 5 + 3 + 1  # a quarter of a, of b, of the untagged
+    assert len([i for i in val if i in ids[:20]]) == 5
+    assert tagged.image_ids(split="test") == test_before
+    again = carve_split(tagged, "train", "val", 0.25, seed=1)
+    assert again > 0 and len(tagged.image_ids(split="val")) == moved + again
+
+
+def test_carve_refuses_what_it_cannot_do(tagged):
+    with pytest.raises(StudioError, match="between 0 and 1"):
+        carve_split(tagged, fraction=1.0)
+    with pytest.raises(StudioError, match="too few"):
+        carve_split(tagged, "train", "val")  # nothing is in train yet
+    with pytest.raises(StudioError, match="Unknown split"):
+        carve_split(tagged, "training", "val")

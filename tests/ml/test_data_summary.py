@@ -27,6 +27,37 @@ def test_counts_and_warnings(project, make_image):
     assert [w.code for w in seg.warnings] == ["no_labels"]
 
 
+def test_segmentation_counts_pixels_and_warns_of_a_rare_class(project, make_image):
+    import numpy as np
+
+    from studio.core.geometry import MaskGeom
+
+    big, tiny = project.add_class("big"), project.add_class("tiny")
+    for i in range(3):
+        image_id, _ = project.add_image(make_image(f"{i}.png", 100, 100, seed=i), split="train")
+        mask = np.zeros((100, 100), bool)
+        mask[:50] = True
+        project.add_annotation(image_id, big, "mask", MaskGeom.from_full(mask))
+        project.add_annotation(image_id, tiny, "polygon",
+                               np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float))
+    s = summarize(project, "semantic", few_examples=1)
+    assert s.objects["train"] == {big: 3, tiny: 3}
+    assert s.pixels["train"] == {big: 3 * 5000.0, tiny: 3 * 16.0}
+    assert s.pixels["val"] == {}
+    rare = [w for w in s.warnings if w.code == "rare_pixels"]
+    assert len(rare) == 1 and "'tiny'" in rare[0].message
+    assert summarize(project, "classification").pixels == {}  # tags cover no pixels
+    first = project.image_ids(split="train")[0]
+    project.add_annotation(first, big, "polygon", np.array([[0, 0], [9, 0], [9, 9]], float),
+                           source="model:1")
+    project.set_status(first, "review")
+    s = summarize(project, "semantic", few_examples=1)
+    assert s.pending["train"] == 1
+    pending = [w for w in s.warnings if w.code == "pending_review"]
+    assert len(pending) == 1 and pending[0].action == "mark_reviewed"
+    assert "1 in train" in pending[0].message
+
+
 @pytest.mark.parametrize("task", ["classification", "semantic"])
 def test_presets_are_valid_specs(task):
     for name in PRESETS:

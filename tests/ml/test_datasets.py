@@ -68,6 +68,27 @@ def test_semantic_label_maps_ignore_unlabelled_pixels(project, tmp_path):
     assert i2 not in [s.image_id for s in source.samples]
 
 
+def test_a_models_unreviewed_annotations_are_no_ground_truth(project, tmp_path):
+    fg, bg = project.add_class("fg"), project.add_class("bg")
+    ids = [project.add_image(_image(tmp_path, f"{i}.png", np.full((6, 6), i, np.uint8)),
+                             split="train")[0] for i in range(4)]
+    full = MaskGeom.from_full(np.ones((6, 6), bool))
+    project.add_annotation(ids[0], fg, "mask", full)  # a person's
+    project.add_annotation(ids[1], fg, "mask", full, source="model:3")  # accepted, reviewed
+    project.add_annotation(ids[2], bg, "mask", full, source="model:3")  # pre-label, pending
+    project.add_annotation(ids[3], bg, "mask", full)  # a person's, image marked for review
+    project.set_status(ids[2:], "review")
+    assert project.pending_model_images("train") == {ids[2]}
+    assert project.pending_model_images("val") == set()
+    source = read_split(project, "semantic", "train", [bg, fg])
+    assert [s.image_id for s in source.samples] == [ids[0], ids[1], ids[3]]
+    project.add_annotation(ids[2], fg, "tag", None, source="model:3")
+    assert read_split(project, "classification", "train", [fg]).samples == []
+    project.set_status(ids[2], "done")  # a person checked it: now it counts
+    assert ids[2] in [s.image_id for s in read_split(project, "semantic", "train",
+                                                      [bg, fg]).samples]
+
+
 def test_byte_lru_stays_within_its_budget():
     cache = ByteLRU(3000)
     for i in range(10):

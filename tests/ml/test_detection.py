@@ -11,6 +11,7 @@ from pycocotools.coco import COCO
 from testutil import add_toy_objects
 
 from studio.core.errors import ConfigError, WeightsUnavailableError
+from studio.core.geometry import MaskGeom
 from studio.ml.augment_spec import default_spec
 from studio.ml.detection.data import (
     DetectionDataset,
@@ -128,6 +129,13 @@ def test_boxes_are_dropped_from_instance_runs_and_other_classes_counted(project,
                                 if c != other])
     assert det.dropped["object(s) of classes not in the run"] == 1
     assert det.object_count == 4
+    project.add_annotation(iid, other, "mask", MaskGeom.from_full(np.ones((4, 4), bool)),
+                           source="model:1")
+    project.set_status(iid, "review")
+    det = read_detection_split(project, "detection", "train",
+                               task_class_ids(project, "detection"))
+    assert det.dropped["image(s) with model annotations waiting for review"] == 1
+    assert det.object_count == 2  # the other image's objects only
 
 
 # --- models --------------------------------------------------------------------------------

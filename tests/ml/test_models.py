@@ -11,6 +11,7 @@ from studio.core.errors import ConfigError
 from studio.ml.models import (
     MODELS,
     build_model,
+    check_model,
     count_parameters,
     freeze,
     get_spec,
@@ -196,6 +197,13 @@ def test_build_errors():
         build_model("simple_cnn", 2, in_channels=0)
     with pytest.raises(ConfigError, match="option"):
         build_model("resnet18", 2, options={"depth": 3})
+
+
+@pytest.mark.parametrize("name", ["simple_cnn", "unet", "fasterrcnn_resnet18_fpn"])
+def test_check_model_counts_without_weights_and_rejects_bad_options(name):
+    assert check_model(name, 3) == count_parameters(_model(name))
+    with pytest.raises(ConfigError, match="option"):
+        check_model(name, 2, options={"no_such_option": 1})
 
 
 @pytest.mark.parametrize(("name", "options"), [

@@ -3,6 +3,8 @@ the image they change (so Ctrl+Z in the Label workspace undoes them too):
 
 - accept a post-processed mask (the whole image, or one connected component) into the
   image's annotations, as ``model:<run>`` masks, marking the image for review;
+- accept a detection or instance run's kept detections (or one of them) as
+  ``model:<run>`` boxes or masks with their scores, marking the image for review;
 - accept or reject the model-sourced annotations a pre-labelling job stored.
 """
 
@@ -115,6 +117,40 @@ def accept_mask(doc, image_id: int, labels: np.ndarray, class_ids: Sequence[int]
         text = f"Accept run {run_id} region"
     ops.append(SetStatusOp(image_id, "review"))
     return _push(doc, image_id, text, ops)
+
+
+def accept_objects(doc, image_id: int, objects: Sequence[tuple[int, str, object, float]],
+                   class_ids: Sequence[int], run_id: int,
+                   replace_kinds: Sequence[str] | None = None) -> StoreCommand:
+    """Write detections into the image's annotations as one undoable command.
+
+    `objects`: (class index, kind "box" (x, y, w, h) or "mask" (MaskGeom), geometry,
+    score). With `replace_kinds` (accepting all kept detections) the image's objects of
+    these kinds and of the run's classes are replaced, as accepting a semantic mask
+    replaces its regions; without, the objects are added (one selected detection). Either
+    way they are ``model:<run>`` objects with their scores and the image is marked for
+    review.
+    """
+    project = doc.project
+    source = model_source(run_id)
+    ops: list = []
+    if replace_kinds is not None:
+        wanted, kinds = set(int(c) for c in class_ids), set(replace_kinds)
+        ops += [DeleteOp(a.id) for a in project.annotations(image_id)
+                if a.kind in kinds and a.class_id in wanted]
+    added = 0
+    for class_index, kind, geometry, score in objects:
+        if kind == "mask" and geometry.area == 0:
+            continue
+        ops.append(AddOp(image_id, int(class_ids[int(class_index)]), kind, geometry, source,
+                         float(score)))
+        added += 1
+    if not added:
+        raise ActionError("No detection is kept at these thresholds; lower the score "
+                          "threshold or select a detection to accept.")
+    ops.append(SetStatusOp(image_id, "review"))
+    what = "detections" if replace_kinds is not None else "detection"
+    return _push(doc, image_id, f"Accept run {run_id} {what}", ops)
 
 
 def model_annotation_ids(project, image_id: int, run_id: int) -> list[int]:

@@ -27,7 +27,7 @@ class OverlayEditing:
         key = (kind, heat)
         if key not in r.overlays:
             r.overlays[key] = ov.overlay_for(kind, r.raw, r.mask, r.prediction.target,
-                                             r.prediction.probabilities, self._class_colors(),
+                                             r.prediction.probabilities, self.class_colors(),
                                              self.recipe_panel.recipe()["background"], heat)
         out = r.overlays[key]
         if kind == "post" and self.component is not None and out is not None:
@@ -57,7 +57,7 @@ class OverlayEditing:
         if heat:
             self.colorbar.set_title(vb.heat_class.currentText())
 
-    def _class_colors(self) -> list[tuple[int, int, int]]:
+    def class_colors(self) -> list[tuple[int, int, int]]:
         by_id = {c.id: c.color for c in self.project.classes()}
         return [ov.hex_to_rgb(by_id.get(cid, "#ff00ff")) for cid in self.session.class_ids]
 
@@ -123,6 +123,9 @@ class OverlayEditing:
 
     def _on_annotations_changed(self, image_id: int) -> None:
         s = self.session
+        if s is not None and self.views.detection:
+            self.detection.annotations_changed(image_id)
+            return
         if s is None or s.task != "semantic" or s.entry(image_id) is None:
             return
         self.pool.submit(s.refresh_target, image_id, key=("inspect-target", image_id),

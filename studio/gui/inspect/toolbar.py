@@ -26,6 +26,7 @@ from studio.core.splits import SPLITS
 OVERLAYS = [("none", "None"), ("gt", "Ground truth"), ("pred", "Prediction"),
             ("post", "Post-processed"), ("diff_raw", "Difference (prediction)"),
             ("diff_post", "Difference (post-processed)"), ("heatmap", "Probability heatmap")]
+NAME_COLUMN_MAX = 170  # px
 MODES = [("overlay", "Overlay"), ("split", "Split (divider)"), ("side", "Side by side")]
 
 
@@ -154,11 +155,12 @@ class ImageBrowser(QTreeWidget):
         self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setHeaderLabels(["Image", "Dice", "Dice post"])
 
-    def fill(self, images, classification: bool, names: list[str] | None = None) -> None:
+    def fill(self, images, classification: bool, names: list[str] | None = None,
+             headers: tuple[str, str, str] | None = None) -> None:
         self.setSortingEnabled(False)
         self.clear()
-        self.setHeaderLabels(["Image", "p(label)", "Predicted"] if classification
-                             else ["Image", "Dice", "Dice post"])
+        self.setHeaderLabels(list(headers) if headers else ["Image", "p(label)", "Predicted"]
+                             if classification else ["Image", "Dice", "Dice post"])
         for e in images:
             predicted = ""
             if classification and e.probabilities is not None and names:
@@ -166,6 +168,7 @@ class ImageBrowser(QTreeWidget):
             item = _SortItem([e.name, _num(e.score), predicted])
             item.setData(0, Qt.ItemDataRole.UserRole, int(e.image_id))
             item.setData(1, Qt.ItemDataRole.UserRole, e.score)
+            item.setToolTip(0, e.name)
             if not e.labelled:
                 item.setToolTip(0, "No label: prediction only")
             self.addTopLevelItem(item)
@@ -173,14 +176,26 @@ class ImageBrowser(QTreeWidget):
         self.sortItems(1, Qt.SortOrder.AscendingOrder)
         for c in range(3):
             self.resizeColumnToContents(c)
+        # long file names (e.g. exported datasets' hashes) must not push the figures away
+        self.setColumnWidth(0, min(self.columnWidth(0), NAME_COLUMN_MAX))
 
     def set_after(self, values: dict[int, float | str]) -> None:
+        self.set_values(2, values)
+
+    def set_values(self, column: int, values: dict[int, float | int | str],
+                   resort: bool = False) -> None:
+        """Show per-image figures in `column`; `resort`: sort again by the sort column
+        (the figures it sorts by changed)."""
         for i in range(self.topLevelItemCount()):
             item = self.topLevelItem(i)
             v = values.get(item.data(0, Qt.ItemDataRole.UserRole))
             if v is not None:
-                item.setText(2, v if isinstance(v, str) else _num(v))
-                item.setData(2, Qt.ItemDataRole.UserRole, v)
+                item.setText(column, v if isinstance(v, str) else
+                             str(v) if isinstance(v, int) else _num(v))
+                item.setData(column, Qt.ItemDataRole.UserRole,
+                             float(v) if isinstance(v, int) else v)
+        if resort and self.isSortingEnabled():
+            self.sortItems(self.sortColumn(), self.header().sortIndicatorOrder())
 
     def image_ids(self) -> list[int]:
         return [self.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)

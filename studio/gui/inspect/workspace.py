@@ -1,7 +1,9 @@
 """The Inspect workspace: choose a run and a split, browse its images worst first, see
 ground truth, prediction, difference and probability overlays, tune a post-processing
 recipe with sliders whose readouts (image and split) follow, and accept the result into
-the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`.
+the labels. Review queues, pre-labelling and batch jobs live in `jobs.InspectJobs`;
+detection and instance runs in `det_inspector.DetectionInspector`; which panels a run's
+task gets is decided in `task_views`.
 
 Hooks for the window's workspace frame: set_document, workspace_entered,
 workspace_left, confirm_close, shutdown.
@@ -22,18 +24,19 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect import overlays as ov
+from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
 from studio.gui.inspect.model import (
     DEFAULT_BUDGET,
     ImageResult,
     InspectSession,
-    open_session,
     top_k,
 )
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
+from studio.gui.inspect.task_views import TASK_VIEWS, TaskViews, views_for
 from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
 from studio.gui.inspect.view import CompareView
 from studio.gui.workers import WorkerPool
@@ -62,6 +65,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self._open_task = None
         self._split_pending = False
         self._split_task = None
+        self.views: TaskViews = views_for("semantic")
         self._build()
 
     # --- layout -----------------------------------------------------------------------------
@@ -98,6 +102,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         rl.addWidget(self.readouts, 1)
         rl.addWidget(self.chart)
         right.addWidget(readout_box)
+        self.detection = DetectionInspector(self)  # the panel of detection / instance runs
+        right.addWidget(self.detection.panel)
+        self.detection.panel.hide()
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(self.left_tabs)
         main.addWidget(centre)
@@ -180,7 +187,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
     def refresh_runs(self) -> None:
         runs = [] if self.project is None else [
-            r for r in self.project.runs() if r.task in ("semantic", "classification")]
+            r for r in self.project.runs() if r.task in TASK_VIEWS]
         self.run_bar.set_runs(runs)
 
     def open_selected(self) -> None:
@@ -198,27 +205,25 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self._close_session()
         project, device, budget = self.project, self.device, self.budget
 
-        def job(token):
-            return open_session(project, run_id, split, budget, device, check=token.check,
-                                progress=token.progress)
+        def job(token):  # the run's task picks its session (an unknown run: an error shown)
+            opener = views_for(project.run(run_id).task).open
+            return opener(project, run_id, split, budget, device, token.check, token.progress)
 
         self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
         self._open_task = self.jobs.start(job, self.show_session, "Predicting",
                                           key="inspect-open")
 
-    def show_session(self, session: InspectSession) -> None:
-        """Show a session opened by `open_session` (normally in the background by open_run)."""
+    def show_session(self, session) -> None:
+        """Show a session (`InspectSession`, or `DetectionSession` for detection and
+        instance runs) opened in the background by open_run."""
         self.session = session
+        views = self.views = views_for(session.task)
         names = session.class_names
         self.view_bar.set_classes(names)
         self.readouts.set_classes(names)
-        classification = session.task == "classification"
-        self.browser.fill(session.images, classification, names)
-        self.right_panel.setVisible(not classification)
-        width = max(self.main_splitter.width(), 1000)
-        left, right = (420, 0) if classification else (300, 480)
-        self.main_splitter.setSizes([left, width - left - right, right])
-        self.view_bar.setEnabled(not classification)
+        classification = views.left_tab == "confusion"
+        self.browser.fill(session.images, classification, names, views.browser_headers)
+        self._arrange(views)
         n_lab = sum(e.labelled for e in session.images)
         text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
                 f"{len(session.images) - n_lab} unlabelled image(s)")
@@ -229,7 +234,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if classification:
             self.jobs.show_confusion(session)
             self.left_tabs.setCurrentWidget(self.confusion)
-        else:
+        elif views.semantic_tools:
             stored = None
             try:
                 stored = load_run_recipe(session.project, session.run_id)
@@ -237,10 +242,37 @@ class InspectWorkspace(OverlayEditing, QWidget):
                 self.show_error(f"The recipe saved with run {session.run_id} was not "
                                  f"loaded: {exc}")
             self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
+        if views.detection:
+            self.detection.start(session)
         ids = self.browser.image_ids()
         self.sessionOpened.emit()
         if ids:
             self.show_image(ids[0])
+
+    def _arrange(self, views: TaskViews) -> None:
+        """Show the panels `views` names, hide the others."""
+        detection, semantic = views.detection, views.semantic_tools
+        for i in (0, 1):  # recipe, pixel readouts
+            self.right_panel.widget(i).setVisible(semantic)
+        self.detection.panel.setVisible(detection)
+        self.right_panel.setVisible(semantic or detection)
+        self.view_bar.setVisible(not detection)
+        self.view_bar.setEnabled(semantic)
+        queue_tabs = {id(w) for _t, w in self.jobs.tabs()}
+        for i in range(self.left_tabs.count()):
+            w = self.left_tabs.widget(i)
+            if id(w) in queue_tabs:
+                self.left_tabs.setTabEnabled(i, views.queues)
+            elif w is self.confusion:
+                self.left_tabs.setTabEnabled(i, views.left_tab == "confusion")
+        if views.left_tab == "images":
+            self.left_tabs.setCurrentWidget(self.browser)
+        if semantic:  # the view as its bar says (a detection run may have changed it)
+            self.view.set_opacity(self.view_bar.opacity.value() / 100.0)
+            self.view.set_mode(self.view_bar.mode.currentData())
+        width = max(self.main_splitter.width(), 1000)
+        left, right = (300, 480) if semantic or detection else (420, 0)
+        self.main_splitter.setSizes([left, width - left - right, right])
 
     def _close_session(self) -> None:
         self.pool.clear_pending()
@@ -250,6 +282,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.readouts.set_image(None)
         self.readouts.set_split(None)
         self.chart.set_values([], [], [])
+        self.detection.clear()
         for canvas in self.view.canvases():
             canvas.clear()
 
@@ -281,8 +314,10 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.view_bar.first.setCurrentIndex(self.view_bar.first.findData(overlay))
         if self.session.task == "classification":
             self._show_classification(image_id)
-            return
-        self._request_image()
+        elif self.views.detection:
+            self.detection.show_image(image_id)
+        else:
+            self._request_image()
 
     def _show_classification(self, image_id: int) -> None:
         """The image with its labelled class and top-3 predicted (predicted in the worker
@@ -326,7 +361,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         kinds = [vb.first.currentData()]
         if self.view.mode != "overlay":
             kinds.append(vb.second.currentData())
-        return {"kinds": kinds, "colors": self._class_colors(),
+        return {"kinds": kinds, "colors": self.class_colors(),
                 "background": self.recipe_panel.recipe()["background"],
                 "heat_class": max(vb.heat_class.currentData() or 0, 0)}
 

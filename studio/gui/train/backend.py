@@ -18,6 +18,7 @@ from studio.ml.losses import LOSS_NAMES
 from studio.ml.models.registry import (
     ModelSpec,
     build_model,
+    check_model,
     count_parameters,
     get_spec,
     list_models,
@@ -30,7 +31,7 @@ __all__ = [
     "SCHEDULERS", "TASKS", "DataSummary", "ModelSpec", "augment_preview", "default_config",
     "evaluate_run", "fit", "labelled_tasks", "list_devices", "list_models", "parameter_kinds", "preset_spec",
     "summarize", "validate_config", "has_planner", "recommend", "build_model",
-    "count_parameters", "get_spec", "weights_file",
+    "check_model", "count_parameters", "get_spec", "weights_file",
 ]
 
 

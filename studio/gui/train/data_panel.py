@@ -18,14 +18,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.splits import random_split
+from studio.core.splits import carve_split, random_split
 from studio.gui.errors import show_error
 
 SPLIT_RATIOS = (0.7, 0.2, 0.1)
+VAL_SHARE = 0.2  # of train, when every image has a split already
+
+
+def pixel_count(n: float) -> str:
+    """1234 -> '1.2k px', 3.4e6 -> '3.4M px'."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit} px"
+    return f"{n:.0f} px"
 
 
 class DataPanel(QWidget):
-    """Images per split, labelled or not, objects per class; warnings below."""
+    """Images per split, labelled or not, objects (and pixels) per class; warnings below."""
 
     splitsChanged = Signal()
     refreshRequested = Signal()
@@ -38,7 +47,8 @@ class DataPanel(QWidget):
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Images per split, how many carry labels for this task, and "
-                              "objects (tags or regions) per class.")
+                              "objects (tags, boxes or regions) per class; for segmentation "
+                              "also the labelled pixels of each class.")
         self.sizes = QLabel()
         self.warnings_box = QVBoxLayout()
         refresh = QPushButton("Refresh")
@@ -52,6 +62,7 @@ class DataPanel(QWidget):
         layout.addLayout(row)
         layout.addLayout(self.warnings_box)
         self.split_button: QPushButton | None = None
+        self.review_button: QPushButton | None = None
 
     def refresh(self, project, task: str) -> None:
         from studio.gui.train.backend import summarize
@@ -70,7 +81,7 @@ class DataPanel(QWidget):
             item = self.warnings_box.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.split_button = None
+        self.split_button = self.review_button = None
         if summary is None:
             self.table.setRowCount(0)
             self.sizes.setText("No project is open.")
@@ -83,10 +94,13 @@ class DataPanel(QWidget):
         self.table.setRowCount(len(splits))
         self.table.setVerticalHeaderLabels(splits)
         for r, split in enumerate(splits):
-            values = [summary.images[split], summary.labelled[split]] + [
-                summary.objects[split].get(c, 0) for c in class_ids]
+            pixels = summary.pixels.get(split)
+            values = [f"{summary.images[split]:,}", f"{summary.labelled[split]:,}"] + [
+                f"{summary.objects[split].get(c, 0):,}" + (
+                    f" \u00b7 {pixel_count(pixels[c])}" if pixels and pixels.get(c) else "")
+                for c in class_ids]
             for c, value in enumerate(values):
-                item = QTableWidgetItem(f"{value:,}")
+                item = QTableWidgetItem(value)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
@@ -109,23 +123,62 @@ class DataPanel(QWidget):
             self.split_button.setToolTip(
                 f"Split the images {int(SPLIT_RATIOS[0] * 100)}/{int(SPLIT_RATIOS[1] * 100)}/"
                 f"{int(SPLIT_RATIOS[2] * 100)} into train/val/test so every class keeps its "
-                "share in each (images without a split first; otherwise all, after asking).")
+                "share in each; when every image has a split, move "
+                f"{int(VAL_SHARE * 100)}% of train to val instead (test is left alone).")
             self.split_button.clicked.connect(self.make_split)
             row.addWidget(self.split_button)
+        elif warning.action == "mark_reviewed":
+            self.review_button = QPushButton("Mark them reviewed")
+            self.review_button.setToolTip(
+                "Mark these images done: their model annotations become training labels as "
+                "they are. Check them first if you can.")
+            self.review_button.clicked.connect(self.mark_reviewed)
+            row.addWidget(self.review_button)
         self.warnings_box.addWidget(box)
 
     def warning_codes(self) -> list[str]:
         return [w.code for w in self.summary.warnings] if self.summary else []
 
     def make_split(self, _checked: bool = False, ask: bool = True) -> None:
+        """Images without a split are split train/val/test; when every image has one, a
+        stratified share of train moves to val (test stays as it is)."""
         if self.project is None:
             return
-        only_new = self.project.count_images(split="none") > 0
-        if not only_new and ask and QMessageBox.question(
-                self, "Make a split", "Every image already has a split. Split all images "
-                "again (train/val/test, stratified by class)?") != QMessageBox.StandardButton.Yes:
+        if self.project.count_images(split="none") > 0:
+            self.workers.submit(random_split, self.project, *SPLIT_RATIOS, seed=0,
+                                stratify=True, only_unassigned=True, key="make_split",
+                                on_result=lambda _counts: self.splitsChanged.emit(),
+                                on_error=lambda exc: show_error(self, exc))
             return
-        self.workers.submit(random_split, self.project, *SPLIT_RATIOS, seed=0, stratify=True,
-                            only_unassigned=only_new, key="make_split",
-                            on_result=lambda _counts: self.splitsChanged.emit(),
+        share = int(VAL_SHARE * 100)
+        if ask and QMessageBox.question(
+                self, "Make a validation split",
+                f"Every image already has a split. Move {share}% of the train images to val, "
+                "keeping each class's share (the test split is left as it is)?"
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        self.workers.submit(carve_split, self.project, "train", "val", VAL_SHARE, seed=0,
+                            key="make_split", on_result=lambda _n: self.splitsChanged.emit(),
                             on_error=lambda exc: show_error(self, exc))
+
+    def mark_reviewed(self, _checked: bool = False, ask: bool = True) -> None:
+        """Mark the labelled train/val images waiting for review done (after asking)."""
+        if self.project is None or self.summary is None:
+            return
+        n = sum(self.summary.pending.get(k, 0) for k in ("train", "val"))
+        if ask and QMessageBox.question(
+                self, "Mark reviewed", f"Mark {n} image(s) done, taking their model "
+                "annotations as training labels without checking them?"
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        self.workers.submit(mark_pending_done, self.project, key="mark_reviewed",
+                            on_result=lambda _n: self.splitsChanged.emit(),
+                            on_error=lambda exc: show_error(self, exc))
+
+
+def mark_pending_done(project) -> int:
+    """Mark the images of train and val waiting for review (with model annotations) done."""
+    ids = sorted(project.pending_model_images("train") | project.pending_model_images("val"))
+    if ids:
+        project.set_status(ids, "done")
+    return len(ids)

@@ -50,9 +50,9 @@ def _option_editor(default):
 
 
 def _count_parameters(name: str, options: dict, num_classes: int) -> int:
-    from studio.gui.train.backend import build_model, count_parameters
+    from studio.gui.train.backend import check_model
 
-    return count_parameters(build_model(name, max(1, num_classes), 3, options=options))
+    return check_model(name, max(1, num_classes), 3, options=options)
 
 
 class ModelPanel(QWidget):

@@ -13,9 +13,10 @@ nothing. Stop is cooperative (a threading.Event the engine checks between batche
 run ends "stopped" with a usable last checkpoint. Errors end the run as "failed" and come
 back as the exception, for a dialog.
 
-The thread lowers its own scheduling priority (Linux: per-thread nice) and, where the
-machine has more than one core, keeps off the core the GUI runs on, so a person
-labelling during training keeps a quick window; torch's worker threads inherit both.
+Training runs at a lower scheduling priority (nice), so a person labelling during training
+keeps a quick window: the child process lowers its own; in mode "thread" the training
+thread lowers its own and, where the machine has more than one core, keeps off the core
+the GUI runs on (torch's worker threads inherit both).
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class _ProcessThread(QThread):
     def __init__(self, runner: TrainingRunner, project, config: dict, resume) -> None:
         super().__init__()
         self.runner, self.job = runner, {"project": str(project.root), "config": config,
-                                         "resume": resume}
+                                         "resume": resume,
+                                         "nice": TRAIN_NICE if runner.calm else 0}
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()
 

@@ -40,10 +40,10 @@ VALIDATE_MS = 300
 
 def preflight(backend, cfg: dict, project) -> dict:
     """The engine's checks before a run: its config validation, then building the model
-    with these options (the builders reject bad model options)."""
+    with these options without weights (the builders reject bad model options)."""
     checked = backend.validate_config(cfg, project)
     n_classes = max(2, len(project.classes())) if project is not None else 2
-    backend.build_model(checked["model"], n_classes, 3, options=checked["model_options"])
+    backend.check_model(checked["model"], n_classes, 3, options=checked["model_options"])
     return checked
 
 

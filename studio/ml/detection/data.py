@@ -76,7 +76,11 @@ def read_detection_split(project, task: str, split: str, class_ids: Sequence[int
     index = {cid: i for i, cid in enumerate(class_ids)}
     kinds = task_kinds(task)
     source = DetectionSource(task, split, list(class_ids), [])
+    pending = project.pending_model_images(split)
     for rec in project.images(split=split):
+        if rec.id in pending:  # a model's unconfirmed objects are no ground truth
+            source.dropped["image(s) with model annotations waiting for review"] += 1
+            continue
         objects, maskless = [], 0
         for ann in project.annotations(rec.id):
             if ann.kind == "tag":

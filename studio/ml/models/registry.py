@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from studio.core.errors import CheckpointError, ConfigError
@@ -215,6 +216,20 @@ def build_model(
     model.studio_task = spec.task
     model.studio_num_classes = num_classes
     return model
+
+
+def check_model(name: str, num_classes: int, in_channels: int = 3,
+                options: dict[str, Any] | None = None) -> int:
+    """Build model ``name`` without weights to check its options (the builders reject bad
+    ones) and count its parameters: on PyTorch's "meta" device nothing is allocated or
+    initialised, so a window can ask this of a large model in a few milliseconds. A model
+    that cannot be built there (an operation without a meta kernel) is built on the CPU."""
+    try:
+        with torch.device("meta"):
+            model = build_model(name, num_classes, in_channels, options=options)
+    except NotImplementedError:
+        model = build_model(name, num_classes, in_channels, options=options)
+    return count_parameters(model)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
