@@ -349,14 +349,16 @@ def fill_holes(labels: np.ndarray, max_area: int | None = 64,
     pick = candidate[ids]
     idx, ids = idx[pick], ids[pick]
     flat = labels.ravel()
-    lo = np.full(found.count, 256, np.int64)
-    hi = np.full(found.count, -1, np.int64)
+    region, value = [], []
     for step in (-labels.shape[1], labels.shape[1], -1, 1):
-        near = flat.take(idx + step).astype(np.int64)
+        near = flat.take(idx + step)
         solid = (near != fill) & (near != 255)
-        np.minimum.at(lo, ids[solid], near[solid])
-        np.maximum.at(hi, ids[solid], near[solid])
-    enclosing = np.where(lo == hi, lo, 256)
+        region.append(ids[solid])
+        value.append(near[solid])
+    region, value = np.concatenate(region), np.concatenate(value).astype(np.intp)
+    enclosing = np.full(found.count, 256, np.intp)  # 256: no class (wanted[256] is False)
+    enclosing[region] = value  # the class of some neighbour of the hole ...
+    enclosing[region[value != enclosing[region]]] = 256  # ... unless another differs
     filled = candidate & wanted[enclosing]
     if not filled.any():
         return out
