@@ -127,6 +127,7 @@ def maps():
     frame[10:20, 10:30] = 2
     frame[14:16, 14:16] = 0
     yield "border frame", frame, 4  # class 3 is empty
+    yield "twelve classes", blobs((90, 110), 12, 7), 12  # more than one byte of class bits
     for seed, shape in enumerate([(64, 64), (97, 53), (128, 160), (50, 200),
                                   (160, 96), (200, 200)]):
         yield f"blobs seed {seed}", blobs(shape, 5, seed), 5
