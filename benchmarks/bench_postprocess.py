@@ -2,18 +2,22 @@
 softmax probabilities, so thresholding leaves speckle and holes to clean):
 
 - threshold (argmax, min confidence) + open + close + components + fill holes on 1024^2
-  and 4096^2 maps with 5 classes (targets 20 ms / 300 ms), and beside it the obvious
-  implementation (float argmax, then per-class full-image morphology and components);
+  and 4096^2 maps with 5 classes (targets 20 ms / 300 ms), beside it the obvious
+  implementation (float argmax, then per-class full-image morphology and components),
+  and where the time goes at 4096^2, step by step;
 - dense CRF, 10 iterations, 512^2 RGB, 2 and 5 classes (target 500 ms), with the mean IoU
   it gains on a noisy case (probabilities blurred across the image edges);
 - slider move to updated readout: one 1024^2 image (target 100 ms) and split-wide over 30
   images of 512^2 (target 1 s), called the way the Inspect workspace calls it.
-Median of a few repeats. Run alone with ``python -m benchmarks.bench_postprocess``.
+Median of a few repeats, wall-clock and CPU (all threads); the load average before and
+after says how busy the machine was. Run alone with
+``python -m benchmarks.bench_postprocess``.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
 
@@ -94,6 +98,29 @@ def _obvious(p: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _step_rows(p: np.ndarray, size: int) -> list[dict]:
+    """Each step of the cleaning recipe alone, on the previous step's output."""
+    from studio.ml.postprocess import components, fill_holes, morphology, threshold
+
+    steps = [("threshold", lambda _: threshold(p, "argmax", 0.4)),
+             ("open", lambda x: morphology(x, "open", 3, num_classes=CLASSES)),
+             ("close", lambda x: morphology(x, "close", 3, num_classes=CLASSES)),
+             ("components", lambda x: components(x, 50, num_classes=CLASSES)),
+             ("fill holes", lambda x: fill_holes(x, 200, num_classes=CLASSES))]
+    rows, x = [], None
+    for name, step in steps:
+        rows.append(_row(f"  step {name} {size}^2", lambda step=step, x=x: step(x), "",
+                         repeats=3))
+        x = step(x)
+    return rows
+
+
+def _load_row(when: str) -> dict:
+    one, five, _ = os.getloadavg()
+    return {"name": f"load average {when} (1 min, 5 min; {os.cpu_count()} CPUs)",
+            "value": f"{one:.2f}, {five:.2f}", "unit": "", "target": ""}
+
+
 def _miou(pred: np.ndarray, target: np.ndarray, classes: int) -> float:
     from studio.ml.readouts import image_stats, readout
 
@@ -124,7 +151,7 @@ def run() -> list[dict]:
     from studio.ml.postprocess import apply_recipe
     from studio.ml.readouts import SplitReadout
 
-    rows = []
+    rows = [_load_row("before")]
     recipe = _cleaning_recipe()
     for size, target_ms in ((1024, "<= 20"), (4096, "<= 300")):
         _, _, p = _scene(size, CLASSES, 1)
@@ -137,6 +164,8 @@ def run() -> list[dict]:
             rows.append({"name": "  obvious implementation 1024^2 x5 (ratio to ours)",
                          "value": f"{obvious:.1f} ms ({obvious / ms:.1f}x)", "unit": "",
                          "target": ""})
+        else:
+            rows += _step_rows(p, size)
     rows += _crf_rows(2)
     rows += _crf_rows(CLASSES)
 
@@ -167,6 +196,7 @@ def run() -> list[dict]:
 
     rows.append(_row("slider move -> split readout, 30 x 512^2 x5", move_split, "<= 1000",
                      repeats=3))
+    rows.append(_load_row("after"))
     return rows
 
 

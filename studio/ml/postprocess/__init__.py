@@ -5,17 +5,13 @@ applied identically by the GUI, the CLI and batch jobs. No Qt.
 Public entry points: `default_recipe`, `validate_recipe`, `load_recipe` / `save_recipe`,
 `recipe_to_json` / `recipe_from_json`, `save_run_recipe` / `load_run_recipe` (the recipe
 stored with the run it was tuned on), `apply_recipe` and `RecipeRunner` (incremental, for
-sliders); the single steps live in `labels`, `crf` and `superpixels`.
+sliders); the single steps live in `labels`, `morph`, `regions`, `crf` and
+`superpixels`.
 """
 
 from studio.ml.postprocess.crf import dense_crf
-from studio.ml.postprocess.labels import (
-    components,
-    fill_holes,
-    hysteresis,
-    morphology,
-    threshold,
-)
+from studio.ml.postprocess.labels import hysteresis, threshold
+from studio.ml.postprocess.morph import morphology
 from studio.ml.postprocess.pipeline import RecipeRunner, apply_recipe
 from studio.ml.postprocess.recipe import (
     STEP_DEFAULTS,
@@ -31,6 +27,7 @@ from studio.ml.postprocess.recipe import (
     save_run_recipe,
     validate_recipe,
 )
+from studio.ml.postprocess.regions import components, fill_holes
 from studio.ml.postprocess.superpixels import refine_with_superpixels, slic_segments
 
 __all__ = [

@@ -18,7 +18,9 @@ import numpy as np
 from studio.core.errors import ConfigError
 from studio.ml.postprocess import labels as lab
 from studio.ml.postprocess.crf import dense_crf
+from studio.ml.postprocess.morph import morphology
 from studio.ml.postprocess.recipe import validate_recipe
+from studio.ml.postprocess.regions import components, fill_holes
 from studio.ml.postprocess.superpixels import refine_with_superpixels
 
 
@@ -95,13 +97,13 @@ def _run_step(step: dict, state: _State, image, background, num_classes: int) ->
     elif op == "superpixels":
         out = _superpixels(labels, image, probs, step)
     elif op == "morphology":
-        out = lab.morphology(labels, step["operation"], step["kernel_size"], step["shape"],
-                             step["iterations"], step["classes"], background, num_classes)
+        out = morphology(labels, step["operation"], step["kernel_size"], step["shape"],
+                         step["iterations"], step["classes"], background, num_classes)
     elif op == "components":
-        out = lab.components(labels, step["min_size"], step["keep_largest"],
-                             step["connectivity"], step["classes"], background, num_classes)
+        out = components(labels, step["min_size"], step["keep_largest"],
+                         step["connectivity"], step["classes"], background, num_classes)
     elif op == "fill_holes":
-        out = lab.fill_holes(labels, step["max_area"], step["classes"], background, num_classes)
+        out = fill_holes(labels, step["max_area"], step["classes"], background, num_classes)
     else:  # validate_recipe rejects unknown ops first
         raise ConfigError(f"Unknown post-processing op {op!r}.")
     return _State(probs, out)
