@@ -2,12 +2,21 @@
 
 Images reach the model by the path validation and prediction use
 (`studio.ml.inference`), so the figures here are the figures of what `predict` gives.
+A run's evaluation can be kept in its folder (`evaluate_and_store`, done by the process
+that trained it) so a window shows it later without running the model (`stored_report`).
 """
 
 from __future__ import annotations
 
-from studio.core.errors import ConfigError
+import json
+import math
+from pathlib import Path
+
+from studio.core.errors import ConfigError, StudioError
+from studio.core.fileio import atomic_write_text
+from studio.core.jsonutil import dumps_strict
 from studio.ml.builders import build_criterion, build_eval_forward, build_meter
+from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import ProjectDataset, make_loader, read_split
 from studio.ml.detection.data import eval_dataset, read_detection_split
 from studio.ml.inference import eval_transform, tta_flips, tta_forward, window_forward
@@ -70,3 +79,45 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     result = dict(meter.report())
     result.update(images=len(source.samples), split=split, class_names=meta["class_names"])
     return result
+
+
+# --- reports kept with the run ---------------------------------------------------------
+def report_path(project, run_id: int, split: str = "val", which: str = "best") -> Path:
+    """Where a run keeps its evaluation on `split` with its `which` checkpoint."""
+    return project.run_dir(run_id) / f"report_{split}_{which}.json"
+
+
+def evaluate_and_store(project, run_id: int, split: str = "val", which: str = "best",
+                       device: str = "auto") -> dict:
+    """`evaluate_run`, and the result kept in the run's folder, tied to the checkpoint it
+    measured (a resumed run's new checkpoint makes it stale)."""
+    result = evaluate_run(project, run_id, split, which, device)
+    stamp = run_checkpoint(project, run_id, which).stat().st_mtime_ns
+    atomic_write_text(report_path(project, run_id, split, which),
+                      dumps_strict({"checkpoint_mtime_ns": stamp, "report": result}) + "\n")
+    return result
+
+
+def stored_report(project, run_id: int, split: str = "val", which: str = "best"
+                  ) -> dict | None:
+    """The report `evaluate_and_store` kept, or None when there is none or its checkpoint
+    changed since (absent figures come back as NaN)."""
+    path = report_path(project, run_id, split, which)
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        stamp = run_checkpoint(project, run_id, which).stat().st_mtime_ns
+    except (OSError, ValueError, StudioError):
+        return None
+    if not isinstance(kept, dict) or kept.get("checkpoint_mtime_ns") != stamp:
+        return None
+    return _nan_for_none(kept.get("report"))
+
+
+def _nan_for_none(value):
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return value

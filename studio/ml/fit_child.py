@@ -3,8 +3,9 @@
     python -m studio.ml.fit_child   (stdin: one JSON job line, then commands)
 
 The job is {"project": folder, "config": {...}, "resume": run id | path | null,
-"nice": n}; with n > 0 the child lowers its scheduling priority by n (a window beside it
-stays quick). The
+"nice": n, "report": split | null}; with n > 0 the child lowers its scheduling priority by
+n (a window beside it stays quick); with "report", a finished run is evaluated on that
+split and the report kept in the run's folder (studio.ml.evaluation.stored_report). The
 child opens the project beside its parent (which holds the project's lock and waits for
 the child) and calls the one training loop, `studio.ml.fit.fit`. Each callback becomes
 one JSON line {"kind": "batch" | "epoch" | "log" | "end" | "memory" | "error", "data": ...}
@@ -83,6 +84,29 @@ def describe_error(exc: BaseException) -> dict:
             "errno": code}
 
 
+def report(project, run_id: int, split: str, device: str, writer: EventWriter,
+           stop: threading.Event) -> None:
+    """Evaluate the finished run on `split` and keep the report in its folder, so the window
+    shows it without running the model in its own process. Optional: a split without
+    labels, or any failure, is a log line; a stop ends the process at once (the run is
+    saved; the report is written atomically or not at all)."""
+    from studio.core.errors import StudioError
+    from studio.ml.evaluation import evaluate_and_store
+
+    def end_on_stop() -> None:
+        stop.wait()
+        os._exit(0)
+
+    threading.Thread(target=end_on_stop, daemon=True).start()
+    writer.on_log(f"Evaluating the run on the '{split}' split for its summary...")
+    try:
+        evaluate_and_store(project, run_id, split, "best", device)
+    except StudioError as exc:
+        writer.on_log(f"No '{split}' report: {exc}")
+    except (RuntimeError, OSError) as exc:  # the run is fine; the window evaluates itself
+        writer.on_log(f"No '{split}' report ({type(exc).__name__}: {exc}).")
+
+
 def main() -> int:
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # stray prints must not break the event stream
@@ -108,7 +132,11 @@ def main() -> int:
     try:
         project = Project.open_for_child(job["project"])
         try:
-            fit(project, job["config"], callbacks=writer, stop=stop, resume=job.get("resume"))
+            result = fit(project, job["config"], callbacks=writer, stop=stop,
+                         resume=job.get("resume"))
+            if job.get("report") and result.status == "finished" and not stop.is_set():
+                report(project, result.run_id, str(job["report"]),
+                       str(job["config"].get("device", "auto")), writer, stop)
         finally:
             project.close()
     except BaseException as exc:  # reported to the parent, which shows it

@@ -14,6 +14,7 @@ from studio.core.project import Project
 from studio.gui.main_window import MainWindow
 from studio.gui.settings import Settings
 from studio.gui.train.runner import TRAIN_NICE
+from studio.ml.evaluation import report_path
 
 TINY = {"epochs": 2, "batch_size": 4, "image_size": 16, "cpu_threads": 1,
         "model_options.width": 8, "model_options.fc": [16], "scheduler.warmup_epochs": 0}
@@ -109,6 +110,8 @@ def test_tiny_run_gets_curves_history_and_summary(qtbot, win, mode):
     assert train.summary.confusion.rowCount() == 2
     assert np.asarray(train.summary.result["confusion_matrix"]).sum() == 6
     assert train.summary.per_class.rowCount() == 2
+    # the child process evaluated the run for the summary; the window only read it
+    assert report_path(win.project, runs[0].id).is_file() == (mode == "process")
     assert "Finished 2 epochs" in train.live.figures["state"].text()
     train.reset()
     train.use_run_config(runs[0].id)  # "start from the config of run N"

@@ -244,3 +244,29 @@ def test_export_to_a_full_disk_is_a_clear_error_and_leaves_nothing(project, tmp_
         export_model(project, run_id, "torchscript", folder / "model.pt")
     assert str(folder) in str(info.value)
     assert list(folder.iterdir()) == []  # no model, no description, no temp file
+
+
+@pytest.mark.parametrize("task", ["classification", "semantic"])
+def test_a_stored_report_is_the_evaluation_until_the_checkpoint_changes(project, tmp_path,
+                                                                        task):
+    import os
+
+    from studio.ml.checkpoints import run_checkpoint
+    from studio.ml.evaluation import evaluate_and_store, evaluate_run, stored_report
+
+    run_id = _cls_run(project, tmp_path)[0] if task == "classification" else _seg_run(
+        project, tmp_path)
+    assert stored_report(project, run_id) is None  # nothing kept yet
+    kept = evaluate_and_store(project, run_id, "val", "best", "cpu")
+    again = stored_report(project, run_id)
+    fresh = evaluate_run(project, run_id, "val", "best", "cpu")
+    assert again.keys() == fresh.keys() == kept.keys()
+    for key, value in fresh.items():
+        if isinstance(value, str | bool) or key == "class_names":
+            assert again[key] == value, key
+        else:
+            np.testing.assert_allclose(np.asarray(again[key], float),
+                                       np.asarray(value, float), equal_nan=True, err_msg=key)
+    path = run_checkpoint(project, run_id, "best")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert stored_report(project, run_id) is None  # a newer checkpoint: stale

@@ -11,7 +11,7 @@ from studio.ml.augment_spec import parameter_kinds
 from studio.ml.config import METRICS, OPTIMIZERS, SCHEDULERS, default_config, validate_config
 from studio.ml.data_summary import DataSummary, summarize
 from studio.ml.device_list import list_devices
-from studio.ml.evaluation import evaluate_run
+from studio.ml.evaluation import evaluate_run, stored_report
 from studio.ml.fingerprint import labelled_tasks
 from studio.ml.fit import fit
 from studio.ml.losses import LOSS_NAMES
@@ -29,7 +29,7 @@ from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS
 __all__ = [
     "FREEZE_MODES", "LOSS_NAMES", "METRICS", "OPTIMIZERS", "PRESETS", "RESIZE_POLICIES",
     "SCHEDULERS", "TASKS", "DataSummary", "ModelSpec", "augment_preview", "default_config",
-    "evaluate_run", "fit", "labelled_tasks", "list_devices", "list_models", "parameter_kinds", "preset_spec",
+    "evaluate_run", "stored_report", "fit", "labelled_tasks", "list_devices", "list_models", "parameter_kinds", "preset_spec",
     "summarize", "validate_config", "has_planner", "recommend", "build_model",
     "check_model", "count_parameters", "get_spec", "weights_file",
 ]

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BATCH_INTERVAL_S = 1 / 15  # batches reach the GUI at most 15 times a second
 TRAIN_NICE = 5
+SUMMARY_SPLIT = "val"  # the child evaluates a finished run on it, for the summary panel
 
 
 @dataclass
@@ -109,7 +110,8 @@ class _ProcessThread(QThread):
         super().__init__()
         self.runner, self.job = runner, {"project": str(project.root), "config": config,
                                          "resume": resume,
-                                         "nice": TRAIN_NICE if runner.calm else 0}
+                                         "nice": TRAIN_NICE if runner.calm else 0,
+                                         "report": SUMMARY_SPLIT}
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()
 

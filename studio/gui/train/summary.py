@@ -1,7 +1,8 @@
 """A finished (or stopped) run at a glance: best metrics, epoch, time, device; for
 classification the confusion matrix (counts or row-normalised) and per-class precision,
 recall and F1; for segmentation per-class IoU and Dice. The per-class figures come from
-the engine's `evaluate_run` on the validation split, computed in a worker."""
+the engine's `evaluate_run` on the validation split: the report the training process
+kept in the run's folder, or else evaluated in a worker."""
 
 from __future__ import annotations
 
@@ -43,6 +44,15 @@ def heat(value: float) -> QColor:
     """White (0) to dark blue (1)."""
     v = min(1.0, max(0.0, value))
     return QColor(int(255 - 222 * v), int(255 - 175 * v), int(255 - 100 * v))
+
+
+def summary_report(project, run_id: int, which: str) -> dict:
+    """The run's validation report: the one its training process kept, else evaluated
+    here (on the CPU: the window's process does not take a GPU)."""
+    from studio.gui.train.backend import evaluate_run, stored_report
+
+    return stored_report(project, run_id, "val", which) or evaluate_run(
+        project, run_id, "val", which, "cpu")
 
 
 class SummaryPanel(QWidget):
@@ -105,12 +115,9 @@ class SummaryPanel(QWidget):
             self.note.setText("This run has no checkpoint to evaluate.")
             return
         self.note.setText("Evaluating on the validation split...")
-        from studio.gui.train.backend import evaluate_run
-
         which = "best" if run.checkpoints.get("best") else "last"
-        self.workers.submit(evaluate_run, project, run_id, "val", which, "cpu",
-                            key="run_summary", on_result=self._show_result,
-                            on_error=self._on_error)
+        self.workers.submit(summary_report, project, run_id, which, key="run_summary",
+                            on_result=self._show_result, on_error=self._on_error)
 
     def _on_error(self, exc: BaseException) -> None:
         self.note.setText(f"No per-class figures: {exc}")
