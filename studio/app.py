@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication
 
+    from studio.gui import gcpolicy
     from studio.gui.errors import install_excepthook
     from studio.gui.icons import app_icon
     from studio.gui.main_window import MainWindow
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_excepthook()
     window = MainWindow(Settings())
     window.show()
+    gcpolicy.install(window)
     if args.sample or args.project == "sample":
         window.open_sample()
     elif args.project:

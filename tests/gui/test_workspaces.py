@@ -158,3 +158,21 @@ def test_the_window_has_label_train_and_inspect(win):
     assert keys == ["Ctrl+Alt+1", "Ctrl+Alt+2", "Ctrl+Alt+3"]  # Alt+1-9 give a class
     assert isinstance(win.workspaces.workspace("inspect"), LazyWorkspace)
     assert win.workspaces.workspace("inspect").widget is None  # the engine is not loaded
+
+
+def test_the_gc_policy_settles_at_start_engine_load_and_switches(win):
+    import gc
+
+    from studio.gui import gcpolicy
+
+    try:
+        gcpolicy.install(win)
+        assert gc.get_freeze_count() > 0  # what the window holds now is never walked again
+        gc.unfreeze()
+        win.train.ready.emit()  # the engine loaded
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        win.workspaces.switch_to("train")
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # tests drop windows: their cycles must stay collectable
