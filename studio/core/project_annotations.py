@@ -36,6 +36,19 @@ _log = logging.getLogger(__name__)
 KINDS = ("tag", "box", "polygon", "mask")
 
 
+def _kind_split_filter(kind: str | None, split: str | None) -> tuple[str, list]:
+    """The WHERE clause (or "") and its parameters for annotations `a` of `kind` on images
+    `i` of `split`, either or both None for any."""
+    where, params = [], []
+    if kind is not None:
+        where.append("a.kind = ?")
+        params.append(kind)
+    if split is not None:
+        where.append("i.split = ?")
+        params.append(split)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 @dataclass(eq=False)
 class Annotation:
     id: int
@@ -216,15 +229,9 @@ class AnnotationsMixin:
                       ) -> list[tuple[int, int]]:
         """(image id, class id) of every annotation (of `kind`, on images of `split`), in
         annotation order, without decoding any geometry."""
-        where, params = [], []
-        if kind is not None:
-            where.append("a.kind = ?")
-            params.append(kind)
-        if split is not None:
-            where.append("i.split = ?")
-            params.append(split)
+        where, params = _kind_split_filter(kind, split)
         sql = ("SELECT a.image_id, a.class_id FROM annotations a JOIN images i ON i.id = a.image_id"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id")
+               + where + " ORDER BY a.id")
         return [(r[0], r[1]) for r in self._query(sql, params)]
 
     def pending_model_images(self, split: str | None = None) -> set[int]:
@@ -243,16 +250,9 @@ class AnnotationsMixin:
                     ) -> dict[int, float]:
         """Summed area in pixels of the annotations of each class (of `kind`, on images of
         `split`), from the stored areas: no geometry is decoded. Overlaps count twice."""
-        where, params = [], []
-        if kind is not None:
-            where.append("a.kind = ?")
-            params.append(kind)
-        if split is not None:
-            where.append("i.split = ?")
-            params.append(split)
+        where, params = _kind_split_filter(kind, split)
         sql = ("SELECT a.class_id, SUM(a.area) FROM annotations a JOIN images i ON i.id = "
-               "a.image_id" + (" WHERE " + " AND ".join(where) if where else "")
-               + " GROUP BY a.class_id")
+               "a.image_id" + where + " GROUP BY a.class_id")
         return {int(r[0]): float(r[1] or 0.0) for r in self._query(sql, params)}
 
     def iter_annotations(self, kind: str | None = None, batch: int = 2000):

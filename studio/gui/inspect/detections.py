@@ -36,7 +36,7 @@ import numpy as np
 
 from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
-from studio.gui.inspect.model import InspectImage
+from studio.gui.inspect.model import InspectImage, RunSession
 from studio.ml.datasets import decode
 from studio.ml.detection.data import read_detection_split
 from studio.ml.detection.matching import (
@@ -161,7 +161,7 @@ class DetectionResult:
         return [int(i) for i in self.matching.kept]
 
 
-class DetectionSession:
+class DetectionSession(RunSession):
     """One detection or instance run's raw detections of one split. Build it with
     :func:`open_detection_session` in a worker."""
 
@@ -169,20 +169,14 @@ class DetectionSession:
     budget_skipped = 0  # raw detections are small: every image of the split is kept
 
     def __init__(self, project, run_id: int, split: str, predictor: Predictor) -> None:
-        self.project, self.run_id, self.split = project, int(run_id), split
-        self.predictor = predictor
+        super().__init__(project, run_id, split, predictor)
         meta = predictor.meta
-        self.task: str = meta["task"]
         self.masks = self.task == "instance"
-        self.class_ids: list[int] = list(meta["class_ids"])
-        self.class_names: list[str] = list(meta["class_names"])
-        self.channels = int(meta["channels"])
         det = meta["config"].get("detection", {})
         self.run_max = int(det.get("max_detections", 100))
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
                                               min(float(det.get("nms_iou", 0.5)), RAW_NMS_IOU))
         self.run_metrics: dict = {}  # the run record's best validation mAPs, as map_report
-        self.images: list[InspectImage] = []
         self.evaluated: list[int] = []  # image ids of the split figures
         self.pending: set[int] = set()  # a model's objects waiting for review: no ground truth
         self.candidates: list[int] = []  # the split's images: evaluated unless pending
@@ -191,18 +185,7 @@ class DetectionSession:
         self.network_calls = 0
         self._ious: dict[int, np.ndarray] = {}
         self._maps: dict[float, dict] = {}
-        self._predict_lock = threading.Lock()
         self._lock = threading.Lock()
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def entry(self, image_id: int) -> InspectImage | None:
-        for e in self.images:
-            if e.image_id == image_id:
-                return e
-        return None
 
     # --- the network, once per image --------------------------------------------------------
     def predict(self, image_id: int) -> Objects:

@@ -113,11 +113,11 @@ class PredictionCache:
         return len(self._items)
 
 
-class InspectSession:
-    """One run's predictions of one split. Build it with :func:`open_session` in a worker."""
+class RunSession:
+    """What every Inspect session of a run and split holds: the run's predictor, task,
+    classes and channels, and the split's images."""
 
-    def __init__(self, project, run_id: int, split: str, predictor: Predictor,
-                 budget: int = DEFAULT_BUDGET) -> None:
+    def __init__(self, project, run_id: int, split: str, predictor: Predictor) -> None:
         self.project, self.run_id, self.split = project, int(run_id), split
         self.predictor = predictor
         meta = predictor.meta
@@ -126,17 +126,7 @@ class InspectSession:
         self.class_names: list[str] = list(meta["class_names"])
         self.channels: int = int(meta["channels"])
         self.images: list[InspectImage] = []
-        self.cache = PredictionCache(budget)
-        self.readout: SplitReadout | None = None
-        self.readout_ids: list[int] = []  # image id of each readout position
-        self.budget_skipped = 0  # labelled images left out of the split readout
-        self.edits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (painted, value)
-        self.recipe: dict = default_recipe() if self.task == "semantic" else {}
-        self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
-        self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
         self._predict_lock = threading.Lock()
-        self._image_lock = threading.Lock()
-        self._split_lock = threading.Lock()
 
     @property
     def num_classes(self) -> int:
@@ -147,6 +137,24 @@ class InspectSession:
             if e.image_id == image_id:
                 return e
         return None
+
+
+class InspectSession(RunSession):
+    """One run's predictions of one split. Build it with :func:`open_session` in a worker."""
+
+    def __init__(self, project, run_id: int, split: str, predictor: Predictor,
+                 budget: int = DEFAULT_BUDGET) -> None:
+        super().__init__(project, run_id, split, predictor)
+        self.cache = PredictionCache(budget)
+        self.readout: SplitReadout | None = None
+        self.readout_ids: list[int] = []  # image id of each readout position
+        self.budget_skipped = 0  # labelled images left out of the split readout
+        self.edits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (painted, value)
+        self.recipe: dict = default_recipe() if self.task == "semantic" else {}
+        self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
+        self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
+        self._image_lock = threading.Lock()
+        self._split_lock = threading.Lock()
 
     # --- predictions ----------------------------------------------------------------------
     def predict(self, image_id: int) -> Prediction:
