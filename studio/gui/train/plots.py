@@ -61,7 +61,9 @@ class Series:
 
 
 def _plot(title: str, x_label: str, log_y: bool = False,
-          downsampling: str = "peak") -> pg.PlotWidget:
+          downsampling: str = "peak", legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
+    """A plot with a faint grid and a legend (`legend_at`: pyqtgraph's offset, negative x
+    from the right, negative y from the bottom)."""
     widget = pg.PlotWidget(title=title)
     widget.setBackground("w")
     item = widget.getPlotItem()
@@ -70,7 +72,7 @@ def _plot(title: str, x_label: str, log_y: bool = False,
     grid.setTickSpacing(x=[None, None], y=[None, None])  # two scales: ~10 lines, not ~100
     item.addItem(grid, ignoreBounds=True)
     item.setLabel("bottom", x_label)
-    item.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210))  # over curves
+    item.addLegend(offset=legend_at, brush=pg.mkBrush(255, 255, 255, 210))  # over curves
     item.setDownsampling(auto=True, mode=downsampling)
     item.setClipToView(True)
     if log_y:
@@ -131,7 +133,8 @@ class LivePlots(QWidget):
         # spread as well as the peaks do, at a third of the cost per frame
         self.batch_plot = _plot("Batch loss", "step", downsampling="subsample")
         self.epoch_plot = _plot("Epoch loss", "epoch")
-        self.metric_plot = _plot("Validation metrics", "epoch")
+        # metrics rise: their legend sits bottom right, where the curves are not
+        self.metric_plot = _plot("Validation metrics", "epoch", legend_at=(-10, -10))
         self.lr_plot = _plot("Learning rate", "step", downsampling="subsample")
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -150,7 +153,7 @@ class LivePlots(QWidget):
                        "metric": StepRange(self.metric_plot)}
         self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#2ca02c", style=pg.QtCore.Qt
                                                                  .PenStyle.DashLine),
-                                         label="best", labelOpts={"position": 0.9})
+                                         label="best", labelOpts={"position": 0.55})
         self.best_line.hide()
         self.epoch_plot.addItem(self.best_line)
         self.overfit_items: list = []
