@@ -57,8 +57,10 @@ class InspectJobs(QObject):
             row.addWidget(b)
         pl = QVBoxLayout(self.prelabels)
         pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(QLabel("Images holding this run's pre-labels (model annotations). "
-                            "Accept marks them done; Reject removes them. Both undoable."))
+        about = QLabel("Images holding this run's pre-labels (model annotations). "
+                       "Accept marks them done; Reject removes them. Both undoable.")
+        about.setWordWrap(True)  # a long line would widen the whole window
+        pl.addWidget(about)
         pl.addLayout(row)
         pl.addWidget(self.prelabel_list)
 

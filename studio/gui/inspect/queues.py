@@ -132,6 +132,7 @@ class ConfusionPanel(QWidget):
         self.images.itemDoubleClicked.connect(
             lambda item, _c: self.imageActivated.emit(int(item.data(0, Qt.ItemDataRole.UserRole))))
         self.caption = QLabel("Rows: labelled class; columns: predicted class. Click a cell.")
+        self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)

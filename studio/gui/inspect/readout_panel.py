@@ -52,6 +52,7 @@ class ReadoutTable(QWidget):
         self.table.horizontalHeader().setDefaultSectionSize(64)
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
+        self.status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.status)

@@ -120,17 +120,20 @@ class ViewBar(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 2, 4, 2)
         outer.setSpacing(2)
-        top, bottom = QHBoxLayout(), QHBoxLayout()
-        outer.addLayout(top)
-        outer.addLayout(bottom)
+        # three short rows, not two long ones: the bar's width is the window's minimum
+        top, middle, bottom = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
+        for row in (top, middle, bottom):
+            outer.addLayout(row)
         for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode),
                          ("Opacity", self.opacity)):
             top.addWidget(QLabel(label))
             top.addWidget(w)
         top.addStretch(1)
         for w in (QLabel("Heatmap of"), self.heat_class, self.brush, self.brush_class,
-                  self.brush_size, self.pick):
-            bottom.addWidget(w)
+                  self.brush_size):
+            middle.addWidget(w)
+        middle.addStretch(1)
+        bottom.addWidget(self.pick)
         bottom.addStretch(1)
         for w in (self.accept_region, self.accept_all, self.undo):
             bottom.addWidget(w)
