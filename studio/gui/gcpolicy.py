@@ -25,8 +25,17 @@ def settle() -> None:
 
 
 def install(window) -> None:
-    """Settle now, when the Train engine has loaded, and after each workspace switch
-    (a workspace is built, with the modules it imports, the first time it is shown)."""
+    """Settle now, when the Train engine has loaded, and the first time each workspace is
+    shown (it is built then, with the modules it imports). Only those once-per-process
+    moments: objects of the project open at that moment are frozen too, and their cycles
+    stay when it closes; settling at every switch would keep every project's."""
     settle()
     window.train.ready.connect(settle)
-    window.workspaces.currentChanged.connect(lambda _key: settle())
+    seen: set[str] = {window.workspaces.current_key}
+
+    def first_visit(key: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            settle()
+
+    window.workspaces.currentChanged.connect(first_visit)

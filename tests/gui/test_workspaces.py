@@ -172,7 +172,11 @@ def test_the_gc_policy_settles_at_start_engine_load_and_switches(win):
         win.train.ready.emit()  # the engine loaded
         assert gc.get_freeze_count() > 0
         gc.unfreeze()
-        win.workspaces.switch_to("train")
+        win.workspaces.switch_to("train")  # first visit: built now
         assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        win.workspaces.switch_to("label")
+        win.workspaces.switch_to("train")  # seen before: a project's objects stay collectable
+        assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()  # tests drop windows: their cycles must stay collectable
