@@ -103,8 +103,9 @@ def report(project, run_id: int, split: str, device: str, writer: EventWriter,
         evaluate_and_store(project, run_id, split, "best", device)
     except StudioError as exc:
         writer.on_log(f"No '{split}' report: {exc}")
-    except (RuntimeError, OSError) as exc:  # the run is fine; the window evaluates itself
-        writer.on_log(f"No '{split}' report ({type(exc).__name__}: {exc}).")
+    except Exception as exc:  # noqa: BLE001 - optional: the finished run must not fail
+        writer.on_log(f"No '{split}' report ({type(exc).__name__}: {exc}); the window "
+                      "evaluates the run itself.")
 
 
 def main() -> int:

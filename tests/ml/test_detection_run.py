@@ -13,7 +13,7 @@ from studio.cli import main
 from studio.core.errors import ConfigError
 from studio.ml.config import default_config, validate_config
 from studio.ml.detection.config import recommended_variant
-from studio.ml.evaluation import evaluate_run
+from studio.ml.evaluation import evaluate_and_store, evaluate_run, stored_report
 from studio.ml.export import export_model
 from studio.ml.fit import fit
 from studio.ml.predict import predict
@@ -83,6 +83,9 @@ def test_fit_evaluate_predict_export(project, tmp_path, task, torch_one_thread):
     for kind in kinds:
         assert set(metrics[kind]) == {"map", "map50", "map75", "ar100", "per_class"}
         assert set(metrics[kind]["per_class"]) == {"square", "disc"}
+    kept = evaluate_and_store(project, result.run_id, "val")  # what the window's summary reads
+    assert stored_report(project, result.run_id)[kinds[0]]["map50"] == pytest.approx(
+        kept[kinds[0]]["map50"], nan_ok=True)
     dets = predict(project, result.run_id, [ids[0]])
     assert len(dets) == 1 and dets[0].boxes.shape[1] == 4
     assert (dets[0].masks is not None) == (task == "instance")
