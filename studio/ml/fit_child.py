@@ -93,11 +93,15 @@ def report(project, run_id: int, split: str, device: str, writer: EventWriter,
     from studio.core.errors import StudioError
     from studio.ml.evaluation import evaluate_and_store
 
-    def end_on_stop() -> None:
-        stop.wait()
-        os._exit(0)
+    done = threading.Event()
 
-    threading.Thread(target=end_on_stop, daemon=True).start()
+    def end_on_stop() -> None:
+        while not done.is_set():
+            if stop.wait(0.2) and not done.is_set():
+                os._exit(0)
+
+    watcher = threading.Thread(target=end_on_stop, daemon=True)
+    watcher.start()
     writer.on_log(f"Evaluating the run on the '{split}' split for its summary...")
     try:
         evaluate_and_store(project, run_id, split, "best", device)
@@ -106,6 +110,9 @@ def report(project, run_id: int, split: str, device: str, writer: EventWriter,
     except Exception as exc:  # noqa: BLE001 - optional: the finished run must not fail
         writer.on_log(f"No '{split}' report ({type(exc).__name__}: {exc}); the window "
                       "evaluates the run itself.")
+    finally:
+        done.set()
+        watcher.join()
 
 
 def main() -> int:
