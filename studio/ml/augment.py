@@ -39,8 +39,8 @@ from studio.ml.tasks import RESIZE_POLICIES, TASKS
 _BILINEAR = v2.InterpolationMode.BILINEAR  # for images; masks always use nearest
 
 
-def _fill() -> dict:
-    return {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE}
+def _fill(mask: int = IGNORE) -> dict:
+    return {tv_tensors.Image: 0, tv_tensors.Mask: mask}
 
 
 def maybe_apply(t: v2.Transform, p: float) -> v2.Transform:
@@ -52,19 +52,28 @@ def _compose(transforms: list[v2.Transform]) -> v2.Transform:
     return v2.Compose(transforms) if transforms else v2.Identity()
 
 
-def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
+def rigid_ops(spec: dict, mask_fill: int = IGNORE) -> list[v2.Transform]:
+    """The spec's flips, rotation and translation: they move masks and boxes with the
+    image, so every task can use them. Uncovered image pixels are 0, mask pixels
+    `mask_fill` (unlabelled for label maps; 0 for instance masks)."""
     out: list[v2.Transform] = []
     if spec["hflip"]["enabled"]:
         out.append(v2.RandomHorizontalFlip(spec["hflip"]["p"]))
     if spec["vflip"]["enabled"]:
         out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
+    fill = _fill(mask_fill)
     op = spec["rotation"]
     if op["enabled"]:
-        out.append(maybe_apply(v2.RandomRotation(op["degrees"], _BILINEAR, fill=_fill()), op["p"]))
+        out.append(maybe_apply(v2.RandomRotation(op["degrees"], _BILINEAR, fill=fill), op["p"]))
     op = spec["translate"]
     if op["enabled"]:
         out.append(maybe_apply(v2.RandomAffine(0, translate=op["fraction"], interpolation=_BILINEAR,
-                                                  fill=_fill()), op["p"]))
+                                                  fill=fill), op["p"]))
+    return out
+
+
+def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
+    out = rigid_ops(spec)
     op = spec["elastic"]
     if op["enabled"]:
         out.append(maybe_apply(FastElastic(op["alpha"], op["sigma"], fill=_fill()), op["p"]))

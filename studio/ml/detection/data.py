@@ -34,7 +34,7 @@ from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
-from studio.ml.augment import maybe_apply, photometric_ops
+from studio.ml.augment import maybe_apply, photometric_ops, rigid_ops
 from studio.ml.datasets import (
     ByteLRU,
     RunData,
@@ -150,17 +150,7 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
 # --- transforms ------------------------------------------------------------------------
 def geometric_ops(spec: dict) -> list[v2.Transform]:
     """The spec's box-safe geometric ops (elastic, cutout and mixing do not apply here)."""
-    out: list[v2.Transform] = []
-    if spec["hflip"]["enabled"]:
-        out.append(v2.RandomHorizontalFlip(spec["hflip"]["p"]))
-    if spec["vflip"]["enabled"]:
-        out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
-    op = spec["rotation"]
-    if op["enabled"]:
-        out.append(maybe_apply(v2.RandomRotation(op["degrees"]), op["p"]))
-    op = spec["translate"]
-    if op["enabled"]:
-        out.append(maybe_apply(v2.RandomAffine(0, translate=op["fraction"]), op["p"]))
+    out = rigid_ops(spec, mask_fill=0)
     op = spec["scale"]
     if op["enabled"]:  # zoom in by up to the crop-area range's square root
         zoom = 1.0 / max(1e-3, float(op["scale"][0])) ** 0.5
