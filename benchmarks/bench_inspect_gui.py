@@ -25,28 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.bench_postprocess import scene
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 CLASSES = 3
-
-
-def _scene(size: int, seed: int):
-    rng = np.random.default_rng(seed)
-    target = np.zeros((size, size), np.uint8)
-    scale = size / 512
-    for _ in range(int(12 * max(1.0, scale))):
-        c = int(rng.integers(1, CLASSES))
-        centre = tuple(int(v) for v in rng.integers(0, size, 2))
-        axes = tuple(int(v * scale) for v in rng.integers(20, 90, 2))
-        cv2.ellipse(target, centre, axes, float(rng.uniform(0, 180)), 0, 360, c, -1)
-    image = np.stack([(target * (37 * k + 40)) % 200 + 30 for k in (1, 2, 3)], axis=2)
-    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
-    small = rng.normal(0, 1.6, (CLASSES, size // 4, size // 4)).astype(np.float32)
-    noise = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
-                      for m in small])
-    logits = np.stack([(target == c) * 2.0 for c in range(CLASSES)]).astype(np.float32)
-    logits += noise + rng.normal(0, 0.5, logits.shape).astype(np.float32)
-    p = np.exp(logits - logits.max(0))
-    return target, image, (p / p.sum(0)).astype(np.float32)
 
 
 class _Predictor:
@@ -73,7 +55,7 @@ def _project(root: Path, sizes: list[int]):
     ids = [project.get_or_add_class(n) for n in ("background", "a", "b")]
     maps = {}
     for i, size in enumerate(sizes):
-        target, image, probs = _scene(size, seed=i)
+        target, image, probs = scene(size, CLASSES, i, noise=1.6, strength=2.0)
         path = root / f"im{i}.png"
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         image_id, _ = project.add_image(path, split="val")

@@ -27,7 +27,9 @@ import numpy as np
 CLASSES = 5
 
 
-def _scene(size: int, classes: int, seed: int, noise: float = 1.0):
+def scene(size: int, classes: int, seed: int, noise: float = 1.0, strength: float = 4.0):
+    """(label map, RGB image, class probabilities (C, H, W)) of random ellipses; the
+    probabilities are the truth's logits (`strength`) blurred by blobs of noise."""
     rng = np.random.default_rng(seed)
     target = np.zeros((size, size), np.uint8)
     scale = size / 512
@@ -44,7 +46,7 @@ def _scene(size: int, classes: int, seed: int, noise: float = 1.0):
     small = rng.normal(0, noise, (classes, cells, cells)).astype(np.float32)
     noise_maps = np.stack([cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
                            for m in small])
-    logits = np.stack([(target == c) * 4.0 for c in range(classes)]).astype(np.float32)
+    logits = np.stack([(target == c) * strength for c in range(classes)]).astype(np.float32)
     logits += noise_maps + rng.normal(0, 0.5, logits.shape).astype(np.float32)
     logits -= logits.max(0)
     p = np.exp(logits)
@@ -131,7 +133,7 @@ def _crf_rows(classes: int) -> list[dict]:
     from studio.ml.postprocess import dense_crf
 
     rng = np.random.default_rng(7)
-    target, image, _ = _scene(512, classes, 3)
+    target, image, _ = scene(512, classes, 3)
     onehot = np.stack([(target == c) for c in range(classes)]).astype(np.float32)
     # a network that blurs across edges and is noisy: boundaries off, speckle inside
     blurred = np.stack([cv2.GaussianBlur(m, (0, 0), 6) for m in onehot])
@@ -154,7 +156,7 @@ def run() -> list[dict]:
     rows = [_load_row("before")]
     recipe = _cleaning_recipe()
     for size, target_ms in ((1024, "<= 20"), (4096, "<= 300")):
-        _, _, p = _scene(size, CLASSES, 1)
+        _, _, p = scene(size, CLASSES, 1)
         rows.append(_row(f"threshold+open+close+components+fill {size}^2 x5",
                          lambda p=p: apply_recipe(recipe, p), target_ms,
                          repeats=5 if size == 1024 else 3))
@@ -171,7 +173,7 @@ def run() -> list[dict]:
 
     # one image: the GUI holds a SplitReadout of the current image; a slider moves the
     # closing kernel; update + readout is what the readout panel waits for.
-    target, image, p = _scene(1024, CLASSES, 2)
+    target, image, p = scene(1024, CLASSES, 2)
     one = SplitReadout([target], [p], [image])
     one.update(recipe)
     sizes = iter([5, 3] * 50)
@@ -183,7 +185,7 @@ def run() -> list[dict]:
         one.image(0)
 
     rows.append(_row("slider move -> readout, one 1024^2 image x5", move_one, "<= 100"))
-    scenes = [_scene(512, CLASSES, 10 + i) for i in range(30)]
+    scenes = [scene(512, CLASSES, 10 + i) for i in range(30)]
     split = SplitReadout([s[0] for s in scenes], [s[2] for s in scenes], [s[1] for s in scenes],
                          threads=2)
     split.update(recipe)

@@ -31,25 +31,40 @@ def _describe(plan) -> str:
             f"{flips or 'none'}, tta {c['tta']}")
 
 
-def run_digits(device: str = "cpu") -> list[dict]:
-    if not bench_digits.DIGITS.is_dir():
-        return [{"name": "recommended digits skipped (../shared/datasets absent)",
-                 "value": float("nan"), "unit": "", "target": ""}]
-    from studio.ml.evaluation import evaluate_run
+def _recommended(build, name: str, mirror: str, device: str, measure):
+    """Build the project with `build(folder)`, plan it with `mirror`, train the plan and
+    return (plan, fit result, minutes of planning and training, measure(project, plan,
+    result)); measured before the temporary project goes."""
     from studio.ml.fit import fit
     from studio.ml.plan import recommend
 
     with tempfile.TemporaryDirectory() as tmp:
-        project = bench_digits.build_project(Path(tmp) / "digits")
+        project = build(Path(tmp) / name)
         try:
             start = time.perf_counter()
-            plan = recommend(project, mirror="no", device=device)
+            plan = recommend(project, mirror=mirror, device=device)
             print(_describe(plan), flush=True)
             result = fit(project, plan.config)
             minutes = (time.perf_counter() - start) / 60
-            test = evaluate_run(project, result.run_id, split="test", device=device)
+            return plan, result, minutes, measure(project, plan, result)
         finally:
             project.close()
+
+
+def _skipped(what: str) -> list[dict]:
+    return [{"name": f"recommended {what} skipped (../shared/datasets absent)",
+             "value": float("nan"), "unit": "", "target": ""}]
+
+
+def run_digits(device: str = "cpu") -> list[dict]:
+    if not bench_digits.DIGITS.is_dir():
+        return _skipped("digits")
+    from studio.ml.evaluation import evaluate_run
+
+    _plan, result, minutes, test = _recommended(
+        bench_digits.build_project, "digits", "no", device,
+        lambda project, plan, result: evaluate_run(project, result.run_id, split="test",
+                                                   device=device))
     return [
         {"name": "digits test accuracy, recommended config (mirror: no)",
          "value": test["accuracy"], "unit": "", "target": ">= 0.98"},
@@ -60,25 +75,16 @@ def run_digits(device: str = "cpu") -> list[dict]:
 
 def run_isbi(device: str = "cpu") -> list[dict]:
     if not bench_isbi.ISBI.is_dir():
-        return [{"name": "recommended ISBI skipped (../shared/datasets absent)",
-                 "value": float("nan"), "unit": "", "target": ""}]
+        return _skipped("ISBI")
     from studio.ml.evaluation import evaluate_run
-    from studio.ml.fit import fit
-    from studio.ml.plan import recommend
 
-    with tempfile.TemporaryDirectory() as tmp:
-        project = bench_isbi.build_project(Path(tmp) / "isbi")
-        try:
-            start = time.perf_counter()
-            plan = recommend(project, mirror="yes", device=device)
-            print(_describe(plan), flush=True)
-            result = fit(project, plan.config)
-            minutes = (time.perf_counter() - start) / 60
-            metrics = evaluate_run(project, result.run_id, split="test", device=device)
-            shift, gain = bench_isbi.best_shift(
-                bench_isbi.held_out_maps(project, result.run_id, device, plan.config["tta"]))
-        finally:
-            project.close()
+    def measure(project, plan, result):
+        metrics = evaluate_run(project, result.run_id, split="test", device=device)
+        return metrics, bench_isbi.best_shift(
+            bench_isbi.held_out_maps(project, result.run_id, device, plan.config["tta"]))
+
+    plan, result, minutes, (metrics, (shift, gain)) = _recommended(
+        bench_isbi.build_project, "isbi", "yes", device, measure)
     offset = plan.fingerprint["label_offset"]
     return [
         {"name": "ISBI held-out pixel accuracy, recommended config (mirror: yes)",
