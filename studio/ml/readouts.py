@@ -233,11 +233,12 @@ class SplitReadout:
         """Split-wide before/after/change readouts plus per-image mean Dice lists."""
         b, a = readout(self.before), readout(self.after)
         return {"before": b, "after": a, "change": compare(b, a),
-                "dice_before": [_image_dice(s) for s in self.before],
-                "dice_after": [_image_dice(s) for s in self.after]}
+                "dice_before": [image_dice(s) for s in self.before],
+                "dice_after": [image_dice(s) for s in self.after]}
 
 
-def _image_dice(stats: ImageStats) -> float:
+def image_dice(stats: ImageStats) -> float:
+    """Mean Dice over the classes present in the image's prediction or label."""
     cm = stats.confusion
     c = cm.shape[0]
     tp = np.diag(cm[:, :c]).astype(np.float64)

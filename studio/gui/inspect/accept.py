@@ -21,8 +21,7 @@ from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand
 from studio.ml.postprocess.batch import model_source
-
-UNLABELLED = 255
+from studio.ml.tasks import IGNORE_INDEX as UNLABELLED
 
 
 class SetStatusOp:

@@ -24,11 +24,11 @@ from studio.ml.datasets import decode, read_split
 from studio.ml.postprocess import RecipeRunner, default_recipe
 from studio.ml.predict import Predictor
 from studio.ml.readout_boundary import TargetBoundaries
-from studio.ml.readouts import SplitReadout, compare, image_stats, readout
+from studio.ml.readouts import SplitReadout, compare, image_dice, image_stats, readout
 from studio.ml.review import unlabelled_images
+from studio.ml.tasks import IGNORE_INDEX
 
 DEFAULT_BUDGET = 1 << 30  # bytes of probability maps and images kept in memory
-UNLABELLED = 255
 
 
 @dataclass
@@ -51,10 +51,7 @@ class Prediction:
     probabilities: np.ndarray  # (C, H, W) float32
     image: np.ndarray  # decoded as the run's model sees it (CRF, superpixels)
     target: np.ndarray | None  # label map (H, W) uint8, 255 = no label; None = unlabelled
-    raw: np.ndarray = field(init=False, repr=False)  # plain argmax (H, W) uint8
-
-    def __post_init__(self) -> None:
-        self.raw = _argmax(self.probabilities)
+    raw: np.ndarray = field(repr=False)  # plain argmax (H, W) uint8, as the predictor gives
 
     @property
     def nbytes(self) -> int:
@@ -69,10 +66,14 @@ class ImageResult:
     image_id: int
     recipe: dict
     prediction: Prediction
-    raw: np.ndarray  # plain argmax
     mask: np.ndarray  # after the recipe and brush edits
     figures: dict | None  # {"before", "after", "change"}
     overlays: dict = field(default_factory=dict)  # (kind, heat class) -> RGBA, drawn ahead
+
+    @property
+    def raw(self) -> np.ndarray:
+        """The plain argmax."""
+        return self.prediction.raw
 
 
 class PredictionCache:
@@ -127,16 +128,19 @@ class RunSession:
         self.channels: int = int(meta["channels"])
         self.images: list[InspectImage] = []
         self._predict_lock = threading.Lock()
+        self._index: dict[int, InspectImage] = {}
+        self._indexed: list[InspectImage] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def entry(self, image_id: int) -> InspectImage | None:
-        for e in self.images:
-            if e.image_id == image_id:
-                return e
-        return None
+        """The split's entry of an image (indexed again when the image list changed)."""
+        if self._indexed is not self.images or len(self._index) != len(self.images):
+            self._index = {e.image_id: e for e in self.images}
+            self._indexed = self.images
+        return self._index.get(image_id)
 
 
 class InspectSession(RunSession):
@@ -162,15 +166,16 @@ class InspectSession(RunSession):
         pred = self.cache.get(image_id)
         if pred is not None:
             return pred
+        if self.task != "semantic":
+            raise ConfigError(f"Run {self.run_id} does {self.task}; overlays need a semantic "
+                              "segmentation run.")
         rec = self.project.image(image_id)
         image = decode(rec.abs_path, self.channels)
         with self._predict_lock:
             result = self.predictor.predict_array(image, str(rec.abs_path), image_id)
-        if self.task != "semantic":
-            raise ConfigError(f"Run {self.run_id} does {self.task}; overlays need a semantic "
-                              "segmentation run.")
         pred = Prediction(result.probabilities, image,
-                          read_label_map(self.project, image_id, self.class_ids))
+                          read_label_map(self.project, image_id, self.class_ids),
+                          result.label_map)
         self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
@@ -236,7 +241,7 @@ class InspectSession(RunSession):
             after = image_stats(mask, pred.target, self.num_classes, boundaries=bounds)
             b, a = readout(before), readout(after)
             figures = {"before": b, "after": a, "change": compare(b, a)}
-        return ImageResult(image_id, recipe, pred, raw, mask, figures)
+        return ImageResult(image_id, recipe, pred, mask, figures)
 
     def paint(self, image_id: int, shape: tuple[int, int], x0: int, y0: int,
               patch: np.ndarray, value: int) -> None:
@@ -290,19 +295,12 @@ class InspectSession(RunSession):
         return out
 
 
-def _argmax(probabilities: np.ndarray) -> np.ndarray:
-    return np.asarray(probabilities).argmax(0).astype(np.uint8)
-
-
 def read_label_map(project, image_id: int, class_ids) -> np.ndarray | None:
     """The label map of one image, or None when it has no regions of the run's classes."""
-    from studio.core.rasterize import REGION_KINDS, label_map
+    from studio.core.rasterize import label_map
 
-    wanted = set(class_ids)
-    if not any(a.kind in REGION_KINDS and a.class_id in wanted
-               for a in project.annotations(image_id)):
-        return None
-    return label_map(project, image_id, list(class_ids)).astype(np.uint8)
+    labels = label_map(project, image_id, list(class_ids)).astype(np.uint8)
+    return labels if (labels != IGNORE_INDEX).any() else None
 
 
 def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
@@ -330,9 +328,10 @@ def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
             with session._predict_lock:
                 result = predictor.predict_array(image, sample.path, sample.image_id)
             target = src.label_map(sample.image_id).astype(np.uint8)
-            pred = Prediction(result.probabilities, image, target)
+            pred = Prediction(result.probabilities, image, target, result.label_map)
             entry = InspectImage(sample.image_id, _name(sample.path), True)
-            entry.score = _dice(result.label_map, target, session.num_classes)
+            entry.score = image_dice(image_stats(result.label_map, target, session.num_classes,
+                                                 boundary=False))
             if session.cache.nbytes + pred.nbytes <= budget:
                 session.cache.put(sample.image_id, pred)
                 entry.index = len(targets)
@@ -373,16 +372,6 @@ def _name(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
-
-
-def _dice(pred: np.ndarray, target: np.ndarray, num_classes: int) -> float:
-    stats = image_stats(pred, target, num_classes, boundary=False)
-    cm = stats.confusion
-    c = cm.shape[0]
-    tp = np.diag(cm[:, :c]).astype(np.float64)
-    den = 2 * tp + (cm.sum(axis=1) - tp) + (cm[:, :c].sum(axis=0) - tp)
-    present = den > 0
-    return float(np.mean(2 * tp[present] / den[present])) if present.any() else math.nan
 
 
 def confusion(session: InspectSession) -> tuple[np.ndarray, dict[tuple[int, int], list[int]]]:

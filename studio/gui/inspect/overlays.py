@@ -6,10 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
+from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-UNLABELLED = 255
+from studio.ml.tasks import IGNORE_INDEX as UNLABELLED
+
 # Difference colours (RGB): true positive, false positive, false negative, wrong class.
 TP_COLOR = (40, 200, 80)
 FP_COLOR = (230, 50, 50)
@@ -157,9 +158,3 @@ class ColorBar(QWidget):
                              self.title, Qt.TextElideMode.ElideRight, self.width()))
         painter.end()
 
-
-def rgba_qimage(rgba: np.ndarray) -> QImage:
-    """A QImage copy of an RGBA uint8 array."""
-    arr = np.ascontiguousarray(rgba)
-    h, w = arr.shape[:2]
-    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888).copy()

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import ValidationError
 from studio.core.tiles import pyramid_key
+from studio.gui.canvas.tile_source import array_to_qimage
 from studio.gui.canvas.tiles import ImageLayer
-from studio.gui.inspect.overlays import rgba_qimage
 
 MODES = ("overlay", "split", "side")
 MIN_SCALE, MAX_SCALE = 0.002, 64.0
@@ -138,7 +138,7 @@ class InspectCanvas(QGraphicsView):
         if rgba is None:
             item.setPixmap(QPixmap())
             return
-        item.setPixmap(QPixmap.fromImage(rgba_qimage(rgba)))
+        item.setPixmap(QPixmap.fromImage(array_to_qimage(rgba)))
         w = self.image_size[0] or rgba.shape[1]
         item.setTransform(QTransform.fromScale(w / rgba.shape[1], w / rgba.shape[1]))
 
@@ -161,9 +161,6 @@ class InspectCanvas(QGraphicsView):
         self.divider.setVisible(split)
         self._clips[1].setVisible(split)
         self._update_clips()
-
-    def set_divider(self, x: float) -> None:
-        self.divider.setPos(x, 0)
 
     def _on_divider(self, x: float) -> None:
         self._update_clips()
