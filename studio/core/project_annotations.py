@@ -246,6 +246,13 @@ class AnnotationsMixin:
             params.append(split)
         return {int(r[0]) for r in self._query(sql, params)}
 
+    def source_counts(self, source: str) -> dict[int, int]:
+        """Image id -> how many annotations of `source` it holds (e.g. one run's
+        'model:RUN' pre-labels), for the images holding any, in one query."""
+        rows = self._query("SELECT image_id, COUNT(*) FROM annotations WHERE source = ? "
+                           "GROUP BY image_id ORDER BY image_id", (source,))
+        return {int(r[0]): int(r[1]) for r in rows}
+
     def class_areas(self, kind: str | None = None, split: str | None = None
                     ) -> dict[int, float]:
         """Summed area in pixels of the annotations of each class (of `kind`, on images of

@@ -158,26 +158,26 @@ def label_error_queue(project, run_id: int, split: str | None = None, folds: int
 
 def unlabelled_images(project, task: str, class_ids: Sequence[int], split: str | None
                       ) -> list:
-    """Image records of `split` (all by default) without a label for `task` from a person:
-    images whose only such annotations came from a model (``model:<run>``, not yet
-    reviewed) count as unlabelled."""
+    """Image records of `split` (all by default) without a label for `task` that training
+    would use: no annotation of the task's kinds and the run's classes, or only some on an
+    image still waiting for review with a model's annotations (see
+    `Project.pending_model_images`). A few queries per split, none per image."""
     kinds, wanted = task_kinds(task), set(class_ids)
     out = []
     for s in _splits(split):
-        for rec in project.images(split=s):
-            if not any(a.kind in kinds and a.class_id in wanted
-                       and not a.source.startswith("model:")
-                       for a in project.annotations(rec.id)):
-                out.append(rec)
+        labelled = {i for kind in kinds for i, c in project.image_classes(kind=kind, split=s)
+                    if c in wanted}
+        labelled -= project.pending_model_images(s)
+        out += [rec for rec in project.images(split=s) if rec.id not in labelled]
     return out
 
 
 def next_to_label_queue(project, run_id: int, split: str | None = None, device: str = "auto",
                         which: str = "best") -> ReviewQueue:
     """Unlabelled images of `split` (all by default), most uncertain first."""
-    task, class_ids, _ = run_classes(project, run_id)
-    records = unlabelled_images(project, task, class_ids, split)
-    predictor = Predictor.from_run(project, run_id, which, device)
+    predictor = Predictor.from_run(project, run_id, which, device)  # one checkpoint read
+    task = predictor.meta["task"]
+    records = unlabelled_images(project, task, predictor.meta["class_ids"], split)
     entries = []
     for rec in records:
         probs = predictor.predict_array(decode(rec.abs_path, predictor.meta["channels"]),

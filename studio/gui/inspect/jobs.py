@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect.accept import accept_prelabels, model_annotation_ids, reject_prelabels
+from studio.gui.inspect.accept import accept_prelabels, reject_prelabels
 from studio.gui.inspect.model import confusion, top_k
 from studio.gui.inspect.queues import QueueList
 from studio.ml.postprocess import load_recipe, save_recipe, save_run_recipe
-from studio.ml.postprocess.batch import postprocess_images
-from studio.ml.review import label_error_queue, next_to_label_queue, run_classes, unlabelled_images
+from studio.ml.postprocess.batch import model_source, postprocess_images
+from studio.ml.review import label_error_queue, next_to_label_queue
 
 
 class InspectJobs(QObject):
@@ -177,8 +177,8 @@ class InspectJobs(QObject):
     def prelabel(self, selected: bool = False, image_ids: list[int] | None = None) -> None:
         s = self._need_session()
         if image_ids is None:
-            task, class_ids, _ = run_classes(s.project, s.run_id)
-            unlabelled = {r.id for r in unlabelled_images(s.project, task, class_ids, s.split)}
+            # the session's entries know which images of the split have no labels
+            unlabelled = {e.image_id for e in s.images if not e.labelled}
             image_ids = [i for i in self.ws.browser.selected_ids() if i in unlabelled] \
                 if selected else sorted(unlabelled)
         if not image_ids:
@@ -225,12 +225,11 @@ class InspectJobs(QObject):
         self.prelabel_list.clear()
         if s is None:
             return
-        for rec in s.project.images():
-            n = len(model_annotation_ids(s.project, rec.id, s.run_id))
-            if n:
-                item = QTreeWidgetItem([rec.name, rec.status, str(n)])
-                item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
-                self.prelabel_list.addTopLevelItem(item)
+        for image_id, n in s.project.source_counts(model_source(s.run_id)).items():
+            rec = s.project.image(image_id)
+            item = QTreeWidgetItem([rec.name, rec.status, str(n)])
+            item.setData(0, Qt.ItemDataRole.UserRole, rec.id)
+            self.prelabel_list.addTopLevelItem(item)
 
     @_guard
     def decide(self, accept: bool, image_ids: list[int] | None = None) -> None:
