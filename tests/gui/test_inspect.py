@@ -261,6 +261,31 @@ def test_recipe_in_the_gui_gives_the_engines_and_the_clis_masks(ws, qtbot, tmp_p
             assert np.array_equal(cli_mask, mask)
 
 
+def test_a_brush_dab_redraws_only_its_rectangle(ws, qtbot, monkeypatch):
+    from studio.gui.inspect import overlays as ov
+
+    open_split(qtbot, ws)
+    vb = ws.view_bar
+    vb.first.setCurrentIndex(vb.first.findData("post"))
+    qtbot.waitUntil(lambda: not ws.pool.busy and ("post", max(vb.heat_class.currentData() or 0,
+                                                             0)) in ws.result.overlays,
+                    timeout=20000)
+    whole = []
+    monkeypatch.setattr(ov, "overlay_for", lambda *a, **k: whole.append(1))
+    vb.brush.setChecked(True)
+    vb.brush_size.setValue(6)
+    vb.brush_class.setCurrentIndex(1)
+    ws.view.left.brushed.emit(3.0, 3.0, False)
+    assert whole == []  # no whole-image overlay drawn for a dab
+    shown = qimage_array(ws.view.left.overlay_pixmap(0))
+    expected = ov.label_overlay(ws.result.mask, ws.class_colors(),
+                                ws.recipe_panel.recipe()["background"])
+    # the canvas shows the painted mask (transparent pixels keep no colour in a pixmap)
+    assert np.array_equal(shown[..., 3], expected[..., 3])
+    opaque = expected[..., 3] == 255
+    assert opaque[1:5, 1:5].all() and np.array_equal(shown[opaque], expected[opaque])
+
+
 def test_view_modes_split_divider_and_side_by_side(ws, qtbot):
     open_split(qtbot, ws)
     vb = ws.view_bar
@@ -269,11 +294,14 @@ def test_view_modes_split_divider_and_side_by_side(ws, qtbot):
     vb.mode.setCurrentIndex(vb.mode.findData("split"))
     left = ws.view.left
     assert left.split and left.divider.isVisible()
+    # an overlay not drawn yet for this image is drawn in the worker
+    qtbot.waitUntil(lambda: not left.overlay_pixmap(1).isNull(), timeout=20000)
     assert not left.overlay_pixmap(1).isNull() and ws.colorbar.isVisible()
     left.divider.setPos(5.0, 40.0)  # dragged: moves along x only
     assert left.divider.pos().y() == 0 and left.clip_rect(0).width() == 5.0
     shot(ws, "inspect_split.png")
     vb.mode.setCurrentIndex(vb.mode.findData("side"))
+    qtbot.waitUntil(lambda: not ws.view.right.overlay_pixmap(0).isNull(), timeout=20000)
     assert ws.view.right.isVisible() and not ws.view.right.overlay_pixmap(0).isNull()
     assert not left.split
     vb.opacity.setValue(20)

@@ -24,12 +24,7 @@ class OverlayEditing:
         if r is None or self.session is None or kind == "none":
             return None
         heat = max(self.view_bar.heat_class.currentData() or 0, 0)
-        key = (kind, heat)
-        if key not in r.overlays:
-            r.overlays[key] = ov.overlay_for(kind, r.raw, r.mask, r.prediction.target,
-                                             r.prediction.probabilities, self.class_colors(),
-                                             self.recipe_panel.recipe()["background"], heat)
-        out = r.overlays[key]
+        out = r.overlays[(kind, heat)]
         if kind == "post" and self.component is not None and out is not None:
             out = out.copy()
             comp = self.component
@@ -39,14 +34,47 @@ class OverlayEditing:
             out[comp] = (255, 255, 0, 255)
         return out
 
-    def _mask_changed(self) -> None:
-        """Brush edits: drop the overlays drawn from the old mask."""
-        if self.result is not None:
-            for key in [k for k in self.result.overlays if k[0] in ("post", "diff_post")]:
-                del self.result.overlays[key]
+    def _shown_kinds(self) -> list[str]:
+        vb = self.view_bar
+        return [vb.first.currentData()] + (
+            [vb.second.currentData()] if self.view.mode != "overlay" else [])
+
+    def _mask_changed(self, rect: tuple[int, int, int, int]) -> None:
+        """A brush dab changed `rect` (y0, y1, x0, x1) of the mask: the overlays drawn from
+        the mask get that rectangle redrawn, in the cache and on the canvas; an overlay
+        shown downscaled (a huge image) or with a picked region is dropped and redrawn whole
+        in the worker."""
+        r = self.result
+        if r is None:
+            return
+        y0, y1, x0, x1 = rect
+        colors, background = self.class_colors(), self.recipe_panel.recipe()["background"]
+        target = r.prediction.target
+        patches: dict[str, np.ndarray] = {}
+        for key in [k for k in r.overlays if k[0] in ov.MASK_KINDS]:
+            rgba = r.overlays[key]
+            if rgba is None or rgba.shape[:2] != r.mask.shape or self.component is not None:
+                del r.overlays[key]
+                continue
+            rgba[y0:y1, x0:x1] = patches[key[0]] = ov.mask_patch(
+                key[0], r.mask[y0:y1, x0:x1], None if target is None else target[y0:y1, x0:x1],
+                colors, background)
+        shown = self._shown_kinds()
+        if any(k in ov.MASK_KINDS and k not in patches for k in shown):
+            self.render_overlays()  # dropped above: drawn whole in the worker
+            return
+        first, second = (shown + [None])[:2]
+        self.view.patch_overlays(patches.get(first), patches.get(second), x0, y0)
 
     def render_overlays(self) -> None:
-        vb = self.view_bar
+        """Show the chosen overlays; one not drawn yet for this image is drawn in the worker
+        (which shows it when done)."""
+        r, vb = self.result, self.view_bar
+        heat = max(vb.heat_class.currentData() or 0, 0)
+        if r is not None and self.session is not None and any(
+                k != "none" and (k, heat) not in r.overlays for k in self._shown_kinds()):
+            self._request_image()
+            return
         first, second = vb.first.currentData(), vb.second.currentData()
         self.view.set_overlays(self.overlay_array(first),
                                self.overlay_array(second) if self.view.mode != "overlay"
@@ -88,8 +116,7 @@ class OverlayEditing:
             int(self.view_bar.brush_class.currentData())
         s.paint(r.image_id, (h, w), x0, y0, patch, value)
         r.mask[y0:y1, x0:x1][patch] = value
-        self._mask_changed()
-        self.render_overlays()
+        self._mask_changed((y0, y1, x0, x1))
 
     def _on_clicked(self, x: float, y: float) -> None:
         if not self.view_bar.pick.isChecked() or self.result is None:

@@ -97,6 +97,18 @@ def overlay_for(kind: str, raw: np.ndarray, mask: np.ndarray, target: np.ndarray
                            heat_class))
 
 
+MASK_KINDS = ("post", "diff_post")  # overlays drawn from the post-processed mask
+
+
+def mask_patch(kind: str, mask: np.ndarray, target: np.ndarray | None,
+               colors: list[tuple[int, int, int]], background: int | None) -> np.ndarray:
+    """The RGBA of a region of a mask overlay (`kind` in MASK_KINDS): every pixel of these
+    overlays depends on its own pixel only, so a brush dab redraws just its rectangle."""
+    if kind == "post":
+        return label_overlay(mask, colors, background)
+    return difference_overlay(mask, target, background)
+
+
 def _overlay(kind, raw, mask, target, probabilities, colors, background, heat_class):
     if kind == "none":
         return None

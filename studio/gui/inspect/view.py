@@ -142,6 +142,18 @@ class InspectCanvas(QGraphicsView):
         w = self.image_size[0] or rgba.shape[1]
         item.setTransform(QTransform.fromScale(w / rgba.shape[1], w / rgba.shape[1]))
 
+    def patch_overlay(self, rgba: np.ndarray, x0: int, y0: int, which: int = 0) -> None:
+        """Replace a rectangle of a full-resolution overlay (a brush dab), not all of it."""
+        item = self._overlays[which]
+        pixmap = item.pixmap()
+        if pixmap.isNull():
+            return
+        painter = QPainter(pixmap)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawImage(x0, y0, array_to_qimage(rgba))
+        painter.end()
+        item.setPixmap(pixmap)
+
     def overlay_pixmap(self, which: int = 0) -> QPixmap:
         return self._overlays[which].pixmap()
 
@@ -307,6 +319,15 @@ class CompareView(QWidget):
         self.left.set_overlay(first, 0)
         self.left.set_overlay(second if self.mode == "split" else None, 1)
         self.right.set_overlay(second if self.mode == "side" else None, 0)
+
+    def patch_overlays(self, first: np.ndarray | None, second: np.ndarray | None, x0: int,
+                       y0: int) -> None:
+        """`set_overlays` for a rectangle at (x0, y0); None leaves that overlay as it is."""
+        for canvas, which, rgba in ((self.left, 0, first),
+                                    (self.left, 1, second if self.mode == "split" else None),
+                                    (self.right, 0, second if self.mode == "side" else None)):
+            if rgba is not None:
+                canvas.patch_overlay(rgba, x0, y0, which)
 
     def set_opacity(self, opacity: float) -> None:
         for c in self.canvases():
