@@ -8,9 +8,10 @@ request after a short pause, the newest request wins and nothing waits on the GU
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.pixels import display_buffer, qimage_view
 from studio.gui.train.form import BoolEdit, ConfigForm, ListEdit, NumberEdit
 from studio.gui.train.tips import AUGMENT_GENERAL, tip
 
@@ -69,7 +71,19 @@ def _preview_job(token, spec, project, image_id, seed, task, image_size, class_i
     samples = augment_preview.preview(spec, project, image_id, GRID * GRID, seed, task=task,
                                       class_ids=class_ids, image_size=image_size)
     token.check()
-    return render_previews(samples, colours, names, task)
+    return [(display_buffer(_fit_tile(rgb)), caption, rgb.shape[1], rgb.shape[0])
+            for rgb, caption in render_previews(samples, colours, names, task)]
+
+
+def _fit_tile(rgb: np.ndarray) -> np.ndarray:
+    """The sample shrunk to fit a preview tile (here, in the worker: a 1024-px sample
+    scaled on the GUI thread would hold it up)."""
+    h, w = rgb.shape[:2]
+    f = TILE / max(h, w)
+    if f >= 1:
+        return rgb
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 class AugmentPanel(QWidget):
@@ -207,13 +221,10 @@ class AugmentPanel(QWidget):
             with_token=True, key="augment_preview", on_result=self._show,
             on_error=lambda exc: self.status.setText(f"No preview: {exc}"))
 
-    def _show(self, tiles: list[tuple[np.ndarray, str]]) -> None:
-        for label, (rgb, caption) in zip(self.tiles, tiles, strict=False):
-            h, w = rgb.shape[:2]
-            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-            pixmap = QPixmap.fromImage(image).scaled(
-                TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation)
+    def _show(self, tiles: list[tuple]) -> None:
+        """(display buffer of the tile, caption, sample width, height) per sample."""
+        for label, (buffer, caption, w, h) in zip(self.tiles, tiles, strict=False):
+            pixmap = QPixmap.fromImage(qimage_view(buffer))  # the pixmap copies the pixels
             label.setPixmap(pixmap)
             label.setToolTip(caption or f"{w} x {h}")
             if caption:
