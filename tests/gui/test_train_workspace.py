@@ -305,3 +305,14 @@ def test_a_segmentation_project_opens_on_its_task(qtbot, tmp_path, dialogs):
     assert window.train.task == "semantic"  # not "classification", which has no labels
     window.train.stop_and_wait()
     window.close()
+
+
+def test_showing_a_config_builds_the_model_panel_once(qtbot, win, monkeypatch):
+    panel = win.train.model_panel
+    calls = []
+    original = panel.refresh_model
+    monkeypatch.setattr(panel, "refresh_model", lambda: calls.append(1) or original())
+    win.train.set_config({**win.train.config(), "model": "simple_cnn"})
+    assert calls == [1]  # it reads the project's runs and the weights on disk
+    panel.model.set_value("resnet18")  # a person's choice still shows the model
+    assert calls == [1, 1]

@@ -101,11 +101,15 @@ class ModelPanel(QWidget):
 
     # --- choices from the engine --------------------------------------------------------
     def set_task(self, task: str, project) -> None:
+        """The task's models as choices (call `refresh_model` after choosing one)."""
         from studio.gui.train.backend import FREEZE_MODES, list_models
 
         self.task, self.project = task, project
-        self.model.set_choices([(s.name, s.name) for s in list_models(task)])
-        for i, spec in enumerate(list_models(task)):
+        specs = list_models(task)
+        self.model.blockSignals(True)  # the caller shows the chosen model once, after
+        self.model.set_choices([(s.name, s.name) for s in specs])
+        self.model.blockSignals(False)
+        for i, spec in enumerate(specs):
             self.model.setItemData(i, spec.description, Qt.ItemDataRole.ToolTipRole)
         self.freeze_mode.set_choices([(m, m.replace("_", " ")) for m in FREEZE_MODES])
 

@@ -241,8 +241,10 @@ class TrainWorkspace(QWidget):
         self.controls.task.blockSignals(False)
         self.training_panel.set_task(task)
         self.model_panel.set_task(task, self.project)
+        self.model_panel.model.blockSignals(True)
         self.model_panel.model.set_value(self.base["model"])
-        self.model_panel.refresh_model()
+        self.model_panel.model.blockSignals(False)
+        self.model_panel.refresh_model()  # once: it reads the project's runs
         self.form.load(self.base)
         self.form.clear_errors()
         self.form.clear_reasons()
