@@ -20,14 +20,9 @@ class Controls(QWidget):
         self.recommend = QPushButton("Recommended")
         self.mirror = ChoiceEdit([(None, "not answered"), (True, "yes"), (False, "no")])
         self.mirror.setToolTip(MIRROR_QUESTION)
-        self.has_planner = backend.has_planner()
-        if self.has_planner:
-            self.recommend.setToolTip("Fill every setting from what this project's data says "
-                                      "(image sizes, classes, their balance, the device); each "
-                                      "recommended value shows its reason and can be changed.")
-        else:
-            self.recommend.setToolTip("Not available: this version of the engine has no "
-                                      "planner for recommended settings (studio.ml.plan).")
+        self.recommend.setToolTip("Fill every setting from what this project's data says "
+                                  "(image sizes, classes, their balance, the device); each "
+                                  "recommended value shows its reason and can be changed.")
         self.load = QPushButton("Load...")
         self.load.setToolTip("Load a config file (the JSON `studio-cli train --config` takes).")
         self.save = QPushButton("Save...")
@@ -75,8 +70,7 @@ class Controls(QWidget):
     def set_enabled(self, project_open: bool, running: bool) -> None:
         for b in (self.load, self.save, self.reset, self.task):
             b.setEnabled(not running)
-        self.recommend.setEnabled(project_open and not running and self.has_planner)
-        self.mirror.setEnabled(self.has_planner)
+        self.recommend.setEnabled(project_open and not running)
         self.start.setEnabled(project_open and not running)
         self.resume.setEnabled(project_open and not running)
         self.stop.setEnabled(running)

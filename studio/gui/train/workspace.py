@@ -227,15 +227,13 @@ class TrainWorkspace(QWidget):
 
     def set_config(self, cfg: dict) -> None:
         """Show a (possibly partial) config: missing options take the task's defaults."""
-        from studio.ml.config import merge
-
         task = cfg.get("task", self.task)
         if task not in self.backend.TASKS:
             raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(self.backend.TASKS)}.")
         defaults = self.backend.default_config(task)
         if "model_options" in cfg or cfg.get("model", defaults["model"]) != defaults["model"]:
             defaults["model_options"] = {}
-        self.base = merge(defaults, cfg)
+        self.base = self.backend.merge(defaults, cfg)
         self.controls.task.blockSignals(True)
         self.controls.task.set_value(task)
         self.controls.task.blockSignals(False)
@@ -448,7 +446,7 @@ class TrainWorkspace(QWidget):
 
     # --- recommended settings ---------------------------------------------------------------
     def recommend(self) -> None:
-        if self.project is None or not self.backend.has_planner():
+        if self.project is None:
             return
         mirror = self.controls.mirror.value()
         device = self.config().get("device", "auto")
