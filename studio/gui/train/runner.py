@@ -35,6 +35,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from studio.core.errors import TrainingError
+from studio.ml.fit_child import memory_in_use
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +54,6 @@ class RunEvents:
     end: dict | None = None
     error: BaseException | None = None
     memory: int | None = None  # bytes of device memory in use (CUDA) or process RSS
-
-
-def _memory_in_use(device: str) -> int | None:
-    try:
-        import torch
-
-        if torch.cuda.is_available() and device != "cpu":
-            return int(torch.cuda.memory_allocated())
-    except (ImportError, RuntimeError):
-        return None
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
 
 
 def calm_this_thread(gui_core: int | None = 0) -> None:
@@ -239,7 +225,6 @@ class TrainingRunner(QObject):
         self._pending = RunEvents()
         self._last_wake = 0.0
         self._thread: _FitThread | None = None
-        self.device = "auto"
         self._wake.connect(self._deliver)
 
     # --- GUI thread -------------------------------------------------------------------
@@ -253,7 +238,6 @@ class TrainingRunner(QObject):
             raise RuntimeError("a run is already training")
         self.stop_event.clear()
         self._pending = RunEvents()
-        self.device = str(config.get("device", "auto"))
         self.memory = None
         kind = _ProcessThread if self.mode == "process" else _FitThread
         self._thread = kind(self, project, config, resume)
@@ -289,8 +273,7 @@ class TrainingRunner(QObject):
         with self._lock:
             events, self._pending = self._pending, RunEvents()
         if events.batches or events.epochs or events.logs or events.end or events.error:
-            events.memory = self.memory if self.mode == "process" else _memory_in_use(
-                self.device)
+            events.memory = self.memory if self.mode == "process" else memory_in_use()
             self.eventsArrived.emit(events)
 
     def _on_finished(self) -> None:
