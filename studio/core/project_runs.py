@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.core.errors import NotFoundError
+from studio.core.errors import NotFoundError, ProjectError
 from studio.core.fileio import remove_stale_temp_files
 from studio.core.jsonutil import dumps_strict
 
@@ -57,8 +58,12 @@ def _record(row: tuple) -> RunRecord:
 class RunsMixin:
     """Run bookkeeping for `Project`."""
 
+    def _run_folder(self, run_id: int) -> Path:
+        return self.root / "runs" / f"run_{run_id:04d}"
+
     def run_dir(self, run_id: int) -> Path:
-        d = self.root / "runs" / f"run_{run_id:04d}"
+        """A run's folder, made when missing."""
+        d = self._run_folder(run_id)
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -140,8 +145,17 @@ class RunsMixin:
         return interrupted
 
     def delete_run(self, run_id: int) -> None:
+        """Delete a run: its record, then its folder (checkpoints, reports, recipe)."""
         self.run(run_id)
+        folder = self._run_folder(run_id)
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            pass  # a run that never saved anything has no folder
+        except OSError as exc:
+            raise ProjectError(f"Run {run_id} is deleted but its folder {folder} could not be "
+                               f"removed: {exc.strerror}. Delete it by hand.") from exc
 
 
 def _alive(pid: int) -> bool:

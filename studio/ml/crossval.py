@@ -13,14 +13,13 @@ runs are removed from the project once their predictions are taken.
 from __future__ import annotations
 
 import copy
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from studio.core.errors import ConfigError, ProjectError, TrainingError
+from studio.core.errors import ConfigError, TrainingError
 from studio.ml.datasets import decode
 from studio.ml.loop import stop_requested
 from studio.ml.predict import Predictor
@@ -115,7 +114,7 @@ def held_out_predictions(project, run_id: int, images: Sequence[tuple[int, str, 
                 _predict(predictor, [by_id[i] for i in group], f"fold {n}/{len(groups)}",
                          consume)
             finally:
-                _remove_run(project, result.run_id)
+                project.delete_run(result.run_id)
             cost.fold_seconds.append(time.perf_counter() - f0)
         cost.by_folds = len(inside)
     cost.seconds = time.perf_counter() - t0
@@ -130,11 +129,3 @@ def _predict(predictor: Predictor, images: Sequence[tuple[int, str, int]], sourc
         consume(image_id, result.probabilities, source)
 
 
-def _remove_run(project, run_id: int) -> None:
-    folder = project.run_dir(run_id)
-    project.delete_run(run_id)
-    try:
-        shutil.rmtree(folder)
-    except OSError as exc:
-        raise ProjectError(f"Could not remove the cross-validation run folder {folder}: "
-                          f"{exc.strerror}. Delete it by hand.") from exc

@@ -337,3 +337,14 @@ def test_class_usage_queries(project, make_image):
     assert project.class_ids_in_use() == {a, b}
     assert project.image_classes() == [(i1, a), (i2, b), (i2, a)]
     assert project.image_classes(kind="tag", split="val") == [(i2, a)]
+
+
+def test_delete_run_removes_its_record_and_folder(project):
+    kept, gone, bare = (project.create_run("semantic", {}) for _ in range(3))
+    (project.run_dir(gone) / "last.pt").write_bytes(b"weights")
+    project.run_dir(kept)
+    project.delete_run(gone)
+    project.delete_run(bare)  # never saved anything: no folder to remove
+    assert [r.id for r in project.runs()] == [kept]
+    assert not (project.root / "runs" / f"run_{gone:04d}").exists()
+    assert project.run_dir(kept).is_dir()

@@ -5,7 +5,6 @@ the folder, export the model (TorchScript / ONNX, in a worker, as the CLI does).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -50,13 +49,6 @@ def config_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     missing = "(not set)"
     return [(k, fa.get(k, missing), fb.get(k, missing)) for k in sorted(set(fa) | set(fb))
             if fa.get(k, missing) != fb.get(k, missing)]
-
-
-def delete_run_files(project, run_id: int) -> None:
-    """Delete a run's record and its folder of checkpoints (worker side)."""
-    folder = project.run_dir(run_id)
-    project.delete_run(run_id)
-    shutil.rmtree(folder, ignore_errors=False)
 
 
 class NumericItem(QTableWidgetItem):
@@ -240,7 +232,7 @@ class HistoryPanel(QWidget):
                 self, "Delete run", f"Delete {run.name} and its checkpoints? This cannot be "
                 "undone.") != QMessageBox.StandardButton.Yes:
             return
-        self.workers.submit(delete_run_files, self.project, run.id, key="delete_run",
+        self.workers.submit(self.project.delete_run, run.id, key="delete_run",
                             on_result=lambda _r: self.refresh(),
                             on_error=lambda exc: show_error(self, exc))
 
