@@ -17,8 +17,8 @@ from collections import Counter
 import numpy as np
 
 from studio.core.errors import ConfigError
+from studio.core.splits import SPLITS
 
-SPLIT_NAMES = ("train", "val", "test", "none")
 MAX_LABEL_IMAGES = 40  # label maps read for pixel frequencies and object sizes
 MAX_OFFSET_IMAGES = 20  # images decoded for the label-offset probe
 
@@ -73,7 +73,7 @@ def _labelled_ids(project, task: str, split: str | None, class_ids: list[int]) -
     ids: set[int] = set()
     for kind in task_kinds(task):
         ids |= {i for i, c in project.image_classes(kind=kind, split=split) if c in wanted}
-    return ids
+    return ids - project.pending_model_images(split)  # as training reads them (read_split)
 
 
 def _class_stats(counts: list[float], names: list[str]) -> dict:
@@ -234,12 +234,13 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
         raise ConfigError(f"This project has no labels for {task}; label some images first.")
     names_by_id = {c.id: c.name for c in project.classes()}
     names = [names_by_id.get(cid, str(cid)) for cid in class_ids]
-    by_split = {s: project.count_images(split=s) for s in SPLIT_NAMES}
-    labelled = {s: len(_labelled_ids(project, task, s, class_ids)) for s in SPLIT_NAMES}
+    by_split = {s: project.count_images(split=s) for s in SPLITS}
+    labelled_ids = {s: _labelled_ids(project, task, s, class_ids) for s in SPLITS}
+    labelled = {s: len(ids) for s, ids in labelled_ids.items()}
     if labelled.get(train_split, 0) == 0:
         raise ConfigError(f"The '{train_split}' split has no labelled images for {task}. Split "
                           "the project first (e.g. `studio-cli split PROJECT`).")
-    train_ids = _labelled_ids(project, task, train_split, class_ids)
+    train_ids = labelled_ids[train_split]  # a split outside SPLITS was refused just above
     records = [r for r in project.images(split=train_split) if r.id in train_ids]
     fp = {
         "task": task,
