@@ -301,6 +301,11 @@ def test_results_json_loads_with_loadres_and_detections_are_stored(project, tmp_
     assert store_detections(project, dets, class_ids, 7, masks=True) == 2  # replaced
     stored = [a for a in project.annotations(ids[0]) if a.source == "model:7"]
     assert len(stored) == 2 and all(a.kind == "mask" and a.score for a in stored)
+    # stored detections wait for a person: the image is marked for review and training
+    # leaves it out; the image that received none keeps its status
+    assert project.image(ids[0]).status == "review"
+    assert project.pending_model_images() == {ids[0]}
+    assert project.image(ids[1]).status != "review"
 
 
 def test_tiled_detection_reports_each_object_once():

@@ -181,35 +181,33 @@ def write_coco_results(path: str | Path, results: list[dict]) -> Path:
 
 def store_detections(project, detections: Sequence[Detections], class_ids: Sequence[int],
                      run_id: int, masks: bool) -> int:
-    """Save detections of project images as objects with scores, source ``model:<run>``.
+    """Save detections of project images as objects with scores, source ``model:<run>``,
+    and mark the images that received any for review (training leaves them out until a
+    person has checked them).
 
     Earlier objects of the same run on those images are replaced (predicting twice does
     not double them). Detections of images outside the project are refused.
     """
     source = f"model:{run_id}"
-    rows = []
+    per_image: dict[int, list[dict]] = {}
     for det in detections:
         if det.image_id is None:
             raise ValidationError(f"'{det.image}' is not an image of this project; only project "
                               "images can receive predicted objects.")
+        rows = per_image.setdefault(int(det.image_id), [])
         for i in range(len(det)):
             class_id = int(class_ids[int(det.classes[i])])
             if masks and det.masks is not None:
                 geom = MaskGeom.from_full(det.masks[i])
                 if geom.area == 0:
                     continue
-                rows.append(dict(image_id=det.image_id, class_id=class_id, kind="mask",
-                                 geometry=geom, source=source, score=float(det.scores[i])))
+                rows.append(dict(class_id=class_id, kind="mask", geometry=geom,
+                                 score=float(det.scores[i])))
             else:
                 x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
-                rows.append(dict(image_id=det.image_id, class_id=class_id, kind="box",
-                                 geometry=(x1, y1, x2 - x1, y2 - y1), source=source,
+                rows.append(dict(class_id=class_id, kind="box",
+                                 geometry=(x1, y1, x2 - x1, y2 - y1),
                                  score=float(det.scores[i])))
-    old = [a.id for det in detections for a in project.annotations(det.image_id)
-           if a.source == source]
     with project.transaction():
-        if old:
-            project.delete_annotations(old)
-        if rows:
-            project.add_annotations(rows)
-    return len(rows)
+        return sum(len(project.replace_model_annotations(image_id, source, rows))
+                   for image_id, rows in per_image.items())

@@ -44,12 +44,10 @@ def postprocess_result(recipe: dict, result, image: np.ndarray | None = None) ->
 
 
 def store_label_map(project, image_id: int, labels: np.ndarray, class_ids: Sequence[int],
-                    source: str, mark_review: bool = True) -> tuple[list[int], list]:
+                    source: str) -> None:
     """Replace the image's annotations from `source` by one mask per class in `labels`
-    (value = position in `class_ids`, 255 = unlabelled, left out), in one transaction.
-
-    Returns (new annotation ids, the removed annotations) so that a caller can undo.
-    """
+    (value = position in `class_ids`, 255 = unlabelled, left out), in one transaction,
+    marking the image for review when it stores any."""
     labels = np.asarray(labels)
     img = project.image(image_id)
     if labels.shape != (img.height, img.width):
@@ -60,15 +58,9 @@ def store_label_map(project, image_id: int, labels: np.ndarray, class_ids: Seque
     if bad:
         raise ConfigError(f"The mask holds class index {bad[0]}, but only {len(class_ids)} "
                           "classes were given.")
-    old = [a for a in project.annotations(image_id) if a.source == source]
-    items = [dict(image_id=image_id, class_id=int(class_ids[v]), kind="mask",
-                  geometry=MaskGeom.from_full(labels == v), source=source) for v in present]
-    with project.transaction():
-        project.delete_annotations([a.id for a in old])
-        ids = project.add_annotations(items)
-        if mark_review:
-            project.set_status(image_id, "review")
-    return ids, old
+    project.replace_model_annotations(image_id, source, [
+        dict(class_id=int(class_ids[v]), kind="mask", geometry=MaskGeom.from_full(labels == v))
+        for v in present])
 
 
 @dataclass
