@@ -15,6 +15,7 @@ import numpy as np
 
 from studio.core.errors import ConfigError, DataError
 from studio.core.fileio import atomic_write_bytes
+from studio.core.formats.base import unique_name
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.ml.loop import stop_requested
@@ -72,15 +73,6 @@ class BatchSummary:
     cancelled: bool = False
 
 
-def _unique_name(stem: str, used: set[str]) -> str:
-    name, n = stem, 1
-    while name in used:
-        n += 1
-        name = f"{stem}_{n}"
-    used.add(name)
-    return name
-
-
 def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: dict,
                        out: str | Path | None = None, store: bool = False,
                        device: str = "auto", which: str = "best",
@@ -123,7 +115,7 @@ def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: d
             ok, buf = cv2.imencode(".png", labels)
             if not ok:
                 raise DataError(f"Could not encode the mask of {rec.abs_path}.")
-            target = folder / f"{_unique_name(Path(rec.path).stem, used)}.png"
+            target = folder / unique_name(f"{Path(rec.path).stem}.png", used, str(rec.id))
             atomic_write_bytes(target, buf.tobytes())
             summary.written.append(str(target))
         if store and rec.id not in summary.skipped_labelled:
