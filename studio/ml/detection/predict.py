@@ -86,8 +86,8 @@ def tiled_detect(model: nn.Module, image: torch.Tensor, window: int, overlap: fl
     step = max(1, int(round(window * (1.0 - overlap))))
     ys, xs = _starts(height, window, step), _starts(width, window, step)
     parts = []
-    for y0 in ys:
-        for x0 in xs:
+    for j, y0 in enumerate(ys):
+        for i, x0 in enumerate(xs):
             tile = image[:, y0:y0 + window, x0:x0 + window]
             th, tw = tile.shape[-2:]
             if th < window or tw < window:
@@ -97,10 +97,10 @@ def tiled_detect(model: nn.Module, image: torch.Tensor, window: int, overlap: fl
             cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
             # this tile's share: from the middle of the overlap with the previous tile to
             # the middle of the overlap with the next one
-            lo_x = 0 if x0 == xs[0] else (window - (x0 - xs[xs.index(x0) - 1])) / 2
-            lo_y = 0 if y0 == ys[0] else (window - (y0 - ys[ys.index(y0) - 1])) / 2
-            hi_x = tw if x0 == xs[-1] else tw - (window - (xs[xs.index(x0) + 1] - x0)) / 2
-            hi_y = th if y0 == ys[-1] else th - (window - (ys[ys.index(y0) + 1] - y0)) / 2
+            lo_x = 0 if i == 0 else (window - (x0 - xs[i - 1])) / 2
+            lo_y = 0 if j == 0 else (window - (y0 - ys[j - 1])) / 2
+            hi_x = tw if i == len(xs) - 1 else tw - (window - (xs[i + 1] - x0)) / 2
+            hi_y = th if j == len(ys) - 1 else th - (window - (ys[j + 1] - y0)) / 2
             keep = (cx >= lo_x) & (cx < hi_x) & (cy >= lo_y) & (cy < hi_y)
             out = {k: v[keep] for k, v in out.items()}
             out["boxes"] = out["boxes"] + out["boxes"].new_tensor([x0, y0, x0, y0])
