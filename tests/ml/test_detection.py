@@ -335,8 +335,11 @@ def test_tiled_detection_reports_each_object_once():
     image = torch.stack([xx, yy, torch.ones_like(xx)])
     finder = Finder()
     out = detect(finder, [image], "crop", 48, 0.25)[0]
-    assert finder.tiles == 4 * 3  # x at 0, 36, 72, 82; y at 0, 36, 52
+    assert finder.tiles == 4 * 3  # x at 0, 27, 55, 82; y at 0, 26, 52
     assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
+    for window, overlap in ((20, 0.0), (24, 0.5), (40, 0.9), (150, 0.25)):
+        out = detect(Finder(), [image], "crop", window, overlap)[0]
+        assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]], (window, overlap)
     whole = detect(Finder(), [image], "resize")[0]
     assert whole["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
 

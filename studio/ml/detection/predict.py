@@ -28,6 +28,7 @@ from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
+from studio.ml.inference import window_positions
 
 # validation and evaluation score every detection down to this (COCO mAP needs the tail)
 EVAL_SCORE_THRESHOLD = 0.05
@@ -65,13 +66,6 @@ def thresholds(model: nn.Module, score: float, nms_iou: float, max_detections: i
         heads.score_thresh, heads.nms_thresh, heads.detections_per_img = old
 
 
-def _starts(size: int, window: int, step: int) -> list[int]:
-    if size <= window:
-        return [0]
-    starts = list(range(0, size - window, step)) + [size - window]
-    return sorted(set(starts))
-
-
 def _empty_like(output: dict, height: int, width: int) -> dict:
     out = {k: v[:0] for k, v in output.items()}
     if "masks" in output:
@@ -83,8 +77,7 @@ def tiled_detect(model: nn.Module, image: torch.Tensor, window: int, overlap: fl
                  nms_iou: float = 0.5, max_detections: int = 100) -> dict:
     """Detections of one (C, H, W) image predicted ``window`` x ``window`` tile by tile."""
     _, height, width = image.shape
-    step = max(1, int(round(window * (1.0 - overlap))))
-    ys, xs = _starts(height, window, step), _starts(width, window, step)
+    ys, xs = window_positions(height, window, overlap), window_positions(width, window, overlap)
     parts = []
     for j, y0 in enumerate(ys):
         for i, x0 in enumerate(xs):
