@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import numpy as np
@@ -377,3 +378,18 @@ def test_export_errors_are_clear(tmp_path, monkeypatch):
         RuntimeError("unsupported operation")))
     with pytest.raises(StudioError, match="TorchScript export .* failed"):
         export.export_detector(model, "torchscript", tmp_path / "m.pt", 3, 32)
+    # what the ONNX exporter cannot do is "not supported"; a failed write (a full disk)
+    # goes up as the OSError it is, for export_model to report as such
+    monkeypatch.setattr(export.importlib.util, "find_spec", real)
+    failure: Exception = RuntimeError("unsupported operator")
+
+    def onnx_export(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(export.torch.onnx, "export", onnx_export)
+    with pytest.raises(StudioError, match="ONNX export .* not supported"):
+        export.export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    failure = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as raised:
+        export.export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    assert raised.value is failure
