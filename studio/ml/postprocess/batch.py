@@ -19,8 +19,9 @@ from studio.core.formats.base import unique_name
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.ml.loop import stop_requested
+from studio.ml.postprocess.labels import UNLABELLED
 from studio.ml.postprocess.pipeline import apply_recipe
-from studio.ml.postprocess.recipe import NEEDS_IMAGE, UNLABELLED, validate_recipe
+from studio.ml.postprocess.recipe import NEEDS_IMAGE, validate_recipe
 
 
 def model_source(run_id: int) -> str:
