@@ -74,5 +74,6 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     if args.store:
         stored = store_detections(project, detections, meta["class_ids"], args.run,
                                   masks=meta["task"] == "instance")
-        print(f"stored {stored} objects as model:{args.run}")
+        print(f"stored {stored} objects as model:{args.run}; images that received any are "
+              "marked for review")
     return 0

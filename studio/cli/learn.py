@@ -65,8 +65,8 @@ def register(sub) -> None:
                    help="average over the training flips (default: as the run's config says)")
     p.add_argument("--store", action="store_true",
                    help="detection / instance: also save the detections in the project as "
-                        "objects with scores (source model:RUN), replacing that run's earlier "
-                        "ones; every image must belong to the project")
+                        "objects with scores (source model:RUN, status review), replacing that "
+                        "run's earlier ones; every image must belong to the project")
     p.add_argument("--postprocess", metavar="RECIPE",
                    help="clean the label maps with a post-processing recipe (JSON)")
     p.set_defaults(func=cmd_predict)

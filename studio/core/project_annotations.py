@@ -307,6 +307,22 @@ class AnnotationsMixin:
         with self.transaction() as conn:
             conn.executemany("DELETE FROM annotations WHERE id = ?", [(i,) for i in annotation_ids])
 
+    def replace_model_annotations(self, image_id: int, source: str,
+                                  items: Iterable[dict]) -> list[int]:
+        """Replace the image's annotations from `source` (e.g. ``model:<run>``) by `items`
+        (as `add_annotations` takes them, each given this image and source) in one
+        transaction, and mark the image for review when any were added, so that no
+        model-made annotation counts as ground truth before a person has checked it.
+        Returns the new annotation ids in order."""
+        items = [dict(it, image_id=int(image_id), source=source) for it in items]
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM annotations WHERE image_id = ? AND source = ?",
+                         (int(image_id), source))
+            ids = self.add_annotations(items)
+            if ids:
+                self.set_status(int(image_id), "review")
+        return ids
+
     def restore_annotation(self, ann: Annotation) -> None:
         """Put back a deleted annotation with its original id (used by undo)."""
         row = self._annotation_row(ann.image_id, ann.class_id, ann.kind, ann.geometry, ann.source,

@@ -23,6 +23,7 @@ import torch
 from studio.core.errors import ExportError, ValidationError
 from studio.core.fileio import atomic_path, atomic_write_text, disk_full_error, is_disk_full
 from studio.ml.detection.export import export_detector
+from studio.ml.onnx_run import run_onnx
 from studio.ml.tasks import DETECTION_TASKS
 
 FORMATS = ("torchscript", "onnx")
@@ -126,15 +127,4 @@ def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:
             raise  # writing failed (a full disk): reported by export_model
         except Exception as exc:  # the exporters raise many exception types
             raise ExportError(f"ONNX export failed: {exc}") from exc
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        _check("ONNX", expected, session.run(None, {"input": probe.numpy()})[0])
-    else:  # onnx's own pure-NumPy reference runtime: slower, but needs nothing more
-        import onnx
-        from onnx.reference import ReferenceEvaluator
-
-        onnx.checker.check_model(str(tmp))
-        session = ReferenceEvaluator(str(tmp))
-        _check("ONNX", expected, session.run(None, {"input": probe.numpy()})[0])
+    _check("ONNX", expected, run_onnx(tmp, {"input": probe.numpy()})[0])

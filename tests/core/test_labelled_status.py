@@ -1,10 +1,13 @@
 """Imported labelled images are done; "unlabelled" means without annotations; object
-counts leave image tags out."""
+counts leave image tags out; model-made annotations mark their image for review."""
 
 from __future__ import annotations
 
 import shutil
 
+import pytest
+
+from studio.core.errors import NotFoundError
 from studio.core.formats import import_dataset
 
 
@@ -58,3 +61,32 @@ def test_object_count_leaves_tags_out_and_done_empty_images_are_labelled(project
     assert project.image_ids(unlabelled=True) == [e]
     project.set_status(e, "done")  # an empty image a person marked done is labelled
     assert project.image_ids(unlabelled=True) == []
+
+
+def test_replacing_model_annotations_marks_the_image_for_review(project, make_image):
+    cls = project.add_class("cell")
+    a, _ = project.add_image(make_image("a.png", 20, 30, seed=1))
+    b, _ = project.add_image(make_image("b.png", 20, 30, seed=2))
+    project.set_status([a, b], "done")
+    manual = project.add_annotation(a, cls, "box", (1, 1, 4, 4))
+    other_run = project.add_annotation(a, cls, "box", (2, 2, 4, 4), source="model:2")
+    box = dict(class_id=cls, kind="box", geometry=(0, 0, 5, 5), score=0.9)
+    first = project.replace_model_annotations(a, "model:1", [box, box])
+    again = project.replace_model_annotations(a, "model:1", [box])
+    assert len(first) == 2 and len(again) == 1
+    kept = {x.id: x.source for x in project.annotations(a)}
+    assert kept == {manual: "manual", other_run: "model:2", again[0]: "model:1"}
+    assert project.annotation(again[0]).score == 0.9
+    assert project.image(a).status == "review" and project.pending_model_images() == {a}
+    # nothing added: nothing to review, the status stays
+    assert project.replace_model_annotations(b, "model:1", []) == []
+    assert project.image(b).status == "done"
+    # a failing item leaves the old annotations and the status as they were
+    bad = dict(class_id=cls + 99, kind="box", geometry=(0, 0, 5, 5))
+    with pytest.raises(NotFoundError):
+        project.replace_model_annotations(b, "model:2", [bad])
+    project.set_status(a, "done")
+    with pytest.raises(NotFoundError):
+        project.replace_model_annotations(a, "model:1", [box, bad])
+    assert [x.id for x in project.annotations(a)] == [manual, other_run, again[0]]
+    assert project.image(a).status == "done"

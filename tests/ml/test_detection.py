@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import numpy as np
@@ -301,6 +302,11 @@ def test_results_json_loads_with_loadres_and_detections_are_stored(project, tmp_
     assert store_detections(project, dets, class_ids, 7, masks=True) == 2  # replaced
     stored = [a for a in project.annotations(ids[0]) if a.source == "model:7"]
     assert len(stored) == 2 and all(a.kind == "mask" and a.score for a in stored)
+    # stored detections wait for a person: the image is marked for review and training
+    # leaves it out; the image that received none keeps its status
+    assert project.image(ids[0]).status == "review"
+    assert project.pending_model_images() == {ids[0]}
+    assert project.image(ids[1]).status != "review"
 
 
 def test_tiled_detection_reports_each_object_once():
@@ -330,8 +336,11 @@ def test_tiled_detection_reports_each_object_once():
     image = torch.stack([xx, yy, torch.ones_like(xx)])
     finder = Finder()
     out = detect(finder, [image], "crop", 48, 0.25)[0]
-    assert finder.tiles == 4 * 3  # x at 0, 36, 72, 82; y at 0, 36, 52
+    assert finder.tiles == 4 * 3  # x at 0, 27, 55, 82; y at 0, 26, 52
     assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
+    for window, overlap in ((20, 0.0), (24, 0.5), (40, 0.9), (150, 0.25)):
+        out = detect(Finder(), [image], "crop", window, overlap)[0]
+        assert out["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]], (window, overlap)
     whole = detect(Finder(), [image], "resize")[0]
     assert whole["boxes"].tolist() == [[60.0, 40.0, 70.0, 50.0]]
 
@@ -369,3 +378,18 @@ def test_export_errors_are_clear(tmp_path, monkeypatch):
         RuntimeError("unsupported operation")))
     with pytest.raises(StudioError, match="TorchScript export .* failed"):
         export.export_detector(model, "torchscript", tmp_path / "m.pt", 3, 32)
+    # what the ONNX exporter cannot do is "not supported"; a failed write (a full disk)
+    # goes up as the OSError it is, for export_model to report as such
+    monkeypatch.setattr(export.importlib.util, "find_spec", real)
+    failure: Exception = RuntimeError("unsupported operator")
+
+    def onnx_export(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(export.torch.onnx, "export", onnx_export)
+    with pytest.raises(StudioError, match="ONNX export .* not supported"):
+        export.export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    failure = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as raised:
+        export.export_detector(model, "onnx", tmp_path / "m.onnx", 3, 32)
+    assert raised.value is failure

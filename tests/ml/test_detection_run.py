@@ -126,7 +126,9 @@ def test_cli_detection_round(project, tmp_path, capsys, torch_one_thread):
 
     with Project.open(folder) as again:
         stored = [a for a in again.annotations(ids[0]) if a.source == f"model:{run}"]
+        status = again.image(ids[0]).status
     assert len(stored) == len(results)
+    assert (status == "review") == bool(results)
     outside = tmp_path / "outside.png"
     outside.write_bytes(image.read_bytes()[:-1] + b"\0")
     assert main(["predict", folder, "--run", str(run), "--images", str(outside), "--out",

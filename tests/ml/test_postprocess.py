@@ -10,6 +10,7 @@ import pytest
 
 from studio.core.errors import ConfigError
 from studio.ml.postprocess import (
+    UNLABELLED,
     RecipeRunner,
     apply_recipe,
     components,
@@ -308,6 +309,9 @@ def test_label_map_input_and_missing_inputs():
     with pytest.raises(ConfigError, match="class index 4"):
         apply_recipe(recipe({"op": "components", "min_size": 3, "classes": [4]}), labels=labels,
                      num_classes=2)
+    # a map with no labelled pixel still has its background class: nothing to clean
+    empty = np.full((6, 6), UNLABELLED, np.uint8)
+    assert (apply_recipe(r, labels=empty) == UNLABELLED).all()
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import ExportError
+from studio.ml.onnx_run import run_onnx
 
 ONNX_OPSET = 17
 ATOL = 1e-3
@@ -62,7 +63,8 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
         with torch.no_grad():
             got = scripted([probe])[1][0]
         _compare("TorchScript", expected, got["boxes"].numpy(), got["scores"].numpy())
-        scripted.save(str(tmp))
+        # in memory, then written by Python: torch's zip writer aborts the process on a full disk
+        tmp.write_bytes(scripted.save_to_buffer())
         return
     if importlib.util.find_spec("onnx") is None:
         raise ExportError("ONNX export needs the 'onnx' package: pip install onnx")
@@ -78,19 +80,10 @@ def export_detector(model: nn.Module, fmt: str, tmp: Path, channels: int, size: 
                               dynamo=False, input_names=["image"], output_names=outputs,
                               dynamic_axes={k: v for k, v in axes.items()
                                             if k == "image" or k in outputs})
+        except OSError:
+            raise  # writing failed (a full disk): the caller reports it
         except Exception as exc:  # the exporter raises many exception types
             raise ExportError(f"ONNX export of this detection model is not supported by "
                               f"torchvision here: {exc}") from exc
-    feed = {"image": probe.numpy()}
-    if importlib.util.find_spec("onnxruntime") is not None:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run(None, feed)
-    else:  # onnx's own pure-NumPy reference runtime: slow, but needs nothing more
-        import onnx
-        from onnx.reference import ReferenceEvaluator
-
-        onnx.checker.check_model(str(tmp))
-        got = ReferenceEvaluator(str(tmp)).run(None, feed)
+    got = run_onnx(tmp, {"image": probe.numpy()})
     _compare("ONNX", expected, got[0], got[2])

@@ -28,6 +28,7 @@ from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
+from studio.ml.inference import window_positions
 
 # validation and evaluation score every detection down to this (COCO mAP needs the tail)
 EVAL_SCORE_THRESHOLD = 0.05
@@ -65,13 +66,6 @@ def thresholds(model: nn.Module, score: float, nms_iou: float, max_detections: i
         heads.score_thresh, heads.nms_thresh, heads.detections_per_img = old
 
 
-def _starts(size: int, window: int, step: int) -> list[int]:
-    if size <= window:
-        return [0]
-    starts = list(range(0, size - window, step)) + [size - window]
-    return sorted(set(starts))
-
-
 def _empty_like(output: dict, height: int, width: int) -> dict:
     out = {k: v[:0] for k, v in output.items()}
     if "masks" in output:
@@ -83,11 +77,10 @@ def tiled_detect(model: nn.Module, image: torch.Tensor, window: int, overlap: fl
                  nms_iou: float = 0.5, max_detections: int = 100) -> dict:
     """Detections of one (C, H, W) image predicted ``window`` x ``window`` tile by tile."""
     _, height, width = image.shape
-    step = max(1, int(round(window * (1.0 - overlap))))
-    ys, xs = _starts(height, window, step), _starts(width, window, step)
+    ys, xs = window_positions(height, window, overlap), window_positions(width, window, overlap)
     parts = []
-    for y0 in ys:
-        for x0 in xs:
+    for j, y0 in enumerate(ys):
+        for i, x0 in enumerate(xs):
             tile = image[:, y0:y0 + window, x0:x0 + window]
             th, tw = tile.shape[-2:]
             if th < window or tw < window:
@@ -97,10 +90,10 @@ def tiled_detect(model: nn.Module, image: torch.Tensor, window: int, overlap: fl
             cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
             # this tile's share: from the middle of the overlap with the previous tile to
             # the middle of the overlap with the next one
-            lo_x = 0 if x0 == xs[0] else (window - (x0 - xs[xs.index(x0) - 1])) / 2
-            lo_y = 0 if y0 == ys[0] else (window - (y0 - ys[ys.index(y0) - 1])) / 2
-            hi_x = tw if x0 == xs[-1] else tw - (window - (xs[xs.index(x0) + 1] - x0)) / 2
-            hi_y = th if y0 == ys[-1] else th - (window - (ys[ys.index(y0) + 1] - y0)) / 2
+            lo_x = 0 if i == 0 else (window - (x0 - xs[i - 1])) / 2
+            lo_y = 0 if j == 0 else (window - (y0 - ys[j - 1])) / 2
+            hi_x = tw if i == len(xs) - 1 else tw - (window - (xs[i + 1] - x0)) / 2
+            hi_y = th if j == len(ys) - 1 else th - (window - (ys[j + 1] - y0)) / 2
             keep = (cx >= lo_x) & (cx < hi_x) & (cy >= lo_y) & (cy < hi_y)
             out = {k: v[keep] for k, v in out.items()}
             out["boxes"] = out["boxes"] + out["boxes"].new_tensor([x0, y0, x0, y0])
@@ -181,35 +174,33 @@ def write_coco_results(path: str | Path, results: list[dict]) -> Path:
 
 def store_detections(project, detections: Sequence[Detections], class_ids: Sequence[int],
                      run_id: int, masks: bool) -> int:
-    """Save detections of project images as objects with scores, source ``model:<run>``.
+    """Save detections of project images as objects with scores, source ``model:<run>``,
+    and mark the images that received any for review (training leaves them out until a
+    person has checked them).
 
     Earlier objects of the same run on those images are replaced (predicting twice does
     not double them). Detections of images outside the project are refused.
     """
     source = f"model:{run_id}"
-    rows = []
+    per_image: dict[int, list[dict]] = {}
     for det in detections:
         if det.image_id is None:
             raise ValidationError(f"'{det.image}' is not an image of this project; only project "
                               "images can receive predicted objects.")
+        rows = per_image.setdefault(int(det.image_id), [])
         for i in range(len(det)):
             class_id = int(class_ids[int(det.classes[i])])
             if masks and det.masks is not None:
                 geom = MaskGeom.from_full(det.masks[i])
                 if geom.area == 0:
                     continue
-                rows.append(dict(image_id=det.image_id, class_id=class_id, kind="mask",
-                                 geometry=geom, source=source, score=float(det.scores[i])))
+                rows.append(dict(class_id=class_id, kind="mask", geometry=geom,
+                                 score=float(det.scores[i])))
             else:
                 x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
-                rows.append(dict(image_id=det.image_id, class_id=class_id, kind="box",
-                                 geometry=(x1, y1, x2 - x1, y2 - y1), source=source,
+                rows.append(dict(class_id=class_id, kind="box",
+                                 geometry=(x1, y1, x2 - x1, y2 - y1),
                                  score=float(det.scores[i])))
-    old = [a.id for det in detections for a in project.annotations(det.image_id)
-           if a.source == source]
     with project.transaction():
-        if old:
-            project.delete_annotations(old)
-        if rows:
-            project.add_annotations(rows)
-    return len(rows)
+        return sum(len(project.replace_model_annotations(image_id, source, rows))
+                   for image_id, rows in per_image.items())

@@ -10,13 +10,12 @@ sliders); the single steps live in `labels`, `morph`, `regions`, `crf` and
 """
 
 from studio.ml.postprocess.crf import dense_crf
-from studio.ml.postprocess.labels import hysteresis, threshold
+from studio.ml.postprocess.labels import UNLABELLED, hysteresis, threshold
 from studio.ml.postprocess.morph import morphology
 from studio.ml.postprocess.pipeline import RecipeRunner, apply_recipe
 from studio.ml.postprocess.recipe import (
     STEP_DEFAULTS,
     STEP_PARAMETERS,
-    UNLABELLED,
     default_recipe,
     load_recipe,
     load_run_recipe,

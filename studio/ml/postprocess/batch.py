@@ -15,11 +15,13 @@ import numpy as np
 
 from studio.core.errors import ConfigError, DataError
 from studio.core.fileio import atomic_write_bytes
+from studio.core.formats.base import unique_name
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.ml.loop import stop_requested
+from studio.ml.postprocess.labels import UNLABELLED
 from studio.ml.postprocess.pipeline import apply_recipe
-from studio.ml.postprocess.recipe import NEEDS_IMAGE, UNLABELLED, validate_recipe
+from studio.ml.postprocess.recipe import NEEDS_IMAGE, validate_recipe
 
 
 def model_source(run_id: int) -> str:
@@ -44,12 +46,10 @@ def postprocess_result(recipe: dict, result, image: np.ndarray | None = None) ->
 
 
 def store_label_map(project, image_id: int, labels: np.ndarray, class_ids: Sequence[int],
-                    source: str, mark_review: bool = True) -> tuple[list[int], list]:
+                    source: str) -> None:
     """Replace the image's annotations from `source` by one mask per class in `labels`
-    (value = position in `class_ids`, 255 = unlabelled, left out), in one transaction.
-
-    Returns (new annotation ids, the removed annotations) so that a caller can undo.
-    """
+    (value = position in `class_ids`, 255 = unlabelled, left out), in one transaction,
+    marking the image for review when it stores any."""
     labels = np.asarray(labels)
     img = project.image(image_id)
     if labels.shape != (img.height, img.width):
@@ -60,15 +60,9 @@ def store_label_map(project, image_id: int, labels: np.ndarray, class_ids: Seque
     if bad:
         raise ConfigError(f"The mask holds class index {bad[0]}, but only {len(class_ids)} "
                           "classes were given.")
-    old = [a for a in project.annotations(image_id) if a.source == source]
-    items = [dict(image_id=image_id, class_id=int(class_ids[v]), kind="mask",
-                  geometry=MaskGeom.from_full(labels == v), source=source) for v in present]
-    with project.transaction():
-        project.delete_annotations([a.id for a in old])
-        ids = project.add_annotations(items)
-        if mark_review:
-            project.set_status(image_id, "review")
-    return ids, old
+    project.replace_model_annotations(image_id, source, [
+        dict(class_id=int(class_ids[v]), kind="mask", geometry=MaskGeom.from_full(labels == v))
+        for v in present])
 
 
 @dataclass
@@ -78,15 +72,6 @@ class BatchSummary:
     stored: list[int] = field(default_factory=list)
     skipped_labelled: list[int] = field(default_factory=list)  # had manual regions: left alone
     cancelled: bool = False
-
-
-def _unique_name(stem: str, used: set[str]) -> str:
-    name, n = stem, 1
-    while name in used:
-        n += 1
-        name = f"{stem}_{n}"
-    used.add(name)
-    return name
 
 
 def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: dict,
@@ -131,7 +116,7 @@ def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: d
             ok, buf = cv2.imencode(".png", labels)
             if not ok:
                 raise DataError(f"Could not encode the mask of {rec.abs_path}.")
-            target = folder / f"{_unique_name(Path(rec.path).stem, used)}.png"
+            target = folder / unique_name(f"{Path(rec.path).stem}.png", used, str(rec.id))
             atomic_write_bytes(target, buf.tobytes())
             summary.written.append(str(target))
         if store and rec.id not in summary.skipped_labelled:

@@ -129,9 +129,8 @@ class RecipeRunner:
             self.num_classes = int(self.probabilities.shape[0])
         elif num_classes is not None:
             self.num_classes = int(num_classes)
-        else:
-            valid = self.labels[self.labels != lab.UNLABELLED]
-            self.num_classes = int(valid.max()) + 1 if valid.size else 1
+        else:  # at least one, so that an all-unlabelled map has a background class 0
+            self.num_classes = max(1, lab.count_classes(self.labels))
         self._keys: list[str] = []
         self._states: list[_State] = []
         self.steps_run = 0  # steps computed by the last run() (the rest came from the cache)
@@ -161,10 +160,6 @@ class RecipeRunner:
             self.steps_run += 1
         self._keys, self._states = keys, states
         return _labels_of(state).copy()
-
-    def refined_probabilities(self) -> np.ndarray | None:
-        """The probabilities after the last run's probability steps (the CRF), if any."""
-        return self._states[-1].probabilities if self._states else self.probabilities
 
 
 def apply_recipe(recipe: dict, probabilities: np.ndarray | None = None,

@@ -28,7 +28,6 @@ from studio.core.errors import ConfigError
 from studio.core.fileio import atomic_write_bytes
 
 RECIPE_VERSION = 1
-UNLABELLED = 255
 MORPH_OPERATIONS = ("erode", "dilate", "open", "close")
 KERNEL_SHAPES = ("ellipse", "rect", "cross")
 

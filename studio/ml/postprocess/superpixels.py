@@ -8,8 +8,6 @@ import numpy as np
 
 from studio.core.errors import ConfigError
 
-UNLABELLED = 255
-
 
 def slic_segments(image: np.ndarray, region_size: int = 16, compactness: float = 10.0,
                   iterations: int = 10) -> tuple[np.ndarray, int]:
