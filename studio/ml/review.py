@@ -29,6 +29,7 @@ from studio.core.errors import ConfigError
 from studio.core.splits import SPLITS
 from studio.ml.crossval import HeldOutCost, held_out_predictions
 from studio.ml.datasets import decode, read_split
+from studio.ml.metrics_seg import pixel_metrics_from_confusion
 from studio.ml.predict import Predictor
 from studio.ml.tasks import IGNORE_INDEX, task_kinds
 
@@ -95,11 +96,8 @@ def segmentation_error(probs: np.ndarray, target: np.ndarray) -> tuple[float, in
     t, p = target[valid].astype(np.int64), pred[valid].astype(np.int64)
     if t.size == 0:
         return 0.0, None, 0.0
-    cm = np.bincount(t * c + p, minlength=c * c).reshape(c, c).astype(np.float64)
-    tp = np.diag(cm)
-    den = cm.sum(0) + cm.sum(1)
-    present = den > 0
-    dice = float(np.mean(2 * tp[present] / den[present]))
+    cm = np.bincount(t * c + p, minlength=c * c).reshape(c, c)
+    dice = pixel_metrics_from_confusion(cm)["mean_dice"]
     wrong = p != t
     proposed = int(np.bincount(p[wrong], minlength=c).argmax()) if wrong.any() else None
     given_p = np.take_along_axis(probs[:, valid], t[None], 0)[0]
