@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from studio.core.errors import ValidationError
-from studio.core.fileio import atomic_write_bytes
+from studio.core.fileio import atomic_write_json
 from studio.core.jsonutil import dumps_strict
 
 SUMMARY = ("map", "map50", "map75", "ar100")
@@ -68,8 +67,7 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
                "height": d.height} for n, d in zip(numbers, detections, strict=True)]
     cats = [{"id": c, "name": name} for c, name in zip(categories, meta["class_names"],
                                                       strict=True)]
-    atomic_write_bytes(out / "images.json", json.dumps(
-        {"images": images, "categories": cats}, indent=1).encode("utf-8"))
+    atomic_write_json(out / "images.json", {"images": images, "categories": cats})
     print(f"wrote {target} ({len(results)} detections in {len(paths)} images)")
     if args.store:
         stored = store_detections(project, detections, meta["class_ids"], args.run,
