@@ -17,6 +17,18 @@ def json_safe(value):
     return value
 
 
+def nan_for_none(value):
+    """The inverse of `json_safe` for numbers read back: every None becomes NaN,
+    recursively (use where None only ever stood for a missing figure)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nan_for_none(v) for v in value]
+    return value
+
+
 def dumps_strict(value, **kwargs) -> str:
     """json.dumps that other tools can always parse (metrics may hold NaN for absent classes)."""
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)

@@ -9,12 +9,11 @@ that trained it) so a window shows it later without running the model (`stored_r
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_text
-from studio.core.jsonutil import dumps_strict
+from studio.core.jsonutil import dumps_strict, nan_for_none
 from studio.ml.builders import build_criterion, build_eval_forward, build_meter
 from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import ProjectDataset, make_loader, read_split
@@ -110,14 +109,4 @@ def stored_report(project, run_id: int, split: str = "val", which: str = "best"
         return None
     if not isinstance(kept, dict) or kept.get("checkpoint_mtime_ns") != stamp:
         return None
-    return _nan_for_none(kept.get("report"))
-
-
-def _nan_for_none(value):
-    if value is None:
-        return math.nan
-    if isinstance(value, dict):
-        return {k: _nan_for_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_for_none(v) for v in value]
-    return value
+    return nan_for_none(kept.get("report"))
