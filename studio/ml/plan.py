@@ -352,15 +352,12 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
 
 
 def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
-    """Tasks without rules of their own (e.g. detection): their default config, which is
-    made for a CPU, or on a GPU the task's GPU defaults (detection and instance) or the
-    largest model of the task in the registry."""
+    """Detection and instance segmentation: their default config, which is made for a CPU,
+    or on a GPU the task's GPU defaults."""
     from studio.ml.detection.config import detection_defaults, recommended_variant
-    from studio.ml.models.registry import list_models
-    from studio.ml.tasks import DETECTION_TASKS
 
     task = fp["task"]
-    if _on_gpu(fp) and task in DETECTION_TASKS:
+    if _on_gpu(fp):
         # the GPU variant of the task's defaults (studio.ml.detection.config)
         cfg.update(detection_defaults(task, recommended_variant(fp["device"]["type"])))
         reasons["model"] = (f"{cfg['model']}: the GPU default of {task}, at torchvision's "
@@ -369,12 +366,6 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
             cfg["pretrained"] = "coco"
             reasons["pretrained"] = "coco: the COCO weights are in the local torch cache."
         return
-    if _on_gpu(fp):
-        big = [s.name for s in list_models(task) if "resnet50" in s.name]
-        if big:
-            cfg["model"], cfg["model_options"] = big[0], {}
-            reasons["model"] = f"{big[0]}: the most accurate {task} model; {_device_text(fp)}."
-            return
     reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
                         f"{_device_text(fp)}.")
 
