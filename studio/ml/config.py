@@ -179,7 +179,7 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
 
     With a project, also checks that the task has labels and the train split has images.
     """
-    from studio.ml.models.registry import get_spec
+    from studio.ml.models.registry import check_pretrained, get_spec
 
     cfg = dict(cfg or {})
     task = cfg.get("task", "classification")
@@ -243,12 +243,7 @@ def validate_config(cfg: dict | None, project=None) -> dict[str, Any]:
             "early-stopping metric")
     if cfg["dropout"] is not None:
         _number(cfg, "dropout", minimum=0, maximum=0.99)
-    if cfg["pretrained"] in ("imagenet", "coco") and (
-            not spec.supports_pretrained or cfg["pretrained"] != spec.pretrained_source):
-        offered = (f"'{spec.pretrained_source}' weights" if spec.supports_pretrained
-                   else "no pretrained weights")
-        raise ConfigError(f"Model {spec.name!r} has no {cfg['pretrained']!r} weights (it has "
-                          f"{offered}); set 'pretrained' to null or choose another model.")
+    check_pretrained(spec, cfg["pretrained"])
     if cfg["freeze"]["mode"] != "none" and cfg["pretrained"] is None:
         raise ConfigError("Freezing layers only makes sense with pretrained weights; set "
                           "'pretrained' or use freeze mode 'none'.")

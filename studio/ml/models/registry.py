@@ -162,6 +162,19 @@ def _merge_options(spec: ModelSpec, options: dict[str, Any] | None) -> dict[str,
     return merged
 
 
+def check_pretrained(spec: ModelSpec, pretrained) -> None:
+    """ConfigError when `pretrained` names published weights ("imagenet", "coco") that
+    model `spec` does not have."""
+    if pretrained in ("imagenet", "coco") and (
+            not spec.supports_pretrained or pretrained != spec.pretrained_source):
+        offered = (f"offers '{spec.pretrained_source}' weights" if spec.supports_pretrained
+                   else "has no pretrained weights")
+        kind = "ImageNet" if pretrained == "imagenet" else "COCO"
+        raise ConfigError(f"Model {spec.name!r} has no {kind} weights (it {offered}); set "
+                          "'pretrained' to what it has, to null (train from scratch) or "
+                          "choose another model.")
+
+
 def build_model(
     name: str,
     num_classes: int,
@@ -187,14 +200,7 @@ def build_model(
     state = None
     checkpoint: Path | None = None
     if pretrained in ("imagenet", "coco"):
-        if not spec.supports_pretrained or pretrained != spec.pretrained_source:
-            offered = (f"offers '{spec.pretrained_source}' weights"
-                       if spec.supports_pretrained else "has no pretrained weights")
-            kind = "ImageNet" if pretrained == "imagenet" else "COCO"
-            raise ConfigError(
-                f"model {name!r} has no {kind} weights (it {offered}); set pretrained to "
-                "what it has, train from scratch (pretrained=None) or choose another model"
-            )
+        check_pretrained(spec, pretrained)
         state = load_pretrained_state(spec, False if pretrained == "coco" else None)
     elif pretrained is not None:
         checkpoint = Path(os.fspath(pretrained)).expanduser()
