@@ -245,17 +245,20 @@ class LabelDocument(ObjectStateMixin, QObject):
             ops.append(UpdateOp(ann_id, old_geometry=old.geometry, new_geometry=geom))
         self._push(StoreCommand(self, image_id, text, ops))
 
-    def set_class(self, ids: Sequence[int], class_id: int) -> None:
+    def set_class(self, ids: Sequence[int], class_id: int) -> int:
+        """Give the objects `ids` class `class_id` (one undo step); returns how many
+        changed (those that had it already do not)."""
         self.project.class_record(class_id)
         self._refuse_locked(ids)
-        changes = []
+        changes, image_id = [], None
         for i in ids:
             ann = self.project.annotation(i)
             if ann.class_id != class_id:
                 changes.append((ann.id, ann.class_id))
+                image_id = ann.image_id
         if changes:
-            image_id = self.project.annotation(changes[0][0]).image_id
             self._push(SetClassCommand(self, image_id, changes, class_id))
+        return len(changes)
 
     def tags(self) -> set[int]:
         """Class ids tagged on the current image."""

@@ -183,15 +183,11 @@ class ClassesPanel(QWidget):
         match = self.class_for_hotkey(digit)
         if match is None:
             return None
-        ids = [i for i in self.doc.selected_ids
-               if self.doc.project.annotation(i).class_id != match.id]
-        if ids:
-            try:
-                self.doc.set_class(ids, match.id)
-            except Exception as exc:  # shown to the person, with details when unexpected
-                show_error(self, exc)
-                return 0
-        return len(ids)
+        try:
+            return self.doc.set_class(list(self.doc.selected_ids), match.id)
+        except Exception as exc:  # shown to the person, with details when unexpected
+            show_error(self, exc)
+            return 0
 
     # --- class management (project calls, then notify the document) ------------------------
     def _apply(self, change, *args, **kwargs):
