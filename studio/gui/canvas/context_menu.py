@@ -33,11 +33,13 @@ def object_menu(view, pos: QPointF) -> QMenu | None:
     if hit is not None and hit.ann_id not in doc.selected_ids:
         doc.select([hit.ann_id])
     ids = list(doc.selected_ids)
+    on_image = {a.id: a for a in doc.project.annotations(doc.image_id)}  # one store read
     menu = QMenu(view)
     menu.setObjectName("canvasContextMenu")
     if ids:
         n = len(ids)
-        current = {view.items_by_id()[i].class_id for i in ids if i in view.items_by_id()}
+        anns = [on_image[i] for i in ids if i in on_image]
+        current = {a.class_id for a in anns}
         classes = menu.addMenu(f"Change &class ({n} object{'s' if n > 1 else ''})")
         for c in doc.project.classes():
             act = QAction(class_swatch(c.color), c.name + (f"\t{c.hotkey}" if c.hotkey else ""),
@@ -57,8 +59,7 @@ def object_menu(view, pos: QPointF) -> QMenu | None:
         menu.addAction("Bring to &front", lambda: view.restack(ids, front=True))
         menu.addAction("Send to &back", lambda: view.restack(ids, front=False))
         menu.addSeparator()
-        anns = [doc.project.annotation(i) for i in ids]
-        locked = all(a.locked for a in anns)
+        locked = bool(anns) and all(a.locked for a in anns)
         menu.addAction("&Hide", lambda: doc.set_hidden(ids, True))
         menu.addAction("Un&lock" if locked else "&Lock",
                        lambda: doc.set_locked(ids, not locked))
@@ -71,7 +72,7 @@ def object_menu(view, pos: QPointF) -> QMenu | None:
                                                                bool(on)))
     paste = menu.addAction("&Paste", lambda: _guarded(view, doc.paste))
     paste.setEnabled(doc.can_paste())
-    hidden = [a.id for a in doc.project.annotations(doc.image_id) if a.hidden]
+    hidden = [a.id for a in on_image.values() if a.hidden]
     if hidden:
         menu.addAction(f"Show {len(hidden)} hidden object(s)",
                        lambda: doc.set_hidden(hidden, False))
