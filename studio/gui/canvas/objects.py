@@ -20,7 +20,18 @@ class CanvasObjects:
         """Show the class names beside the objects (with their ids when `ids`)."""
         self.show_labels = show
         self.label_ids = self.label_ids if ids is None else ids
-        self._on_classes_changed()
+        self.stack_and_label()
+
+    def stack_and_label(self, names: dict[int, str] | None = None) -> None:
+        """Stack the objects (bigger ones below smaller ones, so small objects stay visible
+        and clickable; then what was brought forward or sent back) and label them. Needs
+        no annotation from the store: only the class names."""
+        if names is None:
+            names = {c.id: c.name for c in self.document.project.classes()}
+        order = sorted(self._items.values(), key=lambda it: -it.area())
+        for rank, item in enumerate(order):
+            item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
+            self.label_item(item, names)
 
     def label_item(self, item: AnnotationItem, names: dict[int, str]) -> None:
         """Show (or hide) the class name beside an object, as the view's options say."""
@@ -49,7 +60,7 @@ class CanvasObjects:
         """Bring objects to the front (or send them to the back) of this view."""
         for ann_id in ids:
             self._stack_bias[ann_id] = (1 if front else -1) * (2 + len(self._stack_bias) * 1e-3)
-        self._on_classes_changed()
+        self.stack_and_label()
 
     def _on_selection_changed(self, ids: list) -> None:
         selected = set(ids)

@@ -358,11 +358,7 @@ class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
             self._items[a.id] = item
         for key in [k for k in self._prepared if changed is None or k[0] in changed]:
             self._prepared.pop(key, None)  # used or stale
-        # bigger objects below smaller ones, so small objects stay visible and clickable
-        order = sorted(self._items.values(), key=lambda it: -it.area())
-        for rank, item in enumerate(order):
-            item.setZValue(10 + rank / max(len(order), 1) + self._stack_bias.get(item.ann_id, 0))
-            self.label_item(item, names)
+        self.stack_and_label(names)
 
     def _prepare_item(self, ann) -> None:
         """On an edit's worker: the heavy part of drawing a mask it wrote."""
