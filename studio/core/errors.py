@@ -105,6 +105,14 @@ class TrainingError(StudioError):
     """Training failed (NaN loss, out of memory, ...)."""
 
 
+class DivergedError(TrainingError):
+    """The loss became NaN or infinite: training diverged."""
+
+
+class OutOfMemoryError(TrainingError):
+    """The device ran out of memory even at the smallest batch the run could retry with."""
+
+
 class WeightsUnavailableError(StudioError):
     """Pretrained weights are not cached and cannot be downloaded."""
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from studio.core.errors import TrainingError
+from studio.core.errors import DivergedError
 from studio.ml.models.transfer import set_frozen_bn_eval
 from studio.ml.schedule import LRSchedule
 
@@ -105,7 +105,7 @@ def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.opti
             loss = loss + l1 * l1_penalty(model)
         value = loss.item()
         if not math.isfinite(value):
-            raise TrainingError(
+            raise DivergedError(
                 f"The loss became {value} at epoch {epoch}, step {steps + 1}: training "
                 "diverged. Lower the learning rate (or enable gradient clipping) and train again.")
         optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from studio.core.errors import TrainingError
+from studio.core.errors import OutOfMemoryError, TrainingError
 from studio.ml.builders import (
     build_batch_augment,
     build_criterion,
@@ -201,7 +201,7 @@ class TrainingSession:
                 torch.cuda.empty_cache()
             size = self.cfg["batch_size"]
             if attempt == 1 or size <= 1:
-                raise TrainingError(
+                raise OutOfMemoryError(
                     f"Out of GPU memory with batch size {size} at image size "
                     f"{self.cfg['image_size']} ({oom}). Lower 'batch_size' or 'image_size', "
                     "or choose a smaller model.")

@@ -6,7 +6,13 @@ import errno
 
 import pytest
 
-from studio.core.errors import ImageMissingError, TrainingError
+from studio.core.errors import (
+    DiskFullError,
+    DivergedError,
+    ImageMissingError,
+    OutOfMemoryError,
+    TrainingError,
+)
 from studio.gui.train.failures import explain_failure
 from studio.gui.train.form import ConfigForm, NumberEdit, parse_number
 from studio.gui.train.history import config_diff
@@ -14,15 +20,19 @@ from studio.gui.train.runner import TrainingRunner
 
 
 def test_failures_say_what_to_do():
-    disk = TrainingError("Training failed: OSError: [Errno 28] No space left on device")
-    disk.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    disk = DiskFullError("The disk is full: the checkpoint of epoch 3 could not be written.")
     title, text = explain_failure(disk)
+    assert title == "The disk is full" and "Free space" in text and "Resume" in text
+    # as a child process reports a checkpoint write that failed on a full disk
+    wrapped = TrainingError("Could not write the checkpoint last.pt: DiskFullError: ...")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    title, text = explain_failure(wrapped)
     assert title == "The disk is full" and "Free space" in text and "Resume" in text
     title, text = explain_failure(ImageMissingError("The image a.png is missing."))
     assert title == "An image cannot be read" and "put it back" in text
-    title, _ = explain_failure(TrainingError("The loss became nan at epoch 1, step 2"))
+    title, _ = explain_failure(DivergedError("The loss became nan at epoch 1, step 2"))
     assert title == "Training diverged"
-    title, _ = explain_failure(TrainingError("Out of GPU memory with batch size 8"))
+    title, _ = explain_failure(OutOfMemoryError("Out of GPU memory with batch size 8"))
     assert title == "Out of memory"
     title, text = explain_failure(KeyError("x"))
     assert "bug" in text
