@@ -312,7 +312,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             writer.writerow([r.image, r.class_name, f"{r.probabilities[r.class_index]:.6f}",
                              *[f"{p:.6f}" for p in r.probabilities]])
         target = out / "predictions.csv"
-        atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
+        # names that are not UTF-8 on disk are written back as the bytes they are
+        atomic_write_bytes(target, buf.getvalue().encode("utf-8", "surrogateescape"))
         print(f"wrote {target} ({len(results)} images)")
         return 0
     if recipe is not None:

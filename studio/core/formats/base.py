@@ -15,6 +15,7 @@ from studio.core.fileio import (  # noqa: F401 (re-exported for the formats)
     atomic_write_json,
     atomic_write_text,
 )
+from studio.core.images import printable_name, utf8_name
 
 
 @dataclass
@@ -38,7 +39,7 @@ class ImportReport:
         return sum(self.annotations_by_kind.values())
 
     def skip(self, item: str, reason: str) -> None:
-        self.skipped.append((str(item), reason))
+        self.skipped.append((printable_name(str(item)), reason))
 
     def count(self, kind: str, class_name: str, n: int = 1) -> None:
         self.annotations_by_kind[kind] += n
@@ -164,7 +165,12 @@ def register_image(project, path: Path, report: ImportReport, item: str | None =
 
     label = item or str(path)
     if not Path(path).is_file():
-        report.skip(label, "image file not found")
+        report.skip(label, "broken link: the file it points to does not exist"
+                    if Path(path).is_symlink() else "image file not found")
+        return None
+    if not utf8_name(path):
+        report.skip(label, "the file name is not valid UTF-8 text, which the project cannot "
+                           "store; rename the file (e.g. with convmv) and import it again")
         return None
     try:
         image_id, created = project.add_image(path, **add_options)

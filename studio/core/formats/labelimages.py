@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ImageError
+from studio.core.images import decode_file
 
 IMAGE_DIRS = ("images", "image", "imgs", "img", "JPEGImages")
 MASK_DIRS = ("masks", "mask", "labels", "label", "SegmentationClass", "SegmentationClassPNG",
@@ -142,7 +143,7 @@ def read_label_image(path: Path) -> np.ndarray:
         raise ImageError(f"{path.name} is too large for a label image.", str(path)) from exc
     except (UnidentifiedImageError, OSError):
         pass  # OpenCV below reads some files Pillow cannot, and reports the rest.
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    arr = decode_file(path, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ImageError(f"Cannot read the label image {path.name}.", str(path))
     if arr.ndim == 3:
