@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from studio.core.errors import ConfigError, ExportError, NotFoundError
-from studio.core.fileio import atomic_write_bytes
+from studio.core.fileio import atomic_write_bytes, fit_name
 from studio.core.jsonutil import dumps_strict
 from studio.core.splits import ASSIGNED_SPLITS
 from studio.ml.tasks import DETECTION_TASKS, TASKS
@@ -283,8 +283,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from studio.ml.postprocess import load_recipe
 
         recipe = load_recipe(args.postprocess)  # a bad recipe fails before any prediction
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from studio.core.formats.staging import make_output_folder
+
+    out = make_output_folder(Path(args.out), "write predictions into")
     with _open(args.project) as project:
         if project.run(args.run).task in DETECTION_TASKS:
             from studio.cli.detection import predict_detections
@@ -333,7 +334,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ok, buf = cv2.imencode(".png", r.label_map)
         if not ok:
             raise ExportError(f"Could not encode the mask of {r.image} as PNG.")
-        atomic_write_bytes(out / f"{name}.png", buf.tobytes())
+        atomic_write_bytes(out / fit_name(f"{name}.png"), buf.tobytes())
     print(f"wrote {len(results)} label maps (value = class index: "
           f"{', '.join(f'{i}={n}' for i, n in enumerate(results[0].class_names))}) to {out}")
     return 0

@@ -14,6 +14,7 @@ from studio.core.fileio import (  # noqa: F401 (re-exported for the formats)
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    fit_name,
 )
 from studio.core.images import printable_name, utf8_name
 
@@ -140,7 +141,10 @@ def clip_to_image(kind: str, geometry, width: int, height: int, item: str,
 
 # --- shared by the importers and exporters (coco, voc, yolo, ...) -------------------------
 def unique_name(name: str, used: set[str], tag: str) -> str:
-    """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken."""
+    """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken.
+    A name too long for the file system (with what the exporters add to it) is shortened
+    first (`fileio.fit_name`)."""
+    name = fit_name(name)
     candidate = name
     if candidate.lower() in used:
         p = Path(name)
