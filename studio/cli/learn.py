@@ -193,6 +193,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             fit(project, config, resume=resume)
         return 0
     with _open(args.project) as project:
+        if resume is not None and not isinstance(resume, int):
+            from studio.ml.checkpoints import check_resume_checkpoint, load_checkpoint
+
+            check_resume_checkpoint(project, load_checkpoint(Path(resume)), Path(resume),
+                                    config.get("task"))
         result = fit(project, config, callbacks=_Progress(), resume=resume)
         best = result.best
         if best.get("value") is not None:
