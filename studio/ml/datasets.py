@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from studio.core.errors import ConfigError
+from studio.core.project_annotations import model_made
 from studio.core.rasterize import REGION_KINDS, label_map
 from studio.ml import augment
 from studio.ml.inference import eval_transform
@@ -73,11 +74,12 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     """Collect the labelled images of `split` for `task` (see the module docstring)."""
     class_ids = list(class_ids)
     index = {cid: i for i, cid in enumerate(class_ids)}
+    # images under review keep their people's annotations; the model's are left out
     pending = project.pending_model_images(split)
-    records = [rec for rec in project.images(split=split) if rec.id not in pending]
+    records = project.images(split=split)
     source = DatasetSource(task, split, class_ids, [])
     if task == "classification":
-        rows = project.image_classes(kind="tag", split=split)
+        rows = project.image_classes(kind="tag", split=split, ground_truth=True)
         label = {}
         for image_id, class_id in rows:
             if class_id in index:
@@ -90,7 +92,8 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
         return source
     for rec in records:
         regions = [a for a in project.annotations(rec.id)
-                   if a.kind in REGION_KINDS and a.class_id in index]
+                   if a.kind in REGION_KINDS and a.class_id in index
+                   and not (rec.id in pending and model_made(a))]
         if regions:
             source.samples.append(
                 Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1, rec.channels))
