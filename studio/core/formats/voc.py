@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -365,8 +366,22 @@ def _xml_text(rec, filename: str, boxes: list, tags: list[str], segmented: bool)
         holder = ET.SubElement(root, "studio_tags")
         for t in tags:
             ET.SubElement(holder, "tag").text = t
+    for element in root.iter():
+        if element.text:
+            element.text = xml_safe(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+# characters XML 1.0 cannot hold at all, not even as a character reference
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with the characters XML cannot hold written as visible `\\xNN` escapes (a
+    class name of an older project may hold a NUL or a tab; the store now refuses them)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def _png_bytes(index_map: np.ndarray) -> bytes:
