@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from studio.core.errors import ConfigError
 from studio.core.project_annotations import model_made
 from studio.core.rasterize import REGION_KINDS, label_map
+from studio.core.relink import check_unchanged
 from studio.ml import augment
 from studio.ml.inference import eval_transform
 from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids
@@ -90,6 +91,8 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
                     Sample(rec.id, str(rec.abs_path), rec.height, rec.width, label[rec.id],
                            rec.channels))
         return source
+    # regions were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, records, f"use the '{split}' split: it holds")
     for rec in records:
         regions = [a for a in project.annotations(rec.id)
                    if a.kind in REGION_KINDS and a.class_id in index

@@ -13,6 +13,7 @@ from pathlib import Path
 from studio.core.errors import FormatError
 from studio.core.formats.base import ExportReport, ImportReport, mark_labelled_done
 from studio.core.formats.staging import staged_folder
+from studio.core.relink import check_unchanged
 from studio.core.splits import check_split
 
 # format name -> module under studio.core.formats
@@ -60,6 +61,8 @@ def export_dataset(project, fmt: str, out_dir, split: str | None = None, **optio
         check_split(split)
     func = getattr(module, f"export_{fmt}")
     out_dir = Path(out_dir).expanduser().absolute()
+    # annotations drawn on the recorded size must not go out beside a resized image
+    check_unchanged(project, project.images(split=split), "export")
     with staged_folder(out_dir, "export into") as stage:
         report = func(project, stage, split=split, **options)
     report.out_dir = out_dir

@@ -35,6 +35,7 @@ from torchvision.transforms import v2
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
 from studio.core.project_annotations import model_made
+from studio.core.relink import check_unchanged
 from studio.ml.augment import maybe_apply, photometric_ops, rigid_ops
 from studio.ml.datasets import (
     ByteLRU,
@@ -78,7 +79,10 @@ def read_detection_split(project, task: str, split: str, class_ids: Sequence[int
     kinds = task_kinds(task)
     source = DetectionSource(task, split, list(class_ids), [])
     pending = project.pending_model_images(split)
-    for rec in project.images(split=split):
+    records = project.images(split=split)
+    # objects were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, records, f"use the '{split}' split: it holds")
+    for rec in records:
         objects, maskless = [], 0
         anns = project.annotations(rec.id)
         if rec.id in pending:  # a model's unconfirmed objects are no ground truth; a
