@@ -93,3 +93,73 @@ def test_refresh_lists_and_rereads_changed_images(tmp_path, capsys):
     assert main(["refresh", str(root), "--content"]) == 0
     out = capsys.readouterr().out
     assert "i0.png (other content, same size)" in out and "Re-read 1 changed image(s)." in out
+
+
+# --- annotation files whose stated size differs from the image ----------------------------
+def _rotated_photo(path, orientation: int = 6):
+    """A 40 x 20 JPEG (stored pixels) whose EXIF says: shown turned 90 degrees, 20 x 40."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.full((20, 40, 3), 128, np.uint8)).save(path, exif=exif, quality=95)
+    return path
+
+
+def _coco(folder, width: int, height: int, bbox: list[float]):
+    import json
+
+    data = {"images": [{"id": 1, "file_name": "photo.jpg", "width": width, "height": height}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": bbox,
+                             "area": bbox[2] * bbox[3], "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "thing"}]}
+    (folder / "ann.json").write_text(json.dumps(data))
+    return folder / "ann.json"
+
+
+def _voc(folder, width: int, height: int, box: tuple[int, int, int, int]):
+    (folder / "Annotations").mkdir(parents=True, exist_ok=True)
+    x1, y1, x2, y2 = box
+    (folder / "Annotations" / "photo.xml").write_text(
+        f"<annotation><filename>photo.jpg</filename><size><width>{width}</width>"
+        f"<height>{height}</height><depth>3</depth></size><object><name>thing</name>"
+        f"<bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+        "</bndbox></object></annotation>")
+
+
+def test_coco_drawn_on_the_unrotated_photo_is_turned_with_it(project, tmp_path):
+    _rotated_photo(tmp_path / "ds" / "photo.jpg")
+    # a box in the stored pixels (40 x 20): x 2..12, y 4..9
+    report = import_dataset(project, "coco", _coco(tmp_path / "ds", 40, 20, [2, 4, 10, 5]))
+    rec = project.images()[0]
+    assert (rec.width, rec.height) == (20, 40)
+    [ann] = project.annotations(rec.id)
+    # turned 90 degrees clockwise: x' = 20 - y, y' = x
+    assert tuple(ann.geometry) == pytest.approx((11.0, 2.0, 5.0, 10.0))
+    assert any("before its EXIF rotation (40x20; shown 20x40)" in w for w in report.warnings)
+
+
+def test_voc_drawn_on_the_unrotated_photo_is_turned_with_it(project, tmp_path):
+    _rotated_photo(tmp_path / "voc" / "JPEGImages" / "photo.jpg")
+    _voc(tmp_path / "voc", 40, 20, (3, 5, 12, 9))  # VOC: 1-based pixel numbers
+    report = import_dataset(project, "voc", tmp_path / "voc")
+    [ann] = project.annotations(project.images()[0].id)
+    assert tuple(ann.geometry) == pytest.approx((11.0, 2.0, 5.0, 10.0))
+    assert any("EXIF rotation" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_objects_drawn_on_another_size_are_not_imported(project, tmp_path, fmt):
+    write_png(tmp_path / "ds" / "JPEGImages" / "photo.jpg", np.zeros((20, 40, 3), np.uint8))
+    if fmt == "coco":
+        (tmp_path / "ds" / "JPEGImages" / "photo.jpg").rename(tmp_path / "ds" / "photo.jpg")
+        source = _coco(tmp_path / "ds", 80, 40, [4, 8, 20, 10])
+    else:
+        _voc(tmp_path / "ds", 80, 40, (5, 9, 24, 18))
+        source = tmp_path / "ds"
+    report = import_dataset(project, fmt, source)
+    assert report.images == 1 and report.annotations == 0
+    [(item, reason)] = report.skipped
+    assert "says the image is 80x40, but it is 40x20" in reason and "1 object(s)" in reason
+    assert project.annotations(project.images()[0].id) == []

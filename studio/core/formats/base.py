@@ -139,6 +139,38 @@ def clip_to_image(kind: str, geometry, width: int, height: int, item: str,
     return clipped
 
 
+def stated_size_orientation(record, stated: tuple, item: str, n_objects: int,
+                            report: ImportReport) -> int | None:
+    """Compare the image size an annotation file states with the image's own.
+
+    Returns 1 when they agree (or the file states none), the image's EXIF orientation when
+    the file states its size before that rotation (a tool that ignores EXIF drew on the
+    stored pixels: the objects are turned with the photo, and a warning says so), and None
+    when they differ otherwise: the objects were drawn on another copy of the image, so
+    they are not imported and the report says why (rescaling would guess, and a crop or a
+    padded copy would come out wrong without a word)."""
+    try:
+        sw, sh = (int(v) for v in stated)
+    except (TypeError, ValueError):
+        return 1
+    w, h = record.width, record.height
+    if sw <= 0 or sh <= 0 or (sw, sh) == (w, h):
+        return 1  # VOC files often say 0 x 0: nothing stated
+    from studio.core.images import image_info
+
+    orientation = image_info(record.abs_path).orientation
+    if orientation in (5, 6, 7, 8) and (sw, sh) == (h, w):
+        report.warnings.append(
+            f"{item}: the file gives the photo's size before its EXIF rotation ({sw}x{sh}; "
+            f"shown {w}x{h}); its objects were turned with the photo.")
+        return orientation
+    if n_objects:
+        report.skip(item, f"the file says the image is {sw}x{sh}, but it is {w}x{h}: its "
+                          f"{n_objects} object(s) were drawn on another copy and were not "
+                          "imported; fix the size in the file or use the image it was drawn on")
+    return None
+
+
 # --- shared by the importers and exporters (coco, voc, yolo, ...) -------------------------
 def unique_name(name: str, used: set[str], tag: str) -> str:
     """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken.

@@ -46,9 +46,10 @@ from studio.core.formats.base import (
     exportable_images,
     register_image,
     safe_join,
+    stated_size_orientation,
     unique_name,
 )
-from studio.core.geometry import MaskGeom, clip_box, rasterize
+from studio.core.geometry import MaskGeom, clip_box, orient_geometry, rasterize
 from studio.core.rasterize import label_map
 from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
@@ -113,6 +114,8 @@ def parse_xml(path: Path) -> dict:
                         "difficult": flags.get("difficult", False), "flags": flags})
     tags = [t.text.strip() for t in root.findall("studio_tags/tag") if t.text and t.text.strip()]
     return {"filename": (root.findtext("filename") or "").strip(), "objects": objects,
+            "size": (_int_or_zero(root.findtext("size/width")),
+                     _int_or_zero(root.findtext("size/height"))),
             "tags": tags}
 
 
@@ -159,6 +162,13 @@ def _rgb_to_index(rgb: np.ndarray, path: Path) -> np.ndarray:
     if not np.array_equal(keys[order][pos], flat):
         raise ImageError(f"{path.name} has colours outside the VOC palette.", str(path))
     return order[pos]
+
+
+def _int_or_zero(text: str | None) -> int:
+    try:
+        return int(float((text or "").strip()))
+    except (ValueError, OverflowError):
+        return 0
 
 
 def _find(root: Path, names: tuple[str, ...]) -> Path | None:
@@ -244,14 +254,21 @@ def import_voc(project, source: Path, images_dir: Path | None = None,
         rec = project.image(image_id)
         rows = []
         info = parsed.get(stem, {"objects": [], "tags": []})
-        for i, obj in enumerate(info["objects"]):
+        orientation = stated_size_orientation(rec, info.get("size", (0, 0)), f"{stem}.xml",
+                                              len(info["objects"]), report)
+        objects = info["objects"] if orientation is not None else []
+        # coordinates are in the pixels the file describes (stored order when it ignored EXIF)
+        w, h = (rec.height, rec.width) if orientation in (5, 6, 7, 8) else (rec.width, rec.height)
+        for i, obj in enumerate(objects):
             if obj["difficult"]:
                 n_difficult += 1
                 if skip_difficult:
                     report.skip(f"{stem}.xml object #{i + 1}", "marked difficult")
                     continue
-            box = _clipped_box(voc_box(obj["coords"]), rec.width, rec.height,
-                               f"{stem}.xml object #{i + 1}", report)
+            box = _clipped_box(voc_box(obj["coords"]), w, h, f"{stem}.xml object #{i + 1}",
+                               report)
+            if box is not None and orientation not in (None, 1):
+                box = orient_geometry("box", box, orientation, w, h)
             if box is not None:
                 rows.append(_row(project, image_id, obj["name"], "box", box, report))
                 rows[-1]["attributes"] = obj.get("flags", {})
