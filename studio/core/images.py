@@ -119,6 +119,22 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def page_count(path: str | os.PathLike[str]) -> int:
+    """How many pages (TIFF) or frames (GIF) the file holds; 1 for other formats. Only the
+    first is ever read, so an import says so when there are more."""
+    p = Path(path)
+    if p.suffix.lower() not in (".tif", ".tiff", ".gif"):
+        return 1
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open_image_file(p) as fh, Image.open(fh) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, ImageMissingError, UnidentifiedImageError, ValueError,
+            Image.DecompressionBombError):
+        return 1  # decoding reports what is wrong with the file
+
+
 def _too_large(p: Path, w: int, h: int, budget: int) -> ImageTooLargeError:
     return ImageTooLargeError(
         f"Image '{p}' is {w} x {h} = {w * h / 1e6:.0f} megapixels, more than the limit of "

@@ -163,3 +163,42 @@ def test_objects_drawn_on_another_size_are_not_imported(project, tmp_path, fmt):
     [(item, reason)] = report.skipped
     assert "says the image is 80x40, but it is 40x20" in reason and "1 object(s)" in reason
     assert project.annotations(project.images()[0].id) == []
+
+
+# --- small silent ones --------------------------------------------------------------------
+def test_a_multi_page_tiff_says_only_page_one_was_read(project, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "ds" / "cell").mkdir(parents=True)
+    pages = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 90, 200)]
+    pages[0].save(tmp_path / "ds" / "cell" / "stack.tif", save_all=True,
+                  append_images=pages[1:])
+    write_png(tmp_path / "ds" / "cell" / "single.png", np.zeros((8, 8), np.uint8))
+    report = import_dataset(project, "folders", tmp_path / "ds")
+    assert report.images == 2
+    assert [w for w in report.warnings if "pages" in w] == [
+        "cell/stack.tif: the file holds 3 pages; only the first was imported (split the file "
+        "to label the others)."]
+
+
+def test_dangling_links_are_in_the_import_report(project, tmp_path):
+    (tmp_path / "ds" / "cell").mkdir(parents=True)
+    write_png(tmp_path / "ds" / "cell" / "ok.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "ds" / "cell" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "ds" / "loose.png").symlink_to(tmp_path / "nowhere2.png")
+    report = import_dataset(project, "folders", tmp_path / "ds")
+    skipped = dict(report.skipped)
+    assert report.images == 1
+    assert skipped["cell/gone.png"].startswith("broken link")
+    assert skipped["loose.png"].startswith("broken link")
+
+
+def test_one_mask_for_two_images_is_reported(project, tmp_path):
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:5, 2:5] = 1
+    write_png(tmp_path / "ds" / "images" / "a.png", np.full((8, 8), 50, np.uint8))
+    write_png(tmp_path / "ds" / "images" / "a.tif", np.full((8, 8), 90, np.uint8))
+    write_png(tmp_path / "ds" / "masks" / "a.png", mask)
+    report = import_dataset(project, "masks", tmp_path / "ds")
+    [warning] = [w for w in report.warnings if "label image of" in w]
+    assert warning.startswith("a.png is the label image of 2 images (a.png, a.tif)")

@@ -16,7 +16,7 @@ from studio.core.fileio import (  # noqa: F401 (re-exported for the formats)
     atomic_write_text,
     fit_name,
 )
-from studio.core.images import printable_name, utf8_name
+from studio.core.images import page_count, printable_name, utf8_name
 
 
 @dataclass
@@ -215,6 +215,12 @@ def register_image(project, path: Path, report: ImportReport, item: str | None =
         return None
     if created:
         report.images += 1
+        pages = page_count(path)
+        if pages > 1:
+            what = "frames" if Path(path).suffix.lower() == ".gif" else "pages"
+            report.warnings.append(f"{printable_name(label)}: the file holds {pages} {what}; "
+                                   f"only the first was imported (split the file to label "
+                                   "the others).")
         return image_id, True
     report.duplicate_images += 1
     if project.image(image_id).n_annotations > 0:
