@@ -138,6 +138,27 @@ def cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from studio.core.relink import changed_images, refresh_images
+
+    with _open(args.project) as project:
+        changed = changed_images(project, content=args.content)
+        if not changed:
+            print("Every image file is as recorded"
+                  + (" (size and content)." if args.content else " (size; --content also "
+                     "compares the bytes)."))
+            return 0
+        for item in changed:
+            print(f"changed: {item.describe()}")
+        if args.dry_run:
+            print(f"{len(changed)} image(s) changed on disk; run without --dry-run to re-read "
+                  "them.")
+            return 0
+        report = refresh_images(project, changed)
+    print(report.summary())
+    return 1 if report.refused else 0
+
+
 # --- parser -------------------------------------------------------------------------------
 def register(subparsers) -> None:
     """Add new, import, export, info and split to the studio-cli parser."""
@@ -176,6 +197,14 @@ def register(subparsers) -> None:
     p.add_argument("project", metavar="PROJECT_DIR")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.set_defaults(func=cmd_info)
+
+    p = subparsers.add_parser("refresh", help="re-read images whose files changed on disk "
+                              "since import (size, channels, content hash)")
+    p.add_argument("project", metavar="PROJECT_DIR")
+    p.add_argument("--content", action="store_true",
+                   help="also compare each file's bytes with the recorded hash (reads them all)")
+    p.add_argument("--dry-run", action="store_true", help="only list the changed images")
+    p.set_defaults(func=cmd_refresh)
 
     p = subparsers.add_parser("split", help="assign images to train/val/test at random")
     p.add_argument("project", metavar="PROJECT_DIR")

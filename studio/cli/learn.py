@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from studio.core.errors import ConfigError, ExportError, NotFoundError
-from studio.core.fileio import atomic_write_bytes
+from studio.core.fileio import atomic_write_bytes, fit_name
 from studio.core.jsonutil import dumps_strict
 from studio.core.splits import ASSIGNED_SPLITS
 from studio.ml.tasks import DETECTION_TASKS, TASKS
@@ -193,6 +193,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             fit(project, config, resume=resume)
         return 0
     with _open(args.project) as project:
+        if resume is not None and not isinstance(resume, int):
+            from studio.ml.checkpoints import check_resume_checkpoint, load_checkpoint
+
+            check_resume_checkpoint(project, load_checkpoint(Path(resume)), Path(resume),
+                                    config.get("task"))
         result = fit(project, config, callbacks=_Progress(), resume=resume)
         best = result.best
         if best.get("value") is not None:
@@ -283,8 +288,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from studio.ml.postprocess import load_recipe
 
         recipe = load_recipe(args.postprocess)  # a bad recipe fails before any prediction
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from studio.core.formats.staging import make_output_folder
+
+    out = make_output_folder(Path(args.out), "write predictions into")
     with _open(args.project) as project:
         if project.run(args.run).task in DETECTION_TASKS:
             from studio.cli.detection import predict_detections
@@ -312,7 +318,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             writer.writerow([r.image, r.class_name, f"{r.probabilities[r.class_index]:.6f}",
                              *[f"{p:.6f}" for p in r.probabilities]])
         target = out / "predictions.csv"
-        atomic_write_bytes(target, buf.getvalue().encode("utf-8"))
+        # names that are not UTF-8 on disk are written back as the bytes they are
+        atomic_write_bytes(target, buf.getvalue().encode("utf-8", "surrogateescape"))
         print(f"wrote {target} ({len(results)} images)")
         return 0
     if recipe is not None:
@@ -332,7 +339,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ok, buf = cv2.imencode(".png", r.label_map)
         if not ok:
             raise ExportError(f"Could not encode the mask of {r.image} as PNG.")
-        atomic_write_bytes(out / f"{name}.png", buf.tobytes())
+        atomic_write_bytes(out / fit_name(f"{name}.png"), buf.tobytes())
     print(f"wrote {len(results)} label maps (value = class index: "
           f"{', '.join(f'{i}={n}' for i, n in enumerate(results[0].class_names))}) to {out}")
     return 0

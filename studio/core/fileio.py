@@ -8,6 +8,7 @@ os.replace; on any failure the temporary file is removed and the target is untou
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -23,9 +24,46 @@ from studio.core.errors import DiskFullError
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.\d+\.tmp(\.[^.]*)?$")
 
 
+NAME_MAX = 255  # bytes in one file name on the usual file systems (ext4, APFS, NTFS: chars)
+# names the exporters and predict write are kept this short, so that derived names
+# (`<stem>_12.png`, `<stem>.xml`) still fit
+FIT_NAME_BYTES = 230
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes (UTF-8; bytes that are not UTF-8 kept as such)."""
+    if len(os.fsencode(text)) <= limit:
+        return text
+    used = 0
+    for i, ch in enumerate(text):  # whole characters only
+        used += len(os.fsencode(ch))
+        if used > limit:
+            return text[:i]
+    return text
+
+
+def fit_name(name: str, limit: int = FIT_NAME_BYTES) -> str:
+    """`name` when it fits `limit` bytes; else its stem cut short plus `~` and 8 hex digits
+    of a hash of the whole name (two long names that differ only at the end stay apart),
+    the suffix kept. Writing a name over the file system's limit fails with "File name too
+    long"."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    p = Path(name)
+    suffix = p.suffix if len(os.fsencode(p.suffix)) <= 16 else ""
+    tag = "~" + hashlib.sha1(os.fsencode(name)).hexdigest()[:8]
+    stem = p.stem if suffix else name
+    room = limit - len(os.fsencode(suffix)) - len(tag)
+    return _cut_bytes(stem, room) + tag + suffix
+
+
 def temp_path_for(path: Path) -> Path:
-    """The temporary name `atomic_path` writes `path` under (this process and thread)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+    """The temporary name `atomic_path` writes `path` under (this process and thread); the
+    stem is cut short so that the name fits the file system even when `path`'s own name
+    nearly fills it."""
+    tail = f".{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}"
+    stem = _cut_bytes(path.stem, NAME_MAX - 1 - len(os.fsencode(tail)))
+    return path.with_name(f".{stem}{tail}")
 
 
 def temp_file_pid(name: str) -> int | None:

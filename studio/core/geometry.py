@@ -365,3 +365,35 @@ def rasterize(kind: str, geometry, height: int, width: int) -> np.ndarray:
     if kind == "box":
         return box_to_mask(geometry, height, width)
     raise ValueError(f"{kind!r} annotations have no region")
+
+
+# --- EXIF orientation ---------------------------------------------------------------------
+def _orient_points(pts: np.ndarray, orientation: int, width: float, height: float) -> np.ndarray:
+    x, y = pts[:, 0], pts[:, 1]
+    turned = {2: (width - x, y), 3: (width - x, height - y), 4: (x, height - y), 5: (y, x),
+              6: (height - y, x), 7: (height - y, width - x), 8: (y, width - x)}
+    nx, ny = turned.get(orientation, (x, y))
+    return np.stack([nx, ny], axis=1).astype(np.float64)
+
+
+def _orient_array(m: np.ndarray, orientation: int) -> np.ndarray:
+    turned = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+              5: lambda a: a.T, 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a.T, 2),
+              8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turned.get(orientation, lambda a: a)(m))
+
+
+def orient_geometry(kind: str, geometry, orientation: int, width: int, height: int):
+    """A box, polygon or mask drawn on the stored pixels of a `width` x `height` image,
+    turned as the EXIF/TIFF `orientation` (1..8) turns the image when it is shown (the same
+    convention as `studio.core.images`)."""
+    if orientation == 1 or kind == "tag":
+        return geometry
+    if kind == "mask":
+        return MaskGeom.from_full(_orient_array(geometry.to_full(height, width), orientation))
+    if kind == "box":
+        x, y, w, h = (float(v) for v in geometry)
+        corners = _orient_points(np.array([[x, y], [x + w, y + h]]), orientation, width, height)
+        (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+    return _orient_points(as_polygon(geometry), orientation, width, height)

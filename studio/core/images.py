@@ -55,6 +55,41 @@ _DST_MIN_PIXELS = 16_000_000  # decode straight into our own buffer above this (
 _IMREAD_ANY_PATH = os.name != "nt"
 
 
+def utf8_name(path: str | os.PathLike[str]) -> bool:
+    """True when the path is valid UTF-8 text (no byte Python had to hold as a surrogate)."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def opencv_can_open(path: str | os.PathLike[str]) -> bool:
+    """True when OpenCV may be given this path as text. A name that is not valid UTF-8 on
+    disk (Python holds its bytes as lone surrogates) must never reach cv2.imread: OpenCV
+    crashes the process on it. Such files are read as bytes and decoded from memory."""
+    text = os.fspath(path)
+    return (_IMREAD_ANY_PATH or text.isascii()) and utf8_name(text)
+
+
+def decode_file(path: str | os.PathLike[str], flags: int) -> np.ndarray | None:
+    """cv2.imread for any path: the bytes are read by Python and decoded from memory when
+    OpenCV cannot be given the name (see `opencv_can_open`); None when it is no image."""
+    if opencv_can_open(path):
+        return cv2.imread(os.fspath(path), flags)
+    try:
+        data = np.fromfile(os.fspath(path), np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, flags) if data.size else None
+
+
+def printable_name(path: str | os.PathLike[str]) -> str:
+    """A file name as text that can be printed and stored: bytes that are not UTF-8 (held
+    by Python as surrogates) are shown as \\xNN escapes."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What an image file holds, as ``load_image(path)`` would return it."""
@@ -82,6 +117,22 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
+
+
+def page_count(path: str | os.PathLike[str]) -> int:
+    """How many pages (TIFF) or frames (GIF) the file holds; 1 for other formats. Only the
+    first is ever read, so an import says so when there are more."""
+    p = Path(path)
+    if p.suffix.lower() not in (".tif", ".tiff", ".gif"):
+        return 1
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open_image_file(p) as fh, Image.open(fh) as im:
+            return int(getattr(im, "n_frames", 1))
+    except (OSError, ImageMissingError, UnidentifiedImageError, ValueError,
+            Image.DecompressionBombError):
+        return 1  # decoding reports what is wrong with the file
 
 
 def _too_large(p: Path, w: int, h: int, budget: int) -> ImageTooLargeError:
@@ -167,7 +218,7 @@ def _jpeg_has_end(data: bytes) -> bool:
 def _imread(p: Path, flags: int, shape: tuple[int, ...] | None, dtype: str) -> np.ndarray:
     """cv2 decode; big images go straight into our own buffer (no second copy)."""
     try:
-        if not (_IMREAD_ANY_PATH or str(p).isascii()):
+        if not opencv_can_open(p):
             return cv2.imdecode(np.fromfile(p, np.uint8), flags)
         if shape is None or int(np.prod(shape[:2])) < _DST_MIN_PIXELS:
             return cv2.imread(str(p), flags)

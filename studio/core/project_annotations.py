@@ -137,6 +137,14 @@ def decode_geometry(kind: str, text: str | None):
     return decode_mask_geom(data)
 
 
+MODEL_SOURCE = "model:"  # source of the annotations a model made: "model:<run id>"
+
+
+def model_made(ann) -> bool:
+    """True for an annotation a model made (stored predictions, pre-labels)."""
+    return str(ann.source or "").startswith(MODEL_SOURCE)
+
+
 _COLS = ("id, image_id, class_id, kind, geometry, source, score, bbox_x, bbox_y, bbox_w, bbox_h,"
          " area, created_at, updated_at, attributes, hidden, locked")
 
@@ -225,11 +233,15 @@ class AnnotationsMixin:
         return {r[0] for r in self._query(
             f"SELECT DISTINCT class_id FROM annotations WHERE kind IN ({marks})", kinds)}
 
-    def image_classes(self, kind: str | None = None, split: str | None = None
-                      ) -> list[tuple[int, int]]:
+    def image_classes(self, kind: str | None = None, split: str | None = None,
+                      ground_truth: bool = False) -> list[tuple[int, int]]:
         """(image id, class id) of every annotation (of `kind`, on images of `split`), in
-        annotation order, without decoding any geometry."""
+        annotation order, without decoding any geometry. `ground_truth`: leave out what a
+        model made on images waiting for review (`pending_model_images`)."""
         where, params = _kind_split_filter(kind, split)
+        if ground_truth:
+            where += (" AND " if where else " WHERE ") + (
+                f"NOT (i.status = 'review' AND a.source LIKE '{MODEL_SOURCE}%')")
         sql = ("SELECT a.image_id, a.class_id FROM annotations a JOIN images i ON i.id = a.image_id"
                + where + " ORDER BY a.id")
         return [(r[0], r[1]) for r in self._query(sql, params)]
@@ -237,7 +249,9 @@ class AnnotationsMixin:
     def pending_model_images(self, split: str | None = None) -> set[int]:
         """Images marked for review that hold annotations a model made (source
         'model:...'): pre-labels or accepted predictions no person has confirmed yet.
-        Training and evaluation leave them out until the image is marked otherwise."""
+        Training and evaluation leave those annotations out until the image is marked
+        otherwise; a person's annotations on the same images still count
+        (`model_made`)."""
         sql = ("SELECT DISTINCT a.image_id FROM annotations a JOIN images i ON i.id = "
                "a.image_id WHERE i.status = 'review' AND a.source LIKE 'model:%'")
         params: list = []

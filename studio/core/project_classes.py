@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ def _check_name(name: str) -> str:
     n = (name or "").strip()
     if not n:
         raise ValidationError("A class needs a name; type one.")
+    bad = sorted({ch for ch in n if unicodedata.category(ch) in ("Cc", "Cs")})
+    if bad:  # NUL, tabs, line breaks...: no annotation format can carry them (XML cannot)
+        shown = ", ".join(repr(ch) for ch in bad[:3])
+        raise ValidationError(f"The class name {n!r} holds control characters ({shown}); "
+                              "class names are one line of printable text. Rename it.")
     return n
 
 

@@ -76,7 +76,12 @@ class ImagesMixin:
         check_split(split)
         _check_choice("status", status, STATUSES)
         if not src.is_file():
-            raise NotFoundError(f"Image file not found: {src}; check that it was not moved.")
+            raise NotFoundError(f"Image file not found: {imgs.printable_name(src)}; check "
+                                "that it was not moved.")
+        if not imgs.utf8_name(src):
+            raise ValidationError(f"The file name {imgs.printable_name(src)} is not valid "
+                                  "UTF-8 text, which the project cannot store; rename the file "
+                                  "(e.g. with convmv) and add it again.")
         digest = sha256 or imgs.file_sha256(src)
         existing = self.find_image_by_hash(digest)
         if existing is not None:

@@ -112,3 +112,106 @@ def relink_folder(project, folder: str | os.PathLike,
         if stop is not None and stop():
             break
     return report
+
+
+# --- files changed on disk after import ---------------------------------------------------
+@dataclass(frozen=True)
+class ChangedImage:
+    """An image whose file no longer is what the project recorded."""
+
+    id: int
+    path: str
+    stored: tuple[int, int]  # width, height recorded at import
+    now: tuple[int, int] | None  # what the file's header says now; None: unreadable
+    content_changed: bool = False  # same size, other bytes (only when hashes were compared)
+
+    def describe(self) -> str:
+        if self.now is None:
+            return f"{self.path} (no longer a readable image)"
+        if self.now != self.stored:
+            return (f"{self.path} (now {self.now[0]} x {self.now[1]}, recorded "
+                    f"{self.stored[0]} x {self.stored[1]})")
+        return f"{self.path} (other content, same size)"
+
+
+def changed_images(project, records=None, content: bool = False,
+                   stop: Callable[[], bool] | None = None) -> list[ChangedImage]:
+    """The images (all, or `records`) whose file's size differs from the recorded one,
+    read from the file header (cheap); with `content`, also those whose bytes differ from
+    the recorded SHA-256 (reads every file). Missing files are `missing_image_ids`'s."""
+    from studio.core.errors import ImageError
+
+    out = []
+    for rec in project.images() if records is None else records:
+        if stop is not None and stop():
+            break
+        if not rec.abs_path.is_file():
+            continue
+        try:
+            info = image_info(rec.abs_path)
+        except ImageError:
+            out.append(ChangedImage(rec.id, rec.path, (rec.width, rec.height), None))
+            continue
+        now = (info.width, info.height)
+        if now != (rec.width, rec.height):
+            out.append(ChangedImage(rec.id, rec.path, (rec.width, rec.height), now))
+        elif content and file_sha256(rec.abs_path) != rec.sha256:
+            out.append(ChangedImage(rec.id, rec.path, now, now, True))
+    return out
+
+
+def check_unchanged(project, records, what: str) -> None:
+    """Refuse to `what` (e.g. "train on") images whose files changed size since import:
+    their annotations were drawn on the recorded size. Names them and says how to re-read."""
+    from studio.core.errors import DataError
+
+    changed = changed_images(project, records)
+    if changed:
+        shown = "; ".join(c.describe() for c in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise DataError(f"Cannot {what} {len(changed)} image(s) changed on disk since they "
+                        f"were imported: {shown}{more}. Check their annotations, then re-read "
+                        "them with `studio-cli refresh PROJECT` (or put the original files "
+                        "back).")
+
+
+@dataclass
+class RefreshReport:
+    refreshed: list[ChangedImage] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def summary(self) -> str:
+        resized = sum(c.now != c.stored for c in self.refreshed)
+        text = f"Re-read {len(self.refreshed)} changed image(s)"
+        text += (f"; {resized} changed size: check their annotations, which were drawn on the "
+                 "old size." if resized else ".")
+        if self.refused:
+            text += " Not re-read: " + "; ".join(f"{p}: {r}" for p, r in self.refused[:3])
+        return text
+
+
+def refresh_images(project, changed: list[ChangedImage]) -> RefreshReport:
+    """Record the current size, channels and hash of each changed image (one transaction).
+    An unreadable file, or one whose content is now another image's, is left as it was."""
+    import time
+
+    report = RefreshReport()
+    with project.transaction() as conn:
+        for item in changed:
+            rec = project.image(item.id)
+            if item.now is None:
+                report.refused.append((item.path, "not a readable image; put the original "
+                                                  "back or remove the image"))
+                continue
+            info = image_info(rec.abs_path)
+            digest = file_sha256(rec.abs_path)
+            other = project.find_image_by_hash(digest)
+            if other is not None and other != item.id:
+                report.refused.append((item.path, f"now the same file as image {other}"))
+                continue
+            conn.execute("UPDATE images SET width = ?, height = ?, channels = ?, sha256 = ?, "
+                         "updated_at = ? WHERE id = ?", (info.width, info.height,
+                                                         info.channels, digest, time.time(),
+                                                         item.id))
+            report.refreshed.append(item)
+    return report

@@ -173,7 +173,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu"
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            AttributeError, TypeError) as exc:
+            AttributeError, TypeError, KeyError, IndexError, UnicodeDecodeError,
+            OverflowError) as exc:  # any file at all (a text file: KeyError) may be given
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}); "
                               "choose a last.pt or best.pt written by a training run.") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
@@ -185,6 +186,70 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu"
                               "written with them (damaged on disk). Use the run's other "
                               "checkpoint, or train again.")
     return ckpt
+
+
+# --- does a checkpoint belong here? -------------------------------------------------------
+def checkpoint_task(ckpt: CheckpointPayload) -> str:
+    return str(ckpt.get("task") or ckpt["config"].get("task", "?"))
+
+
+def describe_checkpoint(ckpt: CheckpointPayload) -> str:
+    """"a semantic unet checkpoint with the classes a, b" (what it was trained for)."""
+    model = ckpt["config"].get("model", "?")
+    names = ", ".join(map(str, ckpt.get("class_names", []))) or "none"
+    return f"a {checkpoint_task(ckpt)} {model} checkpoint with the classes {names}"
+
+
+def class_mismatch(project, ckpt: CheckpointPayload) -> list[str]:
+    """The checkpoint's classes that are not this project's class of that id and name
+    ("b (id 7)"), empty when every one is."""
+    names = {c.id: c.name for c in project.classes()}
+    return [f"{name} (id {cid})" for cid, name in zip(ckpt.get("class_ids", []),
+                                                       ckpt.get("class_names", []), strict=False)
+            if names.get(int(cid)) != name]
+
+
+def check_run_checkpoint(project, ckpt: CheckpointPayload, path: Path, run_task: str) -> None:
+    """A run's own checkpoint must be of the run's task, and of this project (not a file
+    copied in from another one: none of its classes is a class here)."""
+    task = checkpoint_task(ckpt)
+    if task != run_task:
+        raise CheckpointError(f"{path} is {describe_checkpoint(ckpt)}, but its run is a "
+                              f"{run_task} run; the file was replaced. Train the run again.")
+    ids = ckpt.get("class_ids", [])
+    if ids and len(class_mismatch(project, ckpt)) == len(ids):
+        raise CheckpointError(f"{path} is {describe_checkpoint(ckpt)}, none of which is a "
+                              "class of this project: it comes from another project. Train "
+                              "the run again.")
+
+
+def check_resume_checkpoint(project, ckpt: CheckpointPayload, path: Path,
+                            task: str | None = None) -> None:
+    """Training on from a checkpoint file needs the same task and the same classes: each of
+    its classes a class of this project (same id and name), and each class this project
+    labels for the task one of its classes. A deliberate transfer to other classes is the
+    config's "pretrained" option (a checkpoint path), which maps the head."""
+    from studio.ml.tasks import task_class_ids
+
+    what = describe_checkpoint(ckpt)
+    transfer = ('To start from its weights with this project\'s classes, set "pretrained" '
+                "to the file in the config instead of --resume.")
+    ckpt_task = checkpoint_task(ckpt)
+    if task is not None and task != ckpt_task:
+        raise CheckpointError(f"{path} is {what}; it cannot continue as a {task} run. "
+                              + transfer)
+    foreign = class_mismatch(project, ckpt)
+    if foreign:
+        raise CheckpointError(f"{path} is {what}; not classes of this project: "
+                              f"{', '.join(foreign[:5])}. It comes from another project or "
+                              "the classes changed. " + transfer)
+    known = {int(i) for i in ckpt.get("class_ids", [])}
+    names = {c.id: c.name for c in project.classes()}
+    missing = [names[i] for i in task_class_ids(project, ckpt_task) if i not in known]
+    if missing:
+        raise CheckpointError(f"{path} is {what}; it knows {len(known)} of the "
+                              f"{len(known) + len(missing)} classes this project labels "
+                              f"(missing: {', '.join(missing[:5])}). " + transfer)
 
 
 def run_checkpoint(project, run_id: int, which: str = "best") -> Path:

@@ -24,7 +24,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from studio.core.errors import ConfigError
+from studio.core.project_annotations import model_made
 from studio.core.rasterize import REGION_KINDS, label_map
+from studio.core.relink import check_unchanged
 from studio.ml import augment
 from studio.ml.inference import eval_transform
 from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids
@@ -73,11 +75,12 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     """Collect the labelled images of `split` for `task` (see the module docstring)."""
     class_ids = list(class_ids)
     index = {cid: i for i, cid in enumerate(class_ids)}
+    # images under review keep their people's annotations; the model's are left out
     pending = project.pending_model_images(split)
-    records = [rec for rec in project.images(split=split) if rec.id not in pending]
+    records = project.images(split=split)
     source = DatasetSource(task, split, class_ids, [])
     if task == "classification":
-        rows = project.image_classes(kind="tag", split=split)
+        rows = project.image_classes(kind="tag", split=split, ground_truth=True)
         label = {}
         for image_id, class_id in rows:
             if class_id in index:
@@ -88,9 +91,12 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
                     Sample(rec.id, str(rec.abs_path), rec.height, rec.width, label[rec.id],
                            rec.channels))
         return source
+    # regions were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, records, f"use the '{split}' split: it holds")
     for rec in records:
         regions = [a for a in project.annotations(rec.id)
-                   if a.kind in REGION_KINDS and a.class_id in index]
+                   if a.kind in REGION_KINDS and a.class_id in index
+                   and not (rec.id in pending and model_made(a))]
         if regions:
             source.samples.append(
                 Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1, rec.channels))

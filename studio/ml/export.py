@@ -11,6 +11,7 @@ process when the disk fills.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -22,6 +23,7 @@ import torch
 
 from studio.core.errors import ExportError, ValidationError
 from studio.core.fileio import atomic_path, atomic_write_text, disk_full_error, is_disk_full
+from studio.core.formats.staging import check_output_folder
 from studio.ml.detection.export import export_detector
 from studio.ml.onnx_run import run_onnx
 from studio.ml.tasks import DETECTION_TASKS
@@ -76,6 +78,10 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
                      "1]), scores" + (", masks (N x 1 x H x W probabilities)"
                                       if meta["task"] == "instance" else ""),
                      "detection": meta["config"]["detection"]})
+    if out.is_dir():
+        raise ExportError(f"Cannot write the model to {out}: it is a folder; give a file name "
+                          f"(e.g. {out / ('model.onnx' if fmt == 'onnx' else 'model.pt')}).")
+    check_output_folder(out.parent)
     sidecar = out.with_suffix(".json")
     had = {p: p.exists() for p in (out, sidecar)}
     try:
@@ -91,7 +97,8 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     except OSError as exc:
         for path, existed in had.items():
             if not existed:  # a model without its description (or the reverse) is no use
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # what could not be written is not there
+                    path.unlink(missing_ok=True)
         if is_disk_full(exc):
             raise disk_full_error(out.parent, "export the model into") from exc
         raise ExportError(f"Cannot write the exported model to {out.parent}: "

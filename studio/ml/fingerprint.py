@@ -72,8 +72,11 @@ def _labelled_ids(project, task: str, split: str | None, class_ids: list[int]) -
     wanted = set(class_ids)
     ids: set[int] = set()
     for kind in task_kinds(task):
-        ids |= {i for i, c in project.image_classes(kind=kind, split=split) if c in wanted}
-    return ids - project.pending_model_images(split)  # as training reads them (read_split)
+        # as training reads them (read_split): a model's annotations waiting for review
+        # are no label, a person's on the same image are
+        ids |= {i for i, c in project.image_classes(kind=kind, split=split, ground_truth=True)
+                if c in wanted}
+    return ids
 
 
 def _class_stats(counts: list[float], names: list[str]) -> dict:

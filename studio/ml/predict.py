@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from studio.ml.builders import make_model
-from studio.ml.checkpoints import CheckpointPayload, load_checkpoint, run_checkpoint
+from studio.ml.checkpoints import (
+    CheckpointPayload,
+    check_run_checkpoint,
+    load_checkpoint,
+    run_checkpoint,
+)
 from studio.ml.datasets import decode
 from studio.ml.detection.predict import Detections, detect, thresholds, to_detections
 from studio.ml.devices import memory_format, resolve_device
@@ -69,6 +74,7 @@ def load_run_model(project, run_id: int, which: str = "best", device: str | torc
     """The run's model (eval mode, on `device`) and what prediction needs to know about it."""
     path = run_checkpoint(project, run_id, which)
     ckpt = load_checkpoint(path)
+    check_run_checkpoint(project, ckpt, path, project.run(run_id).task)
     return _model_and_meta(ckpt, device, run_id, path)
 
 

@@ -58,3 +58,24 @@ def test_a_bracket_bomb_is_one_line_on_the_cli(tmp_path, capsys):
     code = main(["import", str(proj), "--format", "coco", "--source", str(tmp_path / "bomb.json")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and err.startswith("error: bomb.json")
+
+
+def test_train_names_an_image_resized_since_import(tmp_path, capsys):
+    from testutil import add_toy_segmentation
+
+    from studio.core.project import Project
+
+    proj = tmp_path / "p"
+    with Project.create(proj) as project:
+        add_toy_segmentation(project, tmp_path / "img", ["train"] * 3 + ["val"], cells=4)
+    write_png(tmp_path / "img" / "s1.png", np.zeros((50, 100), np.uint8))
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"task": "semantic", "image_size": 16, "epochs": 1,
+                                  "device": "cpu", "model_options": {"depth": 1, "width": 4}}))
+    capsys.readouterr()
+    assert main(["train", str(proj), "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "s1.png (now 100 x 50, recorded 16 x 16)" in err
+    assert "studio-cli refresh" in err
+    with Project.open(proj) as project:
+        assert project.runs() == []

@@ -135,8 +135,9 @@ def test_boxes_are_dropped_from_instance_runs_and_other_classes_counted(project,
     project.set_status(iid, "review")
     det = read_detection_split(project, "detection", "train",
                                task_class_ids(project, "detection"))
-    assert det.dropped["image(s) with model annotations waiting for review"] == 1
-    assert det.object_count == 2  # the other image's objects only
+    # the model's object waits for review; the objects people drew on that image still train
+    assert det.dropped["object(s) made by a model, waiting for review"] == 1
+    assert det.object_count == 5
 
 
 # --- models --------------------------------------------------------------------------------

@@ -369,3 +369,23 @@ def test_parameter_specs_cover_every_default_and_bound_the_validation():
                     validate_recipe({"steps": [{"op": op, key: low}]})
                 extra = {"high": 1.0} if op == "hysteresis" else {}
                 validate_recipe({"steps": [{"op": op, **extra, key: spec["ui_max"]}]})
+
+
+def test_the_number_of_recipe_steps_is_bounded(tmp_path, capsys):
+    from studio.cli import main
+    from studio.ml.postprocess.recipe import MAX_STEPS
+
+    step = {"op": "morphology", "operation": "dilate", "kernel_size": 255, "iterations": 100}
+    many = {"steps": [dict(step) for _ in range(100)]}
+    with pytest.raises(ConfigError, match=f"has 100 steps; at most {MAX_STEPS}"):
+        validate_recipe(many)
+    assert len(validate_recipe({"steps": [dict(step)] * MAX_STEPS})["steps"]) == MAX_STEPS
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(many))
+    with pytest.raises(ConfigError, match="at most"):
+        load_recipe(path)
+    # the CLI refuses it before any prediction (no project needed to get that far)
+    assert main(["predict", str(tmp_path / "nowhere"), "--run", "1", "--images",
+                 str(path), "--out", str(tmp_path / "o"), "--postprocess", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at most" in err

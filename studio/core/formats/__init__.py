@@ -12,6 +12,8 @@ from pathlib import Path
 
 from studio.core.errors import FormatError
 from studio.core.formats.base import ExportReport, ImportReport, mark_labelled_done
+from studio.core.formats.staging import staged_folder
+from studio.core.relink import check_unchanged
 from studio.core.splits import check_split
 
 # format name -> module under studio.core.formats
@@ -52,11 +54,20 @@ def import_dataset(project, fmt: str, source, images_dir=None, **options) -> Imp
 
 
 def export_dataset(project, fmt: str, out_dir, split: str | None = None, **options) -> ExportReport:
+    """Export into `out_dir`, all or nothing: the files are written into a hidden folder
+    beside it first and moved into place only when every one of them is written."""
     module = _module(fmt)
     if split is not None:
         check_split(split)
     func = getattr(module, f"export_{fmt}")
-    return func(project, Path(out_dir), split=split, **options)
+    out_dir = Path(out_dir).expanduser().absolute()
+    # annotations drawn on the recorded size must not go out beside a resized image
+    check_unchanged(project, project.images(split=split), "export")
+    with staged_folder(out_dir, "export into") as stage:
+        report = func(project, stage, split=split, **options)
+    report.out_dir = out_dir
+    report.files = [out_dir / Path(f).relative_to(stage) for f in report.files]
+    return report
 
 
 __all__ = ["FORMATS", "ImportReport", "ExportReport", "import_dataset", "export_dataset"]

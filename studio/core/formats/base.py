@@ -14,7 +14,9 @@ from studio.core.fileio import (  # noqa: F401 (re-exported for the formats)
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    fit_name,
 )
+from studio.core.images import page_count, printable_name, utf8_name
 
 
 @dataclass
@@ -38,7 +40,7 @@ class ImportReport:
         return sum(self.annotations_by_kind.values())
 
     def skip(self, item: str, reason: str) -> None:
-        self.skipped.append((str(item), reason))
+        self.skipped.append((printable_name(str(item)), reason))
 
     def count(self, kind: str, class_name: str, n: int = 1) -> None:
         self.annotations_by_kind[kind] += n
@@ -137,9 +139,44 @@ def clip_to_image(kind: str, geometry, width: int, height: int, item: str,
     return clipped
 
 
+def stated_size_orientation(record, stated: tuple, item: str, n_objects: int,
+                            report: ImportReport) -> int | None:
+    """Compare the image size an annotation file states with the image's own.
+
+    Returns 1 when they agree (or the file states none), the image's EXIF orientation when
+    the file states its size before that rotation (a tool that ignores EXIF drew on the
+    stored pixels: the objects are turned with the photo, and a warning says so), and None
+    when they differ otherwise: the objects were drawn on another copy of the image, so
+    they are not imported and the report says why (rescaling would guess, and a crop or a
+    padded copy would come out wrong without a word)."""
+    try:
+        sw, sh = (int(v) for v in stated)
+    except (TypeError, ValueError):
+        return 1
+    w, h = record.width, record.height
+    if sw <= 0 or sh <= 0 or (sw, sh) == (w, h):
+        return 1  # VOC files often say 0 x 0: nothing stated
+    from studio.core.images import image_info
+
+    orientation = image_info(record.abs_path).orientation
+    if orientation in (5, 6, 7, 8) and (sw, sh) == (h, w):
+        report.warnings.append(
+            f"{item}: the file gives the photo's size before its EXIF rotation ({sw}x{sh}; "
+            f"shown {w}x{h}); its objects were turned with the photo.")
+        return orientation
+    if n_objects:
+        report.skip(item, f"the file says the image is {sw}x{sh}, but it is {w}x{h}: its "
+                          f"{n_objects} object(s) were drawn on another copy and were not "
+                          "imported; fix the size in the file or use the image it was drawn on")
+    return None
+
+
 # --- shared by the importers and exporters (coco, voc, yolo, ...) -------------------------
 def unique_name(name: str, used: set[str], tag: str) -> str:
-    """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken."""
+    """`name`, or `stem_<tag>.ext` when a file of that name (case-insensitive) is taken.
+    A name too long for the file system (with what the exporters add to it) is shortened
+    first (`fileio.fit_name`)."""
+    name = fit_name(name)
     candidate = name
     if candidate.lower() in used:
         p = Path(name)
@@ -164,7 +201,12 @@ def register_image(project, path: Path, report: ImportReport, item: str | None =
 
     label = item or str(path)
     if not Path(path).is_file():
-        report.skip(label, "image file not found")
+        report.skip(label, "broken link: the file it points to does not exist"
+                    if Path(path).is_symlink() else "image file not found")
+        return None
+    if not utf8_name(path):
+        report.skip(label, "the file name is not valid UTF-8 text, which the project cannot "
+                           "store; rename the file (e.g. with convmv) and import it again")
         return None
     try:
         image_id, created = project.add_image(path, **add_options)
@@ -173,6 +215,12 @@ def register_image(project, path: Path, report: ImportReport, item: str | None =
         return None
     if created:
         report.images += 1
+        pages = page_count(path)
+        if pages > 1:
+            what = "frames" if Path(path).suffix.lower() == ".gif" else "pages"
+            report.warnings.append(f"{printable_name(label)}: the file holds {pages} {what}; "
+                                   f"only the first was imported (split the file to label "
+                                   "the others).")
         return image_id, True
     report.duplicate_images += 1
     if project.image(image_id).n_annotations > 0:

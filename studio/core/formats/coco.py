@@ -42,6 +42,7 @@ from studio.core.formats.base import (
     load_json_file,
     register_image,
     safe_join,
+    stated_size_orientation,
     unique_name,
 )
 from studio.core.geometry import (
@@ -50,6 +51,7 @@ from studio.core.geometry import (
     clip_polygon,
     geometry_area,
     geometry_bbox,
+    orient_geometry,
     polygon_area,
     rle_encode,
 )
@@ -301,12 +303,20 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
     if not take:
         return
     rec = project.image(image_id)
+    orientation = stated_size_orientation(rec, (img.get("width"), img.get("height")),
+                                          str(file_name), len(objects), report)
+    if orientation is None:
+        objects = []
+    # coordinates are in the pixels the file describes (stored order when it ignored EXIF)
+    w, h = (rec.height, rec.width) if orientation in (5, 6, 7, 8) else (rec.width, rec.height)
     rows = []
     for item, ann in objects:
-        converted = convert_object(ann, rec.width, rec.height, f"{file_name}: {item}", report)
+        converted = convert_object(ann, w, h, f"{file_name}: {item}", report)
         if converted is None:
             continue
         kind, geom = converted
+        if orientation not in (None, 1):
+            geom = orient_geometry(kind, geom, orientation, w, h)
         score = ann.get("score")
         score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) \
             and math.isfinite(score) else None

@@ -65,10 +65,10 @@ def import_folders(project, source: Path, images_dir: Path | None = None,
     found = 0
     class_ids: dict[str, int] = {}
     for split_name, root in groups:
-        for loose in sorted(p for p in root.iterdir() if p.is_file()):
+        for loose in sorted(p for p in root.iterdir() if p.is_file() or not p.exists()):
             report.skip(str(loose.relative_to(source)),
-                        "image is not inside a class folder" if is_image_file(loose)
-                        else skip_reason(loose))
+                        "image is not inside a class folder"
+                        if is_image_file(loose) and loose.exists() else skip_reason(loose))
         for class_dir in _visible_dirs(root):
             images = image_files(class_dir, report, source)
             if limit is not None:

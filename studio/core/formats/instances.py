@@ -50,6 +50,7 @@ from studio.core.formats.labelimages import (
 )
 from studio.core.formats.masks import default_split
 from studio.core.geometry import MaskGeom, rasterize
+from studio.core.images import decode_file
 
 SOURCE = "import:instances"
 DEFAULT_CLASS = "nucleus"
@@ -168,7 +169,7 @@ def _looks_like_label_images(image_dir: Path, label_dir: Path) -> bool:
 
 
 def _read_object_mask(path: Path) -> np.ndarray:
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    arr = decode_file(path, cv2.IMREAD_UNCHANGED)
     if arr is None:
         return read_label_image(path) != 0  # raises a clear ImageError
     if arr.ndim == 3:

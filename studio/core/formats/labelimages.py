@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ImageError
+from studio.core.images import decode_file
 
 IMAGE_DIRS = ("images", "image", "imgs", "img", "JPEGImages")
 MASK_DIRS = ("masks", "mask", "labels", "label", "SegmentationClass", "SegmentationClassPNG",
@@ -37,6 +38,8 @@ def image_files(folder: Path, report=None, root: Path | None = None) -> list[Pat
     found, others = [], []
     for p in sorted(Path(folder).rglob("*")):
         if not p.is_file():
+            if p.is_symlink():  # a link whose target is gone: say so, do not drop it
+                others.append(p)
             continue
         if is_image_file(p) and not p.name.startswith("."):
             found.append(p)
@@ -53,6 +56,8 @@ def skip_reason(path: Path) -> str:
     """Why a file found in a dataset folder is not imported as an image."""
     from studio.core.images import SUPPORTED_EXTENSIONS
 
+    if path.is_symlink() and not path.exists():
+        return "broken link: the file it points to does not exist"
     if path.name.startswith("."):
         return "hidden file"
     if path.suffix.lower() in SUPPORTED_EXTENSIONS:
@@ -101,16 +106,25 @@ def pair_label_images(images: list[Path], image_dir: Path, mask_dir: Path, repor
                       ) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
     """([(image, its label image or None)], label images that pair with no image)."""
     index = index_label_images(mask_dir, report)
-    pairs, used = [], set()
+    pairs, used = [], {}
     for img in images:
         mask = index.get(image_key(img, image_dir))
         if mask is not None and mask.resolve() == img.resolve():
             mask = None
         pairs.append((img, mask))
         if mask is not None:
-            used.add(mask)
+            used.setdefault(mask, []).append(img)
+    if report is not None:  # `a.png` and `a.tif` both pair with the mask `a.png`
+        for mask, shared in used.items():
+            if len(shared) > 1:
+                names = ", ".join(p.relative_to(image_dir).as_posix() for p in shared)
+                report.warnings.append(
+                    f"{mask.relative_to(mask_dir).as_posix()} is the label image of "
+                    f"{len(shared)} images ({names}): their names differ only in the "
+                    "extension. Each got it; rename the images or give each its own mask "
+                    "if that is wrong.")
     image_root = Path(image_dir).resolve()
-    unmatched = [p for p in sorted(set(index.values()) - used)
+    unmatched = [p for p in sorted(set(index.values()) - set(used))
                  if image_root not in p.resolve().parents]  # masks/ may hold images/ too
     return pairs, unmatched
 
@@ -142,7 +156,7 @@ def read_label_image(path: Path) -> np.ndarray:
         raise ImageError(f"{path.name} is too large for a label image.", str(path)) from exc
     except (UnidentifiedImageError, OSError):
         pass  # OpenCV below reads some files Pillow cannot, and reports the rest.
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    arr = decode_file(path, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ImageError(f"Cannot read the label image {path.name}.", str(path))
     if arr.ndim == 3:

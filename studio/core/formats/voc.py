@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -45,9 +46,10 @@ from studio.core.formats.base import (
     exportable_images,
     register_image,
     safe_join,
+    stated_size_orientation,
     unique_name,
 )
-from studio.core.geometry import MaskGeom, clip_box, rasterize
+from studio.core.geometry import MaskGeom, clip_box, orient_geometry, rasterize
 from studio.core.rasterize import label_map
 from studio.core.splits import ASSIGNED_SPLITS, UNASSIGNED
 
@@ -112,6 +114,8 @@ def parse_xml(path: Path) -> dict:
                         "difficult": flags.get("difficult", False), "flags": flags})
     tags = [t.text.strip() for t in root.findall("studio_tags/tag") if t.text and t.text.strip()]
     return {"filename": (root.findtext("filename") or "").strip(), "objects": objects,
+            "size": (_int_or_zero(root.findtext("size/width")),
+                     _int_or_zero(root.findtext("size/height"))),
             "tags": tags}
 
 
@@ -158,6 +162,13 @@ def _rgb_to_index(rgb: np.ndarray, path: Path) -> np.ndarray:
     if not np.array_equal(keys[order][pos], flat):
         raise ImageError(f"{path.name} has colours outside the VOC palette.", str(path))
     return order[pos]
+
+
+def _int_or_zero(text: str | None) -> int:
+    try:
+        return int(float((text or "").strip()))
+    except (ValueError, OverflowError):
+        return 0
 
 
 def _find(root: Path, names: tuple[str, ...]) -> Path | None:
@@ -243,14 +254,21 @@ def import_voc(project, source: Path, images_dir: Path | None = None,
         rec = project.image(image_id)
         rows = []
         info = parsed.get(stem, {"objects": [], "tags": []})
-        for i, obj in enumerate(info["objects"]):
+        orientation = stated_size_orientation(rec, info.get("size", (0, 0)), f"{stem}.xml",
+                                              len(info["objects"]), report)
+        objects = info["objects"] if orientation is not None else []
+        # coordinates are in the pixels the file describes (stored order when it ignored EXIF)
+        w, h = (rec.height, rec.width) if orientation in (5, 6, 7, 8) else (rec.width, rec.height)
+        for i, obj in enumerate(objects):
             if obj["difficult"]:
                 n_difficult += 1
                 if skip_difficult:
                     report.skip(f"{stem}.xml object #{i + 1}", "marked difficult")
                     continue
-            box = _clipped_box(voc_box(obj["coords"]), rec.width, rec.height,
-                               f"{stem}.xml object #{i + 1}", report)
+            box = _clipped_box(voc_box(obj["coords"]), w, h, f"{stem}.xml object #{i + 1}",
+                               report)
+            if box is not None and orientation not in (None, 1):
+                box = orient_geometry("box", box, orientation, w, h)
             if box is not None:
                 rows.append(_row(project, image_id, obj["name"], "box", box, report))
                 rows[-1]["attributes"] = obj.get("flags", {})
@@ -365,8 +383,22 @@ def _xml_text(rec, filename: str, boxes: list, tags: list[str], segmented: bool)
         holder = ET.SubElement(root, "studio_tags")
         for t in tags:
             ET.SubElement(holder, "tag").text = t
+    for element in root.iter():
+        if element.text:
+            element.text = xml_safe(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
+
+
+# characters XML 1.0 cannot hold at all, not even as a character reference
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with the characters XML cannot hold written as visible `\\xNN` escapes (a
+    class name of an older project may hold a NUL or a tab; the store now refuses them)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def _png_bytes(index_map: np.ndarray) -> bytes:

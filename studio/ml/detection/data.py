@@ -34,6 +34,8 @@ from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
+from studio.core.project_annotations import model_made
+from studio.core.relink import check_unchanged
 from studio.ml.augment import maybe_apply, photometric_ops, rigid_ops
 from studio.ml.datasets import (
     ByteLRU,
@@ -77,12 +79,22 @@ def read_detection_split(project, task: str, split: str, class_ids: Sequence[int
     kinds = task_kinds(task)
     source = DetectionSource(task, split, list(class_ids), [])
     pending = project.pending_model_images(split)
-    for rec in project.images(split=split):
-        if rec.id in pending:  # a model's unconfirmed objects are no ground truth
-            source.dropped["image(s) with model annotations waiting for review"] += 1
-            continue
+    records = project.images(split=split)
+    # objects were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, records, f"use the '{split}' split: it holds")
+    for rec in records:
         objects, maskless = [], 0
-        for ann in project.annotations(rec.id):
+        anns = project.annotations(rec.id)
+        if rec.id in pending:  # a model's unconfirmed objects are no ground truth; a
+            people = [a for a in anns if not model_made(a)]  # person's on the image are
+            waiting = sum(a.kind != "tag" for a in anns) - sum(a.kind != "tag" for a in people)
+            anns = people
+            if waiting and any(a.kind != "tag" for a in anns):
+                source.dropped["object(s) made by a model, waiting for review"] += waiting
+            if not any(a.kind != "tag" for a in anns):
+                source.dropped["image(s) with model annotations waiting for review"] += 1
+                continue
+        for ann in anns:
             if ann.kind == "tag":
                 continue
             if ann.class_id not in index:
@@ -284,8 +296,11 @@ def build_detection_data(project, cfg: dict, class_ids: Sequence[int] | None = N
     train_split, val_split = cfg["splits"]["train"], cfg["splits"].get("val")
     train_src = read_detection_split(project, task, train_split, class_ids)
     if not train_src.object_count:
-        raise ConfigError(f"The '{train_split}' split has no objects for {task} to train on. "
-                          "Label objects in it or run a split first.")
+        waiting = train_src.dropped.get("image(s) with model annotations waiting for review")
+        raise ConfigError(f"The '{train_split}' split has no objects for {task} to train on"
+                          + (f" ({waiting} image(s) hold only a model's objects waiting for "
+                             "review: review them, or mark them done)" if waiting else "")
+                          + ". Label objects in it or run a split first.")
     val_src = read_detection_split(project, task, val_split, class_ids) if val_split else None
     for source in (train_src, val_src):
         if source is not None and source.dropped_message() and log is not None:

@@ -28,6 +28,10 @@ from studio.core.errors import ConfigError
 from studio.core.fileio import atomic_write_bytes
 
 RECIPE_VERSION = 1
+# The default recipe has 8 steps; each step may cost up to seconds per image at its
+# parameter limits (a 255 px kernel, 100 iterations), so the length is bounded too: 100
+# such morphology steps took minutes on three 64 x 64 images.
+MAX_STEPS = 24
 MORPH_OPERATIONS = ("erode", "dilate", "open", "close")
 KERNEL_SHAPES = ("ellipse", "rect", "cross")
 
@@ -194,6 +198,10 @@ def validate_recipe(recipe: Any) -> dict[str, Any]:
     if not isinstance(steps, list):
         raise ConfigError("The recipe needs 'steps': a list of steps such as "
                           "{\"op\": \"threshold\", \"enabled\": true}.")
+    if len(steps) > MAX_STEPS:
+        raise ConfigError(f"The recipe has {len(steps)} steps; at most {MAX_STEPS} are allowed "
+                          "(the default recipe has 8). Merge repeated steps: one morphology step "
+                          "with more iterations does the work of several.")
     out_steps = []
     seen_threshold = False
     for i, raw in enumerate(steps):
