@@ -86,3 +86,52 @@ def test_the_confusion_matrix_names_its_axes(qtbot):
     left = panel.true_axis.mapTo(panel, panel.true_axis.rect().topRight())
     assert left.x() <= table.mapTo(panel, table.rect().topLeft()).x()
     pool.shutdown()
+
+
+def _shifted_segmentation(project, folder, n: int = 5, size: int = 48) -> None:
+    """Blocky images whose foreground mask sits one row above the blocks."""
+    from testutil import write_png
+
+    from studio.core.geometry import MaskGeom
+
+    bg, fg = project.get_or_add_class("background"), project.get_or_add_class("foreground")
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        blocks = np.kron(rng.random((size // 6, size // 6)) > 0.5, np.ones((6, 6), bool))
+        image = write_png(folder / f"m{i}.png", np.where(blocks, 200, 40).astype(np.uint8))
+        iid, _ = project.add_image(image, split="train")
+        mask = np.roll(blocks, -1, axis=0)
+        project.add_annotation(iid, fg, "mask", MaskGeom.from_full(mask))
+        project.add_annotation(iid, bg, "mask", MaskGeom.from_full(~mask))
+
+
+def test_the_mirror_answer_is_kept_and_a_contradiction_said_beside_it(qtbot, tmp_path,
+                                                                       dialogs):
+    from PySide6.QtCore import Qt
+
+    from studio.core.project import Project
+
+    root = tmp_path / "shifted"
+    with Project.create(root) as p:
+        _shifted_segmentation(p, tmp_path / "img")
+    window = tw.open_on_train(qtbot, tmp_path, root)
+    train = window.train
+    mirror = train.controls.mirror
+    assert mirror.value() is None
+    mirror.setCurrentIndex(mirror.findText("yes"))  # the person answers
+    assert window.project.train_setting("mirror") is True
+    qtbot.mouseClick(train.controls.recommend, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: train.controls.mirror_note.isVisibleTo(train), timeout=60000)
+    note = train.controls.mirror_note.text()
+    assert "You answered yes, but" in note and "up-down flips and rotations" in note
+    assert not train.config()["augment"]["vflip"]["enabled"]
+    assert train.config()["augment"]["hflip"]["enabled"]
+    mirror.setCurrentIndex(mirror.findText("no"))  # a new answer: the note was about "yes"
+    assert not train.controls.mirror_note.isVisibleTo(train)
+    mirror.setCurrentIndex(mirror.findText("yes"))
+    train.workers.wait()
+    window.close()
+    again = tw.open_on_train(qtbot, tmp_path, root)  # the answer is the project's
+    assert again.train.controls.mirror.value() is True
+    again.train.stop_and_wait()
+    again.close()

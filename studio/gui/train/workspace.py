@@ -155,6 +155,7 @@ class TrainWorkspace(QWidget):
         c.load.clicked.connect(lambda: self.load_config())
         c.reset.clicked.connect(self.reset)
         c.recommend.clicked.connect(self.recommend)
+        c.mirror.connect_changed(lambda _i: self._on_mirror_answered())
         self.form.changed.connect(lambda _p: self.validate_timer.start())
         self.model_panel.errorFound.connect(self._show_config_error)
         self.data_panel.splitsChanged.connect(self._on_splits_changed)
@@ -174,6 +175,7 @@ class TrainWorkspace(QWidget):
 
     def _install_project(self) -> None:
         project = self.project
+        self._show_mirror_answer()
         if project is not None and not self.runner.running:
             tasks = self.backend.labelled_tasks(project)
             if tasks and self.task not in tasks:  # open on a task the labels allow
@@ -474,3 +476,24 @@ class TrainWorkspace(QWidget):
         self.set_config(plan.config)
         left = self.form.show_reasons(dict(plan.reasons))
         self.controls.reasons.setText("\n".join(f"{k}: {v}" for k, v in left.items()))
+        self.controls.show_mirror_note(" ".join(q.note for q in plan.questions
+                                                if q.key == "mirror" and q.note))
+
+    def _show_mirror_answer(self) -> None:
+        """The project's answer to the mirror question (kept in its store)."""
+        answer = self.project.train_setting("mirror") if self.project is not None else None
+        mirror = self.controls.mirror
+        mirror.blockSignals(True)
+        mirror.set_value(answer if isinstance(answer, bool) else None)
+        mirror.blockSignals(False)
+        self.controls.show_mirror_note("")
+
+    def _on_mirror_answered(self) -> None:
+        """Keep the answer with the project; a note about the previous answer is gone."""
+        self.controls.show_mirror_note("")
+        if self.project is None:
+            return
+        try:
+            self.project.set_train_setting("mirror", self.controls.mirror.value())
+        except StudioError as exc:  # e.g. a read-only project: the answer still counts now
+            self.controls.show_problem(f"The mirror answer is not kept: {exc}")
