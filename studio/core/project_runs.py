@@ -3,7 +3,14 @@
 A run set to "running" records the process that runs it (pid and host). When a project is
 opened, a run still marked "running" whose process is gone (killed, crashed, power lost) is
 marked "interrupted" (resumable from its last.pt), and temporary files that a write cut
-short left in its folder are removed.
+short left in its folder are removed; a window that supervises the process records it at
+once (`end_runs_of_process`).
+
+A run's duration is the time it trained over all its sessions: a resumed run adds the
+new session's time to what it had (see `update_run`).
+
+Settings of the Train workspace that belong to the project (e.g. the answer to the mirror
+question) are kept in the store too: `train_setting` / `set_train_setting`.
 """
 
 from __future__ import annotations
@@ -91,22 +98,59 @@ class RunsMixin:
         return [_record(r) for r in rows]
 
     def update_run(self, run_id: int, **fields) -> None:
-        self.run(run_id)
-        sets, params = [], []
-        for key, value in fields.items():
-            if key in _JSON_FIELDS:
-                value = dumps_strict(value)
-            elif key not in _PLAIN_FIELDS:
-                raise ValueError(f"runs have no field {key!r}")
-            if key == "status" and value not in RUN_STATUSES:
-                raise ValueError(f"unknown run status {value!r}")
-            sets.append(f"{key} = ?")
-            params.append(value)
-            if key == "status" and value == "running":
-                sets += ["pid = ?", "host = ?"]
-                params += [os.getpid(), socket.gethostname()]
-        if sets:
-            self._write(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+        """Set fields of a run's record. `duration_s` given while the run is "running" is
+        the length of the session that now ends: it is added to the time the run trained
+        before (a resumed run reports its whole training time, not its last part)."""
+        with self.transaction():
+            before = self.run(run_id)
+            sets, params = [], []
+            for key, value in fields.items():
+                if key in _JSON_FIELDS:
+                    value = dumps_strict(value)
+                elif key not in _PLAIN_FIELDS:
+                    raise ValueError(f"runs have no field {key!r}")
+                if key == "status" and value not in RUN_STATUSES:
+                    raise ValueError(f"unknown run status {value!r}")
+                if key == "duration_s" and value is not None and before.status == "running":
+                    value = float(value) + float(before.duration_s or 0.0)
+                sets.append(f"{key} = ?")
+                params.append(value)
+                if key == "status" and value == "running":
+                    sets += ["pid = ?", "host = ?"]
+                    params += [os.getpid(), socket.gethostname()]
+            if sets:
+                self._write(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
+
+    def end_runs_of_process(self, pid: int, status: str, error: str) -> list[int]:
+        """Record how the runs that process `pid` (on this machine) left "running" ended:
+        for a window whose training process died (killed, crashed). Returns their ids."""
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"a run cannot end {status!r}")
+        with self.transaction() as conn:
+            ids = [int(r[0]) for r in conn.execute(
+                "SELECT id FROM runs WHERE status = 'running' AND pid = ? AND host = ?",
+                (int(pid), socket.gethostname())).fetchall()]
+            conn.executemany("UPDATE runs SET status = ?, error = ?, ended_at = ? WHERE id = ?",
+                             [(status, error, time.time(), i) for i in ids])
+        return ids
+
+    def train_setting(self, key: str, default=None):
+        """A Train workspace setting this project keeps (JSON value), or `default`."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (f"train.{key}",))
+        if not rows:
+            return default
+        try:
+            return json.loads(rows[0][0])
+        except ValueError:
+            return default  # not ours to fail on: the setting is asked again
+
+    def set_train_setting(self, key: str, value) -> None:
+        """Keep a Train workspace setting in the project (None forgets it)."""
+        if value is None:
+            self._write("DELETE FROM meta WHERE key = ?", (f"train.{key}",))
+        else:
+            self._write("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                        (f"train.{key}", dumps_strict(value)))
 
     def append_run_epoch(self, run_id: int, record: dict) -> None:
         """Add one epoch's figures to a run's history (one transaction)."""

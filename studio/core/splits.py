@@ -58,8 +58,9 @@ def _in_order(groups: dict[object, list[int]]) -> list[object]:
 def carve_split(project, source: str = "train", target: str = "val", fraction: float = 0.2,
                 seed: int = 0, stratify: bool = True) -> int:
     """Move a seeded `fraction` of the images of split `source` into `target` (with
-    `stratify`, that fraction of each class's images, so every class keeps its share);
-    the other splits are left alone. Returns how many images moved."""
+    `stratify`, that fraction of each class's images, so every class keeps its share,
+    and unlabelled images stay where they are); the other splits are left alone. Returns
+    how many images moved."""
     check_split(source), check_split(target)
     if not 0 < fraction < 1:
         raise ValidationError(f"The fraction to move must lie between 0 and 1, not {fraction}.")
@@ -67,6 +68,9 @@ def carve_split(project, source: str = "train", target: str = "val", fraction: f
     if len(ids) < 2:
         raise ValidationError(f"Split '{source}' holds {len(ids)} image(s): too few to take "
                               f"a '{target}' split from. Add or label more images first.")
+    if stratify:
+        unlabelled = set(project.image_ids(split=source, unlabelled=True))
+        ids = [i for i in ids if i not in unlabelled] or ids
     groups = _groups(project, ids, stratify)
     rng = random.Random(seed)
     moving: list[int] = []
@@ -85,9 +89,12 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
                  stratify: bool = False, only_unassigned: bool = False) -> dict[str, int]:
     """Assign every image (or only those with split 'none') to train/val/test.
 
-    With `stratify`, images are grouped by their most frequent class (images without
-    annotations form their own group) and each group is split by the ratios, so every
-    class appears in every part where it can. Returns the number of images per split.
+    With `stratify`, images are grouped by their most frequent class and each group is
+    split by the ratios, so every class appears in every part where it can. Unlabelled
+    images (no annotation at all, not marked done as empty) have no class to stratify by
+    and nothing to train or score on: they go to 'none' (out of every part; a later split
+    of the unassigned images places them once they are labelled), counted under "none"
+    in the result. Returns the number of images per split.
     """
     ratios = (float(train), float(val), float(test))
     if any(r < 0 for r in ratios) or sum(ratios) <= 0:
@@ -96,6 +103,11 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     total = sum(ratios)
     ratios = tuple(r / total for r in ratios)
     ids = project.image_ids(split=UNASSIGNED) if only_unassigned else project.image_ids()
+    left_out: list[int] = []
+    if stratify:
+        unlabelled = set(project.image_ids(unlabelled=True))
+        left_out = [i for i in ids if i in unlabelled]
+        ids = [i for i in ids if i not in unlabelled]
     groups = _groups(project, ids, stratify)
     rng = random.Random(seed)
     assignment: dict[str, list[int]] = {s: [] for s in ASSIGNED_SPLITS}
@@ -109,4 +121,9 @@ def random_split(project, train: float, val: float, test: float, seed: int = 0,
     with project.transaction():
         for split, members in assignment.items():
             project.set_split(members, split)
-    return {k: len(v) for k, v in assignment.items()}
+        if left_out:
+            project.set_split(left_out, UNASSIGNED)
+    counts = {k: len(v) for k, v in assignment.items()}
+    if left_out:
+        counts[UNASSIGNED] = len(left_out)
+    return counts

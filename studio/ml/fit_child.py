@@ -9,8 +9,10 @@ split and the report kept in the run's folder (studio.ml.evaluation.stored_repor
 child opens the project beside its parent (which holds the project's lock and waits for
 the child) and calls the one training loop, `studio.ml.fit.fit`. Each callback becomes
 one JSON line {"kind": "batch" | "epoch" | "log" | "end" | "memory" | "error", "data": ...}
-on stdout; a line "stop" on stdin stops the run after the current batch (so does the end
-of stdin: a parent that died stops its run). Anything else the libraries print goes to
+on stdout; a line "stop" on stdin stops the run after the current batch. A parent that
+died (its end of stdin closed without "stop", or its end of stdout gone) stops the run
+too, and the run is recorded "interrupted" (resumable), never failed by the broken pipe:
+events that cannot be delivered are dropped. Anything else the libraries print goes to
 stderr, so stdout carries only events.
 """
 
@@ -26,19 +28,37 @@ import time
 MEMORY_EVERY_S = 1.0
 
 
-class EventWriter:
-    """Callbacks for `fit` that write JSON lines to a file object."""
+PARENT_GONE = ("The window that started it closed while it trained; resume it from its "
+               "last checkpoint.")
 
-    def __init__(self, out) -> None:
+
+class EventWriter:
+    """Callbacks for `fit` that write JSON lines to a file object. When the reader is gone
+    (a broken pipe), `on_broken` is called once and later events are dropped."""
+
+    def __init__(self, out, on_broken=None) -> None:
         self.out = out
+        self.on_broken = on_broken
         self.lock = threading.Lock()
         self.last_memory = 0.0
+        self.broken = False
 
     def emit(self, kind: str, data) -> None:
         line = json.dumps({"kind": kind, "data": data}, default=str)
         with self.lock:
-            self.out.write(line + "\n")
-            self.out.flush()
+            if self.broken:
+                return
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (OSError, ValueError):  # the parent is gone: nobody reads events
+                self.broken = True
+                try:
+                    self.out.close()
+                except (OSError, ValueError):
+                    pass  # closing flushes the undeliverable line again
+        if self.broken and self.on_broken is not None:
+            self.on_broken()
 
     def on_batch(self, info: dict) -> None:
         self.emit("batch", info)
@@ -124,16 +144,21 @@ def main() -> int:
             os.nice(int(job["nice"]))
         except OSError as exc:  # not fatal: the run only keeps its priority
             print(f"could not lower the training priority: {exc}", file=sys.stderr)
-    stop = threading.Event()
+    stop, parent_gone = threading.Event(), threading.Event()
+
+    def lose_parent() -> None:
+        parent_gone.set()
+        stop.set()
 
     def watch_stdin() -> None:
         for line in sys.stdin:
             if line.strip() == "stop":
                 stop.set()
-        stop.set()  # stdin closed: the parent is gone or wants us to end
+        if not stop.is_set():
+            lose_parent()  # stdin closed without "stop": the parent is gone
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    writer = EventWriter(events_out)
+    writer = EventWriter(events_out, on_broken=lose_parent)
     from studio.core.project import Project
     from studio.ml.fit import fit
 
@@ -142,7 +167,9 @@ def main() -> int:
         try:
             result = fit(project, job["config"], callbacks=writer, stop=stop,
                          resume=job.get("resume"))
-            if job.get("report") and result.status == "finished" and not stop.is_set():
+            if parent_gone.is_set() and result.status == "stopped":
+                project.update_run(result.run_id, status="interrupted", error=PARENT_GONE)
+            elif job.get("report") and result.status == "finished" and not stop.is_set():
                 report(project, result.run_id, str(job["report"]),
                        str(job["config"].get("device", "auto")), writer, stop)
         finally:

@@ -53,6 +53,8 @@ class Question:
     choices: tuple[str, ...]
     answer: str | None
     affects: list[str]
+    # where the plan departs from the answer, and why (for the place the answer is given)
+    note: str = ""
 
 
 MIRROR_QUESTION = ("Can an image be mirrored (left-right, up-down) or rotated without "
@@ -77,6 +79,8 @@ class Plan:
             state = f"answered {q.answer}" if q.answer else "unanswered"
             lines.append(f"question ({q.key}, {state}): {q.text} Yes e.g. "
                          f"{', '.join(q.examples['yes'])}; no e.g. {', '.join(q.examples['no'])}.")
+            if q.note:
+                lines.append(f"note ({q.key}): {q.note}")
         return "\n".join(lines)
 
 
@@ -120,9 +124,9 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     else:
         _by_device(cfg, fp, reasons)
     _selection(cfg, fp, reasons)
-    _mirroring(cfg, fp, answer, reasons)
+    note = _mirroring(cfg, fp, answer, reasons)
     question = Question("mirror", MIRROR_QUESTION, MIRROR_EXAMPLES, ("yes", "no"), answer,
-                        ["augment.hflip", "augment.vflip", "augment.rotation", "tta"])
+                        ["augment.hflip", "augment.vflip", "augment.rotation", "tta"], note)
     return Plan(validate_config(cfg), reasons, [question], fp)
 
 
@@ -403,8 +407,11 @@ def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
                                           "without improvement ends the run.")
 
 
-def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> None:
+def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
+    """Flips and rotation from the answer and the label offset; returns what the plan
+    keeps off against a "yes", said plainly (empty when it follows the answer)."""
     spec = cfg["augment"]
+    note = ""
     for op in ("hflip", "vflip", "rotation"):
         spec[op]["enabled"] = False
     cfg["tta"] = False
@@ -415,7 +422,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> None:
                "and a 9, or text).")
         for op in ("hflip", "vflip", "rotation"):
             reasons[f"augment.{op}"] = why
-        return
+        return note
     offset = fp.get("label_offset") or {}
     rows = abs(offset.get("rows", 0.0)) >= OFFSET_PX and \
         offset.get("agreement_rows", 0.0) >= OFFSET_AGREEMENT
@@ -434,6 +441,10 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> None:
                     "that offset and the model could not learn it")
         reasons["augment.vflip" if rows else "augment.hflip"] = f"off: {evidence}."
         reasons["augment.rotation"] = f"off: {evidence}."
+        kept_off = ("flips and rotations" if rows and cols else
+                    f"{'up-down' if rows else 'left-right'} flips and rotations")
+        note = (f"You answered yes, but the recommendation keeps {kept_off} off: "
+                f"{evidence}. Turn them on under Augmentation to train with them anyway.")
         if not (rows and cols):
             other = "augment.hflip" if rows else "augment.vflip"
             measured = abs(offset["cols"] if rows else offset["rows"])
@@ -450,3 +461,4 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> None:
         cfg["tta"] = True
         reasons["tta"] = ("on: evaluation and prediction average over the flips the model was "
                           "trained with, a cheap gain in accuracy.")
+    return note

@@ -97,8 +97,9 @@ def test_carve_moves_a_stratified_share_and_leaves_other_splits(tagged):
     test_before = tagged.image_ids(split="test")
     moved = carve_split(tagged, "train", "val", 0.25, seed=1)
     val = set(tagged.image_ids(split="val"))
-    assert moved == len(val) == 5 + 3 + 1  # a quarter of a, of b, of the untagged
+    assert moved == len(val) == 5 + 3  # a quarter of a and of b; the untagged stay
     assert len([i for i in val if i in ids[:20]]) == 5
+    assert not val & set(ids[36:])
     assert tagged.image_ids(split="test") == test_before
     again = carve_split(tagged, "train", "val", 0.25, seed=1)
     assert again > 0 and len(tagged.image_ids(split="val")) == moved + again
@@ -111,3 +112,29 @@ def test_carve_refuses_what_it_cannot_do(tagged):
         carve_split(tagged, "train", "val")  # nothing is in train yet
     with pytest.raises(StudioError, match="Unknown split"):
         carve_split(tagged, "training", "val")
+
+
+def test_stratified_split_leaves_unlabelled_images_out(tagged):
+    """Unlabelled images have no class to stratify by and nothing to train on: 'none'."""
+    ids = tagged.image_ids()
+    untagged = ids[36:]
+    tagged.set_split(untagged[:2], "train")  # an earlier split had put two into train
+    counts = random_split(tagged, 0.5, 0.25, 0.25, seed=0, stratify=True)
+    assert counts["none"] == 4 and counts["train"] + counts["val"] + counts["test"] == 36
+    assert [tagged.image(i).split for i in untagged] == ["none"] * 4
+    for split in ("train", "val", "test"):
+        assert not set(tagged.image_ids(split=split)) & set(untagged)
+    # an image marked done without annotations is labelled (as empty): it is split
+    tagged.set_status(untagged[0], "done")
+    counts = random_split(tagged, 0.5, 0.25, 0.25, seed=0, stratify=True)
+    assert counts["none"] == 3 and tagged.image(untagged[0]).split != "none"
+    # unstratified, every image is assigned as before
+    assert "none" not in random_split(tagged, 0.5, 0.25, 0.25, seed=0)
+    assert tagged.count_images(split="none") == 0
+
+
+def test_stratified_split_of_unassigned_keeps_unlabelled_out(tagged):
+    counts = random_split(tagged, 0.7, 0.2, 0.1, stratify=True, only_unassigned=True)
+    assert counts["none"] == 4 and tagged.count_images(split="none") == 4
+    again = random_split(tagged, 0.7, 0.2, 0.1, stratify=True, only_unassigned=True)
+    assert again == {"train": 0, "val": 0, "test": 0, "none": 4}

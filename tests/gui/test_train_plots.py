@@ -76,3 +76,58 @@ def test_redraw_touches_only_curves_that_got_points(plots, monkeypatch):
     touched.clear()
     plots.redraw(force=True)
     assert sorted(touched) == sorted(plots.curves)
+
+
+def test_a_resumed_run_keeps_its_batch_points_up_to_its_last_epoch(qtbot):
+    from studio.gui.train.live_panel import LivePanel
+
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    history = [{"epoch": 1, "train_loss": 0.9, "lr": 0.01}]
+    panel.begin(10, ["accuracy"], [], run_id=None)
+    panel.run_id = 7  # the workspace learns the new run's id from the store
+    panel.plots.add_batches(_batches(1, 150, loss=1.0, steps=100))  # epoch 2 cut short
+    smooth_at_100 = panel.plots.series["smooth"].y[99]
+    panel.begin(10, ["accuracy"], history, run_id=7)  # Resume after epoch 1
+    plots = panel.plots
+    assert plots.point_count("batch") == plots.point_count("lr") == 100
+    assert plots.point_count("train_loss") == 1
+    plots.add_batches(_batches(101, 1, loss=1.0, steps=100))  # epoch 2 again
+    assert plots.point_count("batch") == 101
+    assert plots.series["smooth"].y[100] == pytest.approx(smooth_at_100)  # the EMA goes on
+    panel.begin(10, ["accuracy"], [], run_id=None)  # a new run starts clean
+    assert plots.point_count("batch") == 0
+
+
+def test_a_run_resumed_in_a_new_window_shows_one_point_an_earlier_epoch(plots):
+    history = [{"epoch": e, "train_loss": 1.0 / e, "lr": 0.1 / e} for e in (1, 2, 3)]
+    plots.clear()
+    plots.show_earlier_epochs(history)
+    plots.add_batches(_batches(301, 5, steps=100))  # the first batches of epoch 4
+    x, y = plots.series["batch"].view()
+    assert list(x[:3]) == [100, 200, 300] and list(y[:3]) == pytest.approx([1, 0.5, 1 / 3])
+    assert list(plots.series["lr"].view()[1][:3]) == pytest.approx([0.1, 0.05, 0.1 / 3])
+    assert plots.point_count("batch") == 8
+
+
+def test_metric_curves_and_legend_belong_to_the_task_and_cover_no_curve(plots):
+    plots.add_epoch({"epoch": 1, "mean_iou": 0.5, "mean_dice": 0.6}, ["mean_iou", "mean_dice"])
+    plots.clear()
+    plots.set_metrics(["accuracy", "macro_f1"])  # a classification run follows
+    plots.add_epoch({"epoch": 1, "accuracy": 0.7, "macro_f1": 0.6}, ["accuracy", "macro_f1"])
+    legend = plots.metric_plot.getPlotItem().legend
+    names = [label.text for _sample, label in legend.items]
+    assert names == ["accuracy", "macro_f1"]
+    assert "mean_iou" not in plots.curves
+    plots.redraw(force=True)
+    qtbot_process()
+    view = plots.metric_plot.getPlotItem().vb
+    legend_rect = legend.mapRectToScene(legend.boundingRect())
+    view_rect = view.mapRectToScene(view.boundingRect())
+    assert legend_rect.height() > 0 and not legend_rect.intersects(view_rect)
+
+
+def qtbot_process() -> None:
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()

@@ -1,17 +1,21 @@
-"""The training child's optional summary report: kept with a finished run, a log line
-(never a failure) when it cannot be made."""
+"""The training child: its optional summary report (kept with a finished run, a log line,
+never a failure, when it cannot be made), and a parent that dies under it."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from testutil import FAST_TRAINING, add_toy_classification
 
 from studio.ml.evaluation import report_path, stored_report
 from studio.ml.fit import fit
-from studio.ml.fit_child import EventWriter, report
+from studio.ml.fit_child import PARENT_GONE, EventWriter, report
 
 TINY = {"task": "classification", "epochs": 1, "batch_size": 4, "image_size": 16,
         "cpu_threads": 1, "model_options": {"width": 8, "fc": [16]}, **FAST_TRAINING}
@@ -33,3 +37,60 @@ def test_report_is_kept_with_the_run_or_said_to_be_missing(project, tmp_path,
     logs = [e["data"] for e in _events(out) if e["kind"] == "log"]
     assert any(line.startswith("No 'test' report:") for line in logs), logs
     assert not any(e["kind"] == "error" for e in _events(out))
+
+
+def _start_child(project, config: dict) -> subprocess.Popen:
+    """The training child as the window starts it, with its pipes in this test's hands."""
+    import studio
+
+    root = str(Path(studio.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    child = subprocess.Popen([sys.executable, "-m", "studio.ml.fit_child"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=env, text=True)
+    job = {"project": str(project.root), "config": config, "resume": None, "nice": 0,
+           "report": None}
+    child.stdin.write(json.dumps(job) + "\n")
+    child.stdin.flush()
+    return child
+
+
+def _first_batch(child: subprocess.Popen) -> None:
+    for line in child.stdout:
+        if json.loads(line)["kind"] == "batch":
+            return
+    raise AssertionError("the child ended before its first batch")
+
+
+def test_a_parent_that_dies_leaves_its_run_interrupted(project, tmp_path):
+    """The window was killed while its child trained: both pipes close under the child.
+    The run ends "interrupted" (resumable), not "failed: BrokenPipeError"."""
+    add_toy_classification(project, tmp_path / "img", ["train"] * 8 + ["val"] * 4)
+    child = _start_child(project, {**TINY, "epochs": 500})
+    try:
+        _first_batch(child)
+        child.stdout.close()  # what the parent's death does to the child's pipes
+        child.stdin.close()
+        assert child.wait(120) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    run = project.runs()[-1]
+    assert run.status == "interrupted", (run.status, run.error)
+    assert run.error == PARENT_GONE and "BrokenPipe" not in run.error
+    assert run.checkpoints.get("last")  # resumable from where it stopped
+
+
+def test_events_to_a_reader_that_is_gone_are_dropped():
+    gone = []
+
+    class Broken(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    writer = EventWriter(Broken(), on_broken=lambda: gone.append(1))
+    writer.on_batch({"epoch": 1})  # no exception reaches the training loop
+    writer.on_log("still here")
+    assert writer.broken and gone

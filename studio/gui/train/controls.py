@@ -42,6 +42,11 @@ class Controls(QWidget):
         self.problem.setStyleSheet("color: #c0392b;")
         self.problem.setWordWrap(True)
         self.problem.hide()
+        # where the recommendation departs from the mirror answer, and why
+        self.mirror_note = QLabel()
+        self.mirror_note.setStyleSheet("color: #8a5a00;")
+        self.mirror_note.setWordWrap(True)
+        self.mirror_note.hide()
         self.reasons = QLabel()
         self.reasons.setStyleSheet("color: #2c6e49; font-style: italic;")
         self.reasons.setWordWrap(True)
@@ -64,6 +69,7 @@ class Controls(QWidget):
         grid.addLayout(files, 1, 0, 1, 5)
         grid.addWidget(self.problem, 2, 0, 1, 5)
         grid.addWidget(self.reasons, 3, 0, 1, 5)
+        grid.addWidget(self.mirror_note, 4, 0, 1, 5)
         grid.setColumnStretch(5, 1)
         self.set_enabled(False, False)
 
@@ -74,6 +80,10 @@ class Controls(QWidget):
         self.start.setEnabled(project_open and not running)
         self.resume.setEnabled(project_open and not running)
         self.stop.setEnabled(running)
+
+    def show_mirror_note(self, text: str) -> None:
+        self.mirror_note.setText(f"\u26a0 Mirror/rotate: {text}" if text else "")
+        self.mirror_note.setVisible(bool(text))
 
     def show_problem(self, text: str) -> None:
         self.problem.setText(text)

@@ -140,11 +140,14 @@ class DataPanel(QWidget):
         return [w.code for w in self.summary.warnings] if self.summary else []
 
     def make_split(self, _checked: bool = False, ask: bool = True) -> None:
-        """Images without a split are split train/val/test; when every image has one, a
-        stratified share of train moves to val (test stays as it is)."""
+        """Labelled images without a split are split train/val/test (unlabelled ones stay
+        in 'none'); when every labelled image has one, a stratified share of train moves
+        to val (test stays as it is)."""
         if self.project is None:
             return
-        if self.project.count_images(split="none") > 0:
+        unassigned = len(self.project.image_ids(split="none")) - len(
+            self.project.image_ids(split="none", unlabelled=True))
+        if unassigned > 0:
             self.workers.submit(random_split, self.project, *SPLIT_RATIOS, seed=0,
                                 stratify=True, only_unassigned=True, key="make_split",
                                 on_result=lambda _counts: self.splitsChanged.emit(),

@@ -30,6 +30,8 @@ from studio.gui.errors import show_error
 from studio.gui.train.plots import COLOURS
 
 COLUMNS = ("id", "name", "status", "model", "best", "epochs", "duration", "device")
+RESUME_TIP = ("Continue this stopped or finished run from its last checkpoint (more epochs: "
+              "raise 'Epochs' first).")
 
 
 def flatten(cfg: dict, prefix: str = "") -> dict[str, object]:
@@ -72,6 +74,7 @@ class HistoryPanel(QWidget):
         self.workers = workers
         self.project = None
         self.busy_run: int | None = None  # the run now training (not deletable)
+        self.running = False  # a run trains: none can be resumed until it ends
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSortingEnabled(True)
@@ -91,9 +94,7 @@ class HistoryPanel(QWidget):
         for key, text, tip, slot in (
             ("use", "Use its config", "Load this run's config into the panels.",
              lambda: self._single(self.useConfigRequested.emit)),
-            ("resume", "Resume", "Continue this stopped or finished run from its last "
-             "checkpoint (more epochs: raise 'Epochs' first).",
-             lambda: self._single(self.resumeRequested.emit)),
+            ("resume", "Resume", RESUME_TIP, lambda: self._single(self.resumeRequested.emit)),
             ("diff", "What differs", "Compare the configs of two selected runs.", self.show_diff),
             ("rename", "Rename...", "Give the run a name.", self.rename),
             ("delete", "Delete...", "Delete the run and its checkpoints.", self.delete),
@@ -168,6 +169,11 @@ class HistoryPanel(QWidget):
         if len(ids) == 1:
             self.runSelected.emit(ids[0])
 
+    def set_running(self, running: bool) -> None:
+        """A run started or ended: Resume is off while one trains."""
+        self.running = running
+        self._update_buttons()
+
     def _update_buttons(self) -> None:
         n = len(self.selected_ids())
         for key, button in self.buttons.items():
@@ -175,6 +181,11 @@ class HistoryPanel(QWidget):
         if n == 1 and self.selected_ids()[0] == self.busy_run:
             for key in ("delete", "resume", "export"):
                 self.buttons[key].setEnabled(False)
+        if self.running:
+            self.buttons["resume"].setEnabled(False)
+        self.buttons["resume"].setToolTip(
+            "A run is training: stop it (or let it finish) before resuming another."
+            if self.running else RESUME_TIP)
 
     def _draw_overlay(self) -> None:
         plot = self.overlay.getPlotItem()

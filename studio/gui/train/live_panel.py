@@ -70,13 +70,26 @@ class LivePanel(QWidget):
         self.first_epoch = 1
         self.started_at = 0.0
         self.metrics: list[str] = []
+        self.run_id: int | None = None  # the run whose curves are shown
 
-    def begin(self, epochs: int, metrics: list[str], history: list[dict] | None = None) -> None:
-        """A run starts (or resumes with the `history` it has so far)."""
-        self.plots.clear()
+    def begin(self, epochs: int, metrics: list[str], history: list[dict] | None = None,
+              run_id: int | None = None) -> None:
+        """A run starts (or resumes run `run_id` with the `history` it has so far: the
+        batch curves drawn here for it stay up to its last saved epoch; a run whose
+        batches this window did not see gets one point an epoch)."""
+        history = list(history or [])
+        if run_id is not None and run_id == self.run_id:
+            self.plots.keep_batches_until(max((int(h.get("epoch", 0)) for h in history),
+                                              default=0))
+            self.plots.clear_epochs()
+        else:
+            self.plots.clear()
+            self.plots.show_earlier_epochs(history)
+        self.run_id = run_id
         self.metrics = list(metrics)
+        self.plots.set_metrics(self.metrics)
         self.total_epochs = max(1, int(epochs))
-        for record in history or []:
+        for record in history:
             self.plots.add_epoch(record, self.metrics)
         self.first_epoch = len(history or []) + 1
         self.started_at = time.monotonic()
@@ -114,7 +127,11 @@ class LivePanel(QWidget):
 
     def end(self, summary: dict | None, error: BaseException | None) -> None:
         self.plots.redraw(force=True)
-        if error is not None:
+        if summary is not None and summary.get("status") == "interrupted":
+            text = f"Interrupted: {summary.get('error') or error}"
+            self.figures["state"].setText(text)
+            self.log_view.appendPlainText(text)
+        elif error is not None:
             self.figures["state"].setText(f"Failed: {error}")
             self.log_view.appendPlainText(f"Failed: {error}")
         elif summary is not None:

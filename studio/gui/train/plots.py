@@ -19,12 +19,13 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 REDRAW_HZ = 10
 SAMPLES_PER_PIXEL = 2.0
 SMOOTHING = 0.95  # exponential moving average of the batch loss
+LEGEND_COLUMNS = 3  # entries a row in a legend under its plot
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
@@ -56,14 +57,38 @@ class Series:
         self.n = 0
         self.y_lo, self.y_hi = math.inf, -math.inf
 
+    def truncate(self, n: int) -> None:
+        """Keep the first `n` points."""
+        self.n = max(0, min(self.n, int(n)))
+        finite = self.y[:self.n][np.isfinite(self.y[:self.n])]
+        self.y_lo, self.y_hi = ((float(finite.min()), float(finite.max())) if finite.size
+                                else (math.inf, -math.inf))
+
+    def count_up_to(self, x: float) -> int:
+        """How many points lie at or left of `x` (the x are ascending)."""
+        return int(np.searchsorted(self.x[:self.n], x, side="right"))
+
     def view(self) -> tuple[np.ndarray, np.ndarray]:
         return self.x[:self.n], self.y[:self.n]
 
 
+class LegendBelow(pg.LegendItem):
+    """A legend the plot's layout places (in a row under the plot): pyqtgraph's own sets
+    its geometry itself, to float over the curves."""
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph's name
+        hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        self.setMinimumHeight(hint.height())
+        self.setPreferredSize(hint)
+        self.updateGeometry()
+
+
 def _plot(title: str, x_label: str, log_y: bool = False,
-          downsampling: str = "peak", legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
+          downsampling: str = "peak", legend_at: tuple[int, int] | None = (-10, 10)
+          ) -> pg.PlotWidget:
     """A plot with a faint grid and a legend (`legend_at`: pyqtgraph's offset, negative x
-    from the right, negative y from the bottom)."""
+    from the right, negative y from the bottom; None: in rows below the plot, where it
+    covers no curve)."""
     widget = pg.PlotWidget(title=title)
     widget.setBackground("w")
     item = widget.getPlotItem()
@@ -72,7 +97,12 @@ def _plot(title: str, x_label: str, log_y: bool = False,
     grid.setTickSpacing(x=[None, None], y=[None, None])  # two scales: ~10 lines, not ~100
     item.addItem(grid, ignoreBounds=True)
     item.setLabel("bottom", x_label)
-    item.addLegend(offset=legend_at, brush=pg.mkBrush(255, 255, 255, 210))  # over curves
+    if legend_at is None:
+        item.legend = LegendBelow(offset=None, colCount=LEGEND_COLUMNS, labelTextSize="8pt",
+                                  verSpacing=-6, horSpacing=2)
+        item.layout.addItem(item.legend, 4, 1)  # the row under the bottom axis
+    else:
+        item.addLegend(offset=legend_at, brush=pg.mkBrush(255, 255, 255, 210))  # over curves
     item.setDownsampling(auto=True, mode=downsampling)
     item.setClipToView(True)
     if log_y:
@@ -133,8 +163,8 @@ class LivePlots(QWidget):
         # spread as well as the peaks do, at a third of the cost per frame
         self.batch_plot = _plot("Batch loss", "step", downsampling="subsample")
         self.epoch_plot = _plot("Epoch loss", "epoch")
-        # metrics rise: their legend sits bottom right, where the curves are not
-        self.metric_plot = _plot("Validation metrics", "epoch", legend_at=(-10, -10))
+        # several metrics, each anywhere in 0..1: their legend goes under the plot
+        self.metric_plot = _plot("Validation metrics", "epoch", legend_at=None)
         self.lr_plot = _plot("Learning rate", "step", downsampling="subsample")
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -162,6 +192,10 @@ class LivePlots(QWidget):
         self._smooth_n = 0
         self._dirty: set[str] = set()
         self.epochs: list[dict] = []
+        self.steps_per_epoch: int | None = None  # of the run whose batches are shown
+        # epochs of a resumed run whose batches this window never saw: (epoch, train
+        # loss, lr), drawn one point an epoch once the run's steps per epoch are known
+        self._earlier: list[tuple[int, float, float]] = []
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / REDRAW_HZ))
         self.timer.timeout.connect(self.redraw)
@@ -177,24 +211,80 @@ class LivePlots(QWidget):
 
     # --- feeding ----------------------------------------------------------------------
     def clear(self) -> None:
-        for s in self.series.values():
-            s.clear()
+        self.clear_epochs()
+        for key in ("batch", "smooth", "lr"):
+            self.series[key].clear()
+        self._smooth, self._smooth_n = None, 0
+        self.steps_per_epoch, self._earlier = None, []
+        for ranger in self.ranges.values():
+            ranger.reset()
+        self._dirty = set(self.curves)
+        self.redraw()
+
+    def clear_epochs(self) -> None:
+        """Forget the epoch curves (the batch curves stay)."""
+        for key in ("train_loss", "val_loss", *self.metric_names):
+            self.series[key].clear()
+            self._dirty.add(key)
         for item in self.overfit_items:
             self.epoch_plot.removeItem(item)
         self.overfit_items = []
         self.best_line.hide()
-        self._smooth, self._smooth_n = None, 0
-        for ranger in self.ranges.values():
-            ranger.reset()
+        self.ranges["epoch"].reset()
+        self.ranges["metric"].reset()
         self.epochs = []
-        self._dirty = set(self.curves)
-        self.redraw()
+
+    def set_metrics(self, metrics: list[str]) -> None:
+        """Only these metric curves (and legend entries) exist: another task's go."""
+        legend = self.metric_plot.getPlotItem().legend
+        for name in [n for n in self.metric_names if n not in metrics]:
+            curve = self.curves.pop(name)
+            self.metric_plot.removeItem(curve)
+            if legend is not None:
+                legend.removeItem(curve)
+            del self.series[name]
+            self.metric_names.remove(name)
+            self._dirty.discard(name)
+
+    def keep_batches_until(self, epoch: int) -> None:
+        """A run resumes after `epoch`: keep its batch points up to there (those of an
+        unfinished epoch after it are trained again)."""
+        if self.steps_per_epoch is None:
+            return
+        limit = epoch * self.steps_per_epoch
+        for key in ("batch", "smooth", "lr"):
+            series = self.series[key]
+            series.truncate(series.count_up_to(limit))
+            self._dirty.add(key)
+        batch, smooth = self.series["batch"], self.series["smooth"]
+        n = int(np.isfinite(batch.y[:batch.n]).sum())
+        # the smoothed value is the bias-corrected EMA: undo the correction to go on
+        self._smooth = float(smooth.y[smooth.n - 1]) * (1 - SMOOTHING ** n) if n else None
+        self._smooth_n = n
+
+    def show_earlier_epochs(self, history: list[dict]) -> None:
+        """A resumed run whose batches were not seen here: its earlier epochs' training
+        loss and learning rate are drawn at their last step, once the steps per epoch are
+        known (with the run's first batch)."""
+        self._earlier = [(int(h["epoch"]), float(h["train_loss"]), float(h["lr"]))
+                         for h in history if isinstance(h.get("train_loss"), (int, float))
+                         and isinstance(h.get("lr"), (int, float))]
 
     def add_batches(self, batches: list[dict]) -> None:
         if not batches:
             return
         xs, ys, smooth, lrs = [], [], [], []
         s, n = self._smooth or 0.0, self._smooth_n
+        self.steps_per_epoch = int(batches[-1]["steps_per_epoch"])
+        first = batches[0]["epoch"]
+        for epoch, loss, lr in self._earlier:
+            if epoch < first and math.isfinite(loss):
+                s, n = SMOOTHING * s + (1 - SMOOTHING) * loss, n + 1
+                xs.append(epoch * self.steps_per_epoch)
+                ys.append(loss)
+                smooth.append(s / (1 - SMOOTHING ** n))
+                lrs.append(lr)
+        self._earlier = []
         for b in batches:
             step = (b["epoch"] - 1) * b["steps_per_epoch"] + b["step"]
             loss = float(b["loss"])

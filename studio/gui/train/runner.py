@@ -13,6 +13,11 @@ nothing. Stop is cooperative (a threading.Event the engine checks between batche
 run ends "stopped" with a usable last checkpoint. Errors end the run as "failed" and come
 back as the exception, for a dialog.
 
+The supervising thread watches the child itself, not only its output: when the child dies
+(killed, crashed) the thread sees it at once (a data-loading process it started may keep
+the pipe open) and records the run's true state ("interrupted" after a signal, "failed"
+after a crash exit), then reports the reason.
+
 Training runs at a lower scheduling priority (nice), so a person labelling during training
 keeps a quick window: the child process lowers its own; in mode "thread" the training
 thread lowers its own and, where the machine has more than one core, keeps off the core
@@ -24,6 +29,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +47,7 @@ from studio.ml.fit_child import memory_in_use
 log = logging.getLogger(__name__)
 
 BATCH_INTERVAL_S = 1 / 15  # batches reach the GUI at most 15 times a second
+POLL_S = 0.2  # how often the supervising thread checks that the child still lives
 TRAIN_NICE = 5
 SUMMARY_SPLIT = "val"  # the child evaluates a finished run on it, for the summary panel
 
@@ -89,24 +97,37 @@ def _error_from(info: dict) -> BaseException:
     return exc
 
 
+def death_message(code: int) -> str:
+    """How a training process that ended without reporting its end ended."""
+    if code < 0:
+        try:
+            name = f", {signal.Signals(-code).name}"
+        except ValueError:
+            name = ""
+        return f"The training process ended unexpectedly (killed by signal {-code}{name})"
+    return f"The training process ended unexpectedly (exit code {code})"
+
+
 class _ProcessThread(QThread):
     """Starts `python -m studio.ml.fit_child`, feeds it the job, relays its events."""
 
     def __init__(self, runner: TrainingRunner, project, config: dict, resume) -> None:
         super().__init__()
-        self.runner, self.job = runner, {"project": str(project.root), "config": config,
-                                         "resume": resume,
-                                         "nice": TRAIN_NICE if runner.calm else 0,
-                                         "report": SUMMARY_SPLIT}
+        self.runner, self.project = runner, project
+        self.job = {"project": str(project.root), "config": config, "resume": resume,
+                    "nice": TRAIN_NICE if runner.calm else 0, "report": SUMMARY_SPLIT}
         self.process: subprocess.Popen | None = None
         self._lock = threading.Lock()
+
+    def _send(self, text: str) -> None:
+        self.process.stdin.write(text.encode("utf-8"))
+        self.process.stdin.flush()
 
     def request_stop(self) -> None:
         with self._lock:
             if self.process is not None and self.process.poll() is None:
                 try:
-                    self.process.stdin.write("stop\n")
-                    self.process.stdin.flush()
+                    self._send("stop\n")
                 except (OSError, ValueError):  # it is ending already
                     log.debug("the training process is gone")
 
@@ -123,21 +144,15 @@ class _ProcessThread(QThread):
             with self._lock:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "studio.ml.fit_child"], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=errors_file, text=True, env=env,
-                    encoding="utf-8", bufsize=1)
-                self.process.stdin.write(json.dumps(self.job) + "\n")
-                self.process.stdin.flush()
+                    stdout=subprocess.PIPE, stderr=errors_file, env=env, bufsize=0)
+                self._send(json.dumps(self.job) + "\n")
                 if runner.stop_event.is_set():
-                    self.process.stdin.write("stop\n")
-                    self.process.stdin.flush()
-            failed = self._relay(runner)
+                    self._send("stop\n")
+            reported = self._relay(runner)
             code = self.process.wait()
-            if code != 0 and not failed:
+            if not reported:
                 errors_file.seek(0)
-                tail = errors_file.read()[-600:].strip()
-                runner.push_error(TrainingError(
-                    f"The training process ended unexpectedly (exit code {code}): "
-                    f"{tail or 'no message'}"))
+                self._record_death(runner, code, errors_file.read()[-600:].strip())
         except OSError as exc:
             runner.push_error(TrainingError(f"Cannot start the training process: {exc}"))
         finally:
@@ -149,15 +164,61 @@ class _ProcessThread(QThread):
                     except OSError:
                         log.debug("closing a pipe of the training process failed")
 
+    def _record_death(self, runner: TrainingRunner, code: int, tail: str) -> None:
+        """The child ended without reporting its end: record the run's true state now
+        (not at the next opening of the project) and report the reason."""
+        from studio.core.errors import StudioError
+
+        message = death_message(code)
+        status = "interrupted" if code <= 0 else "failed"
+        ids: list[int] = []
+        try:
+            ids = self.project.end_runs_of_process(
+                self.process.pid, status, f"{message}; resume it from its last checkpoint.")
+        except StudioError as exc:  # e.g. the project was closed meanwhile
+            log.warning("could not record how the training process ended: %s", exc)
+        if code == 0 and not ids:
+            return  # it ended cleanly after its run was recorded (e.g. stopped in a report)
+        runs = ", ".join(f"run {i}" for i in ids)
+        text = message + (f"; {runs} {'is' if len(ids) == 1 else 'are'} marked '{status}'"
+                          if ids else "") + (f". Its last messages: {tail}" if tail else ".")
+        runner.push_error(TrainingError(text), end={
+            "run_id": ids[-1] if ids else None, "status": status, "error": text, "best": {}})
+
+    def _lines(self):
+        """The child's stdout line by line, until it closes or the child has ended (then
+        what it wrote is still read; a process it started may hold the pipe open)."""
+        out = self.process.stdout
+        if os.name == "nt":  # pragma: no cover - pipes cannot be polled there
+            for raw in out:
+                yield raw.decode("utf-8", "replace")
+            return
+        fd, buffer = out.fileno(), b""
+        while True:
+            ready, _, _ = select.select([fd], [], [], POLL_S)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for raw in lines:
+                    yield raw.decode("utf-8", "replace")
+            elif self.process.poll() is not None:
+                break
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+
     def _relay(self, runner: TrainingRunner) -> bool:
-        """Pass events on until the child closes stdout; True when it reported an error."""
-        failed = False
-        for line in self.process.stdout:
+        """Pass events on until the child closes stdout or ends; True when it reported
+        its end or an error."""
+        reported = False
+        for line in self._lines():
             try:
                 event = json.loads(line)
                 kind, data = event["kind"], event["data"]
             except (ValueError, KeyError, TypeError):
-                runner.on_log(line.rstrip())
+                if line.strip():
+                    runner.on_log(line.rstrip())
                 continue
             if kind == "batch":
                 runner.on_batch(data)
@@ -166,13 +227,14 @@ class _ProcessThread(QThread):
             elif kind == "log":
                 runner.on_log(data)
             elif kind == "end":
+                reported = True
                 runner.on_end(data)
             elif kind == "memory":
                 runner.memory = data
             elif kind == "error":
-                failed = True
+                reported = True
                 runner.push_error(_error_from(data))
-        return failed
+        return reported
 
     def kill(self) -> None:
         with self._lock:
@@ -313,7 +375,11 @@ class TrainingRunner(QObject):
             self._pending.end = summary
         self._wake_gui(True)
 
-    def push_error(self, exc: BaseException) -> None:
+    def push_error(self, exc: BaseException, end: dict | None = None) -> None:
+        """The run failed with `exc` (with `end`: the summary of how it ended, delivered
+        together with the error)."""
         with self._lock:
             self._pending.error = exc
+            if end is not None:
+                self._pending.end = end
         self._wake_gui(True)

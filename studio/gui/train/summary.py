@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QTableWidget,
@@ -78,7 +79,18 @@ class SummaryPanel(QWidget):
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Confusion matrix</b> (validation)"))
         left.addWidget(self.normalised)
-        left.addWidget(self.confusion, 1)
+        # the axes named beside the class names: rows are the true class, columns the
+        # predicted one
+        self.predicted_axis = QLabel("predicted class \u2192")
+        self.true_axis = QLabel("true\nclass\n\u2193")
+        matrix = QGridLayout()
+        matrix.setSpacing(2)
+        matrix.addWidget(self.predicted_axis, 0, 1)  # over the columns, from the left
+        matrix.addWidget(self.true_axis, 1, 0, Qt.AlignmentFlag.AlignTop)  # by the rows
+        matrix.addWidget(self.confusion, 1, 1)
+        matrix.setRowStretch(1, 1)
+        matrix.setColumnStretch(1, 1)
+        left.addLayout(matrix, 1)
         self.confusion_box = QWidget()
         self.confusion_box.setLayout(left)
         row.addWidget(self.confusion_box, 1)
@@ -166,6 +178,9 @@ class SummaryPanel(QWidget):
         self.confusion.setColumnCount(n)
         self.confusion.setHorizontalHeaderLabels(names[:n])
         self.confusion.setVerticalHeaderLabels(names[:n])
+        for i, name in enumerate(names[:n]):
+            self.confusion.horizontalHeaderItem(i).setToolTip(f"predicted: {name}")
+            self.confusion.verticalHeaderItem(i).setToolTip(f"true: {name}")
         for i in range(n):
             for j in range(n):
                 if self.normalised.isChecked():

@@ -72,6 +72,7 @@ class TrainWorkspace(QWidget):
         self.current_run: int | None = None
         self.last_error: BaseException | None = None
         self._resume_history: list[dict] = []
+        self._history_shows_start = True
         self.loading = QLabel("Loading the training engine...")
         layout = QVBoxLayout(self)
         layout.addWidget(self.loading)
@@ -154,6 +155,7 @@ class TrainWorkspace(QWidget):
         c.load.clicked.connect(lambda: self.load_config())
         c.reset.clicked.connect(self.reset)
         c.recommend.clicked.connect(self.recommend)
+        c.mirror.connect_changed(lambda _i: self._on_mirror_answered())
         self.form.changed.connect(lambda _p: self.validate_timer.start())
         self.model_panel.errorFound.connect(self._show_config_error)
         self.data_panel.splitsChanged.connect(self._on_splits_changed)
@@ -173,6 +175,7 @@ class TrainWorkspace(QWidget):
 
     def _install_project(self) -> None:
         project = self.project
+        self._show_mirror_answer()
         if project is not None and not self.runner.running:
             tasks = self.backend.labelled_tasks(project)
             if tasks and self.task not in tasks:  # open on a task the labels allow
@@ -386,8 +389,10 @@ class TrainWorkspace(QWidget):
     def _begin(self, cfg: dict, resume: int | None, history: list[dict]) -> None:
         self.last_error = None
         self.current_run = resume
+        self.history.busy_run = resume
+        self._history_shows_start = False  # until the run's record says "running"
         self.live.begin(int(cfg.get("epochs", 1)), self._metrics(cfg.get("task", self.task)),
-                        history)
+                        history, run_id=resume)
         self.result_tabs.setCurrentWidget(self.live)
         start_cfg = {k: cfg[k] for k in ("epochs", "device", "cpu_threads") if k in cfg} \
             if resume is not None else cfg
@@ -406,15 +411,26 @@ class TrainWorkspace(QWidget):
             if running:
                 self.current_run = running[-1].id
                 self.history.busy_run = self.current_run
-                self.history.refresh()
+                self.live.run_id = self.current_run
+        if not self._history_shows_start and (events.batches or events.epochs):
+            self._history_shows_start = True  # the record says "running" by now
+            self.history.refresh()
+        if self.current_run is None and events.end and events.end.get("run_id") is not None:
+            self.current_run = events.end["run_id"]
         self.live.show_events(events)
         if events.error is not None:
             self.last_error = events.error
-        if events.end is not None or events.error is not None:
-            self.live.end(events.end, events.error)
+        end = events.end
+        if end is not None and self.current_run is not None and self.project is not None:
+            # the run's whole training time, over every session (not this one's part)
+            total = self.project.run(self.current_run).duration_s
+            end = {**end, "duration_s": total if total is not None else end.get("duration_s")}
+        if end is not None or events.error is not None:
+            self.live.end(end, events.error)
 
     def _on_running_changed(self, running: bool) -> None:
         self.controls.set_enabled(self.project is not None, running)
+        self.history.set_running(running)
         if running:
             return
         self.history.busy_run = None
@@ -460,3 +476,24 @@ class TrainWorkspace(QWidget):
         self.set_config(plan.config)
         left = self.form.show_reasons(dict(plan.reasons))
         self.controls.reasons.setText("\n".join(f"{k}: {v}" for k, v in left.items()))
+        self.controls.show_mirror_note(" ".join(q.note for q in plan.questions
+                                                if q.key == "mirror" and q.note))
+
+    def _show_mirror_answer(self) -> None:
+        """The project's answer to the mirror question (kept in its store)."""
+        answer = self.project.train_setting("mirror") if self.project is not None else None
+        mirror = self.controls.mirror
+        mirror.blockSignals(True)
+        mirror.set_value(answer if isinstance(answer, bool) else None)
+        mirror.blockSignals(False)
+        self.controls.show_mirror_note("")
+
+    def _on_mirror_answered(self) -> None:
+        """Keep the answer with the project; a note about the previous answer is gone."""
+        self.controls.show_mirror_note("")
+        if self.project is None:
+            return
+        try:
+            self.project.set_train_setting("mirror", self.controls.mirror.value())
+        except StudioError as exc:  # e.g. a read-only project: the answer still counts now
+            self.controls.show_problem(f"The mirror answer is not kept: {exc}")
