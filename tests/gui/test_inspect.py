@@ -262,7 +262,7 @@ def test_recipe_in_the_gui_gives_the_engines_and_the_clis_masks(ws, qtbot, tmp_p
 
 
 def test_a_brush_dab_redraws_only_its_rectangle(ws, qtbot, monkeypatch):
-    from studio.gui.inspect import overlays as ov
+    from studio.ml.inspect import overlays as ov
 
     open_split(qtbot, ws)
     vb = ws.view_bar

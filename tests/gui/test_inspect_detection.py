@@ -13,9 +13,9 @@ import pytest
 from testutil import FAST_TRAINING, add_toy_objects, write_png
 
 from studio.core.project import Project
-from studio.gui.inspect.detections import DetectionParams, open_detection_session
 from studio.ml.detection.matching import counts_figures, filter_detections, match_detections
 from studio.ml.detection.predict import Detections
+from studio.ml.inspect.detections import DetectionParams, open_detection_session
 
 SIZE = 64
 
@@ -407,8 +407,8 @@ def test_images_waiting_for_review_are_listed_last_and_left_out(planted):
 
 def test_instance_matching_uses_mask_iou_and_the_overlay_shows_it(project, tmp_path):
     from studio.core.geometry import MaskGeom
-    from studio.gui.inspect import overlays as ov
     from studio.gui.inspect.det_overlay import instance_overlay
+    from studio.ml.inspect import overlays as ov
 
     ids = [project.get_or_add_class("square"), project.get_or_add_class("disc")]
     yy, xx = np.mgrid[:SIZE, :SIZE]

@@ -18,7 +18,7 @@ def shot(widget, name: str) -> None:
 
 
 def test_overlays_colour_differences_and_shrink_for_huge_images():
-    from studio.gui.inspect import overlays as ov
+    from studio.ml.inspect import overlays as ov
 
     target = np.array([[0, 1, 1, 2, 255]], np.uint8)
     pred = np.array([[1, 1, 0, 1, 1]], np.uint8)

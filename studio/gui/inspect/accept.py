@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from studio.core.editing import crop_mask
@@ -20,26 +19,9 @@ from studio.core.errors import ActionError, DataError, NotFoundError
 from studio.core.geometry import MaskGeom
 from studio.core.rasterize import REGION_KINDS
 from studio.gui.commands import AddOp, DeleteOp, MaskPatchOp, StoreCommand
+from studio.ml.inspect.accept import SetStatusOp, model_annotation_ids
 from studio.ml.postprocess.batch import model_source
 from studio.ml.tasks import IGNORE_INDEX as UNLABELLED
-
-
-class SetStatusOp:
-    """Set an image's status; undo restores the one it had."""
-
-    ann_id = None
-
-    def __init__(self, image_id: int, status: str) -> None:
-        self.image_id, self.status = int(image_id), status
-        self._old: str | None = None
-
-    def redo(self, project) -> None:
-        self._old = project.image(self.image_id).status
-        project.set_status(self.image_id, self.status)
-
-    def undo(self, project) -> None:
-        if self._old is not None:
-            project.set_status(self.image_id, self._old)
 
 
 def _push(doc, image_id: int, text: str, ops: Sequence) -> StoreCommand:
@@ -48,20 +30,6 @@ def _push(doc, image_id: int, text: str, ops: Sequence) -> StoreCommand:
     cmd.execute()  # a failing store raises here and nothing is pushed
     doc.undo_stack(image_id).push(cmd)
     return cmd
-
-
-def component_at(labels: np.ndarray, x: int, y: int, background: int | None = 0
-                 ) -> np.ndarray | None:
-    """The connected component (8-connected, one class) under pixel (x, y), or None on
-    background / unlabelled pixels."""
-    h, w = labels.shape
-    if not (0 <= x < w and 0 <= y < h):
-        return None
-    value = int(labels[y, x])
-    if value == UNLABELLED or value == background:
-        return None
-    _n, comp = cv2.connectedComponents((labels == value).astype(np.uint8), connectivity=8)
-    return comp == comp[y, x]
 
 
 def accept_mask(doc, image_id: int, labels: np.ndarray, class_ids: Sequence[int], run_id: int,
@@ -150,11 +118,6 @@ def accept_objects(doc, image_id: int, objects: Sequence[tuple[int, str, object,
     ops.append(SetStatusOp(image_id, "review"))
     what = "detections" if replace_kinds is not None else "detection"
     return _push(doc, image_id, f"Accept run {run_id} {what}", ops)
-
-
-def model_annotation_ids(project, image_id: int, run_id: int) -> list[int]:
-    source = model_source(run_id)
-    return [a.id for a in project.annotations(image_id) if a.source == source]
 
 
 def accept_prelabels(doc, image_id: int, run_id: int) -> StoreCommand:

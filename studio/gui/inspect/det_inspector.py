@@ -14,7 +14,7 @@ from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect.accept import accept_objects
 from studio.gui.inspect.det_overlay import DetectionLayer, instance_overlay
 from studio.gui.inspect.det_panel import DetectionPanel
-from studio.gui.inspect.detections import DetectionParams, DetectionResult, DetectionSession
+from studio.ml.inspect.detections import DetectionParams, DetectionResult, DetectionSession
 from studio.ml.tasks import task_kinds
 
 

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect import overlays as ov
-from studio.gui.inspect.accept import accept_mask, component_at
+from studio.gui.inspect.accept import accept_mask
+from studio.ml.inspect import overlays as ov
+from studio.ml.inspect.accept import component_at
 
 
 class OverlayEditing:

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect.accept import accept_prelabels, reject_prelabels
-from studio.gui.inspect.model import confusion, top_k
 from studio.gui.inspect.queues import QueueList
+from studio.ml.inspect.session import confusion, top_k
 from studio.ml.postprocess import load_recipe, save_recipe, save_run_recipe
 from studio.ml.postprocess.batch import model_source, postprocess_images
 from studio.ml.review import label_error_queue, next_to_label_queue

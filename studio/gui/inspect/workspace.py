@@ -23,16 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect import overlays as ov
+from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
-from studio.gui.inspect.model import (
-    DEFAULT_BUDGET,
-    ImageResult,
-    InspectSession,
-    top_k,
-)
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -40,6 +34,13 @@ from studio.gui.inspect.task_views import TASK_VIEWS, TaskViews, views_for
 from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
 from studio.gui.inspect.view import CompareView
 from studio.gui.workers import WorkerPool
+from studio.ml.inspect import overlays as ov
+from studio.ml.inspect.session import (
+    DEFAULT_BUDGET,
+    ImageResult,
+    InspectSession,
+    top_k,
+)
 from studio.ml.postprocess import load_run_recipe
 
 
@@ -73,7 +74,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.run_bar = RunBar()
         self.view_bar = ViewBar()
         self.view = CompareView()
-        self.colorbar = ov.ColorBar()
+        self.colorbar = ColorBar()
         self.colorbar.hide()
         self.browser = ImageBrowser()
         self.confusion = ConfusionPanel()

@@ -1,13 +1,9 @@
-"""Overlay pictures (RGBA uint8 arrays) of label maps, differences and probabilities, and
-the colour bar that explains a heatmap."""
+"""Overlay pictures (RGBA uint8 arrays) of label maps, differences and probabilities."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from studio.ml.tasks import IGNORE_INDEX as UNLABELLED
 
@@ -21,8 +17,17 @@ OVERLAY_MAX_SIDE = 4096  # bigger overlays are shown downscaled (the image keeps
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
-    c = QColor(color)
-    return c.red(), c.green(), c.blue()
+    """(r, g, b) of a "#rrggbb" colour (the store's form); magenta for anything else."""
+    text = str(color).strip().lstrip("#")
+    if len(text) == 3:
+        text = "".join(ch * 2 for ch in text)
+    try:
+        value = int(text, 16) if len(text) == 6 else -1
+    except ValueError:
+        value = -1
+    if value < 0:
+        return 255, 0, 255
+    return (value >> 16) & 255, (value >> 8) & 255, value & 255
 
 
 def _lut32(rows: np.ndarray) -> np.ndarray:
@@ -132,41 +137,3 @@ def heatmap_colors(n: int = 256) -> list[tuple[int, int, int]]:
     ramp = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], HEATMAP)[:, 0]
     idx = np.linspace(0, 255, n).astype(int)
     return [(int(ramp[i, 2]), int(ramp[i, 1]), int(ramp[i, 0])) for i in idx]
-
-
-class ColorBar(QWidget):
-    """A vertical colour bar from 0 (bottom) to 1 (top) with its title."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = "p"
-        self.setFixedWidth(64)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(120)
-        self._stops = heatmap_colors(16)
-
-    def set_title(self, title: str) -> None:
-        self.title = title
-        self.setToolTip(f"Probability of {title}")
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        fm = painter.fontMetrics()
-        top, bottom = fm.height() + 8, self.height() - fm.height() // 2 - 4
-        bar = QRectF(6, top, 16, max(bottom - top, 10))
-        grad = QLinearGradient(bar.bottomLeft(), bar.topLeft())
-        for i, rgb in enumerate(self._stops):
-            grad.setColorAt(i / (len(self._stops) - 1), QColor(*rgb))
-        painter.fillRect(bar, grad)
-        painter.setPen(self.palette().windowText().color())
-        painter.drawRect(bar)
-        for frac in (0.0, 0.5, 1.0):
-            y = bar.bottom() - frac * bar.height()
-            painter.drawLine(int(bar.right()), int(y), int(bar.right()) + 4, int(y))
-            painter.drawText(int(bar.right()) + 6, int(y + fm.ascent() / 2 - 1), f"{frac:g}")
-        painter.drawText(QRectF(0, 0, self.width(), fm.height() + 4),
-                         Qt.AlignmentFlag.AlignHCenter, fm.elidedText(
-                             self.title, Qt.TextElideMode.ElideRight, self.width()))
-        painter.end()
-

@@ -36,7 +36,6 @@ import numpy as np
 
 from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
-from studio.gui.inspect.model import InspectImage, RunSession
 from studio.ml.datasets import decode
 from studio.ml.detection.data import read_detection_split
 from studio.ml.detection.matching import (
@@ -49,6 +48,7 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
+from studio.ml.inspect.session import InspectImage, RunSession
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds
 
