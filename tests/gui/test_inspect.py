@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from testutil import FAST_TRAINING, add_toy_segmentation, write_png
 
 from studio.core.project import Project
@@ -97,6 +98,24 @@ def wait_updated(qtbot, w, action) -> None:
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
 
 
+def answer(qtbot, button: str, seen: list | None = None) -> None:
+    """Click `button` ("Yes"/"No") of the next modal question, with the real mouse."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        if seen is not None:
+            seen.append(box.text())
+        qtbot.mouseClick(box.button(getattr(QMessageBox.StandardButton, button)),
+                         Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, click)
+
+
 def step_index(w, op: str, operation: str | None = None) -> int:
     for i, step in enumerate(w.recipe_panel.recipe()["steps"]):
         if step["op"] == op and (operation is None or step.get("operation") == operation):
@@ -172,7 +191,10 @@ def test_accept_writes_the_cleaned_mask_and_undo_takes_it_out(ws, qtbot):
                                      ws.recipe_panel.editor(i, "kernel_size").setValue(5)))
     mask = ws.current_mask()
     assert not np.array_equal(mask, ws.result.raw)
+    questions = []
+    answer(qtbot, "Yes", questions)
     ws.accept()
+    assert "drawn or imported by a person" in questions[0]  # asked before replacing
     anns = project.annotations(image_id)
     assert {a.source for a in anns} == {f"model:{run_id}"}
     assert np.array_equal(label_map(project, image_id, ws.session.class_ids), mask)
@@ -197,6 +219,7 @@ def test_accept_only_the_picked_component(ws, qtbot):
     comp = ws.component
     assert comp is not None and comp[ys[0], xs[0]] and ws.view_bar.accept_region.isEnabled()
     old = label_map(project, ws.image_id, ws.session.class_ids)
+    answer(qtbot, "Yes")
     ws.accept(region=True)
     new = label_map(project, ws.image_id, ws.session.class_ids)
     assert (new[comp] == 1).all()

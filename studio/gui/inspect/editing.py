@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect.accept import accept_mask
+from studio.gui.inspect.accept import push_plan
 from studio.ml.inspect import overlays as ov
-from studio.ml.inspect.accept import component_at
+from studio.ml.inspect.accept import component_at, plan_accept_mask
 
 
 class OverlayEditing:
@@ -128,26 +128,43 @@ class OverlayEditing:
         self.render_overlays()
 
     def accept(self, region: bool = False) -> None:
-        """Accept the post-processed mask (or the picked region) into the image's labels."""
+        """Accept the post-processed mask (or the picked region) into the image's labels;
+        labels a person made are replaced only after they agree."""
         r, s = self.result, self.session
         if r is None or s is None or self.doc is None:
             self.show_error("Open a run and an image first.")
             return
         try:
-            accept_mask(self.doc, r.image_id, r.mask, s.class_ids, s.run_id,
-                        self.component if region else None,
-                        self.recipe_panel.recipe()["background"])
+            plan = plan_accept_mask(self.project, r.image_id, r.mask, s.class_ids, s.run_id,
+                                    self.component if region else None)
+            cmd = push_plan(self.doc, plan, self.confirm)
         except StudioError as exc:
             self.show_error(str(exc))
             return
+        if cmd is None:
+            self.set_status("Not accepted: the image keeps its labels.")
+            return
+        self.history.record([cmd])
         if not region:
             s.clear_edits(r.image_id)
         self.component = None
         self.view_bar.accept_region.setEnabled(False)
+        self.set_status(f"{plan.text}: written into the labels, marked for review (Undo "
+                        "takes it back).")
 
-    def _undo(self) -> None:
-        if self.doc is not None and self.image_id is not None:
-            self.doc.undo_stack(self.image_id).undo()
+    def undo_last(self) -> None:
+        """Undo Inspect's newest edit (an accept, a pre-label decision), whichever image it
+        changed."""
+        if self.doc is None:
+            return
+        try:
+            text = self.history.undo(self.doc)
+        except StudioError as exc:
+            self.show_error(str(exc))
+            return
+        self.set_status(f"Undone: {text}.")
+        if hasattr(self, "jobs"):
+            self.jobs.refresh_prelabels()
 
     def _on_annotations_changed(self, image_id: int) -> None:
         s = self.session

@@ -239,9 +239,16 @@ class InspectJobs(QObject):
                          for it in self.prelabel_list.selectedItems()]
         if not image_ids:
             raise ActionError("Select pre-labelled images in the list first.")
-        for image_id in image_ids:
-            (accept_prelabels if accept else reject_prelabels)(doc, image_id, s.run_id)
-        self.refresh_prelabels()
+        done = []
+        try:
+            for image_id in image_ids:
+                done.append((accept_prelabels if accept else reject_prelabels)(
+                    doc, image_id, s.run_id))
+        finally:  # those done are one step of Inspect's Undo, even if a later one failed
+            self.ws.history.record(done)
+            self.refresh_prelabels()
+        self.ws.set_status(f"{'Accepted' if accept else 'Rejected'} the pre-labels of "
+                           f"{len(done)} image(s) (Undo takes it back).")
 
     # --- review queues ----------------------------------------------------------------------------
     @_guard

@@ -53,9 +53,15 @@ class ReadoutTable(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
         self.status.setWordWrap(True)
+        self.note = QLabel("")  # says when the image's labels are a model's, not ground truth
+        self.note.setObjectName("readout_note")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b07000")
+        self.note.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.status)
+        layout.addWidget(self.note)
         layout.addWidget(self.table)
         self.class_names: list[str] = []
         self.image_figures: dict | None = None
@@ -73,6 +79,15 @@ class ReadoutTable(QWidget):
 
     def set_image(self, figures: dict | None) -> None:
         self.image_figures = figures
+        model = bool(figures and figures.get("model_labels"))
+        self.note.setText("Image columns: this image's labels are a model's (accepted, "
+                          "waiting for review), not ground truth; the split leaves it out."
+                          if model else "")
+        self.note.setVisible(model)
+        labels = list(COLUMNS)
+        if model:
+            labels[:3] = [c.replace("Image", "Image*") for c in COLUMNS[:3]]
+        self.table.setHorizontalHeaderLabels(labels)
         self._fill()
 
     def set_split(self, figures: dict | None) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import ActionError, StudioError
+from studio.gui.inspect.accept import InspectHistory
 from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
@@ -67,6 +68,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self._split_pending = False
         self._split_task = None
         self.views: TaskViews = views_for("semantic")
+        self.history = InspectHistory()  # what Inspect's Undo takes back
         self._build()
 
     # --- layout -----------------------------------------------------------------------------
@@ -134,7 +136,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         vb.pick.toggled.connect(lambda on: on and vb.brush.setChecked(False))
         vb.accept_all.clicked.connect(lambda: self.accept(region=False))
         vb.accept_region.clicked.connect(lambda: self.accept(region=True))
-        vb.undo.clicked.connect(self._undo)
+        vb.undo.clicked.connect(self.undo_last)
         for canvas in self.view.canvases():
             canvas.brushed.connect(self._on_brushed)
             canvas.strokeFinished.connect(self._request_updates)
@@ -146,6 +148,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if self.doc is not None:
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
+        self.history.clear()
         self._close_session()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -423,9 +426,14 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if figures is None or self.session is None:
             return
         self.readouts.set_split(figures)
-        after_fig = figures["after"]
-        self.readouts.set_updating(False, f"Split: {after_fig['images']} image(s), mean Dice "
-                                          f"{after_fig['mean_dice']:.4f} after post-processing")
+        after_fig, left_out = figures["after"], figures.get("left_out", 0)
+        text = "Split: no image with ground truth" if after_fig is None else (
+            f"Split: {after_fig['images']} image(s), mean Dice {after_fig['mean_dice']:.4f} "
+            "after post-processing")
+        if left_out:
+            text += (f"; {left_out} image(s) left out: their labels are a model's, waiting "
+                     "for review")
+        self.readouts.set_updating(False, text)
         ids = figures["image_ids"]
         after = dict(zip(ids, figures["dice_after"], strict=True))
         before = dict(zip(ids, figures["dice_before"], strict=True))
@@ -445,6 +453,13 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
             logging.getLogger(__name__).error("inspect task failed: %s",
                                               getattr(exc, "__traceback_text__", exc))
+
+    def confirm(self, question: str) -> bool:
+        """Ask the person a yes/no question (No is the default)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Inspect", question,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     def show_error(self, message: str) -> None:
         self.set_status(message, error=True)

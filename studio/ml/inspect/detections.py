@@ -48,7 +48,7 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
-from studio.ml.inspect.session import InspectImage, RunSession
+from studio.ml.inspect.session import InspectImage, RunSession, is_pending
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds
 
@@ -316,13 +316,6 @@ def coco_entries(raw: Objects, indices: np.ndarray, image_id: int) -> list[dict]
             entry["segmentation"] = rle_encode(raw.masks[i].to_full(raw.height, raw.width))
         out.append(entry)
     return out
-
-
-def is_pending(project, image_id: int) -> bool:
-    """Marked for review and holding a model's objects (the engine's rule for images left
-    out of training and evaluation, `Project.pending_model_images`)."""
-    return project.image(image_id).status == "review" and any(
-        a.source.startswith("model:") for a in project.annotations(image_id))
 
 
 def recorded_maps(project, run_id: int) -> dict:

@@ -154,6 +154,9 @@ class InspectSession(RunSession):
         self.readout_ids: list[int] = []  # image id of each readout position
         self.budget_skipped = 0  # labelled images left out of the split readout
         self.edits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (painted, value)
+        # images whose labels are now a model's, waiting for review (an accept): no ground
+        # truth, so the split figures leave them out and their own readout says so
+        self.model_labelled: set[int] = set()
         self.recipe: dict = default_recipe() if self.task == "semantic" else {}
         self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
         self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
@@ -173,9 +176,10 @@ class InspectSession(RunSession):
         image = decode(rec.abs_path, self.channels)
         with self._predict_lock:
             result = self.predictor.predict_array(image, str(rec.abs_path), image_id)
-        pred = Prediction(result.probabilities, image,
-                          read_label_map(self.project, image_id, self.class_ids),
-                          result.label_map)
+        target = read_label_map(self.project, image_id, self.class_ids)
+        if target is not None and is_pending(self.project, image_id):
+            self.model_labelled.add(image_id)
+        pred = Prediction(result.probabilities, image, target, result.label_map)
         self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
@@ -240,7 +244,8 @@ class InspectSession(RunSession):
                 before = image_stats(raw, pred.target, self.num_classes, boundaries=bounds)
             after = image_stats(mask, pred.target, self.num_classes, boundaries=bounds)
             b, a = readout(before), readout(after)
-            figures = {"before": b, "after": a, "change": compare(b, a)}
+            figures = {"before": b, "after": a, "change": compare(b, a),
+                       "model_labels": image_id in self.model_labelled}
         return ImageResult(image_id, recipe, pred, mask, figures)
 
     def paint(self, image_id: int, shape: tuple[int, int], x0: int, y0: int,
@@ -259,6 +264,10 @@ class InspectSession(RunSession):
         """Re-read an image's labels after they changed (accept, undo, labelling)."""
         pred = self.cache.get(image_id)
         target = read_label_map(self.project, image_id, self.class_ids)
+        if target is not None and is_pending(self.project, image_id):
+            self.model_labelled.add(image_id)
+        else:
+            self.model_labelled.discard(image_id)
         if pred is not None:
             pred.target = target
         self._bounds.pop(image_id, None)
@@ -290,9 +299,29 @@ class InspectSession(RunSession):
                 if image_id in self.edits:
                     mask = self.apply_edits(image_id, self.readout.masks[pos])
                     self.readout.set_mask(pos, mask)
-            out = self.readout.split()
-        out["image_ids"] = list(self.readout_ids)
+            r, ids = self.readout, self.readout_ids
+            kept = [i for i, image_id in enumerate(ids) if image_id not in self.model_labelled]
+            if len(kept) == len(ids):
+                out = r.split()
+            else:  # a model's labels are no ground truth: pooled without them
+                b = readout([r.before[i] for i in kept]) if kept else None
+                a = readout([r.after[i] for i in kept]) if kept else None
+                dice = r.split()
+                out = {"before": b, "after": a, "change": compare(b, a) if kept else None,
+                       "dice_before": [d if ids[i] not in self.model_labelled else math.nan
+                                       for i, d in enumerate(dice["dice_before"])],
+                       "dice_after": [d if ids[i] not in self.model_labelled else math.nan
+                                      for i, d in enumerate(dice["dice_after"])]}
+        out["image_ids"] = list(ids)
+        out["left_out"] = len(ids) - len(kept)
         return out
+
+
+def is_pending(project, image_id: int) -> bool:
+    """Marked for review and holding a model's objects (the engine's rule for images left
+    out of training and evaluation, `Project.pending_model_images`)."""
+    return project.image(image_id).status == "review" and any(
+        a.source.startswith("model:") for a in project.annotations(image_id))
 
 
 def read_label_map(project, image_id: int, class_ids) -> np.ndarray | None:
