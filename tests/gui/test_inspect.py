@@ -302,7 +302,7 @@ def test_a_brush_dab_redraws_only_its_rectangle(ws, qtbot, monkeypatch):
     assert whole == []  # no whole-image overlay drawn for a dab
     shown = qimage_array(ws.view.left.overlay_pixmap(0))
     expected = ov.label_overlay(ws.result.mask, ws.class_colors(),
-                                ws.recipe_panel.recipe()["background"])
+                                ws.view_bar.hidden_classes())
     # the canvas shows the painted mask (transparent pixels keep no colour in a pixmap)
     assert np.array_equal(shown[..., 3], expected[..., 3])
     opaque = expected[..., 3] == 255
@@ -372,7 +372,8 @@ def test_review_queues_list_images_with_scores(ws, qtbot):
     first = errors.image_ids()[0]
     item = errors.tree.topLevelItem(0)
     with qtbot.waitSignal(ws.imageShown, timeout=20000):
-        errors.tree.itemDoubleClicked.emit(item, 0)
+        qtbot.mouseClick(errors.tree.viewport(), Qt.MouseButton.LeftButton,
+                         pos=errors.tree.visualItemRect(item).center())  # one click opens
     assert ws.image_id == first and ws.view_bar.first.currentData() == "diff_post"
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
     ws.left_tabs.setCurrentWidget(errors)

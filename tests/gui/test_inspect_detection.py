@@ -342,10 +342,10 @@ def test_panels_follow_the_task(ws, qtbot):
 
     show(qtbot, ws)
     queue_tab = ws.left_tabs.indexOf(ws.jobs.queues["label-errors"])
-    assert not ws.left_tabs.isTabEnabled(queue_tab)  # the queues are pixel-wise
+    assert not ws.left_tabs.isTabVisible(queue_tab)  # the queues are pixel-wise
     ws._arrange(views_for("semantic"))
     assert ws.recipe_panel.isVisible() and ws.view_bar.isVisible()
-    assert not ws.detection.panel.isVisible() and ws.left_tabs.isTabEnabled(queue_tab)
+    assert not ws.detection.panel.isVisible() and ws.left_tabs.isTabVisible(queue_tab)
     assert set(TASK_VIEWS) == {"classification", "semantic", "detection", "instance"}
     with pytest.raises(Exception, match="cannot be inspected"):
         views_for("regression")

@@ -49,7 +49,7 @@ class OverlayEditing:
         if r is None:
             return
         y0, y1, x0, x1 = rect
-        colors, background = self.class_colors(), self.recipe_panel.recipe()["background"]
+        colors, hidden = self.class_colors(), self.view_bar.hidden_classes()
         target = r.prediction.target
         patches: dict[str, np.ndarray] = {}
         for key in [k for k in r.overlays if k[0] in ov.MASK_KINDS]:
@@ -59,7 +59,7 @@ class OverlayEditing:
                 continue
             rgba[y0:y1, x0:x1] = patches[key[0]] = ov.mask_patch(
                 key[0], r.mask[y0:y1, x0:x1], None if target is None else target[y0:y1, x0:x1],
-                colors, background)
+                colors, hidden)
         shown = self._shown_kinds()
         if any(k in ov.MASK_KINDS and k not in patches for k in shown):
             self.render_overlays()  # dropped above: drawn whole in the worker
@@ -89,6 +89,12 @@ class OverlayEditing:
     def class_colors(self) -> list[tuple[int, int, int]]:
         by_id = {c.id: c.color for c in self.project.classes()}
         return [ov.hex_to_rgb(by_id.get(cid, "#ff00ff")) for cid in self.session.class_ids]
+
+    def _on_classes_shown(self) -> None:
+        """A class was shown or hidden: every overlay of the image is drawn again."""
+        if self.result is not None:
+            self.result.overlays.clear()
+        self.render_overlays()
 
     def _on_mode(self) -> None:
         self.view.set_mode(self.view_bar.mode.currentData())

@@ -18,7 +18,6 @@ SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", 
            ("mean_hd95", "HD95 (px)", False)]
 COLUMNS = ["Image\nbefore", "Image\nafter", "Image\nΔ", "Split\nbefore", "Split\nafter", "Split\nΔ"]
 BETTER, WORSE = QColor(30, 150, 60), QColor(200, 40, 40)
-EPS = 1e-9
 
 
 def _fmt(value) -> str:
@@ -37,6 +36,19 @@ def _scalar(figures: dict | None, which: str, key: str, cls: int | None):
     if cls is not None:
         value = None if value is None or cls >= len(value) else value[cls]
     return None if value is None else float(value)
+
+
+def change_cell(change: float | None, higher_better: bool) -> tuple[str, QColor | None]:
+    """The text and colour of a change: signed and coloured (better green, worse red)
+    only when it shows as a non-zero number; a change that rounds to zero reads "0"
+    without colour (never "-0.0000" in red)."""
+    if change is None or math.isnan(change):
+        return "–", None
+    text = f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}"
+    if float(text) == 0.0:
+        return "0", None
+    better = change > 0 if higher_better else change < 0
+    return text, BETTER if better else WORSE
 
 
 class ReadoutTable(QWidget):
@@ -121,12 +133,7 @@ class ReadoutTable(QWidget):
                 change = None if before is None or after is None else after - before
                 for c, v in enumerate((before, after)):
                     self._put(r, col0 + c, _fmt(v), None)
-                color = None
-                if change is not None and not math.isnan(change) and abs(change) > EPS:
-                    better = change > 0 if higher_better else change < 0
-                    color = BETTER if better else WORSE
-                text = "–" if change is None or math.isnan(change) else (
-                    f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}")
+                text, color = change_cell(change, higher_better)
                 self._put(r, col0 + 2, text, color)
 
     def _put(self, r: int, c: int, text: str, color: QColor | None) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -89,10 +91,21 @@ class RunBar(QWidget):
 
 
 class ViewBar(QWidget):
-    """Overlay choices, view mode, opacity, heatmap class, brush and accept buttons."""
+    """Overlay choices, view mode, opacity, the classes shown, heatmap class, brush and
+    accept buttons."""
+
+    classesChanged = Signal()  # a class was shown or hidden
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.classes = QToolButton()
+        self.classes.setText("Classes")
+        self.classes.setToolTip("Which classes the label and difference overlays colour: "
+                                "every class has its colour; untick one (the background "
+                                "too) to hide it")
+        self.classes.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.class_menu = QMenu(self.classes)
+        self.classes.setMenu(self.class_menu)
         self.first = _combo(OVERLAYS, "post")
         self.second = _combo(OVERLAYS, "pred")
         self.mode = _combo(MODES, "overlay")
@@ -129,8 +142,8 @@ class ViewBar(QWidget):
             top.addWidget(QLabel(label))
             top.addWidget(w)
         top.addStretch(1)
-        for w in (QLabel("Heatmap of"), self.heat_class, self.brush, self.brush_class,
-                  self.brush_size):
+        for w in (self.classes, QLabel("Heatmap of"), self.heat_class, self.brush,
+                  self.brush_class, self.brush_size):
             middle.addWidget(w)
         middle.addStretch(1)
         bottom.addWidget(self.pick)
@@ -139,12 +152,33 @@ class ViewBar(QWidget):
             bottom.addWidget(w)
 
     def set_classes(self, names: list[str]) -> None:
+        self.class_menu.clear()
+        for i, n in enumerate(names):
+            action = self.class_menu.addAction(n)
+            action.setCheckable(True)
+            action.setChecked(True)
+            action.setData(i)
+            action.toggled.connect(self._on_class_toggled)
+        self._on_class_toggled()
         for combo in (self.heat_class, self.brush_class):
             combo.clear()
             for i, n in enumerate(names):
                 combo.addItem(n, i)
         self.heat_class.setCurrentIndex(min(1, len(names) - 1))
         self.brush_class.setCurrentIndex(min(1, len(names) - 1))
+
+
+    def hidden_classes(self) -> list[int]:
+        """Class indices the overlays leave transparent."""
+        return [a.data() for a in self.class_menu.actions() if not a.isChecked()]
+
+    def set_class_shown(self, index: int, shown: bool) -> None:
+        self.class_menu.actions()[index].setChecked(shown)
+
+    def _on_class_toggled(self, _checked: bool = True) -> None:
+        hidden = len(self.hidden_classes())
+        self.classes.setText(f"Classes ({hidden} hidden)" if hidden else "Classes")
+        self.classesChanged.emit()
 
 
 class ImageBrowser(QTreeWidget):

@@ -87,8 +87,10 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.browser, "Images")
         for title, w in self.jobs.tabs():
-            self.left_tabs.addTab(w, title)
-        self.left_tabs.addTab(self.confusion, "Confusion")
+            self.left_tabs.setTabToolTip(self.left_tabs.addTab(w, title),
+                                         self.jobs.TAB_TIPS[title])
+        confusion = self.left_tabs.addTab(self.confusion, "Confusion")
+        self.left_tabs.setTabVisible(confusion, False)  # classification runs only
         centre = QWidget()
         row = QHBoxLayout()
         row.addWidget(self.view, 1)
@@ -131,6 +133,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         for combo in (vb.first, vb.second, vb.heat_class):
             combo.currentIndexChanged.connect(self.render_overlays)
         vb.mode.currentIndexChanged.connect(self._on_mode)
+        vb.classesChanged.connect(self._on_classes_shown)
         vb.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100.0))
         vb.brush.toggled.connect(self._on_brush_toggled)
         vb.pick.toggled.connect(lambda on: on and vb.brush.setChecked(False))
@@ -266,9 +269,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         for i in range(self.left_tabs.count()):
             w = self.left_tabs.widget(i)
             if id(w) in queue_tabs:
-                self.left_tabs.setTabEnabled(i, views.queues)
+                self.left_tabs.setTabVisible(i, views.queues)
             elif w is self.confusion:
-                self.left_tabs.setTabEnabled(i, views.left_tab == "confusion")
+                self.left_tabs.setTabVisible(i, views.left_tab == "confusion")
         if views.left_tab == "images":
             self.left_tabs.setCurrentWidget(self.browser)
         if semantic:  # the view as its bar says (a detection run may have changed it)
@@ -366,7 +369,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if self.view.mode != "overlay":
             kinds.append(vb.second.currentData())
         return {"kinds": kinds, "colors": self.class_colors(),
-                "background": self.recipe_panel.recipe()["background"],
+                "hidden": self.view_bar.hidden_classes(),
                 "heat_class": max(vb.heat_class.currentData() or 0, 0)}
 
     def _request_image(self) -> bool:
@@ -381,7 +384,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             for kind in spec["kinds"]:  # drawn here, not on the GUI thread
                 out.overlays[(kind, spec["heat_class"])] = ov.overlay_for(
                     kind, out.raw, out.mask, out.prediction.target,
-                    out.prediction.probabilities, spec["colors"], spec["background"],
+                    out.prediction.probabilities, spec["colors"], spec["hidden"],
                     spec["heat_class"])
             return out
 
