@@ -87,7 +87,7 @@ def _measure(sizes: list[int], which: str) -> tuple[float, float, int]:
 
     from studio.gui.document import LabelDocument
     from studio.gui.inspect.workspace import InspectWorkspace
-    from studio.ml.inspect.session import open_session
+    from studio.ml.inspect.opening import open_session
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:

@@ -184,7 +184,7 @@ class OverlayEditing:
                          on_error=self.report_error)
 
     def _after_target(self, image_id: int) -> None:
-        self._request_updates()
+        self.request_updates()
 
     def current_mask(self) -> np.ndarray:
         """The current image's post-processed mask, brush edits included (a copy)."""

@@ -101,8 +101,11 @@ class InspectJobs(QObject):
         return box
 
     # --- running jobs ------------------------------------------------------------------------
-    def start(self, fn, on_result, title: str, key: str = "inspect-job"):
-        """Run fn(token) in the pool behind the run bar's progress and Cancel."""
+    def start(self, fn, on_result, title: str, key: str = "inspect-job", on_news=None):
+        """Run fn(token) in the pool behind the run bar's progress and Cancel.
+
+        fn reports (done, total), a line of text, or news: a tuple whose first item is a
+        tag, given to `on_news` (its last two items counted as done, total)."""
         bar = self.ws.run_bar
         bar.show_progress(f"{title}…")
 
@@ -110,6 +113,12 @@ class InspectJobs(QObject):
             if isinstance(value, str):  # a line of news, no count
                 bar.show_progress(f"{title}: {value}")
                 return
+            if isinstance(value[0], str):
+                if on_news is not None:
+                    on_news(value)
+                if len(value) < 3:
+                    return
+                value = value[-2:]
             done, total = value
             bar.show_progress(f"{title}: {done}/{total}", done, total)
 

@@ -12,7 +12,7 @@ from studio.core.errors import ConfigError
 
 
 def _open_pixels(project, run_id, split, budget, device, check, progress):
-    from studio.ml.inspect.session import open_session
+    from studio.ml.inspect.opening import open_session
 
     return open_session(project, run_id, split, budget, device, check=check, progress=progress)
 

@@ -59,6 +59,14 @@ class RunBar(QWidget):
         self.progress.hide()
         self.cancel = QPushButton("Cancel")
         self.cancel.hide()
+        self.stale = QLabel("")  # the predictions are older than the run's checkpoint
+        self.stale.setObjectName("stale_note")
+        self.stale.setStyleSheet("color: #b07000; font-weight: bold")
+        self.stale.setWordWrap(True)
+        self.stale.hide()
+        self.refresh = QPushButton("Refresh")
+        self.refresh.setToolTip("Predict the split again with the run's current checkpoint")
+        self.refresh.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         for label, w in (("Run", self.run), ("Split", self.split)):
@@ -66,6 +74,8 @@ class RunBar(QWidget):
             layout.addWidget(w)
         layout.addWidget(self.open)
         layout.addWidget(self.status, 1)
+        layout.addWidget(self.stale, 1)
+        layout.addWidget(self.refresh)
         layout.addWidget(self.progress)
         layout.addWidget(self.cancel)
 
@@ -79,6 +89,13 @@ class RunBar(QWidget):
         elif self.run.count():
             self.run.setCurrentIndex(self.run.count() - 1)
         self.open.setEnabled(self.run.count() > 0)
+
+    def show_stale(self, text: str | None) -> None:
+        """Say that the predictions shown are stale (None: they are current)."""
+        self.stale.setText(text or "")
+        self.stale.setToolTip(text or "")
+        self.stale.setVisible(bool(text))
+        self.refresh.setVisible(bool(text))
 
     def show_progress(self, text: str | None, done: int = 0, total: int = 0) -> None:
         visible = text is not None

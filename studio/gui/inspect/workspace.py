@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import ActionError, StudioError
+from studio.core.errors import StudioError
 from studio.gui.inspect.accept import InspectHistory
 from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
+from studio.gui.inspect.opener import SessionOpener
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -64,7 +65,6 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.result: ImageResult | None = None
         self.image_id: int | None = None
         self.component: np.ndarray | None = None
-        self._open_task = None
         self._split_pending = False
         self._split_task = None
         self.views: TaskViews = views_for("semantic")
@@ -84,6 +84,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.readouts = ReadoutTable()
         self.chart = DiceChart()
         self.jobs = InspectJobs(self)
+        self.opener = SessionOpener(self)
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.browser, "Images")
         for title, w in self.jobs.tabs():
@@ -125,6 +126,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
         self.run_bar.open.clicked.connect(self.open_selected)
         self.run_bar.cancel.clicked.connect(self.jobs.cancel)
+        self.run_bar.refresh.clicked.connect(self.opener.refresh)
         self.browser.currentItemChanged.connect(self._on_browser_item)
         self.chart.imageClicked.connect(self.show_image)
         self.confusion.imageActivated.connect(self.show_image)
@@ -142,7 +144,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         vb.undo.clicked.connect(self.undo_last)
         for canvas in self.view.canvases():
             canvas.brushed.connect(self._on_brushed)
-            canvas.strokeFinished.connect(self._request_updates)
+            canvas.strokeFinished.connect(self.request_updates)
             canvas.clicked.connect(self._on_clicked)
         self.view.set_opacity(vb.opacity.value() / 100.0)
 
@@ -152,13 +154,14 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
         self.history.clear()
-        self._close_session()
+        self.close_session()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
         self.refresh_runs()
 
     def workspace_entered(self) -> None:
         self.refresh_runs()
+        self.check_stale()
 
     def workspace_left(self) -> None:
         self.recipe_panel.flush()
@@ -205,25 +208,22 @@ class InspectWorkspace(OverlayEditing, QWidget):
             return
         self.open_run(int(run_id), self.run_bar.split.currentData())
 
+    def check_stale(self) -> bool:
+        return self.opener.check_stale()
+
+    def refresh_session(self) -> None:
+        self.opener.refresh()
+
     def open_run(self, run_id: int, split: str) -> None:
-        """Predict the split with the run in the background, then show it."""
-        if self.project is None:
-            raise ActionError("Open a project first.")
-        self._close_session()
-        project, device, budget = self.project, self.device, self.budget
+        """Predict the split with the run in the background, showing it as it comes."""
+        self.opener.open_run(run_id, split)
 
-        def job(token):  # the run's task picks its session (an unknown run: an error shown)
-            opener = views_for(project.run(run_id).task).open
-            return opener(project, run_id, split, budget, device, token.check, token.progress)
-
-        self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
-        self._open_task = self.jobs.start(job, self.show_session, "Predicting",
-                                          key="inspect-open")
-
-    def show_session(self, session) -> None:
+    def show_session(self, session, complete: bool = True) -> None:
         """Show a session (`InspectSession`, or `DetectionSession` for detection and
-        instance runs) opened in the background by open_run."""
+        instance runs) opened in the background by open_run (`complete` False: its
+        predictions are still streaming in; the opener shows its first image)."""
         self.session = session
+        self.opener.start_watching()
         views = self.views = views_for(session.task)
         names = session.class_names
         self.view_bar.set_classes(names)
@@ -231,13 +231,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         classification = views.left_tab == "confusion"
         self.browser.fill(session.images, classification, names, views.browser_headers)
         self._arrange(views)
-        n_lab = sum(e.labelled for e in session.images)
-        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
-                f"{len(session.images) - n_lab} unlabelled image(s)")
-        if session.budget_skipped:
-            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
-                     f"reached)")
-        self.set_status(text)
+        self.set_status(self.session_text(session) if complete else
+                        f"Run {session.run_id}, {session.split}: predicting "
+                        f"{sum(e.labelled for e in session.images)} labelled image(s)…")
         if classification:
             self.jobs.show_confusion(session)
             self.left_tabs.setCurrentWidget(self.confusion)
@@ -251,10 +247,21 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
         if views.detection:
             self.detection.start(session)
+        if not complete:
+            return
         ids = self.browser.image_ids()
         self.sessionOpened.emit()
         if ids:
             self.show_image(ids[0])
+
+    def session_text(self, session) -> str:
+        n_lab = sum(e.labelled for e in session.images)
+        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+                f"{len(session.images) - n_lab} unlabelled image(s)")
+        if session.budget_skipped:
+            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                     f"reached)")
+        return text
 
     def _arrange(self, views: TaskViews) -> None:
         """Show the panels `views` names, hide the others."""
@@ -281,8 +288,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         left, right = (300, 480) if semantic or detection else (420, 0)
         self.main_splitter.setSizes([left, width - left - right, right])
 
-    def _close_session(self) -> None:
+    def close_session(self) -> None:
         self.pool.clear_pending()
+        self.opener.stop_watching()
         self.run_bar.show_progress(None)
         self.session, self.result, self.image_id, self.component = None, None, None, None
         self.browser.clear()
@@ -348,9 +356,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
     # --- recipe → worker → readouts --------------------------------------------------------------
     def _on_recipe_changed(self, _recipe: dict) -> None:
-        self._request_updates()
+        self.request_updates()
 
-    def _request_updates(self) -> None:
+    def request_updates(self) -> None:
         """A recipe or brush change: the image first (it is what the person looks at),
         then the split (shown as updating until it catches up)."""
         if self.session is None or self.session.readout is None:

@@ -48,7 +48,7 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
-from studio.ml.inspect.session import InspectImage, RunSession, is_pending
+from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds
 
@@ -195,7 +195,7 @@ class DetectionSession(RunSession):
             return raw
         rec = self.project.image(image_id)
         image = decode(rec.abs_path, self.channels)
-        with self._predict_lock:
+        with self.predict_lock:
             raw = self.raw.get(image_id)  # another worker may have just predicted it
             if raw is None:
                 most = raw_max_detections(self.task, *image.shape[:2], self.run_max)
@@ -344,8 +344,10 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
 
     `check()` raises to cancel between images; `progress((done, total))` after each.
     """
-    predictor = predictor or Predictor.from_run(project, run_id, device=device)
+    stamp = None if predictor is not None else checkpoint_stamp(project, run_id)  # before
+    predictor = predictor or Predictor.from_run(project, run_id, device=device)  # loading
     session = DetectionSession(project, run_id, split, predictor)
+    session.stamp = stamp
     session.run_metrics = recorded_maps(project, run_id)
     src = read_detection_split(project, session.task, split, session.class_ids)
     params = session.default_params
