@@ -103,10 +103,14 @@ def answer(qtbot, button: str, seen: list | None = None) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    tries = [250]  # 5 s at most, then the question is taken as never asked
+
     def click() -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
+            tries[0] -= 1
+            if tries[0] > 0:
+                QTimer.singleShot(20, click)
             return
         if seen is not None:
             seen.append(box.text())

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from test_inspect import answer
 from testutil import FAST_TRAINING, add_toy_objects, write_png
 
 from studio.core.project import Project
@@ -226,8 +227,11 @@ def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):
     show(qtbot, ws)
     project, a = ws.project, ws.project.planted["a"]
     before = sorted((x.class_id, x.bbox) for x in project.annotations(a))
+    questions = []
+    answer(qtbot, "Yes", questions)  # its boxes were drawn by a person: asked first
     with qtbot.waitSignal(ws.imageShown, timeout=20000):
         ws.detection.accept()
+    assert "drawn or imported by a person" in questions[0]
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
     anns = project.annotations(a)
     assert len(anns) == 3 and all(x.source == "model:0" and x.kind == "box" for x in anns)
@@ -330,6 +334,7 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     assert r.overlay is not None and r.overlay.shape == (64, 64, 4) and r.overlay[..., 3].any()
     assert s.network_calls == 2
     shot(w, "inspect_instance_run.png")
+    answer(qtbot, "Yes")
     with qtbot.waitSignal(w.imageShown, timeout=20000):
         w.detection.accept()
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
