@@ -130,7 +130,8 @@ class ViewBar(QWidget):
         self.opacity = QLabeledSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(55)
-        self.opacity.setMaximumWidth(140)
+        self.opacity.setMinimumWidth(60)
+        self.opacity.setMaximumWidth(160)
         self.brush = QCheckBox("Brush")
         self.brush.setToolTip("Paint the post-processed mask: left drag paints the class, "
                               "right drag erases")
@@ -154,8 +155,7 @@ class ViewBar(QWidget):
         top, middle, bottom = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
         for row in (top, middle, bottom):
             outer.addLayout(row)
-        for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode),
-                         ("Opacity", self.opacity)):
+        for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode)):
             top.addWidget(QLabel(label))
             top.addWidget(w)
         top.addStretch(1)
@@ -164,7 +164,8 @@ class ViewBar(QWidget):
             middle.addWidget(w)
         middle.addStretch(1)
         bottom.addWidget(self.pick)
-        bottom.addStretch(1)
+        bottom.addWidget(QLabel("Opacity"))  # here, not on the top row: room for its groove
+        bottom.addWidget(self.opacity, 1)
         for w in (self.accept_region, self.accept_all, self.undo):
             bottom.addWidget(w)
 
