@@ -61,7 +61,7 @@ def stream_predictions(session: InspectSession, check: Callable[[], None] | None
         _classify(session, src, check, on_image)
         return
     used = 0
-    session.streamed = []  # (image id, target, probabilities, image) kept for the readout
+    session.streamed = []
     for done, sample in enumerate(src.samples, start=1):
         if check is not None:
             check()
@@ -85,7 +85,7 @@ def stream_predictions(session: InspectSession, check: Callable[[], None] | None
 def finish_session(session: InspectSession) -> InspectSession:
     """Build the split readout of the streamed predictions and rank the labelled images
     worst first (unlabelled ones after them)."""
-    streamed = getattr(session, "streamed", [])
+    streamed = session.streamed
     if streamed:
         readout = SplitReadout([t for _i, t, _p, _im in streamed],
                                [p for _i, _t, p, _im in streamed],

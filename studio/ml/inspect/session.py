@@ -129,6 +129,9 @@ class RunSession:
         self.images: list[InspectImage] = []
         self.unlabelled: list[InspectImage] = []  # the split's images without labels
         self.source = None  # the split as the engine reads it (opening)
+        # (image id, target, probabilities, image) of the images streamed in so far, kept
+        # for the split readout that opening builds when all are in
+        self.streamed: list[tuple] = []
         self.epoch = int(meta.get("epoch", 0))  # of the checkpoint the predictions come from
         self.stamp: tuple | None = None  # that checkpoint file as it was (checkpoint_stamp)
         self.predict_lock = threading.Lock()
