@@ -13,7 +13,7 @@ import numpy as np
 import test_inspect as base
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from test_inspect import answer, open_split, qimage_array
+from test_inspect import answer, open_split, qimage_array, shot
 from testutil import write_png
 
 # the tiny semantic project with its run, and the workspace on it (test_inspect's)
@@ -163,6 +163,7 @@ def test_the_first_prediction_shows_before_the_split_is_predicted(ws, qtbot, mon
         assert opened == [] and ws.session is not None and ws.session.readout is None
         assert ws.result is not None and ws.result.image_id == first
         assert ws.run_bar.progress.isVisible()  # the rest still streaming in
+        shot(ws, "inspect_streaming.png")
     finally:
         gate.set()
     qtbot.waitUntil(lambda: opened == [1], timeout=60000)
@@ -183,6 +184,7 @@ def test_predictions_older_than_the_checkpoint_are_said_stale(ws, qtbot):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # saved again
     qtbot.waitUntil(lambda: ws.run_bar.stale.isVisible(), timeout=10000)  # the timer saw it
     assert "Stale" in ws.run_bar.stale.text() and ws.run_bar.refresh.isVisible()
+    shot(ws, "inspect_stale.png")
     with qtbot.waitSignal(ws.sessionOpened, timeout=60000):
         qtbot.mouseClick(ws.run_bar.refresh, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)

@@ -154,7 +154,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
         self.history.clear()
-        self.close_session()
+        self._close_session()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
         self.refresh_runs()
@@ -289,6 +289,10 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.main_splitter.setSizes([left, width - left - right, right])
 
     def close_session(self) -> None:
+        """Forget the open session: its views are cleared, its background work dropped."""
+        self._close_session()
+
+    def _close_session(self) -> None:
         self.pool.clear_pending()
         self.opener.stop_watching()
         self.run_bar.show_progress(None)
