@@ -86,8 +86,8 @@ def _measure(sizes: list[int], which: str) -> tuple[float, float, int]:
     from PySide6.QtWidgets import QApplication
 
     from studio.gui.document import LabelDocument
-    from studio.gui.inspect.model import open_session
     from studio.gui.inspect.workspace import InspectWorkspace
+    from studio.ml.inspect.opening import open_session
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,8 +163,8 @@ def _measure_detection() -> tuple[float, float, int, int]:
 
     from studio.core.project import Project
     from studio.gui.document import LabelDocument
-    from studio.gui.inspect.detections import open_detection_session
     from studio.gui.inspect.workspace import InspectWorkspace
+    from studio.ml.inspect.detections import open_detection_session
 
     app = QApplication.instance() or QApplication([])
     rng = np.random.default_rng(0)

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from testutil import FAST_TRAINING, add_toy_segmentation, write_png
 
 from studio.core.project import Project
@@ -97,6 +98,28 @@ def wait_updated(qtbot, w, action) -> None:
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
 
 
+def answer(qtbot, button: str, seen: list | None = None) -> None:
+    """Click `button` ("Yes"/"No") of the next modal question, with the real mouse."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    tries = [250]  # 5 s at most, then the question is taken as never asked
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            tries[0] -= 1
+            if tries[0] > 0:
+                QTimer.singleShot(20, click)
+            return
+        if seen is not None:
+            seen.append(box.text())
+        qtbot.mouseClick(box.button(getattr(QMessageBox.StandardButton, button)),
+                         Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, click)
+
+
 def step_index(w, op: str, operation: str | None = None) -> int:
     for i, step in enumerate(w.recipe_panel.recipe()["steps"]):
         if step["op"] == op and (operation is None or step.get("operation") == operation):
@@ -172,7 +195,10 @@ def test_accept_writes_the_cleaned_mask_and_undo_takes_it_out(ws, qtbot):
                                      ws.recipe_panel.editor(i, "kernel_size").setValue(5)))
     mask = ws.current_mask()
     assert not np.array_equal(mask, ws.result.raw)
+    questions = []
+    answer(qtbot, "Yes", questions)
     ws.accept()
+    assert "drawn or imported by a person" in questions[0]  # asked before replacing
     anns = project.annotations(image_id)
     assert {a.source for a in anns} == {f"model:{run_id}"}
     assert np.array_equal(label_map(project, image_id, ws.session.class_ids), mask)
@@ -197,6 +223,7 @@ def test_accept_only_the_picked_component(ws, qtbot):
     comp = ws.component
     assert comp is not None and comp[ys[0], xs[0]] and ws.view_bar.accept_region.isEnabled()
     old = label_map(project, ws.image_id, ws.session.class_ids)
+    answer(qtbot, "Yes")
     ws.accept(region=True)
     new = label_map(project, ws.image_id, ws.session.class_ids)
     assert (new[comp] == 1).all()
@@ -262,7 +289,7 @@ def test_recipe_in_the_gui_gives_the_engines_and_the_clis_masks(ws, qtbot, tmp_p
 
 
 def test_a_brush_dab_redraws_only_its_rectangle(ws, qtbot, monkeypatch):
-    from studio.gui.inspect import overlays as ov
+    from studio.ml.inspect import overlays as ov
 
     open_split(qtbot, ws)
     vb = ws.view_bar
@@ -279,7 +306,7 @@ def test_a_brush_dab_redraws_only_its_rectangle(ws, qtbot, monkeypatch):
     assert whole == []  # no whole-image overlay drawn for a dab
     shown = qimage_array(ws.view.left.overlay_pixmap(0))
     expected = ov.label_overlay(ws.result.mask, ws.class_colors(),
-                                ws.recipe_panel.recipe()["background"])
+                                ws.view_bar.hidden_classes())
     # the canvas shows the painted mask (transparent pixels keep no colour in a pixmap)
     assert np.array_equal(shown[..., 3], expected[..., 3])
     opaque = expected[..., 3] == 255
@@ -349,7 +376,8 @@ def test_review_queues_list_images_with_scores(ws, qtbot):
     first = errors.image_ids()[0]
     item = errors.tree.topLevelItem(0)
     with qtbot.waitSignal(ws.imageShown, timeout=20000):
-        errors.tree.itemDoubleClicked.emit(item, 0)
+        qtbot.mouseClick(errors.tree.viewport(), Qt.MouseButton.LeftButton,
+                         pos=errors.tree.visualItemRect(item).center())  # one click opens
     assert ws.image_id == first and ws.view_bar.first.currentData() == "diff_post"
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
     ws.left_tabs.setCurrentWidget(errors)

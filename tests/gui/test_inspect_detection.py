@@ -10,12 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
+from test_inspect import answer
 from testutil import FAST_TRAINING, add_toy_objects, write_png
 
 from studio.core.project import Project
-from studio.gui.inspect.detections import DetectionParams, open_detection_session
 from studio.ml.detection.matching import counts_figures, filter_detections, match_detections
 from studio.ml.detection.predict import Detections
+from studio.ml.inspect.detections import DetectionParams, open_detection_session
 
 SIZE = 64
 
@@ -226,8 +227,11 @@ def test_accept_writes_boxes_and_undo_takes_them_out(ws, qtbot):
     show(qtbot, ws)
     project, a = ws.project, ws.project.planted["a"]
     before = sorted((x.class_id, x.bbox) for x in project.annotations(a))
+    questions = []
+    answer(qtbot, "Yes", questions)  # its boxes were drawn by a person: asked first
     with qtbot.waitSignal(ws.imageShown, timeout=20000):
         ws.detection.accept()
+    assert "drawn or imported by a person" in questions[0]
     qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
     anns = project.annotations(a)
     assert len(anns) == 3 and all(x.source == "model:0" and x.kind == "box" for x in anns)
@@ -330,6 +334,7 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     assert r.overlay is not None and r.overlay.shape == (64, 64, 4) and r.overlay[..., 3].any()
     assert s.network_calls == 2
     shot(w, "inspect_instance_run.png")
+    answer(qtbot, "Yes")
     with qtbot.waitSignal(w.imageShown, timeout=20000):
         w.detection.accept()
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
@@ -342,10 +347,10 @@ def test_panels_follow_the_task(ws, qtbot):
 
     show(qtbot, ws)
     queue_tab = ws.left_tabs.indexOf(ws.jobs.queues["label-errors"])
-    assert not ws.left_tabs.isTabEnabled(queue_tab)  # the queues are pixel-wise
+    assert not ws.left_tabs.isTabVisible(queue_tab)  # the queues are pixel-wise
     ws._arrange(views_for("semantic"))
     assert ws.recipe_panel.isVisible() and ws.view_bar.isVisible()
-    assert not ws.detection.panel.isVisible() and ws.left_tabs.isTabEnabled(queue_tab)
+    assert not ws.detection.panel.isVisible() and ws.left_tabs.isTabVisible(queue_tab)
     assert set(TASK_VIEWS) == {"classification", "semantic", "detection", "instance"}
     with pytest.raises(Exception, match="cannot be inspected"):
         views_for("regression")
@@ -407,8 +412,8 @@ def test_images_waiting_for_review_are_listed_last_and_left_out(planted):
 
 def test_instance_matching_uses_mask_iou_and_the_overlay_shows_it(project, tmp_path):
     from studio.core.geometry import MaskGeom
-    from studio.gui.inspect import overlays as ov
     from studio.gui.inspect.det_overlay import instance_overlay
+    from studio.ml.inspect import overlays as ov
 
     ids = [project.get_or_add_class("square"), project.get_or_add_class("disc")]
     yy, xx = np.mgrid[:SIZE, :SIZE]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from testutil import FAST_TRAINING, write_png
 
 
@@ -18,15 +19,16 @@ def shot(widget, name: str) -> None:
 
 
 def test_overlays_colour_differences_and_shrink_for_huge_images():
-    from studio.gui.inspect import overlays as ov
+    from studio.ml.inspect import overlays as ov
 
     target = np.array([[0, 1, 1, 2, 255]], np.uint8)
     pred = np.array([[1, 1, 0, 1, 1]], np.uint8)
-    rgba = ov.difference_overlay(pred, target, background=0)
+    rgba = ov.difference_overlay(pred, target, hidden=[0])
     assert [tuple(px[:3]) for px in rgba[0, :4]] == [ov.FP_COLOR, ov.TP_COLOR, ov.FN_COLOR,
                                                      ov.WRONG_COLOR]
     assert rgba[0, 4, 3] == 0  # no label there: nothing to say
-    labels = ov.label_overlay(np.array([[0, 1, 255]], np.uint8), [(1, 2, 3), (9, 8, 7)])
+    labels = ov.label_overlay(np.array([[0, 1, 255]], np.uint8), [(1, 2, 3), (9, 8, 7)],
+                              hidden=[0])
     assert labels[0, 0, 3] == 0 and tuple(labels[0, 1]) == (9, 8, 7, 255) and labels[0, 2, 3] == 0
     big = np.zeros((3000, 9000, 4), np.uint8)
     small = ov.shrink(big, 4096)
@@ -108,7 +110,9 @@ def test_classification_confusion_matrix_lists_cell_images(qtbot, cls_project):
     top = w.confusion.images.topLevelItem(0).text(2)
     assert "dark" in top and "bright" in top
     with qtbot.waitSignal(w.imageShown, timeout=10000):
-        w.confusion.images.itemDoubleClicked.emit(w.confusion.images.topLevelItem(0), 0)
+        tree = w.confusion.images
+        qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton,
+                         pos=tree.visualItemRect(tree.topLevelItem(0)).center())
     assert w.image_id == listed[0] and "predicted" in w.run_bar.status.text()
     with qtbot.waitSignal(w.imageShown, timeout=10000):
         w.show_image(cls_project.untagged)  # no label: predicted when first shown

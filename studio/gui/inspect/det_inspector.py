@@ -11,10 +11,11 @@ import math
 from PySide6.QtCore import QObject
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect.accept import accept_objects
+from studio.gui.inspect.accept import push_plan
 from studio.gui.inspect.det_overlay import DetectionLayer, instance_overlay
 from studio.gui.inspect.det_panel import DetectionPanel
-from studio.gui.inspect.detections import DetectionParams, DetectionResult, DetectionSession
+from studio.ml.inspect.accept import plan_accept_objects
+from studio.ml.inspect.detections import DetectionParams, DetectionResult, DetectionSession
 from studio.ml.tasks import task_kinds
 
 
@@ -40,7 +41,7 @@ class DetectionInspector(QObject):
         p.objectSelected.connect(self.select)
         p.accept_all.clicked.connect(lambda: self.accept(selected=False))
         p.accept_selected.clicked.connect(lambda: self.accept(selected=True))
-        p.undo.clicked.connect(self._undo)
+        p.undo.clicked.connect(ws.undo_last)
         ws.view.left.clicked.connect(self._on_canvas_click)
 
     # --- session ----------------------------------------------------------------------------
@@ -240,17 +241,18 @@ class DetectionInspector(QObject):
                     x1, y1, x2, y2 = (float(v) for v in raw.boxes[i])
                     objects.append((int(raw.classes[i]), "box", (x1, y1, x2 - x1, y2 - y1),
                                     float(raw.scores[i])))
-            accept_objects(doc, r.image_id, objects, s.class_ids, s.run_id,
-                           None if selected else task_kinds(s.task))
+            plan = plan_accept_objects(doc.project, r.image_id, objects, s.class_ids,
+                                       s.run_id, None if selected else task_kinds(s.task))
+            cmd = push_plan(doc, plan, self.ws.confirm)
         except StudioError as exc:
             self.ws.show_error(str(exc))
             return
+        if cmd is None:
+            self.ws.set_status("Not accepted: the image keeps its labels.")
+            return
+        self.ws.history.record([cmd])
         what = "the selected detection" if selected else f"{len(objects)} detection(s)"
         self.ws.set_status(f"Accepted {what} into the labels (marked for review).")
-
-    def _undo(self) -> None:
-        if self.ws.doc is not None and self.ws.image_id is not None:
-            self.ws.doc.undo_stack(self.ws.image_id).undo()
 
     def annotations_changed(self, image_id: int) -> None:
         """An image's objects changed (accept, undo, labelling): its ground truth is read

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene
 
-from studio.gui.inspect import overlays as ov
-from studio.gui.inspect.detections import DetectionResult, ObjectRow
+from studio.ml.inspect import overlays as ov
+from studio.ml.inspect.detections import DetectionResult, ObjectRow
 
 STATUS_COLORS = {"matched": ov.TP_COLOR, "false positive": ov.FP_COLOR,
                  "missed": ov.FN_COLOR}

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from studio.gui.inspect.det_overlay import STATUS_COLORS
-from studio.gui.inspect.detections import RAW_NMS_IOU, RAW_SCORE, DetectionParams, ObjectRow
+from studio.ml.inspect.detections import RAW_NMS_IOU, RAW_SCORE, DetectionParams, ObjectRow
 
 DEBOUNCE_MS = 60
 OBJECT_COLUMNS = ["#", "Class", "Score", "IoU", "Status"]

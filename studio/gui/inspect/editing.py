@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect import overlays as ov
-from studio.gui.inspect.accept import accept_mask, component_at
+from studio.gui.inspect.accept import push_plan
+from studio.ml.inspect import overlays as ov
+from studio.ml.inspect.accept import component_at, plan_accept_mask
 
 
 class OverlayEditing:
@@ -48,7 +49,7 @@ class OverlayEditing:
         if r is None:
             return
         y0, y1, x0, x1 = rect
-        colors, background = self.class_colors(), self.recipe_panel.recipe()["background"]
+        colors, hidden = self.class_colors(), self.view_bar.hidden_classes()
         target = r.prediction.target
         patches: dict[str, np.ndarray] = {}
         for key in [k for k in r.overlays if k[0] in ov.MASK_KINDS]:
@@ -58,7 +59,7 @@ class OverlayEditing:
                 continue
             rgba[y0:y1, x0:x1] = patches[key[0]] = ov.mask_patch(
                 key[0], r.mask[y0:y1, x0:x1], None if target is None else target[y0:y1, x0:x1],
-                colors, background)
+                colors, hidden)
         shown = self._shown_kinds()
         if any(k in ov.MASK_KINDS and k not in patches for k in shown):
             self.render_overlays()  # dropped above: drawn whole in the worker
@@ -88,6 +89,12 @@ class OverlayEditing:
     def class_colors(self) -> list[tuple[int, int, int]]:
         by_id = {c.id: c.color for c in self.project.classes()}
         return [ov.hex_to_rgb(by_id.get(cid, "#ff00ff")) for cid in self.session.class_ids]
+
+    def _on_classes_shown(self) -> None:
+        """A class was shown or hidden: every overlay of the image is drawn again."""
+        if self.result is not None:
+            self.result.overlays.clear()
+        self.render_overlays()
 
     def _on_mode(self) -> None:
         self.view.set_mode(self.view_bar.mode.currentData())
@@ -127,26 +134,43 @@ class OverlayEditing:
         self.render_overlays()
 
     def accept(self, region: bool = False) -> None:
-        """Accept the post-processed mask (or the picked region) into the image's labels."""
+        """Accept the post-processed mask (or the picked region) into the image's labels;
+        labels a person made are replaced only after they agree."""
         r, s = self.result, self.session
         if r is None or s is None or self.doc is None:
             self.show_error("Open a run and an image first.")
             return
         try:
-            accept_mask(self.doc, r.image_id, r.mask, s.class_ids, s.run_id,
-                        self.component if region else None,
-                        self.recipe_panel.recipe()["background"])
+            plan = plan_accept_mask(self.project, r.image_id, r.mask, s.class_ids, s.run_id,
+                                    self.component if region else None)
+            cmd = push_plan(self.doc, plan, self.confirm)
         except StudioError as exc:
             self.show_error(str(exc))
             return
+        if cmd is None:
+            self.set_status("Not accepted: the image keeps its labels.")
+            return
+        self.history.record([cmd])
         if not region:
             s.clear_edits(r.image_id)
         self.component = None
         self.view_bar.accept_region.setEnabled(False)
+        self.set_status(f"{plan.text}: written into the labels, marked for review (Undo "
+                        "takes it back).")
 
-    def _undo(self) -> None:
-        if self.doc is not None and self.image_id is not None:
-            self.doc.undo_stack(self.image_id).undo()
+    def undo_last(self) -> None:
+        """Undo Inspect's newest edit (an accept, a pre-label decision), whichever image it
+        changed."""
+        if self.doc is None:
+            return
+        try:
+            text = self.history.undo(self.doc)
+        except StudioError as exc:
+            self.show_error(str(exc))
+            return
+        self.set_status(f"Undone: {text}.")
+        if hasattr(self, "jobs"):
+            self.jobs.refresh_prelabels()
 
     def _on_annotations_changed(self, image_id: int) -> None:
         s = self.session
@@ -160,7 +184,7 @@ class OverlayEditing:
                          on_error=self.report_error)
 
     def _after_target(self, image_id: int) -> None:
-        self._request_updates()
+        self.request_updates()
 
     def current_mask(self) -> np.ndarray:
         """The current image's post-processed mask, brush edits included (a copy)."""

@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect.accept import accept_prelabels, reject_prelabels
-from studio.gui.inspect.model import confusion, top_k
 from studio.gui.inspect.queues import QueueList
+from studio.ml.inspect.session import confusion, top_k
 from studio.ml.postprocess import load_recipe, save_recipe, save_run_recipe
 from studio.ml.postprocess.batch import model_source, postprocess_images
-from studio.ml.review import label_error_queue, next_to_label_queue
+from studio.ml.review import label_error_queue, next_to_label_queue, unlabelled_images
 
 
 class InspectJobs(QObject):
@@ -44,8 +44,8 @@ class InspectJobs(QObject):
         self.prelabel_list = QTreeWidget()
         self.prelabel_list.setRootIsDecorated(False)
         self.prelabel_list.setHeaderLabels(["Image", "Status", "Objects"])
-        self.prelabel_list.itemDoubleClicked.connect(
-            lambda it, _c: ws.show_image(int(it.data(0, Qt.ItemDataRole.UserRole))))
+        for signal in (self.prelabel_list.itemClicked, self.prelabel_list.itemActivated):
+            signal.connect(lambda it, _c=0: ws.show_image(int(it.data(0, Qt.ItemDataRole.UserRole))))
         self.accept_button = QPushButton("Accept")
         self.reject_button = QPushButton("Reject")
         self.accept_button.clicked.connect(lambda: self.decide(True))
@@ -65,8 +65,14 @@ class InspectJobs(QObject):
         pl.addWidget(self.prelabel_list)
 
     def tabs(self) -> list[tuple[str, QWidget]]:
-        return [("Label errors", self.queues["label-errors"]),
-                ("Next to label", self.queues["next-to-label"]), ("Pre-labels", self.prelabels)]
+        """(short title, panel): five tabs fit the left column of a 1366 px window."""
+        return [("Errors", self.queues["label-errors"]),
+                ("To label", self.queues["next-to-label"]), ("Pre-labels", self.prelabels)]
+
+    TAB_TIPS = {"Errors": "Likely label errors of the split's labelled images",
+                "To label": "Next to label: the project's unlabelled images, most uncertain "
+                            "first",
+                "Pre-labels": "Images holding this run's pre-labels: accept or reject them"}
 
     def recipe_box(self, panel) -> QWidget:
         box = QWidget()
@@ -74,7 +80,7 @@ class InspectJobs(QObject):
         buttons = [("Load…", self.load_recipe_file), ("Save…", self.save_recipe_file),
                    ("Store with run", self.store_with_run), ("Reset", self.reset_recipe),
                    ("Apply to split → folder…", self.apply_to_split),
-                   ("Pre-label unlabelled", lambda: self.prelabel(selected=False)),
+                   ("Pre-label all unlabelled", lambda: self.prelabel(selected=False)),
                    ("Pre-label selected", lambda: self.prelabel(selected=True))]
         self.buttons = {}
         for i, (text, slot) in enumerate(buttons):
@@ -82,6 +88,11 @@ class InspectJobs(QObject):
             b.clicked.connect(slot)
             self.buttons[text] = b
             grid.addWidget(b, i // 3, i % 3)  # three a row: the column stays narrow
+        self.buttons["Pre-label all unlabelled"].setToolTip(
+            "Predict every unlabelled image of the project (all splits), apply the recipe "
+            "and store the masks as this run's pre-labels, marked for review")
+        self.buttons["Pre-label selected"].setToolTip(
+            "The same for the unlabelled images selected in the image list")
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Post-processing</b> (sliders never re-run the network)"))
@@ -90,8 +101,11 @@ class InspectJobs(QObject):
         return box
 
     # --- running jobs ------------------------------------------------------------------------
-    def start(self, fn, on_result, title: str, key: str = "inspect-job"):
-        """Run fn(token) in the pool behind the run bar's progress and Cancel."""
+    def start(self, fn, on_result, title: str, key: str = "inspect-job", on_news=None):
+        """Run fn(token) in the pool behind the run bar's progress and Cancel.
+
+        fn reports (done, total), a line of text, or news: a tuple whose first item is a
+        tag, given to `on_news` (its last two items counted as done, total)."""
         bar = self.ws.run_bar
         bar.show_progress(f"{title}…")
 
@@ -99,6 +113,12 @@ class InspectJobs(QObject):
             if isinstance(value, str):  # a line of news, no count
                 bar.show_progress(f"{title}: {value}")
                 return
+            if isinstance(value[0], str):
+                if on_news is not None:
+                    on_news(value)
+                if len(value) < 3:
+                    return
+                value = value[-2:]
             done, total = value
             bar.show_progress(f"{title}: {done}/{total}", done, total)
 
@@ -175,16 +195,23 @@ class InspectJobs(QObject):
 
     @_guard
     def prelabel(self, selected: bool = False, image_ids: list[int] | None = None) -> None:
+        """Pre-label `image_ids`, the selected unlabelled images of the list, or (default)
+        every unlabelled image of the project, whichever split it is in."""
         s = self._need_session()
-        if image_ids is None:
+        if image_ids is None and selected:
             # the session's entries know which images of the split have no labels
             unlabelled = {e.image_id for e in s.images if not e.labelled}
-            image_ids = [i for i in self.ws.browser.selected_ids() if i in unlabelled] \
-                if selected else sorted(unlabelled)
-        if not image_ids:
-            raise ActionError("No unlabelled images to pre-label"
-                              f"{' among the selected ones' if selected else ''}.")
-        self._batch(image_ids, out=None, store=True, title=f"Pre-labelling with run {s.run_id}")
+            image_ids = [i for i in self.ws.browser.selected_ids() if i in unlabelled]
+            if not image_ids:
+                raise ActionError("No unlabelled images among the selected ones.")
+        if image_ids is None:
+            project, task, class_ids = s.project, s.task, s.class_ids
+            image_ids = lambda: [r.id for r in unlabelled_images(  # noqa: E731 (in the worker)
+                project, task, class_ids, None)]
+            title = f"Pre-labelling the project's unlabelled images with run {s.run_id}"
+        else:
+            title = f"Pre-labelling with run {s.run_id}"
+        self._batch(image_ids, out=None, store=True, title=title)
 
     def _batch(self, ids, out, store: bool, title: str) -> None:
         s = self._need_session()
@@ -194,7 +221,11 @@ class InspectJobs(QObject):
             self.ws.device
 
         def job(token):
-            return postprocess_images(project, run_id, ids, recipe, out=out, store=store,
+            todo = ids() if callable(ids) else ids
+            if not todo:
+                raise ActionError("Every image of the project has labels; nothing to "
+                                  "pre-label.")
+            return postprocess_images(project, run_id, todo, recipe, out=out, store=store,
                                       device=device,
                                       progress=lambda d, t: token.progress((d, t)),
                                       stop=lambda: token.cancelled)
@@ -239,9 +270,16 @@ class InspectJobs(QObject):
                          for it in self.prelabel_list.selectedItems()]
         if not image_ids:
             raise ActionError("Select pre-labelled images in the list first.")
-        for image_id in image_ids:
-            (accept_prelabels if accept else reject_prelabels)(doc, image_id, s.run_id)
-        self.refresh_prelabels()
+        done = []
+        try:
+            for image_id in image_ids:
+                done.append((accept_prelabels if accept else reject_prelabels)(
+                    doc, image_id, s.run_id))
+        finally:  # those done are one step of Inspect's Undo, even if a later one failed
+            self.ws.history.record(done)
+            self.refresh_prelabels()
+        self.ws.set_status(f"{'Accepted' if accept else 'Rejected'} the pre-labels of "
+                           f"{len(done)} image(s) (Undo takes it back).")
 
     # --- review queues ----------------------------------------------------------------------------
     @_guard
@@ -258,9 +296,11 @@ class InspectJobs(QObject):
                 return label_error_queue(project, run_id, split, folds=options["folds"],
                                          epochs=options["epochs"], device=device,
                                          callbacks=news, stop=lambda: token.cancelled)
-            return next_to_label_queue(project, run_id, split, device=device)
+            return next_to_label_queue(project, run_id, None, device=device)  # every split
 
-        panel.set_busy("Computing… (label errors may train cross-validation fold models)")
+        panel.set_busy("Computing… (label errors may train cross-validation fold models)"
+                       if queue == "label-errors" else
+                       "Computing… (every unlabelled image of the project)")
 
         def done(result) -> None:
             panel.set_queue(result)

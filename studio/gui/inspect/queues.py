@@ -1,12 +1,16 @@
 """Review queues (likely label errors, next to label) and, for classification runs, the
-confusion matrix whose cells list their images with the top-k probabilities."""
+confusion matrix whose cells list their images with the top-k probabilities. A row
+opens with a single click or Enter."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -18,6 +22,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+
+def once(owner, image_id: int) -> bool:
+    """False for the second signal of one gesture (a double click is a click and an
+    activation): the same row again within the double-click interval."""
+    now = time.monotonic()
+    last = owner._last_open
+    owner._last_open = (image_id, now)
+    return not (last is not None and last[0] == image_id
+                and now - last[1] < QApplication.doubleClickInterval() / 1000)
+
 
 QUEUE_TITLES = {"label-errors": "Likely label errors", "next-to-label": "Next to label"}
 
@@ -32,15 +47,20 @@ class QueueList(QWidget):
         super().__init__(parent)
         self.queue = queue
         self.button = QPushButton("Compute")
-        self.button.setToolTip(f"Rank the split's images: {QUEUE_TITLES[queue].lower()}")
+        self.button.setToolTip("Rank the split's labelled images by how likely their label "
+                               "is wrong" if queue == "label-errors" else
+                               "Rank every unlabelled image of the project (all splits) by "
+                               "the run's uncertainty")
         self.button.clicked.connect(lambda: self.computeRequested.emit(queue))
         self.info = QLabel("")
         self.info.setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setRootIsDecorated(False)
         self.tree.setAlternatingRowColors(True)
+        # a single click or Enter opens a row (a double click opens it once)
+        self.tree.itemClicked.connect(self._on_activated)
         self.tree.itemActivated.connect(self._on_activated)
-        self.tree.itemDoubleClicked.connect(self._on_activated)
+        self._last_open: tuple[int, float] | None = None
         top = QHBoxLayout()
         title = QLabel(f"<b>{QUEUE_TITLES[queue]}</b>")
         top.addWidget(title)
@@ -87,7 +107,9 @@ class QueueList(QWidget):
         """Show a `studio.ml.review.ReviewQueue`."""
         self.tree.clear()
         self.button.setEnabled(True)
-        text = f"{len(queue.entries)} image(s), most in need of a look first."
+        scope = (f"the {queue.split} split" if queue.split else
+                 "the whole project (all splits)")
+        text = f"{len(queue.entries)} image(s) of {scope}, most in need of a look first."
         if queue.cost is not None:
             text += f" Held-out predictions: {queue.cost.describe()}."
         self.info.setText(text)
@@ -112,12 +134,15 @@ class QueueList(QWidget):
                 for i in range(self.tree.topLevelItemCount())]
 
     def _on_activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
-        self.imageActivated.emit(int(item.data(0, Qt.ItemDataRole.UserRole)), self.queue)
+        image_id = int(item.data(0, Qt.ItemDataRole.UserRole))
+        if not once(self, image_id):
+            return
+        self.imageActivated.emit(image_id, self.queue)
 
 
 class ConfusionPanel(QWidget):
     """Classification: given (rows) x predicted (columns); a click lists the cell's images
-    with their top-k probabilities; a double-click on one opens it."""
+    with their top-k probabilities; a click on one opens it."""
 
     imageActivated = Signal(int)
 
@@ -129,8 +154,9 @@ class ConfusionPanel(QWidget):
         self.images = QTreeWidget()
         self.images.setRootIsDecorated(False)
         self.images.setHeaderLabels(["Image", "Given", "Top-k probabilities"])
-        self.images.itemDoubleClicked.connect(
-            lambda item, _c: self.imageActivated.emit(int(item.data(0, Qt.ItemDataRole.UserRole))))
+        self.images.itemClicked.connect(self._on_image)
+        self.images.itemActivated.connect(self._on_image)
+        self._last_open: tuple[int, float] | None = None
         self.caption = QLabel("Rows: labelled class; columns: predicted class. Click a cell.")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -170,6 +196,11 @@ class ConfusionPanel(QWidget):
     def listed_ids(self) -> list[int]:
         return [self.images.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
                 for i in range(self.images.topLevelItemCount())]
+
+    def _on_image(self, item: QTreeWidgetItem, _col: int = 0) -> None:
+        image_id = int(item.data(0, Qt.ItemDataRole.UserRole))
+        if once(self, image_id):
+            self.imageActivated.emit(image_id)
 
     def _on_cell(self, row: int, col: int) -> None:
         self.images.clear()

@@ -18,7 +18,6 @@ SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", 
            ("mean_hd95", "HD95 (px)", False)]
 COLUMNS = ["Image\nbefore", "Image\nafter", "Image\nΔ", "Split\nbefore", "Split\nafter", "Split\nΔ"]
 BETTER, WORSE = QColor(30, 150, 60), QColor(200, 40, 40)
-EPS = 1e-9
 
 
 def _fmt(value) -> str:
@@ -39,6 +38,19 @@ def _scalar(figures: dict | None, which: str, key: str, cls: int | None):
     return None if value is None else float(value)
 
 
+def change_cell(change: float | None, higher_better: bool) -> tuple[str, QColor | None]:
+    """The text and colour of a change: signed and coloured (better green, worse red)
+    only when it shows as a non-zero number; a change that rounds to zero reads "0"
+    without colour (never "-0.0000" in red)."""
+    if change is None or math.isnan(change):
+        return "–", None
+    text = f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}"
+    if float(text) == 0.0:
+        return "0", None
+    better = change > 0 if higher_better else change < 0
+    return text, BETTER if better else WORSE
+
+
 class ReadoutTable(QWidget):
     """Rows: the scalar figures, then IoU per class; columns: image and split, before,
     after and change."""
@@ -53,9 +65,15 @@ class ReadoutTable(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
         self.status.setWordWrap(True)
+        self.note = QLabel("")  # says when the image's labels are a model's, not ground truth
+        self.note.setObjectName("readout_note")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #b07000")
+        self.note.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.status)
+        layout.addWidget(self.note)
         layout.addWidget(self.table)
         self.class_names: list[str] = []
         self.image_figures: dict | None = None
@@ -73,6 +91,15 @@ class ReadoutTable(QWidget):
 
     def set_image(self, figures: dict | None) -> None:
         self.image_figures = figures
+        model = bool(figures and figures.get("model_labels"))
+        self.note.setText("Image columns: this image's labels are a model's (accepted, "
+                          "waiting for review), not ground truth; the split leaves it out."
+                          if model else "")
+        self.note.setVisible(model)
+        labels = list(COLUMNS)
+        if model:
+            labels[:3] = [c.replace("Image", "Image*") for c in COLUMNS[:3]]
+        self.table.setHorizontalHeaderLabels(labels)
         self._fill()
 
     def set_split(self, figures: dict | None) -> None:
@@ -106,12 +133,7 @@ class ReadoutTable(QWidget):
                 change = None if before is None or after is None else after - before
                 for c, v in enumerate((before, after)):
                     self._put(r, col0 + c, _fmt(v), None)
-                color = None
-                if change is not None and not math.isnan(change) and abs(change) > EPS:
-                    better = change > 0 if higher_better else change < 0
-                    color = BETTER if better else WORSE
-                text = "–" if change is None or math.isnan(change) else (
-                    f"{change:+.4f}" if abs(change) < 100 else f"{change:+.1f}")
+                text, color = change_cell(change, higher_better)
                 self._put(r, col0 + 2, text, color)
 
     def _put(self, r: int, c: int, text: str, color: QColor | None) -> None:

@@ -12,13 +12,13 @@ from studio.core.errors import ConfigError
 
 
 def _open_pixels(project, run_id, split, budget, device, check, progress):
-    from studio.gui.inspect.model import open_session
+    from studio.ml.inspect.opening import open_session
 
     return open_session(project, run_id, split, budget, device, check=check, progress=progress)
 
 
 def _open_objects(project, run_id, split, _budget, device, check, progress):
-    from studio.gui.inspect.detections import open_detection_session
+    from studio.ml.inspect.detections import open_detection_session
 
     return open_detection_session(project, run_id, split, device, check=check,
                                   progress=progress)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -57,6 +59,14 @@ class RunBar(QWidget):
         self.progress.hide()
         self.cancel = QPushButton("Cancel")
         self.cancel.hide()
+        self.stale = QLabel("")  # the predictions are older than the run's checkpoint
+        self.stale.setObjectName("stale_note")
+        self.stale.setStyleSheet("color: #b07000; font-weight: bold")
+        self.stale.setWordWrap(True)
+        self.stale.hide()
+        self.refresh = QPushButton("Refresh")
+        self.refresh.setToolTip("Predict the split again with the run's current checkpoint")
+        self.refresh.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         for label, w in (("Run", self.run), ("Split", self.split)):
@@ -64,6 +74,8 @@ class RunBar(QWidget):
             layout.addWidget(w)
         layout.addWidget(self.open)
         layout.addWidget(self.status, 1)
+        layout.addWidget(self.stale, 1)
+        layout.addWidget(self.refresh)
         layout.addWidget(self.progress)
         layout.addWidget(self.cancel)
 
@@ -78,6 +90,13 @@ class RunBar(QWidget):
             self.run.setCurrentIndex(self.run.count() - 1)
         self.open.setEnabled(self.run.count() > 0)
 
+    def show_stale(self, text: str | None) -> None:
+        """Say that the predictions shown are stale (None: they are current)."""
+        self.stale.setText(text or "")
+        self.stale.setToolTip(text or "")
+        self.stale.setVisible(bool(text))
+        self.refresh.setVisible(bool(text))
+
     def show_progress(self, text: str | None, done: int = 0, total: int = 0) -> None:
         visible = text is not None
         self.progress.setVisible(visible)
@@ -89,10 +108,21 @@ class RunBar(QWidget):
 
 
 class ViewBar(QWidget):
-    """Overlay choices, view mode, opacity, heatmap class, brush and accept buttons."""
+    """Overlay choices, view mode, opacity, the classes shown, heatmap class, brush and
+    accept buttons."""
+
+    classesChanged = Signal()  # a class was shown or hidden
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.classes = QToolButton()
+        self.classes.setText("Classes")
+        self.classes.setToolTip("Which classes the label and difference overlays colour: "
+                                "every class has its colour; untick one (the background "
+                                "too) to hide it")
+        self.classes.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.class_menu = QMenu(self.classes)
+        self.classes.setMenu(self.class_menu)
         self.first = _combo(OVERLAYS, "post")
         self.second = _combo(OVERLAYS, "pred")
         self.mode = _combo(MODES, "overlay")
@@ -100,7 +130,8 @@ class ViewBar(QWidget):
         self.opacity = QLabeledSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(55)
-        self.opacity.setMaximumWidth(140)
+        self.opacity.setMinimumWidth(60)
+        self.opacity.setMaximumWidth(160)
         self.brush = QCheckBox("Brush")
         self.brush.setToolTip("Paint the post-processed mask: left drag paints the class, "
                               "right drag erases")
@@ -124,27 +155,48 @@ class ViewBar(QWidget):
         top, middle, bottom = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
         for row in (top, middle, bottom):
             outer.addLayout(row)
-        for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode),
-                         ("Opacity", self.opacity)):
+        for label, w in (("Show", self.first), ("vs", self.second), ("View", self.mode)):
             top.addWidget(QLabel(label))
             top.addWidget(w)
         top.addStretch(1)
-        for w in (QLabel("Heatmap of"), self.heat_class, self.brush, self.brush_class,
-                  self.brush_size):
+        for w in (self.classes, QLabel("Heatmap of"), self.heat_class, self.brush,
+                  self.brush_class, self.brush_size):
             middle.addWidget(w)
         middle.addStretch(1)
         bottom.addWidget(self.pick)
-        bottom.addStretch(1)
+        bottom.addWidget(QLabel("Opacity"))  # here, not on the top row: room for its groove
+        bottom.addWidget(self.opacity, 1)
         for w in (self.accept_region, self.accept_all, self.undo):
             bottom.addWidget(w)
 
     def set_classes(self, names: list[str]) -> None:
+        self.class_menu.clear()
+        for i, n in enumerate(names):
+            action = self.class_menu.addAction(n)
+            action.setCheckable(True)
+            action.setChecked(True)
+            action.setData(i)
+            action.toggled.connect(self._on_class_toggled)
+        self._on_class_toggled()
         for combo in (self.heat_class, self.brush_class):
             combo.clear()
             for i, n in enumerate(names):
                 combo.addItem(n, i)
         self.heat_class.setCurrentIndex(min(1, len(names) - 1))
         self.brush_class.setCurrentIndex(min(1, len(names) - 1))
+
+
+    def hidden_classes(self) -> list[int]:
+        """Class indices the overlays leave transparent."""
+        return [a.data() for a in self.class_menu.actions() if not a.isChecked()]
+
+    def set_class_shown(self, index: int, shown: bool) -> None:
+        self.class_menu.actions()[index].setChecked(shown)
+
+    def _on_class_toggled(self, _checked: bool = True) -> None:
+        hidden = len(self.hidden_classes())
+        self.classes.setText(f"Classes ({hidden} hidden)" if hidden else "Classes")
+        self.classesChanged.emit()
 
 
 class ImageBrowser(QTreeWidget):

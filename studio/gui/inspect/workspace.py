@@ -22,17 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import ActionError, StudioError
-from studio.gui.inspect import overlays as ov
+from studio.core.errors import StudioError
+from studio.gui.inspect.accept import InspectHistory
+from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.jobs import InspectJobs
-from studio.gui.inspect.model import (
-    DEFAULT_BUDGET,
-    ImageResult,
-    InspectSession,
-    top_k,
-)
+from studio.gui.inspect.opener import SessionOpener
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -40,6 +36,13 @@ from studio.gui.inspect.task_views import TASK_VIEWS, TaskViews, views_for
 from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
 from studio.gui.inspect.view import CompareView
 from studio.gui.workers import WorkerPool
+from studio.ml.inspect import overlays as ov
+from studio.ml.inspect.session import (
+    DEFAULT_BUDGET,
+    ImageResult,
+    InspectSession,
+    top_k,
+)
 from studio.ml.postprocess import load_run_recipe
 
 
@@ -62,10 +65,10 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.result: ImageResult | None = None
         self.image_id: int | None = None
         self.component: np.ndarray | None = None
-        self._open_task = None
         self._split_pending = False
         self._split_task = None
         self.views: TaskViews = views_for("semantic")
+        self.history = InspectHistory()  # what Inspect's Undo takes back
         self._build()
 
     # --- layout -----------------------------------------------------------------------------
@@ -73,7 +76,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.run_bar = RunBar()
         self.view_bar = ViewBar()
         self.view = CompareView()
-        self.colorbar = ov.ColorBar()
+        self.colorbar = ColorBar()
         self.colorbar.hide()
         self.browser = ImageBrowser()
         self.confusion = ConfusionPanel()
@@ -81,11 +84,14 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.readouts = ReadoutTable()
         self.chart = DiceChart()
         self.jobs = InspectJobs(self)
+        self.opener = SessionOpener(self)
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.browser, "Images")
         for title, w in self.jobs.tabs():
-            self.left_tabs.addTab(w, title)
-        self.left_tabs.addTab(self.confusion, "Confusion")
+            self.left_tabs.setTabToolTip(self.left_tabs.addTab(w, title),
+                                         self.jobs.TAB_TIPS[title])
+        confusion = self.left_tabs.addTab(self.confusion, "Confusion")
+        self.left_tabs.setTabVisible(confusion, False)  # classification runs only
         centre = QWidget()
         row = QHBoxLayout()
         row.addWidget(self.view, 1)
@@ -120,6 +126,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
         self.run_bar.open.clicked.connect(self.open_selected)
         self.run_bar.cancel.clicked.connect(self.jobs.cancel)
+        self.run_bar.refresh.clicked.connect(self.opener.refresh)
         self.browser.currentItemChanged.connect(self._on_browser_item)
         self.chart.imageClicked.connect(self.show_image)
         self.confusion.imageActivated.connect(self.show_image)
@@ -128,15 +135,16 @@ class InspectWorkspace(OverlayEditing, QWidget):
         for combo in (vb.first, vb.second, vb.heat_class):
             combo.currentIndexChanged.connect(self.render_overlays)
         vb.mode.currentIndexChanged.connect(self._on_mode)
+        vb.classesChanged.connect(self._on_classes_shown)
         vb.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100.0))
         vb.brush.toggled.connect(self._on_brush_toggled)
         vb.pick.toggled.connect(lambda on: on and vb.brush.setChecked(False))
         vb.accept_all.clicked.connect(lambda: self.accept(region=False))
         vb.accept_region.clicked.connect(lambda: self.accept(region=True))
-        vb.undo.clicked.connect(self._undo)
+        vb.undo.clicked.connect(self.undo_last)
         for canvas in self.view.canvases():
             canvas.brushed.connect(self._on_brushed)
-            canvas.strokeFinished.connect(self._request_updates)
+            canvas.strokeFinished.connect(self.request_updates)
             canvas.clicked.connect(self._on_clicked)
         self.view.set_opacity(vb.opacity.value() / 100.0)
 
@@ -145,6 +153,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if self.doc is not None:
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
+        self.history.clear()
         self._close_session()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -152,6 +161,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
     def workspace_entered(self) -> None:
         self.refresh_runs()
+        self.check_stale()
 
     def workspace_left(self) -> None:
         self.recipe_panel.flush()
@@ -198,25 +208,22 @@ class InspectWorkspace(OverlayEditing, QWidget):
             return
         self.open_run(int(run_id), self.run_bar.split.currentData())
 
+    def check_stale(self) -> bool:
+        return self.opener.check_stale()
+
+    def refresh_session(self) -> None:
+        self.opener.refresh()
+
     def open_run(self, run_id: int, split: str) -> None:
-        """Predict the split with the run in the background, then show it."""
-        if self.project is None:
-            raise ActionError("Open a project first.")
-        self._close_session()
-        project, device, budget = self.project, self.device, self.budget
+        """Predict the split with the run in the background, showing it as it comes."""
+        self.opener.open_run(run_id, split)
 
-        def job(token):  # the run's task picks its session (an unknown run: an error shown)
-            opener = views_for(project.run(run_id).task).open
-            return opener(project, run_id, split, budget, device, token.check, token.progress)
-
-        self.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
-        self._open_task = self.jobs.start(job, self.show_session, "Predicting",
-                                          key="inspect-open")
-
-    def show_session(self, session) -> None:
+    def show_session(self, session, complete: bool = True) -> None:
         """Show a session (`InspectSession`, or `DetectionSession` for detection and
-        instance runs) opened in the background by open_run."""
+        instance runs) opened in the background by open_run (`complete` False: its
+        predictions are still streaming in; the opener shows its first image)."""
         self.session = session
+        self.opener.start_watching()
         views = self.views = views_for(session.task)
         names = session.class_names
         self.view_bar.set_classes(names)
@@ -224,13 +231,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         classification = views.left_tab == "confusion"
         self.browser.fill(session.images, classification, names, views.browser_headers)
         self._arrange(views)
-        n_lab = sum(e.labelled for e in session.images)
-        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
-                f"{len(session.images) - n_lab} unlabelled image(s)")
-        if session.budget_skipped:
-            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
-                     f"reached)")
-        self.set_status(text)
+        self.set_status(self.session_text(session) if complete else
+                        f"Run {session.run_id}, {session.split}: predicting "
+                        f"{sum(e.labelled for e in session.images)} labelled image(s)…")
         if classification:
             self.jobs.show_confusion(session)
             self.left_tabs.setCurrentWidget(self.confusion)
@@ -244,10 +247,21 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
         if views.detection:
             self.detection.start(session)
+        if not complete:
+            return
         ids = self.browser.image_ids()
         self.sessionOpened.emit()
         if ids:
             self.show_image(ids[0])
+
+    def session_text(self, session) -> str:
+        n_lab = sum(e.labelled for e in session.images)
+        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+                f"{len(session.images) - n_lab} unlabelled image(s)")
+        if session.budget_skipped:
+            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                     f"reached)")
+        return text
 
     def _arrange(self, views: TaskViews) -> None:
         """Show the panels `views` names, hide the others."""
@@ -262,9 +276,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         for i in range(self.left_tabs.count()):
             w = self.left_tabs.widget(i)
             if id(w) in queue_tabs:
-                self.left_tabs.setTabEnabled(i, views.queues)
+                self.left_tabs.setTabVisible(i, views.queues)
             elif w is self.confusion:
-                self.left_tabs.setTabEnabled(i, views.left_tab == "confusion")
+                self.left_tabs.setTabVisible(i, views.left_tab == "confusion")
         if views.left_tab == "images":
             self.left_tabs.setCurrentWidget(self.browser)
         if semantic:  # the view as its bar says (a detection run may have changed it)
@@ -274,8 +288,13 @@ class InspectWorkspace(OverlayEditing, QWidget):
         left, right = (300, 480) if semantic or detection else (420, 0)
         self.main_splitter.setSizes([left, width - left - right, right])
 
+    def close_session(self) -> None:
+        """Forget the open session: its views are cleared, its background work dropped."""
+        self._close_session()
+
     def _close_session(self) -> None:
         self.pool.clear_pending()
+        self.opener.stop_watching()
         self.run_bar.show_progress(None)
         self.session, self.result, self.image_id, self.component = None, None, None, None
         self.browser.clear()
@@ -341,9 +360,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
     # --- recipe → worker → readouts --------------------------------------------------------------
     def _on_recipe_changed(self, _recipe: dict) -> None:
-        self._request_updates()
+        self.request_updates()
 
-    def _request_updates(self) -> None:
+    def request_updates(self) -> None:
         """A recipe or brush change: the image first (it is what the person looks at),
         then the split (shown as updating until it catches up)."""
         if self.session is None or self.session.readout is None:
@@ -362,7 +381,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if self.view.mode != "overlay":
             kinds.append(vb.second.currentData())
         return {"kinds": kinds, "colors": self.class_colors(),
-                "background": self.recipe_panel.recipe()["background"],
+                "hidden": self.view_bar.hidden_classes(),
                 "heat_class": max(vb.heat_class.currentData() or 0, 0)}
 
     def _request_image(self) -> bool:
@@ -377,7 +396,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             for kind in spec["kinds"]:  # drawn here, not on the GUI thread
                 out.overlays[(kind, spec["heat_class"])] = ov.overlay_for(
                     kind, out.raw, out.mask, out.prediction.target,
-                    out.prediction.probabilities, spec["colors"], spec["background"],
+                    out.prediction.probabilities, spec["colors"], spec["hidden"],
                     spec["heat_class"])
             return out
 
@@ -422,9 +441,14 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if figures is None or self.session is None:
             return
         self.readouts.set_split(figures)
-        after_fig = figures["after"]
-        self.readouts.set_updating(False, f"Split: {after_fig['images']} image(s), mean Dice "
-                                          f"{after_fig['mean_dice']:.4f} after post-processing")
+        after_fig, left_out = figures["after"], figures.get("left_out", 0)
+        text = "Split: no image with ground truth" if after_fig is None else (
+            f"Split: {after_fig['images']} image(s), mean Dice {after_fig['mean_dice']:.4f} "
+            "after post-processing")
+        if left_out:
+            text += (f"; {left_out} image(s) left out: their labels are a model's, waiting "
+                     "for review")
+        self.readouts.set_updating(False, text)
         ids = figures["image_ids"]
         after = dict(zip(ids, figures["dice_after"], strict=True))
         before = dict(zip(ids, figures["dice_before"], strict=True))
@@ -444,6 +468,13 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
             logging.getLogger(__name__).error("inspect task failed: %s",
                                               getattr(exc, "__traceback_text__", exc))
+
+    def confirm(self, question: str) -> bool:
+        """Ask the person a yes/no question (No is the default)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Inspect", question,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     def show_error(self, message: str) -> None:
         self.set_status(message, error=True)

@@ -36,7 +36,6 @@ import numpy as np
 
 from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
-from studio.gui.inspect.model import InspectImage, RunSession
 from studio.ml.datasets import decode
 from studio.ml.detection.data import read_detection_split
 from studio.ml.detection.matching import (
@@ -49,6 +48,7 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
+from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds
 
@@ -195,7 +195,7 @@ class DetectionSession(RunSession):
             return raw
         rec = self.project.image(image_id)
         image = decode(rec.abs_path, self.channels)
-        with self._predict_lock:
+        with self.predict_lock:
             raw = self.raw.get(image_id)  # another worker may have just predicted it
             if raw is None:
                 most = raw_max_detections(self.task, *image.shape[:2], self.run_max)
@@ -318,13 +318,6 @@ def coco_entries(raw: Objects, indices: np.ndarray, image_id: int) -> list[dict]
     return out
 
 
-def is_pending(project, image_id: int) -> bool:
-    """Marked for review and holding a model's objects (the engine's rule for images left
-    out of training and evaluation, `Project.pending_model_images`)."""
-    return project.image(image_id).status == "review" and any(
-        a.source.startswith("model:") for a in project.annotations(image_id))
-
-
 def recorded_maps(project, run_id: int) -> dict:
     """The mAPs the run recorded on its validation split at its best epoch (the engine's
     evaluation at the run's own thresholds), as {"box": {"map", "map50"}, ...}; empty
@@ -351,8 +344,10 @@ def open_detection_session(project, run_id: int, split: str, device: str = "auto
 
     `check()` raises to cancel between images; `progress((done, total))` after each.
     """
-    predictor = predictor or Predictor.from_run(project, run_id, device=device)
+    stamp = None if predictor is not None else checkpoint_stamp(project, run_id)  # before
+    predictor = predictor or Predictor.from_run(project, run_id, device=device)  # loading
     session = DetectionSession(project, run_id, split, predictor)
+    session.stamp = stamp
     session.run_metrics = recorded_maps(project, run_id)
     src = read_detection_split(project, session.task, split, session.class_ids)
     params = session.default_params

@@ -1,8 +1,9 @@
 """The data behind the Inspect workspace, computed in worker threads (no Qt here).
 
 An :class:`InspectSession` holds one run's predictions of one split: the network runs
-once per image when the session opens (or when an image outside it is first shown), the
-probability maps stay in memory up to a byte budget, and everything a slider changes is
+once per image while the session opens (:mod:`studio.ml.inspect.opening`), or when an
+image outside it is first shown; the probability maps stay in memory up to a byte
+budget, and everything a slider changes is
 computed from them: the current image through its own :class:`RecipeRunner` (so the
 per-image readout never waits for the split), the split through a
 :class:`SplitReadout`. Brush edits of a prediction are kept per image and applied on top
@@ -20,12 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from studio.core.errors import ConfigError
-from studio.ml.datasets import decode, read_split
+from studio.ml.datasets import decode
 from studio.ml.postprocess import RecipeRunner, default_recipe
 from studio.ml.predict import Predictor
 from studio.ml.readout_boundary import TargetBoundaries
-from studio.ml.readouts import SplitReadout, compare, image_dice, image_stats, readout
-from studio.ml.review import unlabelled_images
+from studio.ml.readouts import SplitReadout, compare, image_stats, readout
 from studio.ml.tasks import IGNORE_INDEX
 
 DEFAULT_BUDGET = 1 << 30  # bytes of probability maps and images kept in memory
@@ -127,13 +127,27 @@ class RunSession:
         self.class_names: list[str] = list(meta["class_names"])
         self.channels: int = int(meta["channels"])
         self.images: list[InspectImage] = []
-        self._predict_lock = threading.Lock()
+        self.unlabelled: list[InspectImage] = []  # the split's images without labels
+        self.source = None  # the split as the engine reads it (opening)
+        # (image id, target, probabilities, image) of the images streamed in so far, kept
+        # for the split readout that opening builds when all are in
+        self.streamed: list[tuple] = []
+        self.epoch = int(meta.get("epoch", 0))  # of the checkpoint the predictions come from
+        self.stamp: tuple | None = None  # that checkpoint file as it was (checkpoint_stamp)
+        self.predict_lock = threading.Lock()
         self._index: dict[int, InspectImage] = {}
         self._indexed: list[InspectImage] | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def is_stale(self) -> bool:
+        """True when the run saved another checkpoint since the predictions were made (it
+        trained on, finished, or was resumed): they no longer show the run's model. One
+        query and one stat: cheap enough to ask every few seconds."""
+        return self.stamp is not None and checkpoint_stamp(self.project, self.run_id) \
+            != self.stamp
 
     def entry(self, image_id: int) -> InspectImage | None:
         """The split's entry of an image (indexed again when the image list changed)."""
@@ -144,7 +158,7 @@ class RunSession:
 
 
 class InspectSession(RunSession):
-    """One run's predictions of one split. Build it with :func:`open_session` in a worker."""
+    """One run's predictions of one split. Build it with :func:`studio.ml.inspect.opening.open_session` in a worker."""
 
     def __init__(self, project, run_id: int, split: str, predictor: Predictor,
                  budget: int = DEFAULT_BUDGET) -> None:
@@ -154,6 +168,9 @@ class InspectSession(RunSession):
         self.readout_ids: list[int] = []  # image id of each readout position
         self.budget_skipped = 0  # labelled images left out of the split readout
         self.edits: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (painted, value)
+        # images whose labels are now a model's, waiting for review (an accept): no ground
+        # truth, so the split figures leave them out and their own readout says so
+        self.model_labelled: set[int] = set()
         self.recipe: dict = default_recipe() if self.task == "semantic" else {}
         self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
         self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
@@ -171,12 +188,16 @@ class InspectSession(RunSession):
                               "segmentation run.")
         rec = self.project.image(image_id)
         image = decode(rec.abs_path, self.channels)
-        with self._predict_lock:
+        with self.predict_lock:
+            pred = self.cache.get(image_id)  # another worker may have just predicted it
+            if pred is not None:
+                return pred
             result = self.predictor.predict_array(image, str(rec.abs_path), image_id)
-        pred = Prediction(result.probabilities, image,
-                          read_label_map(self.project, image_id, self.class_ids),
-                          result.label_map)
-        self.cache.put(image_id, pred, pinned=set(self.readout_ids))
+            target = read_label_map(self.project, image_id, self.class_ids)
+            if target is not None and is_pending(self.project, image_id):
+                self.model_labelled.add(image_id)
+            pred = Prediction(result.probabilities, image, target, result.label_map)
+            self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
     def classify(self, image_id: int) -> np.ndarray:
@@ -186,7 +207,7 @@ class InspectSession(RunSession):
             return e.probabilities
         rec = self.project.image(image_id)
         image = decode(rec.abs_path, self.channels)
-        with self._predict_lock:
+        with self.predict_lock:
             probs = np.asarray(self.predictor.classify([image])[0], np.float32)
         if e is not None:
             e.probabilities = probs
@@ -240,7 +261,8 @@ class InspectSession(RunSession):
                 before = image_stats(raw, pred.target, self.num_classes, boundaries=bounds)
             after = image_stats(mask, pred.target, self.num_classes, boundaries=bounds)
             b, a = readout(before), readout(after)
-            figures = {"before": b, "after": a, "change": compare(b, a)}
+            figures = {"before": b, "after": a, "change": compare(b, a),
+                       "model_labels": image_id in self.model_labelled}
         return ImageResult(image_id, recipe, pred, mask, figures)
 
     def paint(self, image_id: int, shape: tuple[int, int], x0: int, y0: int,
@@ -259,6 +281,10 @@ class InspectSession(RunSession):
         """Re-read an image's labels after they changed (accept, undo, labelling)."""
         pred = self.cache.get(image_id)
         target = read_label_map(self.project, image_id, self.class_ids)
+        if target is not None and is_pending(self.project, image_id):
+            self.model_labelled.add(image_id)
+        else:
+            self.model_labelled.discard(image_id)
         if pred is not None:
             pred.target = target
         self._bounds.pop(image_id, None)
@@ -290,9 +316,43 @@ class InspectSession(RunSession):
                 if image_id in self.edits:
                     mask = self.apply_edits(image_id, self.readout.masks[pos])
                     self.readout.set_mask(pos, mask)
-            out = self.readout.split()
-        out["image_ids"] = list(self.readout_ids)
+            r, ids = self.readout, self.readout_ids
+            kept = [i for i, image_id in enumerate(ids) if image_id not in self.model_labelled]
+            if len(kept) == len(ids):
+                out = r.split()
+            else:  # a model's labels are no ground truth: pooled without them
+                b = readout([r.before[i] for i in kept]) if kept else None
+                a = readout([r.after[i] for i in kept]) if kept else None
+                dice = r.split()
+                out = {"before": b, "after": a, "change": compare(b, a) if kept else None,
+                       "dice_before": [d if ids[i] not in self.model_labelled else math.nan
+                                       for i, d in enumerate(dice["dice_before"])],
+                       "dice_after": [d if ids[i] not in self.model_labelled else math.nan
+                                      for i, d in enumerate(dice["dice_after"])]}
+        out["image_ids"] = list(ids)
+        out["left_out"] = len(ids) - len(kept)
         return out
+
+
+def is_pending(project, image_id: int) -> bool:
+    """Marked for review and holding a model's objects (the engine's rule for images left
+    out of training and evaluation, `Project.pending_model_images`)."""
+    return project.image(image_id).status == "review" and any(
+        a.source.startswith("model:") for a in project.annotations(image_id))
+
+
+def checkpoint_stamp(project, run_id: int) -> tuple | None:
+    """(path, modification time, size) of the checkpoint a run predicts with; None when it
+    has none (yet)."""
+    from studio.core.errors import StudioError
+    from studio.ml.checkpoints import run_checkpoint
+
+    try:
+        path = run_checkpoint(project, run_id, "best")
+        st = path.stat()
+    except (StudioError, OSError):
+        return None
+    return str(path), st.st_mtime_ns, st.st_size
 
 
 def read_label_map(project, image_id: int, class_ids) -> np.ndarray | None:
@@ -301,77 +361,6 @@ def read_label_map(project, image_id: int, class_ids) -> np.ndarray | None:
 
     labels = label_map(project, image_id, list(class_ids)).astype(np.uint8)
     return labels if (labels != IGNORE_INDEX).any() else None
-
-
-def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
-                 device: str = "auto", check: Callable[[], None] | None = None,
-                 progress: Callable[[tuple[int, int]], None] | None = None,
-                 predictor: Predictor | None = None) -> InspectSession:
-    """Predict every labelled image of `split` once and prepare the split readout.
-
-    `check()` raises to cancel between images; `progress((done, total))` after each.
-    """
-    predictor = predictor or Predictor.from_run(project, run_id, device=device)
-    session = InspectSession(project, run_id, split, predictor, budget)
-    src = read_split(project, session.task, split, session.class_ids)
-    labelled = {s.image_id for s in src.samples}
-    unlabelled = unlabelled_images(project, session.task, session.class_ids, split)
-    total = len(src.samples)
-    if session.task == "classification":
-        _classify(session, src, check, progress)
-    else:
-        targets, probs, images = [], [], []
-        for done, sample in enumerate(src.samples, start=1):
-            if check is not None:
-                check()
-            image = decode(sample.path, session.channels)
-            with session._predict_lock:
-                result = predictor.predict_array(image, sample.path, sample.image_id)
-            target = src.label_map(sample.image_id).astype(np.uint8)
-            pred = Prediction(result.probabilities, image, target, result.label_map)
-            entry = InspectImage(sample.image_id, _name(sample.path), True)
-            entry.score = image_dice(image_stats(result.label_map, target, session.num_classes,
-                                                 boundary=False))
-            if session.cache.nbytes + pred.nbytes <= budget:
-                session.cache.put(sample.image_id, pred)
-                entry.index = len(targets)
-                session.readout_ids.append(sample.image_id)
-                targets.append(target)
-                probs.append(pred.probabilities)
-                images.append(image)
-            else:
-                session.budget_skipped += 1
-            session.images.append(entry)
-            if progress is not None:
-                progress((done, total))
-        if targets:
-            session.readout = SplitReadout(targets, probs, images, threads=2)
-    session.images.sort(key=lambda e: (math.inf if math.isnan(e.score) else e.score,
-                                       e.image_id))
-    session.images += [InspectImage(r.id, r.name, False) for r in unlabelled
-                       if r.id not in labelled]
-    return session
-
-
-def _classify(session: InspectSession, src, check, progress) -> None:
-    total = len(src.samples)
-    for done, sample in enumerate(src.samples, start=1):
-        if check is not None:
-            check()
-        image = decode(sample.path, session.channels)
-        with session._predict_lock:
-            probs = session.predictor.classify([image])[0]
-        session.images.append(InspectImage(sample.image_id, _name(sample.path), True,
-                                           float(probs[sample.label]), given=sample.label,
-                                           probabilities=np.asarray(probs, np.float32)))
-        if progress is not None:
-            progress((done, total))
-
-
-def _name(path: str) -> str:
-    from pathlib import Path
-
-    return Path(path).name
 
 
 def confusion(session: InspectSession) -> tuple[np.ndarray, dict[tuple[int, int], list[int]]]:

@@ -1,13 +1,9 @@
-"""Overlay pictures (RGBA uint8 arrays) of label maps, differences and probabilities, and
-the colour bar that explains a heatmap."""
+"""Overlay pictures (RGBA uint8 arrays) of label maps, differences and probabilities."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from studio.ml.tasks import IGNORE_INDEX as UNLABELLED
 
@@ -21,8 +17,17 @@ OVERLAY_MAX_SIDE = 4096  # bigger overlays are shown downscaled (the image keeps
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
-    c = QColor(color)
-    return c.red(), c.green(), c.blue()
+    """(r, g, b) of a "#rrggbb" colour (the store's form); magenta for anything else."""
+    text = str(color).strip().lstrip("#")
+    if len(text) == 3:
+        text = "".join(ch * 2 for ch in text)
+    try:
+        value = int(text, 16) if len(text) == 6 else -1
+    except ValueError:
+        value = -1
+    if value < 0:
+        return 255, 0, 255
+    return (value >> 16) & 255, (value >> 8) & 255, value & 255
 
 
 def _lut32(rows: np.ndarray) -> np.ndarray:
@@ -34,35 +39,49 @@ def _apply(lut: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _lut32(lut)[np.asarray(codes, np.uint8)].view(np.uint8).reshape(codes.shape + (4,))
 
 
+def _shown(hidden) -> np.ndarray:
+    """(256,) bool: which label values are drawn (the classes not hidden; never 255)."""
+    shown = np.ones(256, bool)
+    shown[UNLABELLED] = False
+    for k in hidden or ():
+        if 0 <= int(k) < 256:
+            shown[int(k)] = False
+    return shown
+
+
 def label_overlay(labels: np.ndarray, colors: list[tuple[int, int, int]],
-                  background: int | None = 0) -> np.ndarray:
-    """RGBA of a label map: each class in its colour; unlabelled pixels (and the background
-    class, when given) transparent."""
+                  hidden=()) -> np.ndarray:
+    """RGBA of a label map: each class in its colour, the first (often called background)
+    like every other; the classes in `hidden` and unlabelled pixels transparent."""
     lut = np.zeros((256, 4), np.uint8)
+    shown = _shown(hidden)
     for i, rgb in enumerate(colors[:255]):
         lut[i, :3] = rgb
-        lut[i, 3] = 0 if i == background else 255
+        lut[i, 3] = 255 if shown[i] else 0
     return _apply(lut, labels)
 
 
-# difference codes: 0 transparent, 1 TP, 2 FP, 3 FN, 4 wrong foreground class
+# difference codes: 0 transparent, 1 TP, 2 FP, 3 FN, 4 wrong shown class
 _DIFF_LUT = np.zeros((256, 4), np.uint8)
 for _code, _rgb in ((1, TP_COLOR), (2, FP_COLOR), (3, FN_COLOR), (4, WRONG_COLOR)):
     _DIFF_LUT[_code, :3], _DIFF_LUT[_code, 3] = _rgb, 255
-# index = 4 * target is foreground + 2 * prediction is foreground + same class
+# index = 4 * target is shown + 2 * prediction is shown + same class
 _DIFF_CODE = np.array([0, 0, 2, 0, 3, 0, 4, 1], np.uint8)
 
 
-def difference_overlay(pred: np.ndarray, target: np.ndarray, background: int | None = 0
-                       ) -> np.ndarray:
-    """RGBA: true positives green, false positives red, false negatives blue, a foreground
-    pixel given the wrong foreground class orange; background agreement and pixels without
-    a label transparent."""
+def difference_overlay(pred: np.ndarray, target: np.ndarray, hidden=()) -> np.ndarray:
+    """RGBA of prediction against label, over the shown classes (all but `hidden`): a
+    shown class predicted where it is labelled green, predicted where a hidden class is
+    labelled red (false positive), labelled but predicted as a hidden class blue (false
+    negative), labelled as one shown class and predicted as another orange. Agreement on
+    hidden classes and pixels without a label stay transparent. With nothing hidden every
+    class counts: right is green, wrong is orange; hide the background class for the
+    usual false positive / false negative picture."""
     p = np.asarray(pred, np.uint8)
     t = np.asarray(target, np.uint8)
-    bg = 254 if background is None else background  # 254: no class is background
-    t_fg = (t != bg) & (t != UNLABELLED)
-    p_fg = (p != bg) & (p != UNLABELLED) & (t != UNLABELLED)
+    shown = _shown(hidden)
+    t_fg = shown[t]
+    p_fg = shown[p] & (t != UNLABELLED)
     index = (t_fg.view(np.uint8) << 2) | (p_fg.view(np.uint8) << 1) | (p == t).view(np.uint8)
     return _apply(_DIFF_LUT, _DIFF_CODE[index])
 
@@ -90,10 +109,10 @@ def shrink(rgba: np.ndarray | None, max_side: int = OVERLAY_MAX_SIDE) -> np.ndar
 
 def overlay_for(kind: str, raw: np.ndarray, mask: np.ndarray, target: np.ndarray | None,
                 probabilities: np.ndarray, colors: list[tuple[int, int, int]],
-                background: int | None, heat_class: int = 1) -> np.ndarray | None:
+                hidden=(), heat_class: int = 1) -> np.ndarray | None:
     """The RGBA overlay `kind` of one image: gt, pred, post, diff_raw, diff_post, heatmap
     (None when there is nothing to show, e.g. no ground truth)."""
-    return shrink(_overlay(kind, raw, mask, target, probabilities, colors, background,
+    return shrink(_overlay(kind, raw, mask, target, probabilities, colors, hidden,
                            heat_class))
 
 
@@ -101,27 +120,27 @@ MASK_KINDS = ("post", "diff_post")  # overlays drawn from the post-processed mas
 
 
 def mask_patch(kind: str, mask: np.ndarray, target: np.ndarray | None,
-               colors: list[tuple[int, int, int]], background: int | None) -> np.ndarray:
+               colors: list[tuple[int, int, int]], hidden=()) -> np.ndarray:
     """The RGBA of a region of a mask overlay (`kind` in MASK_KINDS): every pixel of these
     overlays depends on its own pixel only, so a brush dab redraws just its rectangle."""
     if kind == "post":
-        return label_overlay(mask, colors, background)
-    return difference_overlay(mask, target, background)
+        return label_overlay(mask, colors, hidden)
+    return difference_overlay(mask, target, hidden)
 
 
-def _overlay(kind, raw, mask, target, probabilities, colors, background, heat_class):
+def _overlay(kind, raw, mask, target, probabilities, colors, hidden, heat_class):
     if kind == "none":
         return None
     if kind == "gt":
-        return None if target is None else label_overlay(target, colors, background)
+        return None if target is None else label_overlay(target, colors, hidden)
     if kind == "pred":
-        return label_overlay(raw, colors, background)
+        return label_overlay(raw, colors, hidden)
     if kind == "post":
-        return label_overlay(mask, colors, background)
+        return label_overlay(mask, colors, hidden)
     if kind in ("diff_raw", "diff_post"):
         if target is None:
             return None
-        return difference_overlay(raw if kind == "diff_raw" else mask, target, background)
+        return difference_overlay(raw if kind == "diff_raw" else mask, target, hidden)
     if kind == "heatmap":
         k = min(max(int(heat_class), 0), probabilities.shape[0] - 1)
         return heatmap_overlay(probabilities[k])
@@ -132,41 +151,3 @@ def heatmap_colors(n: int = 256) -> list[tuple[int, int, int]]:
     ramp = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], HEATMAP)[:, 0]
     idx = np.linspace(0, 255, n).astype(int)
     return [(int(ramp[i, 2]), int(ramp[i, 1]), int(ramp[i, 0])) for i in idx]
-
-
-class ColorBar(QWidget):
-    """A vertical colour bar from 0 (bottom) to 1 (top) with its title."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = "p"
-        self.setFixedWidth(64)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(120)
-        self._stops = heatmap_colors(16)
-
-    def set_title(self, title: str) -> None:
-        self.title = title
-        self.setToolTip(f"Probability of {title}")
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        painter = QPainter(self)
-        fm = painter.fontMetrics()
-        top, bottom = fm.height() + 8, self.height() - fm.height() // 2 - 4
-        bar = QRectF(6, top, 16, max(bottom - top, 10))
-        grad = QLinearGradient(bar.bottomLeft(), bar.topLeft())
-        for i, rgb in enumerate(self._stops):
-            grad.setColorAt(i / (len(self._stops) - 1), QColor(*rgb))
-        painter.fillRect(bar, grad)
-        painter.setPen(self.palette().windowText().color())
-        painter.drawRect(bar)
-        for frac in (0.0, 0.5, 1.0):
-            y = bar.bottom() - frac * bar.height()
-            painter.drawLine(int(bar.right()), int(y), int(bar.right()) + 4, int(y))
-            painter.drawText(int(bar.right()) + 6, int(y + fm.ascent() / 2 - 1), f"{frac:g}")
-        painter.drawText(QRectF(0, 0, self.width(), fm.height() + 4),
-                         Qt.AlignmentFlag.AlignHCenter, fm.elidedText(
-                             self.title, Qt.TextElideMode.ElideRight, self.width()))
-        painter.end()
-
