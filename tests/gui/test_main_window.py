@@ -63,9 +63,9 @@ def key(win: MainWindow, k, mod=Qt.KeyboardModifier.NoModifier) -> None:
 
 
 def test_open_project_lists_images_and_keys_navigate(win, folder_project):
-    assert win.stack.currentWidget() is win.welcome
+    assert win.label.currentWidget() is win.welcome
     assert win.open_project(folder_project)
-    assert win.stack.currentWidget() is win.canvas_holder
+    assert win.label.currentWidget() is win.label.editor
     assert win.images_panel.model.rowCount() == 4
     assert win.doc.image_id == 1  # the first unlabelled image
     assert win.status_labels["index"].text() == "1 / 4"
@@ -130,7 +130,7 @@ def test_tool_keys_and_view_actions_reach_the_canvas(win, folder_project):
         key(win, k)
         assert win.canvas.tool_name == name
         assert win.actions.tools[name].isChecked()
-    win.opacity_slider.setValue(80)
+    win.label.opacity_slider.setValue(80)
     assert win.canvas.opacity == pytest.approx(0.8)
     win.actions.show_objects.setChecked(False)
     assert win.doc.hidden_class_ids == {c.id for c in win.project.classes()}
@@ -217,7 +217,7 @@ def test_import_dialog_runs_an_import_and_reports(win, tmp_path, monkeypatch, bo
     Project.create(tmp_path / "empty").close()
     win.open_project(tmp_path / "empty")
     monkeypatch.setattr(dialogs.ImportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("masks", source, None))
+    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("masks", source, None, {}))
     win.actions.import_dataset.trigger()
     qtbot.waitUntil(lambda: any("Imported" in text for _i, text in boxes), timeout=10000)
     assert win.project.count_images() > 0
@@ -234,7 +234,7 @@ def test_corrupt_coco_shows_an_error_and_changes_nothing(win, folder_project, tm
     bad.write_text('{"images": [ {"id": 1, "file_name": "../../etc/passwd"')
     win.open_project(folder_project)
     monkeypatch.setattr(dialogs.ImportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("coco", bad, None))
+    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("coco", bad, None, {}))
     win.actions.import_dataset.trigger()
     qtbot.waitUntil(lambda: bool(boxes), timeout=10000)
     icon, text = boxes[-1]
@@ -262,7 +262,7 @@ def test_sample_project_opens_and_layout_is_remembered(win, tmp_path, qtbot):
     qtbot.addWidget(again)
     assert again.settings.last_project == str(folder)
     assert again.docks["tags"].isHidden()
-    assert again.docks["images"].isVisibleTo(again)
+    assert again.docks["images"].isVisibleTo(again.label.editor)  # shown with a project
 
 
 def test_app_main_opens_the_sample(tmp_path, monkeypatch, qtbot, boxes):

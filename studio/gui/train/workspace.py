@@ -34,6 +34,7 @@ from studio.gui.train.failures import explain_failure
 from studio.gui.train.form import ConfigForm
 from studio.gui.train.runner import TrainingRunner
 from studio.gui.workers import WorkerPool
+from studio.gui.workspaces import scroll_page
 
 VALIDATE_MS = 300
 
@@ -115,12 +116,10 @@ class TrainWorkspace(QWidget):
         self.setup_tabs = QTabWidget()
         for widget, title in ((self.data_panel, "Data"), (self.augment_panel, "Augmentation"),
                               (self.model_panel, "Model"), (self.training_panel, "Training")):
-            if widget in (self.model_panel, self.training_panel):  # rows keep their height
-                scroll = QScrollArea()
-                scroll.setWidgetResizable(True)
-                scroll.setWidget(widget)
-                widget = scroll
-            self.setup_tabs.addTab(widget, title)
+            scroll = QScrollArea()  # rows keep their height; a small screen scrolls
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(widget)
+            self.setup_tabs.addTab(scroll, title)
         self.result_tabs = QTabWidget()
         for widget, title in ((self.live, "Live"), (self.summary, "Summary"),
                               (self.history, "History")):
@@ -132,9 +131,10 @@ class TrainWorkspace(QWidget):
         column.addWidget(self.setup_tabs, 1)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(self.result_tabs)
+        split.addWidget(scroll_page(self.result_tabs))  # the window never widens for it
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        split.setSizes([600, 760])  # the result tabs' columns fit beside the setup on 1366 px
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
         self.layout().addWidget(split)
