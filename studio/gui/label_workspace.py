@@ -136,6 +136,9 @@ class LabelWorkspace(QStackedWidget):
             self.canvas.setParent(None)
             self.canvas.deleteLater()
             self.canvas = None
+        if self.doc is not None:  # the same document again (after an import) included
+            for signal, slot in self._doc_links(self.doc):
+                signal.disconnect(slot)
         self.doc = doc
         for key in READOUTS:
             self.readout.emit(key, "")
@@ -148,12 +151,22 @@ class LabelWorkspace(QStackedWidget):
         for dock in self.docks.values():
             dock.setEnabled(doc is not None)
         self.setCurrentWidget(self.editor if doc is not None else self.welcome)
-        if doc is not None:
+        if doc is not None and doc.image_id is None:
             first = (self.images_panel.first_unlabelled_after(None)
                      or self.images_panel.neighbour(1))
             if first is not None:
                 doc.set_image(first)
+        elif doc is not None:
+            doc.reload_image()  # the views that just reset follow the image shown
         self.titleChanged.emit()
+
+    def _doc_links(self, doc: LabelDocument) -> tuple:
+        return ((doc.errorOccurred, self._show_doc_error),
+                (doc.imageChanged, self._on_image_changed),
+                (doc.annotationsChanged, self._on_annotations_changed))
+
+    def _show_doc_error(self, text: str) -> None:
+        show_error(self, StudioError(text))
 
     def _make_canvas(self, doc: LabelDocument) -> None:
         self.canvas = canvas = CanvasView(doc, prefetcher=self.prefetcher)
@@ -166,9 +179,8 @@ class LabelWorkspace(QStackedWidget):
         canvas.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
         canvas.toolChanged.connect(lambda name: self.actions.tools[name].setChecked(True))
         canvas.noticeAction.connect(lambda name: relink_ui.on_notice_action(self.window(), name))
-        doc.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
-        doc.imageChanged.connect(self._on_image_changed)
-        doc.annotationsChanged.connect(self._on_annotations_changed)
+        for signal, slot in self._doc_links(doc):
+            signal.connect(slot)
         self.actions.tools["select"].setChecked(True)
         self.actions.show_objects.setChecked(True)
 

@@ -262,12 +262,10 @@ class MainWindow(QMainWindow):
                      fmt, source, images, on_result=self._on_imported)
 
     def _on_imported(self, report) -> None:
-        self.images_panel.refresh()
-        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
-        if self.doc is not None:
+        if self.doc is not None:  # importing changed the project: every view resets
             self.doc.notify_classes_changed()
-            if self.doc.image_id is None:
-                self.label.go(1)
+            self._set_document(self.doc)
+        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
         dialogs.show_import_report(self, report)
 
     def export_dataset(self) -> None:

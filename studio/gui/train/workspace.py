@@ -172,11 +172,24 @@ class TrainWorkspace(QWidget):
             self._install_project()
 
     def _install_project(self) -> None:
+        """The project changed: every view starts afresh from the store (the task its
+        labels allow, that task's defaults, no explanations, answers or curves of the last
+        project)."""
         project = self.project
-        if project is not None and not self.runner.running:
-            tasks = self.backend.labelled_tasks(project)
-            if tasks and self.task not in tasks:  # open on a task the labels allow
-                self.set_config(self.backend.default_config(tasks[0]))
+        if not self.runner.running:
+            tasks = self.backend.labelled_tasks(project) if project is not None else []
+            self.set_config(self.backend.default_config(tasks[0] if tasks
+                                                        else self.backend.TASKS[0]))
+            self.controls.mirror.set_value(None)
+            self.controls.show_problem("")
+            self.current_run, self.last_error = None, None
+            live = self.live
+            live.plots.clear()
+            live.log_view.clear()
+            live.epoch_bar.setValue(0)
+            live.run_bar.setValue(0)
+            for label in live.figures.values():
+                label.setText("-")
         self.controls.set_enabled(project is not None, self.runner.running)
         self.model_panel.set_task(self.task, project)
         self.model_panel.refresh_model()
