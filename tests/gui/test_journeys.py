@@ -156,6 +156,24 @@ def assert_fits(win: MainWindow, size=LAPTOP) -> None:
             assert dock.height() >= dock.minimumSizeHint().height(), name
 
 
+def assert_train_fits_every_task(win: MainWindow, qtbot) -> None:
+    """Each task's setup panels (their fields differ by task), each tab in turn, at the
+    laptop size: none is cut."""
+    train = win.train
+    switch(win, "train")
+    qtbot.waitUntil(lambda: train.backend is not None, timeout=60000)
+    combo = train.controls.task
+    for task in train.backend.TASKS:
+        combo.setCurrentIndex(combo.findData(task))  # as a pick from its list does
+        assert train.task == task
+        for i in range(train.setup_tabs.count()):
+            QTest.mouseClick(train.setup_tabs.tabBar(), Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier,
+                             train.setup_tabs.tabBar().tabRect(i).center())
+            assert train.setup_tabs.currentIndex() == i
+            assert_fits(win, LAPTOP)
+
+
 def visit_all(win: MainWindow, qtbot, minimum) -> None:
     """Every workspace, at a laptop's and a full HD screen's size: each fits and the window's
     minimum size never changes."""
@@ -324,6 +342,7 @@ def test_two_projects_opened_one_after_the_other_share_nothing(win, qtbot, tmp_p
     switch(win, "train")
     qtbot.waitUntil(lambda: win.train.backend is not None, timeout=60000)
     assert win.train.task == "classification"
+    assert_train_fits_every_task(win, qtbot)
     win.train.controls.mirror.set_value(False)
     switch(win, "inspect")
     win.inspect.widget.confusion.set_data(np.eye(2, dtype=int), {}, ["cat", "dog"], {})

@@ -122,7 +122,7 @@ class TrainWorkspace(QWidget):
             self.setup_tabs.addTab(scroll, title)
         self.result_tabs = QTabWidget()
         for widget, title in ((self.live, "Live"), (self.summary, "Summary"),
-                              (self.history, "History")):
+                              (scroll_page(self.history), "History")):  # its wide rows scroll
             self.result_tabs.addTab(widget, title)
         left = QWidget()
         column = QVBoxLayout(left)
@@ -134,7 +134,9 @@ class TrainWorkspace(QWidget):
         split.addWidget(scroll_page(self.result_tabs))  # the window never widens for it
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
-        split.setSizes([600, 760])  # the result tabs' columns fit beside the setup on 1366 px
+        need = max(self.setup_tabs.widget(i).widget().minimumSizeHint().width()
+                   for i in range(self.setup_tabs.count())) + 40  # and a scroll bar
+        split.setSizes([need, max(need, 1366) - need])  # the setup panels uncut on a laptop
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
         self.layout().addWidget(split)
@@ -186,8 +188,8 @@ class TrainWorkspace(QWidget):
             live = self.live
             live.plots.clear()
             live.log_view.clear()
-            live.epoch_bar.setValue(0)
-            live.run_bar.setValue(0)
+            live.epoch_bar.reset()
+            live.run_bar.reset()
             for label in live.figures.values():
                 label.setText("-")
         self.controls.set_enabled(project is not None, self.runner.running)
