@@ -1,8 +1,10 @@
 """The GUI entry point: `studio [PROJECT] [--sample]` (also `python main.py`).
 
-With no project the window reopens the last one, or shows its start page. `--sample`
-(or the project name `sample`) builds the bundled sample project in the user's data
-folder on first use and opens it.
+With no project the window reopens the last one; the first start (no last project, or
+it is gone) lands on the start page, which offers the recent projects, the sample, a new
+project from a folder and an import. `--sample` (or the project name `sample`) asks for
+the bundled sample project at once: it is built in the user's data folder on first use
+and opened.
 """
 
 from __future__ import annotations

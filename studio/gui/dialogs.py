@@ -104,12 +104,46 @@ class ImportDialog(QDialog):
         file_button.clicked.connect(self._browse_file)
         folder_button.clicked.connect(lambda: self._browse_dir(self.source))
         images_button.clicked.connect(lambda: self._browse_dir(self.images))
+        self.class_names = QLineEdit(placeholderText="e.g. 0=membrane, 255=cell")
+        self.class_names.setToolTip(
+            "Name the classes by mask value: value=name, separated by commas. Empty: the "
+            "names of a classes.txt beside the masks, else background/foreground for 0/255 "
+            "masks, else class_<value>.")
+        self.class_names_label = QLabel("Class names:")
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c02020")
+        self.error.hide()
         form = QFormLayout(self)
         form.addRow("Format:", self.format)
         form.addRow("Source:", _path_row(self.source, file_button, folder_button))
         form.addRow("Images:", _path_row(self.images, images_button))
+        form.addRow(self.class_names_label, self.class_names)
         form.addRow(QLabel("The whole import lands in one step: if it fails, nothing changes."))
+        form.addRow(self.error)
         form.addRow(_ok_cancel(self))
+        self.format.currentIndexChanged.connect(self._on_format)
+        self._on_format()
+
+    def _on_format(self) -> None:
+        masks = self.format.currentData() == "masks"  # the formats whose values need names
+        self.class_names.setVisible(masks)
+        self.class_names_label.setVisible(masks)
+
+    def accept(self) -> None:
+        try:
+            self.options()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            return
+        super().accept()
+
+    def options(self) -> dict:
+        """The importer's keyword options: `classes` (mask value -> name) for masks."""
+        if self.format.currentData() != "masks":
+            return {}
+        names = parse_class_names(self.class_names.text())
+        return {"classes": names} if names else {}
 
     def _browse_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Annotation file", self.source.text(),
@@ -123,10 +157,30 @@ class ImportDialog(QDialog):
         if folder:
             edit.setText(folder)
 
-    def values(self) -> tuple[str, Path, Path | None]:
+    def values(self) -> tuple[str, Path, Path | None, dict]:
+        """Format, source, images folder (or None) and the importer's options."""
         images = self.images.text().strip()
         return (self.format.currentData(), Path(self.source.text().strip()),
-                Path(images) if images else None)
+                Path(images) if images else None, self.options())
+
+
+def parse_class_names(text: str) -> dict[int, str]:
+    """'0=membrane, 255=cell' -> {0: 'membrane', 255: 'cell'} (ValueError says what is
+    wrong); an empty text gives {}."""
+    names: dict[int, str] = {}
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        value, sep, name = part.partition("=")
+        value, name = value.strip(), name.strip()
+        if not sep or not value.isdigit() or not name:
+            raise ValueError(f"Class names: {part!r} is not value=name (e.g. 0=membrane).")
+        if int(value) > 65535:
+            raise ValueError(f"Class names: {value} is not a mask value (0 to 65535).")
+        if int(value) in names:
+            raise ValueError(f"Class names: the value {value} is named twice.")
+        names[int(value)] = name
+    return names
 
 
 class ExportDialog(QDialog):

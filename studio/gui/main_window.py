@@ -1,43 +1,30 @@
-"""The main window: a thin assembly of workspaces (Label: the canvas, the dock panels,
-menus and toolbars; Train; further ones added through `self.workspaces`). Panels and
-canvas bind to one LabelDocument per open project; long work (import, export, adding
-files, building the sample) runs in a worker."""
+"""The main window: a thin assembly. It holds the menus, the workspace bar, the status bar
+and the open project; the workspaces (Label: label_workspace.LabelWorkspace; Train;
+Inspect) do the work. Opening, creating or closing a project hands its LabelDocument to
+every workspace through one hook, `set_document` (see workspaces.py), and each rebuilds
+its views from the store. Long project work (import, export, adding files, building the
+sample) runs in a worker."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QStackedWidget,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from studio.core.editing import mark_edited
 from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
 from studio.core.project import Project
 from studio.core.tiles import prebuild_pyramids
-from studio.gui import dialogs, relink_ui
-from studio.gui.actions import Actions, build_menus, build_toolbars
-from studio.gui.canvas import SHORTCUT_HELP, CanvasView
+from studio.gui import dialogs
+from studio.gui.actions import Actions, build_menus
+from studio.gui.canvas import SHORTCUT_HELP
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
 from studio.gui.icons import app_icon
-from studio.gui.panels.classes import ClassesPanel
-from studio.gui.panels.images import ImagesPanel
+from studio.gui.label_workspace import READOUTS, LabelWorkspace
 from studio.gui.panels.images_model import add_images_job
-from studio.gui.panels.objects import ObjectsPanel
-from studio.gui.panels.tags import TagsPanel
-from studio.gui.panels.welcome import WelcomePage
 from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
 from studio.gui.theme import ThemeMenu
@@ -45,11 +32,9 @@ from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
 from studio.gui.workspaces import LazyWorkspace, WorkspaceFrame
 
-AREA = Qt.DockWidgetArea
-
 
 class MainWindow(QMainWindow):
-    """Vision Studio's labelling window."""
+    """Vision Studio's window."""
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,30 +43,13 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else Settings()
         self.project: Project | None = None
-        self.doc: LabelDocument | None = None
-        self.canvas: CanvasView | None = None
         self.workers = WorkerPool(2, self)  # imports, exports, adding files
         self.thumb_workers = WorkerPool(2, self)  # thumbnails of the image list
         self.prefetcher = Prefetcher(parent=self)  # neighbours of the current image
         self.actions = Actions(self)
-        self.images_panel = ImagesPanel(workers=self.thumb_workers)
-        self.classes_panel = ClassesPanel()
-        self.objects_panel = ObjectsPanel()
-        self.tags_panel = TagsPanel()
-        self.docks = {
-            "images": self._dock("Images", self.images_panel, AREA.LeftDockWidgetArea),
-            "classes": self._dock("Classes", self.classes_panel, AREA.RightDockWidgetArea),
-            "objects": self._dock("Objects", self.objects_panel, AREA.RightDockWidgetArea),
-            "tags": self._dock("Image tags", self.tags_panel, AREA.RightDockWidgetArea),
-        }
-        self.welcome = WelcomePage()
-        self.canvas_holder = QWidget()
-        QVBoxLayout(self.canvas_holder).setContentsMargins(0, 0, 0, 0)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.welcome)
-        self.stack.addWidget(self.canvas_holder)
+        self.label = LabelWorkspace(self.actions, self.thumb_workers, self.prefetcher)
         self.workspaces = WorkspaceFrame(self)
-        self.workspaces.add_workspace("label", "Label", self.stack, "Ctrl+Alt+1",
+        self.workspaces.add_workspace("label", "Label", self.label, "Ctrl+Alt+1",
                                       "Label images: the canvas and its panels")
         self.train = TrainWorkspace()
         self.workspaces.add_workspace("train", "Train", self.train, "Ctrl+Alt+2",
@@ -91,192 +59,103 @@ class MainWindow(QMainWindow):
             "inspect", "Inspect", self.inspect, "Ctrl+Alt+3",
             "Inspect a run's predictions, clean them with post-processing, accept them as labels")
         self.setCentralWidget(self.workspaces)
-        self._hidden_by_workspace: list[QWidget] = []
         self._build_menus()
-        self._build_toolbars()
+        self.addToolBar(self.workspaces.bar)
         self._build_status_bar()
         self._connect()
         self.resize(1400, 900)
-        self.settings.restore_window(self)
+        self.settings.restore_window(self, self.label.editor)
         self._set_document(None)
 
-    # --- construction -----------------------------------------------------------------------
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+    # --- the Label workspace's parts (read by relink_ui, tests and benchmarks) -------------------
+    @property
+    def doc(self) -> LabelDocument | None:
+        return self.label.doc
 
+    @property
+    def canvas(self):
+        return self.label.canvas
+
+    @property
+    def images_panel(self):
+        return self.label.images_panel
+
+    @property
+    def classes_panel(self):
+        return self.label.classes_panel
+
+    @property
+    def objects_panel(self):
+        return self.label.objects_panel
+
+    @property
+    def tags_panel(self):
+        return self.label.tags_panel
+
+    @property
+    def docks(self):
+        return self.label.docks
+
+    @property
+    def welcome(self):
+        return self.label.welcome
+
+    # --- construction -----------------------------------------------------------------------
     def _build_menus(self) -> None:
-        self.edit_menu, self.recent_menu = build_menus(self, self.actions, self.docks.values())
+        self.edit_menu, self.recent_menu = build_menus(self, self.actions,
+                                                       self.label.docks.values())
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         view_menu = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
         self.theme = ThemeMenu(self, view_menu, self.settings,
                                lambda _scheme: self.actions.apply_icons())
         self.actions.apply_icons()  # drawn in the theme's text colour
 
-    def _build_toolbars(self) -> None:
-        self.addToolBar(self.workspaces.bar)
-        self.opacity_slider = build_toolbars(self, self.actions)
-
     def _build_status_bar(self) -> None:
-        self.status_labels = {k: QLabel() for k in ("cursor", "size", "zoom", "index")}
+        self.status_labels = {k: QLabel() for k in READOUTS}
         for label in self.status_labels.values():
             label.setMinimumWidth(90)
             self.statusBar().addPermanentWidget(label)
 
     def _connect(self) -> None:
-        a, on_doc, on_canvas = self.actions, self._doc_slot, self._canvas_slot
+        a = self.actions
         for act, slot in (
             (a.new_project, self.new_project), (a.open_project, self.choose_project),
             (a.open_sample, self.open_sample), (a.import_dataset, self.import_dataset),
             (a.export_dataset, self.export_dataset), (a.add_images, self.choose_images),
             (a.close_project, self.close_project), (a.quit, self.close),
-            (a.copy, on_doc(LabelDocument.copy_selection)), (a.paste, on_doc(LabelDocument.paste)),
-            (a.duplicate, on_doc(LabelDocument.duplicate_selection)),
-            (a.delete, on_doc(LabelDocument.delete_selection)),
-            (a.select_all, self.objects_panel.select_all), (a.fit, on_canvas(CanvasView.fit)),
-            (a.zoom_100, on_canvas(CanvasView.zoom_100)),
-            (a.window_level, self.show_brightness_contrast),
-            (a.to_mask, on_canvas(CanvasView.convert_selection, "mask")),
-            (a.to_polygon, on_canvas(CanvasView.convert_selection, "polygon")),
-            (a.previous_image, lambda: self.go(-1)), (a.next_image, lambda: self.go(1)),
-            (a.next_unlabelled, self.images_panel.go_next_unlabelled),
-            (a.mark_done, self.images_panel.mark_done_and_next),
-            (a.mark_review, lambda: self.images_panel.set_status("review")),
-            (a.mark_in_progress, lambda: self.images_panel.set_status("in_progress")),
-            (a.random_split, self.images_panel.random_split),
-            (a.relink_file, lambda: relink_ui.ask_relink_file(self)),
-            (a.relink_folder, lambda: relink_ui.ask_relink_folder(self)),
-            (a.cheat_sheet, self.show_cheat_sheet),
-            (a.about, self.show_about),
+            (a.cheat_sheet, self.show_cheat_sheet), (a.about, self.show_about),
         ):
             act.triggered.connect(slot)
-        a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))
-        for act in (a.show_labels, a.show_ids):
-            act.toggled.connect(lambda _on: on_canvas(
-                CanvasView.set_labels, a.show_labels.isChecked(), a.show_ids.isChecked())())
-        a.tool_group.triggered.connect(
-            lambda act: on_canvas(CanvasView.set_tool, act.data())())
-        a.instance_mode.toggled.connect(lambda on: on_canvas(
-            CanvasView.set_paint_mode, "instance" if on else "semantic")())
-        a.preserve_labels.toggled.connect(
-            lambda on: on_canvas(CanvasView.set_preserve_other_labels, on)())
-        for n, act in enumerate(a.classes, start=1):
-            act.triggered.connect(lambda _=False, n=n: self.use_class_hotkey(n))
-        for n, act in enumerate(a.selection_classes, start=1):
-            act.triggered.connect(lambda _=False, n=n: self.give_selection_class(n))
-        for split, act in a.splits.items():
-            act.triggered.connect(lambda _=False, s=split: self.images_panel.set_split(s))
-        self.opacity_slider.valueChanged.connect(
-            lambda v: on_canvas(CanvasView.set_opacity, v / 100.0)())
-        self.images_panel.countChanged.connect(self._on_count_changed)
-        self.images_panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.welcome.newRequested.connect(self.new_project)
-        self.welcome.openRequested.connect(self.choose_project)
-        self.welcome.sampleRequested.connect(self.open_sample)
-        self.welcome.recentRequested.connect(self.open_project)
-        self.workspaces.currentChanged.connect(self._on_workspace_changed)
+        self.label.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.label.readout.connect(lambda key, text: self.status_labels[key].setText(text))
+        self.label.titleChanged.connect(self._update_title)
+        welcome = self.label.welcome
+        welcome.newRequested.connect(self.new_project)
+        welcome.openRequested.connect(self.choose_project)
+        welcome.sampleRequested.connect(self.open_sample)
+        welcome.importRequested.connect(self.new_project_from_import)
+        welcome.folderRequested.connect(self.new_project_from_folder)
+        welcome.recentRequested.connect(self.open_project)
+        self.workspaces.currentChanged.connect(lambda _key: self._update_readouts())
         self.train.projectDataChanged.connect(self.images_panel.refresh)
 
-    def _on_workspace_changed(self, key: str) -> None:
-        """Docks, toolbars and shortcuts of labelling belong to the Label workspace."""
-        if key == "label":
-            for widget in self._hidden_by_workspace:
-                widget.show()
-            self._hidden_by_workspace = []
-        elif not self._hidden_by_workspace:
-            chrome = [*self.docks.values(), *(bar for bar in self.findChildren(QToolBar)
-                                              if bar is not self.workspaces.bar)]
-            self._hidden_by_workspace = [w for w in chrome if w.isVisible()]
-            for widget in self._hidden_by_workspace:
-                widget.hide()
-        self._update_label_actions()
+    def _update_readouts(self) -> None:
+        """Zoom, cursor, image size and position describe the Label canvas: shown only there."""
+        on = self.project is not None and self.workspaces.current_key == "label"
+        for label in self.status_labels.values():
+            label.setVisible(on)
 
-    def _update_label_actions(self) -> None:
-        on = self.doc is not None and self.workspaces.current_key == "label"
-        for group in ("Edit", "View", "Tools", "Class", "Image", "Split"):
-            for act in self.actions.groups[group]:
-                act.setEnabled(on)
-
-    # --- document and canvas ----------------------------------------------------------------
     def _set_document(self, doc: LabelDocument | None) -> None:
-        if self.canvas is not None:
-            self.canvas.shutdown()
-            self.canvas.setParent(None)
-            self.canvas.deleteLater()
-            self.canvas = None
-        self.doc = doc
-        if doc is not None:
-            self.canvas = CanvasView(doc, prefetcher=self.prefetcher)
-            self.canvas.set_opacity(self.opacity_slider.value() / 100.0)
-            self.canvas.set_labels(self.actions.show_labels.isChecked(),
-                                   self.actions.show_ids.isChecked())
-            self.canvas_holder.layout().addWidget(self.canvas)
-            self.canvas.zoomChanged.connect(
-                lambda z: self.status_labels["zoom"].setText(f"{z:.0f} %"))
-            self.canvas.cursorMoved.connect(
-                lambda x, y: self.status_labels["cursor"].setText(f"x {x}, y {y}"))
-            self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-            self.canvas.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
-            self.canvas.toolChanged.connect(lambda name: self.actions.tools[name].setChecked(True))
-            self.canvas.noticeAction.connect(lambda name: relink_ui.on_notice_action(self, name))
-            doc.errorOccurred.connect(lambda text: show_error(self, StudioError(text)))
-            doc.imageChanged.connect(self._on_image_changed)
-            doc.annotationsChanged.connect(self._on_annotations_changed)
-            self.actions.tools["select"].setChecked(True)
-            self.actions.show_objects.setChecked(True)
-        for panel in (self.images_panel, self.classes_panel, self.objects_panel, self.tags_panel):
-            panel.set_document(doc)
-        self.actions.set_undo_group(doc.undo_group if doc else None)
+        """The one way a project reaches the views: every workspace gets the document
+        (or None) and resets from the store."""
+        self.label.welcome.set_recent(self.settings.recent_projects())
+        self.workspaces.set_document(doc)
         self.actions.fill_edit_menu(self.edit_menu)
-        self._update_label_actions()
         for act in (self.actions.import_dataset, self.actions.export_dataset,
                     self.actions.add_images, self.actions.close_project):
             act.setEnabled(doc is not None)
-        for dock in self.docks.values():
-            dock.setEnabled(doc is not None)
-        self.welcome.set_recent(self.settings.recent_projects())
-        self.stack.setCurrentIndex(1 if doc is not None else 0)
-        self.workspaces.set_document(doc)
+        self._update_readouts()
         self._update_title()
-
-    def _doc_slot(self, method, *args):
-        """A slot calling `method` (a LabelDocument function) on the current document,
-        showing any error; nothing happens without a document."""
-        return lambda *_signal_args: self._call_on(self.doc, method, *args)
-
-    def _canvas_slot(self, method, *args):
-        """Like _doc_slot, for a CanvasView function on the current canvas."""
-        return lambda *_signal_args: self._call_on(self.canvas, method, *args)
-
-    def _call_on(self, target, method, *args):
-        if target is None:
-            return None
-        try:
-            return method(target, *args)
-        except StudioError as exc:
-            show_error(self, exc)
-            return None
-
-    def _on_image_changed(self, image_id: int) -> None:
-        self._update_title()
-        if image_id < 0 or self.project is None:
-            self.status_labels["size"].setText("")
-            return
-        rec = self.project.image(image_id)
-        self.status_labels["size"].setText(f"{rec.width} x {rec.height}")
-        ids = [self.images_panel.neighbour(d) for d in (1, -1)]
-        self.prefetcher.prefetch([self.project.image(i).abs_path for i in ids if i is not None])
-
-    def _on_annotations_changed(self, image_id: int) -> None:
-        if self.project is not None and mark_edited(self.project, image_id):
-            self.images_panel.refresh_image(image_id)
-
-    def _on_count_changed(self, row: int, total: int) -> None:
-        self.status_labels["index"].setText(f"{row + 1:,} / {total:,}" if row >= 0
-                                            else f"- / {total:,}")
 
     def _update_title(self) -> None:
         parts = ["Vision Studio"]
@@ -294,20 +173,17 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             show_error(self, exc, "Cannot open the project")
             return False
-        self._install_project(project)
-        return True
+        return self._install_project(project)
 
-    def _install_project(self, project: Project) -> None:
+    def _install_project(self, project: Project) -> bool:
         if not self.close_project():  # an import or export still runs on the open one
             project.close()
-            return
+            return False
         self.project = project
         self._set_document(LabelDocument(project, self))
         self.settings.set_last_project(project.root)
-        first = self.images_panel.first_unlabelled_after(None) or self.images_panel.neighbour(1)
-        if first is not None:
-            self.doc.set_image(first)
         self.statusBar().showMessage(f"Opened {project.root}", 5000)
+        return True
 
     def close_project(self) -> bool:
         if self.project is None:
@@ -318,23 +194,38 @@ class MainWindow(QMainWindow):
             show_error(self, StudioError("Wait for the running import or export to finish."))
             return False
         self.thumb_workers.clear_pending()
+        project, self.project = self.project, None
         self._set_document(None)
-        self.project.close()
-        self.project = None
+        project.close()
         self.prefetcher.clear()
         return True
 
-    def new_project(self) -> None:
-        dialog = dialogs.NewProjectDialog(self)
+    def new_project(self, start_dir: str = "") -> bool:
+        """Ask for a folder and a name, create the project there and open it."""
+        dialog = dialogs.NewProjectDialog(self, start_dir)
         if dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
-            return
+            return False
         folder, name = dialog.values()
         try:
             project = Project.create(folder, name)
         except StudioError as exc:
             show_error(self, exc, "Cannot create the project")
+            return False
+        return self._install_project(project)
+
+    def new_project_from_folder(self) -> None:
+        """Start page: a new project holding the images of a folder (its sub-folders too)."""
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to label")
+        if not folder:
             return
-        self._install_project(project)
+        source = Path(folder)
+        if self.new_project(str(source.parent / f"{source.name} project")):
+            self.add_paths([source])
+
+    def new_project_from_import(self) -> None:
+        """Start page: a new project filled by importing a dataset (COCO, VOC, masks, ...)."""
+        if self.new_project():
+            self.import_dataset()
 
     def choose_project(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open project")
@@ -361,20 +252,20 @@ class MainWindow(QMainWindow):
                                  cancellable=cancellable)
 
     def import_dataset(self) -> None:
-        dialog = dialogs.ImportDialog(self)
-        if self.project is None or dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
+        if self.project is None:
             return
-        fmt, source, images = dialog.values()
-        self.run_job(f"Importing {fmt}...", import_dataset, self.project, fmt, source, images,
-                     on_result=self._on_imported)
+        dialog = dialogs.ImportDialog(self)
+        if dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
+            return
+        fmt, source, images, options = dialog.values()
+        self.run_job(f"Importing {fmt}...", partial(import_dataset, **options), self.project,
+                     fmt, source, images, on_result=self._on_imported)
 
     def _on_imported(self, report) -> None:
-        self.images_panel.refresh()
-        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
-        if self.doc is not None:
+        if self.doc is not None:  # importing changed the project: every view resets
             self.doc.notify_classes_changed()
-            if self.doc.image_id is None:
-                self.go(1)
+            self._set_document(self.doc)
+        self.prebuild_pyramids(report.added_ids)  # huge PNG/TIFF: their first view paints fast
         dialogs.show_import_report(self, report)
 
     def export_dataset(self) -> None:
@@ -400,7 +291,7 @@ class MainWindow(QMainWindow):
             self.images_panel.refresh()
             self.prebuild_pyramids(report.added_ids)
             if self.doc is not None and self.doc.image_id is None:
-                self.go(1)
+                self.label.go(1)
             self.statusBar().showMessage(report.summary(), 8000)
             if report.skipped:
                 dialogs.show_report(self, "Images added", report.summary(), report.details())
@@ -427,43 +318,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.add_paths(paths)
 
-    # --- images and classes ---------------------------------------------------------------------
-    def go(self, delta: int) -> None:
-        if not self.images_panel.go(delta):
-            self.statusBar().showMessage("No more images in this direction.", 3000)
-
-    def use_class_hotkey(self, digit: int) -> None:
-        """Keys 1-9: the class of the next shape drawn; the selection keeps its class."""
-        if self.doc is None:
-            return
-        if not self.classes_panel.use_hotkey(digit):
-            self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
-            return
-        name = self.project.class_record(self.doc.active_class_id).name
-        hint = (f"; the selection keeps its class (Alt+{digit} gives it {name})"
-                if self.doc.selected_ids else "")
-        self.statusBar().showMessage(f"Drawing class: {name}{hint}", 5000)
-
-    def give_selection_class(self, digit: int) -> None:
-        """Alt+1-9: change the selected objects' class (undoable)."""
-        if self.doc is None:
-            return
-        n = self.classes_panel.give_selection_hotkey_class(digit)
-        if n is None:
-            self.statusBar().showMessage(f"No class has the key {digit}.", 3000)
-        elif not self.doc.selected_ids:
-            self.statusBar().showMessage("Select objects first to change their class.", 3000)
-        else:
-            name = self.classes_panel.class_for_hotkey(digit).name
-            self.statusBar().showMessage(f"{n} object(s) changed to {name} (Ctrl+Z undoes)", 5000)
-
     # --- dialogs ---------------------------------------------------------------------------------
-    def show_brightness_contrast(self) -> None:
-        dialog = dialogs.BrightnessContrastDialog(self)
-        dialog.changed.connect(
-            lambda b, c: self._canvas_slot(CanvasView.set_brightness_contrast, b, c)())
-        dialog.show()
-
     def show_cheat_sheet(self) -> dialogs.CheatSheetDialog:
         dialog = dialogs.CheatSheetDialog(self.actions.shortcut_rows(SHORTCUT_HELP), self)
         dialog.show()
@@ -481,13 +336,12 @@ class MainWindow(QMainWindow):
         self.workers.shutdown()
         self.thumb_workers.shutdown()
         self.prefetcher.shutdown()
-        self.workspaces.switch_to("label")  # save the labelling layout with its docks shown
-        self.settings.save_window(self)
+        self.settings.save_window(self, self.label.editor)
         if self.project is not None:
             self.settings.set_last_project(self.project.root)
+            project, self.project = self.project, None
             self._set_document(None)
-            self.project.close()
-            self.project = None
+            project.close()
         super().closeEvent(event)
 
 

@@ -51,24 +51,26 @@ class Settings:
         recent = [p for p in self.recent_projects() if p != path]
         self.qs.setValue("projects/recent", [path, *recent][:MAX_RECENT])
 
-    def clear_recent(self) -> None:
-        self.qs.setValue("projects/recent", [])
-
     # --- window ---------------------------------------------------------------------------
-    def save_window(self, window: QMainWindow) -> None:
+    def save_window(self, window: QMainWindow, editor: QMainWindow | None = None) -> None:
+        """Geometry and tool bars of the window; the dock layout of `editor` (the Label
+        workspace's nested window, which holds the docks)."""
         self.qs.setValue("window/geometry", window.saveGeometry())
         self.qs.setValue("window/state", window.saveState())
+        if editor is not None:
+            self.qs.setValue("window/label_state", editor.saveState())
         self.qs.sync()
 
-    def restore_window(self, window: QMainWindow) -> bool:
+    def restore_window(self, window: QMainWindow, editor: QMainWindow | None = None) -> bool:
         """Restore geometry and dock layout; False when nothing was saved yet."""
         geometry = self.qs.value("window/geometry")
-        state = self.qs.value("window/state")
         restored = False
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             restored = window.restoreGeometry(geometry)
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            restored = window.restoreState(state) and restored
+        for target, key in ((window, "window/state"), (editor, "window/label_state")):
+            state = self.qs.value(key)
+            if target is not None and isinstance(state, QByteArray) and not state.isEmpty():
+                restored = target.restoreState(state) and restored
         return restored
 
     def value(self, key: str, default=None):

@@ -5,10 +5,18 @@ actions (one per workspace, each with its shortcut). Switching only changes whic
 is shown: the open project, the document (selection, undo history) and any running job
 stay as they are, so a person can label the next images while a model trains.
 
+Each workspace sits in a scroll area of its own: the window's minimum size never depends
+on the workspace shown (a QStackedWidget would otherwise take the largest minimum of all
+its pages, so one visit to a wide workspace would widen the window for good), and a
+workspace that does not fit a small screen scrolls instead of being cut off.
+
 A workspace widget may implement any of these optional hooks (duck-typed):
 
-- ``set_document(doc)``: the open project's LabelDocument, or None when it closes;
-  ``doc.project`` is the Project.
+- ``set_document(doc)``: the project changed: the open project's LabelDocument (a new
+  one for each project opened, created or imported into), or None when it closes;
+  ``doc.project`` is the Project. This is the one "project changed" path: the workspace
+  resets every per-project view from the store (nothing of the previous project, such as
+  its task, settings, filters, runs or results, may stay on screen).
 - ``workspace_entered()`` / ``workspace_left()``: it became / stopped being visible.
 - ``confirm_close() -> bool``: asked before the project or the window closes (e.g.
   "a run is training: stop it?"); False keeps everything open.
@@ -22,7 +30,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QStackedWidget, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 
 
 @dataclass
@@ -31,6 +39,17 @@ class WorkspaceEntry:
     title: str
     widget: QWidget
     action: QAction
+    page: QScrollArea  # holds the widget in the frame's stack
+
+
+def scroll_page(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless scroll area that resizes it: it fills the area and scrolls
+    only when the area is smaller than the widget's minimum size."""
+    page = QScrollArea()
+    page.setFrameShape(QFrame.Shape.NoFrame)
+    page.setWidgetResizable(True)
+    page.setWidget(widget)
+    return page
 
 
 class WorkspaceFrame(QStackedWidget):
@@ -72,8 +91,9 @@ class WorkspaceFrame(QStackedWidget):
         self.group.addAction(action)
         self.bar.addAction(action)
         self.addAction(action)
-        self.addWidget(widget)
-        self._entries[key] = WorkspaceEntry(key, title, widget, action)
+        page = scroll_page(widget)
+        self.addWidget(page)
+        self._entries[key] = WorkspaceEntry(key, title, widget, action, page)
         if self._doc is not None:
             _call(widget, "set_document", self._doc)
         if self._current is None:
@@ -105,7 +125,7 @@ class WorkspaceFrame(QStackedWidget):
         self._current = key
         if old is not None:
             _call(old.widget, "workspace_left")
-        self.setCurrentWidget(entry.widget)
+        self.setCurrentWidget(entry.page)
         _call(entry.widget, "workspace_entered")
         self.currentChanged.emit(key)
 

@@ -31,7 +31,7 @@ def test_actions_have_icons_and_toolbar_shows_icon_and_text(qtbot, tmp_path):
     qtbot.addWidget(win)
     for name, act in win.actions.icon_names().items():
         assert not act.icon().isNull(), name
-    assert win.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextUnderIcon
+    assert win.label.editor.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonTextUnderIcon
     assert win.actions.tools["wand"].iconText() == "Wand"
     assert not win.windowIcon().isNull()
     win.close()

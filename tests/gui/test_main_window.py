@@ -63,9 +63,9 @@ def key(win: MainWindow, k, mod=Qt.KeyboardModifier.NoModifier) -> None:
 
 
 def test_open_project_lists_images_and_keys_navigate(win, folder_project):
-    assert win.stack.currentWidget() is win.welcome
+    assert win.label.currentWidget() is win.welcome
     assert win.open_project(folder_project)
-    assert win.stack.currentWidget() is win.canvas_holder
+    assert win.label.currentWidget() is win.label.editor
     assert win.images_panel.model.rowCount() == 4
     assert win.doc.image_id == 1  # the first unlabelled image
     assert win.status_labels["index"].text() == "1 / 4"
@@ -130,7 +130,7 @@ def test_tool_keys_and_view_actions_reach_the_canvas(win, folder_project):
         key(win, k)
         assert win.canvas.tool_name == name
         assert win.actions.tools[name].isChecked()
-    win.opacity_slider.setValue(80)
+    win.label.opacity_slider.setValue(80)
     assert win.canvas.opacity == pytest.approx(0.8)
     win.actions.show_objects.setChecked(False)
     assert win.doc.hidden_class_ids == {c.id for c in win.project.classes()}
@@ -217,7 +217,7 @@ def test_import_dialog_runs_an_import_and_reports(win, tmp_path, monkeypatch, bo
     Project.create(tmp_path / "empty").close()
     win.open_project(tmp_path / "empty")
     monkeypatch.setattr(dialogs.ImportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("masks", source, None))
+    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("masks", source, None, {}))
     win.actions.import_dataset.trigger()
     qtbot.waitUntil(lambda: any("Imported" in text for _i, text in boxes), timeout=10000)
     assert win.project.count_images() > 0
@@ -234,7 +234,7 @@ def test_corrupt_coco_shows_an_error_and_changes_nothing(win, folder_project, tm
     bad.write_text('{"images": [ {"id": 1, "file_name": "../../etc/passwd"')
     win.open_project(folder_project)
     monkeypatch.setattr(dialogs.ImportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("coco", bad, None))
+    monkeypatch.setattr(dialogs.ImportDialog, "values", lambda self: ("coco", bad, None, {}))
     win.actions.import_dataset.trigger()
     qtbot.waitUntil(lambda: bool(boxes), timeout=10000)
     icon, text = boxes[-1]
@@ -262,7 +262,7 @@ def test_sample_project_opens_and_layout_is_remembered(win, tmp_path, qtbot):
     qtbot.addWidget(again)
     assert again.settings.last_project == str(folder)
     assert again.docks["tags"].isHidden()
-    assert again.docks["images"].isVisibleTo(again)
+    assert again.docks["images"].isVisibleTo(again.label.editor)  # shown with a project
 
 
 def test_app_main_opens_the_sample(tmp_path, monkeypatch, qtbot, boxes):
@@ -287,6 +287,53 @@ def test_app_main_opens_the_sample(tmp_path, monkeypatch, qtbot, boxes):
     assert app.main(["--sample"]) == 0
     assert seen["images"] == 7
     assert not boxes
+
+
+def run_app(argv, tmp_path, monkeypatch, qtbot, look) -> dict:
+    """studio.app.main(argv) with per-user settings under tmp_path; `look(window)` runs
+    in place of the event loop and returns what the test checks."""
+    from PySide6.QtCore import QSettings
+
+    from studio import app
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    seen = {}
+
+    def fake_exec() -> int:
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)
+                      and w.isVisible())
+        seen.update(look(window))
+        window.close()
+        window.deleteLater()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(fake_exec))
+    assert app.main(argv) == 0
+    return seen
+
+
+def test_a_first_start_lands_on_the_start_page(tmp_path, monkeypatch, qtbot, boxes):
+    def look(window):
+        return {"project": window.project, "page": window.label.currentWidget(),
+                "welcome": window.welcome, "key": window.workspaces.current_key,
+                "buttons": [b.isVisible() for b in (
+                    window.welcome.folder_button, window.welcome.import_button,
+                    window.welcome.sample_button, window.welcome.open_button)],
+                "zoom": window.status_labels["zoom"].isVisible()}
+
+    seen = run_app([], tmp_path, monkeypatch, qtbot, look)
+    assert seen["project"] is None and seen["key"] == "label"
+    assert seen["page"] is seen["welcome"] and all(seen["buttons"])
+    assert not seen["zoom"]
+    make = (REPO / "Makefile").read_text()
+    assert "main.py --sample" not in make  # `make run` starts the same way
+
+
+def test_app_main_opens_the_project_it_is_given(tmp_path, monkeypatch, qtbot, boxes,
+                                               folder_project):
+    seen = run_app([str(folder_project)], tmp_path / "user", monkeypatch, qtbot,
+                   lambda window: {"name": window.project.name if window.project else None})
+    assert seen["name"] == "demo" and not boxes
 
 
 def test_cheat_sheet_lists_every_shortcut(win, folder_project):
@@ -362,3 +409,29 @@ def test_edit_and_view_actions_reach_the_current_document(win, folder_project):
     assert win.project.image(doc.image_id).status == "in_progress"  # the first edit
     win.close_project()
     win.actions.copy.trigger()  # no document: nothing happens, no error
+
+
+def test_import_dialog_names_mask_classes_and_refuses_bad_names(qtbot, tmp_path):
+    from studio.gui.dialogs import ImportDialog, parse_class_names
+
+    dialog = ImportDialog(fmt="coco")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.class_names.isVisible()  # only masks have values to name
+    dialog.format.setCurrentIndex(dialog.format.findData("masks"))
+    assert dialog.class_names.isVisible()
+    QTest.keyClicks(dialog.source, str(tmp_path))
+    QTest.keyClicks(dialog.class_names, "0=membrane, cell")
+    QTest.keyClick(dialog.class_names, Qt.Key.Key_Return)
+    assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
+    assert "'cell' is not value=name" in dialog.error.text() and dialog.error.isVisible()
+    dialog.class_names.clear()
+    QTest.keyClicks(dialog.class_names, "0=membrane, 255=cell")
+    QTest.keyClick(dialog.class_names, Qt.Key.Key_Return)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert dialog.values() == ("masks", tmp_path, None,
+                               {"classes": {0: "membrane", 255: "cell"}})
+    assert parse_class_names("") == {}
+    for bad in ("1=a, 1=b", "70000=x", "x=y", "3="):
+        with pytest.raises(ValueError):
+            parse_class_names(bad)

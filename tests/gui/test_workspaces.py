@@ -83,7 +83,7 @@ def test_switch_by_key_keeps_document_selection_and_undo(win, folder_project, qt
                   | Qt.KeyboardModifier.AltModifier)
     QApplication.processEvents()
     assert win.workspaces.current_key == "other"
-    assert win.workspaces.currentWidget() is other
+    assert win.workspaces.currentWidget().widget() is other  # in its scroll area
     assert ("entered",) in other.calls
     assert not win.docks["images"].isVisible()  # labelling chrome belongs to Label
     assert not win.actions.next_image.isEnabled()  # "D" does not flip images from here

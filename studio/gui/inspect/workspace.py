@@ -155,9 +155,24 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.doc = doc
         self.history.clear()
         self._close_session()
+        self._reset_views()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
         self.refresh_runs()
+
+    def _reset_views(self) -> None:
+        """The project changed: nothing of the last one's runs stays on screen (confusion
+        matrix, pre-labels, review queues, classes, readout rows, panels of its task)."""
+        self.confusion.set_data(np.zeros((0, 0), np.int64), {}, [], {})
+        self.jobs.prelabel_list.clear()
+        for queue in self.jobs.queues.values():
+            queue.tree.clear()
+            queue.info.setText("")
+        self.view_bar.set_classes([])
+        self.readouts.set_classes([])
+        self.views = views_for("semantic")
+        self._arrange(self.views)
+        self.set_status("Choose a run and a split.")
 
     def workspace_entered(self) -> None:
         self.refresh_runs()

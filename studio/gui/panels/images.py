@@ -120,6 +120,7 @@ class ImagesPanel(QWidget):
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
             self.doc.classesChanged.disconnect(self._on_classes_changed)
         self.doc = doc
+        self.clear_filters()  # another project: the last one's filters mean nothing here
         self.model.set_project(doc.project if doc else None)
         self._on_classes_changed()
         if doc is not None:
@@ -153,6 +154,19 @@ class ImagesPanel(QWidget):
             self.model.refresh_image(image_id)
 
     # --- filters ------------------------------------------------------------------------------
+    def clear_filters(self) -> None:
+        """No search text, any status, split and class (the list is refreshed by the caller)."""
+        self._search_timer.stop()
+        widgets = (self.search, self.status_filter, self.split_filter, self.class_filter)
+        for w in widgets:
+            w.blockSignals(True)
+        self.search.clear()
+        for combo in widgets[1:]:
+            combo.setCurrentIndex(0)
+        for w in widgets:
+            w.blockSignals(False)
+        self.model.set_filters()
+
     def _apply_filters(self) -> None:
         self.model.set_filters(status=self.status_filter.currentData(),
                                split=self.split_filter.currentData(),

@@ -34,6 +34,7 @@ from studio.gui.train.failures import explain_failure
 from studio.gui.train.form import ConfigForm
 from studio.gui.train.runner import TrainingRunner
 from studio.gui.workers import WorkerPool
+from studio.gui.workspaces import scroll_page
 
 VALIDATE_MS = 300
 
@@ -116,15 +117,13 @@ class TrainWorkspace(QWidget):
         self.setup_tabs = QTabWidget()
         for widget, title in ((self.data_panel, "Data"), (self.augment_panel, "Augmentation"),
                               (self.model_panel, "Model"), (self.training_panel, "Training")):
-            if widget in (self.model_panel, self.training_panel):  # rows keep their height
-                scroll = QScrollArea()
-                scroll.setWidgetResizable(True)
-                scroll.setWidget(widget)
-                widget = scroll
-            self.setup_tabs.addTab(widget, title)
+            scroll = QScrollArea()  # rows keep their height; a small screen scrolls
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(widget)
+            self.setup_tabs.addTab(scroll, title)
         self.result_tabs = QTabWidget()
         for widget, title in ((self.live, "Live"), (self.summary, "Summary"),
-                              (self.history, "History")):
+                              (scroll_page(self.history), "History")):  # its wide rows scroll
             self.result_tabs.addTab(widget, title)
         left = QWidget()
         column = QVBoxLayout(left)
@@ -133,9 +132,12 @@ class TrainWorkspace(QWidget):
         column.addWidget(self.setup_tabs, 1)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(self.result_tabs)
+        split.addWidget(scroll_page(self.result_tabs))  # the window never widens for it
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        need = max(self.setup_tabs.widget(i).widget().minimumSizeHint().width()
+                   for i in range(self.setup_tabs.count())) + 40  # and a scroll bar
+        split.setSizes([need, max(need, 1366) - need])  # the setup panels uncut on a laptop
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
         self.layout().addWidget(split)
@@ -174,12 +176,24 @@ class TrainWorkspace(QWidget):
             self._install_project()
 
     def _install_project(self) -> None:
+        """The project changed: every view starts afresh from the store (the task its
+        labels allow, that task's defaults, no explanations, answers or curves of the last
+        project)."""
         project = self.project
         self._show_mirror_answer()
-        if project is not None and not self.runner.running:
-            tasks = self.backend.labelled_tasks(project)
-            if tasks and self.task not in tasks:  # open on a task the labels allow
-                self.set_config(self.backend.default_config(tasks[0]))
+        if not self.runner.running:
+            tasks = self.backend.labelled_tasks(project) if project is not None else []
+            self.set_config(self.backend.default_config(tasks[0] if tasks
+                                                        else self.backend.TASKS[0]))
+            self.controls.show_problem("")
+            self.current_run, self.last_error = None, None
+            live = self.live
+            live.plots.clear()
+            live.log_view.clear()
+            live.epoch_bar.reset()
+            live.run_bar.reset()
+            for label in live.figures.values():
+                label.setText("-")
         self.controls.set_enabled(project is not None, self.runner.running)
         self.model_panel.set_task(self.task, project)
         self.model_panel.refresh_model()
