@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from testutil import write_png
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the application's log (studio.core.logs) never goes to the person's own log folder
+os.environ.setdefault("VISION_STUDIO_LOG_DIR", tempfile.mkdtemp(prefix="studio-test-logs-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
