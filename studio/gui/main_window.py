@@ -31,6 +31,7 @@ from studio.gui.actions import Actions, build_menus, build_toolbars
 from studio.gui.canvas import SHORTCUT_HELP, CanvasView
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.help_menu import install_help_menu
 from studio.gui.icons import app_icon
 from studio.gui.panels.classes import ClassesPanel
 from studio.gui.panels.images import ImagesPanel
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self._build_toolbars()
         self._build_status_bar()
         self._connect()
+        install_help_menu(self)  # shortcuts, About with versions, Report a problem
         self.resize(1400, 900)
         self.settings.restore_window(self)
         self._set_document(None)
