@@ -48,6 +48,7 @@ def show_error(parent: QWidget | None, exc: BaseException, title: str | None = N
     if bar is not None:
         bar.showMessage(text.splitlines()[0], 10000)
     if isinstance(exc, StudioError):
+        log.warning("Shown to the user: %s", text)
         box = QMessageBox(QMessageBox.Icon.Warning, title or "Vision Studio", text,
                           QMessageBox.StandardButton.Ok, parent)
     else:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from studio.core.errors import TrainingError
+from studio.core.errors import StudioError, TrainingError
 from studio.ml.fit_child import memory_in_use
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,7 @@ class TrainingRunner(QObject):
         self._wake_gui(True)
 
     def push_error(self, exc: BaseException) -> None:
+        log.warning("Training run failed: %s", exc, exc_info=not isinstance(exc, StudioError))
         with self._lock:
             self._pending.error = exc
         self._wake_gui(True)
