@@ -40,8 +40,9 @@ def cached_system_info() -> tuple[tuple[str, str], ...]:
 
 
 def about_html(info: dict[str, str]) -> str:
+    short = {**info, "Python": info.get("Python", "?").split(" (")[0]}  # no install path
     rows = "".join(f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td>"
-                   f"<td>{html.escape(info.get(k, '?'))}</td></tr>" for k in ABOUT_KEYS)
+                   f"<td>{html.escape(short.get(k, '?'))}</td></tr>" for k in ABOUT_KEYS)
     return ("<h3>Vision Studio</h3><p>Label images, train a model by clicking, inspect "
             f"and clean segmentations.</p><table>{rows}</table>")
 
