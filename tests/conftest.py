@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -36,6 +37,16 @@ def no_thread_left_behind():
         thread.join(THREAD_GRACE_S)
     alive = [t.name for t in new if t.is_alive()]
     assert not alive, f"threads outlived the test: {', '.join(alive)}"
+
+
+@pytest.fixture(autouse=True)
+def no_safety_net_left_behind():
+    """A test that started the application (studio.app.main) installed the safety net:
+    take its hooks down, so a later test's error is not answered by a dialog."""
+    yield
+    safety = sys.modules.get("studio.gui.safety")
+    if safety is not None and safety.safety_net() is not None:
+        safety.uninstall_safety_net()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from studio.core.errors import StudioError
-from studio.core.logs import configure_logging, current_log_file, flush_logs
+from studio.core.logs import close_log_file, configure_logging, current_log_file, flush_logs
 from studio.gui import workers
 from studio.gui.errors import show_error
 
@@ -146,6 +146,15 @@ def install_safety_net() -> SafetyNet:
     _NET = net
     log.info("Vision Studio started; log file %s", net.log_file or "(none)")
     return net
+
+
+def uninstall_safety_net() -> None:
+    """Take the hooks down and stop writing the log file (tests, the application's end)."""
+    global _NET
+    if _NET is not None:
+        _NET.uninstall()
+        _NET = None
+    close_log_file()
 
 
 def safety_net() -> SafetyNet | None:

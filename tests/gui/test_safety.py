@@ -35,8 +35,7 @@ def net(tmp_path, monkeypatch, qapp):
     installed = safety.install_safety_net()
     installed.shown = shown
     yield installed
-    installed.uninstall()
-    logs.close_log_file()
+    safety.uninstall_safety_net()
 
 
 @pytest.fixture
