@@ -1,5 +1,7 @@
 """Run every benchmarks/bench_*.py (or those named on the command line) and print one table.
 
+`python -m benchmarks gpu` runs the GPU readiness check instead (benchmarks/gpu.py).
+
 Each script defines `run() -> list[dict]` with rows {"name", "value", "unit", "target"}.
 A script that fails prints its error as a row; the others still run.
 """
@@ -23,6 +25,10 @@ def _fmt(value) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["gpu"]:  # the GPU readiness check prints its own rows
+        from benchmarks.gpu import main as gpu_main
+
+        return gpu_main(argv[1:])
     here = Path(__file__).resolve().parent
     names = argv or sorted(p.stem for p in here.glob("bench_*.py"))
     rows: list[tuple[str, str, str, str, str]] = []

@@ -1,4 +1,5 @@
-"""The GUI entry point: `studio [PROJECT] [--sample]` (also `python main.py`).
+"""The GUI entry point: `studio [PROJECT] [--sample]` (also `python main.py`);
+`studio --version`, and `studio --self-test` (studio.gui.selftest).
 
 With no project the window reopens the last one; the first start (no last project, or
 it is gone) lands on the start page, which offers the recent projects, the sample, a new
@@ -23,13 +24,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "bundled sample project)")
     parser.add_argument("--sample", action="store_true",
                         help="open the bundled sample project (built on first use)")
+    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--self-test", action="store_true", help="check the installation: "
+                        "open the window offscreen, train, predict and post-process on the "
+                        "bundled sample; one line per check, exit code 1 on a failure")
     return parser.parse_args(argv)
+
+
+def version_text() -> str:
+    """`studio --version`: the studio's version (no torch or Qt loaded for it)."""
+    import platform
+
+    import studio
+
+    return f"Vision Studio {studio.__version__} (Python {platform.python_version()})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the labelling window; returns the application's exit code."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.self_test:
+        from studio.gui.selftest import run_self_test
+
+        return run_self_test()
     from studio.platform_check import check_gui_platform
 
     problem = check_gui_platform()  # Qt itself would abort with a generic plugin message
@@ -39,16 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio.gui import gcpolicy
-    from studio.gui.errors import install_excepthook
     from studio.gui.icons import app_icon
     from studio.gui.main_window import MainWindow
+    from studio.gui.safety import install_safety_net
     from studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setWindowIcon(app_icon())
-    install_excepthook()
+    install_safety_net()  # unhandled errors: logged to today's file and shown
     window = MainWindow(Settings())
     window.show()
     gcpolicy.install(window)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import pytest
 from testutil import write_png
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the application's log (studio.core.logs) never goes to the person's own log folder
+os.environ.setdefault("VISION_STUDIO_LOG_DIR", tempfile.mkdtemp(prefix="studio-test-logs-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -33,6 +37,16 @@ def no_thread_left_behind():
         thread.join(THREAD_GRACE_S)
     alive = [t.name for t in new if t.is_alive()]
     assert not alive, f"threads outlived the test: {', '.join(alive)}"
+
+
+@pytest.fixture(autouse=True)
+def no_safety_net_left_behind():
+    """A test that started the application (studio.app.main) installed the safety net:
+    take its hooks down, so a later test's error is not answered by a dialog."""
+    yield
+    safety = sys.modules.get("studio.gui.safety")
+    if safety is not None and safety.safety_net() is not None:
+        safety.uninstall_safety_net()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import threading
@@ -58,6 +59,8 @@ _LOCKS_GUARD = threading.Lock()
 _JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 95]
 _PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
+log = logging.getLogger(__name__)
+
 
 def _lock_for(folder: Path) -> threading.RLock:
     """One build lock per cache folder, shared by every pyramid object in the process."""
@@ -80,6 +83,7 @@ def _read_cached(path: Path) -> np.ndarray | None:
         return None
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
+        log.warning("Corrupt cached tile %s removed; it is rebuilt from the image.", path)
         path.unlink(missing_ok=True)
     return img
 

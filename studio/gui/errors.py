@@ -2,13 +2,13 @@
 
 A `StudioError` message already says what was wrong and what to do, so it is shown as
 is. Anything else is a bug: it gets an "unexpected error" box whose details hold the
-traceback. `install_excepthook` routes exceptions escaping Qt slots to the same box.
+traceback. Errors nobody handled reach studio.gui.safety, which logs them and shows its own
+dialog.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import traceback
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
@@ -48,6 +48,7 @@ def show_error(parent: QWidget | None, exc: BaseException, title: str | None = N
     if bar is not None:
         bar.showMessage(text.splitlines()[0], 10000)
     if isinstance(exc, StudioError):
+        log.warning("Shown to the user: %s", text)
         box = QMessageBox(QMessageBox.Icon.Warning, title or "Vision Studio", text,
                           QMessageBox.StandardButton.Ok, parent)
     else:
@@ -57,17 +58,3 @@ def show_error(parent: QWidget | None, exc: BaseException, title: str | None = N
         box.setInformativeText("This is a bug. The details below help to fix it.")
         box.setDetailedText(_details(exc))
     box.exec()
-
-
-def install_excepthook() -> None:
-    """Show exceptions that escape Qt slots instead of only printing them."""
-    previous = sys.excepthook
-
-    def hook(exc_type, exc, tb) -> None:
-        if issubclass(exc_type, KeyboardInterrupt) or QApplication.instance() is None:
-            previous(exc_type, exc, tb)
-            return
-        exc.__traceback_text__ = "".join(traceback.format_exception(exc_type, exc, tb))
-        show_error(QApplication.activeWindow(), exc)
-
-    sys.excepthook = hook

@@ -22,6 +22,7 @@ from studio.gui.actions import Actions, build_menus
 from studio.gui.canvas import SHORTCUT_HELP
 from studio.gui.document import LabelDocument
 from studio.gui.errors import show_error
+from studio.gui.help_menu import install_help_menu
 from studio.gui.icons import app_icon
 from studio.gui.label_workspace import READOUTS, LabelWorkspace
 from studio.gui.panels.images_model import add_images_job
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.workspaces.bar)
         self._build_status_bar()
         self._connect()
+        install_help_menu(self)  # shortcuts, About with versions, Report a problem
         self.resize(1400, 900)
         self.settings.restore_window(self, self.label.editor)
         self._set_document(None)

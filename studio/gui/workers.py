@@ -27,6 +27,17 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 log = logging.getLogger(__name__)
 
 _POOLS: weakref.WeakSet = weakref.WeakSet()
+_UNHANDLED: list[Callable[[BaseException], None]] = []  # at most one: the safety net
+
+
+def set_unhandled_error_handler(handler: Callable[[BaseException], None] | None) -> None:
+    """Who hears of a current task that failed without an error handler (on the GUI
+    thread; studio.gui.safety logs it and shows a dialog). None: only the log hears."""
+    _UNHANDLED[:] = [handler] if handler is not None else []
+
+
+def unhandled_error_handler() -> Callable[[BaseException], None] | None:
+    return _UNHANDLED[0] if _UNHANDLED else None
 
 
 def live_pools() -> list[WorkerPool]:
@@ -225,6 +236,8 @@ class WorkerPool(QObject):
         details = getattr(exc, "__traceback_text__", repr(exc))
         if cb is not None and current:
             cb(exc)
+        elif current and _UNHANDLED:
+            _UNHANDLED[0](exc)  # logs the traceback and tells the person
         elif current:
             log.error("Background task failed without an error handler:\n%s", details)
         else:

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import errno as errno_mod
 import json
+import logging
 import os
 import sys
 import threading
 import time
 
 MEMORY_EVERY_S = 1.0
+log = logging.getLogger(__name__)  # records reach stderr, which the parent keeps
 
 
 PARENT_GONE = ("The window that started it closed while it trained; resume it from its "
@@ -143,7 +145,7 @@ def main() -> int:
         try:
             os.nice(int(job["nice"]))
         except OSError as exc:  # not fatal: the run only keeps its priority
-            print(f"could not lower the training priority: {exc}", file=sys.stderr)
+            log.warning("could not lower the training priority: %s", exc)
     stop, parent_gone = threading.Event(), threading.Event()
 
     def lose_parent() -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from studio.core.errors import TrainingError
+from studio.core.errors import StudioError, TrainingError
 from studio.ml.fit_child import memory_in_use
 
 log = logging.getLogger(__name__)
@@ -378,6 +378,7 @@ class TrainingRunner(QObject):
     def push_error(self, exc: BaseException, end: dict | None = None) -> None:
         """The run failed with `exc` (with `end`: the summary of how it ended, delivered
         together with the error)."""
+        log.warning("Training run failed: %s", exc, exc_info=not isinstance(exc, StudioError))
         with self._lock:
             self._pending.error = exc
             if end is not None:
