@@ -100,6 +100,11 @@ def test_inspects_undo_takes_back_accepting_prelabels_of_another_image(ws, qtbot
     qtbot.mouseClick(ws.view_bar.undo, Qt.MouseButton.LeftButton)
     assert project.image(first).status == "review"
     assert "Undone" in ws.run_bar.status.text()
+    ws.jobs.decide(False, [first])  # rejected: its pre-labels go
+    assert not project.annotations(first)
+    ws.left_tabs.setCurrentWidget(ws.jobs.prelabels)
+    qtbot.mouseClick(ws.jobs.undo_button, Qt.MouseButton.LeftButton)  # the tab's own Undo
+    assert project.annotations(first) and project.image(first).status == "review"
 
 
 def test_accept_asks_before_replacing_hand_drawn_labels(ws, qtbot):
