@@ -230,3 +230,17 @@ def test_a_change_that_rounds_to_zero_reads_0_without_colour(qtbot):
     for row in ("Dice", "Mean IoU"):
         assert table.value(row, 2) == "0"
         assert table.change_color(row, 2) in (None, QColor())
+
+
+def test_a_region_of_the_first_class_can_be_picked_unless_hidden(ws, qtbot):
+    open_split(qtbot, ws)
+    mask = ws.current_mask()
+    ys, xs = np.nonzero(mask == 0)
+    ws.view_bar.pick.setChecked(True)
+    ws.view.left.clicked.emit(float(xs[0]) + 0.5, float(ys[0]) + 0.5)
+    assert ws.component is not None and ws.component[ys[0], xs[0]]
+    assert ws.view_bar.accept_region.isEnabled()
+    ws.view_bar.class_menu.actions()[0].trigger()  # the first class hidden
+    ws.view.left.clicked.emit(float(xs[0]) + 0.5, float(ys[0]) + 0.5)
+    assert ws.component is None and not ws.view_bar.accept_region.isEnabled()
+    qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)
