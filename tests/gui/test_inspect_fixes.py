@@ -100,6 +100,11 @@ def test_inspects_undo_takes_back_accepting_prelabels_of_another_image(ws, qtbot
     qtbot.mouseClick(ws.view_bar.undo, Qt.MouseButton.LeftButton)
     assert project.image(first).status == "review"
     assert "Undone" in ws.run_bar.status.text()
+    ws.jobs.decide(False, [first])  # rejected: its pre-labels go
+    assert not project.annotations(first)
+    ws.left_tabs.setCurrentWidget(ws.jobs.prelabels)
+    qtbot.mouseClick(ws.jobs.undo_button, Qt.MouseButton.LeftButton)  # the tab's own Undo
+    assert project.annotations(first) and project.image(first).status == "review"
 
 
 def test_accept_asks_before_replacing_hand_drawn_labels(ws, qtbot):
@@ -225,3 +230,17 @@ def test_a_change_that_rounds_to_zero_reads_0_without_colour(qtbot):
     for row in ("Dice", "Mean IoU"):
         assert table.value(row, 2) == "0"
         assert table.change_color(row, 2) in (None, QColor())
+
+
+def test_a_region_of_the_first_class_can_be_picked_unless_hidden(ws, qtbot):
+    open_split(qtbot, ws)
+    mask = ws.current_mask()
+    ys, xs = np.nonzero(mask == 0)
+    ws.view_bar.pick.setChecked(True)
+    ws.view.left.clicked.emit(float(xs[0]) + 0.5, float(ys[0]) + 0.5)
+    assert ws.component is not None and ws.component[ys[0], xs[0]]
+    assert ws.view_bar.accept_region.isEnabled()
+    ws.view_bar.class_menu.actions()[0].trigger()  # the first class hidden
+    ws.view.left.clicked.emit(float(xs[0]) + 0.5, float(ys[0]) + 0.5)
+    assert ws.component is None and not ws.view_bar.accept_region.isEnabled()
+    qtbot.waitUntil(lambda: not ws.pool.busy, timeout=20000)

@@ -128,8 +128,11 @@ class OverlayEditing:
     def _on_clicked(self, x: float, y: float) -> None:
         if not self.view_bar.pick.isChecked() or self.result is None:
             return
-        background = self.recipe_panel.recipe()["background"]
-        self.component = component_at(self.result.mask, int(x), int(y), background)
+        # any shown class may be picked (the first one too); a hidden one may not
+        mask, hidden = self.result.mask, set(self.view_bar.hidden_classes())
+        self.component = component_at(mask, int(x), int(y), background=None)
+        if self.component is not None and int(mask[int(y), int(x)]) in hidden:
+            self.component = None
         self.view_bar.accept_region.setEnabled(self.component is not None)
         self.render_overlays()
 

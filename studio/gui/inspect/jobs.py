@@ -52,13 +52,17 @@ class InspectJobs(QObject):
         self.reject_button.clicked.connect(lambda: self.decide(False))
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh_prelabels)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Take back Inspect's last edit (an accept or a reject)")
+        self.undo_button.clicked.connect(ws.undo_last)
         row = QHBoxLayout()
-        for b in (self.accept_button, self.reject_button, refresh):
+        for b in (self.accept_button, self.reject_button, self.undo_button, refresh):
             row.addWidget(b)
         pl = QVBoxLayout(self.prelabels)
         pl.setContentsMargins(0, 0, 0, 0)
         about = QLabel("Images holding this run's pre-labels (model annotations). "
-                       "Accept marks them done; Reject removes them. Both undoable.")
+                       "Accept marks them done; Reject removes them. Undo takes either "
+                       "back.")
         about.setWordWrap(True)  # a long line would widen the whole window
         pl.addWidget(about)
         pl.addLayout(row)

@@ -107,6 +107,7 @@ class SessionOpener(QObject):
             if stale else None)
         if stale:
             self.stale_timer.stop()  # said once; Refresh (or another run) starts it again
+            self.ws.refresh_runs()  # the run's status in the list too (finished, stopped)
         return stale
 
     def refresh(self) -> None:
