@@ -55,6 +55,7 @@ class Profile:
     workers: int = max(0, min(8, (os.cpu_count() or 1) - 2))
     cpu_threads: int = 0
     profiled_steps: int = 8
+    predict_images: int = 8
     timeout_s: int = 300
 
 
@@ -62,7 +63,8 @@ TINY = Profile(unet_images=4, unet_size=64, unet_samples=1, unet_batch=2, unet_e
                unet_options={"depth": 2, "width": 8}, det_images=4, det_size=64, det_batch=2,
                det_epochs=1, det_options={"anchor_sizes": [[8], [16], [32], [64]],
                                           "min_size": 64, "max_size": 64},
-               repeats=1, workers=0, cpu_threads=1, profiled_steps=2, timeout_s=120)
+               repeats=1, workers=0, cpu_threads=1, profiled_steps=2, predict_images=2,
+               timeout_s=120)
 
 
 @dataclass
@@ -325,7 +327,7 @@ class Checks:
         from studio.ml.predict import predict
 
         project, run_id = self.state["unet_project"], self.state["unet_run"]
-        ids = project.image_ids()[:8]
+        ids = project.image_ids()[:self.p.predict_images]
         predict(project, run_id, ids[:1], device=str(self.device))  # warm-up
         self.sync()
         start = time.perf_counter()
@@ -339,7 +341,7 @@ class Checks:
                  f"{self.p.unet_size} px)"]
         if "detection_run" in self.state:
             det_project, det_run = self.state["detection_run"]
-            det_ids = det_project.image_ids()[:4]
+            det_ids = det_project.image_ids()[:self.p.predict_images]
             start = time.perf_counter()
             detections = predict(det_project, det_run, det_ids, device=str(self.device))
             self.sync()
