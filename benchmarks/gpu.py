@@ -58,6 +58,7 @@ class Profile:
     profiled_steps: int = 8
     predict_images: int = 8
     timeout_s: int = 300
+    budget_s: float = 420.0  # checks not started by then are reported as not run
 
 
 TINY = Profile(unet_images=4, unet_size=64, unet_samples=1, unet_batch=2, unet_epochs=2,
@@ -88,6 +89,7 @@ class Checks:
         self.out = out
         self.rows: list[Row] = []
         self.state: dict = {}
+        self.started = time.perf_counter()
 
     # --- plumbing --------------------------------------------------------------------
     def emit(self, check: str, ok: bool, figures: str) -> None:
@@ -99,6 +101,10 @@ class Checks:
                   needs: str | None = None) -> None:
         if needs is not None and needs not in self.state:
             self.emit(check, False, f"not run: needs the {needs.replace('_', ' ')}, which failed")
+            return
+        if time.perf_counter() - self.started > self.p.budget_s:
+            self.emit(check, False, f"not run: the checks took over {self.p.budget_s:.0f} s "
+                      "already (the whole must stay under 8 minutes)")
             return
         start = time.perf_counter()
         try:
