@@ -28,12 +28,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchmarks.gpu_measure import NvmlSampler, plain_loop, union_length
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,14 +56,17 @@ class Profile:
     workers: int = max(0, min(8, (os.cpu_count() or 1) - 2))
     cpu_threads: int = 0
     profiled_steps: int = 8
+    predict_images: int = 8
     timeout_s: int = 300
+    budget_s: float = 420.0  # checks not started by then are reported as not run
 
 
 TINY = Profile(unet_images=4, unet_size=64, unet_samples=1, unet_batch=2, unet_epochs=2,
                unet_options={"depth": 2, "width": 8}, det_images=4, det_size=64, det_batch=2,
                det_epochs=1, det_options={"anchor_sizes": [[8], [16], [32], [64]],
                                           "min_size": 64, "max_size": 64},
-               repeats=1, workers=0, cpu_threads=1, profiled_steps=2, timeout_s=120)
+               repeats=1, workers=0, cpu_threads=1, profiled_steps=2, predict_images=2,
+               timeout_s=120)
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Checks:
         self.out = out
         self.rows: list[Row] = []
         self.state: dict = {}
+        self.started = time.perf_counter()
 
     # --- plumbing --------------------------------------------------------------------
     def emit(self, check: str, ok: bool, figures: str) -> None:
@@ -96,6 +101,10 @@ class Checks:
                   needs: str | None = None) -> None:
         if needs is not None and needs not in self.state:
             self.emit(check, False, f"not run: needs the {needs.replace('_', ' ')}, which failed")
+            return
+        if time.perf_counter() - self.started > self.p.budget_s:
+            self.emit(check, False, f"not run: the checks took over {self.p.budget_s:.0f} s "
+                      "already (the whole must stay under 8 minutes)")
             return
         start = time.perf_counter()
         try:
@@ -325,7 +334,7 @@ class Checks:
         from studio.ml.predict import predict
 
         project, run_id = self.state["unet_project"], self.state["unet_run"]
-        ids = project.image_ids()[:8]
+        ids = project.image_ids()[:self.p.predict_images]
         predict(project, run_id, ids[:1], device=str(self.device))  # warm-up
         self.sync()
         start = time.perf_counter()
@@ -339,7 +348,7 @@ class Checks:
                  f"{self.p.unet_size} px)"]
         if "detection_run" in self.state:
             det_project, det_run = self.state["detection_run"]
-            det_ids = det_project.image_ids()[:4]
+            det_ids = det_project.image_ids()[:self.p.predict_images]
             start = time.perf_counter()
             detections = predict(det_project, det_run, det_ids, device=str(self.device))
             self.sync()
@@ -407,105 +416,6 @@ class Checks:
                 f"{info['backend']}{nccl} on {info['device']}, {info['steps']} DDP steps, "
                 f"collectives ok, weights agree: {info['weights_agree']}, "
                 f"{info['seconds']:.1f} s in the worker")
-
-
-def union_length(intervals: list[tuple[float, float]]) -> float:
-    """Total length covered by possibly overlapping intervals (kernels on several streams
-    count once)."""
-    total, end = 0.0, None
-    for a, b in sorted(intervals):
-        if end is None or a > end:
-            total += b - a
-            end = b
-        elif b > end:
-            total += b - end
-            end = b
-    return total
-
-
-class NvmlSampler:
-    """GPU utilisation (NVML, through torch.cuda.utilization) sampled on a thread every
-    0.1 s between start() and stop(); stop() gives the mean or None without NVML."""
-
-    def __init__(self, device) -> None:
-        import torch
-
-        self.device = device
-        self.samples: list[float] = []
-        self.done = threading.Event()
-        self.thread: threading.Thread | None = None
-        try:
-            torch.cuda.utilization(device)
-            self.available = True
-        except Exception:  # no pynvml / amdsmi: the profiler figure stands alone
-            self.available = False
-
-    def start(self) -> None:
-        if self.available:
-            self.thread = threading.Thread(target=self._loop, name="nvml-sampler", daemon=True)
-            self.thread.start()
-
-    def _loop(self) -> None:
-        import torch
-
-        while not self.done.wait(0.1):
-            self.samples.append(torch.cuda.utilization(self.device) / 100)
-
-    def stop(self) -> float | None:
-        self.done.set()
-        if self.thread is not None:
-            self.thread.join(5)
-        return statistics.mean(self.samples) if self.samples else None
-
-
-def plain_loop(project, cfg: dict, device) -> float:
-    """The textbook AMP loop (autocast, GradScaler, loss.item() each step as in most
-    scripts) on fit's own dataset and DataLoader, model and loss; images/s after the
-    first step."""
-    import torch
-
-    from studio.ml.builders import build_loss, make_model
-    from studio.ml.config import validate_config
-    from studio.ml.datasets import build_run_data, make_loader
-
-    cfg = validate_config(cfg, project)
-    torch.manual_seed(cfg["seed"])
-    threads = torch.get_num_threads()
-    if device.type == "cpu" and cfg["cpu_threads"]:
-        torch.set_num_threads(cfg["cpu_threads"])
-    try:
-        data = build_run_data(project, cfg)
-        loader = make_loader(data.train, cfg["batch_size"], train=True,
-                             num_workers=cfg["num_workers"], device=device, seed=cfg["seed"])
-        layout = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
-        model = make_model(cfg, len(data.class_ids), data.channels).to(device)
-        model.to(memory_format=layout)
-        loss_fn = build_loss(cfg, len(data.class_ids)).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg["optimizer"]["lr"])
-        amp = bool(cfg["amp"]) and device.type == "cuda"
-        scaler = torch.amp.GradScaler("cuda", enabled=amp)
-        start, images, running = None, 0, 0.0
-        for _ in range(cfg["epochs"]):
-            model.train()
-            for x, y in loader:
-                x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
-                y = y.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                    loss = loss_fn(model(x).float(), y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                running += loss.item()
-                if start is None:
-                    start = time.perf_counter()
-                else:
-                    images += x.shape[0]
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return images / (time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None, out=sys.stdout) -> int:

@@ -62,6 +62,9 @@ def test_a_failing_check_is_a_row_and_the_others_still_run(gpu_check, monkeypatc
     assert "RuntimeError: no devices at all" in checks.rows[0].figures
     assert "second line" not in checks.rows[0].figures
     assert "not run: needs the unet run" in checks.rows[2].figures
+    checks.p = gpu_check.Profile(budget_s=0)  # past the time budget: nothing more starts
+    checks.run_check("CUDA device", checks.check_cuda)
+    assert not checks.rows[3].ok and "not run: the checks took over" in checks.rows[3].figures
 
 
 def test_without_cuda_it_says_so_and_exits_0():

@@ -64,3 +64,21 @@ def test_a_failing_check_fails_the_self_test_and_says_why(qapp, monkeypatch):
     assert "a dialog appeared: The sample data is missing." in lines[1]
     assert len(lines) == 3 and "failed: sample project" in lines[2]  # nothing ran after it
     assert not test.folder.exists()
+
+
+def test_checks_after_a_failed_training_say_they_did_not_run(qapp, monkeypatch):
+    from studio.gui.selftest import CheckFailed, SelfTest
+
+    def train(self) -> str:
+        raise CheckFailed("training failed: the loss became nan")
+
+    monkeypatch.setattr(SelfTest, "train", train)
+    out = io.StringIO()
+    assert SelfTest(out).run() == 1
+    rows = out.getvalue().splitlines()[:-1]
+    status = {row[6:].split("  ")[0].strip(): row.split()[0] for row in rows}
+    assert status == {"window opens": "ok", "sample project": "ok", "training": "FAIL",
+                      "prediction": "FAIL", "post-processing": "FAIL",
+                      "close and reopen": "ok"}
+    assert "not run: needs the training check" in rows[3]
+    assert "the loss became nan" in rows[2]

@@ -97,7 +97,11 @@ class Task(QRunnable):
             self._pool._relay.emit(self, what, payload)
         except RuntimeError:  # the pool was destroyed (window closed): nobody is listening
             self.token.cancel()
-            log.debug("dropped %s of a task whose pool is gone", what)
+            if what == "error":  # nobody can be told any more; the log keeps it
+                log.error("A background task failed after its window closed:\n%s",
+                          getattr(payload, "__traceback_text__", repr(payload)))
+            else:
+                log.debug("dropped %s of a task whose pool is gone", what)
             if what == "progress":
                 raise Cancelled() from None
 
