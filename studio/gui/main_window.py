@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -31,6 +32,8 @@ from studio.gui.theme import ThemeMenu
 from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
 from studio.gui.workspaces import LazyWorkspace, WorkspaceFrame
+
+TITLE_BAR = 32  # px a window manager's frame adds above the window (about)
 
 
 class MainWindow(QMainWindow):
@@ -63,7 +66,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.workspaces.bar)
         self._build_status_bar()
         self._connect()
-        self.resize(1400, 900)
+        self.resize(default_size(self))
         self.settings.restore_window(self, self.label.editor)
         self._set_document(None)
 
@@ -343,6 +346,16 @@ class MainWindow(QMainWindow):
             self._set_document(None)
             project.close()
         super().closeEvent(event)
+
+
+def default_size(window: QWidget) -> QSize:
+    """1400 x 900, or less on a smaller screen (a 1366 x 768 laptop: the whole window on
+    it, room left for the title bar)."""
+    screen = window.screen()
+    if screen is None:
+        return QSize(1400, 900)
+    available = screen.availableGeometry()
+    return QSize(min(1400, available.width()), min(900, available.height() - TITLE_BAR))
 
 
 def _inspect_workspace() -> QWidget:

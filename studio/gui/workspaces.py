@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 
@@ -48,6 +48,7 @@ def scroll_page(widget: QWidget) -> QScrollArea:
     page = QScrollArea()
     page.setFrameShape(QFrame.Shape.NoFrame)
     page.setWidgetResizable(True)
+    page.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the workspace's own widgets
     page.setWidget(widget)
     return page
 

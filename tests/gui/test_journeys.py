@@ -336,6 +336,9 @@ def test_two_projects_opened_one_after_the_other_share_nothing(win, qtbot, tmp_p
 
     minimum = win.minimumSizeHint()
     assert win.open_project(first)
+    shown = win.doc.image_id
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_D)  # where the keys go after opening
+    assert win.doc.image_id != shown and win.images_panel.search.text() == ""
     status_filter = win.images_panel.status_filter
     status_filter.setCurrentIndex(status_filter.findData("done"))
     qtbot.waitUntil(lambda: win.images_panel.model.rowCount() == 0)
