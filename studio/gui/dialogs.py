@@ -68,6 +68,7 @@ class NewProjectDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, start_dir: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("New project")
+        self.setMinimumWidth(560)  # a whole folder path shows
         self.folder = QLineEdit(start_dir, placeholderText="Folder for the new project")
         self.name = QLineEdit(placeholderText="Name (defaults to the folder name)")
         browse = QPushButton("Browse...")
@@ -92,6 +93,7 @@ class ImportDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, fmt: str = "coco") -> None:
         super().__init__(parent)
         self.setWindowTitle("Import dataset")
+        self.setMinimumWidth(640)  # a whole folder path shows
         self.format = QComboBox()
         for name in FORMATS:
             self.format.addItem(f"{name} - {FORMAT_HINTS.get(name, '')}", name)
@@ -189,6 +191,7 @@ class ExportDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export dataset")
+        self.setMinimumWidth(560)  # a whole folder path shows
         self.format = QComboBox()
         for name in FORMATS:
             self.format.addItem(name, name)

@@ -435,3 +435,12 @@ def test_import_dialog_names_mask_classes_and_refuses_bad_names(qtbot, tmp_path)
     for bad in ("1=a, 1=b", "70000=x", "x=y", "3="):
         with pytest.raises(ValueError):
             parse_class_names(bad)
+
+
+def test_the_first_window_fits_the_screen(qtbot, tmp_path):
+    window = MainWindow(Settings.at(tmp_path / "fresh.ini"))  # nothing remembered yet
+    qtbot.addWidget(window)
+    available = window.screen().availableGeometry()
+    assert 0 < window.width() <= available.width()
+    assert 0 < window.height() <= available.height()
+    window.close()
