@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
     def import_dataset(self) -> None:
         if self.project is None:
             return
-        dialog = dialogs.ImportDialog(self)
+        dialog = dialogs.ImportDialog(self, workers=self.workers)
         if dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
             return
         fmt, source, images, options = dialog.values()
