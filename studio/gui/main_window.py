@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a = self.actions
         for act, slot in (
-            (a.new_project, self.new_project), (a.open_project, self.choose_project),
+            (a.new_project, lambda: self.new_project()), (a.open_project, self.choose_project),
             (a.open_sample, self.open_sample), (a.import_dataset, self.import_dataset),
             (a.export_dataset, self.export_dataset), (a.add_images, self.choose_images),
             (a.close_project, self.close_project), (a.quit, self.close),

@@ -265,6 +265,13 @@ def test_first_project_from_a_folder_then_a_second_by_import(win, qtbot, tmp_pat
     inspect.readouts.set_classes(["cat", "dog"])
     visit_all(win, qtbot, minimum)
 
+    # File > New project (Ctrl+N) from an open project, then back to the first one
+    when_shown(dialogs.NewProjectDialog, new_project_dialog(tmp_path / "empty", "empty"))
+    press(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.project is not None and win.project.name == "empty")
+    assert win.images_panel.model.rowCount() == 0 and win.tags_panel.list.count() == 0
+    assert win.open_project(tmp_path / "first")
+
     # the second project: File > Close, then the start page's import
     press(win, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert win.project is None and win.label.currentWidget() is win.welcome
