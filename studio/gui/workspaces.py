@@ -13,7 +13,8 @@ workspace that does not fit a small screen scrolls instead of being cut off.
 A workspace widget may implement any of these optional hooks (duck-typed):
 
 - ``set_document(doc)``: the project changed: the open project's LabelDocument (a new
-  one for each project opened, created or imported into), or None when it closes;
+  one for each project opened or created; the same one again after an import into it),
+  or None when it closes;
   ``doc.project`` is the Project. This is the one "project changed" path: the workspace
   resets every per-project view from the store (nothing of the previous project, such as
   its task, settings, filters, runs or results, may stay on screen).
