@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.errors import FormatError, ImageError
 from studio.core.formats import FORMATS
 
 FORMAT_HINTS = {
@@ -68,6 +70,7 @@ class NewProjectDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, start_dir: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("New project")
+        self.setMinimumWidth(560)  # a whole folder path shows
         self.folder = QLineEdit(start_dir, placeholderText="Folder for the new project")
         self.name = QLineEdit(placeholderText="Name (defaults to the folder name)")
         browse = QPushButton("Browse...")
@@ -87,11 +90,15 @@ class NewProjectDialog(QDialog):
 
 
 class ImportDialog(QDialog):
-    """Format, source (file or folder) and an optional images folder."""
+    """Format, source (file or folder), an optional images folder and, for masks, the
+    names of the classes by mask value (read from the masks in a worker when asked)."""
 
-    def __init__(self, parent: QWidget | None = None, fmt: str = "coco") -> None:
+    def __init__(self, parent: QWidget | None = None, fmt: str = "coco",
+                 workers=None) -> None:
         super().__init__(parent)
+        self.workers = workers
         self.setWindowTitle("Import dataset")
+        self.setMinimumWidth(640)  # a whole folder path shows
         self.format = QComboBox()
         for name in FORMATS:
             self.format.addItem(f"{name} - {FORMAT_HINTS.get(name, '')}", name)
@@ -110,6 +117,12 @@ class ImportDialog(QDialog):
             "names of a classes.txt beside the masks, else background/foreground for 0/255 "
             "masks, else class_<value>.")
         self.class_names_label = QLabel("Class names:")
+        self.read_values = QPushButton("Read values")
+        self.read_values.setToolTip("Read the masks' values and fill in their names to edit")
+        self.read_values.clicked.connect(self._read_values)
+        self.read_values.setEnabled(workers is not None)
+        self.values_info = QLabel()
+        self.values_info.hide()
         self.error = QLabel()
         self.error.setStyleSheet("color: #c02020")
         self.error.hide()
@@ -117,7 +130,9 @@ class ImportDialog(QDialog):
         form.addRow("Format:", self.format)
         form.addRow("Source:", _path_row(self.source, file_button, folder_button))
         form.addRow("Images:", _path_row(self.images, images_button))
-        form.addRow(self.class_names_label, self.class_names)
+        self.class_names_row = _path_row(self.class_names, self.read_values)
+        form.addRow(self.class_names_label, self.class_names_row)
+        form.addRow(self.values_info)
         form.addRow(QLabel("The whole import lands in one step: if it fails, nothing changes."))
         form.addRow(self.error)
         form.addRow(_ok_cancel(self))
@@ -126,8 +141,32 @@ class ImportDialog(QDialog):
 
     def _on_format(self) -> None:
         masks = self.format.currentData() == "masks"  # the formats whose values need names
-        self.class_names.setVisible(masks)
+        self.class_names_row.setVisible(masks)
         self.class_names_label.setVisible(masks)
+        self.values_info.setVisible(masks and bool(self.values_info.text()))
+
+    def _read_values(self) -> None:
+        self.read_values.setEnabled(False)
+        self.error.hide()
+        self.workers.submit(mask_values, Path(self.source.text().strip()), key="mask-values",
+                            on_result=self._show_values, on_error=self._show_values_error,
+                            on_finished=lambda: self.read_values.setEnabled(True))
+
+    def _show_values(self, found: tuple[list[int], int, dict[int, str]]) -> None:
+        values, read, names = found
+        if len(values) > MAX_NAMED_VALUES:
+            self.values_info.setText(f"{len(values)} different values in {read} mask(s): "
+                                     "compressed (JPEG) masks or instance ids, not classes; "
+                                     "the import report says what it makes of them.")
+        else:
+            self.values_info.setText(f"Values in {read} mask(s): "
+                                     f"{', '.join(map(str, values)) or 'none'}. Edit the names.")
+            self.class_names.setText(suggested_names(values, names))
+        self.values_info.show()
+
+    def _show_values_error(self, exc: BaseException) -> None:
+        self.error.setText(str(exc))
+        self.error.show()
 
     def accept(self) -> None:
         try:
@@ -164,6 +203,48 @@ class ImportDialog(QDialog):
                 Path(images) if images else None, self.options())
 
 
+MASK_VALUE_SAMPLE = 200  # masks read for their values (the import itself reads them all)
+MAX_NAMED_VALUES = 32  # more values than this are not classes to name one by one
+
+
+def mask_values(source: Path, limit: int = MASK_VALUE_SAMPLE
+                ) -> tuple[list[int], int, dict[int, str]]:
+    """The values in (up to `limit` of) the masks of a masks dataset folder, how many masks
+    were read, and the names a classes file beside them gives (value -> name)."""
+    from studio.core.formats import masks as fmt
+
+    if not source.is_dir():
+        raise FormatError(f"{source} is not a folder: choose the dataset folder (the one "
+                          "holding images/ and masks/) as the source.")
+    mask_dir = fmt.find_subfolder(source, fmt.MASK_DIRS)
+    if mask_dir is None:
+        raise FormatError(f"No masks folder in {source}: expected masks/ (or labels/).")
+    values: set[int] = set()
+    read = 0
+    for path in fmt.image_files(mask_dir)[:limit]:
+        try:
+            arr = fmt.read_label_image(path)
+        except ImageError:
+            continue  # the import reports it
+        values.update(int(v) for v in np.unique(arr))
+        read += 1
+    names: dict[int, str] = {}
+    for fname in fmt.CLASS_FILES:
+        if (source / fname).is_file():
+            names = fmt.parse_class_names((source / fname).read_text(encoding="utf-8"))
+            break
+    return sorted(values), read, names
+
+
+def suggested_names(values: list[int], names: dict[int, str]) -> str:
+    """'value=name, ...' for the values found, as the import would name them (255 is
+    'not labelled' unless the masks are 0/255 or a classes file names it)."""
+    if not names and set(values) <= {0, 255} and 255 in values:
+        names = {0: "background", 255: "foreground"}
+    shown = [v for v in values if v != 255 or v in names]
+    return ", ".join(f"{v}={names.get(v, f'class_{v}')}" for v in shown)
+
+
 def parse_class_names(text: str) -> dict[int, str]:
     """'0=membrane, 255=cell' -> {0: 'membrane', 255: 'cell'} (ValueError says what is
     wrong); an empty text gives {}."""
@@ -189,6 +270,7 @@ class ExportDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export dataset")
+        self.setMinimumWidth(560)  # a whole folder path shows
         self.format = QComboBox()
         for name in FORMATS:
             self.format.addItem(name, name)

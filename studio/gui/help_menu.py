@@ -150,11 +150,6 @@ def install_help_menu(window: QMainWindow) -> QMenu:
     about = next((a for a in acts if "about" in a.text().lower()), None)
     if about is None:
         about = menu.addAction("&About Vision Studio")
-    else:
-        try:  # the window's own About shows no versions: this one replaces it
-            about.triggered.disconnect()
-        except (RuntimeError, TypeError):
-            log.debug("the About action had no connection to replace")
     about.triggered.connect(lambda: show_about(window))
     menu.addSeparator()
     report = menu.addAction("&Report a problem...")

@@ -158,7 +158,14 @@ class LabelWorkspace(QStackedWidget):
                 doc.set_image(first)
         elif doc is not None:
             doc.reload_image()  # the views that just reset follow the image shown
+        self.focus_canvas()
         self.titleChanged.emit()
+
+    def focus_canvas(self) -> None:
+        """Keys go to the canvas (A/D, tools), not to the first field of a panel: a "d"
+        typed into the image search would hide every image."""
+        if self.canvas is not None and self.active:
+            self.canvas.setFocus()
 
     def _doc_links(self, doc: LabelDocument) -> tuple:
         return ((doc.errorOccurred, self._show_doc_error),
@@ -187,6 +194,7 @@ class LabelWorkspace(QStackedWidget):
     def workspace_entered(self) -> None:
         self.active = True
         self.update_actions()
+        self.focus_canvas()
 
     def workspace_left(self) -> None:
         self.active = False

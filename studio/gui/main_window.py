@@ -10,8 +10,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QWidget
 
 from studio.core.errors import StudioError
 from studio.core.formats import export_dataset, import_dataset
@@ -32,6 +33,8 @@ from studio.gui.theme import ThemeMenu
 from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
 from studio.gui.workspaces import LazyWorkspace, WorkspaceFrame
+
+TITLE_BAR = 32  # px a window manager's frame adds above the window (about)
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +68,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         install_help_menu(self)  # shortcuts, About with versions, Report a problem
-        self.resize(1400, 900)
+        self.resize(default_size(self))
         self.settings.restore_window(self, self.label.editor)
         self._set_document(None)
 
@@ -121,11 +124,11 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a = self.actions
         for act, slot in (
-            (a.new_project, self.new_project), (a.open_project, self.choose_project),
+            (a.new_project, lambda: self.new_project()), (a.open_project, self.choose_project),
             (a.open_sample, self.open_sample), (a.import_dataset, self.import_dataset),
             (a.export_dataset, self.export_dataset), (a.add_images, self.choose_images),
             (a.close_project, self.close_project), (a.quit, self.close),
-            (a.cheat_sheet, self.show_cheat_sheet), (a.about, self.show_about),
+            (a.cheat_sheet, self.show_cheat_sheet),
         ):
             act.triggered.connect(slot)
         self.label.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
@@ -256,7 +259,7 @@ class MainWindow(QMainWindow):
     def import_dataset(self) -> None:
         if self.project is None:
             return
-        dialog = dialogs.ImportDialog(self)
+        dialog = dialogs.ImportDialog(self, workers=self.workers)
         if dialog.exec() != dialogs.QDialog.DialogCode.Accepted:
             return
         fmt, source, images, options = dialog.values()
@@ -326,10 +329,6 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About Vision Studio", "<b>Vision Studio</b><p>Label images, "
-                          "train a model by clicking, inspect and clean segmentations.</p>")
-
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.workspaces.confirm_close():
             event.ignore()
@@ -345,6 +344,16 @@ class MainWindow(QMainWindow):
             self._set_document(None)
             project.close()
         super().closeEvent(event)
+
+
+def default_size(window: QWidget) -> QSize:
+    """1400 x 900, or less on a smaller screen (a 1366 x 768 laptop: the whole window on
+    it, room left for the title bar)."""
+    screen = window.screen()
+    if screen is None:
+        return QSize(1400, 900)
+    available = screen.availableGeometry()
+    return QSize(min(1400, available.width()), min(900, available.height() - TITLE_BAR))
 
 
 def _inspect_workspace() -> QWidget:

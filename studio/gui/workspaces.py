@@ -13,7 +13,8 @@ workspace that does not fit a small screen scrolls instead of being cut off.
 A workspace widget may implement any of these optional hooks (duck-typed):
 
 - ``set_document(doc)``: the project changed: the open project's LabelDocument (a new
-  one for each project opened, created or imported into), or None when it closes;
+  one for each project opened or created; the same one again after an import into it),
+  or None when it closes;
   ``doc.project`` is the Project. This is the one "project changed" path: the workspace
   resets every per-project view from the store (nothing of the previous project, such as
   its task, settings, filters, runs or results, may stay on screen).
@@ -28,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFrame, QScrollArea, QStackedWidget, QToolBar, QVBoxLayout, QWidget
 
@@ -48,6 +49,7 @@ def scroll_page(widget: QWidget) -> QScrollArea:
     page = QScrollArea()
     page.setFrameShape(QFrame.Shape.NoFrame)
     page.setWidgetResizable(True)
+    page.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the workspace's own widgets
     page.setWidget(widget)
     return page
 

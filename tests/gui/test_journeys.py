@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QApplication,
@@ -110,6 +111,21 @@ def tick_tag(win: MainWindow, name: str) -> None:
     rect = tags.visualItemRect(item)
     QTest.mouseClick(tags.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(rect.left() + 10, rect.center().y()))
+
+
+def drag_on_canvas(win: MainWindow, qtbot, start, end) -> None:
+    """Press, move and release the left button on the canvas, at image coordinates."""
+    canvas = win.canvas
+    viewport = canvas.viewport()
+    a, b = (canvas.mapFromScene(QPointF(*p)) for p in (start, end))
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    for f in (0.3, 0.7, 1.0):
+        p = QPointF(a + (b - a) * f)
+        QApplication.sendEvent(viewport, QMouseEvent(
+            QMouseEvent.Type.MouseMove, p, viewport.mapToGlobal(p), Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    qtbot.waitUntil(lambda: canvas.idle)
 
 
 def switch(win: MainWindow, key: str) -> None:
@@ -241,6 +257,12 @@ def test_first_project_from_a_folder_then_a_second_by_import(win, qtbot, tmp_pat
     assert win.doc.image_id != shown
     tick_tag(win, "dog")
     assert win.doc.tags() == {dog}
+    press(win, Qt.Key.Key_D)
+    press(win, Qt.Key.Key_R)  # the box tool
+    drag_on_canvas(win, qtbot, (4, 4), (20, 16))
+    boxes_drawn = [a for a in win.project.annotations(win.doc.image_id) if a.kind == "box"]
+    assert len(boxes_drawn) == 1 and boxes_drawn[0].class_id == dog  # the class last added
+    press(win, Qt.Key.Key_V)
 
     # a filter on the image list, to see that it does not follow into the next project
     QTest.keyClicks(win.images_panel.search, "photo_1")
@@ -264,6 +286,13 @@ def test_first_project_from_a_folder_then_a_second_by_import(win, qtbot, tmp_pat
     inspect.jobs.prelabel_list.addTopLevelItem(QTreeWidgetItem(["photo_0.png", "review", "1"]))
     inspect.readouts.set_classes(["cat", "dog"])
     visit_all(win, qtbot, minimum)
+
+    # File > New project (Ctrl+N) from an open project, then back to the first one
+    when_shown(dialogs.NewProjectDialog, new_project_dialog(tmp_path / "empty", "empty"))
+    press(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.project is not None and win.project.name == "empty")
+    assert win.images_panel.model.rowCount() == 0 and win.tags_panel.list.count() == 0
+    assert win.open_project(tmp_path / "first")
 
     # the second project: File > Close, then the start page's import
     press(win, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
@@ -336,6 +365,9 @@ def test_two_projects_opened_one_after_the_other_share_nothing(win, qtbot, tmp_p
 
     minimum = win.minimumSizeHint()
     assert win.open_project(first)
+    shown = win.doc.image_id
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_D)  # where the keys go after opening
+    assert win.doc.image_id != shown and win.images_panel.search.text() == ""
     status_filter = win.images_panel.status_filter
     status_filter.setCurrentIndex(status_filter.findData("done"))
     qtbot.waitUntil(lambda: win.images_panel.model.rowCount() == 0)

@@ -412,15 +412,29 @@ def test_edit_and_view_actions_reach_the_current_document(win, folder_project):
 
 
 def test_import_dialog_names_mask_classes_and_refuses_bad_names(qtbot, tmp_path):
-    from studio.gui.dialogs import ImportDialog, parse_class_names
+    from testutil import write_png
 
-    dialog = ImportDialog(fmt="coco")
+    from studio.gui.dialogs import ImportDialog, parse_class_names
+    from studio.gui.workers import WorkerPool
+
+    source = tmp_path / "isbi"
+    for i in range(3):
+        write_png(source / "images" / f"{i}.png", np.full((8, 8, 3), 10 * i, np.uint8))
+        mask = np.zeros((8, 8), np.uint8)
+        mask[2:6, i:6] = 255
+        write_png(source / "masks" / f"{i}.png", mask)
+    pool = WorkerPool(1)
+    dialog = ImportDialog(fmt="coco", workers=pool)
     qtbot.addWidget(dialog)
     dialog.show()
     assert not dialog.class_names.isVisible()  # only masks have values to name
     dialog.format.setCurrentIndex(dialog.format.findData("masks"))
     assert dialog.class_names.isVisible()
-    QTest.keyClicks(dialog.source, str(tmp_path))
+    QTest.keyClicks(dialog.source, str(source))
+    QTest.mouseClick(dialog.read_values, Qt.MouseButton.LeftButton)  # what values are there?
+    qtbot.waitUntil(lambda: dialog.class_names.text() == "0=background, 255=foreground")
+    assert "Values in 3 mask(s): 0, 255" in dialog.values_info.text()
+    dialog.class_names.clear()
     QTest.keyClicks(dialog.class_names, "0=membrane, cell")
     QTest.keyClick(dialog.class_names, Qt.Key.Key_Return)
     assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
@@ -429,9 +443,34 @@ def test_import_dialog_names_mask_classes_and_refuses_bad_names(qtbot, tmp_path)
     QTest.keyClicks(dialog.class_names, "0=membrane, 255=cell")
     QTest.keyClick(dialog.class_names, Qt.Key.Key_Return)
     assert dialog.result() == QDialog.DialogCode.Accepted
-    assert dialog.values() == ("masks", tmp_path, None,
+    assert dialog.values() == ("masks", source, None,
                                {"classes": {0: "membrane", 255: "cell"}})
     assert parse_class_names("") == {}
     for bad in ("1=a, 1=b", "70000=x", "x=y", "3="):
         with pytest.raises(ValueError):
             parse_class_names(bad)
+    pool.shutdown()
+
+
+def test_reading_mask_values_of_a_folder_without_masks_says_so(qtbot, tmp_path):
+    from studio.gui.dialogs import ImportDialog
+    from studio.gui.workers import WorkerPool
+
+    pool = WorkerPool(1)
+    dialog = ImportDialog(fmt="masks", workers=pool)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    QTest.keyClicks(dialog.source, str(tmp_path))
+    QTest.mouseClick(dialog.read_values, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.error.isVisible)
+    assert "No masks folder" in dialog.error.text() and dialog.class_names.text() == ""
+    pool.shutdown()
+
+
+def test_the_first_window_fits_the_screen(qtbot, tmp_path):
+    window = MainWindow(Settings.at(tmp_path / "fresh.ini"))  # nothing remembered yet
+    qtbot.addWidget(window)
+    available = window.screen().availableGeometry()
+    assert 0 < window.width() <= available.width()
+    assert 0 < window.height() <= available.height()
+    window.close()

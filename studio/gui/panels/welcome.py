@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
+RECENT_HEIGHT = 140  # px at most for the recent projects (then the list scrolls)
 WORKSPACES_TEXT = (
     "<p><b>Label</b> (Ctrl+Alt+1): draw boxes, polygons and masks, tag images.<br>"
     "<b>Train</b> (Ctrl+Alt+2): train a model by clicking, watch it learn.<br>"
@@ -35,7 +36,6 @@ class WelcomePage(QWidget):
         self.open_button = QPushButton("Open project...")
         self.sample_button = QPushButton("Open the sample project (cells, ready to train)")
         self.recent = QListWidget()
-        self.recent.setMaximumHeight(140)
         self.recent.setToolTip("Double click (or Enter) opens the project")
         self.recent_label = QLabel("Recent projects:")
         self.workspaces = QLabel(WORKSPACES_TEXT)  # lines broken by hand: a wrapped label
@@ -65,5 +65,7 @@ class WelcomePage(QWidget):
     def set_recent(self, paths: list[str]) -> None:
         self.recent.clear()
         self.recent.addItems(paths)
+        rows = self.recent.sizeHintForRow(0) * len(paths) if paths else 0
+        self.recent.setFixedHeight(min(RECENT_HEIGHT, rows + 2 * self.recent.frameWidth() + 4))
         self.recent.setVisible(bool(paths))
         self.recent_label.setVisible(bool(paths))

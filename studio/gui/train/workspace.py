@@ -37,6 +37,7 @@ from studio.gui.workers import WorkerPool
 from studio.gui.workspaces import scroll_page
 
 VALIDATE_MS = 300
+LAPTOP_WIDTH = 1366  # px: the setup panels get their width first, the plots the rest
 
 
 def preflight(backend, cfg: dict, project) -> dict:
@@ -137,7 +138,7 @@ class TrainWorkspace(QWidget):
         split.setStretchFactor(1, 1)
         need = max(self.setup_tabs.widget(i).widget().minimumSizeHint().width()
                    for i in range(self.setup_tabs.count())) + 40  # and a scroll bar
-        split.setSizes([need, max(need, 1366) - need])  # the setup panels uncut on a laptop
+        split.setSizes([need, max(need, LAPTOP_WIDTH) - need])  # setup panels uncut
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
         self.layout().addWidget(split)
