@@ -18,6 +18,7 @@ from studio.ml.builders import build_criterion, build_eval_forward, build_meter
 from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import ProjectDataset, make_loader, read_split
 from studio.ml.detection.data import eval_dataset, read_detection_split
+from studio.ml.detection.metrics import capacity_notes
 from studio.ml.inference import eval_transform, tta_flips, tta_forward, window_forward
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
@@ -76,7 +77,9 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     evaluate(model, loader, dev, meter, None,
              forward=build_eval_forward(model, cfg, meta["normalize"], False))
     result = dict(meter.report())
-    result.update(images=len(source.samples), split=split, class_names=meta["class_names"])
+    result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
+                  notes=capacity_notes(result, model.roi_heads.detections_per_img,
+                                       int(cfg["detection"]["max_detections"])))
     return result
 
 

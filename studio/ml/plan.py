@@ -361,6 +361,7 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
     from studio.ml.detection.config import detection_defaults, recommended_variant
 
     task = fp["task"]
+    _detection_capacity(cfg, fp, reasons)
     if _on_gpu(fp):
         # the GPU variant of the task's defaults (studio.ml.detection.config)
         cfg.update(detection_defaults(task, recommended_variant(fp["device"]["type"])))
@@ -372,6 +373,29 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
         return
     reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
                         f"{_device_text(fp)}.")
+
+
+CAPACITY_MARGIN = 1.5  # detections a model may return: the most objects seen, and half again
+CAPACITY_STEP = 50
+
+
+def _detection_capacity(cfg: dict, fp: dict, reasons: dict) -> None:
+    """Let the model return (and prediction keep) as many objects per image as the data
+    holds: the most objects in one training or validation image, with a margin for
+    held-out images denser still (DSB 2018 holds 311 nuclei in one test image)."""
+    stats = fp.get("object_stats") or {}
+    most = int(stats.get("per_image_max", 0))
+    need = int(math.ceil(most * CAPACITY_MARGIN / CAPACITY_STEP) * CAPACITY_STEP)
+    options = cfg.setdefault("model_options", {})
+    current = int(options.get("detections_per_image", 100))
+    if need <= current:
+        return
+    options["detections_per_image"] = need
+    cfg["detection"]["max_detections"] = max(int(cfg["detection"]["max_detections"]), need)
+    why = (f"{need}: one image holds {most} objects; the model may return half as many "
+           f"again (the default {current} would drop objects of crowded images).")
+    reasons["model_options.detections_per_image"] = why
+    reasons["detection.max_detections"] = why
 
 
 # --- selection and augmentation --------------------------------------------------------------
