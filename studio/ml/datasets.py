@@ -91,8 +91,6 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
                     Sample(rec.id, str(rec.abs_path), rec.height, rec.width, label[rec.id],
                            rec.channels))
         return source
-    # regions were drawn on the recorded size: a file resized since import is named
-    check_unchanged(project, records, f"use the '{split}' split: it holds")
     for rec in records:
         regions = [a for a in project.annotations(rec.id)
                    if a.kind in REGION_KINDS and a.class_id in index
@@ -102,6 +100,9 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
                 Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1, rec.channels))
             source.snapshot.records[rec.id] = rec
             source.snapshot.regions[rec.id] = regions
+    # regions were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, list(source.snapshot.records.values()),
+                    f"use the '{split}' split: it holds")
     return source
 
 
