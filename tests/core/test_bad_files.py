@@ -202,3 +202,17 @@ def test_one_mask_for_two_images_is_reported(project, tmp_path):
     report = import_dataset(project, "masks", tmp_path / "ds")
     [warning] = [w for w in report.warnings if "label image of" in w]
     assert warning.startswith("a.png is the label image of 2 images (a.png, a.tif)")
+
+
+def test_an_import_naming_a_class_with_control_characters_is_one_line(project, tmp_path):
+    import json
+
+    write_png(tmp_path / "ds" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "ds" / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3],
+                         "area": 9, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "ce\u0000ll"}]}))
+    with pytest.raises(ValidationError, match="control characters"):
+        import_dataset(project, "coco", tmp_path / "ds" / "ann.json")
+    assert project.count_images() == 0 and project.classes() == []  # all or nothing
