@@ -74,7 +74,7 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     if args.store:
         stored = store_detections(project, detections, meta["class_ids"], args.run,
                                   masks=meta["task"] == "instance")
-        waiting = len(project.pending_model_images())
+        waiting = len(project.waiting_for_review())
         print(f"stored {stored} objects as model:{args.run}; {waiting} image(s) now wait for "
               "review (their model objects do not train until a person marks them done; "
               "objects people drew on them still do)")
