@@ -216,3 +216,21 @@ def test_an_import_naming_a_class_with_control_characters_is_one_line(project, t
     with pytest.raises(ValidationError, match="control characters"):
         import_dataset(project, "coco", tmp_path / "ds" / "ann.json")
     assert project.count_images() == 0 and project.classes() == []  # all or nothing
+
+
+# --- names near the file system's limit ---------------------------------------------------
+def test_long_names_are_cut_on_whole_characters_and_stay_distinct(tmp_path):
+    import os
+
+    from studio.core.fileio import FIT_NAME_BYTES, NAME_MAX, atomic_write_text, fit_name
+
+    a, b = "é" * 130 + "a.png", "é" * 130 + "b.png"  # 265 bytes each, differing at the end
+    fa, fb = fit_name(a), fit_name(b)
+    assert fa != fb and fa.endswith(".png") and fa.startswith("é" * 100)
+    assert len(os.fsencode(fa)) <= FIT_NAME_BYTES
+    fa.encode("utf-8")  # no character torn in half
+    assert fit_name("short.png") == "short.png"
+    # a name that fits the file system is written as it is, whatever the temporary name adds
+    name = "y" * (NAME_MAX - 4) + ".txt"
+    atomic_write_text(tmp_path / name, "ok")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
