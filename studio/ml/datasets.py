@@ -76,7 +76,6 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     class_ids = list(class_ids)
     index = {cid: i for i, cid in enumerate(class_ids)}
     # images under review keep their people's annotations; the model's are left out
-    pending = project.pending_model_images(split)
     records = project.images(split=split)
     source = DatasetSource(task, split, class_ids, [])
     if task == "classification":
@@ -91,17 +90,18 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
                     Sample(rec.id, str(rec.abs_path), rec.height, rec.width, label[rec.id],
                            rec.channels))
         return source
-    # regions were drawn on the recorded size: a file resized since import is named
-    check_unchanged(project, records, f"use the '{split}' split: it holds")
     for rec in records:
         regions = [a for a in project.annotations(rec.id)
                    if a.kind in REGION_KINDS and a.class_id in index
-                   and not (rec.id in pending and model_made(a))]
+                   and not (rec.status == "review" and model_made(a))]
         if regions:
             source.samples.append(
                 Sample(rec.id, str(rec.abs_path), rec.height, rec.width, -1, rec.channels))
             source.snapshot.records[rec.id] = rec
             source.snapshot.regions[rec.id] = regions
+    # regions were drawn on the recorded size: a file resized since import is named
+    check_unchanged(project, list(source.snapshot.records.values()),
+                    f"use the '{split}' split: it holds")
     return source
 
 

@@ -111,9 +111,13 @@ def test_cli_detection_round(project, tmp_path, capsys, torch_one_thread):
     assert set(report["mask"]) == {"map", "map50", "map75", "ar100", "per_class"}
     image = tmp_path / "img" / "o0.png"
     out = tmp_path / "pred"
+    capsys.readouterr()
     assert main(["predict", folder, "--run", str(run), "--images", str(image), "--out",
                  str(out), "--store"]) == 0
     results = json.loads((out / "results.json").read_text())
+    said = capsys.readouterr().out
+    waiting = 1 if results else 0
+    assert f"{waiting} image(s) now wait for review" in said and "still do" in said
     index = json.loads((out / "images.json").read_text())
     assert index["images"][0]["id"] == ids[0]
     gt = COCO()

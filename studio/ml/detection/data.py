@@ -78,20 +78,19 @@ def read_detection_split(project, task: str, split: str, class_ids: Sequence[int
     index = {cid: i for i, cid in enumerate(class_ids)}
     kinds = task_kinds(task)
     source = DetectionSource(task, split, list(class_ids), [])
-    pending = project.pending_model_images(split)
     records = project.images(split=split)
     # objects were drawn on the recorded size: a file resized since import is named
     check_unchanged(project, records, f"use the '{split}' split: it holds")
     for rec in records:
         objects, maskless = [], 0
         anns = project.annotations(rec.id)
-        if rec.id in pending:  # a model's unconfirmed objects are no ground truth; a
+        if rec.status == "review":  # a model's unconfirmed objects are no ground truth; a
             people = [a for a in anns if not model_made(a)]  # person's on the image are
             waiting = sum(a.kind != "tag" for a in anns) - sum(a.kind != "tag" for a in people)
             anns = people
             if waiting and any(a.kind != "tag" for a in anns):
                 source.dropped["object(s) made by a model, waiting for review"] += waiting
-            if not any(a.kind != "tag" for a in anns):
+            elif waiting:  # only a model's objects: no ground truth at all
                 source.dropped["image(s) with model annotations waiting for review"] += 1
                 continue
         for ann in anns:
