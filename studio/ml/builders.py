@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from studio.core.errors import ConfigError
+from studio.core.errors import CheckpointError, ConfigError
 from studio.ml.augment_batch import BatchAugment
 from studio.ml.config import RunConfig
 from studio.ml.detection.metrics import DetectionMeter
@@ -59,12 +59,19 @@ def model_options(cfg: RunConfig) -> dict:
     return options
 
 
-def check_buildable(run: RunConfig, num_classes: int, in_channels: int) -> int:
+def check_buildable(run: RunConfig, num_classes: int, in_channels: int,
+                    pretrained: bool = True) -> int:
     """Build the configured model on PyTorch's "meta" device (nothing is allocated) with
     the run's classes and channels: options the builders refuse, or a model of more than
-    MAX_PARAMETERS parameters, are a ConfigError before any run record exists. The
-    number of parameters otherwise."""
-    name = run.model.name
+    MAX_PARAMETERS parameters, are a ConfigError before any run record exists. With
+    `pretrained`, a checkpoint file named by the config must hold weights. The number of
+    parameters otherwise."""
+    name, weights = run.model.name, run.model.pretrained
+    if pretrained and weights not in (None, "imagenet", "coco"):
+        try:
+            transfer.checkpoint_tensors(weights)
+        except (ConfigError, CheckpointError) as exc:
+            raise ConfigError(f"'pretrained': {exc}", path="pretrained") from exc
     try:
         count = check_model(name, num_classes, in_channels, options=model_options(run))
     except (ValueError, RuntimeError, TypeError) as exc:

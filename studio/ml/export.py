@@ -75,7 +75,7 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
                      "output": "boxes (x1, y1, x2, y2), labels (1..K = class_names[label - "
                      "1]), scores" + (", masks (N x 1 x H x W probabilities)"
                                       if meta["task"] == "instance" else ""),
-                     "detection": meta["config"]["detection"]})  # the JSON sidecar
+                     "detection": meta["config"]["detection"]})
     sidecar = out.with_suffix(".json")
     had = {p: p.exists() for p in (out, sidecar)}
     try:

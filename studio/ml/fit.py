@@ -88,7 +88,7 @@ def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
         raise ConfigError(f"'loss.class_weights' has {len(weights)} values for "
                           f"{len(data.class_ids)} classes ({', '.join(data.class_names)}).",
                           path="loss.class_weights")
-    check_buildable(run, len(data.class_ids), data.channels)
+    check_buildable(run, len(data.class_ids), data.channels, pretrained=ckpt is None)
     cfg = run.to_dict()  # what the run's record keeps
     where = describe_device(device) + (f", {group.describe()}" if group is not None else "")
     history, run_id = [], None
