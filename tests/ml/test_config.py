@@ -230,6 +230,12 @@ def test_resume_overrides_say_what_is_kept():
     assert kept == ["model stays resnet18 (the checkpoint's)",
                     "image_size stays 64 (the checkpoint's)"]
     assert resume_overrides(stored, {**stored, "epochs": 99})[1] == []
+    # values the stored config left to defaults compare as what they mean
+    partial = {"task": "semantic", "model": "unet_resnet18"}
+    assert resume_overrides(partial, {"model_options": {"decoder_width": 256},
+                                      "augment": {"hflip": {"enabled": True}}})[1] == []
+    assert resume_overrides(partial, {"optimiser": {"lr": 1}})[1] == [
+        "optimiser.lr is ignored (the checkpoint's config has no such option)"]
 
 
 def test_one_reader_for_json_and_yaml():

@@ -17,6 +17,7 @@ from studio.ml.config.defaults import (
     default_augment,
     default_model_options,
     field_default,
+    task_overrides,
 )
 from studio.ml.config.fields import check_value, fail, is_number
 from studio.ml.config.options import (
@@ -92,13 +93,14 @@ def validate_config(cfg: dict | RunConfig | None, project=None) -> RunConfig:
     run = RunConfig(task=task)
     if task in DETECTION_TASKS:
         run.detection = SECTIONS["detection"]()
+    overrides = task_overrides(task)
     for attr, f in schema_fields(task):
         spec = f.metadata["spec"]
         if spec.path == "model_options":
             continue
         value = get_path(cfg, spec.path, _MISSING)
         if value is _MISSING:
-            value = field_default(task, spec.path)
+            value = field_default(task, spec.path, overrides=overrides)
         setattr(getattr(run, attr), f.name, check_value(task_spec(f, task, None), value))
     _model(run, cfg)
     run.augment = _augment(cfg.get("augment", _MISSING), task)
