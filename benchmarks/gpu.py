@@ -298,8 +298,9 @@ class Checks:
                       f"{ratio:.3f} (target >= 0.97{verdict}; medians of {len(fits)} pairs)")
 
     def detector_config(self, task: str) -> dict:
-        from studio.ml.config import default_config
         from studio.ml.detection.config import recommended_variant
+
+        from studio.ml.config import default_config
 
         p = self.p
         cfg = default_config(task, recommended_variant(str(self.device)))

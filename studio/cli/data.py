@@ -213,7 +213,8 @@ def register(subparsers) -> None:
     p.add_argument("--test", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stratify", action="store_true",
-                   help="split each class separately so every class is in every part")
+                   help="split each class separately so every class is in every part; "
+                   "unlabelled images stay out (split 'none')")
     p.add_argument("--only-unassigned", action="store_true",
                    help="leave images that already have a split alone")
     p.set_defaults(func=cmd_split)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_json
+from studio.core.images import printable_name
 from studio.core.jsonutil import dumps_strict
 
 SUMMARY = ("map", "map50", "map75", "ar100")
@@ -72,7 +73,8 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     categories = [order[cid] for cid in meta["class_ids"]]
     results = coco_results(detections, numbers, categories)
     target = write_coco_results(out / "results.json", results)
-    images = [{"id": n, "file_name": Path(d.image).name, "path": d.image, "width": d.width,
+    images = [{"id": n, "file_name": printable_name(Path(d.image).name),
+               "path": printable_name(d.image), "width": d.width,
                "height": d.height} for n, d in zip(numbers, detections, strict=True)]
     cats = [{"id": c, "name": name} for c, name in zip(categories, meta["class_names"],
                                                       strict=True)]
@@ -81,7 +83,7 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     if args.store:
         stored = store_detections(project, detections, meta["class_ids"], args.run,
                                   masks=meta["task"] == "instance")
-        waiting = len(project.pending_model_images())
+        waiting = len(project.waiting_for_review())
         print(f"stored {stored} objects as model:{args.run}; {waiting} image(s) now wait for "
               "review (their model objects do not train until a person marks them done; "
               "objects people drew on them still do)")

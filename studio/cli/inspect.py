@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from studio.core.errors import ConfigError
 from studio.core.jsonutil import dumps_strict
@@ -72,6 +73,10 @@ def cmd_postprocess(args: argparse.Namespace) -> int:
     if not args.out and not args.store:
         raise ConfigError("Say where the masks go: --out DIR, --store, or both.")
     recipe = load_recipe(args.recipe) if args.recipe else None
+    if args.out:  # a file, or a read-only disk, is one line before any work
+        from studio.core.formats.staging import make_output_folder
+
+        make_output_folder(Path(args.out), "write label maps into")
     from studio.ml.postprocess.batch import postprocess_images
     from studio.ml.postprocess.recipe import save_run_recipe
     from studio.ml.review import unlabelled_images

@@ -247,11 +247,28 @@ class AnnotationsMixin:
         return [(r[0], r[1]) for r in self._query(sql, params)]
 
     def pending_model_images(self, split: str | None = None) -> set[int]:
-        """Images marked for review that hold annotations a model made (source
-        'model:...'): pre-labels or accepted predictions no person has confirmed yet.
-        Training and evaluation leave those annotations out until the image is marked
-        otherwise; a person's annotations on the same images still count
-        (`model_made`)."""
+        """Images marked for review whose annotations a model made, every one (source
+        'model:...'): pre-labels or stored predictions no person has confirmed yet, and
+        nothing a person drew. They have no ground truth: training and evaluation leave
+        them out until the image is marked otherwise.
+
+        On any image marked for review the model's annotations wait and are no label
+        (`model_made`, `image_classes(ground_truth=True)`), but what people drew on the same
+        image still is: storing predictions never takes a person's labels out of
+        training."""
+        sql = ("SELECT DISTINCT a.image_id FROM annotations a JOIN images i ON i.id = "
+               "a.image_id WHERE i.status = 'review' AND a.source LIKE 'model:%' AND NOT "
+               "EXISTS (SELECT 1 FROM annotations h WHERE h.image_id = a.image_id AND "
+               "h.source NOT LIKE 'model:%')")
+        params: list = []
+        if split is not None:
+            sql += " AND i.split = ?"
+            params.append(split)
+        return {int(r[0]) for r in self._query(sql, params)}
+
+    def waiting_for_review(self, split: str | None = None) -> set[int]:
+        """Images marked for review holding any annotation a model made (those with
+        annotations people drew too included)."""
         sql = ("SELECT DISTINCT a.image_id FROM annotations a JOIN images i ON i.id = "
                "a.image_id WHERE i.status = 'review' AND a.source LIKE 'model:%'")
         params: list = []

@@ -1,4 +1,5 @@
-"""Augmented previews of a project image, for the GUI's preview grid."""
+"""Augmented previews of a project image, for the GUI's preview grid, and the images worth
+previewing: those with labels for the task (an unlabelled one shows no masks), by name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,28 @@ from typing import Any
 
 import numpy as np
 import torch
+
+MAX_CHOICES = 5000  # images offered by name in the preview's list
+
+
+def preview_choices(project, task: str, limit: int = MAX_CHOICES
+                    ) -> tuple[list[tuple[int, str]], bool]:
+    """(image id, name) of the images to preview, sorted by name, and whether they are
+    labelled: the images with labels for `task`, else (none yet) every image. Names are
+    the file names; files called alike (in other folders) are named by their path."""
+    from collections import Counter
+
+    from studio.ml.tasks import task_kinds
+
+    labelled: set[int] = set()
+    for kind in task_kinds(task):
+        labelled.update(image_id for image_id, _c in project.image_classes(kind=kind))
+    records = project.images()
+    chosen = [r for r in records if r.id in labelled] or records
+    alike = Counter(r.name for r in chosen)
+    choices = sorted(((r.id, r.name if alike[r.name] == 1 else r.path) for r in chosen),
+                     key=lambda c: (c[1].lower(), c[0]))
+    return choices[:limit], bool(labelled)
 
 
 def preview(spec: dict | None, project, image_id: int, n: int, seed: int,

@@ -112,9 +112,8 @@ def _warn(s: DataSummary, few: int) -> None:
         where = " and ".join(f"{n} in {k}" for k, n in waiting.items())
         s.warnings.append(DataWarning(
             "pending_review", f"Labelled images marked for review hold a model's annotations "
-            f"({where}): those annotations are left out of training and validation until a "
-            "person has checked them (Label workspace), or marks them reviewed here; what "
-            "people drew on the same images still counts.", "mark_reviewed"))
+            f"({where}): they are left out of training and validation until a person has "
+            "checked them (Label workspace), or marks them reviewed here.", "mark_reviewed"))
     unlabelled = s.images["train"] - s.labelled["train"]
     if unlabelled > 0:
         s.warnings.append(DataWarning(

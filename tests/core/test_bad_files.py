@@ -202,3 +202,35 @@ def test_one_mask_for_two_images_is_reported(project, tmp_path):
     report = import_dataset(project, "masks", tmp_path / "ds")
     [warning] = [w for w in report.warnings if "label image of" in w]
     assert warning.startswith("a.png is the label image of 2 images (a.png, a.tif)")
+
+
+def test_an_import_naming_a_class_with_control_characters_is_one_line(project, tmp_path):
+    import json
+
+    write_png(tmp_path / "ds" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "ds" / "ann.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 8, "height": 8}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 3, 3],
+                         "area": 9, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "ce\u0000ll"}]}))
+    with pytest.raises(ValidationError, match="control characters"):
+        import_dataset(project, "coco", tmp_path / "ds" / "ann.json")
+    assert project.count_images() == 0 and project.classes() == []  # all or nothing
+
+
+# --- names near the file system's limit ---------------------------------------------------
+def test_long_names_are_cut_on_whole_characters_and_stay_distinct(tmp_path):
+    import os
+
+    from studio.core.fileio import FIT_NAME_BYTES, NAME_MAX, atomic_write_text, fit_name
+
+    a, b = "é" * 130 + "a.png", "é" * 130 + "b.png"  # 265 bytes each, differing at the end
+    fa, fb = fit_name(a), fit_name(b)
+    assert fa != fb and fa.endswith(".png") and fa.startswith("é" * 100)
+    assert len(os.fsencode(fa)) <= FIT_NAME_BYTES
+    fa.encode("utf-8")  # no character torn in half
+    assert fit_name("short.png") == "short.png"
+    # a name that fits the file system is written as it is, whatever the temporary name adds
+    name = "y" * (NAME_MAX - 4) + ".txt"
+    atomic_write_text(tmp_path / name, "ok")
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -77,7 +77,8 @@ def test_replacing_model_annotations_marks_the_image_for_review(project, make_im
     kept = {x.id: x.source for x in project.annotations(a)}
     assert kept == {manual: "manual", other_run: "model:2", again[0]: "model:1"}
     assert project.annotation(again[0]).score == 0.9
-    assert project.image(a).status == "review" and project.pending_model_images() == {a}
+    assert project.image(a).status == "review" and project.waiting_for_review() == {a}
+    assert project.pending_model_images() == set()  # its manual box is still ground truth
     # nothing added: nothing to review, the status stays
     assert project.replace_model_annotations(b, "model:1", []) == []
     assert project.image(b).status == "done"

@@ -137,7 +137,8 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name or ".tmp" in p.name)
 
 
-@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo", "labelme", "masks", "instances"])
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo", "labelme", "masks", "instances",
+                                 "folders"])
 def test_export_of_an_image_named_near_the_limit(tmp_path, capsys, fmt):
     image = write_png(tmp_path / "ds" / LONG, np.full((16, 16), 90, np.uint8))
     root = tmp_path / "p"
@@ -150,6 +151,7 @@ def test_export_of_an_image_named_near_the_limit(tmp_path, capsys, fmt):
         mask[2:9, 3:12] = True
         project.add_annotation(iid, cls, "mask", MaskGeom.from_full(mask))
         project.add_annotation(iid, cls, "box", [1.0, 1.0, 6.0, 7.0])
+        project.add_annotation(iid, cls, "tag", None)
     out = tmp_path / "out"
     assert main(["export", str(root), "--format", fmt, "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -203,12 +205,16 @@ def test_out_that_is_an_existing_file_is_one_line(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("keep me")
     image = str(tmp_path / "img" / "s0.png")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text('{"steps": []}')
     for argv in (["export", str(root), "--format", "coco", "--out", str(afile)],
                  ["export", str(root), "--format", "masks", "--out", str(afile / "sub")],
                  ["predict", str(root), "--run", str(run_id), "--device", "cpu",
                   "--images", image, "--out", str(afile)],
                  ["export-model", str(root), "--run", str(run_id), "--format", "torchscript",
-                  "--out", str(afile / "model.pt")]):
+                  "--out", str(afile / "model.pt")],
+                 ["postprocess", str(root), "--run", str(run_id), "--recipe", str(recipe),
+                  "--split", "train", "--device", "cpu", "--out", str(afile)]):
         capsys.readouterr()
         assert main(argv) == 1, argv
         err = capsys.readouterr().err

@@ -135,3 +135,36 @@ def test_the_mirror_answer_is_kept_and_a_contradiction_said_beside_it(qtbot, tmp
     assert again.train.controls.mirror.value() is True
     again.train.stop_and_wait()
     again.close()
+
+
+def test_the_preview_starts_on_a_labelled_image_and_picks_by_name(qtbot, tmp_path, dialogs):
+    from PySide6.QtCore import Qt
+    from testutil import add_toy_segmentation, write_png
+
+    from studio.core.project import Project
+
+    root = tmp_path / "seg"
+    with Project.create(root) as p:
+        p.add_image(write_png(tmp_path / "img" / "a_plain.png", np.full((24, 24), 90, np.uint8)))
+        add_toy_segmentation(p, tmp_path / "img", ["train"] * 3 + ["val"])
+    window = tw.open_on_train(qtbot, tmp_path, root)
+    train = window.train
+    panel = train.augment_panel
+    qtbot.waitUntil(lambda: panel.previews_done >= 1, timeout=30000)
+    unlabelled = window.project.image_ids()[0]
+    assert window.doc.image_id == unlabelled  # the Label workspace shows the unlabelled one
+    box = panel.image_choice
+    names = [box.itemText(i) for i in range(box.count())]
+    assert len(names) == 4 and names == sorted(names)
+    assert not any("a_plain" in n for n in names)  # only images with masks are offered
+    assert panel.current_image_id() != unlabelled
+    assert box.currentText() == names[0]
+    first = [t.pixmap().toImage() for t in panel.tiles]
+    with qtbot.waitSignal(panel.previewShown, timeout=30000):
+        box.setFocus()
+        qtbot.keyClick(box, Qt.Key.Key_Down)  # the next image by name
+    assert box.currentText() == names[1]
+    assert window.project.image(panel.current_image_id()).name == names[1]
+    assert [t.pixmap().toImage() for t in panel.tiles] != first
+    train.workers.wait()
+    window.close()

@@ -48,6 +48,8 @@ def test_segmentation_counts_pixels_and_warns_of_a_rare_class(project, make_imag
     assert len(rare) == 1 and "'tiny'" in rare[0].message
     assert summarize(project, "classification").pixels == {}  # tags cover no pixels
     first = project.image_ids(split="train")[0]
+    # only a model's annotations (what people drew on an image under review still counts)
+    project.delete_annotations([a.id for a in project.annotations(first)])
     project.add_annotation(first, big, "polygon", np.array([[0, 0], [9, 0], [9, 9]], float),
                            source="model:1")
     project.set_status(first, "review")

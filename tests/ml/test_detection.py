@@ -304,9 +304,10 @@ def test_results_json_loads_with_loadres_and_detections_are_stored(project, tmp_
     stored = [a for a in project.annotations(ids[0]) if a.source == "model:7"]
     assert len(stored) == 2 and all(a.kind == "mask" and a.score for a in stored)
     # stored detections wait for a person: the image is marked for review and training
-    # leaves it out; the image that received none keeps its status
+    # leaves them out, but not the objects people drew on it; the image that received
+    # none keeps its status
     assert project.image(ids[0]).status == "review"
-    assert project.pending_model_images() == {ids[0]}
+    assert project.waiting_for_review() == {ids[0]} and project.pending_model_images() == set()
     assert project.image(ids[1]).status != "review"
 
 

@@ -42,6 +42,8 @@ def test_stored_detections_leave_hand_drawn_boxes_in_training(project, tmp_path)
     ids = _boxes_project(project, tmp_path)
     _store(project, ids[:3])
     assert {project.image(i).status for i in ids[:3]} == {"review"}
+    assert project.waiting_for_review() == set(ids[:3])
+    assert project.pending_model_images() == set()  # none is without a person's labels
     source = read_detection_split(project, "detection", "train", [project.classes()[0].id])
     assert len(source.samples) == 3 and source.object_count == 30  # the model's 3 are out
     cfg = validate_config({"task": "detection", "image_size": 48}, project)

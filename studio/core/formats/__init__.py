@@ -61,8 +61,10 @@ def export_dataset(project, fmt: str, out_dir, split: str | None = None, **optio
         check_split(split)
     func = getattr(module, f"export_{fmt}")
     out_dir = Path(out_dir).expanduser().absolute()
-    # annotations drawn on the recorded size must not go out beside a resized image
-    check_unchanged(project, project.images(split=split), "export")
+    # annotations drawn on the recorded size must not go out beside a resized image (class
+    # folders write no size and no geometry: a resized image is still filed rightly)
+    if fmt != "folders":
+        check_unchanged(project, project.images(split=split), "export")
     with staged_folder(out_dir, "export into") as stage:
         report = func(project, stage, split=split, **options)
     report.out_dir = out_dir

@@ -4,6 +4,8 @@ Every op of `parameter_kinds()` gets a checkable group (on/off) with its probabi
 parameters. The preview draws augmented copies of one image (masks blended in their class
 colours, or the class name for classification) in a worker: a change schedules a new
 request after a short pause, the newest request wins and nothing waits on the GUI thread.
+The image is picked by name among those labelled for the task (an unlabelled image would
+show no masks); it starts on the Label workspace's image when that one is labelled.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -21,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -73,6 +75,12 @@ def _preview_job(token, spec, project, image_id, seed, task, image_size, class_i
     token.check()
     return [(display_buffer(_fit_tile(rgb)), caption, rgb.shape[1], rgb.shape[0])
             for rgb, caption in render_previews(samples, colours, names, task)]
+
+
+def _choices_job(project, task: str):
+    from studio.gui.train.backend import augment_preview
+
+    return augment_preview.preview_choices(project, task)
 
 
 def _fit_tile(rgb: np.ndarray) -> np.ndarray:
@@ -136,10 +144,21 @@ class AugmentPanel(QWidget):
         left.addLayout(top)
         left.addWidget(scroll, 1)
         # preview
-        self.image_id = QSpinBox()
-        self.image_id.setRange(0, 2**31 - 1)
-        self.image_id.setToolTip("Id of the image previewed (the Label workspace's image "
-                                 "when the Train workspace opens).")
+        self.image_choice = QComboBox()
+        self.image_choice.setEditable(True)  # type a part of a name to find the image
+        self.image_choice.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.image_choice.completer().setFilterMode(Qt.MatchFlag.MatchContains)
+        self.image_choice.completer().setCompletionMode(
+            QCompleter.CompletionMode.PopupCompletion)
+        self.image_choice.setMinimumContentsLength(14)
+        self.image_choice.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.image_choice.setToolTip("The image previewed, by name: those with labels for "
+                                     "the task (type a part of a name to find one). It "
+                                     "starts on the Label workspace's image when that one "
+                                     "is labelled.")
+        self._wanted: int | None = None  # the image to start on, once the list is in
+        self._choices_task: str | None = None  # the task the list was made for
         self.reshuffle = QPushButton("Reshuffle")
         self.reshuffle.setToolTip("Draw new random augmentations of the same image.")
         self.status = QLabel()
@@ -156,8 +175,8 @@ class AugmentPanel(QWidget):
             self.tiles.append(tile)
         right = QVBoxLayout()
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Image id"))
-        bar.addWidget(self.image_id)
+        bar.addWidget(QLabel("Image"))
+        bar.addWidget(self.image_choice, 1)
         bar.addWidget(self.reshuffle)
         bar.addStretch(1)
         right.addLayout(bar)
@@ -173,7 +192,7 @@ class AugmentPanel(QWidget):
         self.debounce.timeout.connect(self.request_preview)
         self.apply_preset_button.clicked.connect(lambda: self.apply_preset(self.preset.currentText()))
         self.reshuffle.clicked.connect(self._on_reshuffle)
-        self.image_id.valueChanged.connect(lambda _v: self.schedule_preview())
+        self.image_choice.currentIndexChanged.connect(lambda _i: self.schedule_preview())
         form.changed.connect(self._on_form_changed)
 
     def apply_preset(self, name: str) -> None:
@@ -193,15 +212,53 @@ class AugmentPanel(QWidget):
         self.request_preview()
 
     def set_project(self, project, image_id: int | None) -> None:
+        """Preview `project`'s images, starting on `image_id` when it is labelled."""
         self.project = project
-        if project is not None and image_id is None:
-            ids = project.image_ids()
-            image_id = ids[0] if ids else None
-        if image_id is not None:
-            self.image_id.blockSignals(True)
-            self.image_id.setValue(int(image_id))
-            self.image_id.blockSignals(False)
+        self._wanted = image_id
+        self.load_choices()
+
+    def _task(self) -> str:
+        return self.config_source().get("task", "classification") if self.config_source \
+            else "classification"
+
+    def load_choices(self) -> None:
+        """List the images to preview for the current task (in a worker)."""
+        if self.project is None:
+            self.image_choice.clear()
+            self._choices_task = None
+            return
+        self._choices_task = self._task()
+        self.workers.submit(_choices_job, self.project, self._choices_task,
+                            key="augment_choices", on_result=self._fill_choices,
+                            on_error=lambda exc: self.status.setText(f"No preview: {exc}"))
+
+    def _fill_choices(self, found) -> None:
+        choices, labelled = found
+        wanted = self._wanted if self._wanted is not None else self.current_image_id()
+        self._wanted = None
+        box = self.image_choice
+        box.blockSignals(True)
+        box.clear()
+        for image_id, name in choices:
+            box.addItem(name, image_id)
+        at = box.findData(wanted) if wanted is not None else -1
+        box.setCurrentIndex(at if at >= 0 else 0 if choices else -1)
+        box.blockSignals(False)
+        if choices and not labelled:
+            self.status.setText(f"No image has labels for {self._choices_task} yet: the "
+                                "previews show none.")
         self.schedule_preview()
+
+    def current_image_id(self) -> int | None:
+        value = self.image_choice.currentData()
+        return int(value) if value is not None else None
+
+    def select_image(self, name: str) -> bool:
+        """Preview the image called `name` (as listed); False when it is not listed."""
+        at = self.image_choice.findText(name)
+        if at >= 0:
+            self.image_choice.setCurrentIndex(at)
+        return at >= 0
 
     def schedule_preview(self) -> None:
         self.debounce.start()
@@ -211,11 +268,17 @@ class AugmentPanel(QWidget):
             return
         cfg = self.config_source()
         task = cfg.get("task", "classification")
+        if task != self._choices_task:  # another task labels other images
+            self.load_choices()
+            return
+        image_id = self.current_image_id()
+        if image_id is None:
+            return
         classes = self.project.classes()
         self.status.setText("Drawing...")
         size = cfg.get("image_size")
         self.workers.submit(
-            _preview_job, cfg.get("augment"), self.project, int(self.image_id.value()),
+            _preview_job, cfg.get("augment"), self.project, image_id,
             self.seed, task, size if isinstance(size, int) and 8 <= size <= 1024 else None,
             [c.id for c in classes], [_rgb(c.color) for c in classes], [c.name for c in classes],
             with_token=True, key="augment_preview", on_result=self._show,
