@@ -80,7 +80,7 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     result = dict(meter.report())
     result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
                   notes=capacity_notes(result, model.roi_heads.detections_per_img,
-                                       int(cfg["detection"]["max_detections"])))
+                                       int(cfg.detection.max_detections)))
     return result
 
 

@@ -1,0 +1,83 @@
+"""The instance U-Net (foreground, touching borders, distance; seeded watershed) through
+the one detection path: registry, config, fit, validation, tiled evaluation, predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from testutil import add_toy_objects
+
+from studio.core.errors import ConfigError
+from studio.ml.config import validate_config
+from studio.ml.evaluation import evaluate_run
+from studio.ml.fit import fit
+from studio.ml.models.registry import build_model, list_models
+from studio.ml.predict import predict
+
+TINY = {"task": "instance", "model": "unet_instances", "epochs": 2, "image_size": 48,
+        "batch_size": 2, "resize_policy": "crop",
+        "model_options": {"depth": 2, "width": 8}}
+
+
+def _target(masks: torch.Tensor, labels) -> dict:
+    return {"masks": masks, "labels": torch.tensor(labels), "boxes": torch.zeros(len(labels), 4)}
+
+
+def test_listed_for_instance_with_a_description():
+    spec = {s.name: s for s in list_models("instance")}["unet_instances"]
+    assert "watershed" in spec.description and spec.task == "instance"
+
+
+def test_losses_by_name_and_detections_like_torchvision():
+    model = build_model("unet_instances", 2, 3, options={"depth": 2, "width": 8})
+    masks = torch.zeros(2, 40, 40, dtype=torch.uint8)
+    masks[0, 4:14, 4:14] = 1
+    masks[1, 4:14, 14:24] = 1  # touching the first
+    model.train()
+    losses = model([torch.rand(3, 40, 40), torch.rand(3, 32, 36)],
+                   [_target(masks, [1, 2]), _target(masks[:0, :32, :36], [])])
+    assert set(losses) == {"loss_foreground", "loss_boundary", "loss_distance", "loss_class"}
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        out = model([torch.rand(3, 40, 40)])[0]
+    assert set(out) == {"boxes", "labels", "scores", "masks"}
+    assert out["masks"].shape[1:] == (1, 40, 40)
+    with pytest.raises(ValueError, match="targets"):
+        model.train()
+        model([torch.rand(3, 40, 40)])
+
+
+def test_split_thresholds_live_on_the_heads():
+    model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4,
+                                                        "seed_threshold": 0.3})
+    assert model.roi_heads.seed_threshold == 0.3
+    assert model.roi_heads.detections_per_img == 500
+
+
+@pytest.mark.parametrize("options, path", [
+    ({"seed_threshold": 1.5}, "model_options.seed_threshold"),
+    ({"min_area": 0}, "model_options.min_area"),
+    ({"boundary_weight": -1}, "model_options.boundary_weight"),
+])
+def test_bad_split_options_are_refused_by_path(options, path):
+    with pytest.raises(ConfigError) as info:
+        validate_config({**TINY, "model_options": options})
+    assert info.value.path == path
+
+
+def test_fit_evaluate_predict(project, tmp_path, torch_one_thread):
+    ids = add_toy_objects(project, tmp_path / "img", ["train"] * 4 + ["val"] * 2, size=64)
+    torch.manual_seed(0)
+    result = fit(project, dict(TINY))
+    assert result.status == "finished" and result.checkpoints["best"]
+    assert "mask_map50" in result.history[-1]
+    metrics = evaluate_run(project, result.run_id, "val")
+    assert {"box", "mask"} <= set(metrics) and metrics["notes"] == []
+    assert 0.0 <= metrics["mask"]["map50"] <= 1.0
+    dets = predict(project, result.run_id, [ids[0]])
+    assert len(dets) == 1 and dets[0].masks is not None
+    assert dets[0].masks.shape[1:] == (64, 64)
+    assert np.all((dets[0].scores >= 0) & (dets[0].scores <= 1))
