@@ -60,7 +60,12 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     model.eval()
     out = Path(out_path).expanduser().resolve()
     size, channels = meta["image_size"], meta["channels"]
-    detector = meta["task"] in DETECTION_TASKS
+    # a per-pixel instance model (studio.ml.models.unet_instances) exports its network;
+    # the sidecar says how its maps split into objects
+    split = model.split_info() if hasattr(model, "split_info") else None
+    if split is not None:
+        model = model.net
+    detector = meta["task"] in DETECTION_TASKS and split is None
     if not detector:
         gen = torch.Generator().manual_seed(0)
         example = torch.randn(1, channels, size, size, generator=gen)
@@ -78,6 +83,8 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
                      "1]), scores" + (", masks (N x 1 x H x W probabilities)"
                                       if meta["task"] == "instance" else ""),
                      "detection": meta["config"]["detection"]})
+    if split is not None:
+        info.update(split, detection=meta["config"]["detection"])
     if out.is_dir():
         raise ExportError(f"Cannot write the model to {out}: it is a folder; give a file name "
                           f"(e.g. {out / ('model.onnx' if fmt == 'onnx' else 'model.pt')}).")
@@ -92,7 +99,8 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
             elif fmt == "torchscript":
                 _torchscript(model, example, probe, expected, tmp)
             else:
-                _onnx(model, example, probe, expected, tmp, meta["task"])
+                _onnx(model, example, probe, expected, tmp,
+                      "semantic" if split is not None else meta["task"])
         atomic_write_text(sidecar, json.dumps(info, indent=2))
     except OSError as exc:
         for path, existed in had.items():

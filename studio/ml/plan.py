@@ -356,13 +356,17 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
 
 
 def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
-    """Detection and instance segmentation: their default config, which is made for a CPU,
-    or on a GPU the task's GPU defaults."""
+    """Detection and instance segmentation: the instance U-Net for small crowded objects
+    (`studio.ml.plan_instance`), else the task's default config, which is made for a CPU,
+    or on a GPU the task's GPU defaults; then as many detections per image as the data
+    needs."""
     from studio.ml.config import default_config, recommended_variant
+    from studio.ml.plan_instance import choose_instance_method, detection_capacity
 
     task = fp["task"]
-    _detection_capacity(cfg, fp, reasons)
-    if _on_gpu(fp):
+    if task == "instance" and choose_instance_method(cfg, fp, reasons):
+        pass
+    elif _on_gpu(fp):
         # the GPU variant of the task's defaults (studio.ml.config.defaults)
         gpu = default_config(task, recommended_variant(fp["device"]["type"]))
         cfg.update({k: v for k, v in gpu.items() if k not in ("device", "splits")})
@@ -371,32 +375,10 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
         if _weights_cached(cfg["model"]):
             cfg["pretrained"] = "coco"
             reasons["pretrained"] = "coco: the COCO weights are in the local torch cache."
-        return
-    reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
-                        f"{_device_text(fp)}.")
-
-
-CAPACITY_MARGIN = 1.5  # detections a model may return: the most objects seen, and half again
-CAPACITY_STEP = 50
-
-
-def _detection_capacity(cfg: dict, fp: dict, reasons: dict) -> None:
-    """Let the model return (and prediction keep) as many objects per image as the data
-    holds: the most objects in one training or validation image, with a margin for
-    held-out images denser still (DSB 2018 holds 311 nuclei in one test image)."""
-    stats = fp.get("object_stats") or {}
-    most = int(stats.get("per_image_max", 0))
-    need = int(math.ceil(most * CAPACITY_MARGIN / CAPACITY_STEP) * CAPACITY_STEP)
-    options = cfg.setdefault("model_options", {})
-    current = int(options.get("detections_per_image", 100))
-    if need <= current:
-        return
-    options["detections_per_image"] = need
-    cfg["detection"]["max_detections"] = max(int(cfg["detection"]["max_detections"]), need)
-    why = (f"{need}: one image holds {most} objects; the model may return half as many "
-           f"again (the default {current} would drop objects of crowded images).")
-    reasons["model_options.detections_per_image"] = why
-    reasons["detection.max_detections"] = why
+    elif "model" not in reasons:
+        reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
+                            f"{_device_text(fp)}.")
+    detection_capacity(cfg, fp, reasons)
 
 
 # --- selection and augmentation --------------------------------------------------------------

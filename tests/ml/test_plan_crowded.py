@@ -56,12 +56,41 @@ def test_object_stats_counts_sizes_and_touching(project, tmp_path):
 def test_plan_lets_the_model_return_every_object(project, tmp_path):
     add_crowd(project, tmp_path, "train", 300, touching=False)
     add_crowd(project, tmp_path, "val", 20, touching=False, seed=1)
-    plan = recommend(project, "instance", device="cpu")
-    cfg = plan.config
+    plan = recommend(project, "detection", device="cpu")
+    cfg = plan.config.to_dict() if hasattr(plan.config, "to_dict") else plan.config
     assert cfg["model_options"]["detections_per_image"] == 450  # 300 x 1.5
     assert cfg["detection"]["max_detections"] == 450
     assert "300 objects" in plan.reasons["model_options.detections_per_image"]
     assert plan.fingerprint["object_stats"]["per_image_max"] == 300
+
+
+def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
+    add_crowd(project, tmp_path, "train", 120, touching=True)
+    add_crowd(project, tmp_path, "train", 80, touching=False, seed=1)
+    add_crowd(project, tmp_path, "val", 40, touching=True, seed=2)
+    plan = recommend(project, "instance", device="cpu")
+    cfg = plan.config.to_dict() if hasattr(plan.config, "to_dict") else plan.config
+    assert cfg["model"] == "unet_instances" and cfg["resize_policy"] == "crop"
+    assert "anchor_sizes" not in cfg["model_options"]  # Mask R-CNN's options left behind
+    reason = plan.reasons["model"]
+    assert reason.startswith("unet_instances: objects are 7 px across") and "touch" in reason
+
+
+def test_large_sparse_objects_keep_mask_rcnn(project, tmp_path):
+    from studio.ml.plan_instance import prefers_unet
+
+    for i, split in enumerate(["train", "train", "val"]):
+        path = write_png(tmp_path / f"big{i}.png", np.zeros((200, 200, 3), np.uint8))
+        image_id, _ = project.add_image(path, split=split)
+        cls = project.get_or_add_class("cell")
+        project.add_annotations([dict(image_id=image_id, class_id=cls, kind="mask",
+                                      geometry=MaskGeom(10 + 90 * k, 20, np.ones((80, 80), bool)),
+                                      source="manual") for k in range(2)])
+    plan = recommend(project, "instance", device="cpu")
+    cfg = plan.config.to_dict() if hasattr(plan.config, "to_dict") else plan.config
+    assert cfg["model"].startswith("maskrcnn")
+    assert "90 px across" in plan.reasons["model"]
+    assert not prefers_unet(plan.fingerprint["object_stats"])
 
 
 def test_plan_keeps_the_default_for_sparse_images(project, tmp_path):

@@ -81,3 +81,19 @@ def test_fit_evaluate_predict(project, tmp_path, torch_one_thread):
     assert len(dets) == 1 and dets[0].masks is not None
     assert dets[0].masks.shape[1:] == (64, 64)
     assert np.all((dets[0].scores >= 0) & (dets[0].scores <= 1))
+
+
+def test_export_writes_the_network_and_how_to_split(project, tmp_path, torch_one_thread):
+    import json
+
+    from studio.ml.export import export_model
+
+    add_toy_objects(project, tmp_path / "img", ["train"] * 2 + ["val"], size=64)
+    result = fit(project, {**TINY, "epochs": 1})
+    path = export_model(project, result.run_id, "torchscript", tmp_path / "m.pt")
+    scripted = torch.jit.load(str(path))
+    maps = scripted(torch.zeros(1, 3, 48, 48))
+    assert maps.shape == (1, 3 + 2, 48, 48)  # two classes: their logits follow the maps
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert info["task"] == "instance" and info["split"]["seed_threshold"] == 0.5
+    assert "distance" in info["output"]

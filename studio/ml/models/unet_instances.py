@@ -158,6 +158,19 @@ class UNetInstances(nn.Module):
                 out["loss_class"] = raw[:, MAPS:].sum() * 0.0
         return out
 
+    def split_info(self) -> dict[str, Any]:
+        """What an exported copy of ``net`` needs to give the same objects: the meaning of
+        its output channels and the split's parameters."""
+        heads = self.roi_heads
+        return {"output": "logits N x C x H x W: channel 0 foreground, 1 touching border, "
+                          "2 distance to the edge (each through a sigmoid: 0..1)"
+                          + (", 3.. class logits" if self.num_classes > 1 else ""),
+                "split": {"method": "seeded watershed on the distance map (seeds: distance "
+                                    "> seed_threshold off the border; grown over foreground "
+                                    "> mask_threshold; objects under min_area dropped)",
+                          "seed_threshold": heads.seed_threshold,
+                          "mask_threshold": heads.mask_threshold, "min_area": heads.min_area}}
+
     # --- prediction ---------------------------------------------------------------------
     def probabilities(self, raw: torch.Tensor) -> dict[str, np.ndarray]:
         """One image's raw (C, H, W) output as numpy maps: foreground, boundary, distance
