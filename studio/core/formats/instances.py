@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -401,3 +402,52 @@ def export_instances(project, out_dir: Path, split: str | None = None,
         report.skip("image tags", f"{tags} image-level tags have no form in instance masks; "
                                   "not written")
     return report
+
+
+# --- what an import of label images would take (the import dialog's preview) --------------
+@dataclass
+class LabelLayout:
+    """The image folder and label folder an import would pair, why, the first pair, how
+    many pair, and whether the label values look like instance ids (1..k per image)."""
+
+    image_dir: Path
+    label_dir: Path
+    why: str
+    pairs: int
+    first: tuple[Path, Path] | None
+    instance_ids: bool
+
+
+def describe_label_layout(source: Path, images_dir: Path | None = None,
+                          sample: int = 8) -> LabelLayout | None:
+    """What `import_instances` / the masks import would pair for `source` (and the images
+    folder, when given): None when no label images pair with images there."""
+    from studio.core.formats.labelimages import looks_like_instance_ids
+
+    source = Path(source)
+    if not source.is_dir():
+        return None
+    if images_dir is not None:
+        found = None
+        for label_dir in (find_subfolder(source, MASK_DIRS), source):
+            if label_dir is not None and _paired(Path(images_dir), label_dir):
+                found = (Path(images_dir), label_dir, "the folders given")
+                break
+    else:
+        image_dir, label_dir = find_subfolder(source, IMAGE_DIRS), find_subfolder(source,
+                                                                                  MASK_DIRS)
+        found = ((image_dir, label_dir, "their usual names") if image_dir and label_dir
+                 and _paired(image_dir, label_dir) else find_label_folders(source))
+    if found is None:
+        return None
+    image_dir, label_dir, why = found
+    pairs = [(i, m) for i, m in pair_label_images(image_files(image_dir), image_dir,
+                                                  label_dir)[0] if m is not None]
+    labels = []
+    for _image, label in pairs[:sample]:
+        try:
+            labels.append(read_label_image(label))
+        except ImageError:
+            continue
+    return LabelLayout(image_dir, label_dir, why, len(pairs), pairs[0] if pairs else None,
+                       looks_like_instance_ids(labels))

@@ -177,3 +177,19 @@ def test_classes_spread_over_many_blobs_are_not_taken_for_ids():
                 label[2 + 12 * j: 8 + 12 * j, 2 + 9 * i: 8 + 9 * i] = i + 1
         labels.append(label)
     assert instance_id_counts(labels) is None and not looks_like_instance_ids(labels)
+
+
+def test_layout_description_for_the_import_dialog(tmp_path):
+    from studio.core.formats.instances import describe_label_layout
+
+    build(tmp_path / "ds", "Photos", "Annot", DATA)
+    layout = describe_label_layout(tmp_path / "ds")
+    assert (layout.image_dir.name, layout.label_dir.name) == ("Photos", "Annot")
+    assert layout.pairs == 3 and layout.instance_ids
+    assert layout.first[0].name == "a.png" and layout.first[1].name == "a_mask.png"
+    given = describe_label_layout(tmp_path / "ds" / "Annot", tmp_path / "ds" / "Photos")
+    assert given.why == "the folders given" and given.pairs == 3
+    assert describe_label_layout(tmp_path / "ds" / "Photos" / "a.png") is None
+    semantic = tmp_path / "sem"
+    build(semantic, "images", "masks", {"x": (2, ()), "y": (2, ())}, label_name="{}.png")
+    assert describe_label_layout(semantic).instance_ids is False
