@@ -81,6 +81,15 @@ def test_fit_evaluate_predict(project, tmp_path, torch_one_thread):
     assert len(dets) == 1 and dets[0].masks is not None
     assert dets[0].masks.shape[1:] == (64, 64)
     assert np.all((dets[0].scores >= 0) & (dets[0].scores <= 1))
+    # Inspect: the raw objects once, the score slider filters them as for Mask R-CNN
+    from studio.ml.inspect.detections import DetectionParams, open_detection_session
+
+    session = open_detection_session(project, result.run_id, "val", device="cpu")
+    image_id = session.evaluated[0]
+    loose = session.image_result(image_id, DetectionParams(score=0.0))
+    strict = session.image_result(image_id, DetectionParams(score=0.99))
+    assert len(strict.kept_objects()) <= len(loose.kept_objects())
+    assert set(strict.kept_objects()) <= set(loose.kept_objects())
 
 
 def test_export_writes_the_network_and_how_to_split(project, tmp_path, torch_one_thread):
