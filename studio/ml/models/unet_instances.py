@@ -4,7 +4,7 @@ to the edge, split into objects by a seeded watershed (`studio.ml.instance_split
 It speaks the torchvision detection API so that the one detection path trains,
 validates, tiles, evaluates and predicts it unchanged: ``model(images, targets)`` in
 training mode returns its losses by name, ``model(images)`` in eval mode a list of
-{"boxes", "labels", "scores", "masks" (N, 1, H, W)} per image, and ``model.roi_heads``
+{"boxes", "labels", "scores", "masks" (N, 1, H, W) bool} per image, and ``model.roi_heads``
 holds the thresholds that path sets (``score_thresh``, ``nms_thresh``,
 ``detections_per_img``) and the split's own ``seed_threshold``.
 
@@ -181,6 +181,29 @@ class UNetInstances(nn.Module):
             out["classes"] = raw[MAPS:].argmax(0).detach().cpu().numpy()
         return out
 
+    def detect_tiled(self, image: torch.Tensor, window: int, ys: list[int], xs: list[int],
+                     bump: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Detections of one large (C, H, W) image: the maps predicted window by window
+        at the corners `ys` x `xs` (each window padded to `window`), blended with the
+        (window, window) weights `bump`, split once, so no object is cut at a window's
+        edge. (`studio.ml.detection.predict.detect` gives the corners and weights.)"""
+        _, height, width = image.shape
+        bump = bump.to(image.device)
+        total = weight = None
+        for y0 in ys:
+            for x0 in xs:
+                tile = image[:, y0:y0 + window, x0:x0 + window]
+                th, tw = tile.shape[-2:]
+                tile = F.pad(tile, (0, window - tw, 0, window - th))
+                raw = self.net(tile[None])[0, :, :th, :tw]
+                if total is None:
+                    total = raw.new_zeros((raw.shape[0], height, width))
+                    weight = raw.new_zeros((height, width))
+                w = bump[:th, :tw]
+                total[:, y0:y0 + th, x0:x0 + tw] += raw * w
+                weight[y0:y0 + th, x0:x0 + tw] += w
+        return self.split(total / weight)
+
     def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         """Detections of one image from its raw output, as the heads' thresholds say."""
         heads = self.roi_heads
@@ -194,7 +217,7 @@ class UNetInstances(nn.Module):
         return {"boxes": torch.from_numpy(found["boxes"][keep]).to(dev),
                 "labels": torch.from_numpy(found["labels"][keep]).to(dev),
                 "scores": torch.from_numpy(found["scores"][keep]).to(dev),
-                "masks": torch.from_numpy(found["masks"][keep][:, None]).to(dev).float()}
+                "masks": torch.from_numpy(found["masks"][keep][:, None]).to(dev)}
 
 
 def build_unet_instances(num_classes: int, in_channels: int, options: dict[str, Any],
