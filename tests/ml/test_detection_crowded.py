@@ -59,3 +59,14 @@ def test_sparse_images_keep_the_coco_default():
     figures = _meter(20, 20).report()["box"]
     assert figures["max_dets"] == COCO_MAX_DETS and figures["most_objects"] == 20
     assert figures["map50"] == figures["map50_100"] == pytest.approx(1.0)
+
+
+def test_capacity_notes_say_when_an_image_holds_more_than_the_model_returns():
+    from studio.ml.detection.metrics import capacity_notes
+
+    report = _meter(250, 200).report()
+    notes = capacity_notes(report, model_limit=200, predict_limit=100)
+    assert len(notes) == 2
+    assert "holds 250 objects" in notes[0] and "detections_per_image" in notes[0]
+    assert "detection.max_detections" in notes[1]
+    assert capacity_notes(report, model_limit=300, predict_limit=300) == []
