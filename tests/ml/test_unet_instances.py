@@ -135,3 +135,16 @@ def test_tiled_prediction_stitches_maps_and_splits_once():
     assert tiled["masks"].dtype == torch.bool and tiled["masks"].shape == (5, 1, 90, 120)
     found = sorted(int(m.sum()) for m in tiled["masks"])
     assert found == [196] * 5
+
+
+def test_switching_to_the_instance_unet_gives_its_own_bounded_options():
+    from studio.ml.config import apply_model_options, config_fields, default_config
+
+    cfg = apply_model_options(default_config("instance"), "unet_instances")
+    assert "anchor_sizes" not in cfg["model_options"]
+    specs = {s.path: s for s in config_fields("instance", cfg)}
+    assert specs["model_options.seed_threshold"].maximum == 1.0
+    assert specs["model_options.depth"].maximum == 6
+    with pytest.raises(ConfigError) as info:
+        validate_config({**cfg, "model_options": {"depth": 7}})
+    assert info.value.path == "model_options.depth"

@@ -88,6 +88,7 @@ _OPTIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
 # model -> option -> FieldSpec keyword arguments that differ from _OPTIONS
 _MODEL_BOUNDS: dict[str, dict[str, dict[str, Any]]] = {
     "unet": {"depth": {"maximum": 6}, "width": {"minimum": 4, "maximum": 256}},
+    "unet_instances": {"depth": {"maximum": 6}, "width": {"minimum": 4, "maximum": 256}},
 }
 
 
