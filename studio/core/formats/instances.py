@@ -58,6 +58,8 @@ from studio.core.formats.labelimages import (
     count_parts,
     find_subfolder,
     image_files,
+    image_key,
+    index_label_images,
     objects_by_value,
     pair_label_images,
     read_label_image,
@@ -243,12 +245,15 @@ def find_label_folders(source: Path) -> tuple[Path, Path, str] | None:
         return None
     folders = [p for p in sorted(source.iterdir())
                if p.is_dir() and not p.name.startswith(".")][:MAX_FOLDERS]
-    folders = [p for p in folders if image_files(p)]
+    files = {p: image_files(p) for p in folders}
+    folders = [p for p in folders if files[p]]
+    indexes = {p: index_label_images(p) for p in folders}  # each folder listed once
     scored = []
     for a in folders:
+        keys = [image_key(f, a) for f in files[a]]
         for b in folders:
             if a != b and a not in b.parents and b not in a.parents:
-                n = _paired(a, b)
+                n = sum(k in indexes[b] for k in keys)
                 if n:
                     scored.append((n, a, b))
     if not scored:
