@@ -135,6 +135,7 @@ def main() -> int:
     threading.Thread(target=watch_stdin, daemon=True).start()
     writer = EventWriter(events_out)
     from studio.core.project import Project
+    from studio.ml.config import HardwareConfig
     from studio.ml.fit import fit
 
     try:
@@ -144,7 +145,7 @@ def main() -> int:
                          resume=job.get("resume"))
             if job.get("report") and result.status == "finished" and not stop.is_set():
                 report(project, result.run_id, str(job["report"]),
-                       str(job["config"].get("device", "auto")), writer, stop)
+                       str(job["config"].get("device", HardwareConfig.device)), writer, stop)
         finally:
             project.close()
     except BaseException as exc:  # reported to the parent, which shows it
