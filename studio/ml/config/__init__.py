@@ -80,13 +80,13 @@ def config_fields(task: str, config: dict | None = None) -> list[FieldSpec]:
         "class per pixel (semantic), boxes (detection) or masks per object (instance).",
         choices=TASKS, label="Task")]
     model = (config or {}).get("model") or field_default(task, "model", overrides=overrides)
-    for _attr, f in schema_fields(task):
+    for attr, f in schema_fields(task):
         spec = f.metadata["spec"]
         if spec.path == "model_options":
             out += model_option_fields(task, model)
             continue
         default = field_default(task, spec.path, overrides=overrides)
-        out.append(task_spec(f, task, default))
+        out.append(task_spec(f, task, default, attr))
     out += augment_specs(default_augment(task))
     return out
 
