@@ -54,11 +54,15 @@ from studio.ml.config.schema import (
     schema_fields,
     task_spec,
 )
-from studio.ml.config.validate import check_project, validate_config
+from studio.ml.config.validate import (
+    DETECTION_UNSUPPORTED_AUGMENT,
+    check_project,
+    validate_config,
+)
 from studio.ml.tasks import TASKS
 
 __all__ = [
-    "LOSS_NAMES", "METRICS", "OPTIMIZERS", "RESUME_OVERRIDES", "SCHEDULERS", "VARIANTS",
+    "DETECTION_UNSUPPORTED_AUGMENT", "LOSS_NAMES", "METRICS", "OPTIMIZERS", "RESUME_OVERRIDES", "SCHEDULERS", "VARIANTS",
     "DataConfig", "DetectionConfig", "EarlyStoppingConfig", "FieldSpec", "HardwareConfig",
     "LossConfig", "ModelConfig", "OptimizerConfig", "RunConfig", "ScheduleConfig",
     "TrainingConfig", "apply_model_options", "get_path", "check_project", "check_value",
