@@ -6,8 +6,8 @@ folder (a person's own settings and recent projects are never read or changed), 
 walks through it the way a person would: the start page, the Label workspace with an
 image and its objects, the Train workspace with a tiny run trained to the end in a child
 process (the Live curves and the Summary), and the Inspect workspace with that run open
-and its overlays. Each picture is saved under docs/images/ as a palette PNG (a few tens
-of KB), at 1366 x 768 (a laptop) and one at 1920 x 1080.
+and its overlays. Each picture is saved under docs/images/ as a palette PNG (at most
+200 KB), at 1366 x 768 (a laptop) and one (Inspect) at 1920 x 1080.
 
     QT_QPA_PLATFORM=offscreen python docs/screenshots.py [--out docs/images] [--only NAME...]
 
@@ -46,13 +46,18 @@ ENCODINGS = ((1, 256), (1, 128), (1, 64), (1, 32), (0.8, 64), (0.8, 32), (0.6, 3
 SHOTS = {
     "start": "the start page of a first start",
     "label": "the Label workspace: an image of the sample with its objects",
-    "label-1080": "the Label workspace at 1920 x 1080",
     "train-live": "the Train workspace after a tiny run: the Live curves",
     "train-summary": "the Train workspace: the run's Summary",
     "train-history": "the Train workspace: the History of runs",
     "inspect": "the Inspect workspace with the run open: difference overlay",
     "inspect-split": "the Inspect workspace: labels and post-processed prediction, split view",
+    "inspect-1080": "the Inspect workspace at 1920 x 1080: prediction and cleaned side by side",
 }
+NEED_RUN = ("train-live", "train-summary", "train-history", "inspect", "inspect-split",
+            "inspect-1080")
+# the cleaning steps the Inspect pictures tick (op -> settings)
+CLEANING = {"components": {"enabled": True, "min_size": 64},
+            "fill_holes": {"enabled": True, "max_area": 64}}
 
 
 class ShotError(RuntimeError):
@@ -197,7 +202,9 @@ class Walk:
         train.result_tabs.setCurrentIndex(2)  # History
         self.shoot("train-history")
 
-    def inspect(self) -> None:
+    def open_in_inspect(self):
+        """Switch to Inspect and open the tiny run on the validation split; returns the
+        workspace once the predictions and the split's readouts are in."""
         window = self.window
         window.workspaces.switch_to("inspect")
         inspect = window.inspect.build()
@@ -208,6 +215,28 @@ class Walk:
         inspect.run_bar.open.click()
         self.wait_for(lambda: inspect.result is not None, "the run's first prediction", 120)
         self.wait_for(lambda: not inspect.pool.busy, "the split's readouts", 120)
+        return inspect
+
+    def clean(self, inspect) -> None:
+        """Turn on cleaning steps, as a person would tick them: small specks removed and
+        small holes filled; the readouts then show before and after."""
+        recipe = inspect.recipe_panel.recipe()
+        for step in recipe["steps"]:
+            step.update(CLEANING.get(step["op"], {}))
+        inspect.recipe_panel.set_recipe(recipe)
+        self.settle(1.0)
+        self.wait_for(lambda: not inspect.pool.busy, "the cleaned masks", 120)
+        ops = [step["op"] for step in recipe["steps"]]
+        group = inspect.recipe_panel.step_group(ops.index("components"))
+        scroll = group.parentWidget()
+        while scroll is not None and not hasattr(scroll, "ensureWidgetVisible"):
+            scroll = scroll.parentWidget()
+        if scroll is not None:  # the ticked steps in view
+            scroll.ensureWidgetVisible(group, 0, 0)
+
+    def inspect(self) -> None:
+        inspect = self.open_in_inspect()
+        self.clean(inspect)
         bar = inspect.view_bar
         bar.first.setCurrentIndex(bar.first.findData("diff_post"))
         self.wait_for(lambda: not inspect.pool.busy, "the difference overlay", 60)
@@ -217,6 +246,19 @@ class Walk:
         bar.mode.setCurrentIndex(bar.mode.findData("split"))
         self.wait_for(lambda: not inspect.pool.busy, "the split view", 60)
         self.shoot("inspect-split")
+
+    def inspect_desktop(self, project: Path) -> None:
+        if not self.window.open_project(project):
+            raise ShotError("the window did not open the sample project again")
+        inspect = self.open_in_inspect()
+        self.clean(inspect)
+        bar = inspect.view_bar
+        bar.first.setCurrentIndex(bar.first.findData("pred"))
+        bar.second.setCurrentIndex(bar.second.findData("post"))
+        bar.mode.setCurrentIndex(bar.mode.findData("side"))
+        self.wait_for(lambda: not inspect.pool.busy, "the side-by-side view", 60)
+        self.window.statusBar().clearMessage()
+        self.shoot("inspect-1080")
 
     def close_window(self) -> None:
         if self.window is None:
@@ -233,15 +275,14 @@ class Walk:
             self.open_window(LAPTOP)
             self.shoot("start")
             self.label(project)
-            if any(self.wanted(n) for n in ("train-live", "train-summary", "train-history",
-                                            "inspect", "inspect-split")):
+            if any(self.wanted(n) for n in NEED_RUN):
                 self.train()
                 if self.wanted("inspect") or self.wanted("inspect-split"):
                     self.inspect()
             self.close_window()
-            if self.wanted("label-1080"):
+            if self.wanted("inspect-1080"):
                 self.open_window(DESKTOP)
-                self.label(project, "label-1080")
+                self.inspect_desktop(project)
                 self.close_window()
         finally:
             self.close_window()
