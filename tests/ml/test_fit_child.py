@@ -94,3 +94,12 @@ def test_events_to_a_reader_that_is_gone_are_dropped():
     writer.on_batch({"epoch": 1})  # no exception reaches the training loop
     writer.on_log("still here")
     assert writer.broken and gone
+
+
+def test_a_config_error_crosses_the_process_boundary_with_its_field_path():
+    from studio.core.errors import ConfigError, ImageMissingError
+    from studio.ml.fit_child import describe_error
+
+    told = describe_error(ConfigError("'optimizer.lr' must be a number", path="optimizer.lr"))
+    assert told["type"] == "ConfigError" and told["path"] == "optimizer.lr"
+    assert describe_error(ImageMissingError("gone", "/x.png"))["path"] is None  # a file

@@ -58,9 +58,7 @@ def _check_keys(cfg: dict, task: str) -> None:
                      "`studio-cli train --print-default-config`")
             raise ConfigError(f"Unknown config option '{key}' for {task} ({where}).",
                               path=str(key))
-    for section in sections:
-        if section not in cfg:
-            continue
+    for section in [k for k in cfg if k in sections]:  # the first problem in file order
         check_section(cfg[section], section)
         for key in cfg[section]:
             if f"{section}.{key}" not in paths:
