@@ -70,16 +70,17 @@ def choose_instance_method(cfg: dict, fp: dict, reasons: dict) -> bool:
                                 "for small crowded ones).")
         return False
     cfg.update(apply_model_options(cfg, "unet_instances"))
-    cfg.update(image_size=256, resize_policy="crop", batch_size=4, samples_per_image=4,
+    batch, crops = 4, 4
+    cfg.update(image_size=256, resize_policy="crop", batch_size=batch, samples_per_image=crops,
                val_every=2)
     n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
-    steps = max(1, math.ceil(n_train * 4 / 4))
+    steps = max(1, math.ceil(n_train * crops / batch))
     cfg["epochs"] = max(10, min(100, math.ceil(UNET_STEPS / steps)))
     reasons["model"] = (f"unet_instances: {_facts(stats)}. A U-Net predicting foreground, "
                         "touching borders and distance, split by a seeded watershed, "
                         "separates small touching objects where a box detector's boxes "
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "
                         "trains fast on a CPU.")
-    reasons["epochs"] = (f"{cfg['epochs']}: about {UNET_STEPS} steps of 4 crops of 256 px "
-                         f"({steps} steps per epoch).")
+    reasons["epochs"] = (f"{cfg['epochs']}: about {UNET_STEPS} steps of {batch} crops of "
+                         f"256 px ({crops} crops per image, {steps} steps per epoch).")
     return True
