@@ -31,14 +31,17 @@ def detection_capacity(cfg: dict, fp: dict, reasons: dict) -> None:
     need = int(math.ceil(most * CAPACITY_MARGIN / CAPACITY_STEP) * CAPACITY_STEP)
     options = cfg.setdefault("model_options", {})
     current = int(options.get("detections_per_image", 100))
-    if need <= current:
-        return
-    options["detections_per_image"] = need
-    cfg["detection"]["max_detections"] = max(int(cfg["detection"]["max_detections"]), need)
-    why = (f"{need}: one image holds {most} objects; the model may return half as many "
-           f"again (the default {current} would drop objects of crowded images).")
-    reasons["model_options.detections_per_image"] = why
-    reasons["detection.max_detections"] = why
+    if need > current:
+        options["detections_per_image"] = need
+        reasons["model_options.detections_per_image"] = (
+            f"{need}: one image holds {most} objects; the model may return half as many "
+            f"again (the default {current} would drop objects of crowded images).")
+    kept = int(cfg["detection"]["max_detections"])
+    if need > kept:
+        cfg["detection"]["max_detections"] = need
+        reasons["detection.max_detections"] = (
+            f"{need}: one image holds {most} objects; prediction keeps half as many again "
+            f"(the default {kept} would drop objects of crowded images).")
 
 
 def _facts(stats: dict) -> str:

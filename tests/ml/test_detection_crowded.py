@@ -70,3 +70,20 @@ def test_capacity_notes_say_when_an_image_holds_more_than_the_model_returns():
     assert "holds 250 objects" in notes[0] and "detections_per_image" in notes[0]
     assert "detection.max_detections" in notes[1]
     assert capacity_notes(report, model_limit=300, predict_limit=300) == []
+
+
+def test_max_dets_comes_from_the_data_not_the_model():
+    """A model returning more detections than the most crowded image holds is cut at that
+    count, as every other model is: the measurement does not depend on the model."""
+    n = 120
+    boxes = _grid(n)
+    extra = _grid(80) + 3.0  # misplaced, low-scoring
+    target = {"boxes": boxes, "labels": torch.ones(n, dtype=torch.int64),
+              "size": torch.tensor([200, 200])}
+    out = {"boxes": torch.cat([boxes, extra]), "labels": torch.ones(n + 80, dtype=torch.int64),
+           "scores": torch.cat([torch.linspace(0.99, 0.5, n), torch.full((80,), 0.1)])}
+    meter = DetectionMeter(1, ["nucleus"])
+    meter.update([out], [target])
+    figures = meter.report()["box"]
+    assert figures["max_dets"] == n and figures["most_objects"] == n
+    assert figures["map50"] == pytest.approx(1.0)

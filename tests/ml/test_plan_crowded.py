@@ -72,6 +72,10 @@ def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
     cfg = plan.config.to_dict() if hasattr(plan.config, "to_dict") else plan.config
     assert cfg["model"] == "unet_instances" and cfg["resize_policy"] == "crop"
     assert "anchor_sizes" not in cfg["model_options"]  # Mask R-CNN's options left behind
+    # 120 objects in one image: the U-Net's 500 suffice, prediction's 100 do not
+    assert cfg["model_options"]["detections_per_image"] == 500
+    assert cfg["detection"]["max_detections"] == 200
+    assert "120 objects" in plan.reasons["detection.max_detections"]
     reason = plan.reasons["model"]
     assert reason.startswith("unet_instances: objects are 7 px across") and "touch" in reason
 

@@ -11,9 +11,11 @@ recall thresholds (area "all"), for the GUI to draw. A class without ground trut
 
 Crowded images: COCOeval's default counts at most 100 detections per image, so an image
 of 311 nuclei can never reach a recall above 100/311, whatever the model finds. Here
-``max_dets`` (reported) is the larger of 100, the most objects in one evaluated image
-and the most detections the model gave for one image, and ``map``, ``map50``, ``map75``,
-``ar_max`` and the per-class figures are counted with it; ``map_100``, ``map50_100``,
+``max_dets`` (reported) is the larger of 100 and the most objects in one evaluated image
+-- a property of the data, not of the model, so two methods are measured alike (COCO AP
+is not monotone in maxDets: a model's extra low-scoring detections of one image can rank
+above true ones of another) -- and ``map``, ``map50``, ``map75``, ``ar_max`` and the
+per-class figures are counted with it; ``map_100``, ``map50_100``,
 ``map75_100`` and ``ar100`` are COCOeval's default (100 detections) beside them, for
 comparison with figures published that way. ``most_objects`` is the largest number of
 objects in one image.
@@ -123,12 +125,12 @@ def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Seq
                   max_dets: int | None = None) -> dict:
     """{"map", "map50", "map75", "ar_max", "max_dets", "map_100", "map50_100",
     "map75_100", "ar100", "most_objects", "per_class"} of ``results`` against ``gt``
-    (see the module docstring). ``max_dets`` None: enough for every object and every
-    detection of the most crowded image."""
+    (see the module docstring). ``max_dets`` None: the most objects in one image, at
+    least COCO's 100."""
     cat_ids = sorted(gt.getCatIds())
     most_objects = most_per_image(gt.dataset.get("annotations", []))
     if max_dets is None:
-        max_dets = max(COCO_MAX_DETS, most_objects, most_per_image(results))
+        max_dets = max(COCO_MAX_DETS, most_objects)
     per_class = {name: {"ap": None, "ap50": None, "ap75": None,
                         "pr_curve": {"recall": [], "precision": []}} for name in class_names}
     empty = {"map": 0.0, "map50": 0.0, "map75": 0.0, "ar_max": 0.0, "max_dets": max_dets,
