@@ -148,3 +148,49 @@ def test_switching_to_the_instance_unet_gives_its_own_bounded_options():
     with pytest.raises(ConfigError) as info:
         validate_config({**cfg, "model_options": {"depth": 7}})
     assert info.value.path == "model_options.depth"
+
+
+def test_learns_to_find_touching_discs(torch_one_thread):
+    """A few seconds of training on touching discs: the maps and the split together find
+    most objects (mask AP50 well above zero, measured by the engine's COCO evaluation)."""
+    import cv2
+
+    from studio.ml.detection.metrics import DetectionMeter
+    from studio.ml.instance_split import label_from_masks
+
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+
+    def sample():
+        discs = []
+        for _ in range(int(rng.integers(2, 5))):
+            cy, cx = (int(v) for v in rng.integers(8, 40, 2))
+            m = np.zeros((48, 48), np.uint8)
+            cv2.circle(m, (cx, cy), int(rng.integers(5, 8)), 1, -1)
+            discs.append(m.astype(bool))
+        label = label_from_masks(np.stack(discs))
+        masks = np.stack([label == k for k in range(1, int(label.max()) + 1)])
+        masks = masks[masks.reshape(len(masks), -1).any(1)]
+        image = masks.any(0) * 0.8 + rng.normal(0, 0.1, (48, 48))
+        boxes = [[x.min(), y.min(), x.max() + 1, y.max() + 1]
+                 for y, x in (np.nonzero(m) for m in masks)]
+        return (torch.from_numpy(image.astype(np.float32))[None],
+                {"masks": torch.from_numpy(masks.astype(np.uint8)),
+                 "labels": torch.ones(len(masks), dtype=torch.int64),
+                 "boxes": torch.tensor(boxes, dtype=torch.float32)})
+
+    model = build_model("unet_instances", 1, 1, options={"depth": 2, "width": 8})
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    model.train()
+    for _ in range(150):
+        batch = [sample() for _ in range(4)]
+        loss = sum(model([b[0] for b in batch], [b[1] for b in batch]).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    meter = DetectionMeter(1, ["disc"], masks=True)
+    model.eval()
+    with torch.no_grad():
+        for image, target in (sample() for _ in range(10)):
+            meter.update(model([image]), [target])
+    assert meter.report()["mask"]["map50"] > 0.4
