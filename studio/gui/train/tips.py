@@ -126,3 +126,30 @@ def tip(path: str) -> str:
         return (f"Model option '{parts[-1]}' of the chosen architecture: wider or deeper models "
                 "learn more but overfit sooner on few images.")
     return path
+
+
+LABELS: dict[str, str] = {
+    "loss.name": "Loss", "loss.class_weights": "Class weights",
+    "loss.label_smoothing": "Label smoothing", "optimizer.name": "Optimizer",
+    "optimizer.lr": "Learning rate", "optimizer.weight_decay": "Weight decay",
+    "optimizer.momentum": "Momentum", "l1": "L1", "grad_clip": "Gradient clip",
+    "scheduler.name": "Scheduler", "scheduler.warmup_epochs": "Warm-up epochs",
+    "scheduler.min_lr_factor": "Final LR factor", "scheduler.patience": "Plateau patience",
+    "samples_per_image": "Crops per image", "early_stopping.enabled": "Enabled",
+    "early_stopping.min_delta": "Min. change", "overfit_patience": "Overfit marker after",
+    "cpu_threads": "CPU threads", "amp": "Mixed precision (AMP)", "pretrained": "Weights",
+    "freeze.mode": "Freeze", "freeze.n_stages": "Stages",
+    "finetune.unfreeze_epoch": "Unfreeze at epoch",
+    "finetune.backbone_lr_factor": "Backbone LR factor", "tta": "Test-time flips (TTA)",
+    "cache_mb": "Image cache", "val_every": "Validate every",
+}
+
+
+def label_for(path: str) -> str:
+    """The label of a config path beside its editor ("scheduler.step_size" -> "Step size")."""
+    if path in LABELS:
+        return LABELS[path]
+    last = path.rsplit(".", 1)[-1]
+    if path.startswith(("augment.", "model_options.")):
+        return last  # the spec's own names (p, degrees; width, anchor_sizes)
+    return last.replace("_", " ").capitalize()

@@ -340,7 +340,7 @@ class TrainWorkspace(QWidget):
         if isinstance(exc, BaseException) and not isinstance(exc, StudioError):
             show_error(self, exc)
             return
-        path = self.form.show_error(message)
+        path = self.form.show_error(exc)
         self.controls.show_problem("" if path else message)
         if path is not None:
             self.show_setup(self.form.fields[path].row)
