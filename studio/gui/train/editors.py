@@ -256,14 +256,10 @@ def editor_for(spec) -> Any:
 def spec_tip(spec, fallback: str = "") -> str:
     """The tooltip of a field: its help, unit, bounds and what empty means."""
     parts = [spec.help or fallback]
-    lo, hi = spec.minimum, spec.maximum
     unit = f" {spec.unit}" if spec.unit else ""
-    if lo is not None and hi is not None:
-        parts.append(f"Allowed: {number_text(lo)} to {number_text(hi)}{unit}.")
-    elif lo is not None:
-        parts.append(f"At least {number_text(lo)}{unit}.")
-    elif hi is not None:
-        parts.append(f"At most {number_text(hi)}{unit}.")
+    bounds = spec.bounds_text() if hasattr(spec, "bounds_text") else _bounds(spec)
+    if bounds:
+        parts.append(f"Values {bounds}{unit}.")
     elif unit:
         parts.append(f"In {spec.unit}.")
     if spec.min_len is not None or spec.max_len is not None:
@@ -278,3 +274,12 @@ def spec_tip(spec, fallback: str = "") -> str:
     if spec.optional and spec.kind not in ("bool", "enum"):
         parts.append("Empty: none.")
     return " ".join(p for p in parts if p)
+
+
+def _bounds(spec) -> str:
+    lo, hi = spec.minimum, spec.maximum
+    if lo is not None and hi is not None:
+        return f"in [{number_text(lo)}, {number_text(hi)}]"
+    if lo is not None:
+        return f"at least {number_text(lo)}"
+    return f"at most {number_text(hi)}" if hi is not None else ""
