@@ -121,19 +121,20 @@ class ModelPanel(QWidget):
         return [*self.arch.take(fields), *options, *self.transfer.take(fields)]
 
     def _rebuild_options(self, spec) -> None:
-        """The chosen model's options, at its defaults (a new model's options replace
-        the last one's: the form writes only the fields it has)."""
-        from studio.gui.train.backend import config_fields
+        """The chosen model's option fields, holding the options the engine gives a
+        newly chosen model (`apply_model_options`: options never carry over from the
+        model chosen before)."""
+        from studio.gui.train.backend import apply_model_options, config_fields
 
-        specs = []
+        specs, options = [], {}
         if spec is not None:
             try:
                 specs = config_fields(self.task, {"task": self.task, "model": spec.name})
+                options = apply_model_options({"task": self.task}, spec.name)["model_options"]
             except ConfigError:  # a model the task does not have: the check names it
                 specs = []
         self.form.set_specs(specs, within=_is_option)
-        for path in self.form.values(PREFIX):
-            self.form.fields[PREFIX + path].present = False
+        self.form.update({OPTIONS: options})
 
     def _fill_pretrained(self, spec) -> None:
         from studio.gui.train.backend import weights_file
