@@ -281,9 +281,9 @@ class ConfigForm(QObject):
         """Write every field's value into `cfg` (in place) and return it; a field whose
         path the loaded config lacked only makes sure its section exists. The model's
         options are the fields' alone: options of a model chosen before are dropped."""
-        if isinstance(cfg.get(OPTIONS), dict):
-            cfg[OPTIONS] = {k: v for k, v in cfg[OPTIONS].items()
-                            if f"{OPTIONS}.{k}" in self.fields}
+        if "model" in self.fields:  # the chosen model's options, none of another's
+            given = cfg.get(OPTIONS) if isinstance(cfg.get(OPTIONS), dict) else {}
+            cfg[OPTIONS] = {k: v for k, v in given.items() if f"{OPTIONS}.{k}" in self.fields}
         for path, field in self.fields.items():
             if field.present:
                 set_path(cfg, path, field.editor.value())

@@ -29,8 +29,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def _here(path: str) -> bool:
     """The fields this panel asks the engine for: all but the model's options (the model
-    panel asks for those whenever the model changes)."""
-    return not path.startswith(f"{OPTIONS}.")
+    panel asks for those whenever the model changes) and the task (the controls' list)."""
+    return path != "task" and not path.startswith(f"{OPTIONS}.")
 
 
 class TrainingPanel(QWidget):
