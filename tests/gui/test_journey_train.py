@@ -41,6 +41,15 @@ def dialogs(monkeypatch):
     return shown
 
 
+def choose(qtbot, combo, value) -> None:
+    """Pick `value` in a choice list with the keyboard, as a person would."""
+    combo.setFocus()
+    index = next(i for i in range(combo.count()) if combo.itemData(i) == value)
+    while combo.currentIndex() != index:
+        key = Qt.Key.Key_Down if combo.currentIndex() < index else Qt.Key.Key_Up
+        qtbot.keyClick(combo, key)
+
+
 def open_window(qtbot, tmp_path, task: str) -> MainWindow:
     root = tmp_path / "proj"
     tiny_task_project(root, task).close()
@@ -52,21 +61,14 @@ def open_window(qtbot, tmp_path, task: str) -> MainWindow:
     qtbot.waitUntil(lambda: window.train.backend is not None, timeout=60000)
     window.train.workers.wait()
     window.train.runner.mode = "thread"  # the same loop as the child process, started sooner
+    if window.train.task != task:  # masks serve semantic and instance: pick the task
+        choose(qtbot, window.train.controls.task, task)
     return window
 
 
 def click(qtbot, button) -> None:
     assert button.isEnabled(), button.text()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-
-
-def choose(qtbot, combo, value) -> None:
-    """Pick `value` in a choice list with the keyboard, as a person would."""
-    combo.setFocus()
-    index = next(i for i in range(combo.count()) if combo.itemData(i) == value)
-    while combo.currentIndex() != index:
-        key = Qt.Key.Key_Down if combo.currentIndex() < index else Qt.Key.Key_Up
-        qtbot.keyClick(combo, key)
 
 
 def type_into(qtbot, train, path: str, text: str) -> None:
@@ -106,8 +108,6 @@ def test_defaults_then_recommended_each_start_and_finish(qtbot, tmp_path, dialog
     window = open_window(qtbot, tmp_path, task)
     train = window.train
     try:
-        if train.task != task:  # masks serve semantic and instance: pick the task
-            choose(qtbot, train.controls.task, task)
         assert train.task == task
         click(qtbot, train.controls.reset)
         shown = train.config()
