@@ -172,7 +172,7 @@ def test_invalid_setting_is_shown_next_to_its_field(qtbot, win):
     set_fields(train, {"optimizer.lr": 1e-3, "model_options.width": 5000})
     train.controls.start.click()
     train.workers.wait()
-    assert "'width' must be" in train.form.fields["model_options.width"].error.text()
+    assert "'model_options.width' must be" in train.form.fields["model_options.width"].error.text()
     assert train.form.fields["optimizer.lr"].error.isHidden()
     assert train.current_setup() is train.model_panel
     assert not train.runner.running and win.project.runs() == []

@@ -7,8 +7,8 @@ A `ConfigForm` holds one `Field` per dotted config path ("optimizer.lr",
 takes go to a catch-all, so every field of the task's config is in the window.
 
 `load(cfg)` fills the editors, `apply(cfg)` writes them back: a path the loaded config
-lacks (a model's options left to the model's own defaults) is written back absent, so
-loading a config and reading it back gives the same config. Errors are put beside the
+lacks (a model's options left to the model's own defaults) is written back absent unless
+its value was changed, so loading a config and reading it back gives the same config. Errors are put beside the
 field the engine's ConfigError names by its `path`; recommended values carry their reason
 until a person changes them.
 """
@@ -100,6 +100,7 @@ class Field:
                  generated: bool = False) -> None:
         self.path, self.editor, self.spec, self.generated = path, editor, spec, generated
         self.present = True  # whether the loaded config has this path
+        self.shown: Any = None  # the value shown for a path the config lacked
         self.reasons: list[Reason] = []
         self.label = QLabel(getattr(spec, "label", "") or label_for(path))
         self.row = QWidget()
@@ -274,6 +275,7 @@ class ConfigForm(QObject):
                     field.present = True
                 elif not partial:
                     field.present = False
+                    field.shown = field.editor.value()
         finally:
             self._loading = False
 
@@ -285,8 +287,9 @@ class ConfigForm(QObject):
             given = cfg.get(OPTIONS) if isinstance(cfg.get(OPTIONS), dict) else {}
             cfg[OPTIONS] = {k: v for k, v in given.items() if f"{OPTIONS}.{k}" in self.fields}
         for path, field in self.fields.items():
-            if field.present:
-                set_path(cfg, path, field.editor.value())
+            value = field.editor.value()
+            if field.present or value != field.shown:  # set, or changed since shown
+                set_path(cfg, path, value)
             else:
                 set_path(cfg, path)
                 parent, _, key = path.rpartition(".")
