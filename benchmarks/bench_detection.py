@@ -37,8 +37,7 @@ def _load() -> str:
 
 
 def _config(task: str, device: str) -> dict:
-    from studio.ml.config import default_config
-    from studio.ml.detection.config import recommended_variant
+    from studio.ml.config import default_config, recommended_variant
 
     cfg = default_config(task, recommended_variant(device))
     cfg.update(device=device, cpu_threads=1)
@@ -173,7 +172,7 @@ def bench_speed(device: str) -> list[dict]:
                augment={"hflip": {"enabled": False}, "vflip": {"enabled": False},
                         "brightness": {"enabled": False}, "contrast": {"enabled": False}},
                grad_clip=0.0)
-    cfg = validate_config(cfg)
+    cfg = validate_config(cfg).to_dict()
     dev = torch.device(device)
     ratios, ours, plain = [], [], []
     with tempfile.TemporaryDirectory() as tmp:

@@ -144,7 +144,7 @@ def run(device: str = "cpu") -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         project = build_project(Path(tmp) / "proj")
         try:
-            cfg = validate_config({**CONFIG, "device": device}, project)
+            cfg = validate_config({**CONFIG, "device": device}, project).to_dict()
             fit_loop(project, cfg)  # warm caches and allocator once
             plain, ours = [], []
             for i in range(REPEATS):

@@ -87,26 +87,17 @@ def _open(folder: str):
 
 
 def _read_config(path: str) -> dict:
+    """The config file `path` through the engine's one reader (JSON or YAML, bounded)."""
+    from studio.ml.config import load_config_text
+    from studio.ml.config.io import MAX_BYTES
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"Cannot read the config file {p}: {exc.strerror}.") from exc
-    try:
-        if p.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except ValueError as exc:  # JSONDecodeError and YAMLError's parse errors
-        raise ConfigError(f"{p} is not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}"
-                          f": {exc}") from exc
-    except Exception as exc:  # yaml.YAMLError does not derive from ValueError
-        raise ConfigError(f"{p} is not a valid config file: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p} must hold one object (a dict of options).")
-    return data
+    return load_config_text(data, str(p))
 
 
 def _fmt(value) -> str:
@@ -153,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from studio.ml.config import default_config
 
     if args.print_default_config:
-        from studio.ml.detection.config import recommended_variant
+        from studio.ml.config import recommended_variant
 
         variant = args.variant or recommended_variant(args.device or "cpu")
         cfg = default_config(args.task or "classification", variant)

@@ -98,7 +98,19 @@ class DataError(StudioError):
 
 # --- learning -------------------------------------------------------------------------
 class ConfigError(StudioError):
-    """A training/prediction config is invalid; raised before any work starts."""
+    """A training/prediction config is invalid; raised before any work starts.
+
+    `path` is the dotted path of the field in the config's JSON (``"optimizer.lr"``,
+    ``"model_options.anchor_sizes"``), or None when the problem is not one field's: a
+    window shows the message beside that field without reading the message text.
+    """
+
+    def __init__(self, message: str = "", path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):  # keep the path across processes (pickle)
+        return type(self), (str(self), self.path)
 
 
 class TrainingError(StudioError):

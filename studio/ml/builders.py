@@ -17,8 +17,11 @@ from studio.ml.inference import window_forward
 from studio.ml.losses import build_loss as loss_from_config
 from studio.ml.metrics import ClassificationMeter, SegmentationMeter
 from studio.ml.models import transfer
-from studio.ml.models.registry import build_model, get_spec
+from studio.ml.models.registry import build_model, check_model, get_spec
 from studio.ml.tasks import DETECTION_TASKS, IGNORE_INDEX
+
+# 1e9 float32 parameters are 4 GB of weights, and 16 GB with gradients and Adam's state
+MAX_PARAMETERS = 1_000_000_000
 
 
 def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
@@ -56,6 +59,27 @@ def model_options(cfg: dict) -> dict:
     if cfg.get("dropout") is not None and "dropout" in spec.default_options:
         options.setdefault("dropout", float(cfg["dropout"]))
     return options
+
+
+def check_buildable(run, num_classes: int, in_channels: int) -> int:
+    """Build the configured model on PyTorch's "meta" device (nothing is allocated) with
+    the run's classes and channels: options the builders refuse, or a model of more than
+    MAX_PARAMETERS parameters, are a ConfigError before any run record exists. The
+    number of parameters otherwise."""
+    name = run.model.name
+    options = dict(run.model.options)
+    if run.model.dropout is not None and "dropout" in get_spec(name).default_options:
+        options.setdefault("dropout", run.model.dropout)
+    try:
+        count = check_model(name, num_classes, in_channels, options=options)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise ConfigError(f"Model {name!r} cannot be built with these options: {exc}",
+                          path="model_options") from exc
+    if count > MAX_PARAMETERS:
+        raise ConfigError(f"Model {name!r} with these options has {count:,} parameters, more "
+                          f"than the {MAX_PARAMETERS:,} a run may train; make it smaller "
+                          "(fewer or narrower layers).", path="model_options")
+    return count
 
 
 def make_model(cfg: dict, num_classes: int, in_channels: int, pretrained=None) -> nn.Module:

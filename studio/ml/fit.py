@@ -1,7 +1,8 @@
 """The one training loop's entry: `fit(project, config, callbacks, stop, resume)`.
 
-The CLI calls it, and so does the GUI's worker thread. `fit` validates the config, reads
-the data, opens (or reopens) the run's record and hands the epochs to a
+The CLI calls it, and so does the GUI's worker thread. `fit` validates the config (a bad one
+never creates a run), reads the data, checks the model can be built with it, and only then
+opens (or reopens) the run's record and hands the epochs to a
 `studio.ml.session.TrainingSession`; however the run ends, the record says how: "finished"
 or "stopped" (by `stop`, or Ctrl-C) with usable checkpoints, or "failed" with the reason,
 listing the checkpoints that exist. See `studio.ml.loop` for the callbacks.
@@ -19,13 +20,13 @@ from studio.core.errors import ConfigError, StudioError, TrainingError
 from studio.core.fileio import disk_full_error, is_disk_full
 from studio.ml import checkpoints as ckpts
 from studio.ml import distributed
-from studio.ml.config import merge, validate_config
+from studio.ml.builders import check_buildable
+from studio.ml.config import RESUME_OVERRIDES, RunConfig, resume_overrides, validate_config
 from studio.ml.datasets import build_run_data
 from studio.ml.detection.data import build_detection_data
 from studio.ml.devices import describe_device, resolve_device, seed_everything
 from studio.ml.loop import Callbacks
 from studio.ml.session import FitResult, TrainingSession
-from studio.ml.tasks import DETECTION_TASKS
 
 __all__ = ["FitResult", "RESUME_OVERRIDES", "fit"]
 
@@ -37,51 +38,59 @@ def _resume_source(project, resume) -> tuple[Path, int | None]:
     return Path(resume), None
 
 
-RESUME_OVERRIDES = ("epochs", "device", "num_workers", "cpu_threads", "early_stopping",
-                    "val_every")
-
-
-def fit(project, config: dict | None, callbacks=None, stop=None, resume=None) -> FitResult:
+def fit(project, config: dict | RunConfig | None, callbacks=None, stop=None,
+        resume=None) -> FitResult:
     """Train a model on the project's labels as `config` says; see the module docstring.
 
+    `config`: a JSON config (validated here, before anything else) or a `RunConfig`.
     `resume`: a run id (continues that run from its last.pt) or a checkpoint path (starts a
     new run from it); the checkpoint's config is used, with `config` overriding only
-    epochs, device, num_workers, cpu_threads, early_stopping and val_every.
+    epochs, device, num_workers, cpu_threads, early_stopping and val_every
+    (`studio.ml.config.resume_overrides`); what else `config` says differently is kept as
+    the checkpoint has it, and a log line says so.
 
     Started by torchrun with several processes, it trains with DistributedDataParallel
     (`studio.ml.distributed`); rank 0 alone writes the run.
     """
-    group = distributed.setup(str((config or {}).get("device", "auto")))
+    device = (config.hardware.device if isinstance(config, RunConfig)
+              else str((config or {}).get("device", "auto")))
+    group = distributed.setup(device)
     try:
         return _fit(project, config, Callbacks(callbacks), stop, resume, group)
     finally:
         distributed.teardown(group)
 
 
-def _fit(project, config: dict | None, cb: Callbacks, stop, resume,
+def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
          group: distributed.Group | None) -> FitResult:
     main = group is None or group.main
     ckpt, resume_run = None, None
     if resume is not None:
         path, resume_run = _resume_source(project, resume)
         ckpt = ckpts.load_checkpoint(path)
-        overrides = {k: v for k, v in (config or {}).items() if k in RESUME_OVERRIDES}
-        config = merge(ckpt["config"], overrides)
-    cfg = validate_config(config, project)
-    device = group.device if group is not None else resolve_device(cfg["device"])
+        new = config.to_dict() if isinstance(config, RunConfig) else config
+        config, kept = resume_overrides(ckpt["config"], new or {})
+        if kept and main:
+            cb.log(f"Resuming with the checkpoint's settings: {'; '.join(kept)}.")
+    run = validate_config(config, project)
+    device = group.device if group is not None else resolve_device(run.hardware.device)
     known = {"class_ids": ckpt["class_ids"] if ckpt else None,
              "normalize": ckpt["normalize"] if ckpt else None,
              "channels": int(ckpt["config"]["channels"]) if ckpt else None}
-    if cfg["task"] in DETECTION_TASKS:
+    cfg = run.to_dict()
+    if run.is_detection:
         data = build_detection_data(project, cfg, log=cb.log, **known)
     else:
         data = build_run_data(project, cfg, **known)
-    cfg["channels"] = data.channels
-    cfg["normalize"] = dict(data.normalize)
-    if cfg["loss"].get("class_weights") is not None and len(cfg["loss"]["class_weights"]) != len(
-            data.class_ids):
-        raise ConfigError(f"'loss.class_weights' has {len(cfg['loss']['class_weights'])} values "
-                          f"for {len(data.class_ids)} classes ({', '.join(data.class_names)}).")
+    run.data.channels = data.channels
+    run.data.normalize = dict(data.normalize)
+    weights = run.loss.class_weights
+    if weights is not None and len(weights) != len(data.class_ids):
+        raise ConfigError(f"'loss.class_weights' has {len(weights)} values for "
+                          f"{len(data.class_ids)} classes ({', '.join(data.class_names)}).",
+                          path="loss.class_weights")
+    check_buildable(run, len(data.class_ids), data.channels)
+    cfg = run.to_dict()
     where = describe_device(device) + (f", {group.describe()}" if group is not None else "")
     history, run_id = [], None
     if resume_run is not None:
@@ -92,16 +101,16 @@ def _fit(project, config: dict | None, cb: Callbacks, stop, resume,
             project.update_run(run_id, status="running", history=history, error=None,
                                device=where, config=cfg)
     elif main:
-        run_id = project.create_run(cfg["task"], cfg)
+        run_id = project.create_run(run.task, cfg)
         project.update_run(run_id, status="running", device=where)
     if group is not None:
         run_id = group.broadcast_int(run_id)
     # each rank its own augmentation stream; DDP gives every rank rank 0's initial weights
     rank = group.rank if group is not None else 0
-    restore = seed_everything(int(cfg["seed"]) + rank, bool(cfg["deterministic"]))
+    restore = seed_everything(run.training.seed + rank, run.training.deterministic)
     threads = torch.get_num_threads()
-    if device.type == "cpu" and int(cfg["cpu_threads"]) > 0:
-        torch.set_num_threads(int(cfg["cpu_threads"]))
+    if device.type == "cpu" and run.hardware.cpu_threads > 0:
+        torch.set_num_threads(run.hardware.cpu_threads)
     session = None
     try:
         # the run folder is made here, inside the handling: a read-only or full disk ends

@@ -15,6 +15,7 @@ When a batch has no valid pixel at all, every loss returns 0 (with a gradient gr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -22,24 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.errors import ConfigError, TrainingError
+from studio.ml.config.schema import LOSS_NAMES, PLAIN_TASKS, LossConfig
 from studio.ml.tasks import IGNORE_INDEX
-
-LOSS_NAMES = ("cross_entropy", "bce", "dice", "jaccard", "focal", "ce_dice", "mse", "mae")
-_DEFAULTS: dict[str, Any] = {
-    "name": "cross_entropy",
-    "class_weights": None,
-    "label_smoothing": 0.0,
-    "focal_gamma": 2.0,
-    "dice_weight": 0.5,
-    "smooth": 1.0,
-}
-
-
-def default_loss(task: str) -> dict[str, Any]:
-    """The default loss config of ``task`` (cross entropy for both tasks)."""
-    if task not in ("classification", "semantic"):
-        raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
-    return dict(_DEFAULTS)
 
 
 def _valid_mask(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -221,49 +206,47 @@ class ProbabilityErrorLoss(_Base):
         return _masked_mean(per.mean(dim=1), valid, logits)
 
 
-def _number(cfg: dict, key: str, lo: float, hi: float) -> float:
-    value = cfg[key]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(f"loss option {key!r} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
+def loss_settings(cfg: LossConfig | dict[str, Any] | None, task: str) -> LossConfig:
+    """The typed loss settings: `cfg` itself, or a (partial) JSON "loss" section checked
+    by the run config's validator (its defaults are the schema's)."""
+    if isinstance(cfg, LossConfig):
+        return cfg
+    if task not in PLAIN_TASKS:
+        raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
+    from studio.ml.config import validate_config
+
+    return validate_config({"task": task, "loss": dict(cfg or {})}).loss
+
+
+def default_loss(task: str) -> dict[str, Any]:
+    """The default loss section of ``task``'s JSON config."""
+    return dataclasses.asdict(loss_settings(None, task))
 
 
 def build_loss(
-    cfg: dict[str, Any] | None, task: str, num_classes: int, ignore_index: int = IGNORE_INDEX
+    cfg: LossConfig | dict[str, Any] | None, task: str, num_classes: int,
+    ignore_index: int = IGNORE_INDEX,
 ) -> nn.Module:
-    """Build the loss described by ``cfg`` (keys as in :func:`default_loss`)."""
-    merged = default_loss(task)
-    for key, value in (cfg or {}).items():
-        if key not in merged:
-            raise ConfigError(f"unknown loss option {key!r}; valid: {', '.join(merged)}")
-        merged[key] = value
-    name = merged["name"]
-    if name not in LOSS_NAMES:
-        raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(LOSS_NAMES)}")
-    weights = merged["class_weights"]
-    if weights is not None:
-        if (not isinstance(weights, (list, tuple)) or len(weights) != num_classes
-                or not all(isinstance(w, (int, float)) and w >= 0 for w in weights)
-                or sum(weights) <= 0):
-            raise ConfigError(
-                f"class_weights must be a list of {num_classes} non-negative numbers "
-                f"(not all zero), got {weights!r}"
-            )
-        weights = [float(w) for w in weights]
-    smoothing = _number(merged, "label_smoothing", 0.0, 1.0)
-    gamma = _number(merged, "focal_gamma", 0.0, 10.0)
-    dice_weight = _number(merged, "dice_weight", 0.0, 100.0)
-    smooth = _number(merged, "smooth", 0.0, 1e6)
+    """Build the loss `cfg` describes (a LossConfig, or a JSON "loss" section)."""
+    loss = loss_settings(cfg, task)
+    weights = loss.class_weights
+    if weights is not None and len(weights) != num_classes:
+        raise ConfigError(f"'loss.class_weights' has {len(weights)} values for {num_classes} "
+                          "classes; give one weight per class.", path="loss.class_weights")
     args = (num_classes, ignore_index, weights)
+    name, smoothing = loss.name, loss.label_smoothing
     if name == "cross_entropy":
         return CrossEntropyLoss(*args, label_smoothing=smoothing)
     if name == "bce":
         return BCELoss(*args)
     if name == "focal":
-        return FocalLoss(*args, gamma=gamma)
+        return FocalLoss(*args, gamma=loss.focal_gamma)
     if name in ("dice", "jaccard"):
-        return _OverlapLoss(*args, smooth=smooth, jaccard=name == "jaccard")
+        return _OverlapLoss(*args, smooth=loss.smooth, jaccard=name == "jaccard")
     if name == "ce_dice":
         ce = CrossEntropyLoss(*args, label_smoothing=smoothing)
-        return CEDiceLoss(ce, _OverlapLoss(*args, smooth=smooth), dice_weight)
-    return ProbabilityErrorLoss(*args, squared=name == "mse")
+        return CEDiceLoss(ce, _OverlapLoss(*args, smooth=loss.smooth), loss.dice_weight)
+    if name in ("mse", "mae"):
+        return ProbabilityErrorLoss(*args, squared=name == "mse")
+    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(LOSS_NAMES)}",
+                      path="loss.name")

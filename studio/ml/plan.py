@@ -123,7 +123,7 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     _mirroring(cfg, fp, answer, reasons)
     question = Question("mirror", MIRROR_QUESTION, MIRROR_EXAMPLES, ("yes", "no"), answer,
                         ["augment.hflip", "augment.vflip", "augment.rotation", "tta"])
-    return Plan(validate_config(cfg), reasons, [question], fp)
+    return Plan(validate_config(cfg).to_dict(), reasons, [question], fp)
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -354,12 +354,13 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
 def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
     """Detection and instance segmentation: their default config, which is made for a CPU,
     or on a GPU the task's GPU defaults."""
-    from studio.ml.detection.config import detection_defaults, recommended_variant
+    from studio.ml.config import default_config, recommended_variant
 
     task = fp["task"]
     if _on_gpu(fp):
-        # the GPU variant of the task's defaults (studio.ml.detection.config)
-        cfg.update(detection_defaults(task, recommended_variant(fp["device"]["type"])))
+        # the GPU variant of the task's defaults (studio.ml.config.defaults)
+        gpu = default_config(task, recommended_variant(fp["device"]["type"]))
+        cfg.update({k: v for k, v in gpu.items() if k not in ("device", "splits")})
         reasons["model"] = (f"{cfg['model']}: the GPU default of {task}, at torchvision's "
                             f"scale; {_device_text(fp)}.")
         if _weights_cached(cfg["model"]):

@@ -53,7 +53,57 @@ def test_print_default_config(capsys):
         assert main(["train", "--print-default-config", "--task", task]) == 0
         cfg = json.loads(capsys.readouterr().out)
         assert cfg["task"] == task
-        assert validate_config(cfg) == validate_config(validate_config(cfg))
+        assert validate_config(cfg).to_dict() == validate_config(validate_config(cfg)).to_dict()
+
+
+# issue 17/18: each of these ended in a traceback, a failed run or was silently accepted
+BAD_CONFIG_FILES = [
+    ("div0.json", json.dumps({"scheduler": {"name": "onecycle", "div_factor": 0}}).encode(),
+     "scheduler.div_factor"),
+    ("lr.json", json.dumps({"optimizer": {"lr": "x"}}).encode(), "optimizer.lr"),
+    ("amp.json", json.dumps({"amp": "false"}).encode(), "amp"),
+    ("nested.json", json.dumps({"optimizer": {"foo": 1}}).encode(), "optimizer.foo"),
+    ("seed.json", json.dumps({"seed": 2**80}).encode(), "seed"),
+    ("fc.json", json.dumps({"model_options": {"fc": [10**9]}}).encode(), "model_options.fc"),
+    ("latin1.json", b'{"task": "classification", "device": "caf\xe9"}', "not UTF-8"),
+    ("bomb.yaml", ("a0: &a0 [" + ", ".join(['"lol"'] * 9) + "]\n" + "".join(
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+     ).encode(), "expands to more than"),
+]
+
+
+@pytest.mark.parametrize("name, content, words", BAD_CONFIG_FILES,
+                         ids=[b[0] for b in BAD_CONFIG_FILES])
+def test_bad_config_files_are_one_line_errors_and_create_no_run(tmp_path, capsys, name,
+                                                                content, words):
+    project = _cls_project(tmp_path)
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["train", str(project), "--config", str(path), "--task",
+                 "classification"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and words in err and "Traceback" not in err
+    assert err.count("\n") == 1, err
+    with Project.open(project) as p:
+        assert p.runs() == []
+
+
+def test_resume_with_another_model_says_what_is_kept(tmp_path, capsys):
+    project = _cls_project(tmp_path)
+    cfg = _config(tmp_path, {"task": "classification", "epochs": 1, "image_size": 8,
+                             "model_options": {"width": 4, "fc": [8]}})
+    assert main(["train", str(project), "--config", cfg]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    other = tmp_path / "other.yaml"
+    other.write_text("model: resnet18\nimage_size: 32\nepochs: 2\n")
+    assert main(["train", str(project), "--resume", run_id, "--config", str(other)]) == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if "checkpoint's" in x]
+    assert line == ["Resuming with the checkpoint's settings: model stays simple_cnn (the "
+                    "checkpoint's); image_size stays 8 (the checkpoint's)."]
+    with Project.open(project) as p:
+        run = p.run(int(run_id))
+        assert run.config["model"] == "simple_cnn" and run.config["epochs"] == 2
 
 
 def test_semantic_train_evaluate_predict_export(tmp_path, capsys):

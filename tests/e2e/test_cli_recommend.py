@@ -36,7 +36,7 @@ def test_print_config_is_json_on_stdout_and_reasons_on_stderr(tmp_path, capsys):
     cfg = json.loads(out)
     assert cfg["task"] == "classification" and cfg["device"] == "cpu"
     assert not cfg["augment"]["hflip"]["enabled"]
-    assert validate_config(cfg) == cfg
+    assert validate_config(cfg).to_dict() == cfg
     assert "image_size: 16 px" in err and "answered no" in err
     with Project.open(proj) as p:
         assert p.runs() == []  # printed, not trained

@@ -148,7 +148,7 @@ def test_stop_mid_run_then_resume(qtbot, win):
 
 def test_diverging_run_shows_dialog_and_window_stays_usable(qtbot, win, dialogs):
     train = win.train
-    set_fields(train, {**TINY, "epochs": 3, "optimizer.name": "sgd", "optimizer.lr": 1e30,
+    set_fields(train, {**TINY, "epochs": 3, "optimizer.name": "sgd", "optimizer.lr": 10.0,
                        "model_options.batch_norm": False})
     start(qtbot, train)
     wait_run(qtbot, train)

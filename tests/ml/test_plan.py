@@ -50,7 +50,7 @@ def add_shifted_segmentation(project, folder: Path, n: int, shift_rows: int = 0,
 
 
 def check_plan(plan, project) -> dict:
-    cfg = validate_config(copy.deepcopy(plan.config), project)
+    cfg = validate_config(copy.deepcopy(plan.config), project).to_dict()
     assert cfg == plan.config  # complete: validation adds nothing
     missing = [k for k in KEY_REASONS if not plan.reasons.get(k)]
     assert not missing, f"no reason for {missing}"

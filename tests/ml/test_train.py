@@ -179,23 +179,42 @@ def test_frozen_backbone_stays_bit_identical_then_finetunes(project, tmp_path):
     assert not torch.equal(before["features.0.0.weight"], after["features.0.0.weight"])
 
 
-def test_nan_loss_fails_the_run_with_a_clear_message(project, tmp_path):
+def test_nan_loss_fails_the_run_with_a_clear_message(project, tmp_path, monkeypatch):
+    from studio.ml.builders import Criterion
+
     cls_project(project, tmp_path)
-    cfg = cls_cfg(optimizer={"name": "sgd", "lr": 1e30, "momentum": 0.0})
+    # a learning rate of 1e30 no longer passes validation: make the loss diverge directly
+    forward = Criterion.forward
+    monkeypatch.setattr(Criterion, "forward",
+                        lambda self, *args: forward(self, *args) * float("nan"))
+    cfg = cls_cfg(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.0})
     with pytest.raises(TrainingError, match="(?i)epoch 1.*lower the learning rate"):
         fit(project, cfg)
     record = project.runs()[-1]
     assert record.status == "failed" and "learning rate" in record.error
 
 
-@pytest.mark.parametrize("override", [
-    {"model": "no_such_model"}, {"optimizer": {"lr": -1.0}}, {"batch_size": 0},
-    {"task": "semantic", "model": "unet"},  # the project has tags only
+@pytest.mark.parametrize("override, path", [
+    ({"model": "no_such_model"}, "model"), ({"optimizer": {"lr": -1.0}}, "optimizer.lr"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"task": "semantic", "model": "unet", "model_options": {}}, "task"),  # tags only
+    # issue 18: these created a run that then failed (or stood "interrupted")
+    ({"scheduler": {"name": "onecycle", "div_factor": 0.0}}, "scheduler.div_factor"),
+    ({"optimizer": {"lr": "x"}}, "optimizer.lr"),
+    ({"amp": "false"}, "amp"),
+    ({"optimizer": {"foo": 1}}, "optimizer.foo"),
+    ({"seed": 2**80}, "seed"),
+    ({"model_options": {"fc": [10**9]}}, "model_options.fc"),
+    # within every bound, but the model would be far too large to build
+    ({"model_options": {"depth": 8, "width": 1024, "pool_size": 16, "fc": [16384] * 8}},
+     "model_options"),
+    ({"loss": {"class_weights": [1.0, 2.0, 3.0]}}, "loss.class_weights"),  # 2 classes
 ])
-def test_bad_configs_record_no_run(project, tmp_path, override):
+def test_bad_configs_record_no_run(project, tmp_path, override, path):
     cls_project(project, tmp_path, n=8)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         fit(project, cls_cfg(**override))
+    assert info.value.path == path and "\n" not in str(info.value)
     assert project.runs() == []
 
 

@@ -77,15 +77,18 @@ def anchor_sizes(value: Any, levels: int) -> tuple[tuple[int, ...], ...]:
     """Normalise ``anchor_sizes`` to one tuple of positive sizes per feature level."""
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"'model_options.anchor_sizes' must be a list with one entry per "
-                          f"feature level ({levels}), got {value!r}.")
+                          f"feature level ({levels}), got {value!r}.",
+                          path="model_options.anchor_sizes")
     per_level = [v if isinstance(v, (list, tuple)) else [v] for v in value]
     if len(per_level) != levels:
         raise ConfigError(f"'model_options.anchor_sizes' has {len(per_level)} entries but this "
-                          f"model has {levels} feature levels; give one list of sizes per level.")
+                          f"model has {levels} feature levels; give one list of sizes per level.",
+                          path="model_options.anchor_sizes")
     for sizes in per_level:
         if not sizes or not all(_is_int(s) and s > 0 for s in sizes):
             raise ConfigError(f"Anchor sizes must be positive whole numbers of pixels, got "
-                              f"{list(sizes)!r} in 'model_options.anchor_sizes'.")
+                              f"{list(sizes)!r} in 'model_options.anchor_sizes'.",
+                          path="model_options.anchor_sizes")
     return tuple(tuple(int(s) for s in sizes) for sizes in per_level)
 
 
@@ -100,27 +103,33 @@ def check_options(family: str, options: dict[str, Any]) -> None:
     """Reject bad detection options with a ConfigError (called by config validation)."""
     if "min_stride" in options and options["min_stride"] not in (4, 8):
         raise ConfigError(f"'model_options.min_stride' must be 4 or 8, got "
-                          f"{options['min_stride']!r}.")
+                          f"{options['min_stride']!r}.",
+                          path="model_options.min_stride")
     anchor_sizes(options["anchor_sizes"], feature_levels(family, options))
     ratios = options["aspect_ratios"]
     if (not isinstance(ratios, (list, tuple)) or not ratios or not all(
             isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in ratios)):
         raise ConfigError(f"'model_options.aspect_ratios' must be a list of positive numbers, "
-                          f"got {ratios!r}.")
+                          f"got {ratios!r}.",
+                          path="model_options.aspect_ratios")
     for key in ("min_size", "max_size", "detections_per_image"):
         if not _is_int(options[key]) or options[key] < 1:
             raise ConfigError(f"'model_options.{key}' must be a positive integer, got "
-                              f"{options[key]!r}.")
+                              f"{options[key]!r}.",
+                          path=f"model_options.{key}")
     if options["max_size"] < options["min_size"]:
-        raise ConfigError("'model_options.max_size' must be at least 'min_size'.")
+        raise ConfigError("'model_options.max_size' must be at least 'min_size'.",
+                          path="model_options.max_size")
     layers = options["trainable_backbone_layers"]
     top = BACKBONE_STAGES[family]
     if layers is not None and (not _is_int(layers) or not 0 <= layers <= top):
         raise ConfigError(f"'model_options.trainable_backbone_layers' must be null (all) or "
-                          f"0..{top}, got {layers!r}.")
+                          f"0..{top}, got {layers!r}.",
+                          path="model_options.trainable_backbone_layers")
     if "fpn_channels" in options and (not _is_int(options["fpn_channels"])
                                       or not 8 <= options["fpn_channels"] <= 1024):
-        raise ConfigError("'model_options.fpn_channels' must be an integer in 8..1024.")
+        raise ConfigError("'model_options.fpn_channels' must be an integer in 8..1024.",
+                          path="model_options.fpn_channels")
 
 
 def _anchor_generator(options: dict[str, Any], levels: int) -> AnchorGenerator:

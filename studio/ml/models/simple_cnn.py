@@ -69,17 +69,18 @@ class SimpleCNN(nn.Module):
 def _check(options: dict[str, Any]) -> None:
     depth, width, fc = options["depth"], options["width"], options["fc"]
     if not isinstance(depth, int) or not 1 <= depth <= 8:
-        raise ConfigError(f"simple_cnn: 'depth' must be an integer 1..8, got {depth!r}")
+        raise ConfigError(f"simple_cnn: 'depth' must be an integer 1..8, got {depth!r}", path="model_options.depth")
     if not isinstance(width, int) or not 1 <= width <= 1024:
-        raise ConfigError(f"simple_cnn: 'width' must be an integer 1..1024, got {width!r}")
+        raise ConfigError(f"simple_cnn: 'width' must be an integer 1..1024, got {width!r}", path="model_options.width")
     if not isinstance(fc, (list, tuple)) or not all(isinstance(u, int) and u > 0 for u in fc):
-        raise ConfigError(f"simple_cnn: 'fc' must be a list of positive integers, got {fc!r}")
+        raise ConfigError(f"simple_cnn: 'fc' must be a list of positive integers, got {fc!r}", path="model_options.fc")
     dropout = options["dropout"]
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"simple_cnn: 'dropout' must be in [0, 1), got {dropout!r}")
+        raise ConfigError(f"simple_cnn: 'dropout' must be in [0, 1), got {dropout!r}",
+                          path="model_options.dropout")
     pool = options["pool_size"]
     if not isinstance(pool, int) or not 1 <= pool <= 16:
-        raise ConfigError(f"simple_cnn: 'pool_size' must be an integer 1..16, got {pool!r}")
+        raise ConfigError(f"simple_cnn: 'pool_size' must be an integer 1..16, got {pool!r}", path="model_options.pool_size")
 
 
 def build_simple_cnn(

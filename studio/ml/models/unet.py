@@ -123,24 +123,25 @@ def build_unet(
     """Build our own :class:`UNet` from merged ``options`` (see ``DEFAULT_OPTIONS``)."""
     depth, width, up = options["depth"], options["width"], options["up"]
     if not isinstance(depth, int) or not 1 <= depth <= 6:
-        raise ConfigError(f"unet: 'depth' must be an integer 1..6, got {depth!r}")
+        raise ConfigError(f"unet: 'depth' must be an integer 1..6, got {depth!r}", path="model_options.depth")
     if not isinstance(width, int) or not 4 <= width <= 256:
-        raise ConfigError(f"unet: 'width' must be an integer 4..256, got {width!r}")
+        raise ConfigError(f"unet: 'width' must be an integer 4..256, got {width!r}", path="model_options.width")
     if up not in ("transpose", "bilinear"):
-        raise ConfigError(f"unet: 'up' must be 'transpose' or 'bilinear', got {up!r}")
+        raise ConfigError(f"unet: 'up' must be 'transpose' or 'bilinear', got {up!r}", path="model_options.up")
     dropout = options["dropout"]
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"unet: 'dropout' must be in [0, 1), got {dropout!r}")
+        raise ConfigError(f"unet: 'dropout' must be in [0, 1), got {dropout!r}",
+                          path="model_options.dropout")
     block = options.get("space_to_depth", 1)
     if block not in (1, 2, 4):
-        raise ConfigError(f"unet: 'space_to_depth' must be 1, 2 or 4, got {block!r}")
+        raise ConfigError(f"unet: 'space_to_depth' must be 1, 2 or 4, got {block!r}", path="model_options.space_to_depth")
     if width < in_channels * block**2:
         # the first convolution would squeeze every block's pixels into fewer channels:
         # detail lost there is lost for good, however long the model trains
         need = in_channels * block**2
         raise ConfigError(f"unet: with 'space_to_depth' {block} each position carries {need} "
                           f"values ({in_channels} channel(s) x {block}x{block} pixels), so "
-                          f"'width' must be at least {need}, got {width}")
+                          f"'width' must be at least {need}, got {width}", path="model_options.width")
     model = UNet(num_classes, in_channels, depth, width, bool(options["batch_norm"]),
                  float(dropout), up, block)
     mark_parts(
@@ -220,9 +221,10 @@ def build_resnet_unet(arch: str):
     ) -> nn.Module:
         width, dropout = options["decoder_width"], options["dropout"]
         if not isinstance(width, int) or not 32 <= width <= 1024:
-            raise ConfigError(f"{arch} U-Net: 'decoder_width' must be 32..1024, got {width!r}")
+            raise ConfigError(f"{arch} U-Net: 'decoder_width' must be 32..1024, got {width!r}", path="model_options.decoder_width")
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"{arch} U-Net: 'dropout' must be in [0, 1), got {dropout!r}")
+            raise ConfigError(f"{arch} U-Net: 'dropout' must be in [0, 1), got {dropout!r}",
+                          path="model_options.dropout")
         encoder = getattr(resnet, arch)(weights=None)
         if pretrained_state is not None:
             encoder.load_state_dict(pretrained_state)
