@@ -5,6 +5,8 @@ is recorded."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -104,7 +106,9 @@ def run_to_the_end(qtbot, window) -> dict:
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_defaults_then_recommended_each_start_and_finish(qtbot, tmp_path, dialogs, task):
+def test_defaults_then_recommended_each_start_and_finish(qtbot, tmp_path, dialogs, task,
+                                                         caplog):
+    caplog.set_level(logging.WARNING)
     window = open_window(qtbot, tmp_path, task)
     train = window.train
     try:
@@ -134,6 +138,8 @@ def test_defaults_then_recommended_each_start_and_finish(qtbot, tmp_path, dialog
         assert ended["config"]["model"] == recommended["model"]
         assert [r.status for r in window.project.runs()] == ["finished", "finished"]
         assert not dialogs
+        # no background check failed unseen (the parameter count of options being typed)
+        assert not [r for r in caplog.records if r.name.startswith("studio.gui")]
     finally:
         train.stop_and_wait()
         train.workers.wait()
@@ -146,6 +152,7 @@ def test_defaults_then_recommended_each_start_and_finish(qtbot, tmp_path, dialog
     ("instance", "detection.score_threshold", "2"),
     ("classification", "optimizer.betas", "0.9"),
     ("semantic", "scheduler.min_lr_factor", "-1"),
+    ("semantic", "model_options.width", "8"),  # refused by the builder, with its path
 ])
 def test_a_refused_value_is_shown_beside_its_field_and_no_run_starts(
         qtbot, tmp_path, dialogs, task, path, text):
