@@ -177,6 +177,7 @@ def assert_round_trip(train, cfg: dict) -> None:
     the form (the form alone writes all of it)."""
     train.set_config(copy.deepcopy(cfg))
     assert train.config() == cfg
+    assert all(train.isAncestorOf(f.row) for f in train.form.fields.values())  # all shown
     alone = train.form.apply({"task": cfg["task"]})
     assert alone == cfg, sorted(set(_flat(alone).items()) ^ set(_flat(cfg).items()))
 
