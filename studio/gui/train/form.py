@@ -15,6 +15,7 @@ until a person changes them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,15 @@ __all__ = ["BoolEdit", "ChoiceEdit", "ConfigForm", "Field", "FieldGroup", "ListE
 
 _MISSING = object()
 OPTIONS = "model_options"  # the section of the chosen model's own options
+
+
+@functools.lru_cache(maxsize=64)
+def task_fields(task: str, model: str | None = None) -> tuple:
+    """The engine's field specs of `task` (with `model`'s options), asked once per pair:
+    they depend on nothing else, and a task or model switch should not wait on them."""
+    from studio.gui.train.backend import config_fields
+
+    return tuple(config_fields(task, {"task": task, "model": model} if model else None))
 
 
 def get_path(cfg: dict, path: str, default: Any = None) -> Any:
@@ -138,6 +148,12 @@ class Field:
 Placer = Callable[[list[Field]], Iterable[str]]
 
 
+def _same_editor(a, b) -> bool:
+    """Whether specs `a` and `b` take the same editor (their defaults and help may differ)."""
+    return (a is not None and a.kind == b.kind and tuple(a.choices) == tuple(b.choices)
+            and bool(a.optional) == bool(b.optional))
+
+
 def matches(path: str, members: Iterable[str]) -> bool:
     """Whether `path` is one of `members` ("epochs") or under one ending in "." ("loss.")."""
     return any(path == m or (m.endswith(".") and path.startswith(m)) for m in members)
@@ -154,6 +170,7 @@ class FieldGroup(QGroupBox):
         self.hide_empty = hide_empty
         self.rows = QFormLayout(self)
         self.paths: list[str] = []
+        self._shown: list[tuple[str, QWidget]] = []
 
     def take(self, fields: list[Field], everything: bool = False) -> list[str]:
         """Show the fields it is for (all of `fields` with `everything`); their paths."""
@@ -162,6 +179,9 @@ class FieldGroup(QGroupBox):
             order = {f.path: next(i for i, m in enumerate(self.members)
                                   if matches(f.path, (m,))) for f in mine}
             mine.sort(key=lambda f: order[f.path])
+        if [(f.path, f.row) for f in mine] == self._shown:
+            return self.paths  # the same rows: nothing to move
+        self._shown = [(f.path, f.row) for f in mine]
         while self.rows.rowCount():
             self.rows.takeRow(0)  # the widgets live on: placed again below or discarded
         for field in mine:
@@ -210,7 +230,13 @@ class ConfigForm(QObject):
         ordered: dict[str, Field] = {p: f for p, f in self.fields.items() if not within(p)}
         for spec in specs:
             field = self.fields.get(spec.path)
-            if field is not None and (not field.generated or field.spec == spec):
+            if field is not None and (not field.generated or _same_editor(field.spec, spec)):
+                if field.generated and field.spec != spec:  # e.g. another task's default
+                    self._loading = True
+                    try:
+                        field.editor.set_value(spec.default)
+                    finally:
+                        self._loading = False
                 field.spec = spec
                 field.set_tip(spec_tip(spec, tip(spec.path)))
             else:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import ConfigError, StudioError
-from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup
+from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup, task_fields
 from studio.gui.train.tips import tip
 
 CHOOSE_FILE = "__choose_file__"
@@ -124,12 +124,12 @@ class ModelPanel(QWidget):
         """The chosen model's option fields, holding the options the engine gives a
         newly chosen model (`apply_model_options`: options never carry over from the
         model chosen before)."""
-        from studio.gui.train.backend import apply_model_options, config_fields
+        from studio.gui.train.backend import apply_model_options
 
         specs, options = [], {}
         if spec is not None:
             try:
-                specs = config_fields(self.task, {"task": self.task, "model": spec.name})
+                specs = task_fields(self.task, spec.name)
                 options = apply_model_options({"task": self.task}, spec.name)["model_options"]
             except ConfigError:  # a model the task does not have: the check names it
                 specs = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup
+from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup, task_fields
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Loss", ("loss.",)),
@@ -57,10 +57,8 @@ class TrainingPanel(QWidget):
 
     def set_task(self, task: str) -> None:
         """Make the task's fields (every option of its config but the model's own)."""
-        from studio.gui.train.backend import config_fields
-
         self.task = task
-        self.form.set_specs(config_fields(task), within=_here)
+        self.form.set_specs(task_fields(task), within=_here)
 
     def set_devices(self, devices) -> None:
         """`devices`: the engine's DeviceChoice list (computed in a worker)."""
