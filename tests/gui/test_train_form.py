@@ -196,6 +196,8 @@ def _flat(cfg: dict, prefix: str = "") -> dict:
 def test_default_configs_round_trip(qtbot, train, task):
     for variant in ("cpu", "gpu"):
         assert_round_trip(train, default_config(task, variant))
+    models = train.model_panel.model
+    assert [models.itemData(i) for i in range(models.count())] == _task_models(task)
     train.workers.wait()
 
 

@@ -201,28 +201,33 @@ class ChoiceEdit(QComboBox):
         self.set_choices(choices)
 
     def set_choices(self, choices: Sequence[tuple[Any, str]]) -> None:
-        had, current = self.count() > 0, self.value()
+        """New choices; the current value stays chosen if it is one of them."""
+        current = self.value()
         self.blockSignals(True)
         self.clear()
         for value, label in choices:
             self.addItem(label, value)
-        if had:
-            self.set_value(current)
+        index = self._index(current)
+        if index >= 0:
+            self.setCurrentIndex(index)
         self.blockSignals(False)
+
+    def _index(self, value: Any) -> int:
+        for i in range(self.count()):
+            data = self.itemData(i)
+            if data == value and type(data) is type(value):  # 1 is not True, 3 is not 3.0
+                return i
+        return -1
 
     def value(self) -> Any:
         return self.currentData() if self.count() else None
 
     def set_value(self, value: Any) -> None:
-        for i in range(self.count()):
-            data = self.itemData(i)
-            if data == value and type(data) is type(value):  # 1 is not True, 3 is not 3.0
-                self.setCurrentIndex(i)
-                return
-        # a value from a loaded file the list lacks: kept (and visible) for the engine
-        # to name
-        self.addItem(choice_label(value), value)
-        self.setCurrentIndex(self.count() - 1)
+        index = self._index(value)
+        if index < 0:  # a value from a loaded file the list lacks: kept (and visible) for
+            self.addItem(choice_label(value), value)  # the engine to name
+            index = self.count() - 1
+        self.setCurrentIndex(index)
 
     def connect_changed(self, slot) -> None:
         self.currentIndexChanged.connect(slot)
