@@ -399,13 +399,18 @@ class ConfigForm(QObject):
             changed = True
             if len(reason.values) == 1:
                 was = value_text(next(iter(reason.values.values())))
-            else:
-                was = ", ".join(f"{p.rsplit('.', 1)[-1]} {value_text(v)}"
-                                for p, v in reason.values.items())
+            else:  # a section's reason: the values changed in it
+                was = ", ".join(f"{self._label(p)} {value_text(v)}"
+                                for p, v in reason.values.items()
+                                if p not in self.fields or self.fields[p].editor.value() != v)
             lines.append(f"Changed from the recommended {was}.")
         field.reason.setText(" ".join(lines))
         field.reason.setStyleSheet(CHANGED_STYLE if changed else REASON_STYLE)
         field.reason.setVisible(bool(lines))
+
+    def _label(self, path: str) -> str:
+        field = self.fields.get(path)
+        return field.label.text().lower() if field is not None else path.rsplit(".", 1)[-1]
 
     def _refresh_reasons(self, path: str) -> None:
         for field in self.fields.values():
