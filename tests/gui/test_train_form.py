@@ -321,3 +321,32 @@ def test_recommended_configs_round_trip(qtbot, train, task, tmp_path):
             cfg = plan.config if isinstance(plan.config, dict) else plan.config.to_dict()
             assert_round_trip(train, cfg)
     train.workers.wait()
+
+
+def test_a_loaded_non_bool_reads_back_until_a_person_clicks(qtbot):
+    from studio.gui.train.editors import BoolEdit
+
+    box = BoolEdit("on")
+    qtbot.addWidget(box)
+    box.show()
+    box.set_value("false")  # from a file: not a bool, and not True either
+    assert box.value() == "false"
+    assert box.checkState() == Qt.CheckState.PartiallyChecked
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    assert box.value() in (True, False) and not box.isTristate()
+    box.set_value(True)
+    assert box.value() is True
+
+
+def test_a_loaded_config_with_a_bad_value_shows_it_beside_its_field(qtbot, train, tmp_path):
+    cfg = default_config("detection")
+    cfg["amp"] = "false"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert train.load_config(str(path))
+    assert train.config()["amp"] == "false"  # shown as it is, not turned into true
+    train.validate()
+    field = train.form.fields["amp"]
+    qtbot.waitUntil(lambda: not field.error.isHidden(), timeout=30000)
+    assert "'amp'" in field.error.text()
+    train.workers.wait()

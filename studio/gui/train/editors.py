@@ -14,8 +14,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 
+_NOT_SET = object()
 LEVELS = ";"  # between the levels of a nested list: "16; 32; 64"
 ITEMS = ","  # between the numbers of a list: "-15, 15"
 
@@ -63,14 +65,38 @@ def list_text(values: Any) -> str:
 
 
 class BoolEdit(QCheckBox):
-    def value(self) -> bool:
-        return self.isChecked()
+    """True or false. A loaded value that is neither (the text "false") shows half checked
+    and reads back as it is, for the engine to name, until a person clicks."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self._other: Any = _NOT_SET
+        self.stateChanged.connect(self._on_state)
+
+    def value(self) -> Any:
+        return self.isChecked() if self._other is _NOT_SET else self._other
 
     def set_value(self, value: Any) -> None:
-        self.setChecked(bool(value))
+        if isinstance(value, bool):
+            self._other = _NOT_SET
+            self.setTristate(False)
+            self.setChecked(value)
+        else:
+            self._other = value
+            self.setTristate(True)
+            self.setCheckState(Qt.CheckState.PartiallyChecked)
+
+    def _on_state(self, state: int) -> None:
+        if self._other is not _NOT_SET and state != Qt.CheckState.PartiallyChecked.value:
+            self._other = _NOT_SET  # a person chose: a bool again
+            self.setTristate(False)
+
+    def nextCheckState(self) -> None:  # a click goes to checked or not, never half
+        self.setTristate(False)
+        super().nextCheckState()
 
     def connect_changed(self, slot) -> None:
-        self.toggled.connect(slot)
+        self.stateChanged.connect(slot)
 
 
 class _LineEdit(QLineEdit):
