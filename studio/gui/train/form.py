@@ -86,6 +86,8 @@ def error_path(error: Any) -> str | None:
 
 def value_text(value: Any) -> str:
     """A value as a person reads it beside a field."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, (list, tuple)) for v in value):
             return "; ".join(list_text(v) for v in value)
