@@ -116,18 +116,18 @@ def _speed_project(folder: Path):
     return project
 
 
-def _plain_loop(project, cfg: dict, device: torch.device) -> float:
+def _plain_loop(project, cfg, device: torch.device) -> float:
     """torchvision's reference training step on our dataset and DataLoader: images/s."""
     from studio.ml.builders import build_optimizer, make_model
     from studio.ml.datasets import make_loader
     from studio.ml.detection.data import build_detection_data
 
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.training.seed)
     data = build_detection_data(project, cfg)
     model = make_model(cfg, len(data.class_ids), data.channels).to(device)
     optimizer = build_optimizer(model, cfg)
-    loader = make_loader(data.train, cfg["batch_size"], train=True, device=device,
-                         seed=cfg["seed"])
+    loader = make_loader(data.train, cfg.training.batch_size, train=True, device=device,
+                         seed=cfg.training.seed)
     model.train()
     seen, start = 0, None
     for _ in range(SPEED_EPOCHS):
@@ -145,7 +145,7 @@ def _plain_loop(project, cfg: dict, device: torch.device) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def _fit_speed(project, cfg: dict) -> float:
+def _fit_speed(project, cfg) -> float:
     from studio.ml.fit import fit
 
     state = {"start": None, "seen": 0}
@@ -154,7 +154,7 @@ def _fit_speed(project, cfg: dict) -> float:
         if state["start"] is None:
             state["start"] = time.perf_counter()
         else:
-            state["seen"] += cfg["batch_size"]
+            state["seen"] += cfg.training.batch_size
         state["end"] = time.perf_counter()
 
     fit(project, cfg, callbacks={"on_batch": on_batch})
@@ -172,7 +172,7 @@ def bench_speed(device: str) -> list[dict]:
                augment={"hflip": {"enabled": False}, "vflip": {"enabled": False},
                         "brightness": {"enabled": False}, "contrast": {"enabled": False}},
                grad_clip=0.0)
-    cfg = validate_config(cfg).to_dict()
+    cfg = validate_config(cfg)
     dev = torch.device(device)
     ratios, ours, plain = [], [], []
     with tempfile.TemporaryDirectory() as tmp:

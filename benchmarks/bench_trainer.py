@@ -67,36 +67,35 @@ def build_project(folder: Path):
     return project
 
 
-def plain_loop(project, cfg: dict, device: torch.device) -> tuple[float, float]:
-    """The textbook loop on fit's own data pipeline; images/s after the first step, by the
-    wall clock and by this process's CPU time."""
-    torch.manual_seed(cfg["seed"])
+def plain_loop(project, cfg, device: torch.device) -> tuple[float, float]:
+    """The textbook loop on fit's own data pipeline (`cfg`: the validated RunConfig);
+    images/s after the first step, by the wall clock and by this process's CPU time."""
+    torch.manual_seed(cfg.training.seed)
     threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(cfg["cpu_threads"])
+        torch.set_num_threads(cfg.hardware.cpu_threads)
     try:
         return _plain_epochs(project, cfg, device)
     finally:
         torch.set_num_threads(threads)  # as fit does: later benchmarks get every core
 
 
-def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, float]:
+def _plain_epochs(project, cfg, device: torch.device) -> tuple[float, float]:
     from studio.ml.builders import make_model
     from studio.ml.datasets import build_run_data, make_loader
     from studio.ml.devices import memory_format
     from studio.ml.losses import build_loss
 
     data = build_run_data(project, cfg)
-    loader = make_loader(data.train, cfg["batch_size"], train=True, device=device,
-                         seed=cfg["seed"])
+    loader = make_loader(data.train, cfg.training.batch_size, train=True, device=device,
+                         seed=cfg.training.seed)
     model = make_model(cfg, len(data.class_ids), data.channels).to(device)
     layout = memory_format(cfg, device)  # the layout fit uses on this device
     model.to(memory_format=layout)
-    loss_fn = build_loss(cfg["loss"], "classification", len(data.class_ids)).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["optimizer"]["lr"],
-                                  weight_decay=0.0)
+    loss_fn = build_loss(cfg.loss, "classification", len(data.class_ids)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr, weight_decay=0.0)
     start, images, running = None, 0, 0.0
-    for _ in range(cfg["epochs"]):
+    for _ in range(cfg.training.epochs):
         model.train()
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -116,7 +115,7 @@ def _plain_epochs(project, cfg: dict, device: torch.device) -> tuple[float, floa
             images / (time.process_time() - cpu_start))
 
 
-def fit_loop(project, cfg: dict) -> tuple[float, float]:
+def fit_loop(project, cfg) -> tuple[float, float]:
     from studio.ml.fit import fit
 
     marks: dict[str, float] = {}
@@ -126,7 +125,7 @@ def fit_loop(project, cfg: dict) -> tuple[float, float]:
         if "start" not in marks:
             marks["start"], marks["cpu_start"] = time.perf_counter(), time.process_time()
         else:
-            counted["images"] += cfg["batch_size"]
+            counted["images"] += cfg.training.batch_size
 
     def on_end(summary: dict) -> None:
         marks["end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
@@ -144,7 +143,7 @@ def run(device: str = "cpu") -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         project = build_project(Path(tmp) / "proj")
         try:
-            cfg = validate_config({**CONFIG, "device": device}, project).to_dict()
+            cfg = validate_config({**CONFIG, "device": device}, project)
             fit_loop(project, cfg)  # warm caches and allocator once
             plain, ours = [], []
             for i in range(REPEATS):

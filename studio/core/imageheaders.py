@@ -3,6 +3,14 @@ JPEG, TIFF/BigTIFF, BMP, WebP and PNM without decoding any pixel data.
 
 Reading only the header lets `image_info` refuse a decompression bomb before anything big
 is allocated, and makes registering thousands of images fast.
+
+Why our own parser rather than Pillow's lazy `Image.open` (which also reads only the
+header): it is several times faster per file, and an import registers every image. Timed
+for the issue that asked for this note: 11 us per PNG here against 104 us for Pillow's
+open; re-timed over 200 small PNGs on a loaded 2-core machine: 10.5-13 us against
+21-72 us (Pillow's first pass, which loads its format plugins, is the slow one). Size,
+channels, depth and EXIF orientation come from one small code path per format that
+never allocates a pixel buffer, whatever the file claims.
 """
 
 from __future__ import annotations

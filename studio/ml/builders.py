@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from studio.core.errors import ConfigError
+from studio.core.errors import CheckpointError, ConfigError
 from studio.ml.augment_batch import BatchAugment
+from studio.ml.config import RunConfig
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import evaluation_forward
 from studio.ml.inference import window_forward
@@ -24,54 +25,55 @@ from studio.ml.tasks import DETECTION_TASKS, IGNORE_INDEX
 MAX_PARAMETERS = 1_000_000_000
 
 
-def build_optimizer(model: nn.Module, cfg: dict, backbone_lr_factor: float = 1.0
+def build_optimizer(model: nn.Module, cfg: RunConfig, backbone_lr_factor: float = 1.0
                     ) -> torch.optim.Optimizer:
     """The configured optimizer over the model's trainable parameters (backbone / head
     groups, backbone at lr * backbone_lr_factor)."""
-    opt = cfg["optimizer"]
-    lr, wd = float(opt["lr"]), float(opt.get("weight_decay", 0.0))
+    opt = cfg.optimizer
+    lr, wd = opt.lr, opt.weight_decay
     groups = transfer.optimizer_param_groups(model, lr, backbone_lr_factor, wd)
     if not groups:
         raise ConfigError("Every parameter of the model is frozen: nothing to train. Choose a "
                           "freeze mode that leaves the head trainable.")
     for group in groups:
         group["initial_lr"] = group["lr"]
-    name = opt["name"]
+    name, momentum, eps = opt.name, opt.momentum, opt.eps
     if name == "sgd":
-        momentum = float(opt.get("momentum", 0.9))
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=wd,
-                               nesterov=bool(opt.get("nesterov", False)) and momentum > 0)
-    betas = tuple(float(b) for b in opt.get("betas", (0.9, 0.999)))
-    eps = float(opt.get("eps", 1e-8))
+                               nesterov=opt.nesterov and momentum > 0)
+    betas = (opt.betas[0], opt.betas[1])
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=wd)
     if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr, momentum=float(opt.get("momentum", 0.0)),
-                                   eps=eps, weight_decay=wd)
+        return torch.optim.RMSprop(groups, lr=lr, momentum=momentum, eps=eps,
+                                   weight_decay=wd)
     raise ConfigError(f"Unknown optimizer {name!r}; use sgd, adam, adamw or rmsprop.")
 
-def model_options(cfg: dict) -> dict:
+def model_options(cfg: RunConfig) -> dict:
     """The model options of a config, with its "dropout" passed on where the model has one."""
-    options = dict(cfg.get("model_options") or {})
-    spec = get_spec(cfg["model"])
-    if cfg.get("dropout") is not None and "dropout" in spec.default_options:
-        options.setdefault("dropout", float(cfg["dropout"]))
+    options = dict(cfg.model.options)
+    if cfg.model.dropout is not None and "dropout" in get_spec(cfg.model.name).default_options:
+        options.setdefault("dropout", cfg.model.dropout)
     return options
 
 
-def check_buildable(run, num_classes: int, in_channels: int) -> int:
+def check_buildable(run: RunConfig, num_classes: int, in_channels: int,
+                    pretrained: bool = True) -> int:
     """Build the configured model on PyTorch's "meta" device (nothing is allocated) with
     the run's classes and channels: options the builders refuse, or a model of more than
-    MAX_PARAMETERS parameters, are a ConfigError before any run record exists. The
-    number of parameters otherwise."""
-    name = run.model.name
-    options = dict(run.model.options)
-    if run.model.dropout is not None and "dropout" in get_spec(name).default_options:
-        options.setdefault("dropout", run.model.dropout)
+    MAX_PARAMETERS parameters, are a ConfigError before any run record exists. With
+    `pretrained`, a checkpoint file named by the config must hold weights. The number of
+    parameters otherwise."""
+    name, weights = run.model.name, run.model.pretrained
+    if pretrained and weights not in (None, "imagenet", "coco"):
+        try:
+            transfer.checkpoint_tensors(weights)
+        except (ConfigError, CheckpointError) as exc:
+            raise ConfigError(f"'pretrained': {exc}", path="pretrained") from exc
     try:
-        count = check_model(name, num_classes, in_channels, options=options)
+        count = check_model(name, num_classes, in_channels, options=model_options(run))
     except (ValueError, RuntimeError, TypeError) as exc:
         raise ConfigError(f"Model {name!r} cannot be built with these options: {exc}",
                           path="model_options") from exc
@@ -82,16 +84,17 @@ def check_buildable(run, num_classes: int, in_channels: int) -> int:
     return count
 
 
-def make_model(cfg: dict, num_classes: int, in_channels: int, pretrained=None) -> nn.Module:
+def make_model(cfg: RunConfig, num_classes: int, in_channels: int, pretrained=None
+               ) -> nn.Module:
     """Build the configured model (pretrained weights only when asked for)."""
-    return build_model(cfg["model"], num_classes, in_channels=in_channels,
+    return build_model(cfg.model.name, num_classes, in_channels=in_channels,
                        pretrained=pretrained, options=model_options(cfg))
 
 
 
-def build_loss(cfg: dict, num_classes: int) -> nn.Module:
+def build_loss(cfg: RunConfig, num_classes: int) -> nn.Module:
     """The configured loss on (logits, targets)."""
-    return loss_from_config(cfg["loss"], cfg["task"], num_classes, ignore_index=IGNORE_INDEX)
+    return loss_from_config(cfg.loss, cfg.task, num_classes, ignore_index=IGNORE_INDEX)
 
 
 class Criterion(nn.Module):
@@ -124,9 +127,9 @@ class DetectionCriterion(Criterion):
         return torch.stack([v.float() for v in losses.values()]).sum()
 
 
-def build_criterion(cfg: dict, num_classes: int) -> Criterion:
+def build_criterion(cfg: RunConfig, num_classes: int) -> Criterion:
     """The criterion `train_one_epoch` minimises for `cfg`'s task."""
-    if cfg["task"] in DETECTION_TASKS:
+    if cfg.is_detection:
         return DetectionCriterion()
     return Criterion(build_loss(cfg, num_classes))
 
@@ -141,21 +144,21 @@ def build_meter(task: str, num_classes: int, class_names: list[str] | None = Non
     return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)
 
 
-def build_eval_forward(model: nn.Module, cfg: dict, normalize: dict, full_image: bool):
+def build_eval_forward(model: nn.Module, cfg: RunConfig, normalize: dict, full_image: bool):
     """What validation calls instead of `model(images)`, or None for the model itself:
     the sliding window over whole semantic images, the detection policy (whole images or
     windows, with evaluation thresholds) for detection tasks."""
-    if cfg["task"] in DETECTION_TASKS:
+    if cfg.is_detection:
         return evaluation_forward(model, cfg)
     if full_image:
         return window_forward(model, cfg, normalize["mean"], normalize["std"])
     return None
 
 
-def build_batch_augment(cfg: dict, num_classes: int) -> BatchAugment | None:
+def build_batch_augment(cfg: RunConfig, num_classes: int) -> BatchAugment | None:
     """Mixup / cutmix for the batches of `cfg`'s task, or None when none is enabled (or
     the task has none: detection batches are lists of targets)."""
-    if cfg["task"] in DETECTION_TASKS:
+    if cfg.is_detection:
         return None
-    batch_augment = BatchAugment(cfg["augment"], cfg["task"], num_classes)
+    batch_augment = BatchAugment(cfg.augment, cfg.task, num_classes)
     return batch_augment if batch_augment.enabled else None

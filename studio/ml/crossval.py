@@ -73,13 +73,12 @@ def held_out_predictions(project, run_id: int, images: Sequence[tuple[int, str, 
     overrides the run's epoch count for fold models (cheaper, less faithful); ``stop`` is
     passed on to `fit`.
     """
+    from studio.ml.config import validate_config
     from studio.ml.fit import fit
 
     t0 = time.perf_counter()
-    run = project.run(run_id)
-    cfg = copy.deepcopy(run.config)
-    train_split = cfg["splits"]["train"]
-    trained_on = set(project.image_ids(split=train_split)) - set(cfg["splits"].get("exclude", []))
+    cfg = validate_config(project.run(run_id).config)
+    trained_on = set(project.image_ids(split=cfg.data.train_split)) - set(cfg.data.exclude)
     cost = HeldOutCost()
     outside = [im for im in images if im[0] not in trained_on]
     inside = [im for im in images if im[0] in trained_on]
@@ -92,19 +91,16 @@ def held_out_predictions(project, run_id: int, images: Sequence[tuple[int, str, 
             raise ConfigError(f"{len(inside)} labelled training image(s) need held-out "
                               "predictions, but cross-validation needs at least 2 folds of "
                               "one image; use --folds 2 or more.")
-        task = cfg["task"]
-        groups = assign_folds([im[0] for im in inside],
-                              [im[2] for im in inside] if task == "classification" else None, k)
+        labels = [im[2] for im in inside] if cfg.task == "classification" else None
+        groups = assign_folds([im[0] for im in inside], labels, k)
         by_id = {im[0]: im for im in inside}
         fold_cfg = copy.deepcopy(cfg)
         if epochs is not None:
-            fold_cfg["epochs"] = int(epochs)
-        cost.folds, cost.epochs = len(groups), int(fold_cfg["epochs"])
+            fold_cfg.training.epochs = int(epochs)
+        cost.folds, cost.epochs = len(groups), fold_cfg.training.epochs
         for n, group in enumerate(groups, start=1):
             f0 = time.perf_counter()
-            fold_cfg["splits"] = {**cfg["splits"],
-                                  "exclude": sorted(set(cfg["splits"].get("exclude", []))
-                                                    | set(group))}
+            fold_cfg.data.exclude = sorted(set(cfg.data.exclude) | set(group))
             result = fit(project, fold_cfg, callbacks=callbacks, stop=stop)
             try:
                 if result.status not in ("finished", "stopped") or stop_requested(stop):

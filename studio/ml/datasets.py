@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from studio.core.errors import ConfigError
 from studio.core.rasterize import REGION_KINDS, label_map
 from studio.ml import augment
+from studio.ml.config import RunConfig
 from studio.ml.inference import eval_transform
 from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids
 
@@ -206,13 +207,14 @@ def dataset_mean_std(samples: Sequence[Sample], channels: int, max_images: int =
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
-def resolve_channels(cfg: dict, samples: Sequence[Sample], records_channels: Sequence[int]) -> int:
+def resolve_channels(cfg: RunConfig, samples: Sequence[Sample],
+                     records_channels: Sequence[int]) -> int:
     """config "channels": 1 or 3 as given; "auto": 3 for pretrained models, else 1 when
     every training image is single-channel, else 3."""
-    value = cfg.get("channels", "auto")
+    value = cfg.data.channels
     if value in (1, 3):
         return int(value)
-    if cfg.get("pretrained"):
+    if cfg.model.pretrained:
         return 3
     return 1 if records_channels and all(c == 1 for c in records_channels) else 3
 
@@ -267,10 +269,10 @@ class RunData:
     full_image_val: bool  # semantic: validate whole images (`studio.ml.inference`)
 
 
-def resolve_normalize(cfg: dict, samples: Sequence[Sample], channels: int) -> dict:
+def resolve_normalize(cfg: RunConfig, samples: Sequence[Sample], channels: int) -> dict:
     """{"mean", "std", "source"}: ImageNet statistics for ImageNet-pretrained models (or when
     asked), the train split's statistics otherwise, or the values given in the config."""
-    norm = cfg.get("normalize", "auto")
+    norm = cfg.data.normalize
     if isinstance(norm, dict):
         mean, std = [float(v) for v in norm["mean"]], [float(v) for v in norm["std"]]
         if len(mean) != channels or len(std) != channels:
@@ -278,38 +280,38 @@ def resolve_normalize(cfg: dict, samples: Sequence[Sample], channels: int) -> di
                               f"{channels}-channel images.")
         return {"mean": mean, "std": std, "source": norm.get("source", "config")}
     # torchvision's COCO detectors were trained on ImageNet-normalised images as well
-    if norm == "imagenet" or (norm == "auto" and cfg.get("pretrained") in ("imagenet", "coco")):
+    if norm == "imagenet" or (norm == "auto" and cfg.model.pretrained in ("imagenet", "coco")):
         if channels == 1:
             return {"mean": [float(np.mean(IMAGENET_MEAN))], "std": [float(np.mean(IMAGENET_STD))],
                     "source": "imagenet"}
         return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "source": "imagenet"}
-    mean, std = dataset_mean_std(samples, channels, int(cfg.get("normalize_max_images", 200)),
-                                 int(cfg.get("seed", 0)))
+    mean, std = dataset_mean_std(samples, channels, cfg.data.normalize_max_images,
+                                 cfg.training.seed)
     return {"mean": mean, "std": std, "source": "dataset"}
 
 
-def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
+def build_run_data(project, cfg: RunConfig, class_ids: Sequence[int] | None = None,
                    normalize: dict | None = None, channels: int | None = None) -> RunData:
     """Read the train/val splits and set up transforms for `cfg` (validated).
 
     Raises ConfigError when the train split holds no labelled image or fewer than two
     classes are labelled.
     """
-    task = cfg["task"]
+    task = cfg.task
     class_ids = list(class_ids) if class_ids is not None else task_class_ids(project, task)
     names = {c.id: c.name for c in project.classes()}
     if len(class_ids) < 2:
         raise ConfigError(f"{task.capitalize()} needs at least two labelled classes; this "
                           f"project has {len(class_ids)}. Label a second class (for example "
                           "'background').")
-    train_split, val_split = cfg["splits"]["train"], cfg["splits"].get("val")
+    train_split, val_split = cfg.data.train_split, cfg.data.val_split
     train_src = read_split(project, task, train_split, class_ids)
     if not train_src.samples:
         kind = "tagged" if task == "classification" else "region-annotated"
         raise ConfigError(f"The '{train_split}' split has no {kind} images to train on. "
                           "Label images in it or run a split first.")
     val_src = read_split(project, task, val_split, class_ids) if val_split else None
-    excluded = set(cfg["splits"].get("exclude", []))  # e.g. a cross-validation fold
+    excluded = set(cfg.data.exclude)  # e.g. a cross-validation fold
     if excluded:
         for src in (train_src, val_src):
             if src is not None:
@@ -323,12 +325,11 @@ def build_run_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
     if normalize is None:
         normalize = resolve_normalize(cfg, train_src.samples, channels)
     mean, std = normalize["mean"], normalize["std"]
-    cache = ByteLRU(int(float(cfg.get("cache_mb", 512)) * 2**20))
-    size, policy, spec = cfg["image_size"], cfg["resize_policy"], cfg["augment"]
+    cache = ByteLRU(int(cfg.hardware.cache_mb * 2**20))
+    size, policy, spec = cfg.data.image_size, cfg.data.resize_policy, cfg.augment
     train_tf = augment.build_transforms(spec, task, size, train=True, mean=mean, std=std,
                                         resize_policy=policy)
-    train = ProjectDataset(train_src, train_tf, channels, cache,
-                           int(cfg.get("samples_per_image", 1)))
+    train = ProjectDataset(train_src, train_tf, channels, cache, cfg.data.samples_per_image)
     full = task == "semantic"  # validated on whole images (`studio.ml.inference`)
     val = None
     if val_src is not None and val_src.samples:

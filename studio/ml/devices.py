@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import ConfigError
+from studio.ml.config import RunConfig
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -52,11 +53,11 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
-def memory_format(cfg: dict, device: torch.device) -> torch.memory_format:
+def memory_format(cfg: RunConfig, device: torch.device) -> torch.memory_format:
     """The layout a run's model and batches use on `device`: channels_last when the config
     asks for it on CUDA or the CPU (oneDNN runs small U-Nets about 2x faster in NHWC),
     else the plain contiguous layout. Training and prediction both follow this."""
-    if cfg.get("channels_last", True) and device.type in ("cuda", "cpu"):
+    if cfg.hardware.channels_last and device.type in ("cuda", "cpu"):
         return torch.channels_last
     return torch.contiguous_format
 

@@ -33,7 +33,7 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     config "tta" says. The result's "tta" tells which was used.
     """
     model, meta = load_run_model(project, run_id, which, device)
-    cfg, task = meta["config"], meta["task"]
+    cfg, task = meta["run_config"], meta["task"]
     dev = next(model.parameters()).device
     if task in DETECTION_TASKS:
         return _evaluate_detection(project, model, meta, split, batch_size)
@@ -44,10 +44,10 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     full = task == "semantic"
     dataset = ProjectDataset(source, eval_transform(cfg, norm["mean"], norm["std"]),
                              meta["channels"])
-    loader = make_loader(dataset, 1 if full else (batch_size or cfg["batch_size"]), train=False,
-                         device=dev)
-    use_tta = bool(cfg.get("tta", False) if tta is None else tta)
-    net = tta_forward(model, tta_flips(cfg)) if use_tta else model
+    loader = make_loader(dataset, 1 if full else (batch_size or cfg.training.batch_size),
+                         train=False, device=dev)
+    use_tta = cfg.training.tta if tta is None else bool(tta)
+    net = tta_forward(model, tta_flips(cfg.augment)) if use_tta else model
     num_classes = len(meta["class_ids"])
     result = evaluate(model, loader, dev, build_meter(task, num_classes),
                       build_criterion(cfg, num_classes).loss_fn.to(dev),
@@ -62,7 +62,7 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
 def _evaluate_detection(project, model, meta, split: str, batch_size: int | None) -> dict:
     """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
     "class_names"} (see `studio.ml.detection.metrics`)."""
-    cfg, task = meta["config"], meta["task"]
+    cfg, task = meta["run_config"], meta["task"]
     dev = next(model.parameters()).device
     source = read_detection_split(project, task, split, meta["class_ids"])
     if not source.samples:
@@ -71,7 +71,8 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
         raise ConfigError(f"The '{split}' split has no objects for {task}: mAP needs some "
                           "labelled objects.")
     dataset = eval_dataset(source, cfg, meta["normalize"], meta["channels"])
-    loader = make_loader(dataset, batch_size or cfg["batch_size"], train=False, device=dev)
+    loader = make_loader(dataset, batch_size or cfg.training.batch_size, train=False,
+                         device=dev)
     meter = build_meter(task, len(meta["class_ids"]), meta["class_names"])
     evaluate(model, loader, dev, meter, None,
              forward=build_eval_forward(model, cfg, meta["normalize"], False))

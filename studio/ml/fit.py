@@ -77,11 +77,10 @@ def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
     known = {"class_ids": ckpt["class_ids"] if ckpt else None,
              "normalize": ckpt["normalize"] if ckpt else None,
              "channels": int(ckpt["config"]["channels"]) if ckpt else None}
-    cfg = run.to_dict()
     if run.is_detection:
-        data = build_detection_data(project, cfg, log=cb.log, **known)
+        data = build_detection_data(project, run, log=cb.log, **known)
     else:
-        data = build_run_data(project, cfg, **known)
+        data = build_run_data(project, run, **known)
     run.data.channels = data.channels
     run.data.normalize = dict(data.normalize)
     weights = run.loss.class_weights
@@ -89,8 +88,8 @@ def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
         raise ConfigError(f"'loss.class_weights' has {len(weights)} values for "
                           f"{len(data.class_ids)} classes ({', '.join(data.class_names)}).",
                           path="loss.class_weights")
-    check_buildable(run, len(data.class_ids), data.channels)
-    cfg = run.to_dict()
+    check_buildable(run, len(data.class_ids), data.channels, pretrained=ckpt is None)
+    cfg = run.to_dict()  # what the run's record keeps
     where = describe_device(device) + (f", {group.describe()}" if group is not None else "")
     history, run_id = [], None
     if resume_run is not None:
@@ -115,7 +114,7 @@ def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
     try:
         # the run folder is made here, inside the handling: a read-only or full disk ends
         # the run "failed" with the reason instead of leaving it "running"
-        session = TrainingSession(project, cfg, data, device, run_id, cb, stop, ckpt, history,
+        session = TrainingSession(project, run, data, device, run_id, cb, stop, ckpt, history,
                                   group)
         return session.run()
     except BaseException as exc:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from studio.ml import augment
+from studio.ml.config import RunConfig
 
 
 # --- normalisation -----------------------------------------------------------------------
@@ -48,13 +49,13 @@ class FullImageTransform:
                 torch.as_tensor(np.asarray(target), dtype=torch.int64))
 
 
-def eval_transform(cfg: dict, mean: Sequence[float], std: Sequence[float]):
+def eval_transform(cfg: RunConfig, mean: Sequence[float], std: Sequence[float]):
     """The per-sample transform of validation and evaluation for `cfg`'s task."""
-    if cfg["task"] == "semantic":
+    if cfg.task == "semantic":
         return FullImageTransform(mean, std)
-    return augment.build_transforms(cfg["augment"], cfg["task"], cfg["image_size"],
+    return augment.build_transforms(cfg.augment, cfg.task, cfg.data.image_size,
                                     train=False, mean=mean, std=std,
-                                    resize_policy=cfg["resize_policy"])
+                                    resize_policy=cfg.data.resize_policy)
 
 
 # --- fitting a semantic image to the network ---------------------------------------------
@@ -122,19 +123,19 @@ def restored_logits(logits: torch.Tensor, place: Placement, h: int, w: int) -> t
 
 @torch.no_grad()
 def semantic_logits(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                    cfg: dict, mean: Sequence[float], std: Sequence[float],
+                    cfg: RunConfig, mean: Sequence[float], std: Sequence[float],
                     overlap: float = 0.25, batch_size: int = 4) -> torch.Tensor:
     """Logits (1, K, h, w) of one normalised image (1, C, h, w) at its own size, fitted to
     the network by the config's resize policy (module docstring)."""
     h, w = x.shape[-2:]
-    size, policy = cfg["image_size"], cfg["resize_policy"]
+    size, policy = cfg.data.image_size, cfg.data.resize_policy
     if policy == "crop":
         return sliding_window_logits(forward, x, max(_hw(size)), overlap, batch_size)
     place = placement(h, w, size, policy)
     return restored_logits(forward(fitted_input(x, place, mean, std)).float(), place, h, w)
 
 
-def window_forward(forward: Callable[[torch.Tensor], torch.Tensor], cfg: dict,
+def window_forward(forward: Callable[[torch.Tensor], torch.Tensor], cfg: RunConfig,
                    mean: Sequence[float], std: Sequence[float], overlap: float = 0.25
                    ) -> Callable[[torch.Tensor], torch.Tensor]:
     """`semantic_logits` for a batch of same-size whole images (validation's forward)."""
@@ -198,11 +199,10 @@ def sliding_window_logits(forward: Callable[[torch.Tensor], torch.Tensor], image
 
 
 # --- test-time augmentation -------------------------------------------------------------
-def tta_flips(config: dict) -> list[tuple[int, ...]]:
+def tta_flips(spec: dict) -> list[tuple[int, ...]]:
     """The flips (tensor dims of an N×C×H×W batch) that TTA averages over for a run's
-    config: identity, then each flip enabled in its augmentation spec (both together when
-    horizontal and vertical are enabled)."""
-    spec = config.get("augment", {})
+    augmentation spec (`RunConfig.augment`): identity, then each flip it enables (both
+    together when horizontal and vertical are enabled)."""
     h = bool(spec.get("hflip", {}).get("enabled"))
     v = bool(spec.get("vflip", {}).get("enabled"))
     flips: list[tuple[int, ...]] = [()]

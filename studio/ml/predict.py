@@ -26,8 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from studio.core.errors import CheckpointError
 from studio.ml.builders import make_model
 from studio.ml.checkpoints import CheckpointPayload, load_checkpoint, run_checkpoint
+from studio.ml.config import RunConfig, validate_config
 from studio.ml.datasets import decode
 from studio.ml.detection.predict import Detections, detect, thresholds, to_detections
 from studio.ml.devices import memory_format, resolve_device
@@ -78,7 +80,8 @@ class ModelMeta(TypedDict):
     run_id: int | None
     checkpoint: str
     task: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # the run's config as JSON (what windows and files show)
+    run_config: RunConfig  # the same, validated and typed (what the engine reads)
     class_names: list[str]
     class_ids: list[int]
     normalize: dict[str, Any]  # {"mean", "std", "source"}
@@ -91,22 +94,28 @@ class ModelMeta(TypedDict):
 
 def _model_and_meta(ckpt: CheckpointPayload, device, run_id: int | None, path: Path
                     ) -> tuple[nn.Module, ModelMeta]:
-    cfg = ckpt["config"]
+    cfg = validate_config(ckpt["config"])  # a config stored by any earlier version loads
+    channels = cfg.data.channels
+    if channels not in (1, 3):
+        raise CheckpointError(f"{path} does not say how many channels its model takes "
+                              "(its config has channels 'auto'); it was not written by a "
+                              "training run.")
     device = resolve_device(device)
-    model = make_model(cfg, len(ckpt["class_ids"]), int(cfg["channels"]))
+    model = make_model(cfg, len(ckpt["class_ids"]), channels)
     model.load_state_dict(ckpt["model"])
     model.to(device, memory_format=memory_format(cfg, device)).eval()  # as in training
     meta: ModelMeta = {
         "run_id": run_id,
         "checkpoint": str(path),
-        "task": cfg["task"],
-        "config": cfg,
+        "task": cfg.task,
+        "config": cfg.to_dict(),
+        "run_config": cfg,
         "class_names": list(ckpt["class_names"]),
         "class_ids": list(ckpt["class_ids"]),
         "normalize": dict(ckpt["normalize"]),
-        "image_size": int(cfg["image_size"]),
-        "channels": int(cfg["channels"]),
-        "resize_policy": cfg["resize_policy"],
+        "image_size": cfg.data.image_size,
+        "channels": channels,
+        "resize_policy": cfg.data.resize_policy,
         "epoch": int(ckpt.get("epoch", 0)),
         "device": str(device),
     }
@@ -130,8 +139,9 @@ class Predictor:
         """`tta`: test-time flip averaging (module docstring); None = the run's config."""
         self.model, self.meta, self.device = model, meta, device
         self.tile_overlap, self.batch_size = tile_overlap, batch_size
-        self.tta = bool(meta["config"].get("tta", False) if tta is None else tta)
-        self._flips = tta_flips(meta["config"]) if self.tta else [()]
+        run = meta["run_config"]
+        self.tta = run.training.tta if tta is None else bool(tta)
+        self._flips = tta_flips(run.augment) if self.tta else [()]
         self._transform = None
 
     @classmethod
@@ -153,7 +163,7 @@ class Predictor:
         meta = self.meta
         if self._transform is None:
             norm = meta["normalize"]
-            self._transform = eval_transform(meta["config"], norm["mean"], norm["std"])
+            self._transform = eval_transform(meta["run_config"], norm["mean"], norm["std"])
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = torch.stack([self._transform(img, torch.tensor(0))[0]
@@ -166,8 +176,8 @@ class Predictor:
         """(1, C, H, W) logits at the image's original size (`studio.ml.inference`)."""
         norm = self.meta["normalize"]
         x = to_tensor(image, norm["mean"], norm["std"]).unsqueeze(0).to(self.device)
-        return semantic_logits(self._forward, x, self.meta["config"], norm["mean"], norm["std"],
-                               self.tile_overlap, self.batch_size)
+        return semantic_logits(self._forward, x, self.meta["run_config"], norm["mean"],
+                               norm["std"], self.tile_overlap, self.batch_size)
 
     @torch.no_grad()
     def detect(self, image: np.ndarray, name: str = "", image_id: int | None = None,
@@ -178,14 +188,15 @@ class Predictor:
         here, e.g. a low threshold and loose NMS to refilter later; the "crop" policy
         predicts window by window), in the image's own pixels."""
         meta, norm = self.meta, self.meta["normalize"]
-        cfg, det = meta["config"], meta["config"]["detection"]
+        cfg = meta["run_config"]
+        det = cfg.detection
         x = to_tensor(image, norm["mean"], norm["std"]).to(self.device)
-        score = det["score_threshold"] if score_threshold is None else score_threshold
-        nms = det["nms_iou"] if nms_iou is None else nms_iou
-        most = det["max_detections"] if max_detections is None else max_detections
+        score = det.score_threshold if score_threshold is None else score_threshold
+        nms = det.nms_iou if nms_iou is None else nms_iou
+        most = det.max_detections if max_detections is None else max_detections
         with thresholds(self.model, score, nms, most):
-            output = detect(self.model, [x], cfg["resize_policy"], int(cfg["image_size"]),
-                            float(det["tile_overlap"]))[0]
+            output = detect(self.model, [x], cfg.data.resize_policy, cfg.data.image_size,
+                            det.tile_overlap)[0]
         h, w = image.shape[:2]
         return to_detections(output, meta["class_names"], name, image_id, w, h)
 

@@ -31,6 +31,7 @@ from studio.ml.checkpoints import (
     load_checkpoint,
     relative_to_project,
 )
+from studio.ml.config import RunConfig
 from studio.ml.datasets import make_loader
 from studio.ml.devices import memory_format
 from studio.ml.distributed import Group
@@ -58,7 +59,8 @@ class TrainingSession:
     so a resumed run continues with the next one (a partly done epoch is redone).
     """
 
-    def __init__(self, project, cfg: dict, data, device: torch.device, run_id: int, cb, stop,
+    def __init__(self, project, cfg: RunConfig, data, device: torch.device, run_id: int, cb,
+                 stop,
                  ckpt: dict | None, history: list[dict], group: Group | None = None) -> None:
         self.project, self.cfg, self.data, self.device = project, cfg, data, device
         self.run_id, self.cb, self.ckpt, self.group = run_id, cb, ckpt, group
@@ -78,10 +80,11 @@ class TrainingSession:
     def _setup(self) -> None:
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
         cuda = device.type == "cuda"
-        self.amp = bool(cfg["amp"]) and cuda
+        self.amp = cfg.hardware.amp and cuda
         self.channels_last = memory_format(cfg, device) == torch.channels_last
         num_classes = len(data.class_ids)
-        model = make_model(cfg, num_classes, data.channels, None if ckpt else cfg["pretrained"])
+        model = make_model(cfg, num_classes, data.channels,
+                           None if ckpt else cfg.model.pretrained)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
         model.to(device)
@@ -90,32 +93,33 @@ class TrainingSession:
         self.model = model
         self.train_model = model  # what the epochs run: DDP's wrapper in a distributed run
         self.start_epoch = int(ckpt["epoch"]) if ckpt else 0
-        self.unfrozen = cfg["freeze"]["mode"] == "none" or bool(ckpt and ckpt.get("unfrozen"))
+        self.unfrozen = cfg.model.freeze_mode == "none" or bool(ckpt and ckpt.get("unfrozen"))
         if not self.unfrozen:
-            transfer.freeze(model, cfg["freeze"]["mode"], int(cfg["freeze"]["n_stages"]))
+            transfer.freeze(model, cfg.model.freeze_mode, cfg.model.freeze_stages)
         if self.group is not None:
             self.train_model = self.group.wrap(model)
-        self.optimizer = build_optimizer(model, cfg, cfg["finetune"]["backbone_lr_factor"])
+        self.optimizer = build_optimizer(model, cfg, cfg.model.backbone_lr_factor)
         self.train_loader = self._train_loader()
         self.val_loader = None
         if data.val is not None:
             self.val_loader = make_loader(
-                data.val if self.group is None else self.group.shard(data.val), 1 if data.full_image_val else cfg["batch_size"], train=False,
-                num_workers=cfg["num_workers"], device=device, seed=cfg["seed"])
-        self.schedule = LRSchedule(self.optimizer, cfg["scheduler"], len(self.train_loader),
-                                   cfg["epochs"])
+                data.val if self.group is None else self.group.shard(data.val),
+                1 if data.full_image_val else cfg.training.batch_size, train=False,
+                num_workers=cfg.hardware.num_workers, device=device, seed=cfg.training.seed)
+        self.schedule = LRSchedule(self.optimizer, cfg.schedule, len(self.train_loader),
+                                   cfg.training.epochs)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.criterion = build_criterion(cfg, num_classes).to(device)
-        self.meter = build_meter(cfg["task"], num_classes, data.class_names)
+        self.meter = build_meter(cfg.task, num_classes, data.class_names)
         self.forward = build_eval_forward(model, cfg, data.normalize, data.full_image_val)
         self.batch_augment = build_batch_augment(cfg, num_classes)
-        es = cfg["early_stopping"]
-        self.metric, self.mode = es["metric"], es["mode"]
-        self.stop_early = bool(es["enabled"])
+        es = cfg.early_stopping
+        self.metric, self.mode = es.metric, es.mode
+        self.stop_early = es.enabled
         if self.val_loader is None and self.metric != "train_loss":
             # The training loss cannot show overfitting, and epoch-to-epoch noise in it
             # would cut a long cosine schedule short: without validation nothing stops early.
-            self.cb.log(f"No labelled images in the '{cfg['splits'].get('val')}' split: "
+            self.cb.log(f"No labelled images in the '{cfg.data.val_split}' split: "
                         "training runs every epoch (no early stopping) and the best model "
                         "is chosen by the training loss.")
             self.metric, self.mode, self.stop_early = "train_loss", "min", False
@@ -125,10 +129,10 @@ class TrainingSession:
 
     def _train_loader(self):
         cfg, group = self.cfg, self.group
-        self.sampler = None if group is None else group.train_sampler(self.data.train,
-                                                                      cfg["seed"])
-        return make_loader(self.data.train, cfg["batch_size"], train=True,
-                           num_workers=cfg["num_workers"], device=self.device, seed=cfg["seed"],
+        seed = cfg.training.seed
+        self.sampler = None if group is None else group.train_sampler(self.data.train, seed)
+        return make_loader(self.data.train, cfg.training.batch_size, train=True,
+                           num_workers=cfg.hardware.num_workers, device=self.device, seed=seed,
                            sampler=self.sampler)
 
     def _restore(self, ckpt: dict) -> None:
@@ -144,7 +148,7 @@ class TrainingSession:
         if ckpt.get("best", {}).get("metric") == self.metric:
             self.best = dict(ckpt["best"])
         self.bad_epochs = int(ckpt.get("bad_epochs", 0))
-        self.cb.log(f"Resuming after epoch {self.start_epoch} of {self.cfg['epochs']}.")
+        self.cb.log(f"Resuming after epoch {self.start_epoch} of {self.cfg.training.epochs}.")
 
     # --- checkpoints ------------------------------------------------------------------
     def save(self, name: str, epoch: int) -> None:
@@ -153,13 +157,13 @@ class TrainingSession:
             return
         payload: CheckpointPayload = {
             "format": FORMAT,
-            "task": self.cfg["task"],
+            "task": self.cfg.task,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": int(epoch),
-            "config": self.cfg,
+            "config": self.cfg.to_dict(),
             "class_names": list(self.data.class_names),
             "class_ids": list(self.data.class_ids),
             "best": self.best,
@@ -186,8 +190,8 @@ class TrainingSession:
                 result = train_one_epoch(
                     self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule, amp=self.amp,
-                    channels_last=self.channels_last, grad_clip=float(self.cfg["grad_clip"]),
-                    l1=float(self.cfg["l1"]), batch_augment=self.batch_augment,
+                    channels_last=self.channels_last, grad_clip=self.cfg.training.grad_clip,
+                    l1=self.cfg.training.l1, batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)
                 if self.group is not None:  # one training loss for the run, not one a rank
                     result["loss"] = self.group.mean(result["loss"])
@@ -199,33 +203,34 @@ class TrainingSession:
             self.optimizer.zero_grad(set_to_none=True)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            size = self.cfg["batch_size"]
+            training = self.cfg.training
+            size = training.batch_size
             if attempt == 1 or size <= 1:
                 raise OutOfMemoryError(
                     f"Out of GPU memory with batch size {size} at image size "
-                    f"{self.cfg['image_size']} ({oom}). Lower 'batch_size' or 'image_size', "
+                    f"{self.cfg.data.image_size} ({oom}). Lower 'batch_size' or 'image_size', "
                     "or choose a smaller model.")
-            self.cfg["batch_size"] = max(1, size // 2)
+            training.batch_size = max(1, size // 2)
             self.cb.log(f"Out of GPU memory at batch size {size}; retrying epoch {epoch} with "
-                        f"batch size {self.cfg['batch_size']}.")
+                        f"batch size {training.batch_size}.")
             self.train_loader = self._train_loader()
             state = self.schedule.state_dict()
-            self.schedule = LRSchedule(self.optimizer, self.cfg["scheduler"],
-                                       len(self.train_loader), self.cfg["epochs"])
+            self.schedule = LRSchedule(self.optimizer, self.cfg.schedule,
+                                       len(self.train_loader), training.epochs)
             self.schedule.load_state_dict(state)
             self.schedule.step_count = (epoch - 1) * len(self.train_loader)
             self.schedule.apply()
         raise AssertionError("unreachable")
 
     def _maybe_unfreeze(self, epoch: int) -> None:
-        k = int(self.cfg["finetune"]["unfreeze_epoch"])
+        k = self.cfg.model.unfreeze_epoch
         if self.unfrozen or k <= 0 or epoch < k:
             return
         transfer.unfreeze_all(self.model)
         if self.group is not None:  # DDP must see the newly trainable parameters
             self.train_model = self.group.wrap(self.model)
         self.unfrozen = True
-        factor = float(self.cfg["finetune"]["backbone_lr_factor"])
+        factor = self.cfg.model.backbone_lr_factor
         self.optimizer = build_optimizer(self.model, self.cfg, factor)
         self.schedule.rebind(self.optimizer)
         self.cb.log(f"Epoch {epoch}: unfroze all layers; backbone learning rate x{factor:g}.")
@@ -233,8 +238,8 @@ class TrainingSession:
     # --- the loop -----------------------------------------------------------------------
     def run(self):
         self._setup()
-        cfg, es = self.cfg, self.cfg["early_stopping"]
-        epochs, early, rising = int(cfg["epochs"]), False, 0
+        cfg, es = self.cfg, self.cfg.early_stopping
+        epochs, early, rising = cfg.training.epochs, False, 0
         last_epoch, saved_last = self.start_epoch, None
         previous = self.history[-1] if self.history else None
         self.status = "finished"
@@ -246,7 +251,8 @@ class TrainingSession:
                 self.cb.log(f"Stopped during epoch {epoch}.")
                 break
             val = None
-            if self.val_loader is not None and (epoch % cfg["val_every"] == 0 or epoch == epochs):
+            if self.val_loader is not None and (epoch % cfg.training.val_every == 0
+                                             or epoch == epochs):
                 if self.group is not None:
                     self.group.sync_buffers(self.model)
                 val = evaluate(self.model, self.val_loader, self.device, self.meter,
@@ -256,7 +262,7 @@ class TrainingSession:
                                reduce=None if self.group is None else self.group.merged)
             record = history_record(epoch, train, val, self.schedule.lr())
             value = record.get(self.metric)
-            if is_better(value, self.best["value"], self.mode, float(es["min_delta"])):
+            if is_better(value, self.best["value"], self.mode, es.min_delta):
                 self.best = {"metric": self.metric, "mode": self.mode, "value": float(value),
                              "epoch": epoch, "metrics": dict(record)}
                 self.bad_epochs = 0
@@ -267,7 +273,7 @@ class TrainingSession:
                 rose = (record["val_loss"] > previous["val_loss"]
                         and record["train_loss"] < previous["train_loss"])
                 rising = rising + 1 if rose else 0
-            record["overfitting"] = rising >= int(cfg["overfit_patience"])
+            record["overfitting"] = rising >= cfg.training.overfit_patience
             record["best"] = {k: self.best[k] for k in ("metric", "value", "epoch")}
             record["elapsed"] = time.perf_counter() - self.t0
             self.schedule.epoch_end(record.get("val_loss", record["train_loss"]), "min")
@@ -280,7 +286,7 @@ class TrainingSession:
             saved_last = epoch
             if self.cb.on_epoch is not None:
                 self.cb.on_epoch(dict(record))
-            if self.stop_early and self.bad_epochs >= int(es["patience"]):
+            if self.stop_early and self.bad_epochs >= es.patience:
                 early = True
                 self.cb.log(f"Early stopping after epoch {epoch}: {self.metric} has not improved "
                             f"for {self.bad_epochs} epochs (best {self.best['value']:.4g} at "
@@ -300,8 +306,7 @@ class TrainingSession:
         if not self.main:
             return FitResult(self.run_id, self.status, self.best, self.history, {}, self.model)
         best_path = self.folder / "best.pt"
-        if self.status == "finished" and self.cfg["early_stopping"]["enabled"] and \
-                best_path.is_file():
+        if self.status == "finished" and self.cfg.early_stopping.enabled and best_path.is_file():
             self.model.load_state_dict(load_checkpoint(best_path, self.device)["model"])
             self.cb.log(f"Restored the weights of the best epoch ({self.best['epoch']}).")
         paths = self.checkpoint_paths()

@@ -88,6 +88,20 @@ def test_bad_config_files_are_one_line_errors_and_create_no_run(tmp_path, capsys
         assert p.runs() == []
 
 
+def test_pretrained_weights_that_are_not_a_checkpoint_create_no_run(tmp_path, capsys):
+    """Starting from a file that is not a checkpoint: one line, and no run (the
+    pretrained file is checked before the run is recorded)."""
+    project = _cls_project(tmp_path)
+    hello = tmp_path / "hello.pt"
+    hello.write_text("hello")
+    cfg = _config(tmp_path, {"task": "classification", "pretrained": str(hello)})
+    assert main(["train", str(project), "--config", cfg]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'pretrained'") and err.count("\n") == 1
+    with Project.open(project) as p:
+        assert p.runs() == []
+
+
 def test_resume_with_another_model_says_what_is_kept(tmp_path, capsys):
     project = _cls_project(tmp_path)
     cfg = _config(tmp_path, {"task": "classification", "epochs": 1, "image_size": 8,

@@ -141,7 +141,7 @@ def _tiny_classification(project, tmp_path, n=8, grey=True):
 
 def test_run_data_resolves_channels_and_normalisation(project, tmp_path):
     _tiny_classification(project, tmp_path)
-    cfg = validate_config({"task": "classification", "image_size": 16}, project).to_dict()
+    cfg = validate_config({"task": "classification", "image_size": 16}, project)
     data = build_run_data(project, cfg)
     assert data.channels == 1  # grey images, no pretrained weights
     assert data.normalize["source"] == "dataset" and len(data.normalize["mean"]) == 1
@@ -150,7 +150,7 @@ def test_run_data_resolves_channels_and_normalisation(project, tmp_path):
     assert x.shape == (1, 16, 16) and y.dtype == torch.int64
     assert len(data.val) == 2
     cfg = validate_config({"task": "classification", "channels": 3,
-                           "normalize": "imagenet"}, project).to_dict()
+                           "normalize": "imagenet"}, project)
     data = build_run_data(project, cfg)
     assert data.channels == 3 and data.normalize["source"] == "imagenet"
     assert data.train[0][0].shape[0] == 3
@@ -161,14 +161,14 @@ def test_run_data_needs_two_classes_and_train_images(project, tmp_path):
     iid, _ = project.add_image(_image(tmp_path, "a.png", np.zeros((8, 8), np.uint8)),
                                split="train")
     project.add_annotation(iid, cid, "tag", None)
-    cfg = validate_config({"task": "classification"}, project).to_dict()
+    cfg = validate_config({"task": "classification"}, project)
     with pytest.raises(ConfigError, match="two"):
         build_run_data(project, cfg)
 
 
 def test_loader_with_workers(project, tmp_path):
     _tiny_classification(project, tmp_path, n=10)
-    cfg = validate_config({"task": "classification", "image_size": 8}, project).to_dict()
+    cfg = validate_config({"task": "classification", "image_size": 8}, project)
     data = build_run_data(project, cfg)
     loader = make_loader(data.train, 4, train=True, num_workers=1, seed=0)
     assert loader.persistent_workers and loader.drop_last

@@ -172,8 +172,8 @@ def test_onnx_export_without_the_package_is_a_clear_error(project, tmp_path, mon
 def test_tta_averages_probabilities_over_the_trained_flips():
     from studio.ml.inference import tta_flips, tta_forward
 
-    assert tta_flips({"augment": {"hflip": {"enabled": True}}}) == [(), (3,)]
-    assert tta_flips({"augment": {"hflip": {"enabled": True}, "vflip": {"enabled": True}}}) \
+    assert tta_flips({"hflip": {"enabled": True}}) == [(), (3,)]
+    assert tta_flips({"hflip": {"enabled": True}, "vflip": {"enabled": True}}) \
         == [(), (3,), (2,), (2, 3)]
     torch.manual_seed(0)
     net = nn.Conv2d(1, 2, 3, padding=1)  # not flip-invariant

@@ -13,6 +13,7 @@ from studio.core.errors import ConfigError, TrainingError
 from studio.core.geometry import MaskGeom
 from studio.ml import session
 from studio.ml.checkpoints import load_checkpoint
+from studio.ml.config import validate_config
 from studio.ml.evaluation import evaluate_run
 from studio.ml.fit import fit
 from studio.ml.schedule import LRSchedule
@@ -288,7 +289,8 @@ def test_lr_schedules():
 
     def lrs(cfg, epochs=4, steps=10, **kw):
         opt = torch.optim.SGD([{"params": [param], "lr": 1.0, "initial_lr": 1.0}], lr=1.0)
-        sched = LRSchedule(opt, {"warmup_epochs": 0, **cfg}, steps, epochs)
+        section = validate_config({"scheduler": {"warmup_epochs": 0, **cfg}}).schedule
+        sched = LRSchedule(opt, section, steps, epochs)
         out = [sched.lr()]
         for _ in range(steps * epochs):
             sched.step()

@@ -183,8 +183,9 @@ def _cross_checks(run: RunConfig) -> None:
         for op in DETECTION_UNSUPPORTED_AUGMENT:
             if aug[op]["enabled"]:
                 raise ConfigError(f"Augmentation '{op}' is not available for {run.task} (it "
-                                  "would not move boxes and masks with the image); disable "
-                                  "it.", path=f"augment.{op}.enabled")
+                                  "would not move boxes and masks with the image); set "
+                                  f"'augment.{op}.enabled' to false.",
+                                  path=f"augment.{op}.enabled")
         if run.training.tta:
             raise ConfigError(f"'tta' is not available for {run.task}; set it to false.",
                               path="tta")

@@ -35,6 +35,7 @@ from torchvision.transforms import v2
 from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_to_mask
 from studio.ml.augment import maybe_apply, photometric_ops, rigid_ops
+from studio.ml.config import RunConfig
 from studio.ml.datasets import (
     ByteLRU,
     RunData,
@@ -262,15 +263,15 @@ def collate_detection(batch):
 DetectionDataset.collate_fn = staticmethod(collate_detection)
 
 
-def eval_dataset(source: DetectionSource, cfg: dict, normalize: dict, channels: int,
+def eval_dataset(source: DetectionSource, cfg: RunConfig, normalize: dict, channels: int,
                  cache: ByteLRU | None = None) -> DetectionDataset:
     """Whole images, no augmentation: what validation, evaluation and prediction see."""
-    transform = DetectionTransform(cfg["augment"], cfg["task"], False, normalize["mean"],
+    transform = DetectionTransform(cfg.augment, cfg.task, False, normalize["mean"],
                                    normalize["std"])
     return DetectionDataset(source, transform, channels, cache)
 
 
-def build_detection_data(project, cfg: dict, class_ids: Sequence[int] | None = None,
+def build_detection_data(project, cfg: RunConfig, class_ids: Sequence[int] | None = None,
                          normalize: dict | None = None, channels: int | None = None,
                          log=None) -> RunData:
     """The train / val datasets of a detection or instance run (`cfg` validated).
@@ -278,10 +279,10 @@ def build_detection_data(project, cfg: dict, class_ids: Sequence[int] | None = N
     `log(text)` hears about objects left out (classes not in the run, boxes in an
     instance run).
     """
-    task = cfg["task"]
+    task = cfg.task
     class_ids = list(class_ids) if class_ids is not None else task_class_ids(project, task)
     names = {c.id: c.name for c in project.classes()}
-    train_split, val_split = cfg["splits"]["train"], cfg["splits"].get("val")
+    train_split, val_split = cfg.data.train_split, cfg.data.val_split
     train_src = read_detection_split(project, task, train_split, class_ids)
     if not train_src.object_count:
         raise ConfigError(f"The '{train_split}' split has no objects for {task} to train on. "
@@ -295,12 +296,12 @@ def build_detection_data(project, cfg: dict, class_ids: Sequence[int] | None = N
                                     [s.channels for s in train_src.samples])
     if normalize is None:
         normalize = resolve_normalize(cfg, train_src.samples, channels)
-    cache = ByteLRU(int(float(cfg.get("cache_mb", 512)) * 2**20))
-    transform = DetectionTransform(cfg["augment"], task, True, normalize["mean"],
+    cache = ByteLRU(int(cfg.hardware.cache_mb * 2**20))
+    transform = DetectionTransform(cfg.augment, task, True, normalize["mean"],
                                    normalize["std"])
-    crop = int(cfg["image_size"]) if cfg["resize_policy"] == "crop" else None
+    crop = cfg.data.image_size if cfg.data.resize_policy == "crop" else None
     train = DetectionDataset(train_src, transform, channels, cache, crop,
-                             int(cfg.get("samples_per_image", 1)))
+                             cfg.data.samples_per_image)
     val = None
     if val_src is not None and val_src.samples:
         val = eval_dataset(val_src, cfg, normalize, channels, cache)

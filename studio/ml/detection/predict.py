@@ -27,6 +27,7 @@ from torchvision.ops import batched_nms
 from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
+from studio.ml.config import RunConfig
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
 from studio.ml.inference import window_positions
 
@@ -122,16 +123,16 @@ def detect(model: nn.Module, images: Sequence[torch.Tensor], policy: str = "resi
     return model(list(images))
 
 
-def evaluation_forward(model: nn.Module, cfg: dict):
+def evaluation_forward(model: nn.Module, cfg: RunConfig):
     """`images -> outputs` as validation and evaluation run it: the run's policy, NMS IoU
     and detections per image, scores down to EVAL_SCORE_THRESHOLD (mAP needs the tail)."""
-    det = cfg["detection"]
+    det = cfg.detection
+    policy, size, overlap = cfg.data.resize_policy, cfg.data.image_size, det.tile_overlap
 
     def forward(images):
-        with thresholds(model, EVAL_SCORE_THRESHOLD, det["nms_iou"],
+        with thresholds(model, EVAL_SCORE_THRESHOLD, det.nms_iou,
                         model.roi_heads.detections_per_img):
-            return detect(model, images, cfg["resize_policy"], int(cfg["image_size"]),
-                          float(det["tile_overlap"]))
+            return detect(model, images, policy, size, overlap)
 
     return forward
 

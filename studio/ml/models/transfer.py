@@ -281,7 +281,8 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError,
-            ValueError, AttributeError, TypeError) as exc:
+            ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
+        # the weights-only unpickler meets arbitrary bytes with any of these
         raise CheckpointError(
             f"'{path}' is not a readable PyTorch checkpoint ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}). Choose a .pt/.pth file saved "
@@ -296,12 +297,11 @@ def _strip(key: str) -> str:
     return key
 
 
-def load_checkpoint_weights(model: nn.Module, path: str | os.PathLike) -> LoadReport:
-    """Load the shape-matching tensors of a checkpoint into ``model``.
-
-    Accepts a raw state dict, our checkpoints ``{"model": state_dict, ...}`` or a
-    ``{"state_dict": ...}`` dict; ``module.`` prefixes (DDP) are stripped.
-    """
+def checkpoint_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The named tensors of a checkpoint file: a raw state dict, our checkpoints
+    ``{"model": state_dict, ...}`` or a ``{"state_dict": ...}`` dict, with ``module.``
+    prefixes (DDP) stripped. ConfigError when the file does not exist, CheckpointError
+    when it holds no weights."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint '{path}' does not exist; choose an existing file")
@@ -316,7 +316,13 @@ def load_checkpoint_weights(model: nn.Module, path: str | os.PathLike) -> LoadRe
             f"'{path}' holds no model weights (expected a state dict or a dict with a "
             "'model' state dict)"
         )
-    loaded = {_strip(str(k)): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return {_strip(str(k)): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def load_checkpoint_weights(model: nn.Module, path: str | os.PathLike) -> LoadReport:
+    """Load the shape-matching tensors of a checkpoint (`checkpoint_tensors`) into
+    ``model``."""
+    loaded = checkpoint_tensors(path)
     target = unwrap(model)
     own = target.state_dict()
     report = LoadReport()
