@@ -172,7 +172,7 @@ class FieldGroup(QGroupBox):
         self.hide_empty = hide_empty
         self.rows = QFormLayout(self)
         self.paths: list[str] = []
-        self._shown: list[tuple[str, QWidget]] = []
+        self._shown: list[tuple[str, QWidget]] | None = None  # None: nothing placed yet
 
     def take(self, fields: list[Field], everything: bool = False) -> list[str]:
         """Show the fields it is for (all of `fields` with `everything`); their paths."""

@@ -22,7 +22,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Early stopping", ("early_stopping.", "overfit_patience", "val_every")),
     ("Hardware", ("device", "cpu_threads", "amp", "channels_last", "seed", "deterministic",
                   "num_workers", "cache_mb")),
-    ("Detection and prediction", ("detection.",)),
+    ("Prediction", ("detection.", "tta")),
     ("Splits", ("splits.",)),
 )
 
