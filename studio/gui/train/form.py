@@ -198,7 +198,6 @@ class ConfigForm(QObject):
     """The fields of every panel, by config path."""
 
     changed = Signal(str)  # path of the field a person changed
-    rebuilt = Signal()  # fields were made or dropped (a task or model was chosen)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -254,7 +253,6 @@ class ConfigForm(QObject):
             ordered.setdefault(path, field)
         self.fields = ordered
         self.place()
-        self.rebuilt.emit()
 
     def add_placer(self, placer: Placer, catch_all: bool = False) -> None:
         """`placer(fields)` puts the rows it wants in its panel and returns their paths;
