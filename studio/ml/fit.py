@@ -21,7 +21,13 @@ from studio.core.fileio import disk_full_error, is_disk_full
 from studio.ml import checkpoints as ckpts
 from studio.ml import distributed
 from studio.ml.builders import check_buildable
-from studio.ml.config import RESUME_OVERRIDES, RunConfig, resume_overrides, validate_config
+from studio.ml.config import (
+    RESUME_OVERRIDES,
+    HardwareConfig,
+    RunConfig,
+    resume_overrides,
+    validate_config,
+)
 from studio.ml.datasets import build_run_data
 from studio.ml.detection.data import build_detection_data
 from studio.ml.devices import describe_device, resolve_device, seed_everything
@@ -53,7 +59,7 @@ def fit(project, config: dict | RunConfig | None, callbacks=None, stop=None,
     (`studio.ml.distributed`); rank 0 alone writes the run.
     """
     device = (config.hardware.device if isinstance(config, RunConfig)
-              else str((config or {}).get("device", "auto")))
+              else str((config or {}).get("device", HardwareConfig.device)))
     group = distributed.setup(device)
     try:
         return _fit(project, config, Callbacks(callbacks), stop, resume, group)

@@ -71,7 +71,10 @@ def memory_in_use() -> int | None:
 
 
 def describe_error(exc: BaseException) -> dict:
-    """Type name, message and (for an OS error anywhere in the chain) its errno."""
+    """Type name, message, (for an OS error anywhere in the chain) its errno and (for a
+    ConfigError) the path of the field it is about."""
+    from studio.core.errors import ConfigError
+
     code = None
     seen, err = set(), exc
     while err is not None and id(err) not in seen:
@@ -81,7 +84,7 @@ def describe_error(exc: BaseException) -> dict:
             break
         err = err.__cause__ or err.__context__
     return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__,
-            "errno": code}
+            "errno": code, "path": exc.path if isinstance(exc, ConfigError) else None}
 
 
 def report(project, run_id: int, split: str, device: str, writer: EventWriter,
@@ -135,6 +138,7 @@ def main() -> int:
     threading.Thread(target=watch_stdin, daemon=True).start()
     writer = EventWriter(events_out)
     from studio.core.project import Project
+    from studio.ml.config import HardwareConfig
     from studio.ml.fit import fit
 
     try:
@@ -144,7 +148,7 @@ def main() -> int:
                          resume=job.get("resume"))
             if job.get("report") and result.status == "finished" and not stop.is_set():
                 report(project, result.run_id, str(job["report"]),
-                       str(job["config"].get("device", "auto")), writer, stop)
+                       str(job["config"].get("device", HardwareConfig.device)), writer, stop)
         finally:
             project.close()
     except BaseException as exc:  # reported to the parent, which shows it

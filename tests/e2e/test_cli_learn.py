@@ -49,11 +49,14 @@ def _config(tmp_path: Path, cfg: dict) -> str:
 
 
 def test_print_default_config(capsys):
-    for task in ("classification", "semantic"):
-        assert main(["train", "--print-default-config", "--task", task]) == 0
-        cfg = json.loads(capsys.readouterr().out)
-        assert cfg["task"] == task
-        assert validate_config(cfg).to_dict() == validate_config(validate_config(cfg)).to_dict()
+    for task in ("classification", "semantic", "detection", "instance"):
+        for variant in ("cpu", "gpu"):
+            assert main(["train", "--print-default-config", "--task", task,
+                         "--variant", variant]) == 0
+            cfg = json.loads(capsys.readouterr().out)
+            assert cfg["task"] == task
+            # what the CLI prints is accepted as it is, and is complete
+            assert validate_config(cfg).to_dict() == cfg
 
 
 # issue 17/18: each of these ended in a traceback, a failed run or was silently accepted

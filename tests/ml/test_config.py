@@ -230,6 +230,12 @@ def test_resume_overrides_say_what_is_kept():
     assert kept == ["model stays resnet18 (the checkpoint's)",
                     "image_size stays 64 (the checkpoint's)"]
     assert resume_overrides(stored, {**stored, "epochs": 99})[1] == []
+    # values the stored config left to defaults compare as what they mean
+    partial = {"task": "semantic", "model": "unet_resnet18"}
+    assert resume_overrides(partial, {"model_options": {"decoder_width": 256},
+                                      "augment": {"hflip": {"enabled": True}}})[1] == []
+    assert resume_overrides(partial, {"optimiser": {"lr": 1}})[1] == [
+        "optimiser.lr is ignored (the checkpoint's config has no such option)"]
 
 
 def test_one_reader_for_json_and_yaml():
@@ -309,3 +315,57 @@ def test_tta_option_is_checked():
         validate_config({"task": "semantic", "tta": True, "augment": no_flips})
     assert validate_config({"task": "semantic", "tta": False, "augment": no_flips}
                            ).training.tta is False
+
+
+def _value_for(spec, rng):
+    """A random value of `spec`'s kind within its bounds."""
+    lo = spec.minimum if spec.minimum is not None else -1000
+    hi = spec.maximum if spec.maximum is not None else 1000
+    hi = min(hi, lo + 1000)
+    if spec.kind == "bool":
+        return bool(rng.integers(2))
+    if spec.kind == "int":
+        return int(rng.integers(int(lo), int(hi) + 1))
+    if spec.kind == "float":
+        return float(lo + (hi - lo) * rng.uniform(0.01, 0.99))
+    if spec.kind == "enum":
+        return spec.choices[int(rng.integers(len(spec.choices)))]
+    if spec.kind in ("int_list", "float_list"):
+        n = spec.min_len or 1
+        item = spec.kind[:-5]
+        values = [_value_for(type(spec)(spec.path, item, None, "", minimum=spec.minimum,
+                                        maximum=spec.maximum), rng) for _ in range(n)]
+        return sorted(values)
+    return spec.default
+
+
+@pytest.mark.parametrize("task", ["classification", "semantic", "detection", "instance"])
+def test_random_values_are_accepted_and_round_trip_or_refused_by_path(task):
+    """Each field set to a random value within its bounds: the config either validates and
+    reads back unchanged, or is refused with a ConfigError naming a field; a value of the
+    wrong type is always refused at that field's own path."""
+    rng = np.random.default_rng(18)
+    fields = [f for f in config_fields(task) if f.kind != "json"
+              and not f.path.startswith("model_options.") and f.path != "task"]
+    accepted = 0
+    for spec in fields:
+        for _ in range(3):
+            cfg = default_config(task)
+            keys = spec.path.split(".")
+            node = cfg
+            for k in keys[:-1]:
+                node = node[k]
+            node[keys[-1]] = _value_for(spec, rng)
+            try:
+                run = validate_config(cfg)
+            except ConfigError as exc:
+                assert exc.path, (spec.path, exc)
+                continue
+            accepted += 1
+            assert validate_config(run.to_dict()).to_dict() == run.to_dict()
+        if spec.kind != "str":
+            node[keys[-1]] = "x"
+            with pytest.raises(ConfigError) as info:
+                validate_config(cfg)
+            assert info.value.path == spec.path
+    assert accepted > 2 * len(fields)  # most random values are fine on their own

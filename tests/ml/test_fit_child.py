@@ -33,3 +33,12 @@ def test_report_is_kept_with_the_run_or_said_to_be_missing(project, tmp_path,
     logs = [e["data"] for e in _events(out) if e["kind"] == "log"]
     assert any(line.startswith("No 'test' report:") for line in logs), logs
     assert not any(e["kind"] == "error" for e in _events(out))
+
+
+def test_a_config_error_crosses_the_process_boundary_with_its_field_path():
+    from studio.core.errors import ConfigError, ImageMissingError
+    from studio.ml.fit_child import describe_error
+
+    told = describe_error(ConfigError("'optimizer.lr' must be a number", path="optimizer.lr"))
+    assert told["type"] == "ConfigError" and told["path"] == "optimizer.lr"
+    assert describe_error(ImageMissingError("gone", "/x.png"))["path"] is None  # a file

@@ -54,11 +54,15 @@ from studio.ml.config.schema import (
     schema_fields,
     task_spec,
 )
-from studio.ml.config.validate import check_project, validate_config
+from studio.ml.config.validate import (
+    DETECTION_UNSUPPORTED_AUGMENT,
+    check_project,
+    validate_config,
+)
 from studio.ml.tasks import TASKS
 
 __all__ = [
-    "LOSS_NAMES", "METRICS", "OPTIMIZERS", "RESUME_OVERRIDES", "SCHEDULERS", "VARIANTS",
+    "DETECTION_UNSUPPORTED_AUGMENT", "LOSS_NAMES", "METRICS", "OPTIMIZERS", "RESUME_OVERRIDES", "SCHEDULERS", "VARIANTS",
     "DataConfig", "DetectionConfig", "EarlyStoppingConfig", "FieldSpec", "HardwareConfig",
     "LossConfig", "ModelConfig", "OptimizerConfig", "RunConfig", "ScheduleConfig",
     "TrainingConfig", "apply_model_options", "get_path", "check_project", "check_value",
@@ -80,13 +84,13 @@ def config_fields(task: str, config: dict | None = None) -> list[FieldSpec]:
         "class per pixel (semantic), boxes (detection) or masks per object (instance).",
         choices=TASKS, label="Task")]
     model = (config or {}).get("model") or field_default(task, "model", overrides=overrides)
-    for _attr, f in schema_fields(task):
+    for attr, f in schema_fields(task):
         spec = f.metadata["spec"]
         if spec.path == "model_options":
             out += model_option_fields(task, model)
             continue
         default = field_default(task, spec.path, overrides=overrides)
-        out.append(task_spec(f, task, default))
+        out.append(task_spec(f, task, default, attr))
     out += augment_specs(default_augment(task))
     return out
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from studio.core.errors import ConfigError
 from studio.ml.augment_spec import default_spec
-from studio.ml.config.schema import METRICS, get_path, schema_fields
+from studio.ml.config.schema import METRICS, schema_fields
 from studio.ml.tasks import DETECTION_TASKS, TASKS
 
 VARIANTS = ("cpu", "gpu")
@@ -165,10 +165,3 @@ def default_model_options(task: str, model: str) -> dict[str, Any]:
 def recommended_variant(device: str) -> str:
     """"gpu" for a CUDA device (as torch names it: "cuda", "cuda:1"), else "cpu"."""
     return "gpu" if str(device).startswith("cuda") else "cpu"
-
-
-def default_of(cfg: dict, path: str) -> Any:
-    """`path`'s value in `cfg`, else its default for cfg's task (a partial config)."""
-    task = cfg.get("task", "classification")
-    value = get_path(cfg, path, missing=KeyError)
-    return field_default(task, path) if value is KeyError else value

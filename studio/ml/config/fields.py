@@ -39,8 +39,9 @@ class FieldSpec:
     # beyond the contract: strict bounds, a short label, the section it belongs to
     min_exclusive: bool = False  # the value must be greater than `minimum`
     max_exclusive: bool = False  # the value must be less than `maximum`
-    label: str = ""
-    section: str = ""
+    label: str = ""  # a short name for the form's row
+    section: str = ""  # model, data, loss, optimizer, schedule, training, hardware,
+    # early_stopping, detection or augment: the RunConfig part it belongs to
     # a further check of the (type-checked) value: returns it (normalised) or raises
     # ConfigError; not part of what a form needs to know
     check: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)

@@ -9,7 +9,8 @@ import json
 from typing import Any
 
 from studio.core.errors import ConfigError
-from studio.ml.config.defaults import default_model_options, default_of
+from studio.ml.config.defaults import default_model_options
+from studio.ml.config.schema import get_path
 
 MAX_BYTES = 1_000_000  # a complete config is about 5 KB
 MAX_DEPTH = 32  # a complete config nests 3 levels deep
@@ -166,15 +167,30 @@ def resume_overrides(stored: dict, new: dict) -> tuple[dict, list[str]]:
     "model stays resnet18 (the checkpoint's)"."""
     new = new or {}
     overrides = {k: v for k, v in new.items() if k in RESUME_OVERRIDES}
+    complete = _complete(stored)
     notes = []
     for path, value in _leaves({k: v for k, v in new.items() if k not in RESUME_OVERRIDES}):
-        try:
-            kept = default_of(stored, path)
-        except (KeyError, ConfigError):
-            kept = None
-        if kept != value:
+        kept = get_path(complete, path, KeyError)
+        if kept is KeyError:
+            notes.append(f"{path} is ignored (the checkpoint's config has no such option)")
+        elif kept != value:
             notes.append(f"{path} stays {_show(kept)} (the checkpoint's)")
     return merge(stored, overrides), notes
+
+
+def _complete(stored: dict) -> dict:
+    """`stored` with every default filled in (and the model's own option defaults), so a
+    value left out of an older config compares as what it means."""
+    from studio.ml.config.validate import validate_config
+    from studio.ml.models.registry import get_spec
+
+    try:
+        run = validate_config(stored)
+    except ConfigError:  # compare with what is there
+        return stored
+    out = run.to_dict()
+    out["model_options"] = {**get_spec(run.model.name).default_options, **run.model.options}
+    return out
 
 
 def apply_model_options(cfg: dict, model_name: str) -> dict:

@@ -333,10 +333,13 @@ def schema_fields(task: str) -> list[tuple[str, dataclasses.Field]]:
     return out
 
 
-def task_spec(f: dataclasses.Field, task: str, default: Any) -> FieldSpec:
-    """The field's spec as `task` sees it: its choices for the task and its default."""
+def task_spec(f: dataclasses.Field, task: str, default: Any, section: str = "") -> FieldSpec:
+    """The field's spec as `task` sees it: its choices for the task and its default (and
+    `section`, the RunConfig attribute it belongs to, when given)."""
     spec: FieldSpec = f.metadata["spec"]
     changes: dict[str, Any] = {"default": default}
+    if section:
+        changes["section"] = section
     choices = f.metadata["task_choices"].get(task)
     if choices is not None:
         changes["choices"] = choices

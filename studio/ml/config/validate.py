@@ -17,6 +17,7 @@ from studio.ml.config.defaults import (
     default_augment,
     default_model_options,
     field_default,
+    task_overrides,
 )
 from studio.ml.config.fields import check_value, fail, is_number
 from studio.ml.config.options import (
@@ -57,9 +58,7 @@ def _check_keys(cfg: dict, task: str) -> None:
                      "`studio-cli train --print-default-config`")
             raise ConfigError(f"Unknown config option '{key}' for {task} ({where}).",
                               path=str(key))
-    for section in sections:
-        if section not in cfg:
-            continue
+    for section in [k for k in cfg if k in sections]:  # the first problem in file order
         check_section(cfg[section], section)
         for key in cfg[section]:
             if f"{section}.{key}" not in paths:
@@ -92,13 +91,14 @@ def validate_config(cfg: dict | RunConfig | None, project=None) -> RunConfig:
     run = RunConfig(task=task)
     if task in DETECTION_TASKS:
         run.detection = SECTIONS["detection"]()
+    overrides = task_overrides(task)
     for attr, f in schema_fields(task):
         spec = f.metadata["spec"]
         if spec.path == "model_options":
             continue
         value = get_path(cfg, spec.path, _MISSING)
         if value is _MISSING:
-            value = field_default(task, spec.path)
+            value = field_default(task, spec.path, overrides=overrides)
         setattr(getattr(run, attr), f.name, check_value(task_spec(f, task, None), value))
     _model(run, cfg)
     run.augment = _augment(cfg.get("augment", _MISSING), task)

@@ -132,7 +132,7 @@ def build_unet(
     if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ConfigError(f"unet: 'dropout' must be in [0, 1), got {dropout!r}",
                           path="model_options.dropout")
-    block = options.get("space_to_depth", 1)
+    block = options["space_to_depth"]
     if block not in (1, 2, 4):
         raise ConfigError(f"unet: 'space_to_depth' must be 1, 2 or 4, got {block!r}", path="model_options.space_to_depth")
     if width < in_channels * block**2:
