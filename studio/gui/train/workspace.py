@@ -249,8 +249,10 @@ class TrainWorkspace(QWidget):
         if task not in self.backend.TASKS:
             raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(self.backend.TASKS)}.")
         defaults = self.backend.default_config(task)
-        if "model_options" in cfg or cfg.get("model", defaults["model"]) != defaults["model"]:
-            defaults["model_options"] = {}
+        if "model_options" not in cfg:  # the options the engine gives the chosen model
+            cfg = self.backend.apply_model_options({**cfg, "task": task},
+                                                   cfg.get("model", defaults["model"]))
+        del defaults["model_options"]  # the config's options, not merged with others
         self.base = self.backend.merge(defaults, cfg)
         self.controls.task.blockSignals(True)
         self.controls.task.set_value(task)
@@ -294,14 +296,12 @@ class TrainWorkspace(QWidget):
         from PySide6.QtWidgets import QFileDialog
 
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load config", "", "JSON (*.json)")
+            path, _ = QFileDialog.getOpenFileName(self, "Load config", "",
+                                                  "Configs (*.json *.yaml *.yml);;All (*)")
         if not path:
             return False
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path} must hold one object (a dict of options).")
-            self.set_config(data)
+        try:  # the engine's one reader (JSON or YAML, bounded), as the CLI's --config
+            self.set_config(self.backend.load_config_text(Path(path).read_bytes(), str(path)))
         except (OSError, ValueError) as exc:
             show_error(self, ConfigError(f"Cannot read the config {path}: {exc}"))
             return False
@@ -358,7 +358,7 @@ class TrainWorkspace(QWidget):
         if isinstance(exc, BaseException) and not isinstance(exc, StudioError):
             show_error(self, exc)
             return
-        path = self.form.show_error(message)
+        path = self.form.show_error(exc)
         self.controls.show_problem("" if path else message)
         if path is not None:
             self.show_setup(self.form.fields[path].row)
@@ -390,16 +390,16 @@ class TrainWorkspace(QWidget):
             show_error(self, StudioError(f"{run.name} has no last checkpoint to resume from."))
             return
         panel = self.config()
-        overrides = {k: panel[k] for k in ("device", "cpu_threads")}
         done = max((h.get("epoch", 0) for h in run.history), default=0)
         if run.status == "finished":  # train further: the panel says up to which epoch
             if not isinstance(panel["epochs"], int) or panel["epochs"] <= done:
                 self._show_config_error(ConfigError(
                     f"{run.name} finished {done} epochs: set 'epochs' above {done} to train "
-                    "it further."))
+                    "it further.", path="epochs"))
                 return
-            overrides["epochs"] = panel["epochs"]
-        self._begin({**run.config, **overrides}, run_id, list(run.history))
+        # what a resume may change is the engine's rule (fit applies the same one)
+        cfg, _kept = self.backend.resume_overrides(run.config, panel)
+        self._begin(cfg, run_id, list(run.history))
 
     def _begin(self, cfg: dict, resume: int | None, history: list[dict]) -> None:
         self.last_error = None
@@ -409,9 +409,7 @@ class TrainWorkspace(QWidget):
         self.live.begin(int(cfg.get("epochs", 1)), self._metrics(cfg.get("task", self.task)),
                         history, run_id=resume)
         self.result_tabs.setCurrentWidget(self.live)
-        start_cfg = {k: cfg[k] for k in ("epochs", "device", "cpu_threads") if k in cfg} \
-            if resume is not None else cfg
-        self.runner.start(self.project, start_cfg, resume=resume)
+        self.runner.start(self.project, cfg, resume=resume)
 
     def _metrics(self, task: str) -> list[str]:
         return list(self.backend.METRICS.get(task, ()))
