@@ -27,6 +27,7 @@ from studio.gui.inspect.accept import InspectHistory
 from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
+from studio.gui.inspect.fit import fit_panels, fit_tabs
 from studio.gui.inspect.jobs import InspectJobs
 from studio.gui.inspect.opener import SessionOpener
 from studio.gui.inspect.queues import ConfusionPanel
@@ -92,6 +93,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
                                          self.jobs.TAB_TIPS[title])
         confusion = self.left_tabs.addTab(self.confusion, "Confusion")
         self.left_tabs.setTabVisible(confusion, False)  # classification runs only
+        fit_tabs(self.left_tabs)  # every tab in sight, never behind a scroll arrow
         centre = QWidget()
         row = QHBoxLayout()
         row.addWidget(self.view, 1)
@@ -101,6 +103,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         cl.addWidget(self.view_bar)
         cl.addLayout(row, 1)
         right = self.right_panel = QSplitter(Qt.Orientation.Vertical)
+        right.setChildrenCollapsible(False)
         right.addWidget(self.jobs.recipe_box(self.recipe_panel))
         readout_box = QWidget()
         rl = QVBoxLayout(readout_box)
@@ -108,6 +111,8 @@ class InspectWorkspace(OverlayEditing, QWidget):
         rl.addWidget(self.readouts, 1)
         rl.addWidget(self.chart)
         right.addWidget(readout_box)
+        right.setStretchFactor(0, 1)  # a taller window gives the recipe more, not the table
+        right.setStretchFactor(1, 0)
         self.detection = DetectionInspector(self)  # the panel of detection / instance runs
         right.addWidget(self.detection.panel)
         self.detection.panel.hide()
@@ -115,7 +120,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         main.addWidget(self.left_tabs)
         main.addWidget(centre)
         main.addWidget(right)
-        self.left_tabs.setMinimumWidth(260)
+        main.setChildrenCollapsible(False)
         main.setStretchFactor(1, 1)
         main.setSizes([300, 620, 480])
         self.main_splitter = main
@@ -299,9 +304,9 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if semantic:  # the view as its bar says (a detection run may have changed it)
             self.view.set_opacity(self.view_bar.opacity.value() / 100.0)
             self.view.set_mode(self.view_bar.mode.currentData())
-        width = max(self.main_splitter.width(), 1000)
-        left, right = (300, 480) if semantic or detection else (420, 0)
-        self.main_splitter.setSizes([left, width - left - right, right])
+        fit_panels(self.main_splitter, self.right_panel, semantic or detection,
+                   self.readouts.sizeHint().height() + self.chart.sizeHint().height() + 8
+                   if semantic else None)
 
     def close_session(self) -> None:
         """Forget the open session: its views are cleared, its background work dropped."""
