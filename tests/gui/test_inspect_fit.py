@@ -35,34 +35,36 @@ TINY = {
 TINY["instance"] = TINY["detection"]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A project with one one-epoch run per task: {task: (folder, run id)}."""
+def train_tiny(task: str, root) -> tuple:
+    """A project at root/task with a one-epoch run of `task`: (folder, run id)."""
     import torch
 
     from studio.ml.fit import fit
 
-    root = tmp_path_factory.mktemp("fit")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    out = {}
     try:
-        for task, options in TINY.items():
-            with Project.create(root / task, name=task) as project:
-                images = root / f"{task}-images"
-                if task == "semantic":
-                    add_toy_segmentation(project, images, ["train"] * 3 + ["val"] * 3)
-                elif task == "classification":
-                    add_toy_classification(project, images, ["train"] * 6 + ["val"] * 4)
-                else:
-                    add_toy_objects(project, images, ["train"] * 2 + ["val"] * 2,
-                                    kind="mask" if task == "instance" else "box")
-                config = {"task": task, "epochs": 1, "device": "cpu", **options,
-                          **FAST_TRAINING}
-                out[task] = (root / task, fit(project, config).run_id)
+        with Project.create(root / task, name=task) as project:
+            images = root / f"{task}-images"
+            if task == "semantic":
+                add_toy_segmentation(project, images, ["train"] * 3 + ["val"] * 3)
+            elif task == "classification":
+                add_toy_classification(project, images, ["train"] * 6 + ["val"] * 4)
+            else:
+                add_toy_objects(project, images, ["train"] * 2 + ["val"] * 3,
+                                kind="mask" if task == "instance" else "box", empty=(4,))
+            config = {"task": task, "epochs": 1, "device": "cpu", **TINY[task],
+                      **FAST_TRAINING}
+            return root / task, fit(project, config).run_id
     finally:
         torch.set_num_threads(threads)
-    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A project with one one-epoch run per task: {task: (folder, run id)}."""
+    root = tmp_path_factory.mktemp("fit")
+    return {task: train_tiny(task, root) for task in TINY}
 
 
 @pytest.fixture

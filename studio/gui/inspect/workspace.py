@@ -254,9 +254,12 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.set_status(self.session_text(session) if complete else
                         f"Run {session.run_id}, {session.split}: predicting "
                         f"{sum(e.labelled for e in session.images)} labelled image(s)…")
-        if classification:
+        if classification and complete:
             self.jobs.show_confusion(session)
             self.left_tabs.setCurrentWidget(self.confusion)
+        elif classification:  # the matrix when every image is in; the list fills meanwhile
+            self.confusion.set_data(np.zeros((0, 0), np.int64), {}, [], {})
+            self.left_tabs.setCurrentWidget(self.browser)
         elif views.semantic_tools:
             stored = None
             try:
@@ -266,7 +269,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
                                  f"loaded: {exc}")
             self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
         if views.detection:
-            self.detection.start(session)
+            self.detection.start(session, split=complete)
         if not complete:
             return
         ids = self.browser.image_ids()
