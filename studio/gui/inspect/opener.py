@@ -93,7 +93,7 @@ class SessionOpener(QObject):
             ws.show_image(ranked[0])  # the worst, now that it is known
         elif ws.image_id is not None:
             ws.browser.select_image(ws.image_id)
-        ws.set_status(ws.session_text(session))
+        ws.set_status(session_text(session))
         if classification:  # the confusion matrix, now that every image is in
             ws.jobs.show_confusion(session)
             if ws.left_tabs.currentWidget() is ws.browser:  # unless another tab was chosen
@@ -133,3 +133,14 @@ class SessionOpener(QObject):
         s = self.ws.session
         if s is not None:
             self.open_run(s.run_id, s.split)
+
+
+def session_text(session) -> str:
+    """The status line of an opened session: its run, split and images."""
+    n_lab = sum(e.labelled for e in session.images)
+    text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+            f"{len(session.images) - n_lab} unlabelled image(s)")
+    if session.budget_skipped:
+        text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                 f"reached)")
+    return text

@@ -29,7 +29,7 @@ from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
 from studio.gui.inspect.fit import fit_panels, fit_tabs
 from studio.gui.inspect.jobs import InspectJobs
-from studio.gui.inspect.opener import SessionOpener
+from studio.gui.inspect.opener import SessionOpener, session_text
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -251,7 +251,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         classification = views.left_tab == "confusion"
         self.browser.fill(session.images, classification, names, views.browser_headers)
         self._arrange(views)
-        self.set_status(self.session_text(session) if complete else
+        self.set_status(session_text(session) if complete else
                         f"Run {session.run_id}, {session.split}: predicting "
                         f"{sum(e.labelled for e in session.images)} labelled image(s)…")
         if classification and complete:
@@ -276,15 +276,6 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.sessionOpened.emit()
         if ids:
             self.show_image(ids[0])
-
-    def session_text(self, session) -> str:
-        n_lab = sum(e.labelled for e in session.images)
-        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
-                f"{len(session.images) - n_lab} unlabelled image(s)")
-        if session.budget_skipped:
-            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
-                     f"reached)")
-        return text
 
     def _arrange(self, views: TaskViews) -> None:
         """Show the panels `views` names, hide the others."""
