@@ -93,6 +93,11 @@ def open_in_inspect(qtbot, win, folder, run_id):
     ws = win.inspect.widget
     assert ws is not None and win.workspaces.current_key == "inspect"
     ws.device = "cpu"
+    qtbot.waitUntil(lambda: ws.isVisible())
+    QTest.qWait(50)  # laid out: before a run is opened too, the readouts show whole
+    if win.size().toTuple() == SCREENS[0]:
+        assert_table_whole(ws.readouts.table, "the empty readout table")
+        assert ws.browser.horizontalScrollBar().maximum() == 0
     bar = ws.run_bar
     bar.run.setCurrentIndex(bar.run.findData(run_id))
     with qtbot.waitSignal(ws.sessionOpened, timeout=60000):

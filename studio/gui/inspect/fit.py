@@ -6,8 +6,10 @@ screen has it, the post-processing recipe (which scrolls) the rest."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QTabWidget
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QSplitter, QTabWidget, QWidget
 
 LEFT = 300  # px: the image list beside a right panel
 LEFT_ALONE = 420  # px: the image list (or the confusion matrix) when no right panel shows
@@ -48,3 +50,23 @@ def fit_panels(main: QSplitter, right: QSplitter, has_right: bool,
         height = right.height() if right.height() > 100 else HEIGHT_GUESS
         recipe = max(height - readouts, RECIPE_LEAST)
         right.setSizes([recipe, height - recipe, 0])
+
+
+class _FirstShow(QObject):
+    """Calls `fit` once, when the widget was first shown and laid out."""
+
+    def __init__(self, widget: QWidget, fit: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self.fit = fit
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Show:
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self, self.fit)  # once laid out (never after the widget)
+        return False
+
+
+def fit_on_first_show(widget: QWidget, fit: Callable[[], None]) -> None:
+    """Share the panels again when `widget` is first on screen: sizes set before that
+    (a project opened before Inspect was shown) were guesses."""
+    widget.installEventFilter(_FirstShow(widget, fit))

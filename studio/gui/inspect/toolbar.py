@@ -210,6 +210,7 @@ class ImageBrowser(QTreeWidget):
         self.setSortingEnabled(True)
         self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setHeaderLabels(["Image", "Dice", "Dice post"])
+        self.header().setDefaultSectionSize(80)  # empty, it fits the column without scrolling
 
     def fill(self, images, classification: bool, names: list[str] | None = None,
              headers: tuple[str, str, str] | None = None) -> None:

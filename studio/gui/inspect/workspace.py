@@ -27,7 +27,7 @@ from studio.gui.inspect.accept import InspectHistory
 from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
-from studio.gui.inspect.fit import fit_panels, fit_tabs
+from studio.gui.inspect.fit import fit_on_first_show, fit_panels, fit_tabs
 from studio.gui.inspect.jobs import InspectJobs
 from studio.gui.inspect.opener import SessionOpener, session_text
 from studio.gui.inspect.queues import ConfusionPanel
@@ -152,6 +152,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             canvas.strokeFinished.connect(self.request_updates)
             canvas.clicked.connect(self._on_clicked)
         self.view.set_opacity(vb.opacity.value() / 100.0)
+        fit_on_first_show(self, lambda: self._arrange(self.views))
 
     # --- workspace hooks ----------------------------------------------------------------------
     def set_document(self, doc) -> None:
