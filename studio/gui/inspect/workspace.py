@@ -160,7 +160,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
         self.history.clear()
-        self._close_session()
+        self.close_session()
         self._reset_views()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -305,9 +305,6 @@ class InspectWorkspace(OverlayEditing, QWidget):
 
     def close_session(self) -> None:
         """Forget the open session: its views are cleared, its background work dropped."""
-        self._close_session()
-
-    def _close_session(self) -> None:
         self.pool.clear_pending()
         self.opener.stop_watching()
         self.run_bar.show_progress(None)
