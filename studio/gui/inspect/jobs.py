@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QTreeWidget,
@@ -55,9 +54,10 @@ class InspectJobs(QObject):
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Take back Inspect's last edit (an accept or a reject)")
         self.undo_button.clicked.connect(ws.undo_last)
-        row = QHBoxLayout()
-        for b in (self.accept_button, self.reject_button, self.undo_button, refresh):
-            row.addWidget(b)
+        row = QGridLayout()  # two a row: the left column stays narrow on a laptop
+        for i, b in enumerate((self.accept_button, self.reject_button, self.undo_button,
+                               refresh)):
+            row.addWidget(b, i // 2, i % 2)
         pl = QVBoxLayout(self.prelabels)
         pl.setContentsMargins(0, 0, 0, 0)
         about = QLabel("Images holding this run's pre-labels (model annotations). "

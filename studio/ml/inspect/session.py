@@ -200,17 +200,21 @@ class InspectSession(RunSession):
             self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
-    def classify(self, image_id: int) -> np.ndarray:
-        """Classification: the class probabilities of an image (kept on its entry)."""
+    def classify(self, image_id: int, path=None) -> np.ndarray:
+        """Classification: the class probabilities of an image (kept on its entry; the
+        network runs once per image even when two threads ask at once). `path`: the
+        image's file, when the caller has it at hand."""
         e = self.entry(image_id)
         if e is not None and e.probabilities is not None:
             return e.probabilities
-        rec = self.project.image(image_id)
-        image = decode(rec.abs_path, self.channels)
+        image = decode(path if path is not None else self.project.image(image_id).abs_path,
+                       self.channels)
         with self.predict_lock:
+            if e is not None and e.probabilities is not None:  # made meanwhile
+                return e.probabilities
             probs = np.asarray(self.predictor.classify([image])[0], np.float32)
-        if e is not None:
-            e.probabilities = probs
+            if e is not None:
+                e.probabilities = probs
         return probs
 
     # --- per image ------------------------------------------------------------------------
