@@ -1,7 +1,9 @@
 """Dataset summary of the open project for the chosen task, with warnings to act on.
 
 The counts come from the engine's `summarize` (run in a worker); a missing validation
-split has a button that makes a stratified split (studio.core.splits).
+split has a button that makes a stratified split (studio.core.splits). Train and val images
+whose files changed size on disk since import (training refuses them) are a warning too,
+with a button that re-reads them (studio.core.relink's refresh) and counts again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.relink import changed_images, refresh_images
 from studio.core.splits import carve_split, random_split
 from studio.gui.errors import show_error
 
@@ -33,6 +36,34 @@ def pixel_count(n: float) -> str:
     return f"{n:.0f} px"
 
 
+def survey(project, task: str):
+    """The engine's summary of `project` for `task`, with a warning naming the train and
+    val images whose files changed size on disk since import (read from their headers)."""
+    from studio.gui.train.backend import summarize
+    from studio.ml.data_summary import DataWarning
+
+    summary = summarize(project, task)
+    records = [r for split in ("train", "val") for r in project.images(split=split)]
+    changed = changed_images(project, records)
+    if changed:
+        shown = "; ".join(c.describe() for c in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        summary.warnings.insert(0, DataWarning(
+            "changed_on_disk", f"{len(changed)} image(s) changed on disk since they were "
+            f"imported: {shown}{more}. Training refuses them: check their annotations (drawn "
+            "on the old size), then re-read them.", "reread"))
+    return summary
+
+
+def reread_changed(project) -> str:
+    """Re-read every image whose file changed size on disk (`studio-cli refresh`); the
+    report's one-line summary."""
+    changed = changed_images(project)
+    if not changed:
+        return "Every image file is as recorded."
+    return refresh_images(project, changed).summary()
+
+
 class DataPanel(QWidget):
     """Images per split, labelled or not, objects (and pixels) per class; warnings below."""
 
@@ -43,6 +74,7 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.workers = workers
         self.project = None
+        self.task = ""
         self.summary = None
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -50,6 +82,9 @@ class DataPanel(QWidget):
                               "objects (tags, boxes or regions) per class; for segmentation "
                               "also the labelled pixels of each class.")
         self.sizes = QLabel()
+        self.reread_note = QLabel()  # what the last re-read did
+        self.reread_note.setWordWrap(True)
+        self.reread_note.hide()
         self.warnings_box = QVBoxLayout()
         refresh = QPushButton("Refresh")
         refresh.setToolTip("Count again (after labelling more images).")
@@ -61,17 +96,20 @@ class DataPanel(QWidget):
         row.addWidget(refresh)
         layout.addLayout(row)
         layout.addLayout(self.warnings_box)
+        layout.addWidget(self.reread_note)
         self.split_button: QPushButton | None = None
         self.review_button: QPushButton | None = None
+        self.reread_button: QPushButton | None = None
 
     def refresh(self, project, task: str) -> None:
-        from studio.gui.train.backend import summarize
-
+        if project is not self.project:
+            self.reread_note.hide()
         self.project = project
+        self.task = task
         if project is None:
             self.show_summary(None)
             return
-        self.workers.submit(summarize, project, task, key="data_summary",
+        self.workers.submit(survey, project, task, key="data_summary",
                             on_result=self.show_summary,
                             on_error=lambda exc: show_error(self, exc))
 
@@ -81,7 +119,7 @@ class DataPanel(QWidget):
             item = self.warnings_box.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.split_button = self.review_button = None
+        self.split_button = self.review_button = self.reread_button = None
         if summary is None:
             self.table.setRowCount(0)
             self.sizes.setText("No project is open.")
@@ -134,6 +172,13 @@ class DataPanel(QWidget):
                 "they are. Check them first if you can.")
             self.review_button.clicked.connect(self.mark_reviewed)
             row.addWidget(self.review_button)
+        elif warning.action == "reread":
+            self.reread_button = QPushButton("Re-read changed images")
+            self.reread_button.setToolTip(
+                "Record each changed file's new size and content, as `studio-cli refresh` "
+                "does; check the annotations of resized images afterwards.")
+            self.reread_button.clicked.connect(self.reread)
+            row.addWidget(self.reread_button)
         self.warnings_box.addWidget(box)
 
     def warning_codes(self) -> list[str]:
@@ -177,6 +222,22 @@ class DataPanel(QWidget):
         self.workers.submit(mark_pending_done, self.project, key="mark_reviewed",
                             on_result=lambda _n: self.splitsChanged.emit(),
                             on_error=lambda exc: show_error(self, exc))
+
+
+    def reread(self, _checked: bool = False) -> None:
+        """Re-read the changed images in a worker, then count again (and re-validate)."""
+        if self.project is None:
+            return
+        if self.reread_button is not None:
+            self.reread_button.setEnabled(False)
+
+        def done(text: str) -> None:
+            self.reread_note.setText(text)
+            self.reread_note.show()
+            self.splitsChanged.emit()  # counted again, checked again, other views refresh
+
+        self.workers.submit(reread_changed, self.project, key="reread_images",
+                            on_result=done, on_error=lambda exc: show_error(self, exc))
 
 
 def mark_pending_done(project) -> int:
