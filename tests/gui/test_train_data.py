@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import test_train_workspace as tw
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMenu
 
 tiny_project, dialogs, win = tw.tiny_project, tw.dialogs, tw.win  # the same fixtures
 
@@ -60,3 +61,18 @@ def test_images_changed_on_disk_are_refused_at_start_and_re_read_from_the_data_t
     train.validate(then=checked.append)  # the check before a run passes now
     qtbot.waitUntil(lambda: bool(checked), timeout=30000)
     train.workers.wait()
+
+
+def test_the_label_workspace_image_menu_re_reads_changed_images(qtbot, win):
+    project = win.project
+    changed = project.image(project.image_ids(split="val")[0])
+    cv2.imwrite(str(changed.abs_path), np.full((10, 30, 3), 90, np.uint8))
+    win.workspaces.switch_to("label")
+    action = win.actions.reread_changed
+    image_menu = next(m for m in win.menuBar().findChildren(QMenu) if action in m.actions())
+    assert image_menu.title().replace("&", "") == "Image"
+    action.trigger()
+    qtbot.waitUntil(lambda: project.image(changed.id).width == 30, timeout=30000)
+    win.workers.wait()
+    assert project.image(changed.id).height == 10
+    assert "Re-read 1 changed image(s)" in win.statusBar().currentMessage()

@@ -20,9 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.relink import changed_images, refresh_images
+from studio.core.relink import changed_images
 from studio.core.splits import carve_split, random_split
 from studio.gui.errors import show_error
+from studio.gui.relink_ui import reread_changed
 
 SPLIT_RATIOS = (0.7, 0.2, 0.1)
 VAL_SHARE = 0.2  # of train, when every image has a split already
@@ -53,15 +54,6 @@ def survey(project, task: str):
             f"imported: {shown}{more}. Training refuses them: check their annotations (drawn "
             "on the old size), then re-read them.", "reread"))
     return summary
-
-
-def reread_changed(project) -> str:
-    """Re-read every image whose file changed size on disk (`studio-cli refresh`); the
-    report's one-line summary."""
-    changed = changed_images(project)
-    if not changed:
-        return "Every image file is as recorded."
-    return refresh_images(project, changed).summary()
 
 
 class DataPanel(QWidget):
