@@ -175,10 +175,10 @@ def label_offset(image: np.ndarray, labels: np.ndarray, class_index: int,
 
     def locate(values: list[float]) -> float:
         s = [sign * v for v in values]
-        best = int(np.argmax(s))
-        if 0 < best < len(s) - 1:
-            return shifts[best] + _peak(s[best - 1], s[best], s[best + 1])
-        return float(shifts[best])  # at the edge of the search: at least this far
+        top = int(np.argmax(s))
+        if 0 < top < len(s) - 1:
+            return shifts[top] + _peak(s[top - 1], s[top], s[top + 1])
+        return float(shifts[top])  # at the edge of the search: at least this far
 
     return locate(along_rows), locate(along_cols), abs(strongest)
 

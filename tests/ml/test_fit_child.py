@@ -131,3 +131,22 @@ def test_a_child_with_a_dataloader_worker_finishes(project, tmp_path):
     assert kinds.count("batch") >= 2 and kinds.count("epoch") == 2, kinds
     assert events[-1]["kind"] == "end" and events[-1]["data"]["status"] == "finished"
     assert project.runs()[-1].status == "finished"
+
+
+def test_the_cli_trains_with_a_dataloader_worker(project, tmp_path):
+    """`studio-cli train` with num_workers 1 finishes too (a hang fails on the timeout)."""
+    add_toy_classification(project, tmp_path / "img", ["train"] * 8 + ["val"] * 4)
+    root = project.root
+    project.close()  # the command line opens it
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({**TINY, "num_workers": 1}), encoding="utf-8")
+    import studio
+
+    src = str(Path(studio.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-m", "studio.cli", "train", str(root), "--config",
+                           str(config)], capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.PIPE, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finished" in done.stdout and done.stdout.strip().splitlines()[-1] == "1"
