@@ -13,7 +13,7 @@ tiny_project, dialogs, win = tw.tiny_project, tw.dialogs, tw.win  # the same fix
 
 
 def _warning_text(train, code: str) -> str:
-    return next(w.message for w in train.data_panel.summary.warnings if w.code == code)
+    return next(w.message for w in train.data_panel.shown_warnings() if w.code == code)
 
 
 def test_a_models_annotations_waiting_on_hand_labelled_images_are_counted(qtbot, win):

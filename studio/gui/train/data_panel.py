@@ -37,23 +37,22 @@ def pixel_count(n: float) -> str:
     return f"{n:.0f} px"
 
 
-def survey(project, task: str):
-    """The engine's summary of `project` for `task`, with a warning naming the train and
-    val images whose files changed size on disk since import (read from their headers)."""
-    from studio.gui.train.backend import summarize
+def changed_warning(project):
+    """A warning naming the train and val images whose files changed size on disk since
+    import (read from their headers; a scan of its own, so the counts never wait for it),
+    or None."""
     from studio.ml.data_summary import DataWarning
 
-    summary = summarize(project, task)
     records = [r for split in ("train", "val") for r in project.images(split=split)]
     changed = changed_images(project, records)
-    if changed:
-        shown = "; ".join(c.describe() for c in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        summary.warnings.insert(0, DataWarning(
-            "changed_on_disk", f"{len(changed)} image(s) changed on disk since they were "
-            f"imported: {shown}{more}. Training refuses them: check their annotations (drawn "
-            "on the old size), then re-read them.", "reread"))
-    return summary
+    if not changed:
+        return None
+    shown = "; ".join(c.describe() for c in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return DataWarning(
+        "changed_on_disk", f"{len(changed)} image(s) changed on disk since they were "
+        f"imported: {shown}{more}. Training refuses them: check their annotations (drawn "
+        "on the old size), then re-read them.", "reread")
 
 
 class DataPanel(QWidget):
@@ -66,8 +65,8 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.workers = workers
         self.project = None
-        self.task = ""
         self.summary = None
+        self.changed = None  # the warning about files changed on disk, once scanned
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Images per split, how many carry labels for this task, and "
@@ -94,16 +93,32 @@ class DataPanel(QWidget):
         self.reread_button: QPushButton | None = None
 
     def refresh(self, project, task: str) -> None:
+        from studio.gui.train.backend import summarize
+
         if project is not self.project:
             self.reread_note.hide()
+            self.changed = None
         self.project = project
-        self.task = task
         if project is None:
             self.show_summary(None)
             return
-        self.workers.submit(survey, project, task, key="data_summary",
+        self.workers.submit(summarize, project, task, key="data_summary",
                             on_result=self.show_summary,
                             on_error=lambda exc: show_error(self, exc))
+        self.workers.submit(changed_warning, project, key="data_changed",
+                            on_result=self._show_changed,
+                            on_error=lambda exc: show_error(self, exc))
+
+    def _show_changed(self, warning) -> None:
+        self.changed = warning
+        if self.summary is not None:
+            self.show_summary(self.summary)
+
+    def shown_warnings(self) -> list:
+        """The warnings below the table: files changed on disk first, then the summary's."""
+        if self.summary is None:
+            return []
+        return ([self.changed] if self.changed is not None else []) + self.summary.warnings
 
     def show_summary(self, summary) -> None:
         self.summary = summary
@@ -136,7 +151,7 @@ class DataPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.sizes.setText(f"Image sides {summary.min_side}-{summary.max_side} px"
                            if summary.max_side else "No images yet.")
-        for warning in summary.warnings:
+        for warning in self.shown_warnings():
             self._add_warning(warning)
 
     def _add_warning(self, warning) -> None:
@@ -174,7 +189,7 @@ class DataPanel(QWidget):
         self.warnings_box.addWidget(box)
 
     def warning_codes(self) -> list[str]:
-        return [w.code for w in self.summary.warnings] if self.summary else []
+        return [w.code for w in self.shown_warnings()]
 
     def make_split(self, _checked: bool = False, ask: bool = True) -> None:
         """Labelled images without a split are split train/val/test (unlabelled ones stay
