@@ -37,7 +37,7 @@ CLASSIFICATION_STEPS = 1000  # digits: ~19 steps x 40-53 epochs (benchmarks/benc
 SEMANTIC_STEPS = 1440  # ISBI 2012: 24 steps x 60 epochs; 45 epochs held out 0.9197, 60: 0.9207
 IMBALANCE_WEIGHTS = 3.0  # classification: largest / smallest class -> class weights
 RARE_PIXELS = 0.10  # semantic: rarest class below this fraction of pixels -> Dice + CE
-OFFSET_PX = 0.3  # a label offset at least this large (and consistent) blocks a flip
+OFFSET_PX = 1.0  # a consistent label offset this large blocks a flip (see offset_limit)
 OFFSET_AGREEMENT = 0.8
 SMALL_VAL = 1000  # fewer validation images: select on validation loss
 GPU_MEMORY_FRACTION = 0.6  # of the free memory, for the batch (as Ultralytics AutoBatch)
@@ -425,9 +425,11 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
             reasons[f"augment.{op}"] = why
         return note
     offset = fp.get("label_offset") or {}
-    rows = abs(offset.get("rows", 0.0)) >= OFFSET_PX and \
+    limit = offset.get("limit_px", OFFSET_PX)
+    # compared as said (to a tenth of a pixel): 0.99 px measured is the 1.0 px reported
+    rows = round(abs(offset.get("rows", 0.0)), 1) >= limit and \
         offset.get("agreement_rows", 0.0) >= OFFSET_AGREEMENT
-    cols = abs(offset.get("cols", 0.0)) >= OFFSET_PX and \
+    cols = round(abs(offset.get("cols", 0.0)), 1) >= limit and \
         offset.get("agreement_cols", 0.0) >= OFFSET_AGREEMENT
     spec["hflip"].update(enabled=not cols, p=0.5)
     spec["vflip"].update(enabled=not rows, p=0.5)
@@ -438,7 +440,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
         amount = offset["rows"] if rows else offset["cols"]
         blocked = "an up-down" if rows else "a left-right"
         evidence = (f"the labels sit {abs(amount):.1f} px {axis} the structures they mark "
-                    f"(in {n} images measured); {blocked} flip or a rotation would reverse "
+                    f"(in {n} image{'s' if n != 1 else ''} measured); {blocked} flip or a rotation would reverse "
                     "that offset and the model could not learn it")
         reasons["augment.vflip" if rows else "augment.hflip"] = f"off: {evidence}."
         reasons["augment.rotation"] = f"off: {evidence}."
@@ -450,7 +452,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
             other = "augment.hflip" if rows else "augment.vflip"
             measured = abs(offset["cols"] if rows else offset["rows"])
             reasons[other] = (f"on: you said images may be mirrored, and the labels show no "
-                              f"{'left-right' if rows else 'up-down'} offset of {OFFSET_PX} px "
+                              f"{'left-right' if rows else 'up-down'} offset of {limit:g} px "
                               f"or more ({measured:.1f} px measured).")
     else:
         spec["rotation"].update(enabled=True, p=0.2, degrees=[-180.0, 180.0])
