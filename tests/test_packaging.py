@@ -88,3 +88,18 @@ def test_installed_package_builds_the_sample_project(installed, tmp_path):
     assert module.is_relative_to(site), module  # the installed copy, not the repository's
     assert data == site / "studio" / "resources" / "sample_data"
     assert count == 7  # 5 labelled + 2 unlabelled images
+
+
+def test_packaged_entry_point_runs_the_window_and_its_own_modules_only(tmp_path):
+    """packaging/entry.py (what the frozen executables run): the window's arguments, and
+    `-m MODULE` for the application's own modules (the training child), nothing else."""
+    entry = str(REPO / "packaging" / "entry.py")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = _run([sys.executable, entry, "--version"], cwd=tmp_path, env=env)
+    assert out.startswith(f"Vision Studio {studio.__version__} ")
+    out = _run([sys.executable, entry, "-m", "studio.cli", "--help"], cwd=tmp_path, env=env)
+    assert "usage:" in out
+    refused = subprocess.run([sys.executable, entry, "-m", "json.tool"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "runs only its own modules" in refused.stderr
