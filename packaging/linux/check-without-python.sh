@@ -24,7 +24,11 @@ done
 while read -r f; do
     head -c 4 "$f" 2>/dev/null | grep -q ELF || continue
     ldd "$f" 2>/dev/null | awk '/=> \// {print $3} /^\t\/lib/ {print $1}'
-done | sort -u | grep -v "^$root" > "$root/.libs"
+done | sort -u | grep -v "^$root" > "$root/.wanted"
+# CUDA libraries of this machine stay out: the CPU build must not lean on them, and the
+# GPU build brings its own (only the driver's libcuda comes from the system, at run time)
+grep -v -i -e cuda -e nvidia "$root/.wanted" > "$root/.libs" || true
+grep -i -e cuda -e nvidia "$root/.wanted" | sed 's/^/not copied (CUDA): /' || true
 while read -r lib; do copy "$lib"; done < "$root/.libs"
 for d in /etc/fonts /usr/share/fonts/truetype/dejavu; do
     [ -d "$d" ] && mkdir -p "$root$d" && cp -a "$d/." "$root$d/"
