@@ -30,7 +30,7 @@ lint: $(STAMP)
 VARIANT ?= cpu
 PACKAGE_PY ?= $(PY)
 
-package:
+package: $(if $(filter $(PY),$(PACKAGE_PY)),$(STAMP))
 	$(PACKAGE_PY) -m PyInstaller --version >/dev/null 2>&1 || \
 		$(PACKAGE_PY) -m pip install -q 'pyinstaller>=6.10,<7'
 	$(PACKAGE_PY) -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \
