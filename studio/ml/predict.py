@@ -128,13 +128,6 @@ def _model_and_meta(ckpt: CheckpointPayload, device, run_id: int | None, path: P
     return model, meta
 
 
-def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
-                          ) -> tuple[nn.Module, ModelMeta]:
-    """Like `load_run_model`, for a checkpoint file given by path."""
-    path = Path(path)
-    return _model_and_meta(load_checkpoint(path), device, None, path)
-
-
 # --- prediction ------------------------------------------------------------------------
 class Predictor:
     """A loaded model plus its preprocessing; `predict_array` on decoded uint8 images."""
