@@ -34,7 +34,7 @@ from studio.core.errors import ConfigError, DataError
 from studio.ml.augment_ops import FastElastic, RandomGaussianNoise, RandomResizedCropAligned
 from studio.ml.augment_spec import validate_spec
 from studio.ml.tasks import IGNORE_INDEX as IGNORE
-from studio.ml.tasks import RESIZE_POLICIES, TASKS
+from studio.ml.tasks import RESIZE_POLICIES, TASKS, task_of
 
 _BILINEAR = v2.InterpolationMode.BILINEAR  # for images; masks always use nearest
 
@@ -200,7 +200,7 @@ class SampleTransform:
         like the whole image's for a fraction of the work ("translate" then moves by a
         fraction of the window); None when it does not apply ("scale" zooms relative
         to the whole image, so it keeps the whole image)."""
-        if self.task != "semantic" or self.policy != "crop" or self.size is None:
+        if not task_of(self.task).label_map or self.policy != "crop" or self.size is None:
             return None
         if self.spec["scale"]["enabled"]:
             return None
@@ -255,7 +255,7 @@ class SampleTransform:
             if (nh, nw) != (ih, iw):
                 img, mask = _resize(img, mask, nh, nw)
             return _pad_to(img, mask, h, w, center=True)
-        if self.task == "classification":  # crop: cover (h, w), then crop
+        if task_of(self.task).image_label:  # crop: cover (h, w), then crop
             s = max(h / ih, w / iw)
             nh, nw = max(h, round(ih * s)), max(w, round(iw * s))
             if (nh, nw) != (ih, iw):
@@ -267,7 +267,8 @@ class SampleTransform:
         """Geometric, photometric and fitting stages: an un-normalised tv_tensors.Image
         (dtype as decoded) and the target (mask tensor or class as given)."""
         img = self._to_image(image)
-        mask = self._to_mask(target, tuple(img.shape[-2:])) if self.task == "semantic" else None
+        mask = (self._to_mask(target, tuple(img.shape[-2:])) if task_of(self.task).label_map
+                else None)
         windowed = False
         if self.train:
             if mask is not None:
@@ -295,7 +296,7 @@ class SampleTransform:
         if len(mean) != c:
             raise ConfigError(f"normalisation has {len(mean)} channel(s) but the image has {c}")
         x = F.normalize(x, mean, std)
-        if self.task == "semantic":
+        if task_of(self.task).label_map:
             target = target.as_subclass(torch.Tensor).to(torch.int64)
         return x, target
 

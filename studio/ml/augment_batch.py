@@ -21,6 +21,7 @@ from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
 from studio.ml.augment_spec import validate_spec
+from studio.ml.tasks import TASKS, task_of
 
 
 def _beta(alpha: float) -> float:
@@ -44,20 +45,20 @@ class BatchAugment:
     """Callable ``(images (N, C, H, W), targets) -> (images, targets)``."""
 
     def __init__(self, spec: dict | None, task: str, num_classes: int) -> None:
-        if task not in ("classification", "semantic"):
+        if task not in TASKS or not task_of(task).batch_mixing:
             raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
 
         spec = validate_spec(spec)
         self.task, self.num_classes = task, num_classes
         self.mixup: dict[str, Any] = spec["mixup"]
         self.cutmix: dict[str, Any] = spec["cutmix"]
-        if task == "semantic" and self.mixup["enabled"]:
+        if task_of(task).label_map and self.mixup["enabled"]:
             raise ConfigError("mixup works for classification only; for segmentation "
                               "disable it and use cutmix")
-        if task == "classification" and num_classes < 2:
+        if task_of(task).image_label and num_classes < 2:
             raise ConfigError("mixup/cutmix need at least two classes")
         self._ops = [op for op in ("mixup", "cutmix") if spec[op]["enabled"]]
-        if task == "classification":
+        if task_of(task).image_label:
             self._mixup_tf = v2.MixUp(alpha=self.mixup["alpha"], num_classes=num_classes)
             self._cutmix_tf = v2.CutMix(alpha=self.cutmix["alpha"], num_classes=num_classes)
 
@@ -69,7 +70,7 @@ class BatchAugment:
     @property
     def soft_targets(self) -> bool:
         """True when classification targets come back as (N, C) probabilities."""
-        return self.task == "classification" and self.enabled
+        return task_of(self.task).image_label and self.enabled
 
     def _pick(self) -> str | None:
         if not self._ops:
@@ -86,7 +87,7 @@ class BatchAugment:
             raise ConfigError(f"batch augmentation needs (N, C, H, W) images, got "
                               f"{tuple(images.shape)}")
         op = self._pick()
-        if self.task == "classification":
+        if task_of(self.task).image_label:
             if targets.is_floating_point():
                 raise ConfigError("targets are soft already; apply batch augmentation once")
             if op is None:

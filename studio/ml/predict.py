@@ -45,7 +45,7 @@ from studio.ml.inference import (
     tta_flips,
     tta_forward,
 )
-from studio.ml.tasks import DETECTION_TASKS
+from studio.ml.tasks import task_of
 
 
 @dataclass
@@ -63,11 +63,11 @@ class PredictionResult:
 
     @property
     def class_index(self) -> int:
-        return int(np.argmax(self.probabilities)) if self.task == "classification" else -1
+        return int(np.argmax(self.probabilities)) if task_of(self.task).image_label else -1
 
     @property
     def class_name(self) -> str:
-        return self.class_names[self.class_index] if self.task == "classification" else ""
+        return self.class_names[self.class_index] if task_of(self.task).image_label else ""
 
 
 # --- loading a run's model -------------------------------------------------------------
@@ -202,10 +202,10 @@ class Predictor:
     def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
                       ) -> PredictionResult | Detections:
         """A PredictionResult, or Detections for detection and instance runs."""
-        if self.meta["task"] in DETECTION_TASKS:
+        if task_of(self.meta["task"]).is_detection:
             return self.detect(image, name, image_id)
         names = self.meta["class_names"]
-        if self.meta["task"] == "classification":
+        if task_of(self.meta["task"]).image_label:
             probs = self.classify([image])[0]
             return PredictionResult(name, image_id, "classification", names, probs)
         probs = self.segment_logits(image).softmax(1)[0]

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer
 from studio.core.errors import ActionError
 from studio.gui.inspect.task_views import views_for
 from studio.ml.inspect.opening import finish_session, prepare_session, stream_predictions
+from studio.ml.tasks import task_of
 
 STALE_CHECK_MS = 3000  # how often an open session asks whether its checkpoint changed
 
@@ -44,7 +45,7 @@ class SessionOpener(QObject):
 
         def job(token):  # the run's task picks its session (an unknown run: an error shown)
             task = project.run(run_id).task
-            if task != "semantic":
+            if not task_of(task).label_map:
                 return views_for(task).open(project, run_id, split, budget, device,
                                             token.check, token.progress)
             session = prepare_session(project, run_id, split, budget, device)

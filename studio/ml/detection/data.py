@@ -46,7 +46,7 @@ from studio.ml.datasets import (
     resolve_channels,
     resolve_normalize,
 )
-from studio.ml.tasks import task_class_ids, task_kinds
+from studio.ml.tasks import task_class_ids, task_kinds, task_of
 
 
 @dataclass
@@ -176,7 +176,7 @@ class DetectionTransform:
 
     def __init__(self, spec: dict, task: str, train: bool, mean: Sequence[float],
                  std: Sequence[float]) -> None:
-        self.masks = task == "instance"
+        self.masks = task_of(task).has_masks
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
         geometric = geometric_ops(spec) if train else []
         self.geometric = v2.Compose(geometric) if geometric else None

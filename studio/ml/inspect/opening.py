@@ -28,6 +28,7 @@ from studio.ml.inspect.session import (
 from studio.ml.predict import Predictor
 from studio.ml.readouts import SplitReadout, image_dice, image_stats
 from studio.ml.review import unlabelled_images
+from studio.ml.tasks import task_of
 
 
 def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
@@ -42,7 +43,7 @@ def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDG
     src = read_split(project, session.task, split, session.class_ids)
     session.source = src
     labelled = {s.image_id for s in src.samples}
-    if session.task != "classification":
+    if not task_of(session.task).image_label:
         session.images = [InspectImage(s.image_id, _name(s.path), True) for s in src.samples]
     session.unlabelled = [InspectImage(r.id, r.name, False) for r in unlabelled_images(
         project, session.task, session.class_ids, split) if r.id not in labelled]
@@ -57,7 +58,7 @@ def stream_predictions(session: InspectSession, check: Callable[[], None] | None
     total)` after each (its score set). `check()` raises to cancel between images."""
     src = session.source
     total = len(src.samples)
-    if session.task == "classification":
+    if task_of(session.task).image_label:
         _classify(session, src, check, on_image)
         return
     used = 0

@@ -1,15 +1,25 @@
-"""What the engine can learn, said once: tasks, the annotation kinds each learns from,
-the ignore index of label maps, resize policies and freeze modes.
+"""What the engine can learn, said once: the four tasks (`TASK`, `task_of`), the
+annotation kinds each learns from, the ignore index of label maps, resize policies and
+freeze modes.
 
-A leaf module: config, datasets, models, losses, metrics, the CLI and the GUI read these
-names from here rather than spelling them again.
+A leaf package: config, datasets, models, losses, metrics, the CLI and the GUI read these
+facts from here rather than spelling task names again. One module per task holds its
+`TaskInfo` (classification, semantic, detection, instance); their behaviour (data,
+criterion, meter, evaluation forward, predictor) is `studio.ml.tasks.registry`.
 """
 
 from __future__ import annotations
 
-from studio.core.rasterize import REGION_KINDS
+from studio.core.errors import ConfigError
+from studio.ml.tasks.classification import CLASSIFICATION
+from studio.ml.tasks.detection import DETECTION
+from studio.ml.tasks.info import TaskInfo
+from studio.ml.tasks.instance import INSTANCE
+from studio.ml.tasks.semantic import SEMANTIC
 
-TASKS = ("classification", "semantic", "detection", "instance")
+TASK: dict[str, TaskInfo] = {t.name: t for t in (CLASSIFICATION, SEMANTIC, DETECTION,
+                                                  INSTANCE)}
+TASKS = tuple(TASK)
 # label-map value of "not labelled": never a class, skipped by losses and metrics
 IGNORE_INDEX = 255
 RESIZE_POLICIES = ("resize", "crop", "letterbox")
@@ -19,14 +29,33 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # detection learns boxes from any object; instance segmentation needs a region (a mask)
-TASK_KINDS = {"classification": ("tag",), "semantic": tuple(REGION_KINDS),
-              "detection": ("box", *REGION_KINDS), "instance": tuple(REGION_KINDS)}
-DETECTION_TASKS = ("detection", "instance")
+TASK_KINDS = {t.name: t.kinds for t in TASK.values()}
+# the tasks of the detection family (its config section, its models and code)
+DETECTION_TASKS = tuple(t.name for t in TASK.values() if t.is_detection)
+# the tasks of plain models (logits in, a configured loss)
+PLAIN_TASKS = tuple(t.name for t in TASK.values() if not t.is_detection)
+
+__all__ = ["CLASSIFICATION", "DETECTION", "DETECTION_TASKS", "FREEZE_MODES", "IGNORE_INDEX",
+           "IMAGENET_MEAN", "IMAGENET_STD", "INSTANCE", "PLAIN_TASKS", "RESIZE_POLICIES",
+           "SEMANTIC", "TASK", "TASKS", "TASK_KINDS", "TaskInfo", "task_class_ids",
+           "task_kinds", "task_of"]
+
+
+def task_of(task: str | TaskInfo) -> TaskInfo:
+    """The `TaskInfo` of a task name (a TaskInfo is returned as is); ConfigError (path
+    "task") for a name that is not one of TASKS."""
+    if isinstance(task, TaskInfo):
+        return task
+    info = TASK.get(task) if isinstance(task, str) else None
+    if info is None:
+        raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.",
+                          path="task")
+    return info
 
 
 def task_kinds(task: str) -> tuple[str, ...]:
     """The annotation kinds a task learns from (tags, or regions)."""
-    return TASK_KINDS[task]
+    return task_of(task).kinds
 
 
 def task_class_ids(project, task: str) -> list[int]:
