@@ -46,6 +46,7 @@ from studio.ml.inference import (
     tta_forward,
 )
 from studio.ml.tasks import task_of
+from studio.ml.tasks.registry import TASK
 
 
 @dataclass
@@ -199,19 +200,26 @@ class Predictor:
         h, w = image.shape[:2]
         return to_detections(output, meta["class_names"], name, image_id, w, h)
 
-    def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
-                      ) -> PredictionResult | Detections:
-        """A PredictionResult, or Detections for detection and instance runs."""
-        if task_of(self.meta["task"]).is_detection:
-            return self.detect(image, name, image_id)
-        names = self.meta["class_names"]
-        if task_of(self.meta["task"]).image_label:
-            probs = self.classify([image])[0]
-            return PredictionResult(name, image_id, "classification", names, probs)
+    def classify_image(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                       ) -> PredictionResult:
+        """Classification runs: the class probabilities of one image."""
+        probs = self.classify([image])[0]
+        return PredictionResult(name, image_id, self.meta["task"], self.meta["class_names"],
+                                probs)
+
+    def segment(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                ) -> PredictionResult:
+        """Semantic runs: per-pixel class probabilities and the label map of one image."""
         probs = self.segment_logits(image).softmax(1)[0]
         label = probs.argmax(0).to(torch.uint8).cpu().numpy()
-        return PredictionResult(name, image_id, "semantic", names,
+        return PredictionResult(name, image_id, self.meta["task"], self.meta["class_names"],
                                 probs.cpu().numpy().astype(np.float32), label)
+
+    def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                      ) -> PredictionResult | Detections:
+        """A PredictionResult, or Detections for detection and instance runs: what the
+        run's task predicts (`studio.ml.tasks.registry`)."""
+        return TASK[self.meta["task"]].predict(self, image, name, image_id)
 
 
 def predict(project, run_id: int, images: Sequence[int | str | os.PathLike], device="auto",

@@ -80,3 +80,21 @@ def test_each_task_builds_its_meter_criterion_and_batch_augment(name, meter):
         assert obj.eval_forward(net, run, norm, False) is None
     if task_of(name).label_map:
         assert callable(obj.eval_forward(net, run, norm, True))
+
+
+def test_each_task_object_predicts_through_its_own_predictor_method():
+    """`Predictor.predict_array` asks the run's task: each task calls its own method."""
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def __getattr__(self, method):
+            return lambda *args: self.calls.append((method, args)) or method
+
+    expected = {"classification": "classify_image", "semantic": "segment",
+                "detection": "detect", "instance": "detect"}
+    for name in TASKS:
+        predictor = Recorder()
+        assert task(name).predict(predictor, "img", "a.png", 7) == expected[name]
+        assert predictor.calls == [(expected[name], ("img", "a.png", 7))]

@@ -1,16 +1,18 @@
 """The four task objects: what each task does differently, asked by name (`TASK[name]`).
 
 A task object owns the behaviour that differs between tasks (its data and targets, its
-criterion, its metric meter, and the forward validation calls) and answers the questions of its `TaskInfo` (`TASK["instance"].has_masks`). It
-delegates to the code that implements it: `studio.ml.datasets` and
-`studio.ml.detection.data` for data, `studio.ml.builders` for the criterion,
-`studio.ml.metrics` and `studio.ml.detection.metrics` for meters, `studio.ml.inference` and
-`studio.ml.detection.predict` for forwards.
+criterion, its metric meter, the forward validation calls, and what a loaded model
+predicts for one image) and answers the questions of its `TaskInfo`
+(`TASK["instance"].has_masks`). It delegates to the code that implements it:
+`studio.ml.datasets` and `studio.ml.detection.data` for data, `studio.ml.builders` for
+the criterion, `studio.ml.metrics` and `studio.ml.detection.metrics` for meters,
+`studio.ml.inference` and `studio.ml.detection.predict` for forwards, the methods of
+`studio.ml.predict.Predictor` (passed in: that module imports this one) for prediction.
 
-`fit`, its training session and evaluation ask these objects; no module but this one and
-the task modules compares task names. Modules below this one (the ones named above, and
-`studio.ml.predict` and `studio.ml.export`, which builders' model code sits under) ask the
-`TaskInfo` of `studio.ml.tasks.task_of` instead.
+`fit`, its training session, evaluation and `Predictor.predict_array` ask these objects;
+no module but this package compares task names. The modules this one builds on (named
+above) ask the `TaskInfo` of `studio.ml.tasks.task_of` instead, as do `studio.ml.export`
+and the config package.
 """
 
 from __future__ import annotations
@@ -87,15 +89,27 @@ class Task:
         batch_augment = BatchAugment(cfg.augment, self.info.name, num_classes)
         return batch_augment if batch_augment.enabled else None
 
+    # --- prediction ---------------------------------------------------------------------
+    def predict(self, predictor, image, name: str = "", image_id: int | None = None):
+        """What a loaded run's model (a `studio.ml.predict.Predictor`) predicts for one
+        decoded image: a PredictionResult, or Detections."""
+        raise NotImplementedError
+
 
 class ClassificationTask(Task):
     def meter(self, num_classes: int, class_names: list[str] | None = None):
         return ClassificationMeter(num_classes)
 
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.classify_image(image, name, image_id)
+
 
 class SemanticTask(Task):
     def meter(self, num_classes: int, class_names: list[str] | None = None):
         return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)
+
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.segment(image, name, image_id)
 
 
 class DetectionTask(Task):
@@ -122,6 +136,9 @@ class DetectionTask(Task):
 
     def batch_augment(self, cfg: RunConfig, num_classes: int) -> None:
         return None  # batches are lists of targets: no mixup / cutmix
+
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.detect(image, name, image_id)
 
 
 TASK: dict[str, Task] = {
