@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from studio.core.rasterize import REGION_KINDS
 from studio.core.splits import SPLITS
+from studio.ml.tasks import task_of
 
 FEW_EXAMPLES = 10  # fewer labelled examples of a class in train than this: warn
 RARE_PIXELS = 0.01  # a class under this share of train's labelled pixels: warn
@@ -83,7 +84,7 @@ def summarize(project, task: str, few_examples: int = FEW_EXAMPLES) -> DataSumma
 def _warn(s: DataSummary, few: int) -> None:
     used = set().union(*(set(c) for c in s.objects.values()))
     if not used:
-        what = "class tags" if s.task == "classification" else "polygon or mask regions"
+        what = "class tags" if task_of(s.task).image_label else "polygon or mask regions"
         s.warnings.append(DataWarning("no_labels", f"No image has {what} for {s.task}: label "
                                    "some images first (the Label workspace)."))
         return

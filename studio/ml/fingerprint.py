@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.core.errors import ConfigError
 from studio.core.splits import SPLITS
+from studio.ml.tasks import task_of
 
 MAX_LABEL_IMAGES = 40  # label maps read for pixel frequencies and object sizes
 MAX_OFFSET_IMAGES = 20  # images decoded for the label-offset probe
@@ -304,10 +305,10 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
         "device": device_facts(device),
         "cpu_count": os.cpu_count() or 1,
     }
-    if task == "classification":
+    if task_of(task).image_label:
         fp["classes"] = _class_stats(_classification_counts(project, train_split, class_ids),
                                      names)
-    elif task == "semantic":
+    elif task_of(task).label_map:
         counts, objects, offset = _semantic_stats(project, sorted(train_ids), class_ids, names)
         fp["classes"] = _class_stats(counts, names)
         fp["objects"] = objects

@@ -29,6 +29,7 @@ from typing import Any
 
 from studio.core.errors import ConfigError
 from studio.ml.fingerprint import fingerprint
+from studio.ml.tasks import task_of
 
 __all__ = ["MIRROR_QUESTION", "Plan", "Question", "fingerprint", "plan_from_fingerprint",
            "recommend"]
@@ -117,9 +118,9 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     cfg["device"] = fp["device"]["requested"]
     reasons["device"] = f"{cfg['device']}: the plan is made for {_device_text(fp)}."
     cfg["splits"] = {"train": fp["splits"]["train"], "val": fp["splits"]["val"] or "val"}
-    if task == "classification":
+    if task_of(task).image_label:
         _classification(cfg, fp, reasons)
-    elif task == "semantic":
+    elif task_of(task).label_map:
         _semantic(cfg, fp, reasons)
     else:
         _by_device(cfg, fp, reasons)
@@ -382,7 +383,7 @@ def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
     es.update(enabled=True, mode="max", min_delta=0.0,
               patience=max(10, math.ceil(cfg["epochs"] * 0.3)))
     imbalanced = fp.get("classes", {}).get("imbalance", 1.0) >= IMBALANCE_WEIGHTS
-    if fp["task"] == "classification":
+    if task_of(fp["task"]).image_label:
         if n_val and n_val < SMALL_VAL:
             es.update(metric="val_loss", mode="min")
             why = (f"validation loss: on {n_val} validation images accuracy moves in steps of "
@@ -394,7 +395,7 @@ def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
         else:
             es["metric"] = "accuracy"
             why = f"accuracy: {n_val} balanced validation images"
-    elif fp["task"] == "semantic":
+    elif task_of(fp["task"]).label_map:
         es["metric"] = "mean_iou"
         why = "mean IoU over classes on whole validation images"
     else:
@@ -460,7 +461,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
         reasons["augment.vflip"] = "on: you said images may be mirrored."
         reasons["augment.rotation"] = ("on (any angle, 1 crop in 5, as nnU-Net): you said images"
                                        " may be rotated.")
-    if fp["task"] == "semantic" and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
+    if task_of(fp["task"]).label_map and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
         cfg["tta"] = True
         reasons["tta"] = ("on: evaluation and prediction average over the flips the model was "
                           "trained with, a cheap gain in accuracy.")

@@ -24,6 +24,7 @@ from studio.ml.inspect.session import confusion, top_k
 from studio.ml.postprocess import load_recipe, save_recipe, save_run_recipe
 from studio.ml.postprocess.batch import model_source, postprocess_images
 from studio.ml.review import label_error_queue, next_to_label_queue, unlabelled_images
+from studio.ml.tasks import task_of
 
 
 class InspectJobs(QObject):
@@ -219,7 +220,7 @@ class InspectJobs(QObject):
 
     def _batch(self, ids, out, store: bool, title: str) -> None:
         s = self._need_session()
-        if s.task != "semantic":
+        if not task_of(s.task).label_map:
             raise ActionError("Recipes and pre-labels apply to semantic segmentation runs.")
         project, run_id, recipe, device = s.project, s.run_id, self.ws.recipe_panel.recipe(), \
             self.ws.device

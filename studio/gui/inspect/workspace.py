@@ -45,6 +45,7 @@ from studio.ml.inspect.session import (
     top_k,
 )
 from studio.ml.postprocess import load_run_recipe
+from studio.ml.tasks import task_of
 
 
 class InspectWorkspace(OverlayEditing, QWidget):
@@ -343,7 +344,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.chart.mark(image_id)
         if overlay is not None:
             self.view_bar.first.setCurrentIndex(self.view_bar.first.findData(overlay))
-        if self.session.task == "classification":
+        if task_of(self.session.task).image_label:
             self._show_classification(image_id)
         elif self.views.detection:
             self.detection.show_image(image_id)
@@ -397,7 +398,8 @@ class InspectWorkspace(OverlayEditing, QWidget):
                 "heat_class": max(vb.heat_class.currentData() or 0, 0)}
 
     def _request_image(self) -> bool:
-        if self.session is None or self.image_id is None or self.session.task != "semantic":
+        if (self.session is None or self.image_id is None
+                or not task_of(self.session.task).label_map):
             return False
         session, image_id, recipe = self.session, self.image_id, self.recipe_panel.recipe()
         spec = self._overlay_spec()

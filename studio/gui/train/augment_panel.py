@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from studio.gui.pixels import display_buffer, qimage_view
 from studio.gui.train.form import ConfigForm, FieldGroup
 from studio.gui.train.tips import AUGMENT_GENERAL, tip
+from studio.ml.tasks import task_of
 
 GRID = 3
 TILE = 150
@@ -51,7 +52,7 @@ def render_previews(samples, colours: list[tuple[int, int, int]], names: list[st
     for image, target in samples:
         rgb = image.astype(np.float32)
         caption = ""
-        if task == "semantic":
+        if task_of(task).label_map:
             for index, colour in enumerate(colours):
                 mask = target == index
                 if mask.any():

@@ -81,10 +81,6 @@ def coco_from_dataset(dataset: dict) -> COCO:
     return coco
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if value is None or value < 0 or not np.isfinite(value) else float(value)
-
-
 def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Sequence[str]
                   ) -> dict:
     """{"map", "map50", "map75", "ar100", "per_class"} of ``results`` against ``gt``."""

@@ -50,7 +50,7 @@ from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
 from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
 from studio.ml.predict import Predictor
-from studio.ml.tasks import task_kinds
+from studio.ml.tasks import task_kinds, task_of
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
 RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
@@ -74,7 +74,7 @@ class DetectionParams:
 def raw_max_detections(task: str, height: int, width: int, run_max: int) -> int:
     """How many detections the one network pass keeps (see RAW_MASK_BYTES)."""
     most = max(RAW_MAX_DETECTIONS, 3 * int(run_max))
-    if task != "instance":
+    if not task_of(task).has_masks:
         return most
     fits = RAW_MASK_BYTES // max(4 * int(height) * int(width), 1)
     return int(min(max(fits, int(run_max)), most))
@@ -108,7 +108,7 @@ def read_ground_truth(project, image_id: int, task: str, class_ids) -> Objects:
     rec = project.image(image_id)
     objects = [(index[a.class_id], a.kind, a.geometry) for a in project.annotations(image_id)
                if a.class_id in index and a.kind in kinds]
-    return ground_truth(objects, rec.width, rec.height, task == "instance")
+    return ground_truth(objects, rec.width, rec.height, task_of(task).has_masks)
 
 
 def raw_objects(det) -> Objects:
@@ -171,7 +171,7 @@ class DetectionSession(RunSession):
     def __init__(self, project, run_id: int, split: str, predictor: Predictor) -> None:
         super().__init__(project, run_id, split, predictor)
         meta = predictor.meta
-        self.masks = self.task == "instance"
+        self.masks = task_of(self.task).has_masks
         det = meta["config"].get("detection", {})
         self.run_max = int(det.get("max_detections", 100))
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),

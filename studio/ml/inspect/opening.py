@@ -30,6 +30,7 @@ from studio.ml.inspect.session import (
 from studio.ml.predict import Predictor
 from studio.ml.readouts import SplitReadout, image_dice, image_stats
 from studio.ml.review import unlabelled_images
+from studio.ml.tasks import task_of
 
 
 def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
@@ -44,7 +45,7 @@ def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDG
     src = read_split(project, session.task, split, session.class_ids)
     session.source = src
     labelled = {s.image_id for s in src.samples}
-    if session.task == "classification":  # the labelled class known, p(label) to come
+    if task_of(session.task).image_label:  # the labelled class known, p(label) to come
         session.images = [InspectImage(s.image_id, _name(s.path), True, given=int(s.label))
                           for s in src.samples]
     else:
@@ -62,7 +63,7 @@ def stream_predictions(session: InspectSession, check: Callable[[], None] | None
     total)` after each (its score set). `check()` raises to cancel between images."""
     src = session.source
     total = len(src.samples)
-    if session.task == "classification":
+    if task_of(session.task).image_label:
         _classify(session, src, check, on_image)
         return
     used = 0
