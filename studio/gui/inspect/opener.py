@@ -117,8 +117,11 @@ class SessionOpener(QObject):
     def check_stale(self) -> bool:
         """Say so when the run saved a newer checkpoint than the one the predictions
         shown come from (training went on, ended or resumed), with Refresh beside it."""
-        s = self.ws.session
-        stale = s is not None and s.is_stale()
+        s, project = self.ws.session, self.ws.project
+        if s is None or project is None or project.closed:  # nothing open to go stale
+            self.stop_watching()
+            return False
+        stale = s.is_stale()
         self.ws.run_bar.show_stale(
             f"Stale: these predictions come from run {s.run_id}'s checkpoint of epoch "
             f"{s.epoch}; the run has saved a newer one since. Refresh to predict again."
