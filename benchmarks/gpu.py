@@ -298,9 +298,7 @@ class Checks:
                       f"{ratio:.3f} (target >= 0.97{verdict}; medians of {len(fits)} pairs)")
 
     def detector_config(self, task: str) -> dict:
-        from studio.ml.detection.config import recommended_variant
-
-        from studio.ml.config import default_config
+        from studio.ml.config import default_config, recommended_variant
 
         p = self.p
         cfg = default_config(task, recommended_variant(str(self.device)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +26,20 @@ SEED = 2012
 
 
 def resources_dir() -> Path:
-    """The repository's `resources/` folder (the package is installed in editable mode)."""
-    return Path(__file__).resolve().parent.parent / "resources"
+    """The package's data folder `studio/resources/` (package data: present in a source
+    tree, an editable or a wheel install, and a PyInstaller build alike)."""
+    folder = files("studio") / "resources"
+    if not isinstance(folder, Path):  # e.g. imported from a zip: the data is not on disk
+        raise InstallationError(f"Vision Studio's data files are not in a folder ({folder}); "
+                                "install it with pip into a normal environment.")
+    return folder
 
 
 def sample_data_dir() -> Path:
     folder = resources_dir() / "sample_data"
     if not (folder / "images").is_dir():
         raise InstallationError(f"The sample data is missing ({folder}); reinstall Vision Studio "
-                          "from its source folder.")
+                                "(its package data is incomplete).")
     return folder
 
 

@@ -112,3 +112,20 @@ def huge_image_view(qtbot, project, path):
     view.image_layer.full_pixels = 100 * 100  # treat it as huge
     view.image_layer.overview_side = 256
     return view, doc, image_id
+
+
+def tiny_task_project(root: Path, task: str, n_train: int = 6, n_val: int = 2):
+    """A new project at `root` with a learnable toy for `task` (classification,
+    semantic, detection or instance) in train and val; returns it open."""
+    from studio.core.project import Project
+
+    project = Project.create(root, name=task)
+    splits = ["train"] * n_train + ["val"] * n_val
+    if task == "classification":
+        add_toy_classification(project, root / "img", splits)
+    elif task == "semantic":
+        add_toy_segmentation(project, root / "img", splits)
+    else:
+        add_toy_objects(project, root / "img", splits, size=48,
+                        kind="box" if task == "detection" else "mask")
+    return project

@@ -9,6 +9,7 @@ from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_json
 from studio.core.images import printable_name
 from studio.core.jsonutil import dumps_strict
+from studio.ml.tasks import task_of
 
 SUMMARY = ("map", "map50", "map75", "ar100")
 
@@ -82,7 +83,7 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     print(f"wrote {target} ({len(results)} detections in {len(paths)} images)")
     if args.store:
         stored = store_detections(project, detections, meta["class_ids"], args.run,
-                                  masks=meta["task"] == "instance")
+                                  masks=task_of(meta["task"]).has_masks)
         waiting = len(project.waiting_for_review())
         print(f"stored {stored} objects as model:{args.run}; {waiting} image(s) now wait for "
               "review (their model objects do not train until a person marks them done; "

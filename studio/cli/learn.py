@@ -14,7 +14,7 @@ from studio.core.errors import ConfigError, ExportError, NotFoundError
 from studio.core.fileio import atomic_write_bytes, fit_name
 from studio.core.jsonutil import dumps_strict
 from studio.core.splits import ASSIGNED_SPLITS
-from studio.ml.tasks import DETECTION_TASKS, TASKS
+from studio.ml.tasks import TASKS, task_of
 
 
 def register(sub) -> None:
@@ -283,7 +283,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     out = make_output_folder(Path(args.out), "write predictions into")
     with _open(args.project) as project:
-        if project.run(args.run).task in DETECTION_TASKS:
+        if task_of(project.run(args.run).task).is_detection:
             from studio.cli.detection import predict_detections
 
             if recipe is not None:
@@ -297,7 +297,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           tta=args.tta)
     if not results:
         return 0
-    if results[0].task == "classification":
+    if task_of(results[0].task).image_label:
         if recipe is not None:
             raise ConfigError("--postprocess applies to semantic segmentation runs; this run "
                               "classifies.")

@@ -246,10 +246,6 @@ def box_to_mask(box: Box, height: int, width: int) -> np.ndarray:
     return polygon_to_mask(box_to_polygon(box), height, width)
 
 
-def bbox_of_mask(mask: np.ndarray) -> Box:
-    return MaskGeom.from_full(mask).bbox()
-
-
 def clip_box(box: Box, width: int, height: int) -> Box:
     """Clip a box to the image; the result may have zero width or height."""
     x, y, w, h = box

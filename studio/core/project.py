@@ -16,6 +16,7 @@ below what a person notices, against ~0.2 ms). Bulk work is one transaction, one
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -47,6 +48,8 @@ _log = logging.getLogger(__name__)
 
 DB_NAME = "project.db"
 LOCK_NAME = "project.lock"
+# the settings' cache location: when set, caches live there, one folder per project
+CACHE_ENV = "VISION_STUDIO_CACHE_DIR"
 
 
 def _is_writable(path: Path) -> bool:
@@ -238,7 +241,13 @@ class Project(ImagesMixin, AnnotationsMixin, ClassesMixin, RunsMixin):
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / "cache"
+        """Tile pyramids and thumbnails: `cache/` in the project, or a folder of its own
+        under $VISION_STUDIO_CACHE_DIR (the cache location chosen in the settings)."""
+        base = os.environ.get(CACHE_ENV)
+        if not base:
+            return self.root / "cache"
+        key = hashlib.sha1(str(self.root.resolve()).encode("utf-8")).hexdigest()[:12]
+        return Path(base) / f"{self.root.name}-{key}"
 
     # --- transactions -----------------------------------------------------------------------
     @contextmanager

@@ -32,10 +32,6 @@ class RelinkReport:
         return text
 
 
-def is_missing(project, image_id: int) -> bool:
-    return not project.image(image_id).abs_path.is_file()
-
-
 def _stored(project, path: Path) -> str:
     try:
         return path.relative_to(project.root).as_posix()

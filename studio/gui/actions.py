@@ -112,6 +112,8 @@ class Actions:
                              "the file of this image where it is now")
         self.relink_folder = a("Image", "Relink missing images from a &folder...", tip="Find "
                                "every missing image by its name in a folder")
+        self.reread_changed = a("Image", "Re-read c&hanged images", tip="Record the new size "
+                                "and content of image files changed on disk since import")
         # Help
         self.cheat_sheet = a("Help", "&Keyboard shortcuts", "F1")
         self.about = a("Help", "&About Vision Studio")

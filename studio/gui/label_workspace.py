@@ -104,6 +104,7 @@ class LabelWorkspace(QStackedWidget):
             (a.random_split, self.images_panel.random_split),
             (a.relink_file, lambda: relink_ui.ask_relink_file(self.window())),
             (a.relink_folder, lambda: relink_ui.ask_relink_folder(self.window())),
+            (a.reread_changed, lambda: relink_ui.reread_changed_images(self.window())),
         ):
             act.triggered.connect(slot)
         a.show_objects.toggled.connect(lambda on: self.doc and self.doc.set_all_visible(on))

@@ -29,6 +29,7 @@ from studio.gui.label_workspace import READOUTS, LabelWorkspace
 from studio.gui.panels.images_model import add_images_job
 from studio.gui.prefetch import Prefetcher
 from studio.gui.settings import Settings
+from studio.gui.settings_dialog import install_settings
 from studio.gui.theme import ThemeMenu
 from studio.gui.train.workspace import TrainWorkspace
 from studio.gui.workers import WorkerPool, run_with_progress
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         install_help_menu(self)  # shortcuts, About with versions, Report a problem
+        install_settings(self)  # File > Settings; the stored preferences applied
         self.resize(default_size(self))
         self.settings.restore_window(self, self.label.editor)
         self._set_document(None)

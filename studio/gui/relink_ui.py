@@ -1,11 +1,12 @@
 """Relinking images whose files are missing, from the window: one file, or a folder in
-which every missing image is found again by its name (the search runs in a worker)."""
+which every missing image is found again by its name (the search runs in a worker); and
+re-reading images whose files changed on disk since import (`studio-cli refresh`)."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog
 
-from studio.core.relink import relink_folder, relink_image
+from studio.core.relink import changed_images, refresh_images, relink_folder, relink_image
 from studio.gui import dialogs
 
 
@@ -50,6 +51,21 @@ def ask_relink_folder(window) -> None:
     window.run_job("Looking for the missing images...",
                    lambda token, project, f: relink_folder(project, f, stop=lambda: token.cancelled),
                    window.project, folder, on_result=done, cancellable=True)
+
+
+def reread_changed(project) -> str:
+    """Re-read every image whose file changed size on disk; the report's one-line summary."""
+    changed = changed_images(project)
+    if not changed:
+        return "Every image file is as recorded."
+    return refresh_images(project, changed).summary()
+
+
+def reread_changed_images(window) -> None:
+    """Image > Re-read changed images: in a worker, then the views show the new sizes."""
+    if window.project is not None:
+        window.run_job("Re-reading changed images...", reread_changed, window.project,
+                       on_result=lambda text: _after(window, text))
 
 
 def on_notice_action(window, name: str) -> None:

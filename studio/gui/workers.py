@@ -11,6 +11,19 @@ long imports).
 This is the one way the GUI runs work off its thread. Every pool belongs to a window or
 widget, which calls `shutdown()` when it closes; `live_pools()` lists the pools not shut
 down (the test suite fails a test that leaves one running).
+
+Why not superqt's thread workers (`superqt.utils.create_worker` / `thread_worker`, read in
+superqt 0.9, a dependency already): they run every worker on
+`QThreadPool.globalInstance()`, so a pool cannot have its own thread count (the canvas
+writes strokes through a one-thread pool to keep them in order) and cannot be shut down
+alone (`WorkerBase.await_workers` asks every worker of the application to quit and waits
+for the global pool). A plain function cannot be cancelled (`quit()` sets a flag only
+generator workers read between yields) and has no progress channel; there is no
+"newest request of this key wins"; an error without an `errored` handler is re-raised
+inside a GUI-thread slot with no traceback text kept. And each worker's `run` enters
+`warnings.catch_warnings()` and replaces `warnings.showwarning`, process-wide state that
+Python documents as not thread-safe, from worker threads running at the same time. Those
+gaps are what this module fills over a plain QThreadPool.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ from torchvision.transforms.v2 import functional as F
 
 from studio.core.errors import ConfigError, DataError
 from studio.ml.augment_ops import FastElastic, RandomGaussianNoise, RandomResizedCropAligned
-from studio.ml.augment_spec import validate_spec
+from studio.ml.augment_spec import AugmentSpec
 from studio.ml.tasks import IGNORE_INDEX as IGNORE
-from studio.ml.tasks import RESIZE_POLICIES, TASKS
+from studio.ml.tasks import RESIZE_POLICIES, TASKS, task_of
 
 _BILINEAR = v2.InterpolationMode.BILINEAR  # for images; masks always use nearest
 
@@ -52,68 +52,69 @@ def _compose(transforms: list[v2.Transform]) -> v2.Transform:
     return v2.Compose(transforms) if transforms else v2.Identity()
 
 
-def rigid_ops(spec: dict, mask_fill: int = IGNORE) -> list[v2.Transform]:
+def rigid_ops(spec: AugmentSpec | dict, mask_fill: int = IGNORE) -> list[v2.Transform]:
     """The spec's flips, rotation and translation: they move masks and boxes with the
     image, so every task can use them. Uncovered image pixels are 0, mask pixels
     `mask_fill` (unlabelled for label maps; 0 for instance masks)."""
+    spec = AugmentSpec.of(spec)
     out: list[v2.Transform] = []
-    if spec["hflip"]["enabled"]:
-        out.append(v2.RandomHorizontalFlip(spec["hflip"]["p"]))
-    if spec["vflip"]["enabled"]:
-        out.append(v2.RandomVerticalFlip(spec["vflip"]["p"]))
+    if spec.hflip.enabled:
+        out.append(v2.RandomHorizontalFlip(spec.hflip.p))
+    if spec.vflip.enabled:
+        out.append(v2.RandomVerticalFlip(spec.vflip.p))
     fill = _fill(mask_fill)
-    op = spec["rotation"]
-    if op["enabled"]:
-        out.append(maybe_apply(v2.RandomRotation(op["degrees"], _BILINEAR, fill=fill), op["p"]))
-    op = spec["translate"]
-    if op["enabled"]:
-        out.append(maybe_apply(v2.RandomAffine(0, translate=op["fraction"], interpolation=_BILINEAR,
-                                                  fill=fill), op["p"]))
+    rotation, translate = spec.rotation, spec.translate
+    if rotation.enabled:
+        out.append(maybe_apply(v2.RandomRotation(rotation.degrees, _BILINEAR, fill=fill),
+                               rotation.p))
+    if translate.enabled:
+        out.append(maybe_apply(v2.RandomAffine(0, translate=translate.fraction,
+                                               interpolation=_BILINEAR, fill=fill),
+                               translate.p))
     return out
 
 
-def _geometric(spec: dict, size: tuple[int, int] | None) -> list[v2.Transform]:
+def _geometric(spec: AugmentSpec, size: tuple[int, int] | None) -> list[v2.Transform]:
     out = rigid_ops(spec)
-    op = spec["elastic"]
-    if op["enabled"]:
-        out.append(maybe_apply(FastElastic(op["alpha"], op["sigma"], fill=_fill()), op["p"]))
-    op = spec["scale"]
-    if op["enabled"]:
-        out.append(maybe_apply(RandomResizedCropAligned(size, op["scale"], op["ratio"]), op["p"]))
-    op = spec["crop"]
-    if op["enabled"]:
-        crop_size = op["size"] or (list(size) if size else None)
+    elastic, scale, crop = spec.elastic, spec.scale, spec.crop
+    if elastic.enabled:
+        out.append(maybe_apply(FastElastic(elastic.alpha, elastic.sigma, fill=_fill()),
+                               elastic.p))
+    if scale.enabled:
+        out.append(maybe_apply(RandomResizedCropAligned(size, scale.scale, scale.ratio),
+                               scale.p))
+    if crop.enabled:
+        crop_size = crop.size or (list(size) if size else None)
         if crop_size is None:
             raise ConfigError("augmentation 'crop' needs a 'size' (or an image size to crop to)")
-        out.append(maybe_apply(v2.RandomCrop(crop_size, padding=op["padding"] or None,
-                                        pad_if_needed=True, fill=_fill()), op["p"]))
+        out.append(maybe_apply(v2.RandomCrop(crop_size, padding=crop.padding or None,
+                                             pad_if_needed=True, fill=_fill()), crop.p))
     return out
 
 
-def photometric_ops(spec: dict) -> list[v2.Transform]:
+def photometric_ops(spec: AugmentSpec | dict) -> list[v2.Transform]:
     """The spec's photometric ops: they change the image only, so they suit every task."""
+    spec = AugmentSpec.of(spec)
     out: list[v2.Transform] = []
     for name in ("brightness", "contrast", "saturation", "hue"):
-        op = spec[name]
-        if op["enabled"] and op["factor"] > 0:
-            out.append(maybe_apply(v2.ColorJitter(**{name: op["factor"]}), op["p"]))
-    op = spec["gaussian_blur"]
-    if op["enabled"]:
-        out.append(maybe_apply(v2.GaussianBlur(op["kernel_size"], op["sigma"]), op["p"]))
-    op = spec["sharpen"]
-    if op["enabled"]:
-        out.append(v2.RandomAdjustSharpness(op["factor"], op["p"]))
+        jitter = spec.op(name)
+        if jitter.enabled and jitter.factor > 0:
+            out.append(maybe_apply(v2.ColorJitter(**{name: jitter.factor}), jitter.p))
+    blur, sharpen = spec.gaussian_blur, spec.sharpen
+    if blur.enabled:
+        out.append(maybe_apply(v2.GaussianBlur(blur.kernel_size, blur.sigma), blur.p))
+    if sharpen.enabled:
+        out.append(v2.RandomAdjustSharpness(sharpen.factor, sharpen.p))
     return out
 
 
-def _float_ops(spec: dict) -> list[v2.Transform]:
+def _float_ops(spec: AugmentSpec) -> list[v2.Transform]:
     out: list[v2.Transform] = []
-    op = spec["gaussian_noise"]
-    if op["enabled"]:
-        out.append(maybe_apply(RandomGaussianNoise(op["sigma"]), op["p"]))
-    op = spec["cutout"]
-    if op["enabled"]:
-        out.append(v2.RandomErasing(op["p"], op["scale"], op["ratio"], value=op["value"]))
+    noise, cutout = spec.gaussian_noise, spec.cutout
+    if noise.enabled:
+        out.append(maybe_apply(RandomGaussianNoise(noise.sigma), noise.p))
+    if cutout.enabled:
+        out.append(v2.RandomErasing(cutout.p, cutout.scale, cutout.ratio, value=cutout.value))
     return out
 
 
@@ -184,10 +185,9 @@ class SampleTransform:
             raise ConfigError(f"mean {list(mean)} / std {list(std)}: need equal lengths and "
                               "positive std values")
         self.task, self.train, self.policy = task, train, resize_policy
-        self.spec = validate_spec(spec)
+        self.spec = spec = AugmentSpec.of(spec)
         self.size = _size(image_size)
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
-        spec = self.spec
         self.geometric = _compose(_geometric(spec, self.size)) if train else None
         self.photometric = _compose(photometric_ops(spec)) if train else None
         self.float_ops = _compose(_float_ops(spec)) if train else None
@@ -200,11 +200,11 @@ class SampleTransform:
         like the whole image's for a fraction of the work ("translate" then moves by a
         fraction of the window); None when it does not apply ("scale" zooms relative
         to the whole image, so it keeps the whole image)."""
-        if self.task != "semantic" or self.policy != "crop" or self.size is None:
+        if not task_of(self.task).label_map or self.policy != "crop" or self.size is None:
             return None
-        if self.spec["scale"]["enabled"]:
+        if self.spec.scale.enabled:
             return None
-        grow = math.sqrt(2.0) if self.spec["rotation"]["enabled"] else 1.0
+        grow = math.sqrt(2.0) if self.spec.rotation.enabled else 1.0
         return tuple(int(math.ceil(side * grow)) + 16 for side in self.size)
 
     def _precrop(self, img, mask):
@@ -255,7 +255,7 @@ class SampleTransform:
             if (nh, nw) != (ih, iw):
                 img, mask = _resize(img, mask, nh, nw)
             return _pad_to(img, mask, h, w, center=True)
-        if self.task == "classification":  # crop: cover (h, w), then crop
+        if task_of(self.task).image_label:  # crop: cover (h, w), then crop
             s = max(h / ih, w / iw)
             nh, nw = max(h, round(ih * s)), max(w, round(iw * s))
             if (nh, nw) != (ih, iw):
@@ -267,7 +267,8 @@ class SampleTransform:
         """Geometric, photometric and fitting stages: an un-normalised tv_tensors.Image
         (dtype as decoded) and the target (mask tensor or class as given)."""
         img = self._to_image(image)
-        mask = self._to_mask(target, tuple(img.shape[-2:])) if self.task == "semantic" else None
+        mask = (self._to_mask(target, tuple(img.shape[-2:])) if task_of(self.task).label_map
+                else None)
         windowed = False
         if self.train:
             if mask is not None:
@@ -295,7 +296,7 @@ class SampleTransform:
         if len(mean) != c:
             raise ConfigError(f"normalisation has {len(mean)} channel(s) but the image has {c}")
         x = F.normalize(x, mean, std)
-        if self.task == "semantic":
+        if task_of(self.task).label_map:
             target = target.as_subclass(torch.Tensor).to(torch.int64)
         return x, target
 

@@ -13,14 +13,13 @@ alike, so masks stay hard int64 labels aligned with their images.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
 from studio.core.errors import ConfigError
-from studio.ml.augment_spec import validate_spec
+from studio.ml.augment_spec import AugmentSpec, Mix
+from studio.ml.tasks import TASKS, task_of
 
 
 def _beta(alpha: float) -> float:
@@ -43,23 +42,25 @@ def cutmix_box(h: int, w: int, lam: float) -> tuple[int, int, int, int]:
 class BatchAugment:
     """Callable ``(images (N, C, H, W), targets) -> (images, targets)``."""
 
-    def __init__(self, spec: dict | None, task: str, num_classes: int) -> None:
-        if task not in ("classification", "semantic"):
+    def __init__(self, spec: AugmentSpec | dict | None, task: str, num_classes: int) -> None:
+        if task not in TASKS or not task_of(task).batch_mixing:
             raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
 
-        spec = validate_spec(spec)
+        spec = AugmentSpec.of(spec)
         self.task, self.num_classes = task, num_classes
-        self.mixup: dict[str, Any] = spec["mixup"]
-        self.cutmix: dict[str, Any] = spec["cutmix"]
-        if task == "semantic" and self.mixup["enabled"]:
+        # images with one label each mix labels too; label maps are cut and pasted
+        self._image_label = task_of(task).image_label
+        self.mixup: Mix = spec.mixup
+        self.cutmix: Mix = spec.cutmix
+        if not self._image_label and self.mixup.enabled:
             raise ConfigError("mixup works for classification only; for segmentation "
                               "disable it and use cutmix")
-        if task == "classification" and num_classes < 2:
+        if self._image_label and num_classes < 2:
             raise ConfigError("mixup/cutmix need at least two classes")
-        self._ops = [op for op in ("mixup", "cutmix") if spec[op]["enabled"]]
-        if task == "classification":
-            self._mixup_tf = v2.MixUp(alpha=self.mixup["alpha"], num_classes=num_classes)
-            self._cutmix_tf = v2.CutMix(alpha=self.cutmix["alpha"], num_classes=num_classes)
+        self._ops = [op for op in ("mixup", "cutmix") if spec.op(op).enabled]
+        if self._image_label:
+            self._mixup_tf = v2.MixUp(alpha=self.mixup.alpha, num_classes=num_classes)
+            self._cutmix_tf = v2.CutMix(alpha=self.cutmix.alpha, num_classes=num_classes)
 
     @property
     def enabled(self) -> bool:
@@ -69,13 +70,13 @@ class BatchAugment:
     @property
     def soft_targets(self) -> bool:
         """True when classification targets come back as (N, C) probabilities."""
-        return self.task == "classification" and self.enabled
+        return self._image_label and self.enabled
 
     def _pick(self) -> str | None:
         if not self._ops:
             return None
         op = self._ops[int(torch.randint(0, len(self._ops), (1,)))]
-        p = (self.mixup if op == "mixup" else self.cutmix)["p"]
+        p = (self.mixup if op == "mixup" else self.cutmix).p
         return op if float(torch.rand(1)) < p else None
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor
@@ -86,7 +87,7 @@ class BatchAugment:
             raise ConfigError(f"batch augmentation needs (N, C, H, W) images, got "
                               f"{tuple(images.shape)}")
         op = self._pick()
-        if self.task == "classification":
+        if self._image_label:
             if targets.is_floating_point():
                 raise ConfigError("targets are soft already; apply batch augmentation once")
             if op is None:
@@ -96,7 +97,7 @@ class BatchAugment:
             return images, soft.to(images.dtype)
         if op is None or images.shape[0] < 2:
             return images, targets
-        lam = _beta(self.cutmix["alpha"])
+        lam = _beta(self.cutmix.alpha)
         y0, y1, x0, x1 = cutmix_box(images.shape[-2], images.shape[-1], lam)
         perm = torch.randperm(images.shape[0], device=images.device)
         images, targets = images.clone(), targets.clone()

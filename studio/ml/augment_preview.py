@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from studio.ml.tasks import task_of
+
 MAX_CHOICES = 5000  # images offered by name in the preview's list
 
 
@@ -50,7 +52,7 @@ def preview(spec: dict | None, project, image_id: int, n: int, seed: int,
     if class_ids is None:
         class_ids = [c.id for c in project.classes()]
     class_ids = list(class_ids)
-    if task == "semantic":
+    if task_of(task).label_map:
         target: Any = label_map(project, image_id, class_ids)
     else:
         tags = [a.class_id for a in project.annotations(image_id, kind="tag")
@@ -65,7 +67,7 @@ def preview(spec: dict | None, project, image_id: int, n: int, seed: int,
         for _ in range(n):
             img, tgt = tf(image, target)
             arr = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-            if task == "semantic":
+            if task_of(task).label_map:
                 tgt = tgt.numpy().astype(np.uint8)
             out.append((np.ascontiguousarray(arr), tgt))
     return out

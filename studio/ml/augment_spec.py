@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 from studio.core.errors import ConfigError
@@ -146,3 +147,115 @@ def parameter_kinds() -> dict[str, dict[str, tuple[str, float, float]]]:
         out[op] = {key: _KINDS.get(f"{op}.{key}", _KINDS["p"]) for key in params
                    if key != "enabled"}
     return out
+
+
+# --- typed view ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Op:
+    """One op of a checked spec: whether it is on and with which probability."""
+
+    enabled: bool
+    p: float
+
+
+@dataclass(frozen=True)
+class Rotation(Op):
+    degrees: list[float]  # [min, max] degrees
+
+
+@dataclass(frozen=True)
+class Translate(Op):
+    fraction: list[float]  # largest shift, [horizontal, vertical], of the image side
+
+
+@dataclass(frozen=True)
+class Elastic(Op):
+    alpha: float  # displacement strength, pixels
+    sigma: float  # smoothness of the displacement field, pixels
+
+
+@dataclass(frozen=True)
+class Scale(Op):
+    scale: list[float]  # [min, max] area of the crop, of the image's
+    ratio: list[float]  # [min, max] aspect ratio of the crop
+
+
+@dataclass(frozen=True)
+class Crop(Op):
+    size: list[int] | None  # [height, width]; None: the run's image size
+    padding: int  # pixels padded around the image before cropping
+
+
+@dataclass(frozen=True)
+class Jitter(Op):
+    factor: float  # brightness / contrast / saturation / hue jitter
+
+
+@dataclass(frozen=True)
+class GaussianBlur(Op):
+    kernel_size: int  # odd, pixels
+    sigma: list[float]  # [min, max]
+
+
+@dataclass(frozen=True)
+class Sharpen(Op):
+    factor: float
+
+
+@dataclass(frozen=True)
+class GaussianNoise(Op):
+    sigma: list[float]  # [min, max], of the [0, 1] intensity range
+
+
+@dataclass(frozen=True)
+class Cutout(Op):
+    scale: list[float]  # [min, max] erased area, of the image's
+    ratio: list[float]  # [min, max] aspect ratio of the erased box
+    value: float  # the erased pixels' value (normalised)
+
+
+@dataclass(frozen=True)
+class Mix(Op):
+    alpha: float  # Beta(alpha, alpha) mixing weights
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """A checked augmentation spec read by attribute (`spec.rotation.degrees`): what the
+    transforms build from. `AugmentSpec.of(spec_dict)` checks the JSON dict first."""
+
+    hflip: Op
+    vflip: Op
+    rotation: Rotation
+    translate: Translate
+    elastic: Elastic
+    scale: Scale
+    crop: Crop
+    brightness: Jitter
+    contrast: Jitter
+    saturation: Jitter
+    hue: Jitter
+    gaussian_blur: GaussianBlur
+    sharpen: Sharpen
+    gaussian_noise: GaussianNoise
+    cutout: Cutout
+    mixup: Mix
+    cutmix: Mix
+
+    @classmethod
+    def of(cls, spec: AugmentSpec | dict[str, Any] | None) -> AugmentSpec:
+        """`spec` as an AugmentSpec (a dict is checked with `validate_spec`: ConfigError)."""
+        if isinstance(spec, AugmentSpec):
+            return spec
+        checked = validate_spec(spec)
+        kinds = {f.name: f.type for f in fields(cls)}
+        return cls(**{op: _OP_TYPES[kinds[op]](**params) for op, params in checked.items()})
+
+    def op(self, name: str) -> Op:
+        """The op called `name` ("hflip", ...)."""
+        return getattr(self, name)
+
+
+_OP_TYPES: dict[str, type[Op]] = {t.__name__: t for t in (
+    Op, Rotation, Translate, Elastic, Scale, Crop, Jitter, GaussianBlur, Sharpen,
+    GaussianNoise, Cutout, Mix)}

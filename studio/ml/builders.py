@@ -1,4 +1,5 @@
-"""What a run is built from: model, optimizer, criterion and metric meter, from a config.
+"""What a run is built from: model, optimizer and loss, from a config (the task's
+criterion, meter and evaluation forward are its task object's: `studio.ml.tasks.registry`).
 
 The training loop, evaluation and prediction all build through here, so a model trained
 by `fit` is the model that `predict` loads.
@@ -10,16 +11,11 @@ import torch
 from torch import nn
 
 from studio.core.errors import CheckpointError, ConfigError
-from studio.ml.augment_batch import BatchAugment
 from studio.ml.config import RunConfig
-from studio.ml.detection.metrics import DetectionMeter
-from studio.ml.detection.predict import evaluation_forward
-from studio.ml.inference import window_forward
 from studio.ml.losses import build_loss as loss_from_config
-from studio.ml.metrics import ClassificationMeter, SegmentationMeter
 from studio.ml.models import transfer
 from studio.ml.models.registry import build_model, check_model, get_spec
-from studio.ml.tasks import DETECTION_TASKS, IGNORE_INDEX
+from studio.ml.tasks import IGNORE_INDEX
 
 # 1e9 float32 parameters are 4 GB of weights, and 16 GB with gradients and Adam's state
 MAX_PARAMETERS = 1_000_000_000
@@ -102,8 +98,8 @@ class Criterion(nn.Module):
 
     For classification and semantic segmentation it is the configured loss on the model's
     logits; tasks whose models compute their own losses (detection) supply their own
-    criterion with the same call. `loss_fn` (logits, targets) -> loss is what evaluation
-    reports, or None where the task has no validation loss.
+    criterion with the same call (`studio.ml.tasks.registry`). `loss_fn` (logits, targets)
+    -> loss is what evaluation reports, or None where the task has no validation loss.
     """
 
     def __init__(self, loss_fn: nn.Module | None) -> None:
@@ -125,40 +121,3 @@ class DetectionCriterion(Criterion):
     def forward(self, model: nn.Module, images, targets) -> torch.Tensor:
         losses = model(images, targets)
         return torch.stack([v.float() for v in losses.values()]).sum()
-
-
-def build_criterion(cfg: RunConfig, num_classes: int) -> Criterion:
-    """The criterion `train_one_epoch` minimises for `cfg`'s task."""
-    if cfg.is_detection:
-        return DetectionCriterion()
-    return Criterion(build_loss(cfg, num_classes))
-
-
-def build_meter(task: str, num_classes: int, class_names: list[str] | None = None):
-    """The metric accumulator of `task` (update(outputs, targets), compute(), reset());
-    `class_names` label the per-class figures of detection reports."""
-    if task in DETECTION_TASKS:
-        return DetectionMeter(num_classes, class_names, masks=task == "instance")
-    if task == "classification":
-        return ClassificationMeter(num_classes)
-    return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)
-
-
-def build_eval_forward(model: nn.Module, cfg: RunConfig, normalize: dict, full_image: bool):
-    """What validation calls instead of `model(images)`, or None for the model itself:
-    the sliding window over whole semantic images, the detection policy (whole images or
-    windows, with evaluation thresholds) for detection tasks."""
-    if cfg.is_detection:
-        return evaluation_forward(model, cfg)
-    if full_image:
-        return window_forward(model, cfg, normalize["mean"], normalize["std"])
-    return None
-
-
-def build_batch_augment(cfg: RunConfig, num_classes: int) -> BatchAugment | None:
-    """Mixup / cutmix for the batches of `cfg`'s task, or None when none is enabled (or
-    the task has none: detection batches are lists of targets)."""
-    if cfg.is_detection:
-        return None
-    batch_augment = BatchAugment(cfg.augment, cfg.task, num_classes)
-    return batch_augment if batch_augment.enabled else None

@@ -23,6 +23,7 @@ from studio.core.errors import ConfigError, TrainingError
 from studio.ml.datasets import decode
 from studio.ml.loop import stop_requested
 from studio.ml.predict import Predictor
+from studio.ml.tasks import task_of
 
 # consume(image_id, probabilities, source): classification (C,), semantic (C, H, W)
 Consumer = Callable[[int, np.ndarray, str], None]
@@ -91,7 +92,7 @@ def held_out_predictions(project, run_id: int, images: Sequence[tuple[int, str, 
             raise ConfigError(f"{len(inside)} labelled training image(s) need held-out "
                               "predictions, but cross-validation needs at least 2 folds of "
                               "one image; use --folds 2 or more.")
-        labels = [im[2] for im in inside] if cfg.task == "classification" else None
+        labels = [im[2] for im in inside] if task_of(cfg.task).image_label else None
         groups = assign_folds([im[0] for im in inside], labels, k)
         by_id = {im[0]: im for im in inside}
         fold_cfg = copy.deepcopy(cfg)

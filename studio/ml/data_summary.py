@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from studio.core.rasterize import REGION_KINDS
 from studio.core.splits import SPLITS
+from studio.ml.tasks import task_of
 
 FEW_EXAMPLES = 10  # fewer labelled examples of a class in train than this: warn
 RARE_PIXELS = 0.01  # a class under this share of train's labelled pixels: warn
@@ -22,7 +23,7 @@ SIZE_SPREAD = 4.0  # largest / smallest image side above this: warn
 @dataclass
 class DataWarning:
     code: str  # "few_examples" | "rare_pixels" | "no_val" | "sizes" | "unlabelled_train"
-    #            | "pending_review" | "no_labels"
+    #            | "pending_review" | "model_annotations_waiting" | "no_labels"
     message: str
     action: str | None = None  # "stratified_split" | "mark_reviewed": a button can fix it
 
@@ -36,6 +37,9 @@ class DataSummary:
     objects: dict[str, dict[int, int]] = field(default_factory=dict)  # split -> class -> n
     # split -> images marked for review holding a model's annotations (left out of training)
     pending: dict[str, int] = field(default_factory=dict)
+    # split -> labelled images under review holding a model's annotations beside what people
+    # drew: they train on people's labels; the model's wait (left out) until reviewed
+    partly_waiting: dict[str, int] = field(default_factory=dict)
     # split -> class -> labelled pixels (summed region areas); empty for tag-only tasks
     pixels: dict[str, dict[int, float]] = field(default_factory=dict)
     min_side: int = 0
@@ -63,7 +67,10 @@ def summarize(project, task: str, few_examples: int = FEW_EXAMPLES) -> DataSumma
             if by_pixels:
                 areas.update(project.class_areas(kind=kind, split=split))
         out.objects[split] = dict(counts)
-        out.pending[split] = len(project.pending_model_images(split) & labelled_ids[split])
+        pending = project.pending_model_images(split)
+        out.pending[split] = len(pending & labelled_ids[split])
+        out.partly_waiting[split] = len((project.waiting_for_review(split) - pending)
+                                        & labelled_ids[split])
         if by_pixels:
             out.pixels[split] = {c: areas.get(c, 0.0) for c in counts}
         out.labelled[split] = len(labelled_ids[split])
@@ -77,7 +84,7 @@ def summarize(project, task: str, few_examples: int = FEW_EXAMPLES) -> DataSumma
 def _warn(s: DataSummary, few: int) -> None:
     used = set().union(*(set(c) for c in s.objects.values()))
     if not used:
-        what = "class tags" if s.task == "classification" else "polygon or mask regions"
+        what = "class tags" if task_of(s.task).image_label else "polygon or mask regions"
         s.warnings.append(DataWarning("no_labels", f"No image has {what} for {s.task}: label "
                                    "some images first (the Label workspace)."))
         return
@@ -114,6 +121,14 @@ def _warn(s: DataSummary, few: int) -> None:
             "pending_review", f"Labelled images marked for review hold a model's annotations "
             f"({where}): they are left out of training and validation until a person has "
             "checked them (Label workspace), or marks them reviewed here.", "mark_reviewed"))
+    partly = {k: n for k, n in s.partly_waiting.items() if n and k in ("train", "val")}
+    if partly:
+        where = " and ".join(f"{n} in {k}" for k, n in partly.items())
+        s.warnings.append(DataWarning(
+            "model_annotations_waiting", f"Hand-labelled images marked for review also hold a "
+            f"model's annotations ({where}): those train on what people drew, and the model's "
+            "annotations on them are left out of training and validation until a person has "
+            "checked them (Label workspace)."))
     unlabelled = s.images["train"] - s.labelled["train"]
     if unlabelled > 0:
         s.warnings.append(DataWarning(

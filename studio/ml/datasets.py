@@ -30,7 +30,7 @@ from studio.core.relink import check_unchanged
 from studio.ml import augment
 from studio.ml.config import RunConfig
 from studio.ml.inference import eval_transform
-from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids
+from studio.ml.tasks import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, task_class_ids, task_of
 
 
 # --- what a dataset holds ----------------------------------------------------------------
@@ -79,7 +79,7 @@ def read_split(project, task: str, split: str, class_ids: Sequence[int]) -> Data
     # images under review keep their people's annotations; the model's are left out
     records = project.images(split=split)
     source = DatasetSource(task, split, class_ids, [])
-    if task == "classification":
+    if task_of(task).image_label:
         rows = project.image_classes(kind="tag", split=split, ground_truth=True)
         label = {}
         for image_id, class_id in rows:
@@ -176,7 +176,7 @@ class ProjectDataset(Dataset):
         if hit is None:
             image = decode(sample.path, self.channels)
             target = (self.source.label_map(sample.image_id)
-                      if self.source.task == "semantic" else None)
+                      if task_of(self.source.task).label_map else None)
             hit = (image, target)
             self.cache.put(sample.image_id, hit)
         image, target = hit
@@ -184,7 +184,7 @@ class ProjectDataset(Dataset):
 
     def __getitem__(self, index: int):
         image, target = self.raw(index)
-        if self.source.task == "classification":
+        if task_of(self.source.task).image_label:
             target = torch.tensor(target, dtype=torch.int64)
         return self.transform(image, target)
 
@@ -313,7 +313,7 @@ def build_run_data(project, cfg: RunConfig, class_ids: Sequence[int] | None = No
     train_split, val_split = cfg.data.train_split, cfg.data.val_split
     train_src = read_split(project, task, train_split, class_ids)
     if not train_src.samples:
-        kind = "tagged" if task == "classification" else "region-annotated"
+        kind = "tagged" if task_of(task).image_label else "region-annotated"
         raise ConfigError(f"The '{train_split}' split has no {kind} images to train on. "
                           "Label images in it or run a split first.")
     val_src = read_split(project, task, val_split, class_ids) if val_split else None
@@ -336,7 +336,7 @@ def build_run_data(project, cfg: RunConfig, class_ids: Sequence[int] | None = No
     train_tf = augment.build_transforms(spec, task, size, train=True, mean=mean, std=std,
                                         resize_policy=policy)
     train = ProjectDataset(train_src, train_tf, channels, cache, cfg.data.samples_per_image)
-    full = task == "semantic"  # validated on whole images (`studio.ml.inference`)
+    full = task_of(task).label_map  # validated on whole images (`studio.ml.inference`)
     val = None
     if val_src is not None and val_src.samples:
         val = ProjectDataset(val_src, eval_transform(cfg, mean, std), channels, cache)

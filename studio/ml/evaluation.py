@@ -14,15 +14,13 @@ from pathlib import Path
 from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_text
 from studio.core.jsonutil import dumps_strict, nan_for_none
-from studio.ml.builders import build_criterion, build_eval_forward, build_meter
 from studio.ml.checkpoints import run_checkpoint
-from studio.ml.datasets import ProjectDataset, make_loader, read_split
-from studio.ml.detection.data import eval_dataset, read_detection_split
+from studio.ml.datasets import make_loader
 from studio.ml.detection.metrics import capacity_notes
-from studio.ml.inference import eval_transform, tta_flips, tta_forward, window_forward
+from studio.ml.inference import tta_flips, tta_forward
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
-from studio.ml.tasks import DETECTION_TASKS
+from studio.ml.tasks.registry import TASK
 
 
 def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
@@ -34,25 +32,24 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     config "tta" says. The result's "tta" tells which was used.
     """
     model, meta = load_run_model(project, run_id, which, device)
-    cfg, task = meta["run_config"], meta["task"]
+    cfg, task = meta["run_config"], TASK[meta["task"]]
     dev = next(model.parameters()).device
-    if task in DETECTION_TASKS:
+    if task.is_detection:
         return _evaluate_detection(project, model, meta, split, batch_size)
-    source = read_split(project, task, split, meta["class_ids"])
+    source = task.read_split(project, split, meta["class_ids"])
     if not source.samples:
         raise ConfigError(f"The '{split}' split has no labelled images to evaluate on.")
     norm = meta["normalize"]
-    full = task == "semantic"
-    dataset = ProjectDataset(source, eval_transform(cfg, norm["mean"], norm["std"]),
-                             meta["channels"])
+    full = task.label_map  # label maps are evaluated on whole images, window by window
+    dataset = task.eval_dataset(source, cfg, norm, meta["channels"])
     loader = make_loader(dataset, 1 if full else (batch_size or cfg.training.batch_size),
                          train=False, device=dev)
     use_tta = cfg.training.tta if tta is None else bool(tta)
     net = tta_forward(model, tta_flips(cfg.augment)) if use_tta else model
     num_classes = len(meta["class_ids"])
-    result = evaluate(model, loader, dev, build_meter(task, num_classes),
-                      build_criterion(cfg, num_classes).loss_fn.to(dev),
-                      forward=window_forward(net, cfg, norm["mean"], norm["std"]) if full else net)
+    result = evaluate(model, loader, dev, task.meter(num_classes),
+                      task.criterion(cfg, num_classes).loss_fn.to(dev),
+                      forward=task.eval_forward(net, cfg, norm, full) or net)
     result["tta"] = use_tta
     result["images"] = len(source.samples)
     result["split"] = split
@@ -63,20 +60,20 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
 def _evaluate_detection(project, model, meta, split: str, batch_size: int | None) -> dict:
     """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
     "class_names"} (see `studio.ml.detection.metrics`)."""
-    cfg, task = meta["run_config"], meta["task"]
+    cfg, task = meta["run_config"], TASK[meta["task"]]
     dev = next(model.parameters()).device
-    source = read_detection_split(project, task, split, meta["class_ids"])
+    source = task.read_split(project, split, meta["class_ids"])
     if not source.samples:
         raise ConfigError(f"The '{split}' split has no images to evaluate on.")
     if not source.object_count:
-        raise ConfigError(f"The '{split}' split has no objects for {task}: mAP needs some "
-                          "labelled objects.")
-    dataset = eval_dataset(source, cfg, meta["normalize"], meta["channels"])
+        raise ConfigError(f"The '{split}' split has no objects for {task.name}: mAP needs "
+                          "some labelled objects.")
+    dataset = task.eval_dataset(source, cfg, meta["normalize"], meta["channels"])
     loader = make_loader(dataset, batch_size or cfg.training.batch_size, train=False,
                          device=dev)
-    meter = build_meter(task, len(meta["class_ids"]), meta["class_names"])
+    meter = task.meter(len(meta["class_ids"]), meta["class_names"])
     evaluate(model, loader, dev, meter, None,
-             forward=build_eval_forward(model, cfg, meta["normalize"], False))
+             forward=task.eval_forward(model, cfg, meta["normalize"], False))
     result = dict(meter.report())
     result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
                   notes=capacity_notes(result, model.roi_heads.detections_per_img,

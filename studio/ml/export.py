@@ -26,7 +26,7 @@ from studio.core.fileio import atomic_path, atomic_write_text, disk_full_error, 
 from studio.core.formats.staging import check_output_folder
 from studio.ml.detection.export import export_detector
 from studio.ml.onnx_run import run_onnx
-from studio.ml.tasks import DETECTION_TASKS
+from studio.ml.tasks import task_of
 
 FORMATS = ("torchscript", "onnx")
 ATOL = 1e-4
@@ -65,7 +65,7 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     split = model.split_info() if hasattr(model, "split_info") else None
     if split is not None:
         model = model.net
-    detector = meta["task"] in DETECTION_TASKS and split is None
+    detector = task_of(meta["task"]).is_detection and split is None
     if not detector:
         gen = torch.Generator().manual_seed(0)
         example = torch.randn(1, channels, size, size, generator=gen)
@@ -81,7 +81,7 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
                      "float32 C x H x W image; (pixel/255 - mean) / std",
                      "output": "boxes (x1, y1, x2, y2), labels (1..K = class_names[label - "
                      "1]), scores" + (", masks (N x 1 x H x W probabilities)"
-                                      if meta["task"] == "instance" else ""),
+                                      if task_of(meta["task"]).has_masks else ""),
                      "detection": meta["config"]["detection"]})
     if split is not None:
         info.update(split, detection=meta["config"]["detection"])
@@ -99,8 +99,7 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
             elif fmt == "torchscript":
                 _torchscript(model, example, probe, expected, tmp)
             else:
-                _onnx(model, example, probe, expected, tmp,
-                      "semantic" if split is not None else meta["task"])
+                _onnx(model, example, probe, expected, tmp, meta["task"])
         atomic_write_text(sidecar, json.dumps(info, indent=2))
     except OSError as exc:
         for path, existed in had.items():
@@ -127,10 +126,10 @@ def _torchscript(model, example, probe, expected, tmp: Path) -> None:
 
 
 def _onnx(model, example, probe, expected, tmp: Path, task: str) -> None:
-    dims = {0: "batch"} if task == "classification" else {0: "batch", 2: "height", 3: "width"}
+    dims = {0: "batch"} if task_of(task).image_label else {0: "batch", 2: "height", 3: "width"}
     dynamo = importlib.util.find_spec("onnxscript") is not None
-    kwargs = {"dynamic_axes": {"input": dims, "logits": {0: "batch"} if task ==
-                               "classification" else dims}} if not dynamo else {}
+    kwargs = {"dynamic_axes": {"input": dims, "logits": {0: "batch"} if
+                               task_of(task).image_label else dims}} if not dynamo else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -18,9 +18,16 @@ import numpy as np
 
 from studio.core.errors import ConfigError
 from studio.core.splits import SPLITS
+from studio.ml.tasks import task_of
 
 MAX_LABEL_IMAGES = 40  # label maps read for pixel frequencies and object sizes
 MAX_OFFSET_IMAGES = 20  # images decoded for the label-offset probe
+OFFSET_REACH = 3  # px: the label-offset probe searches shifts of up to this many pixels
+# a label offset blocks the flip that would reverse it only when it is at least a whole
+# pixel and at least this fraction of the thinnest objects' median diameter: a flip then
+# moves the label by twice the offset, off the structure it marks
+OFFSET_MIN_PX = 1.0
+OFFSET_OBJECT_FRACTION = 0.05
 
 
 def labelled_tasks(project) -> list[str]:
@@ -99,49 +106,82 @@ def _classification_counts(project, split: str, class_ids: list[int]) -> list[fl
     return [float(counts.get(cid, 0)) for cid in class_ids]
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den > 0 else 0.0
-
-
-def _peak(minus: float, centre: float, plus: float) -> float | None:
-    """Sub-pixel position of the maximum of a parabola through (-1, 0, +1)."""
+def _peak(minus: float, centre: float, plus: float) -> float:
+    """Sub-pixel position, within +-0.5, of the maximum of a parabola through (-1, 0, +1)
+    whose centre is the highest of the three (0 when the three do not bend down)."""
     den = minus - 2.0 * centre + plus
-    return 0.5 * (minus - plus) / den if den < 0 else None
+    return float(np.clip(0.5 * (minus - plus) / den, -0.5, 0.5)) if den < 0 else 0.0
 
 
-def label_offset(image: np.ndarray, labels: np.ndarray, class_index: int) -> tuple | None:
-    """(rows, cols, strength): where the image's intensity pattern matches the mask of
-    class `class_index` best, in sub-pixel shifts of the image relative to the mask.
+def label_offset(image: np.ndarray, labels: np.ndarray, class_index: int,
+                 reach: int = OFFSET_REACH) -> tuple | None:
+    """(rows, cols, strength): the shift of the image relative to the mask of class
+    `class_index` at which the image's intensity pattern matches the mask best, searched
+    over whole shifts of up to `reach` px along each axis and refined to a sub-pixel
+    position around the best one (so always within +-`reach`).
 
     +rows means the label sits above the structure it marks. Labels drawn exactly on the
-    structure give about 0; strength is |correlation| of mask and intensity (None when the
-    class is absent or the mask does not follow the image's intensity at all).
+    structure give about 0; strength is the |correlation| of mask and intensity at the best
+    shift (None when the class is absent or the mask does not follow the image's intensity).
     """
-    m = 2
-    valid = labels[m:-m, m:-m] != 255
-    if image.shape[0] <= 2 * m or image.shape[1] <= 2 * m or valid.sum() < 64:
+    m = reach
+    h, w = image.shape[:2]
+    if h <= 2 * m + 2 or w <= 2 * m + 2:
         return None
-    mask = (labels[m:-m, m:-m] == class_index)[valid].astype(np.float64)
-    if mask.min() == mask.max():
+    inner = labels[m:h - m, m:w - m]
+    valid = inner != 255
+    n = int(valid.sum())
+    if n < 64:
         return None
-    img = image.astype(np.float64)
-    h, w = img.shape
+    mask = (inner == class_index) & valid
+    k = int(mask.sum())
+    if k == 0 or k == n:
+        return None
+    weight = valid.astype(np.float32)
+    centred = (mask - np.float32(k / n)) * weight  # zero mean over the labelled pixels
+    norm2 = float((centred * centred).sum(dtype=np.float64))
+    img = image.astype(np.float32)
+    img -= np.float32(img.mean())
 
-    def c(dy: int, dx: int) -> float:
-        return _corr(mask, img[m + dy:h - m + dy, m + dx:w - m + dx][valid])
+    def corr(dy: int, dx: int) -> float:
+        b = img[m + dy:h - m + dy, m + dx:w - m + dx]
+        bw = b * weight
+        s1 = float(bw.sum(dtype=np.float64))
+        var = float((bw * b).sum(dtype=np.float64)) - s1 * s1 / n
+        if var <= 1e-9 * n:
+            return 0.0
+        return float((centred * b).sum(dtype=np.float64)) / float(np.sqrt(norm2 * var))
 
-    centre = c(0, 0)
-    if abs(centre) < 0.1:
+    shifts = list(range(-reach, reach + 1))
+    cache: dict[tuple[int, int], float] = {}
+
+    def line(axis: int, at: int) -> list[float]:
+        keys = [(d, at) if axis == 0 else (at, d) for d in shifts]
+        for key in keys:
+            if key not in cache:
+                cache[key] = corr(*key)
+        return [cache[key] for key in keys]
+
+    def best(values: list[float]) -> int:
+        return shifts[int(np.argmax(np.abs(values)))]
+
+    # a coordinate search: rows at no column shift, columns at the best row shift, rows
+    # again at the best column shift (an offset along one axis blurs the other's search)
+    along_cols = line(1, best(line(0, 0)))
+    along_rows = line(0, best(along_cols))
+    strongest = max(along_rows + along_cols, key=abs)
+    if abs(strongest) < 0.1:
         return None
-    sign = 1.0 if centre > 0 else -1.0
-    rows = _peak(sign * c(-1, 0), sign * centre, sign * c(1, 0))
-    cols = _peak(sign * c(0, -1), sign * centre, sign * c(0, 1))
-    if rows is None or cols is None:
-        return None
-    return rows, cols, abs(centre)
+    sign = 1.0 if strongest > 0 else -1.0
+
+    def locate(values: list[float]) -> float:
+        s = [sign * v for v in values]
+        top = int(np.argmax(s))
+        if 0 < top < len(s) - 1:
+            return shifts[top] + _peak(s[top - 1], s[top], s[top + 1])
+        return float(shifts[top])  # at the edge of the search: at least this far
+
+    return locate(along_rows), locate(along_cols), abs(strongest)
 
 
 def _object_diameters(labels: np.ndarray, n_classes: int) -> list[list[float]]:
@@ -159,6 +199,14 @@ def _object_diameters(labels: np.ndarray, n_classes: int) -> list[list[float]]:
         areas = stats[1:n, cv2.CC_STAT_AREA]
         out[k] += [float(2.0 * np.sqrt(a / np.pi)) for a in areas if a < limit]
     return out
+
+
+def offset_limit(median_diameters: dict) -> float:
+    """The smallest label offset (px) that is a reason to keep a flip off: a whole pixel,
+    or more for objects whose thinnest class is wide (OFFSET_OBJECT_FRACTION of it)."""
+    sizes = [d for d in median_diameters.values() if d]
+    thinnest = min(sizes) if sizes else 0.0
+    return round(max(OFFSET_MIN_PX, OFFSET_OBJECT_FRACTION * thinnest), 2)
 
 
 def _semantic_stats(project, image_ids: list[int], class_ids: list[int], names: list[str],
@@ -199,7 +247,7 @@ def _semantic_stats(project, image_ids: list[int], class_ids: list[int], names: 
         "images_read": len(chosen),
     }
     offset = {"rows": 0.0, "cols": 0.0, "images": len(shifts), "agreement_rows": 0.0,
-              "agreement_cols": 0.0}
+              "agreement_cols": 0.0, "limit_px": offset_limit(objects["median_diameter"])}
     if shifts:
         arr = np.array(shifts)
         for axis, key in ((0, "rows"), (1, "cols")):
@@ -218,8 +266,9 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
     median_short_side, varied}, channels, classes {names, counts, fractions, imbalance,
     rarest, missing_in_train}, for semantic also objects {median_diameter, count,
     labelled_pixel_fraction} and label_offset {rows, cols, images, agreement_rows,
-    agreement_cols}, for detection and instance object_stats (`studio.ml.object_stats`:
-    objects per image, size, touching fraction), and device (see `device_facts`)."""
+    agreement_cols, limit_px (see `offset_limit`)}, for detection and instance
+    object_stats (`studio.ml.object_stats`: objects per image, size, touching fraction),
+    and device (see `device_facts`)."""
     from studio.ml.tasks import TASKS, task_class_ids
 
     tasks = labelled_tasks(project)
@@ -258,10 +307,10 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
         "device": device_facts(device),
         "cpu_count": os.cpu_count() or 1,
     }
-    if task == "classification":
+    if task_of(task).image_label:
         fp["classes"] = _class_stats(_classification_counts(project, train_split, class_ids),
                                      names)
-    elif task == "semantic":
+    elif task_of(task).label_map:
         counts, objects, offset = _semantic_stats(project, sorted(train_ids), class_ids, names)
         fp["classes"] = _class_stats(counts, names)
         fp["objects"] = objects

@@ -28,11 +28,10 @@ from studio.ml.config import (
     resume_overrides,
     validate_config,
 )
-from studio.ml.datasets import build_run_data
-from studio.ml.detection.data import build_detection_data
 from studio.ml.devices import describe_device, resolve_device, seed_everything
 from studio.ml.loop import Callbacks
 from studio.ml.session import FitResult, TrainingSession
+from studio.ml.tasks.registry import TASK
 
 __all__ = ["FitResult", "RESUME_OVERRIDES", "fit"]
 
@@ -83,10 +82,7 @@ def _fit(project, config: dict | RunConfig | None, cb: Callbacks, stop, resume,
     known = {"class_ids": ckpt["class_ids"] if ckpt else None,
              "normalize": ckpt["normalize"] if ckpt else None,
              "channels": int(ckpt["config"]["channels"]) if ckpt else None}
-    if run.is_detection:
-        data = build_detection_data(project, run, log=cb.log, **known)
-    else:
-        data = build_run_data(project, run, **known)
+    data = TASK[run.task].run_data(project, run, log=cb.log, **known)
     run.data.channels = data.channels
     run.data.normalize = dict(data.normalize)
     weights = run.loss.class_weights

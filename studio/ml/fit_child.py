@@ -142,10 +142,26 @@ def report(project, run_id: int, split: str, device: str, writer: EventWriter,
         watcher.join()
 
 
+def command_stream():
+    """The parent's commands as a file of its own; `sys.stdin` becomes the null device.
+
+    The watcher thread blocks in a read of the commands, holding that file's lock. A
+    DataLoader worker forked meanwhile closes `sys.stdin` as it starts (multiprocessing
+    does), which waited forever for the lock no thread of the worker would release: the
+    run hung before its first batch with num_workers >= 1. The worker now closes the null
+    device, whose lock is free, and never touches the commands."""
+    commands = os.fdopen(os.dup(sys.stdin.fileno()), "r", encoding="utf-8")
+    null = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    os.dup2(null.fileno(), sys.stdin.fileno())  # fd 0 too: nothing else reads the commands
+    sys.stdin = null
+    return commands
+
+
 def main() -> int:
     events_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # stray prints must not break the event stream
-    job = json.loads(sys.stdin.readline())
+    commands = command_stream()
+    job = json.loads(commands.readline())
     if job.get("nice") and hasattr(os, "nice"):
         try:
             os.nice(int(job["nice"]))
@@ -158,7 +174,7 @@ def main() -> int:
         stop.set()
 
     def watch_stdin() -> None:
-        for line in sys.stdin:
+        for line in commands:
             if line.strip() == "stop":
                 stop.set()
         if not stop.is_set():

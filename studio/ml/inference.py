@@ -26,6 +26,7 @@ from torch import nn
 
 from studio.ml import augment
 from studio.ml.config import RunConfig
+from studio.ml.tasks import task_of
 
 
 # --- normalisation -----------------------------------------------------------------------
@@ -51,7 +52,7 @@ class FullImageTransform:
 
 def eval_transform(cfg: RunConfig, mean: Sequence[float], std: Sequence[float]):
     """The per-sample transform of validation and evaluation for `cfg`'s task."""
-    if cfg.task == "semantic":
+    if task_of(cfg.task).label_map:
         return FullImageTransform(mean, std)
     return augment.build_transforms(cfg.augment, cfg.task, cfg.data.image_size,
                                     train=False, mean=mean, std=std,

@@ -3,8 +3,8 @@
 Shaped like torchvision's reference scripts: `train_one_epoch` and `evaluate` take a
 model, a loader and what to compute; `studio.ml.session` sets them up for a run and
 `studio.ml.fit` records the run. The step's objective is a criterion
-`criterion(model, images, targets) -> loss` (`studio.ml.builders.build_criterion`), so a
-task whose model computes its own losses plugs in without a second loop. Images and
+`criterion(model, images, targets) -> loss` (the task object's, `studio.ml.tasks.registry`),
+so a task whose model computes its own losses plugs in without a second loop. Images and
 targets may be tensors, lists of tensors or lists of dicts of tensors.
 
 Callbacks: an object or dict with optional `on_batch(info)`, `on_epoch(info)`,

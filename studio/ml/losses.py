@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.errors import ConfigError, TrainingError
-from studio.ml.config.schema import LOSS_NAMES, PLAIN_TASKS, LossConfig
-from studio.ml.tasks import IGNORE_INDEX
+from studio.ml.config.schema import LOSS_NAMES, LossConfig
+from studio.ml.tasks import IGNORE_INDEX, TASKS, task_of
 
 
 def _valid_mask(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -211,7 +211,7 @@ def loss_settings(cfg: LossConfig | dict[str, Any] | None, task: str) -> LossCon
     by the run config's validator (its defaults are the schema's)."""
     if isinstance(cfg, LossConfig):
         return cfg
-    if task not in PLAIN_TASKS:
+    if task not in TASKS or task_of(task).is_detection:
         raise ConfigError(f"unknown task {task!r}; use 'classification' or 'semantic'")
     from studio.ml.config import validate_config
 

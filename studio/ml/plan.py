@@ -29,6 +29,7 @@ from typing import Any
 
 from studio.core.errors import ConfigError
 from studio.ml.fingerprint import fingerprint
+from studio.ml.tasks import task_of
 
 __all__ = ["MIRROR_QUESTION", "Plan", "Question", "fingerprint", "plan_from_fingerprint",
            "recommend"]
@@ -37,7 +38,7 @@ CLASSIFICATION_STEPS = 1000  # digits: ~19 steps x 40-53 epochs (benchmarks/benc
 SEMANTIC_STEPS = 1440  # ISBI 2012: 24 steps x 60 epochs; 45 epochs held out 0.9197, 60: 0.9207
 IMBALANCE_WEIGHTS = 3.0  # classification: largest / smallest class -> class weights
 RARE_PIXELS = 0.10  # semantic: rarest class below this fraction of pixels -> Dice + CE
-OFFSET_PX = 0.3  # a label offset at least this large (and consistent) blocks a flip
+OFFSET_PX = 1.0  # a consistent label offset this large blocks a flip (see offset_limit)
 OFFSET_AGREEMENT = 0.8
 SMALL_VAL = 1000  # fewer validation images: select on validation loss
 GPU_MEMORY_FRACTION = 0.6  # of the free memory, for the batch (as Ultralytics AutoBatch)
@@ -117,9 +118,9 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     cfg["device"] = fp["device"]["requested"]
     reasons["device"] = f"{cfg['device']}: the plan is made for {_device_text(fp)}."
     cfg["splits"] = {"train": fp["splits"]["train"], "val": fp["splits"]["val"] or "val"}
-    if task == "classification":
+    if task_of(task).image_label:
         _classification(cfg, fp, reasons)
-    elif task == "semantic":
+    elif task_of(task).label_map:
         _semantic(cfg, fp, reasons)
     else:
         _by_device(cfg, fp, reasons)
@@ -364,7 +365,7 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
     from studio.ml.plan_instance import choose_instance_method, detection_capacity
 
     task = fp["task"]
-    if task == "instance" and choose_instance_method(cfg, fp, reasons):
+    if task_of(task).has_masks and choose_instance_method(cfg, fp, reasons):
         pass
     elif _on_gpu(fp):
         # the GPU variant of the task's defaults (studio.ml.config.defaults)
@@ -388,7 +389,7 @@ def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
     es.update(enabled=True, mode="max", min_delta=0.0,
               patience=max(10, math.ceil(cfg["epochs"] * 0.3)))
     imbalanced = fp.get("classes", {}).get("imbalance", 1.0) >= IMBALANCE_WEIGHTS
-    if fp["task"] == "classification":
+    if task_of(fp["task"]).image_label:
         if n_val and n_val < SMALL_VAL:
             es.update(metric="val_loss", mode="min")
             why = (f"validation loss: on {n_val} validation images accuracy moves in steps of "
@@ -400,7 +401,7 @@ def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
         else:
             es["metric"] = "accuracy"
             why = f"accuracy: {n_val} balanced validation images"
-    elif fp["task"] == "semantic":
+    elif task_of(fp["task"]).label_map:
         es["metric"] = "mean_iou"
         why = "mean IoU over classes on whole validation images"
     else:
@@ -431,9 +432,11 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
             reasons[f"augment.{op}"] = why
         return note
     offset = fp.get("label_offset") or {}
-    rows = abs(offset.get("rows", 0.0)) >= OFFSET_PX and \
+    limit = offset.get("limit_px", OFFSET_PX)
+    # compared as said (to a tenth of a pixel): 0.99 px measured is the 1.0 px reported
+    rows = round(abs(offset.get("rows", 0.0)), 1) >= limit and \
         offset.get("agreement_rows", 0.0) >= OFFSET_AGREEMENT
-    cols = abs(offset.get("cols", 0.0)) >= OFFSET_PX and \
+    cols = round(abs(offset.get("cols", 0.0)), 1) >= limit and \
         offset.get("agreement_cols", 0.0) >= OFFSET_AGREEMENT
     spec["hflip"].update(enabled=not cols, p=0.5)
     spec["vflip"].update(enabled=not rows, p=0.5)
@@ -444,7 +447,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
         amount = offset["rows"] if rows else offset["cols"]
         blocked = "an up-down" if rows else "a left-right"
         evidence = (f"the labels sit {abs(amount):.1f} px {axis} the structures they mark "
-                    f"(in {n} images measured); {blocked} flip or a rotation would reverse "
+                    f"(in {n} image{'s' if n != 1 else ''} measured); {blocked} flip or a rotation would reverse "
                     "that offset and the model could not learn it")
         reasons["augment.vflip" if rows else "augment.hflip"] = f"off: {evidence}."
         reasons["augment.rotation"] = f"off: {evidence}."
@@ -456,7 +459,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
             other = "augment.hflip" if rows else "augment.vflip"
             measured = abs(offset["cols"] if rows else offset["rows"])
             reasons[other] = (f"on: you said images may be mirrored, and the labels show no "
-                              f"{'left-right' if rows else 'up-down'} offset of {OFFSET_PX} px "
+                              f"{'left-right' if rows else 'up-down'} offset of {limit:g} px "
                               f"or more ({measured:.1f} px measured).")
     else:
         spec["rotation"].update(enabled=True, p=0.2, degrees=[-180.0, 180.0])
@@ -464,7 +467,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
         reasons["augment.vflip"] = "on: you said images may be mirrored."
         reasons["augment.rotation"] = ("on (any angle, 1 crop in 5, as nnU-Net): you said images"
                                        " may be rotated.")
-    if fp["task"] == "semantic" and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
+    if task_of(fp["task"]).label_map and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
         cfg["tta"] = True
         reasons["tta"] = ("on: evaluation and prediction average over the flips the model was "
                           "trained with, a cheap gain in accuracy.")

@@ -45,7 +45,8 @@ from studio.ml.inference import (
     tta_flips,
     tta_forward,
 )
-from studio.ml.tasks import DETECTION_TASKS
+from studio.ml.tasks import task_of
+from studio.ml.tasks.registry import TASK
 
 
 @dataclass
@@ -63,11 +64,11 @@ class PredictionResult:
 
     @property
     def class_index(self) -> int:
-        return int(np.argmax(self.probabilities)) if self.task == "classification" else -1
+        return int(np.argmax(self.probabilities)) if task_of(self.task).image_label else -1
 
     @property
     def class_name(self) -> str:
-        return self.class_names[self.class_index] if self.task == "classification" else ""
+        return self.class_names[self.class_index] if task_of(self.task).image_label else ""
 
 
 # --- loading a run's model -------------------------------------------------------------
@@ -126,13 +127,6 @@ def _model_and_meta(ckpt: CheckpointPayload, device, run_id: int | None, path: P
         "device": str(device),
     }
     return model, meta
-
-
-def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
-                          ) -> tuple[nn.Module, ModelMeta]:
-    """Like `load_run_model`, for a checkpoint file given by path."""
-    path = Path(path)
-    return _model_and_meta(load_checkpoint(path), device, None, path)
 
 
 # --- prediction ------------------------------------------------------------------------
@@ -206,19 +200,26 @@ class Predictor:
         h, w = image.shape[:2]
         return to_detections(output, meta["class_names"], name, image_id, w, h)
 
-    def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
-                      ) -> PredictionResult | Detections:
-        """A PredictionResult, or Detections for detection and instance runs."""
-        if self.meta["task"] in DETECTION_TASKS:
-            return self.detect(image, name, image_id)
-        names = self.meta["class_names"]
-        if self.meta["task"] == "classification":
-            probs = self.classify([image])[0]
-            return PredictionResult(name, image_id, "classification", names, probs)
+    def classify_image(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                       ) -> PredictionResult:
+        """Classification runs: the class probabilities of one image."""
+        probs = self.classify([image])[0]
+        return PredictionResult(name, image_id, self.meta["task"], self.meta["class_names"],
+                                probs)
+
+    def segment(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                ) -> PredictionResult:
+        """Semantic runs: per-pixel class probabilities and the label map of one image."""
         probs = self.segment_logits(image).softmax(1)[0]
         label = probs.argmax(0).to(torch.uint8).cpu().numpy()
-        return PredictionResult(name, image_id, "semantic", names,
+        return PredictionResult(name, image_id, self.meta["task"], self.meta["class_names"],
                                 probs.cpu().numpy().astype(np.float32), label)
+
+    def predict_array(self, image: np.ndarray, name: str = "", image_id: int | None = None
+                      ) -> PredictionResult | Detections:
+        """A PredictionResult, or Detections for detection and instance runs: what the
+        run's task predicts (`studio.ml.tasks.registry`)."""
+        return TASK[self.meta["task"]].predict(self, image, name, image_id)
 
 
 def predict(project, run_id: int, images: Sequence[int | str | os.PathLike], device="auto",

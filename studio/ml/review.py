@@ -31,7 +31,7 @@ from studio.ml.crossval import HeldOutCost, held_out_predictions
 from studio.ml.datasets import decode, read_split
 from studio.ml.metrics_seg import pixel_metrics_from_confusion
 from studio.ml.predict import Predictor
-from studio.ml.tasks import IGNORE_INDEX, task_kinds
+from studio.ml.tasks import IGNORE_INDEX, task_kinds, task_of
 
 QUEUES = ("label-errors", "next-to-label")
 
@@ -136,7 +136,7 @@ def label_error_queue(project, run_id: int, split: str | None = None, folds: int
 
     def consume(image_id: int, probs: np.ndarray, source: str) -> None:
         src, sample = sources[image_id]
-        if task == "classification":
+        if task_of(task).image_label:
             score, proposed, margin = classification_error(probs, sample.label)
             entries.append(QueueEntry(image_id, sample.path, score, names[proposed],
                                       names[sample.label], source,
@@ -182,7 +182,7 @@ def next_to_label_queue(project, run_id: int, split: str | None = None, device: 
                                         str(rec.abs_path), rec.id).probabilities
         mean_ent, worst, margin = entropy_scores(probs)
         details = {"margin": margin}
-        if task != "classification":
+        if not task_of(task).image_label:
             details["max_cell_entropy"] = worst
         entries.append(QueueEntry(rec.id, str(rec.abs_path), mean_ent, details=details))
     entries.sort(key=lambda e: (-e.score, e.image_id))

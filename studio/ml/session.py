@@ -16,14 +16,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import OutOfMemoryError, TrainingError
-from studio.ml.builders import (
-    build_batch_augment,
-    build_criterion,
-    build_eval_forward,
-    build_meter,
-    build_optimizer,
-    make_model,
-)
+from studio.ml.builders import build_optimizer, make_model
 from studio.ml.checkpoints import (
     FORMAT,
     CheckpointPayload,
@@ -38,6 +31,7 @@ from studio.ml.distributed import Group
 from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
+from studio.ml.tasks.registry import TASK
 
 
 @dataclass
@@ -109,10 +103,11 @@ class TrainingSession:
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, len(self.train_loader),
                                    cfg.training.epochs)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        self.criterion = build_criterion(cfg, num_classes).to(device)
-        self.meter = build_meter(cfg.task, num_classes, data.class_names)
-        self.forward = build_eval_forward(model, cfg, data.normalize, data.full_image_val)
-        self.batch_augment = build_batch_augment(cfg, num_classes)
+        task = TASK[cfg.task]
+        self.criterion = task.criterion(cfg, num_classes).to(device)
+        self.meter = task.meter(num_classes, data.class_names)
+        self.forward = task.eval_forward(model, cfg, data.normalize, data.full_image_val)
+        self.batch_augment = task.batch_augment(cfg, num_classes)
         es = cfg.early_stopping
         self.metric, self.mode = es.metric, es.mode
         self.stop_early = es.enabled

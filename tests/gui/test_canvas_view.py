@@ -212,3 +212,19 @@ def test_big_mask_zoomed_out_is_drawn_where_it_is(qtbot, label_project, tmp_path
     assert red(500, 500) > 80 and red(1250, 500) > 80  # inside the mask: tinted
     assert red(100, 500) < 60 and red(900, 500) < 60 and red(500, 950) < 60  # outside
     assert picture.save(str(tmp_path / "big_mask_fit.png"))
+
+
+def test_canvas_view_satisfies_the_tool_host_protocol(canvas):
+    """The tools see the canvas only through `ToolHost`: every member the protocol names
+    is there on a real view, with the declared kind (attribute or method)."""
+    from studio.gui.canvas.tools.host import ToolHost
+
+    declared = set(ToolHost.__annotations__)
+    methods = {n for n, v in vars(ToolHost).items() if callable(v) and not n.startswith("_")}
+    assert {"document", "image_size", "workers"} <= declared and "paint_layer" in methods
+    for name in declared:
+        assert hasattr(canvas, name), name
+        assert not callable(getattr(canvas, name)) or name in ("message", "errorOccurred"), name
+    for name in methods:
+        assert callable(getattr(canvas, name)), name
+    assert all(tool.canvas is canvas for tool in canvas._tools.values())

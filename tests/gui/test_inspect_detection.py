@@ -453,3 +453,27 @@ def test_instance_matching_uses_mask_iou_and_the_overlay_shows_it(project, tmp_p
     assert rgba[48, 48, 3] == 0  # inside the square, outside the L: nothing
     by_class = instance_overlay(r, [(1, 2, 3), (4, 5, 6)], color_by="class", truth=False)
     assert tuple(by_class[20, 20]) == (4, 5, 6, 100) and by_class[48, 55, 3] == 0
+
+
+def test_a_detection_session_opens_in_steps_that_stream(planted):
+    from studio.ml.inspect.detections import (
+        finish_detection_session,
+        prepare_detection_session,
+        stream_detections,
+    )
+
+    project, detector = planted
+    a, b, e = (project.planted[k] for k in "abe")
+    s = prepare_detection_session(project, 0, "val", predictor=detector)
+    assert detector.calls == 0 and [x.image_id for x in s.images] == [a, b, e]  # listed
+    assert [x.labelled for x in s.images] == [True, True, False]
+    landed = []
+    s.image_result(b, s.default_params)  # the window asks for one meanwhile
+    stream_detections(s, on_image=lambda entry, done, total: landed.append(
+        (entry.image_id, done, total)))
+    assert detector.calls == 3  # b was not predicted again
+    assert landed == [(a, 1, 3), (b, 2, 3), (e, 3, 3)]
+    assert s.errors == {a: 4, b: 0, e: 1}
+    assert s.entry(b).score == 1.0 and math.isnan(s.entry(e).score)
+    finish_detection_session(s)
+    assert [x.image_id for x in s.images] == [a, b, e]  # worst first, the empty one last

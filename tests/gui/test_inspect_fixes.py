@@ -196,6 +196,21 @@ def test_predictions_older_than_the_checkpoint_are_said_stale(ws, qtbot):
     assert not ws.run_bar.stale.isVisible() and not ws.check_stale()
 
 
+def test_the_stale_check_stops_quietly_once_the_project_is_closed(ws, qtbot):
+    """The check runs from a timer: a project closed under an open session (the window
+    closing it, a test's teardown) must not make it raise in the event loop."""
+    from studio.ml.checkpoints import run_checkpoint
+
+    open_split(qtbot, ws)
+    assert ws.opener.stale_timer.isActive()
+    path = run_checkpoint(ws.project, ws.project.run_id, "best")
+    ws.project.close()
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # and it went stale
+    assert not ws.check_stale()
+    assert not ws.opener.stale_timer.isActive() and not ws.run_bar.stale.isVisible()
+
+
 def test_a_single_click_or_enter_opens_a_review_row(ws, qtbot):
     open_split(qtbot, ws)
     panel = ws.jobs.queues["next-to-label"]

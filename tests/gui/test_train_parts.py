@@ -1,4 +1,4 @@
-"""Pieces of the Train workspace: failure advice, config diffs, errors mapped to fields."""
+"""Pieces of the Train workspace: failure advice, config diffs, the runner's modes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from studio.core.errors import (
     TrainingError,
 )
 from studio.gui.train.failures import explain_failure
-from studio.gui.train.form import ConfigForm, NumberEdit, parse_number
 from studio.gui.train.history import config_diff
 from studio.gui.train.runner import TrainingRunner
 
@@ -44,29 +43,6 @@ def test_config_diff_lists_changed_nested_options():
     assert config_diff(a, b) == [("augment.hflip", {}, "(not set)"),
                                  ("optimizer.lr", 0.1, 0.01), ("seed", "(not set)", 1)]
     assert config_diff(a, a) == []
-
-
-def test_engine_messages_find_their_field(qtbot):
-    form = ConfigForm()
-    for path in ("optimizer.lr", "image_size", "augment.rotation.degrees",
-                 "model_options.width", "early_stopping.metric"):
-        form.add(path, NumberEdit(), "tip")
-    assert form.field_for_message("'optimizer.lr' must be a number, got 'x'.") == "optimizer.lr"
-    assert form.field_for_message("Bad augmentation spec: augmentation 'rotation': 'degrees' "
-                                  "must be two numbers") == "augment.rotation.degrees"
-    assert form.field_for_message("Model 'unet' needs images of at least 32 px; "
-                                  "'image_size' is 8.") == "image_size"
-    assert form.field_for_message("simple_cnn: 'width' must be an integer 1..1024, got 0"
-                                  ) == "model_options.width"
-    assert form.field_for_message("The 'train' split has no images.") is None
-    assert form.show_error("'optimizer.lr' must be a number") == "optimizer.lr"
-    assert not form.fields["optimizer.lr"].error.isHidden()
-
-
-def test_numbers_parse_or_stay_text_for_the_engine_to_name():
-    assert parse_number("30") == 30 and parse_number("1e-3") == 1e-3
-    assert parse_number("fast") == "fast"
-    assert parse_number("", allow_none=True) is None
 
 
 def test_runner_rejects_unknown_mode(qtbot):

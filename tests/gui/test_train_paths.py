@@ -168,3 +168,22 @@ def test_the_preview_starts_on_a_labelled_image_and_picks_by_name(qtbot, tmp_pat
     assert [t.pixmap().toImage() for t in panel.tiles] != first
     train.workers.wait()
     window.close()
+
+
+def test_a_run_with_a_data_loading_worker_finishes_from_the_window(qtbot, win, tmp_path):
+    """A config loaded with num_workers 1: the window's training child used to hang before
+    its first batch (the worker waited for the stdin lock of the command watcher)."""
+    import json
+
+    train = win.train
+    set_fields(train, TINY)
+    path = tmp_path / "workers.json"
+    path.write_text(json.dumps({**train.config(), "num_workers": 1}), encoding="utf-8")
+    assert train.load_config(str(path))
+    assert train.config()["num_workers"] == 1
+    start(qtbot, train)
+    wait_run(qtbot, train, timeout=120000)  # a hang fails here
+    run = win.project.runs()[-1]
+    assert run.status == "finished", (run.status, run.error)
+    assert run.config["num_workers"] == 1
+    assert train.live.plots.point_count("batch") >= 2

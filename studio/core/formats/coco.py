@@ -342,11 +342,6 @@ def _import_image(project, img: dict, base: Path, fallback: bool, objects: list,
 
 
 # --- writing ------------------------------------------------------------------------------
-def coco_segmentation(ann, width: int, height: int):
-    """The COCO `segmentation` value of a stored annotation (box -> [])."""
-    return segmentation_of(ann.kind, ann.geometry, width, height)
-
-
 def segmentation_of(kind: str, geometry, width: int, height: int):
     """The COCO `segmentation` value of a geometry (box -> [])."""
     if kind == "polygon":  # clipped: a project from an older version may hold any value

@@ -45,8 +45,9 @@ class DetectionInspector(QObject):
         ws.view.left.clicked.connect(self._on_canvas_click)
 
     # --- session ----------------------------------------------------------------------------
-    def start(self, session: DetectionSession) -> None:
-        """A detection session opened: sliders at the run's thresholds, split figures."""
+    def start(self, session: DetectionSession, split: bool = True) -> None:
+        """A detection session opened: sliders at the run's thresholds, split figures
+        (`split` False: its images are still being predicted; `split_ready` follows)."""
         self.session, self.result, self.rows, self.split = session, None, [], None
         self.panel.set_kinds(["box", "mask"] if session.masks else ["box"])
         self.panel.set_params(session.default_params)
@@ -56,7 +57,13 @@ class DetectionInspector(QObject):
         view.set_mode("overlay")
         view.set_opacity(1.0)  # the masks carry their own transparency
         self._split_pending = False
-        self._request_split()
+        if split:
+            self._request_split()
+
+    def split_ready(self) -> None:
+        """Every image of the split is predicted: its figures (and the browser's F1)."""
+        if self.session is not None:
+            self._on_params(self.params())
 
     def clear(self) -> None:
         if self._split_task is not None:

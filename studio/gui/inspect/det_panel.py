@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
@@ -178,6 +179,8 @@ class DetectionPanel(QWidget):
             "thresholds)")
         self.readouts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.readouts.verticalHeader().setDefaultSectionSize(20)
+        self.readouts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.readouts.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
         self.status.setWordWrap(True)
@@ -224,9 +227,12 @@ class DetectionPanel(QWidget):
         bl.setContentsMargins(0, 0, 0, 0)
         bl.addWidget(self.status)
         bl.addWidget(self.readouts)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = self.split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
         split.addWidget(self.objects)
         split.addWidget(bottom)
+        split.setStretchFactor(0, 1)  # the objects list takes what the readouts leave
+        split.setStretchFactor(1, 0)
         split.setSizes([300, 240])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -299,6 +305,14 @@ class DetectionPanel(QWidget):
             self.objectSelected.emit(row.source, row.index)
 
     # --- readouts -----------------------------------------------------------------------------
+    def _fit_readouts(self) -> None:
+        """Every readout row in sight (the objects list, which scrolls, takes the rest)."""
+        table = self.readouts
+        want = (2 * self.status.fontMetrics().lineSpacing() + table.horizontalHeader()
+                .sizeHint().height() + 20 * table.rowCount() + 2 * table.frameWidth() + 8)
+        total = sum(self.split.sizes()) if self.split.height() > 100 else 560
+        self.split.setSizes([max(total - want, 120), want])
+
     def set_kinds(self, kinds: list[str]) -> None:
         """mAP rows per evaluated kind ("box", and "mask" for instance runs)."""
         self._readout_rows = list(COUNT_ROWS) + [
@@ -306,6 +320,7 @@ class DetectionPanel(QWidget):
             for kind in kinds for key, label in MAP_ROWS]
         self.readouts.setRowCount(len(self._readout_rows))
         self.readouts.setVerticalHeaderLabels([r[1] for r in self._readout_rows])
+        self._fit_readouts()
         self.set_image_figures(None)
         self.set_split_figures(None)
         self.set_run_figures(None)

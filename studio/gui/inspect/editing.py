@@ -13,6 +13,7 @@ from studio.core.errors import ActionError, StudioError
 from studio.gui.inspect.accept import push_plan
 from studio.ml.inspect import overlays as ov
 from studio.ml.inspect.accept import component_at, plan_accept_mask
+from studio.ml.tasks import task_of
 
 
 class OverlayEditing:
@@ -180,7 +181,7 @@ class OverlayEditing:
         if s is not None and self.views.detection:
             self.detection.annotations_changed(image_id)
             return
-        if s is None or s.task != "semantic" or s.entry(image_id) is None:
+        if s is None or not task_of(s.task).label_map or s.entry(image_id) is None:
             return
         self.pool.submit(s.refresh_target, image_id, key=("inspect-target", image_id),
                          on_result=lambda _=None: self._after_target(image_id),

@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QTreeWidget,
@@ -25,6 +24,7 @@ from studio.ml.inspect.session import confusion, top_k
 from studio.ml.postprocess import load_recipe, save_recipe, save_run_recipe
 from studio.ml.postprocess.batch import model_source, postprocess_images
 from studio.ml.review import label_error_queue, next_to_label_queue, unlabelled_images
+from studio.ml.tasks import task_of
 
 
 class InspectJobs(QObject):
@@ -55,9 +55,10 @@ class InspectJobs(QObject):
         self.undo_button = QPushButton("Undo")
         self.undo_button.setToolTip("Take back Inspect's last edit (an accept or a reject)")
         self.undo_button.clicked.connect(ws.undo_last)
-        row = QHBoxLayout()
-        for b in (self.accept_button, self.reject_button, self.undo_button, refresh):
-            row.addWidget(b)
+        row = QGridLayout()  # two a row: the left column stays narrow on a laptop
+        for i, b in enumerate((self.accept_button, self.reject_button, self.undo_button,
+                               refresh)):
+            row.addWidget(b, i // 2, i % 2)
         pl = QVBoxLayout(self.prelabels)
         pl.setContentsMargins(0, 0, 0, 0)
         about = QLabel("Images holding this run's pre-labels (model annotations). "
@@ -219,7 +220,7 @@ class InspectJobs(QObject):
 
     def _batch(self, ids, out, store: bool, title: str) -> None:
         s = self._need_session()
-        if s.task != "semantic":
+        if not task_of(s.task).label_map:
             raise ActionError("Recipes and pre-labels apply to semantic segmentation runs.")
         project, run_id, recipe, device = s.project, s.run_id, self.ws.recipe_panel.recipe(), \
             self.ws.device

@@ -1,10 +1,11 @@
 """Opening a run in the Inspect workspace, and keeping it current.
 
-A semantic run is shown as soon as its model is loaded and the split listed: the first
-labelled image is predicted first and shown at once, the others stream in (their Dice
-fills the browser as each lands); when all are in, the split readouts follow and the
-browser ranks the images worst first, moving to the worst one unless the person chose
-another meanwhile. Other tasks are shown when their session is complete. An open session
+A run of any task is shown as soon as its model is loaded and the split listed: the
+first labelled image is predicted first and shown at once, the others stream in (their
+score fills the browser as each lands: Dice, p(label) and the predicted class, or F1 and
+the errors); when all are in, the split readouts follow (the confusion matrix of a
+classification run, the figures of a detection run) and the browser ranks the images
+worst first, moving to the worst one unless the person chose another meanwhile. An open session
 whose run saved a newer checkpoint (training went on, ended, resumed) is said to be stale,
 with Refresh beside it.
 """
@@ -15,7 +16,6 @@ from PySide6.QtCore import QObject, QTimer
 
 from studio.core.errors import ActionError
 from studio.gui.inspect.task_views import views_for
-from studio.ml.inspect.opening import finish_session, prepare_session, stream_predictions
 
 STALE_CHECK_MS = 3000  # how often an open session asks whether its checkpoint changed
 
@@ -43,15 +43,23 @@ class SessionOpener(QObject):
         project, device, budget = ws.project, ws.device, ws.budget
 
         def job(token):  # the run's task picks its session (an unknown run: an error shown)
-            task = project.run(run_id).task
-            if task != "semantic":
-                return views_for(task).open(project, run_id, split, budget, device,
-                                            token.check, token.progress)
-            session = prepare_session(project, run_id, split, budget, device)
+            views = views_for(project.run(run_id).task)
+            prepare, stream, finish = views.stages()
+            session = prepare(project, run_id, split, budget, device)
             token.progress(("session", session))
-            stream_predictions(session, token.check, lambda entry, done, total: token.progress(
-                ("image", entry.image_id, entry.score, done, total)))
-            return finish_session(session)
+            names = session.class_names
+
+            def landed(entry, done, total) -> None:  # in the worker: figures for the list
+                values = {1: entry.score}
+                if entry.probabilities is not None:  # classification: the predicted class
+                    values[2] = names[int(entry.probabilities.argmax())]
+                errors = getattr(session, "errors", {}).get(entry.image_id)
+                if errors is not None:  # detection: false positives + missed
+                    values[2] = int(errors)
+                token.progress(("image", entry.image_id, values, done, total))
+
+            stream(session, token.check, landed)
+            return finish(session)
 
         ws.run_bar.show_progress(f"Predicting the {split} split with run {run_id}…")
         self.auto_image = None
@@ -68,23 +76,33 @@ class SessionOpener(QObject):
                 self.auto_image = first
                 ws.show_image(first)
         elif news[0] == "image" and ws.session is not None:
-            _tag, image_id, score, _done, _total = news
-            ws.browser.set_values(1, {image_id: score})
+            _tag, image_id, values, _done, _total = news
+            for column, value in values.items():
+                ws.browser.set_values(column, {image_id: value})
 
     def _on_opened(self, session) -> None:
         ws = self.ws
-        if ws.session is not session:  # not shown yet (other tasks), or shown and refilled
-            ws.show_session(session)
+        if ws.session is not session:  # shown and refilled meanwhile (another run opened)
             return
         views = ws.views
-        ws.browser.fill(session.images, False, session.class_names, views.browser_headers)
+        classification = views.left_tab == "confusion"
+        ws.browser.fill(session.images, classification, session.class_names,
+                        views.browser_headers)
         ranked = ws.browser.image_ids()
         if ranked and ws.image_id in (None, self.auto_image):
             ws.show_image(ranked[0])  # the worst, now that it is known
         elif ws.image_id is not None:
             ws.browser.select_image(ws.image_id)
-        ws.set_status(ws.session_text(session))
-        ws.request_updates()  # the split readouts, now that the split is in
+        ws.set_status(session_text(session))
+        if classification:  # the confusion matrix, now that every image is in
+            ws.jobs.show_confusion(session)
+            if ws.left_tabs.currentWidget() is ws.browser:  # unless another tab was chosen
+                ws.left_tabs.setCurrentWidget(ws.confusion)
+        if views.detection:
+            ws.browser.set_values(2, dict(session.errors))
+            ws.detection.split_ready()  # the split figures, now that the split is in
+        else:
+            ws.request_updates()  # the split readouts, now that the split is in
         ws.sessionOpened.emit()
 
     # --- staleness --------------------------------------------------------------------------
@@ -99,8 +117,11 @@ class SessionOpener(QObject):
     def check_stale(self) -> bool:
         """Say so when the run saved a newer checkpoint than the one the predictions
         shown come from (training went on, ended or resumed), with Refresh beside it."""
-        s = self.ws.session
-        stale = s is not None and s.is_stale()
+        s, project = self.ws.session, self.ws.project
+        if s is None or project is None or project.closed:  # nothing open to go stale
+            self.stop_watching()
+            return False
+        stale = s.is_stale()
         self.ws.run_bar.show_stale(
             f"Stale: these predictions come from run {s.run_id}'s checkpoint of epoch "
             f"{s.epoch}; the run has saved a newer one since. Refresh to predict again."
@@ -115,3 +136,14 @@ class SessionOpener(QObject):
         s = self.ws.session
         if s is not None:
             self.open_run(s.run_id, s.split)
+
+
+def session_text(session) -> str:
+    """The status line of an opened session: its run, split and images."""
+    n_lab = sum(e.labelled for e in session.images)
+    text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
+            f"{len(session.images) - n_lab} unlabelled image(s)")
+    if session.budget_skipped:
+        text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
+                 f"reached)")
+    return text

@@ -1,5 +1,9 @@
 """Readouts before and after post-processing, for the current image and the split, with
-the change coloured (better green, worse red), and a chart of per-image Dice."""
+the change coloured (better green, worse red), and a chart of per-image Dice.
+
+The table fits the width it is given (a 1366 px laptop's right panel): its six columns
+share the width, headers wrap onto two lines, row labels (a long class name) are cut
+with an ellipsis and told whole in their tooltip; it never scrolls sideways."""
 
 from __future__ import annotations
 
@@ -7,9 +11,17 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 # (key in the readout, label, higher is better)
 SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", True),
@@ -18,6 +30,10 @@ SCALARS = [("pixel_accuracy", "Pixel accuracy", True), ("mean_iou", "Mean IoU", 
            ("mean_hd95", "HD95 (px)", False)]
 COLUMNS = ["Image\nbefore", "Image\nafter", "Image\nΔ", "Split\nbefore", "Split\nafter", "Split\nΔ"]
 BETTER, WORSE = QColor(30, 150, 60), QColor(200, 40, 40)
+ROW_LABEL_WIDTH = 112  # px at most: a long class name is cut (its tooltip tells it whole)
+MIN_COLUMN_WIDTH = 44  # px: "0.0000" and "+0.0000" at the usual font
+ROW_HEIGHT = 20
+MIN_ROWS = 4  # never fewer rows in sight (the table scrolls down to the others)
 
 
 def _fmt(value) -> str:
@@ -60,8 +76,17 @@ class ReadoutTable(QWidget):
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setDefaultSectionSize(20)
-        self.table.horizontalHeader().setDefaultSectionSize(64)
+        rows = self.table.verticalHeader()
+        rows.setDefaultSectionSize(ROW_HEIGHT)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setMaximumWidth(ROW_LABEL_WIDTH)
+        rows.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(MIN_COLUMN_WIDTH)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # the width is shared
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
+        self.table.setMinimumHeight(self._table_height(MIN_ROWS))
         self.status = QLabel("")
         self.status.setObjectName("readout_status")
         self.status.setWordWrap(True)
@@ -87,7 +112,33 @@ class ReadoutTable(QWidget):
         self._rows += [("iou", f"IoU {n}", True, i) for i, n in enumerate(names)]
         self.table.setRowCount(len(self._rows))
         self.table.setVerticalHeaderLabels([r[1] for r in self._rows])
+        for r, row in enumerate(self._rows):
+            self.table.verticalHeaderItem(r).setToolTip(row[1])
         self._fill()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """Narrow enough for a laptop's right panel: the row labels, six columns of
+        MIN_COLUMN_WIDTH and the vertical scroll bar."""
+        hint = super().minimumSizeHint()
+        width = (ROW_LABEL_WIDTH + len(COLUMNS) * MIN_COLUMN_WIDTH
+                 + self.table.verticalScrollBar().sizeHint().width() + 2 * self.table.frameWidth())
+        return QSize(width, hint.height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """Tall enough for every row (the workspace's splitter gives it that when it can)."""
+        line = self.status.fontMetrics().lineSpacing()  # the status: one line at least
+        extra = max(self.status.sizeHint().height(), line) + (
+            0 if self.note.isHidden() else self.note.sizeHint().height())
+        return QSize(self.minimumSizeHint().width(),
+                     self._table_height(len(self._rows)) + extra + 4)
+
+    def _table_height(self, rows: int) -> int:
+        return (self.table.horizontalHeader().sizeHint().height() + rows * ROW_HEIGHT
+                + 2 * self.table.frameWidth())
+
+    def visible_rows(self) -> int:
+        """How many rows are in sight at once."""
+        return self.table.viewport().height() // ROW_HEIGHT
 
     def set_image(self, figures: dict | None) -> None:
         self.image_figures = figures
@@ -156,6 +207,8 @@ class DiceChart(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.setMinimumHeight(110)
         self.setMaximumHeight(180)
+        # the readout table above takes the height first; the chart no more than it asks
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         self.setLabel("left", "Dice")
         self.setLabel("bottom", "image (worst first)")
         self.setYRange(0, 1.02)
@@ -170,6 +223,9 @@ class DiceChart(pg.PlotWidget):
         self.addItem(self.marker)
         self.marker.hide()
         self.image_ids: list[int] = []
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(super().sizeHint().width(), 120)
 
     def set_values(self, image_ids: list[int], before: list[float], after: list[float]) -> None:
         self.image_ids = list(image_ids)

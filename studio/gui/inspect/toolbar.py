@@ -29,6 +29,7 @@ OVERLAYS = [("none", "None"), ("gt", "Ground truth"), ("pred", "Prediction"),
             ("post", "Post-processed"), ("diff_raw", "Difference (prediction)"),
             ("diff_post", "Difference (post-processed)"), ("heatmap", "Probability heatmap")]
 NAME_COLUMN_MAX = 170  # px
+RANK_ROLE = Qt.ItemDataRole.UserRole + 1  # an image's place in the session's ranking
 MODES = [("overlay", "Overlay"), ("split", "Split (divider)"), ("side", "Side by side")]
 
 
@@ -209,6 +210,7 @@ class ImageBrowser(QTreeWidget):
         self.setSortingEnabled(True)
         self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setHeaderLabels(["Image", "Dice", "Dice post"])
+        self.header().setDefaultSectionSize(80)  # empty, it fits the column without scrolling
 
     def fill(self, images, classification: bool, names: list[str] | None = None,
              headers: tuple[str, str, str] | None = None) -> None:
@@ -216,12 +218,13 @@ class ImageBrowser(QTreeWidget):
         self.clear()
         self.setHeaderLabels(list(headers) if headers else ["Image", "p(label)", "Predicted"]
                              if classification else ["Image", "Dice", "Dice post"])
-        for e in images:
+        for rank, e in enumerate(images):
             predicted = ""
             if classification and e.probabilities is not None and names:
                 predicted = names[int(e.probabilities.argmax())]
             item = _SortItem([e.name, _num(e.score), predicted])
             item.setData(0, Qt.ItemDataRole.UserRole, int(e.image_id))
+            item.setData(0, RANK_ROLE, rank)
             item.setData(1, Qt.ItemDataRole.UserRole, e.score)
             item.setToolTip(0, e.name)
             if not e.labelled:
@@ -281,4 +284,6 @@ class _SortItem(QTreeWidgetItem):
         a, b = self.data(col, Qt.ItemDataRole.UserRole), other.data(col, Qt.ItemDataRole.UserRole)
         a = math.inf if not isinstance(a, float) or math.isnan(a) else a
         b = math.inf if not isinstance(b, float) or math.isnan(b) else b
+        if a == b:  # equal figures keep the session's ranking (e.g. more errors first)
+            return (self.data(0, RANK_ROLE) or 0) < (other.data(0, RANK_ROLE) or 0)
         return a < b

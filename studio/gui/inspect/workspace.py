@@ -27,8 +27,9 @@ from studio.gui.inspect.accept import InspectHistory
 from studio.gui.inspect.colorbar import ColorBar
 from studio.gui.inspect.det_inspector import DetectionInspector
 from studio.gui.inspect.editing import OverlayEditing
+from studio.gui.inspect.fit import fit_on_first_show, fit_panels, fit_tabs
 from studio.gui.inspect.jobs import InspectJobs
-from studio.gui.inspect.opener import SessionOpener
+from studio.gui.inspect.opener import SessionOpener, session_text
 from studio.gui.inspect.queues import ConfusionPanel
 from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
 from studio.gui.inspect.recipe_panel import RecipePanel
@@ -44,6 +45,7 @@ from studio.ml.inspect.session import (
     top_k,
 )
 from studio.ml.postprocess import load_run_recipe
+from studio.ml.tasks import task_of
 
 
 class InspectWorkspace(OverlayEditing, QWidget):
@@ -92,6 +94,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
                                          self.jobs.TAB_TIPS[title])
         confusion = self.left_tabs.addTab(self.confusion, "Confusion")
         self.left_tabs.setTabVisible(confusion, False)  # classification runs only
+        fit_tabs(self.left_tabs)  # every tab in sight, never behind a scroll arrow
         centre = QWidget()
         row = QHBoxLayout()
         row.addWidget(self.view, 1)
@@ -101,6 +104,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         cl.addWidget(self.view_bar)
         cl.addLayout(row, 1)
         right = self.right_panel = QSplitter(Qt.Orientation.Vertical)
+        right.setChildrenCollapsible(False)
         right.addWidget(self.jobs.recipe_box(self.recipe_panel))
         readout_box = QWidget()
         rl = QVBoxLayout(readout_box)
@@ -108,6 +112,8 @@ class InspectWorkspace(OverlayEditing, QWidget):
         rl.addWidget(self.readouts, 1)
         rl.addWidget(self.chart)
         right.addWidget(readout_box)
+        right.setStretchFactor(0, 1)  # a taller window gives the recipe more, not the table
+        right.setStretchFactor(1, 0)
         self.detection = DetectionInspector(self)  # the panel of detection / instance runs
         right.addWidget(self.detection.panel)
         self.detection.panel.hide()
@@ -115,7 +121,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         main.addWidget(self.left_tabs)
         main.addWidget(centre)
         main.addWidget(right)
-        self.left_tabs.setMinimumWidth(260)
+        main.setChildrenCollapsible(False)
         main.setStretchFactor(1, 1)
         main.setSizes([300, 620, 480])
         self.main_splitter = main
@@ -147,6 +153,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             canvas.strokeFinished.connect(self.request_updates)
             canvas.clicked.connect(self._on_clicked)
         self.view.set_opacity(vb.opacity.value() / 100.0)
+        fit_on_first_show(self, lambda: self._arrange(self.views))
 
     # --- workspace hooks ----------------------------------------------------------------------
     def set_document(self, doc) -> None:
@@ -154,7 +161,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.doc.annotationsChanged.disconnect(self._on_annotations_changed)
         self.doc = doc
         self.history.clear()
-        self._close_session()
+        self.close_session()
         self._reset_views()
         if doc is not None:
             doc.annotationsChanged.connect(self._on_annotations_changed)
@@ -246,12 +253,15 @@ class InspectWorkspace(OverlayEditing, QWidget):
         classification = views.left_tab == "confusion"
         self.browser.fill(session.images, classification, names, views.browser_headers)
         self._arrange(views)
-        self.set_status(self.session_text(session) if complete else
+        self.set_status(session_text(session) if complete else
                         f"Run {session.run_id}, {session.split}: predicting "
                         f"{sum(e.labelled for e in session.images)} labelled image(s)…")
-        if classification:
+        if classification and complete:
             self.jobs.show_confusion(session)
             self.left_tabs.setCurrentWidget(self.confusion)
+        elif classification:  # the matrix when every image is in; the list fills meanwhile
+            self.confusion.set_data(np.zeros((0, 0), np.int64), {}, [], {})
+            self.left_tabs.setCurrentWidget(self.browser)
         elif views.semantic_tools:
             stored = None
             try:
@@ -261,22 +271,13 @@ class InspectWorkspace(OverlayEditing, QWidget):
                                  f"loaded: {exc}")
             self.recipe_panel.set_recipe(stored or self.recipe_panel.recipe())
         if views.detection:
-            self.detection.start(session)
+            self.detection.start(session, split=complete)
         if not complete:
             return
         ids = self.browser.image_ids()
         self.sessionOpened.emit()
         if ids:
             self.show_image(ids[0])
-
-    def session_text(self, session) -> str:
-        n_lab = sum(e.labelled for e in session.images)
-        text = (f"Run {session.run_id}, {session.split}: {n_lab} labelled and "
-                f"{len(session.images) - n_lab} unlabelled image(s)")
-        if session.budget_skipped:
-            text += (f"; split figures cover {n_lab - session.budget_skipped} (memory budget "
-                     f"reached)")
-        return text
 
     def _arrange(self, views: TaskViews) -> None:
         """Show the panels `views` names, hide the others."""
@@ -299,15 +300,12 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if semantic:  # the view as its bar says (a detection run may have changed it)
             self.view.set_opacity(self.view_bar.opacity.value() / 100.0)
             self.view.set_mode(self.view_bar.mode.currentData())
-        width = max(self.main_splitter.width(), 1000)
-        left, right = (300, 480) if semantic or detection else (420, 0)
-        self.main_splitter.setSizes([left, width - left - right, right])
+        fit_panels(self.main_splitter, self.right_panel, semantic or detection,
+                   self.readouts.sizeHint().height() + self.chart.sizeHint().height() + 8
+                   if semantic else None)
 
     def close_session(self) -> None:
         """Forget the open session: its views are cleared, its background work dropped."""
-        self._close_session()
-
-    def _close_session(self) -> None:
         self.pool.clear_pending()
         self.opener.stop_watching()
         self.run_bar.show_progress(None)
@@ -346,7 +344,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.chart.mark(image_id)
         if overlay is not None:
             self.view_bar.first.setCurrentIndex(self.view_bar.first.findData(overlay))
-        if self.session.task == "classification":
+        if task_of(self.session.task).image_label:
             self._show_classification(image_id)
         elif self.views.detection:
             self.detection.show_image(image_id)
@@ -400,7 +398,8 @@ class InspectWorkspace(OverlayEditing, QWidget):
                 "heat_class": max(vb.heat_class.currentData() or 0, 0)}
 
     def _request_image(self) -> bool:
-        if self.session is None or self.image_id is None or self.session.task != "semantic":
+        if (self.session is None or self.image_id is None
+                or not task_of(self.session.task).label_map):
             return False
         session, image_id, recipe = self.session, self.image_id, self.recipe_panel.recipe()
         spec = self._overlay_spec()

@@ -17,9 +17,7 @@ from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
-    QFormLayout,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -29,20 +27,22 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.pixels import display_buffer, qimage_view
-from studio.gui.train.form import BoolEdit, ConfigForm, ListEdit, NumberEdit
+from studio.gui.train.form import ConfigForm, FieldGroup
 from studio.gui.train.tips import AUGMENT_GENERAL, tip
+from studio.ml.tasks import task_of
 
 GRID = 3
 TILE = 150
 DEBOUNCE_MS = 150
 
 
-def _editor(kind: str):
-    if kind in ("range", "pair"):
-        return ListEdit()
-    if kind == "size":
-        return ListEdit(allow_none=True, scalar_ok=True)
-    return NumberEdit()
+PREFIX = "augment."
+
+
+def _op(path: str) -> str | None:
+    """The augmentation op a config path belongs to ("augment.rotation.p" -> "rotation")."""
+    parts = path.split(".")
+    return parts[1] if len(parts) >= 3 and parts[0] == "augment" else None
 
 
 def render_previews(samples, colours: list[tuple[int, int, int]], names: list[str],
@@ -52,7 +52,7 @@ def render_previews(samples, colours: list[tuple[int, int, int]], names: list[st
     for image, target in samples:
         rgb = image.astype(np.float32)
         caption = ""
-        if task == "semantic":
+        if task_of(task).label_map:
             for index, colour in enumerate(colours):
                 mask = target == index
                 if mask.any():
@@ -100,7 +100,7 @@ class AugmentPanel(QWidget):
     previewShown = Signal()
 
     def __init__(self, form: ConfigForm, workers, parent: QWidget | None = None) -> None:
-        from studio.gui.train.backend import PRESETS, parameter_kinds
+        from studio.gui.train.backend import PRESETS
 
         super().__init__(parent)
         self.form, self.workers = form, workers
@@ -115,22 +115,10 @@ class AugmentPanel(QWidget):
         self.apply_preset_button = QPushButton("Apply preset")
         self.apply_preset_button.setToolTip(self.preset.toolTip())
         options = QWidget()
-        column = QVBoxLayout(options)
-        self.groups: dict[str, QGroupBox] = {}
-        for op, params in parameter_kinds().items():
-            box = QGroupBox(op.replace("_", " "))
-            box.setToolTip(tip(f"augment.{op}"))
-            enabled = BoolEdit("on")
-            form_layout = QFormLayout(box)
-            form_layout.addRow(form.add(f"augment.{op}.enabled", enabled,
-                                        tip(f"augment.{op}.enabled")).row)
-            for key, (kind, lo, hi) in params.items():
-                field = form.add(f"augment.{op}.{key}", _editor(kind),
-                                 f"{tip(f'augment.{op}.{key}')} Allowed: {lo:g} to {hi:g}.")
-                form_layout.addRow(key, field.row)
-            self.groups[op] = box
-            column.addWidget(box)
-        column.addStretch(1)
+        self.column = QVBoxLayout(options)
+        self.column.addStretch(1)
+        self.groups: dict[str, FieldGroup] = {}  # op -> its box, made as the fields come
+        form.add_placer(self._place)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(options)
@@ -195,12 +183,35 @@ class AugmentPanel(QWidget):
         self.image_choice.currentIndexChanged.connect(lambda _i: self.schedule_preview())
         form.changed.connect(self._on_form_changed)
 
+    def _place(self, fields) -> list[str]:
+        """One box per op of the engine's fields ("on" and its probability first)."""
+        ops: dict[str, list] = {}
+        for field in fields:
+            op = _op(field.path)
+            if op is not None:
+                ops.setdefault(op, []).append(field)
+        for op, box in self.groups.items():
+            if op not in ops:
+                box.take([])
+        taken = []
+        for op, op_fields in ops.items():
+            box = self.groups.get(op)
+            if box is None:
+                box = self.groups[op] = FieldGroup(op.replace("_", " "))
+                box.setToolTip(tip(f"{PREFIX}{op}"))
+                self.column.insertWidget(self.column.count() - 1, box)
+            for field in op_fields:
+                if field.path.endswith(".enabled"):
+                    field.label.setText("on")
+            taken += box.take(op_fields, everything=True)
+        return taken
+
     def apply_preset(self, name: str) -> None:
         """Fill every augmentation option from the engine's preset `name`."""
         from studio.gui.train.backend import preset_spec
 
         task = self.config_source()["task"] if self.config_source else "classification"
-        self.form.load({"augment": preset_spec(name, task)})
+        self.form.update({"augment": preset_spec(name, task)})
         self.form.changed.emit("augment")
 
     def _on_form_changed(self, path: str) -> None:

@@ -3,32 +3,38 @@ so torch loads off the GUI thread)."""
 
 from __future__ import annotations
 
+from studio.gui.settings import train_defaults
 from studio.ml import augment_preview
 from studio.ml.augment_presets import PRESETS, preset_spec
-from studio.ml.augment_spec import parameter_kinds
 from studio.ml.config import (
     METRICS,
-    OPTIMIZERS,
-    SCHEDULERS,
-    default_config,
+    apply_model_options,
+    config_fields,
+    load_config_text,
     merge,
+    resume_overrides,
     validate_config,
 )
+from studio.ml.config import default_config as engine_defaults
 from studio.ml.data_summary import summarize
 from studio.ml.device_list import list_devices
 from studio.ml.evaluation import evaluate_run, stored_report
 from studio.ml.fingerprint import labelled_tasks
 from studio.ml.fit import fit
-from studio.ml.losses import LOSS_NAMES
 from studio.ml.models.registry import check_model, get_spec, list_models
 from studio.ml.models.transfer import weights_file
 from studio.ml.plan import recommend
-from studio.ml.tasks import FREEZE_MODES, RESIZE_POLICIES, TASKS
+from studio.ml.tasks import TASKS
+
+
+def default_config(task: str, variant: str = "cpu") -> dict:
+    """The engine's defaults with the settings' device and CPU threads (Edit > Settings)."""
+    return {**engine_defaults(task, variant), **train_defaults()}
+
 
 __all__ = [
-    "FREEZE_MODES", "LOSS_NAMES", "METRICS", "OPTIMIZERS", "PRESETS", "RESIZE_POLICIES",
-    "SCHEDULERS", "TASKS", "augment_preview", "check_model", "default_config",
-    "evaluate_run", "fit", "get_spec", "labelled_tasks", "list_devices", "list_models",
-    "merge", "parameter_kinds", "preset_spec", "recommend", "stored_report", "summarize",
-    "validate_config", "weights_file",
+    "METRICS", "PRESETS", "TASKS", "apply_model_options", "augment_preview", "check_model",
+    "config_fields", "default_config", "evaluate_run", "fit", "get_spec", "labelled_tasks",
+    "list_devices", "list_models", "load_config_text", "merge", "preset_spec", "recommend",
+    "resume_overrides", "stored_report", "summarize", "validate_config", "weights_file",
 ]

@@ -24,7 +24,8 @@ class Controls(QWidget):
                                   "(image sizes, classes, their balance, the device); each "
                                   "recommended value shows its reason and can be changed.")
         self.load = QPushButton("Load...")
-        self.load.setToolTip("Load a config file (the JSON `studio-cli train --config` takes).")
+        self.load.setToolTip("Load a config file (JSON or YAML, as `studio-cli train --config` "
+                             "takes).")
         self.save = QPushButton("Save...")
         self.save.setToolTip("Save these settings as a config file for `studio-cli train "
                              "--config`.")

@@ -1,7 +1,9 @@
 """Dataset summary of the open project for the chosen task, with warnings to act on.
 
 The counts come from the engine's `summarize` (run in a worker); a missing validation
-split has a button that makes a stratified split (studio.core.splits).
+split has a button that makes a stratified split (studio.core.splits). Train and val images
+whose files changed size on disk since import (training refuses them) are a warning too,
+with a button that re-reads them (studio.core.relink's refresh) and counts again.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.relink import changed_images
 from studio.core.splits import carve_split, random_split
 from studio.gui.errors import show_error
+from studio.gui.relink_ui import reread_changed
 
 SPLIT_RATIOS = (0.7, 0.2, 0.1)
 VAL_SHARE = 0.2  # of train, when every image has a split already
@@ -33,6 +37,24 @@ def pixel_count(n: float) -> str:
     return f"{n:.0f} px"
 
 
+def changed_warning(project):
+    """A warning naming the train and val images whose files changed size on disk since
+    import (read from their headers; a scan of its own, so the counts never wait for it),
+    or None."""
+    from studio.ml.data_summary import DataWarning
+
+    records = [r for split in ("train", "val") for r in project.images(split=split)]
+    changed = changed_images(project, records)
+    if not changed:
+        return None
+    shown = "; ".join(c.describe() for c in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return DataWarning(
+        "changed_on_disk", f"{len(changed)} image(s) changed on disk since they were "
+        f"imported: {shown}{more}. Training refuses them: check their annotations (drawn "
+        "on the old size), then re-read them.", "reread")
+
+
 class DataPanel(QWidget):
     """Images per split, labelled or not, objects (and pixels) per class; warnings below."""
 
@@ -44,12 +66,16 @@ class DataPanel(QWidget):
         self.workers = workers
         self.project = None
         self.summary = None
+        self.changed = None  # the warning about files changed on disk, once scanned
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Images per split, how many carry labels for this task, and "
                               "objects (tags, boxes or regions) per class; for segmentation "
                               "also the labelled pixels of each class.")
         self.sizes = QLabel()
+        self.reread_note = QLabel()  # what the last re-read did
+        self.reread_note.setWordWrap(True)
+        self.reread_note.hide()
         self.warnings_box = QVBoxLayout()
         refresh = QPushButton("Refresh")
         refresh.setToolTip("Count again (after labelling more images).")
@@ -61,12 +87,17 @@ class DataPanel(QWidget):
         row.addWidget(refresh)
         layout.addLayout(row)
         layout.addLayout(self.warnings_box)
+        layout.addWidget(self.reread_note)
         self.split_button: QPushButton | None = None
         self.review_button: QPushButton | None = None
+        self.reread_button: QPushButton | None = None
 
     def refresh(self, project, task: str) -> None:
         from studio.gui.train.backend import summarize
 
+        if project is not self.project:
+            self.reread_note.hide()
+            self.changed = None
         self.project = project
         if project is None:
             self.show_summary(None)
@@ -74,6 +105,20 @@ class DataPanel(QWidget):
         self.workers.submit(summarize, project, task, key="data_summary",
                             on_result=self.show_summary,
                             on_error=lambda exc: show_error(self, exc))
+        self.workers.submit(changed_warning, project, key="data_changed",
+                            on_result=self._show_changed,
+                            on_error=lambda exc: show_error(self, exc))
+
+    def _show_changed(self, warning) -> None:
+        self.changed = warning
+        if self.summary is not None:
+            self.show_summary(self.summary)
+
+    def shown_warnings(self) -> list:
+        """The warnings below the table: files changed on disk first, then the summary's."""
+        if self.summary is None:
+            return []
+        return ([self.changed] if self.changed is not None else []) + self.summary.warnings
 
     def show_summary(self, summary) -> None:
         self.summary = summary
@@ -81,7 +126,7 @@ class DataPanel(QWidget):
             item = self.warnings_box.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.split_button = self.review_button = None
+        self.split_button = self.review_button = self.reread_button = None
         if summary is None:
             self.table.setRowCount(0)
             self.sizes.setText("No project is open.")
@@ -106,7 +151,7 @@ class DataPanel(QWidget):
         self.table.resizeColumnsToContents()
         self.sizes.setText(f"Image sides {summary.min_side}-{summary.max_side} px"
                            if summary.max_side else "No images yet.")
-        for warning in summary.warnings:
+        for warning in self.shown_warnings():
             self._add_warning(warning)
 
     def _add_warning(self, warning) -> None:
@@ -134,10 +179,17 @@ class DataPanel(QWidget):
                 "they are. Check them first if you can.")
             self.review_button.clicked.connect(self.mark_reviewed)
             row.addWidget(self.review_button)
+        elif warning.action == "reread":
+            self.reread_button = QPushButton("Re-read changed images")
+            self.reread_button.setToolTip(
+                "Record each changed file's new size and content, as `studio-cli refresh` "
+                "does; check the annotations of resized images afterwards.")
+            self.reread_button.clicked.connect(self.reread)
+            row.addWidget(self.reread_button)
         self.warnings_box.addWidget(box)
 
     def warning_codes(self) -> list[str]:
-        return [w.code for w in self.summary.warnings] if self.summary else []
+        return [w.code for w in self.shown_warnings()]
 
     def make_split(self, _checked: bool = False, ask: bool = True) -> None:
         """Labelled images without a split are split train/val/test (unlabelled ones stay
@@ -177,6 +229,22 @@ class DataPanel(QWidget):
         self.workers.submit(mark_pending_done, self.project, key="mark_reviewed",
                             on_result=lambda _n: self.splitsChanged.emit(),
                             on_error=lambda exc: show_error(self, exc))
+
+
+    def reread(self, _checked: bool = False) -> None:
+        """Re-read the changed images in a worker, then count again (and re-validate)."""
+        if self.project is None:
+            return
+        if self.reread_button is not None:
+            self.reread_button.setEnabled(False)
+
+        def done(text: str) -> None:
+            self.reread_note.setText(text)
+            self.reread_note.show()
+            self.splitsChanged.emit()  # counted again, checked again, other views refresh
+
+        self.workers.submit(reread_changed, self.project, key="reread_images",
+                            on_result=done, on_error=lambda exc: show_error(self, exc))
 
 
 def mark_pending_done(project) -> int:

@@ -1,7 +1,8 @@
 """Run history: every run of the project (from the store) with its status, best metric,
 duration and model; sortable; several selected runs overlay their epoch curves; two
-selected runs show what differs in their configs; rename, delete with checkpoints, open
-the folder, export the model (TorchScript / ONNX, in a worker, as the CLI does)."""
+selected runs show what differs in their configs; under More: export the model
+(TorchScript / ONNX, in a worker, as the CLI does), rename, open the folder, delete with
+checkpoints."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -89,25 +91,39 @@ class HistoryPanel(QWidget):
         self.overlay.setBackground("w")
         self.overlay.addLegend()
         self.overlay.getPlotItem().setLabel("bottom", "epoch")
-        self.buttons = {}
+        # the frequent actions as buttons, the rarer ones in a menu: the row fits the half
+        # of a 1366 px window the results get, without scrolling sideways
+        self.buttons: dict[str, QPushButton | QAction] = {}
         bar = QHBoxLayout()
         for key, text, tip, slot in (
             ("use", "Use its config", "Load this run's config into the panels.",
              lambda: self._single(self.useConfigRequested.emit)),
             ("resume", "Resume", RESUME_TIP, lambda: self._single(self.resumeRequested.emit)),
             ("diff", "What differs", "Compare the configs of two selected runs.", self.show_diff),
-            ("rename", "Rename...", "Give the run a name.", self.rename),
-            ("delete", "Delete...", "Delete the run and its checkpoints.", self.delete),
-            ("folder", "Open folder", "Open the run's folder (checkpoints).", self.open_folder),
-            ("export", "Export model...", "Write the model as TorchScript (.pt) or ONNX "
-             "(.onnx), checked against the trained model.", self.export),
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(lambda _=False, s=slot: s())
             bar.addWidget(button)
             self.buttons[key] = button
-        bar.addStretch(1)
+        self.more_menu = QMenu(self)
+        self.more_menu.setToolTipsVisible(True)
+        for key, text, tip, slot in (
+            ("export", "Export model...", "Write the model as TorchScript (.pt) or ONNX "
+             "(.onnx), checked against the trained model.", self.export),
+            ("rename", "Rename...", "Give the run a name.", self.rename),
+            ("folder", "Open folder", "Open the run's folder (checkpoints).", self.open_folder),
+            ("delete", "Delete...", "Delete the run and its checkpoints.", self.delete),
+        ):
+            action = self.more_menu.addAction(text)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, s=slot: s())
+            self.buttons[key] = action
+        self.more = QPushButton("More")
+        self.more.setToolTip("Export the selected run's model, rename it, open its folder or "
+                             "delete it.")
+        self.more.setMenu(self.more_menu)
+        bar.addWidget(self.more)
         split = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         column = QVBoxLayout(top)
@@ -178,6 +194,7 @@ class HistoryPanel(QWidget):
         n = len(self.selected_ids())
         for key, button in self.buttons.items():
             button.setEnabled(n == 2 if key == "diff" else n == 1)
+        self.more.setEnabled(n == 1)
         if n == 1 and self.selected_ids()[0] == self.busy_run:
             for key in ("delete", "resume", "export"):
                 self.buttons[key].setEnabled(False)

@@ -14,50 +14,37 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QLabel,
-    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.gui.train.form import BoolEdit, ChoiceEdit, ConfigForm, ListEdit, NumberEdit
+from studio.core.errors import ConfigError, StudioError
+from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup, task_fields
 from studio.gui.train.tips import tip
 
 CHOOSE_FILE = "__choose_file__"
+PREFIX = f"{OPTIONS}."
 
 
-class TextEdit(QLineEdit):
-    def value(self) -> str:
-        return self.text()
-
-    def set_value(self, value) -> None:
-        self.setText("" if value is None else str(value))
-
-    def connect_changed(self, slot) -> None:
-        self.textEdited.connect(slot)
+def _is_option(path: str) -> bool:
+    return path.startswith(PREFIX)
 
 
-def _option_editor(default):
-    if isinstance(default, bool):
-        return BoolEdit()
-    if isinstance(default, (list, tuple)):
-        return ListEdit()
-    if isinstance(default, str):
-        return TextEdit()
-    return NumberEdit(allow_none=default is None)
-
-
-def _count_parameters(name: str, options: dict, num_classes: int) -> int:
+def _count_parameters(name: str, options: dict, num_classes: int):
+    """(parameter count, None), or (None, the error) when the builders reject the options:
+    an answer, not an exception, so a count superseded by the next edit logs nothing."""
     from studio.gui.train.backend import check_model
 
-    return check_model(name, max(1, num_classes), 3, options=options)
+    try:
+        return check_model(name, max(1, num_classes), 3, options=options), None
+    except (StudioError, ValueError, TypeError) as exc:
+        return None, exc
 
 
 class ModelPanel(QWidget):
     modelChanged = Signal(str)
-    errorFound = Signal(str)  # a builder error about the model options
+    errorFound = Signal(object)  # a ConfigError of the builders about the model options
 
     def __init__(self, form: ConfigForm, workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,32 +55,26 @@ class ModelPanel(QWidget):
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.params = QLabel()
-        arch = QGroupBox("Architecture")
-        arch_form = QFormLayout(arch)
-        arch_form.addRow("Model", form.add("model", self.model, tip("model")).row)
-        arch_form.addRow(self.info)
-        arch_form.addRow(self.params)
-        self.options_box = QGroupBox("Model options")
-        self.options_form = QFormLayout(self.options_box)
+        model_field = form.add("model", self.model, tip("model"))
+        for label in (self.info, self.params):  # under the model list, in its row
+            model_field.row.layout().addWidget(label)
+        self.arch = FieldGroup("Architecture", ("model",), hide_empty=False)
+        self.options_box = FieldGroup("Model options", hide_empty=False)
+        self.no_options = QLabel("This model has no options.")
         self.pretrained = ChoiceEdit()
         self.weights_note = QLabel()
         self.weights_note.setWordWrap(True)
         self.weights_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.freeze_mode = ChoiceEdit()
-        transfer = QGroupBox("Pretrained weights and freezing")
-        t = QFormLayout(transfer)
-        t.addRow("Weights", form.add("pretrained", self.pretrained, tip("pretrained")).row)
-        t.addRow(self.weights_note)
-        t.addRow("Freeze", form.add("freeze.mode", self.freeze_mode, tip("freeze.mode")).row)
-        t.addRow("Stages", form.add("freeze.n_stages", NumberEdit(), tip("freeze.n_stages")).row)
-        t.addRow("Unfreeze at epoch", form.add("finetune.unfreeze_epoch", NumberEdit(),
-                                                tip("finetune.unfreeze_epoch")).row)
-        t.addRow("Backbone LR factor", form.add("finetune.backbone_lr_factor", NumberEdit(),
-                                                 tip("finetune.backbone_lr_factor")).row)
+        weights = form.add("pretrained", self.pretrained, tip("pretrained"))
+        weights.row.layout().addWidget(self.weights_note)
+        self.transfer = FieldGroup("Pretrained weights and freezing",
+                                   ("pretrained", "freeze.", "finetune."), hide_empty=False)
+        form.add_placer(self._place)
         layout = QVBoxLayout(self)
-        layout.addWidget(arch)
+        layout.addWidget(self.arch)
         layout.addWidget(self.options_box)
-        layout.addWidget(transfer)
+        layout.addWidget(self.no_options)
+        layout.addWidget(self.transfer)
         layout.addStretch(1)
         self.model.currentIndexChanged.connect(lambda _i: self.refresh_model())
         self.pretrained.currentIndexChanged.connect(lambda _i: self._on_pretrained_changed())
@@ -102,7 +83,7 @@ class ModelPanel(QWidget):
     # --- choices from the engine --------------------------------------------------------
     def set_task(self, task: str, project) -> None:
         """The task's models as choices (call `refresh_model` after choosing one)."""
-        from studio.gui.train.backend import FREEZE_MODES, list_models
+        from studio.gui.train.backend import list_models
 
         self.task, self.project = task, project
         specs = list_models(task)
@@ -111,7 +92,6 @@ class ModelPanel(QWidget):
         self.model.blockSignals(False)
         for i, spec in enumerate(specs):
             self.model.setItemData(i, spec.description, Qt.ItemDataRole.ToolTipRole)
-        self.freeze_mode.set_choices([(m, m.replace("_", " ")) for m in FREEZE_MODES])
 
     def _spec(self):
         from studio.gui.train.backend import get_spec
@@ -134,19 +114,27 @@ class ModelPanel(QWidget):
             self.modelChanged.emit(spec.name)
         self.update_parameter_count()
 
+    def _place(self, fields) -> list[str]:
+        options = self.options_box.take([f for f in fields if _is_option(f.path)], True)
+        self.no_options.setVisible(not options)
+        self.options_box.setVisible(bool(options))
+        return [*self.arch.take(fields), *options, *self.transfer.take(fields)]
+
     def _rebuild_options(self, spec) -> None:
-        self.form.remove_prefix("model_options.")
-        while self.options_form.rowCount():
-            self.options_form.removeRow(0)
-        if spec is None:
-            return
-        for key, default in spec.default_options.items():
-            editor = _option_editor(default)
-            editor.set_value(default)
-            field = self.form.add(f"model_options.{key}", editor, tip(f"model_options.{key}"))
-            self.options_form.addRow(key, field.row)
-        if not spec.default_options:
-            self.options_form.addRow(QLabel("This model has no options."))
+        """The chosen model's option fields, holding the options the engine gives a
+        newly chosen model (`apply_model_options`: options never carry over from the
+        model chosen before)."""
+        from studio.gui.train.backend import apply_model_options
+
+        specs, options = [], {}
+        if spec is not None:
+            try:
+                specs = task_fields(self.task, spec.name)
+                options = apply_model_options({"task": self.task}, spec.name)["model_options"]
+            except ConfigError:  # a model the task does not have: the check names it
+                specs = []
+        self.form.set_specs(specs, within=_is_option)
+        self.form.update({OPTIONS: options})
 
     def _fill_pretrained(self, spec) -> None:
         from studio.gui.train.backend import weights_file
@@ -191,15 +179,18 @@ class ModelPanel(QWidget):
         if spec is None:
             self.params.setText("")
             return
-        options = {k.split(".", 1)[1]: f.editor.value() for k, f in self.form.fields.items()
-                   if k.startswith("model_options.")}
+        options = self.form.values(PREFIX)
         n_classes = max(2, len(self.project.classes())) if self.project is not None else 2
         self.params.setText("Parameters: counting...")
         self.workers.submit(_count_parameters, spec.name, options, n_classes,
-                            key="parameter_count",
-                            on_result=lambda n: self.params.setText(f"Parameters: {n:,}"),
-                            on_error=self._on_build_error)
+                            key="parameter_count", on_result=self._show_count)
 
-    def _on_build_error(self, exc: BaseException) -> None:
+    def _show_count(self, answer) -> None:
+        count, error = answer
+        if error is None:
+            self.params.setText(f"Parameters: {count:,}")
+            return
         self.params.setText("Parameters: the model cannot be built with these options.")
-        self.errorFound.emit(str(exc))
+        if not isinstance(error, StudioError):  # the builders' plain ValueError
+            error = ConfigError(str(error))
+        self.errorFound.emit(error)

@@ -30,23 +30,14 @@ from studio.core.errors import ConfigError, StudioError
 from studio.core.fileio import atomic_write_text
 from studio.gui.errors import show_error
 from studio.gui.train.controls import Controls
-from studio.gui.train.failures import explain_failure
 from studio.gui.train.form import ConfigForm
+from studio.gui.train.run_control import ImagesChangedError, RunControl, preflight
 from studio.gui.train.runner import TrainingRunner
 from studio.gui.workers import WorkerPool
 from studio.gui.workspaces import scroll_page
 
 VALIDATE_MS = 300
 LAPTOP_WIDTH = 1366  # px: the setup panels get their width first, the plots the rest
-
-
-def preflight(backend, cfg: dict, project) -> dict:
-    """The engine's checks before a run: its config validation, then building the model
-    with these options without weights (the builders reject bad model options)."""
-    checked = backend.validate_config(cfg, project)
-    n_classes = max(2, len(project.classes())) if project is not None else 2
-    backend.check_model(checked["model"], n_classes, 3, options=checked["model_options"])
-    return checked
 
 
 def _load_backend():
@@ -71,10 +62,7 @@ class TrainWorkspace(QWidget):
         self.doc = None
         self.project = None
         self.base: dict = {}
-        self.current_run: int | None = None
-        self.last_error: BaseException | None = None
-        self._resume_history: list[dict] = []
-        self._history_shows_start = True
+        self.runs = RunControl(self)
         self.loading = QLabel("Loading the training engine...")
         layout = QVBoxLayout(self)
         layout.addWidget(self.loading)
@@ -160,11 +148,11 @@ class TrainWorkspace(QWidget):
         c.recommend.clicked.connect(self.recommend)
         c.mirror.connect_changed(lambda _i: self._on_mirror_answered())
         self.form.changed.connect(lambda _p: self.validate_timer.start())
-        self.model_panel.errorFound.connect(self._show_config_error)
+        self.model_panel.errorFound.connect(self.show_config_error)
         self.data_panel.splitsChanged.connect(self._on_splits_changed)
         self.data_panel.refreshRequested.connect(self.refresh_data)
-        self.runner.eventsArrived.connect(self._on_events)
-        self.runner.runningChanged.connect(self._on_running_changed)
+        self.runner.eventsArrived.connect(self.runs.on_events)
+        self.runner.runningChanged.connect(self.runs.on_running_changed)
         self.history.runSelected.connect(lambda rid: self.summary.show_run(self.project, rid))
         self.history.useConfigRequested.connect(self.use_run_config)
         self.history.resumeRequested.connect(self.resume)
@@ -187,7 +175,7 @@ class TrainWorkspace(QWidget):
             self.set_config(self.backend.default_config(tasks[0] if tasks
                                                         else self.backend.TASKS[0]))
             self.controls.show_problem("")
-            self.current_run, self.last_error = None, None
+            self.runs.reset()
             live = self.live
             live.plots.clear()
             live.log_view.clear()
@@ -249,8 +237,10 @@ class TrainWorkspace(QWidget):
         if task not in self.backend.TASKS:
             raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(self.backend.TASKS)}.")
         defaults = self.backend.default_config(task)
-        if "model_options" in cfg or cfg.get("model", defaults["model"]) != defaults["model"]:
-            defaults["model_options"] = {}
+        if "model_options" not in cfg:  # the options the engine gives the chosen model
+            cfg = self.backend.apply_model_options({**cfg, "task": task},
+                                                   cfg.get("model", defaults["model"]))
+        del defaults["model_options"]  # the config's options, not merged with others
         self.base = self.backend.merge(defaults, cfg)
         self.controls.task.blockSignals(True)
         self.controls.task.set_value(task)
@@ -294,14 +284,12 @@ class TrainWorkspace(QWidget):
         from PySide6.QtWidgets import QFileDialog
 
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load config", "", "JSON (*.json)")
+            path, _ = QFileDialog.getOpenFileName(self, "Load config", "",
+                                                  "Configs (*.json *.yaml *.yml);;All (*)")
         if not path:
             return False
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path} must hold one object (a dict of options).")
-            self.set_config(data)
+        try:  # the engine's one reader (JSON or YAML, bounded), as the CLI's --config
+            self.set_config(self.backend.load_config_text(Path(path).read_bytes(), str(path)))
         except (OSError, ValueError) as exc:
             show_error(self, ConfigError(f"Cannot read the config {path}: {exc}"))
             return False
@@ -348,122 +336,43 @@ class TrainWorkspace(QWidget):
 
         if then is None:
             self.workers.submit(self.backend.validate_config, cfg, self.project,
-                                key="validate", on_result=ok, on_error=self._show_config_error)
+                                key="validate", on_result=ok, on_error=self.show_config_error)
         else:
             self.workers.submit(preflight, self.backend, cfg, self.project, key="preflight",
-                                on_result=ok, on_error=self._show_config_error)
+                                on_result=ok, on_error=self.show_config_error)
 
-    def _show_config_error(self, exc) -> None:
+    def show_config_error(self, exc) -> None:
+        """An engine's message, next to the field it names (else above the tabs)."""
         message = str(exc)
         if isinstance(exc, BaseException) and not isinstance(exc, StudioError):
             show_error(self, exc)
             return
-        path = self.form.show_error(message)
+        if isinstance(exc, ImagesChangedError):  # the Data tab offers to re-read them
+            self.controls.show_problem(message)
+            self.show_setup(self.data_panel)
+            self.refresh_data()
+            return
+        path = self.form.show_error(exc)
         self.controls.show_problem("" if path else message)
         if path is not None:
             self.show_setup(self.form.fields[path].row)
 
-    # --- running ------------------------------------------------------------------------
+    # --- running (studio.gui.train.run_control) ------------------------------------------
+    @property
+    def current_run(self) -> int | None:
+        """The run the workspace follows (the one training, else the last one ended)."""
+        return self.runs.current_run
+
     def start(self) -> None:
         """Check the settings, then train a new run with them."""
-        if self.project is None or self.runner.running:
-            return
-        self.validate(then=self._start_checked)
-
-    def _start_checked(self, cfg: dict) -> None:
-        if self.runner.running:
-            return
-        self._begin(cfg, None, [])
+        self.runs.start()
 
     def resume(self, run_id: int | None) -> None:
         """Continue run `run_id` from its last checkpoint (epochs and device from the panels)."""
-        if self.project is None or self.runner.running:
-            return
-        runs = self.project.runs()
-        if run_id is None:
-            run_id = runs[-1].id if runs else None
-        if run_id is None:
-            show_error(self, StudioError("There is no run to resume yet: start one first."))
-            return
-        run = self.project.run(run_id)
-        if not run.checkpoints.get("last"):
-            show_error(self, StudioError(f"{run.name} has no last checkpoint to resume from."))
-            return
-        panel = self.config()
-        overrides = {k: panel[k] for k in ("device", "cpu_threads")}
-        done = max((h.get("epoch", 0) for h in run.history), default=0)
-        if run.status == "finished":  # train further: the panel says up to which epoch
-            if not isinstance(panel["epochs"], int) or panel["epochs"] <= done:
-                self._show_config_error(ConfigError(
-                    f"{run.name} finished {done} epochs: set 'epochs' above {done} to train "
-                    "it further."))
-                return
-            overrides["epochs"] = panel["epochs"]
-        self._begin({**run.config, **overrides}, run_id, list(run.history))
-
-    def _begin(self, cfg: dict, resume: int | None, history: list[dict]) -> None:
-        self.last_error = None
-        self.current_run = resume
-        self.history.busy_run = resume
-        self._history_shows_start = False  # until the run's record says "running"
-        self.live.begin(int(cfg.get("epochs", 1)), self._metrics(cfg.get("task", self.task)),
-                        history, run_id=resume)
-        self.result_tabs.setCurrentWidget(self.live)
-        start_cfg = {k: cfg[k] for k in ("epochs", "device", "cpu_threads") if k in cfg} \
-            if resume is not None else cfg
-        self.runner.start(self.project, start_cfg, resume=resume)
-
-    def _metrics(self, task: str) -> list[str]:
-        return list(self.backend.METRICS.get(task, ()))
+        self.runs.resume(run_id)
 
     def stop(self) -> None:
-        self.runner.stop()
-        self.live.figures["state"].setText("Stopping after this batch...")
-
-    def _on_events(self, events) -> None:
-        if self.current_run is None and (events.batches or events.epochs):
-            running = [r for r in self.project.runs() if r.status == "running"]
-            if running:
-                self.current_run = running[-1].id
-                self.history.busy_run = self.current_run
-                self.live.run_id = self.current_run
-        if not self._history_shows_start and (events.batches or events.epochs):
-            self._history_shows_start = True  # the record says "running" by now
-            self.history.refresh()
-        if self.current_run is None and events.end and events.end.get("run_id") is not None:
-            self.current_run = events.end["run_id"]
-        self.live.show_events(events)
-        if events.error is not None:
-            self.last_error = events.error
-        end = events.end
-        if end is not None and self.current_run is not None and self.project is not None:
-            # the run's whole training time, over every session (not this one's part)
-            total = self.project.run(self.current_run).duration_s
-            end = {**end, "duration_s": total if total is not None else end.get("duration_s")}
-        if end is not None or events.error is not None:
-            self.live.end(end, events.error)
-
-    def _on_running_changed(self, running: bool) -> None:
-        self.controls.set_enabled(self.project is not None, running)
-        self.history.set_running(running)
-        if running:
-            return
-        self.history.busy_run = None
-        if self.project is None:
-            return
-        self.history.refresh()
-        if self.current_run is None and self.project.runs():
-            self.current_run = self.project.runs()[-1].id
-        if self.current_run is not None:
-            self.history.select_run(self.current_run)
-            self.summary.show_run(self.project, self.current_run)
-        if self.last_error is not None:
-            title, text = explain_failure(self.last_error)
-            box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
-                              self)
-            box.exec()
-        self.runFinished.emit({"run_id": self.current_run,
-                               "status": "failed" if self.last_error else "ended"})
+        self.runs.stop()
 
     # --- data -----------------------------------------------------------------------------
     def refresh_data(self) -> None:

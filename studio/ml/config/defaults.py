@@ -19,7 +19,7 @@ from typing import Any
 from studio.core.errors import ConfigError
 from studio.ml.augment_spec import default_spec
 from studio.ml.config.schema import METRICS, schema_fields
-from studio.ml.tasks import DETECTION_TASKS, TASKS
+from studio.ml.tasks import task_of
 
 VARIANTS = ("cpu", "gpu")
 
@@ -43,7 +43,7 @@ _SEMANTIC: dict[str, Any] = {
 
 
 def _detection(task: str, variant: str) -> dict[str, Any]:
-    instance, cpu = task == "instance", variant == "cpu"
+    instance, cpu = task_of(task).has_masks, variant == "cpu"
     out: dict[str, Any] = {
         "loss.name": "model",  # the sum of the model's own losses
         "channels_last": False,  # RoIAlign and the detection heads gain nothing from NHWC
@@ -83,7 +83,7 @@ def _detection(task: str, variant: str) -> dict[str, Any]:
 def default_augment(task: str) -> dict:
     """The task's augmentation spec (every op, a few enabled)."""
     spec = default_spec()
-    if task == "semantic":
+    if task_of(task).label_map:
         # elastic deformation (the U-Net paper's key augmentation) and brightness/contrast
         # jitter. No vertical flips and no free rotation, although microscopy images have
         # no up and down: their annotations do. On ISBI 2012 the drawn membranes sit about
@@ -93,7 +93,7 @@ def default_augment(task: str) -> dict:
         spec["elastic"].update(enabled=True, p=0.5)
         spec["brightness"]["enabled"] = True
         spec["contrast"]["enabled"] = True
-    elif task in DETECTION_TASKS:
+    elif task_of(task).is_detection:
         # flips both ways (cells and nuclei have no up or down) and a little jitter
         spec["hflip"].update(enabled=True, p=0.5)
         spec["vflip"].update(enabled=True, p=0.5)
@@ -103,10 +103,8 @@ def default_augment(task: str) -> dict:
 
 
 def check_task(task: Any) -> str:
-    if not isinstance(task, str) or task not in TASKS:
-        raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.",
-                          path="task")
-    return task
+    """`task` when it names a task (ConfigError with path "task" otherwise)."""
+    return task_of(task).name
 
 
 def task_overrides(task: str, variant: str = "cpu") -> dict[str, Any]:
@@ -114,9 +112,9 @@ def task_overrides(task: str, variant: str = "cpu") -> dict[str, Any]:
     check_task(task)
     if variant not in VARIANTS:
         raise ConfigError(f"Unknown config variant {variant!r}; use cpu or gpu.")
-    if task == "semantic":
+    if task_of(task).label_map:
         return copy.deepcopy(_SEMANTIC)
-    if task in DETECTION_TASKS:
+    if task_of(task).is_detection:
         return _detection(task, variant)
     return {}
 

@@ -23,22 +23,23 @@ from typing import Any
 
 from studio.core.splits import SPLITS
 from studio.ml.config.fields import FieldSpec
-from studio.ml.tasks import DETECTION_TASKS, FREEZE_MODES, RESIZE_POLICIES, TASKS
+from studio.ml.tasks import (
+    DETECTION_TASKS,
+    FREEZE_MODES,
+    PLAIN_TASKS,
+    RESIZE_POLICIES,
+    TASK,
+    TASKS,
+    task_of,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "plateau", "onecycle")
 LOSS_NAMES = ("cross_entropy", "bce", "dice", "jaccard", "focal", "ce_dice", "mse", "mae")
 DETECTION_LOSSES = ("model",)
 DETECTION_POLICIES = ("resize", "crop")
-METRICS = {
-    "classification": ("accuracy", "macro_f1", "macro_precision", "macro_recall", "micro_f1",
-                       "weighted_f1"),
-    "semantic": ("mean_iou", "mean_dice", "pixel_accuracy", "mean_precision", "mean_recall"),
-    "detection": ("box_map50", "box_map", "box_map75", "box_ar100"),
-    "instance": ("mask_map50", "mask_map", "mask_map75", "mask_ar100", "box_map50",
-                 "box_map", "box_map75", "box_ar100"),
-}
-PLAIN_TASKS = tuple(t for t in TASKS if t not in DETECTION_TASKS)
+# metric names by task (the first chooses the best checkpoint): the tasks' own
+METRICS = {name: info.metrics for name, info in TASK.items()}
 SEED_MAX = 2**32 - 1  # NumPy's seeds are 32-bit; torch takes these too
 
 
@@ -370,7 +371,7 @@ class RunConfig:
     @property
     def is_detection(self) -> bool:
         """Detection and instance segmentation (models that compute their own losses)."""
-        return self.task in DETECTION_TASKS
+        return task_of(self.task).is_detection
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able config dict, in the shape runs have always been stored in."""

@@ -34,7 +34,7 @@ from studio.ml.config.schema import (
     schema_fields,
     task_spec,
 )
-from studio.ml.tasks import DETECTION_TASKS, task_class_ids
+from studio.ml.tasks import DETECTION, task_class_ids, task_of
 
 _MISSING = object()
 # augmentations that would not move boxes and masks with the image
@@ -54,7 +54,7 @@ def _check_keys(cfg: dict, task: str) -> None:
     for key in cfg:
         if key not in top:
             where = ("only detection and instance configs have one"
-                     if key == "detection" else "print a complete config with "
+                     if key == DETECTION.section else "print a complete config with "
                      "`studio-cli train --print-default-config`")
             raise ConfigError(f"Unknown config option '{key}' for {task} ({where}).",
                               path=str(key))
@@ -68,7 +68,7 @@ def _check_keys(cfg: dict, task: str) -> None:
 
 def _unknown_nested(section: str, key: Any, task: str, paths: set[str]) -> str:
     valid = ", ".join(p.split(".", 1)[1] for p in sorted(paths) if p.startswith(section + "."))
-    if section == "loss" and task in DETECTION_TASKS:
+    if section == "loss" and task_of(task).is_detection:
         return (f"'loss.{key}' does not apply to {task}: its models train on their own "
                 f"losses, so 'loss' has only 'name' (\"model\"). Remove '{key}'.")
     return f"Unknown option '{section}.{key}'; '{section}' has: {valid}."
@@ -89,7 +89,7 @@ def validate_config(cfg: dict | RunConfig | None, project=None) -> RunConfig:
     task = check_task(cfg.get("task", "classification"))
     _check_keys(cfg, task)
     run = RunConfig(task=task)
-    if task in DETECTION_TASKS:
+    if task_of(task).is_detection:
         run.detection = SECTIONS["detection"]()
     overrides = task_overrides(task)
     for attr, f in schema_fields(task):
@@ -179,7 +179,7 @@ def _cross_checks(run: RunConfig) -> None:
         raise fail("loss.class_weights", "must not be all zero: give each class a weight "
                                          "above 0, or null for equal weights.")
     aug = run.augment
-    if run.task in DETECTION_TASKS:
+    if task_of(run.task).is_detection:
         for op in DETECTION_UNSUPPORTED_AUGMENT:
             if aug[op]["enabled"]:
                 raise ConfigError(f"Augmentation '{op}' is not available for {run.task} (it "
@@ -232,13 +232,9 @@ def check_project(run: RunConfig, project) -> None:
     task = run.task
     class_ids = task_class_ids(project, task)
     if not class_ids:
-        what = {"classification": "no image has a class tag",
-                "semantic": "no image has a polygon or mask region",
-                "detection": "no image has a box, polygon or mask object",
-                "instance": "no image has a polygon or mask object (boxes alone have no "
-                            "mask)"}[task]
-        raise ConfigError(f"This project has no labels for {task}: {what}. Label some "
-                          f"{'objects' if task in DETECTION_TASKS else 'images'} first.",
+        info = task_of(task)
+        raise ConfigError(f"This project has no labels for {task}: {info.missing_labels}. "
+                          f"Label some {info.unit} first.",
                           path="task")
     train = run.data.train_split
     if project.count_images(split=train) == 0:

@@ -37,6 +37,7 @@ from studio.core.geometry import MaskGeom, box_to_mask, geometry_bbox, polygon_t
 from studio.core.project_annotations import model_made
 from studio.core.relink import check_unchanged
 from studio.ml.augment import maybe_apply, photometric_ops, rigid_ops
+from studio.ml.augment_spec import AugmentSpec
 from studio.ml.config import RunConfig
 from studio.ml.datasets import (
     ByteLRU,
@@ -46,7 +47,7 @@ from studio.ml.datasets import (
     resolve_channels,
     resolve_normalize,
 )
-from studio.ml.tasks import task_class_ids, task_kinds
+from studio.ml.tasks import task_class_ids, task_kinds, task_of
 
 
 @dataclass
@@ -160,13 +161,14 @@ def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
 
 
 # --- transforms ------------------------------------------------------------------------
-def geometric_ops(spec: dict) -> list[v2.Transform]:
+def geometric_ops(spec: AugmentSpec | dict) -> list[v2.Transform]:
     """The spec's box-safe geometric ops (elastic, cutout and mixing do not apply here)."""
+    spec = AugmentSpec.of(spec)
     out = rigid_ops(spec, mask_fill=0)
-    op = spec["scale"]
-    if op["enabled"]:  # zoom in by up to the crop-area range's square root
-        zoom = 1.0 / max(1e-3, float(op["scale"][0])) ** 0.5
-        out.append(maybe_apply(v2.RandomAffine(0, scale=(1.0, zoom)), op["p"]))
+    scale = spec.scale
+    if scale.enabled:  # zoom in by up to the crop-area range's square root
+        zoom = 1.0 / max(1e-3, float(scale.scale[0])) ** 0.5
+        out.append(maybe_apply(v2.RandomAffine(0, scale=(1.0, zoom)), scale.p))
     return out
 
 
@@ -176,7 +178,7 @@ class DetectionTransform:
 
     def __init__(self, spec: dict, task: str, train: bool, mean: Sequence[float],
                  std: Sequence[float]) -> None:
-        self.masks = task == "instance"
+        self.masks = task_of(task).has_masks
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
         geometric = geometric_ops(spec) if train else []
         self.geometric = v2.Compose(geometric) if geometric else None

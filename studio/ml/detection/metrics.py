@@ -104,10 +104,6 @@ def coco_from_dataset(dataset: dict) -> COCO:
     return coco
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if value is None or value < 0 or not np.isfinite(value) else float(value)
-
-
 def most_per_image(entries: Sequence[dict]) -> int:
     """The largest number of entries (objects or detections) that share an image id."""
     counts: dict[int, int] = {}

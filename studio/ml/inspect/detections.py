@@ -50,7 +50,7 @@ from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
 from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
 from studio.ml.predict import Predictor
-from studio.ml.tasks import task_kinds
+from studio.ml.tasks import task_kinds, task_of
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
 RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
@@ -74,7 +74,7 @@ class DetectionParams:
 def raw_max_detections(task: str, height: int, width: int, run_max: int) -> int:
     """How many detections the one network pass keeps (see RAW_MASK_BYTES)."""
     most = max(RAW_MAX_DETECTIONS, 3 * int(run_max))
-    if task != "instance":
+    if not task_of(task).has_masks:
         return most
     fits = RAW_MASK_BYTES // max(4 * int(height) * int(width), 1)
     return int(min(max(fits, int(run_max)), most))
@@ -108,7 +108,7 @@ def read_ground_truth(project, image_id: int, task: str, class_ids) -> Objects:
     rec = project.image(image_id)
     objects = [(index[a.class_id], a.kind, a.geometry) for a in project.annotations(image_id)
                if a.class_id in index and a.kind in kinds]
-    return ground_truth(objects, rec.width, rec.height, task == "instance")
+    return ground_truth(objects, rec.width, rec.height, task_of(task).has_masks)
 
 
 def raw_objects(det) -> Objects:
@@ -171,7 +171,7 @@ class DetectionSession(RunSession):
     def __init__(self, project, run_id: int, split: str, predictor: Predictor) -> None:
         super().__init__(project, run_id, split, predictor)
         meta = predictor.meta
-        self.masks = self.task == "instance"
+        self.masks = task_of(self.task).has_masks
         det = meta["config"].get("detection", {})
         self.run_max = int(det.get("max_detections", 100))
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
@@ -183,6 +183,8 @@ class DetectionSession(RunSession):
         self.raw: dict[int, Objects] = {}
         self.gt: dict[int, Objects] = {}
         self.network_calls = 0
+        self.errors: dict[int, int] = {}  # false positives + missed at the run's thresholds
+        self.waiting: list = []  # the split's images waiting for review (image records)
         self._ious: dict[int, np.ndarray] = {}
         self._maps: dict[float, dict] = {}
         self._lock = threading.Lock()
@@ -334,53 +336,87 @@ def recorded_maps(project, run_id: int) -> dict:
     return out
 
 
+def prepare_detection_session(project, run_id: int, split: str, device: str = "auto",
+                              predictor: Predictor | None = None) -> DetectionSession:
+    """The run's model loaded, the split's ground truth read and its images listed
+    (those with objects, then those without, then those waiting for review); nothing
+    predicted yet."""
+    stamp = None if predictor is not None else checkpoint_stamp(project, run_id)  # before
+    predictor = predictor or Predictor.from_run(project, run_id, device=device)  # loading
+    session = DetectionSession(project, run_id, split, predictor)
+    session.stamp = stamp
+    session.run_metrics = recorded_maps(project, run_id)
+    src = session.source = read_detection_split(project, session.task, split,
+                                                session.class_ids)
+    session.pending = project.pending_model_images(split)
+    session.waiting = [rec for rec in project.images(split=split) if rec.id in session.pending]
+    labelled, empty = [], []
+    for sample in src.samples:
+        image_id = sample.image_id
+        if image_id in session.pending:  # a model's objects: listed last, no ground truth
+            continue
+        gt = ground_truth(src.objects.get(image_id, []), sample.width, sample.height,
+                          session.masks)
+        session.gt[image_id] = gt
+        session.evaluated.append(image_id)
+        session.candidates.append(image_id)
+        name = sample.path.replace("\\", "/").rsplit("/", 1)[-1]
+        (labelled if len(gt) else empty).append(InspectImage(image_id, name, len(gt) > 0))
+    session.candidates += [rec.id for rec in session.waiting]
+    session.images = labelled + empty + [InspectImage(rec.id, rec.name, False)
+                                         for rec in session.waiting]
+    return session
+
+
+def stream_detections(session: DetectionSession, check: Callable[[], None] | None = None,
+                      on_image: Callable[[InspectImage, int, int], None] | None = None
+                      ) -> None:
+    """Predict the split's images in the listed order, each once (an image the window
+    asked for meanwhile is not predicted again); the F1 at the run's own thresholds
+    (labelled images) and the errors (false positives + missed) of each are set as it
+    lands, then `on_image(entry, done, total)`. `check()` raises to cancel between
+    images."""
+    params = session.default_params
+    total = len(session.images)
+    for done, entry in enumerate(list(session.images), start=1):
+        if check is not None:
+            check()
+        if entry.image_id in session.pending:
+            session.predict(entry.image_id)  # shown as any other, out of the figures
+        else:
+            _raw, gt, m = session.matching(entry.image_id, params)
+            entry.score = counts_figures(m.tp, m.fp, m.fn)["f1"] if len(gt) else math.nan
+            session.errors[entry.image_id] = m.fp + m.fn
+        if on_image is not None:
+            on_image(entry, done, total)
+
+
+def finish_detection_session(session: DetectionSession) -> DetectionSession:
+    """Rank the images by F1 at the run's own thresholds, worst first (more errors first
+    among equals); images without objects after them, most errors first; images
+    waiting for review last."""
+    errors = session.errors
+    waiting = {rec.id for rec in session.waiting}
+    listed = [e for e in session.images if e.image_id not in waiting]
+    labelled = sorted((e for e in listed if e.labelled), key=lambda e: (
+        math.inf if math.isnan(e.score) else e.score, -errors.get(e.image_id, 0), e.image_id))
+    empty = sorted((e for e in listed if not e.labelled),
+                   key=lambda e: (-errors.get(e.image_id, 0), e.image_id))
+    session.images = labelled + empty + [e for e in session.images if e.image_id in waiting]
+    return session
+
+
 def open_detection_session(project, run_id: int, split: str, device: str = "auto",
                            check: Callable[[], None] | None = None,
                            progress: Callable[[tuple[int, int]], None] | None = None,
                            predictor: Predictor | None = None) -> DetectionSession:
     """Predict every image of `split` once (raw detections) and rank them by F1 at the
     run's own thresholds, worst first; images without objects after the labelled ones,
-    images waiting for review of a model's objects last.
+    images waiting for review of a model's objects last (the three steps above at once).
 
     `check()` raises to cancel between images; `progress((done, total))` after each.
     """
-    stamp = None if predictor is not None else checkpoint_stamp(project, run_id)  # before
-    predictor = predictor or Predictor.from_run(project, run_id, device=device)  # loading
-    session = DetectionSession(project, run_id, split, predictor)
-    session.stamp = stamp
-    session.run_metrics = recorded_maps(project, run_id)
-    src = read_detection_split(project, session.task, split, session.class_ids)
-    params = session.default_params
-    labelled, empty = [], []
-    session.pending = project.pending_model_images(split)
-    waiting = [rec for rec in project.images(split=split) if rec.id in session.pending]
-    total = len(src.samples) + len(waiting)
-    for done, sample in enumerate(src.samples, start=1):
-        if check is not None:
-            check()
-        image_id = sample.image_id
-        session.gt[image_id] = ground_truth(src.objects.get(image_id, []), sample.width,
-                                            sample.height, session.masks)
-        session.predict(image_id)
-        session.evaluated.append(image_id)
-        session.candidates.append(image_id)
-        _raw, gt, m = session.matching(image_id, params)
-        name = sample.path.replace("\\", "/").rsplit("/", 1)[-1]
-        f1 = counts_figures(m.tp, m.fp, m.fn)["f1"] if len(gt) else math.nan
-        entry = InspectImage(image_id, name, len(gt) > 0, f1)
-        (labelled if len(gt) else empty).append((entry, m.fp + m.fn))
-        if progress is not None:
-            progress((done, total))
-    labelled.sort(key=lambda t: (math.inf if math.isnan(t[0].score) else t[0].score, -t[1],
-                                 t[0].image_id))
-    empty.sort(key=lambda t: (-t[1], t[0].image_id))
-    session.images = [e for e, _n in labelled + empty]
-    for done, rec in enumerate(waiting, start=len(src.samples) + 1):
-        if check is not None:
-            check()
-        session.predict(rec.id)
-        session.candidates.append(rec.id)
-        session.images.append(InspectImage(rec.id, rec.name, False))
-        if progress is not None:
-            progress((done, total))
-    return session
+    session = prepare_detection_session(project, run_id, split, device, predictor)
+    report = None if progress is None else (lambda _e, done, total: progress((done, total)))
+    stream_detections(session, check, report)
+    return finish_detection_session(session)

@@ -1,11 +1,13 @@
 """Opening an Inspect session of a semantic or classification run: the network runs once
 per image of the split.
 
-A semantic session opens in three steps, so a window can show it while it fills in:
+A session opens in three steps, so a window can show it while it fills in:
 :func:`prepare_session` loads the run's model and lists the split's images (no
 prediction: quick); :func:`stream_predictions` predicts the labelled images one by one,
-scoring each (Dice of the plain argmax) as it lands, and reports each to `on_image`;
-:func:`finish_session` builds the split readout and ranks the images worst first.
+scoring each as it lands (semantic: Dice of the plain argmax; classification: the
+probability of the labelled class), and reports each to `on_image`;
+:func:`finish_session` builds the split readout (semantic) and ranks the images worst
+first. (Detection and instance runs open the same way: `detections.prepare_detection_session`.)
 Another thread may ask the session for any image meanwhile (`InspectSession.predict`
 takes the one already made, or makes it once). :func:`open_session` does all three.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.ml.datasets import decode, read_split
+from studio.ml.datasets import read_split
 from studio.ml.inspect.session import (
     DEFAULT_BUDGET,
     InspectImage,
@@ -28,6 +30,7 @@ from studio.ml.inspect.session import (
 from studio.ml.predict import Predictor
 from studio.ml.readouts import SplitReadout, image_dice, image_stats
 from studio.ml.review import unlabelled_images
+from studio.ml.tasks import task_of
 
 
 def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
@@ -42,7 +45,10 @@ def prepare_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDG
     src = read_split(project, session.task, split, session.class_ids)
     session.source = src
     labelled = {s.image_id for s in src.samples}
-    if session.task != "classification":
+    if task_of(session.task).image_label:  # the labelled class known, p(label) to come
+        session.images = [InspectImage(s.image_id, _name(s.path), True, given=int(s.label))
+                          for s in src.samples]
+    else:
         session.images = [InspectImage(s.image_id, _name(s.path), True) for s in src.samples]
     session.unlabelled = [InspectImage(r.id, r.name, False) for r in unlabelled_images(
         project, session.task, session.class_ids, split) if r.id not in labelled]
@@ -57,7 +63,7 @@ def stream_predictions(session: InspectSession, check: Callable[[], None] | None
     total)` after each (its score set). `check()` raises to cancel between images."""
     src = session.source
     total = len(src.samples)
-    if session.task == "classification":
+    if task_of(session.task).image_label:
         _classify(session, src, check, on_image)
         return
     used = 0
@@ -115,19 +121,15 @@ def open_session(project, run_id: int, split: str, budget: int = DEFAULT_BUDGET,
 
 
 def _classify(session: InspectSession, src, check, on_image) -> None:
+    """Each labelled image's class probabilities (once: an image the window asked for
+    meanwhile keeps its own) and p(label) on its entry."""
     total = len(src.samples)
-    entries = []
     for done, sample in enumerate(src.samples, start=1):
         if check is not None:
             check()
-        image = decode(sample.path, session.channels)
-        with session.predict_lock:
-            probs = session.predictor.classify([image])[0]
-        entry = InspectImage(sample.image_id, _name(sample.path), True,
-                             float(probs[sample.label]), given=sample.label,
-                             probabilities=np.asarray(probs, np.float32))
-        entries.append(entry)
-        session.images = entries + session.unlabelled
+        entry = session.entry(sample.image_id)
+        probs = session.classify(sample.image_id, sample.path)
+        entry.score = float(probs[sample.label])
         if on_image is not None:
             on_image(entry, done, total)
 

@@ -26,7 +26,7 @@ from studio.ml.postprocess import RecipeRunner, default_recipe
 from studio.ml.predict import Predictor
 from studio.ml.readout_boundary import TargetBoundaries
 from studio.ml.readouts import SplitReadout, compare, image_stats, readout
-from studio.ml.tasks import IGNORE_INDEX
+from studio.ml.tasks import IGNORE_INDEX, task_of
 
 DEFAULT_BUDGET = 1 << 30  # bytes of probability maps and images kept in memory
 
@@ -171,7 +171,7 @@ class InspectSession(RunSession):
         # images whose labels are now a model's, waiting for review (an accept): no ground
         # truth, so the split figures leave them out and their own readout says so
         self.model_labelled: set[int] = set()
-        self.recipe: dict = default_recipe() if self.task == "semantic" else {}
+        self.recipe: dict = default_recipe() if task_of(self.task).label_map else {}
         self._runners: OrderedDict[int, RecipeRunner] = OrderedDict()
         self._bounds: OrderedDict[int, TargetBoundaries] = OrderedDict()
         self._image_lock = threading.Lock()
@@ -183,7 +183,7 @@ class InspectSession(RunSession):
         pred = self.cache.get(image_id)
         if pred is not None:
             return pred
-        if self.task != "semantic":
+        if not task_of(self.task).label_map:
             raise ConfigError(f"Run {self.run_id} does {self.task}; overlays need a semantic "
                               "segmentation run.")
         rec = self.project.image(image_id)
@@ -200,17 +200,21 @@ class InspectSession(RunSession):
             self.cache.put(image_id, pred, pinned=set(self.readout_ids))
         return pred
 
-    def classify(self, image_id: int) -> np.ndarray:
-        """Classification: the class probabilities of an image (kept on its entry)."""
+    def classify(self, image_id: int, path=None) -> np.ndarray:
+        """Classification: the class probabilities of an image (kept on its entry; the
+        network runs once per image even when two threads ask at once). `path`: the
+        image's file, when the caller has it at hand."""
         e = self.entry(image_id)
         if e is not None and e.probabilities is not None:
             return e.probabilities
-        rec = self.project.image(image_id)
-        image = decode(rec.abs_path, self.channels)
+        image = decode(path if path is not None else self.project.image(image_id).abs_path,
+                       self.channels)
         with self.predict_lock:
+            if e is not None and e.probabilities is not None:  # made meanwhile
+                return e.probabilities
             probs = np.asarray(self.predictor.classify([image])[0], np.float32)
-        if e is not None:
-            e.probabilities = probs
+            if e is not None:
+                e.probabilities = probs
         return probs
 
     # --- per image ------------------------------------------------------------------------

@@ -8,8 +8,6 @@ the U-Nets pad and crop internally, the others pool adaptively or upsample their
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +17,9 @@ from torch import nn
 from studio.core.errors import CheckpointError, ConfigError
 from studio.ml.models import detection, simple_cnn, unet, unet_instances
 from studio.ml.models import torchvision_models as tv
+from studio.ml.models.spec import ModelSpec
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
 from studio.ml.tasks import TASKS
-
-
-@dataclass
-class ModelSpec:
-    """What the GUI and the trainer need to know about a model before building it."""
-
-    name: str
-    task: str
-    builder: Callable[..., nn.Module]
-    description: str
-    min_size: int
-    size_multiple: int
-    default_size: int
-    supports_pretrained: bool
-    pretrained_weights_name: str | None
-    default_options: dict[str, Any] = field(default_factory=dict)
-    # what `pretrained` names for this model's weights: "imagenet" (an ImageNet encoder)
-    # or "coco" (a whole detector trained on COCO, only ever read from the local cache)
-    pretrained_source: str = "imagenet"
-    # extra validation of merged options (ConfigError), run before anything is built
-    check_options: Callable[[dict[str, Any]], None] | None = None
-
 
 MODELS: dict[str, ModelSpec] = {}
 

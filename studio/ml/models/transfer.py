@@ -24,17 +24,14 @@ import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from studio.core.errors import CheckpointError, ConfigError, WeightsUnavailableError
+from studio.ml.models.spec import ModelSpec
 from studio.ml.tasks import FREEZE_MODES
-
-if TYPE_CHECKING:
-    from studio.ml.models.registry import ModelSpec
-
 
 
 # --- parts of a model ------------------------------------------------------------------

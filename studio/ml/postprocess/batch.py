@@ -22,6 +22,7 @@ from studio.ml.loop import stop_requested
 from studio.ml.postprocess.labels import UNLABELLED
 from studio.ml.postprocess.pipeline import apply_recipe
 from studio.ml.postprocess.recipe import NEEDS_IMAGE, validate_recipe
+from studio.ml.tasks import task_of
 
 
 def model_source(run_id: int) -> str:
@@ -35,7 +36,7 @@ def needs_image(recipe: dict) -> bool:
 def postprocess_result(recipe: dict, result, image: np.ndarray | None = None) -> np.ndarray:
     """The post-processed label map of a semantic `PredictionResult` (the image is read
     from ``result.image`` when the recipe needs it and none is given)."""
-    if result.task != "semantic":
+    if not task_of(result.task).label_map:
         raise ConfigError("Post-processing recipes apply to semantic segmentation; this run "
                           f"does {result.task}.")
     if image is None and needs_image(recipe):
@@ -91,7 +92,7 @@ def postprocess_images(project, run_id: int, image_ids: Sequence[int], recipe: d
         raise ConfigError("Say where the masks go: an output folder, storing them in the "
                           "project, or both.")
     predictor = Predictor.from_run(project, run_id, which, device)
-    if predictor.meta["task"] != "semantic":
+    if not task_of(predictor.meta["task"]).label_map:
         raise ConfigError(f"Run {run_id} is a {predictor.meta['task']} run; post-processing "
                           "applies to semantic segmentation.")
     class_ids = predictor.meta["class_ids"]

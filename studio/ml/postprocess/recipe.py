@@ -26,6 +26,7 @@ from typing import Any
 
 from studio.core.errors import ConfigError
 from studio.core.fileio import atomic_write_bytes
+from studio.ml.tasks import TASK
 
 RECIPE_VERSION = 1
 # The default recipe has 8 steps; each step may cost up to seconds per image at its
@@ -52,9 +53,16 @@ PROBABILITY_OPS = ("crf",)  # rewrite probabilities: before the threshold
 NEEDS_IMAGE = ("crf", "superpixels")
 
 
+def _semantic(task: Any) -> bool:
+    """Whether `task` (a name read from a recipe or a command line) labels pixels: the
+    one task recipes exist for."""
+    info = TASK.get(task) if isinstance(task, str) else None
+    return info is not None and info.label_map
+
+
 def default_recipe(task: str = "semantic") -> dict[str, Any]:
     """A complete recipe with every step; only the (no-op) argmax threshold is enabled."""
-    if task != "semantic":
+    if not _semantic(task):
         raise ConfigError(f"Post-processing recipes are for semantic segmentation; task "
                           f"{task!r} has none (use --task semantic).")
     order = [("crf", {}), ("threshold", {}), ("hysteresis", {}), ("superpixels", {}),
@@ -187,7 +195,7 @@ def validate_recipe(recipe: Any) -> dict[str, Any]:
         raise ConfigError(f"Recipe version {version!r} is not supported (this version reads "
                           f"{RECIPE_VERSION}).")
     task = recipe.get("task", "semantic")
-    if task != "semantic":
+    if not _semantic(task):
         raise ConfigError(f"The recipe is for task {task!r}; recipes exist for 'semantic' only.")
     background = recipe.get("background", 0)
     if background is not None and not (isinstance(background, int)

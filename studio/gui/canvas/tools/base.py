@@ -6,15 +6,11 @@ the Qt event (for buttons and modifiers). A handler returns True when it used th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 
 from studio.core.errors import StudioError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from studio.gui.canvas.view import CanvasView
+from studio.gui.canvas.tools.host import ToolHost
 
 
 class Tool:
@@ -23,7 +19,7 @@ class Tool:
     name = ""
     cursor = Qt.CursorShape.CrossCursor
 
-    def __init__(self, canvas: CanvasView) -> None:
+    def __init__(self, canvas: ToolHost) -> None:
         self.canvas = canvas
         self.doc = canvas.document
 

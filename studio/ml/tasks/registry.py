@@ -1,0 +1,154 @@
+"""The four task objects: what each task does differently, asked by name (`TASK[name]`).
+
+A task object owns the behaviour that differs between tasks (its data and targets, its
+criterion, its metric meter, the forward validation calls, and what a loaded model
+predicts for one image) and answers the questions of its `TaskInfo`
+(`TASK["instance"].has_masks`). It delegates to the code that implements it:
+`studio.ml.datasets` and `studio.ml.detection.data` for data, `studio.ml.builders` for
+the criterion, `studio.ml.metrics` and `studio.ml.detection.metrics` for meters,
+`studio.ml.inference` and `studio.ml.detection.predict` for forwards, the methods of
+`studio.ml.predict.Predictor` (passed in: that module imports this one) for prediction.
+
+`fit`, its training session, evaluation and `Predictor.predict_array` ask these objects;
+no module but this package compares task names. The modules this one builds on (named
+above) ask the `TaskInfo` of `studio.ml.tasks.task_of` instead, as do `studio.ml.export`
+and the config package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from studio.ml.augment_batch import BatchAugment
+from studio.ml.builders import Criterion, DetectionCriterion, build_loss
+from studio.ml.config import RunConfig
+from studio.ml.datasets import ProjectDataset, RunData, build_run_data, read_split
+from studio.ml.detection.data import build_detection_data, eval_dataset, read_detection_split
+from studio.ml.detection.metrics import DetectionMeter
+from studio.ml.detection.predict import evaluation_forward
+from studio.ml.inference import eval_transform, window_forward
+from studio.ml.metrics import ClassificationMeter, SegmentationMeter
+from studio.ml.tasks import IGNORE_INDEX, TaskInfo, task_of
+from studio.ml.tasks.classification import CLASSIFICATION
+from studio.ml.tasks.detection import DETECTION
+from studio.ml.tasks.instance import INSTANCE
+from studio.ml.tasks.semantic import SEMANTIC
+
+
+class Task:
+    """A task's behaviour; its facts (`name`, `kinds`, `metrics`, `is_detection`, ...) are
+    its `info`'s, readable on the object itself."""
+
+    def __init__(self, info: TaskInfo) -> None:
+        self.info = info
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "info":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.info, name)
+
+    def __repr__(self) -> str:
+        return f"<task {self.info.name}>"
+
+    # --- data ---------------------------------------------------------------------------
+    def read_split(self, project, split: str, class_ids: Sequence[int]):
+        """The labelled images (or objects) of one split, for `class_ids`."""
+        return read_split(project, self.info.name, split, class_ids)
+
+    def eval_dataset(self, source, cfg: RunConfig, normalize: dict, channels: int):
+        """Whole images of `source` without augmentation, as validation sees them."""
+        return ProjectDataset(source, eval_transform(cfg, normalize["mean"], normalize["std"]),
+                              channels)
+
+    def run_data(self, project, cfg: RunConfig, log=None, **known) -> RunData:
+        """The train / val datasets of a run (`known`: class_ids, normalize, channels of a
+        resumed checkpoint, or None)."""
+        return build_run_data(project, cfg, **known)
+
+    # --- training -----------------------------------------------------------------------
+    def criterion(self, cfg: RunConfig, num_classes: int) -> Criterion:
+        """What `train_one_epoch` minimises: the configured loss on the model's logits."""
+        return Criterion(build_loss(cfg, num_classes))
+
+    def meter(self, num_classes: int, class_names: list[str] | None = None):
+        """The metric accumulator (update(outputs, targets), compute(), reset())."""
+        raise NotImplementedError
+
+    def eval_forward(self, model: nn.Module, cfg: RunConfig, normalize: dict,
+                     full_image: bool):
+        """What validation calls instead of `model(images)`, or None for the model."""
+        if full_image:
+            return window_forward(model, cfg, normalize["mean"], normalize["std"])
+        return None
+
+    def batch_augment(self, cfg: RunConfig, num_classes: int) -> BatchAugment | None:
+        """Mixup / cutmix of the task's batches, or None when none is enabled."""
+        batch_augment = BatchAugment(cfg.augment, self.info.name, num_classes)
+        return batch_augment if batch_augment.enabled else None
+
+    # --- prediction ---------------------------------------------------------------------
+    def predict(self, predictor, image, name: str = "", image_id: int | None = None):
+        """What a loaded run's model (a `studio.ml.predict.Predictor`) predicts for one
+        decoded image: a PredictionResult, or Detections."""
+        raise NotImplementedError
+
+
+class ClassificationTask(Task):
+    def meter(self, num_classes: int, class_names: list[str] | None = None):
+        return ClassificationMeter(num_classes)
+
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.classify_image(image, name, image_id)
+
+
+class SemanticTask(Task):
+    def meter(self, num_classes: int, class_names: list[str] | None = None):
+        return SegmentationMeter(num_classes, ignore_index=IGNORE_INDEX)
+
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.segment(image, name, image_id)
+
+
+class DetectionTask(Task):
+    """Detection, and with masks instance segmentation: the model computes its own
+    losses; mAP measures validation."""
+
+    def read_split(self, project, split: str, class_ids: Sequence[int]):
+        return read_detection_split(project, self.info.name, split, class_ids)
+
+    def eval_dataset(self, source, cfg: RunConfig, normalize: dict, channels: int):
+        return eval_dataset(source, cfg, normalize, channels)
+
+    def run_data(self, project, cfg: RunConfig, log=None, **known) -> RunData:
+        return build_detection_data(project, cfg, log=log, **known)
+
+    def criterion(self, cfg: RunConfig, num_classes: int) -> Criterion:
+        return DetectionCriterion()
+
+    def meter(self, num_classes: int, class_names: list[str] | None = None):
+        return DetectionMeter(num_classes, class_names, masks=self.info.has_masks)
+
+    def eval_forward(self, model, cfg, normalize, full_image):
+        return evaluation_forward(model, cfg)
+
+    def batch_augment(self, cfg: RunConfig, num_classes: int) -> None:
+        return None  # batches are lists of targets: no mixup / cutmix
+
+    def predict(self, predictor, image, name="", image_id=None):
+        return predictor.detect(image, name, image_id)
+
+
+TASK: dict[str, Task] = {
+    CLASSIFICATION.name: ClassificationTask(CLASSIFICATION),
+    SEMANTIC.name: SemanticTask(SEMANTIC),
+    DETECTION.name: DetectionTask(DETECTION),
+    INSTANCE.name: DetectionTask(INSTANCE),
+}
+
+
+def task(name: str | TaskInfo) -> Task:
+    """The task object of a task name (ConfigError for an unknown one)."""
+    return TASK[task_of(name).name]
