@@ -25,6 +25,15 @@ def print_detection_metrics(metrics: dict, as_json: bool) -> int:
     for kind in kinds:
         print(f"{kind:6s} " + " ".join(f"{metrics[kind][k]:7.4f}" for k in SUMMARY))
     for kind in kinds:
+        m = metrics[kind]
+        if m.get("max_dets", 100) > 100:
+            print(f"  {kind} mAP counted with up to {m['max_dets']} detections per image "
+                  f"(most objects in one image: {m['most_objects']}); at COCO's default 100: "
+                  f"mAP {m['map_100']:.4f}  mAP50 {m['map50_100']:.4f}  "
+                  f"mAP75 {m['map75_100']:.4f}")
+    for note in metrics.get("notes", []):
+        print(f"note: {note}")
+    for kind in kinds:
         for name, figures in metrics[kind]["per_class"].items():
             ap = figures["ap"]
             ap50 = figures["ap50"]

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import FormatError, ImageError
 from studio.core.formats import FORMATS
+from studio.gui.import_preview import LayoutPreview
 
 FORMAT_HINTS = {
     "coco": "COCO JSON file (boxes, polygons, RLE masks)",
@@ -41,7 +42,7 @@ FORMAT_HINTS = {
     "yolo": "YOLO folder or data.yaml (txt labels)",
     "labelme": "Folder of labelme JSON files",
     "masks": "Folder of label masks (one PNG per image)",
-    "instances": "Folder of per-object masks",
+    "instances": "Instance masks: per-object masks, or label images (one id per object)",
     "folders": "Class folders: one sub-folder per class",
 }
 
@@ -133,6 +134,11 @@ class ImportDialog(QDialog):
         self.class_names_row = _path_row(self.class_names, self.read_values)
         form.addRow(self.class_names_label, self.class_names_row)
         form.addRow(self.values_info)
+        self.preview = LayoutPreview(workers)  # label images: which folders, first pair
+        self.preview.look.clicked.connect(self._look)
+        self.preview.format_chosen.connect(
+            lambda name: self.format.setCurrentIndex(self.format.findData(name)))
+        form.addRow(self.preview)
         form.addRow(QLabel("The whole import lands in one step: if it fails, nothing changes."))
         form.addRow(self.error)
         form.addRow(_ok_cancel(self))
@@ -144,6 +150,13 @@ class ImportDialog(QDialog):
         self.class_names_row.setVisible(masks)
         self.class_names_label.setVisible(masks)
         self.values_info.setVisible(masks and bool(self.values_info.text()))
+        self.preview.setVisible(self.format.currentData() in ("masks", "instances"))
+        self.preview.switch.hide()
+
+    def _look(self) -> None:
+        images = self.images.text().strip()
+        self.preview.request(Path(self.source.text().strip()), Path(images) if images else None,
+                             self.format.currentData())
 
     def _read_values(self) -> None:
         self.read_values.setEnabled(False)

@@ -16,6 +16,7 @@ from studio.core.fileio import atomic_write_text
 from studio.core.jsonutil import dumps_strict, nan_for_none
 from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import make_loader
+from studio.ml.detection.metrics import capacity_notes
 from studio.ml.inference import tta_flips, tta_forward
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
@@ -74,7 +75,9 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     evaluate(model, loader, dev, meter, None,
              forward=task.eval_forward(model, cfg, meta["normalize"], False))
     result = dict(meter.report())
-    result.update(images=len(source.samples), split=split, class_names=meta["class_names"])
+    result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
+                  notes=capacity_notes(result, model.roi_heads.detections_per_img,
+                                       int(cfg.detection.max_detections)))
     return result
 
 

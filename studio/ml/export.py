@@ -60,7 +60,12 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     model.eval()
     out = Path(out_path).expanduser().resolve()
     size, channels = meta["image_size"], meta["channels"]
-    detector = task_of(meta["task"]).is_detection
+    # a per-pixel instance model (studio.ml.models.unet_instances) exports its network;
+    # the sidecar says how its maps split into objects
+    split = model.split_info() if hasattr(model, "split_info") else None
+    if split is not None:
+        model = model.net
+    detector = task_of(meta["task"]).is_detection and split is None
     if not detector:
         gen = torch.Generator().manual_seed(0)
         example = torch.randn(1, channels, size, size, generator=gen)
@@ -78,6 +83,8 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
                      "1]), scores" + (", masks (N x 1 x H x W probabilities)"
                                       if task_of(meta["task"]).has_masks else ""),
                      "detection": meta["config"]["detection"]})
+    if split is not None:
+        info.update(split, detection=meta["config"]["detection"])
     if out.is_dir():
         raise ExportError(f"Cannot write the model to {out}: it is a folder; give a file name "
                           f"(e.g. {out / ('model.onnx' if fmt == 'onnx' else 'model.pt')}).")

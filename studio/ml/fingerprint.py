@@ -266,7 +266,9 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
     median_short_side, varied}, channels, classes {names, counts, fractions, imbalance,
     rarest, missing_in_train}, for semantic also objects {median_diameter, count,
     labelled_pixel_fraction} and label_offset {rows, cols, images, agreement_rows,
-    agreement_cols, limit_px (see `offset_limit`)}, and device (see `device_facts`)."""
+    agreement_cols, limit_px (see `offset_limit`)}, for detection and instance
+    object_stats (`studio.ml.object_stats`: objects per image, size, touching fraction),
+    and device (see `device_facts`)."""
     from studio.ml.tasks import TASKS, task_class_ids
 
     tasks = labelled_tasks(project)
@@ -313,4 +315,9 @@ def fingerprint(project, task: str | None = None, device: str = "auto",
         fp["classes"] = _class_stats(counts, names)
         fp["objects"] = objects
         fp["label_offset"] = offset
+    else:  # detection, instance: objects per image, their size and how many touch
+        from studio.ml.object_stats import object_stats
+
+        fp["object_stats"] = object_stats(project, task, class_ids,
+                                          [s for s in (train_split, fp["splits"]["val"]) if s])
     return fp

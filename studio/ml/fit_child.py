@@ -129,7 +129,9 @@ def report(project, run_id: int, split: str, device: str, writer: EventWriter,
     watcher.start()
     writer.on_log(f"Evaluating the run on the '{split}' split for its summary...")
     try:
-        evaluate_and_store(project, run_id, split, "best", device)
+        report = evaluate_and_store(project, run_id, split, "best", device)
+        for note in report.get("notes", []):  # kept in the stored report too
+            writer.on_log(f"Note: {note}")
     except StudioError as exc:
         writer.on_log(f"No '{split}' report: {exc}")
     except Exception as exc:  # noqa: BLE001 - optional: the finished run must not fail

@@ -357,12 +357,17 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
 
 
 def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
-    """Detection and instance segmentation: their default config, which is made for a CPU,
-    or on a GPU the task's GPU defaults."""
+    """Detection and instance segmentation: the instance U-Net for small crowded objects
+    (`studio.ml.plan_instance`), else the task's default config, which is made for a CPU,
+    or on a GPU the task's GPU defaults; then as many detections per image as the data
+    needs."""
     from studio.ml.config import default_config, recommended_variant
+    from studio.ml.plan_instance import choose_instance_method, detection_capacity
 
     task = fp["task"]
-    if _on_gpu(fp):
+    if task_of(task).has_masks and choose_instance_method(cfg, fp, reasons):
+        pass
+    elif _on_gpu(fp):
         # the GPU variant of the task's defaults (studio.ml.config.defaults)
         gpu = default_config(task, recommended_variant(fp["device"]["type"]))
         cfg.update({k: v for k, v in gpu.items() if k not in ("device", "splits")})
@@ -371,9 +376,10 @@ def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
         if _weights_cached(cfg["model"]):
             cfg["pretrained"] = "coco"
             reasons["pretrained"] = "coco: the COCO weights are in the local torch cache."
-        return
-    reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
-                        f"{_device_text(fp)}.")
+    elif "model" not in reasons:
+        reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
+                            f"{_device_text(fp)}.")
+    detection_capacity(cfg, fp, reasons)
 
 
 # --- selection and augmentation --------------------------------------------------------------

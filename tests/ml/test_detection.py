@@ -142,7 +142,9 @@ def test_boxes_are_dropped_from_instance_runs_and_other_classes_counted(project,
 
 # --- models --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [s.name for s in list_models("detection")
-                                  + list_models("instance")])
+                                  + list_models("instance")
+                                  if "anchor_sizes" in s.default_options])  # the R-CNNs;
+# the instance U-Net has tests of its own (test_unet_instances.py)
 def test_every_model_trains_a_step_and_predicts(project, tmp_path, name, torch_one_thread):
     add_toy_objects(project, tmp_path / "img", ["train", "train"], empty=(1,))
     task = "instance" if name.startswith("mask") else "detection"

@@ -81,8 +81,12 @@ def test_fit_evaluate_predict_export(project, tmp_path, task, torch_one_thread):
     kinds = ["box", "mask"] if task == "instance" else ["box"]
     assert [k for k in ("box", "mask") if k in metrics] == kinds
     for kind in kinds:
-        assert set(metrics[kind]) == {"map", "map50", "map75", "ar100", "per_class"}
+        assert set(metrics[kind]) == {"map", "map50", "map75", "ar100", "per_class",
+                                      "ar_max", "max_dets", "map_100", "map50_100",
+                                      "map75_100", "most_objects"}
+        assert metrics[kind]["max_dets"] >= 100
         assert set(metrics[kind]["per_class"]) == {"square", "disc"}
+    assert metrics["notes"] == []  # a few objects per image: nothing the model cannot return
     kept = evaluate_and_store(project, result.run_id, "val")  # what the window's summary reads
     assert stored_report(project, result.run_id)[kinds[0]]["map50"] == pytest.approx(
         kept[kinds[0]]["map50"], nan_ok=True)
@@ -108,7 +112,8 @@ def test_cli_detection_round(project, tmp_path, capsys, torch_one_thread):
     assert main(["evaluate", folder, "--run", str(run), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"box", "mask"}
-    assert set(report["mask"]) == {"map", "map50", "map75", "ar100", "per_class"}
+    assert {"map", "map50", "map75", "ar100", "per_class", "max_dets",
+            "map50_100"} <= set(report["mask"])
     image = tmp_path / "img" / "o0.png"
     out = tmp_path / "pred"
     capsys.readouterr()

@@ -42,7 +42,7 @@ def test_registry_lists_the_expected_models():
     inst = {s.name for s in list_models("instance")}
     assert {"fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn_v2",
             "fasterrcnn_mobilenet_v3_large_fpn"} == det
-    assert {"maskrcnn_resnet18_fpn", "maskrcnn_resnet50_fpn_v2"} == inst
+    assert {"maskrcnn_resnet18_fpn", "maskrcnn_resnet50_fpn_v2", "unet_instances"} == inst
     assert cls | seg | det | inst == set(MODELS) and not cls & seg
     for spec in MODELS.values():
         assert spec.min_size <= spec.default_size and spec.size_multiple >= 1

@@ -7,8 +7,19 @@ Layouts read:
   integer label image (e.g. 16-bit TIFF) where every non-zero value is one object. Label
   images pair with images by the masks format's name rules (`labelimages`): `a_mask.png`
   labels `a.png` too.
+- Any two folders: `source` a folder of label images and `images_dir` the folder of the
+  images they label (`--source Annot --images Photos`); a masks/ or labels/ folder inside
+  `source` is used when it is there.
+- Unusual names: when `source` holds neither the usual folders nor sample folders, its
+  subfolders are paired by the name rules in both directions; the pair of folders that
+  pairs the most files is taken (`Photos/a.png` with `Annot/a_mask.png`), the label
+  folder being the one whose files look like label images (flat regions of equal values)
+  when names alone cannot tell. A warning says which folders were chosen.
 - One pair: `source` is a label image file and `images_dir` the image file it labels
   (e.g. stardist's `mask2d.tif` and `img2d.tif`).
+
+An object made of several separate blobs (an id split in two by occlusion, or a DSB mask
+of two parts) is one object with a multi-part mask; a warning counts them.
 
 Every object becomes one "mask" annotation of the class `class_name` (default "nucleus");
 empty masks and masks whose size differs from the image are skipped and reported, and so
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -43,8 +55,12 @@ from studio.core.formats.base import (
 from studio.core.formats.labelimages import (
     IMAGE_DIRS,
     MASK_DIRS,
+    count_parts,
     find_subfolder,
     image_files,
+    image_key,
+    index_label_images,
+    objects_by_value,
     pair_label_images,
     read_label_image,
 )
@@ -54,29 +70,13 @@ from studio.core.images import decode_file
 
 SOURCE = "import:instances"
 DEFAULT_CLASS = "nucleus"
+MAX_FOLDERS = 24  # subfolders compared when looking for the image and label folders
 
 
 def _label_objects(label: np.ndarray) -> list[MaskGeom]:
-    """One cropped mask per non-zero value of a label image, in value order."""
-    objects = []
-    flat = label.ravel()
-    nonzero = np.flatnonzero(flat)
-    if nonzero.size == 0:
-        return objects
-    values = flat[nonzero]
-    order = np.argsort(values, kind="stable")
-    values, nonzero = values[order], nonzero[order]
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    ends = np.r_[starts[1:], values.size]
-    width = label.shape[1]
-    for s, e in zip(starts, ends, strict=True):
-        idx = nonzero[s:e]
-        rows, cols = idx // width, idx % width
-        y0, x0 = int(rows.min()), int(cols.min())
-        bitmap = np.zeros((int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1), dtype=bool)
-        bitmap[rows - y0, cols - x0] = True
-        objects.append(MaskGeom(x0, y0, bitmap))
-    return objects
+    """One cropped mask per non-zero value of a label image, in value order (an id of
+    several blobs is one multi-part mask)."""
+    return [MaskGeom(x0, y0, bitmap) for _v, x0, y0, bitmap in objects_by_value(label)]
 
 
 class _Adder:
@@ -87,6 +87,7 @@ class _Adder:
         self.class_name = class_name
         self._class_id: int | None = None
         self.pool: ThreadPoolExecutor | None = None
+        self.multi_part: list[str] = []  # objects made of several separate blobs
 
     def class_id(self) -> int:
         if self._class_id is None:
@@ -109,10 +110,22 @@ class _Adder:
             if geom.area == 0:
                 self.report.skip(item, "empty mask")
                 continue
+            if count_parts(geom.bitmap) > 1:
+                self.multi_part.append(item)
             items.append(dict(image_id=image_id, class_id=self.class_id(), kind="mask",
                               geometry=geom, source=SOURCE))
         self.project.add_annotations(items)
         self.report.count("mask", self.class_name, len(items))
+
+    def finish(self) -> ImportReport:
+        """The report, with a warning counting the multi-part objects."""
+        if self.multi_part:
+            shown = ", ".join(self.multi_part[:3]) + (" ..." if len(self.multi_part) > 3 else "")
+            self.report.warnings.append(
+                f"{len(self.multi_part)} object(s) are made of several separate parts ({shown}); "
+                "each was imported as one object with a multi-part mask (an object split by "
+                "occlusion keeps one id).")
+        return self.report
 
 
 def import_instances(project, source: Path, images_dir: Path | None = None,
@@ -127,14 +140,28 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
             raise FormatError(f"{source.name} is a single label image: give the image it labels "
                               "as the images path.")
         _import_label_pair(adder, Path(images_dir), source, source.name)
-        return report
-    image_dir = Path(images_dir) if images_dir else find_subfolder(source, IMAGE_DIRS)
+        return adder.finish()
+    if images_dir is not None:
+        _import_given_folders(adder, source, Path(images_dir))
+        return adder.finish()
+    image_dir = find_subfolder(source, IMAGE_DIRS)
     label_dir = find_subfolder(source, MASK_DIRS)
     if image_dir is not None and label_dir is not None \
             and _looks_like_label_images(image_dir, label_dir):
         _import_label_folder(adder, image_dir, label_dir)
-        return report
-    if find_subfolder(source, ("images",)) is not None:
+        return adder.finish()
+    has_images = find_subfolder(source, ("images",)) is not None
+    samples = [] if has_images else sorted(
+        p for p in source.iterdir() if p.is_dir() and find_subfolder(p, ("images",)) is not None)
+    found = find_label_folders(source) if not samples else None
+    if found is not None:
+        image_dir, label_dir, why = found
+        report.warnings.append(
+            f"read the images from {image_dir.name}/ and their label images from "
+            f"{label_dir.name}/ ({why}); give --images and the label folder to choose others.")
+        _import_label_folder(adder, image_dir, label_dir)
+        return adder.finish()
+    if has_images:
         images = image_files(find_subfolder(source, ("images",)))
         if len(images) > 1:
             masks = len(image_files(label_dir)) if label_dir is not None else 0
@@ -145,12 +172,11 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
                 "a_mask.png for a.png), or use one folder per image (<id>/images/<id>.png "
                 "with <id>/masks/*.png). Nothing was imported.")
         samples = [source]
-    else:
-        samples = sorted(p for p in source.iterdir()
-                         if p.is_dir() and find_subfolder(p, ("images",)) is not None)
     if not samples:
         raise FormatError(f"No images found in {source}: expected <id>/images/<id>.png with "
-                          "<id>/masks/*.png, or images/ with labels/.")
+                          "<id>/masks/*.png, a folder of images beside a folder of label "
+                          "images named like them (a.png or a_mask.png), or give the label "
+                          "folder as the source and the image folder as the images path.")
     found = 0
     # PNG decoding releases the GIL: a few threads read a sample's masks in parallel.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as adder.pool:
@@ -158,7 +184,93 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
             found += _import_sample(adder, sample, source)
     if not found:
         raise FormatError(f"No images found in {source} (the images/ folders are empty).")
-    return report
+    return adder.finish()
+
+
+def _paired(image_dir: Path, label_dir: Path) -> int:
+    """How many images of `image_dir` have a label image in `label_dir`."""
+    pairs, _ = pair_label_images(image_files(image_dir), image_dir, label_dir)
+    return sum(m is not None for _i, m in pairs)
+
+
+def _import_given_folders(adder: _Adder, source: Path, image_dir: Path) -> None:
+    """`source` (or its masks/ or labels/ folder) holds the label images of `image_dir`."""
+    if not image_dir.is_dir():
+        raise FormatError(f"The images path {image_dir} is not a folder; give the folder "
+                          "that holds the images.")
+    candidates = [d for d in (find_subfolder(source, MASK_DIRS), source) if d is not None]
+    for label_dir in candidates:
+        if _paired(image_dir, label_dir):
+            _import_label_folder(adder, image_dir, label_dir)
+            return
+    labels, images = len(image_files(source)), len(image_files(image_dir))
+    raise DataError(f"None of the {labels} label images in {source.name}/ pairs with one of "
+                    f"the {images} images in {image_dir.name}/: name each label image like "
+                    "its image (a.png, a_mask.png or a_label.tif for a.png). Nothing was "
+                    "imported.")
+
+
+def label_likeness(path: Path) -> float:
+    """How much a file looks like a label image, 0..1: the share of its labelled (non-zero)
+    pixels whose right and lower neighbours hold the same value. Label images are flat
+    regions of one value each (near 1); photographs and micrographs are noisy (low).
+    Colour and unreadable files are 0."""
+    try:
+        arr = read_label_image(path)
+    except ImageError:
+        return 0.0
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        return 0.0
+    core = arr[:-1, :-1]
+    labelled = core != 0
+    if not labelled.any():
+        return 0.0
+    same = (core == arr[1:, :-1]) & (core == arr[:-1, 1:]) & labelled
+    return float(same.sum()) / float(labelled.sum())
+
+
+def _folder_likeness(folder: Path, sample: int = 3) -> float:
+    files = image_files(folder)
+    if not files:
+        return 0.0
+    step = max(1, len(files) // sample)
+    return float(np.mean([label_likeness(p) for p in files[::step][:sample]]))
+
+
+def find_label_folders(source: Path) -> tuple[Path, Path, str] | None:
+    """(image folder, label folder, why) among the subfolders of `source`, chosen by how
+    their files pair (name rules, both directions) and, where names cannot tell, by which
+    folder's files look like label images; None when no two subfolders pair."""
+    if not source.is_dir():
+        return None
+    folders = [p for p in sorted(source.iterdir())
+               if p.is_dir() and not p.name.startswith(".")][:MAX_FOLDERS]
+    files = {p: image_files(p) for p in folders}
+    folders = [p for p in folders if files[p]]
+    indexes = {p: index_label_images(p) for p in folders}  # each folder listed once
+    scored = []
+    for a in folders:
+        keys = [image_key(f, a) for f in files[a]]
+        for b in folders:
+            if a != b and a not in b.parents and b not in a.parents:
+                n = sum(k in indexes[b] for k in keys)
+                if n:
+                    scored.append((n, a, b))
+    if not scored:
+        return None
+    best = max(n for n, _a, _b in scored)
+    top = [(a, b) for n, a, b in scored if n == best]
+    if len(top) == 1:
+        a, b = top[0]
+        if _folder_likeness(b) <= 0.5:  # pairs by name, but b holds no label images
+            return None
+        return a, b, f"{best} file(s) pair by name"
+    likeness = {d: _folder_likeness(d) for pair in top for d in pair}
+    a, b = max(top, key=lambda ab: likeness[ab[1]] - likeness[ab[0]])
+    if likeness[b] <= 0.5 or likeness[b] <= likeness[a]:
+        return None
+    return a, b, (f"{best} file(s) pair by name; {b.name}/ holds flat regions of one value "
+                  f"each, as label images do, {a.name}/ does not")
 
 
 def _looks_like_label_images(image_dir: Path, label_dir: Path) -> bool:
@@ -295,3 +407,52 @@ def export_instances(project, out_dir: Path, split: str | None = None,
         report.skip("image tags", f"{tags} image-level tags have no form in instance masks; "
                                   "not written")
     return report
+
+
+# --- what an import of label images would take (the import dialog's preview) --------------
+@dataclass
+class LabelLayout:
+    """The image folder and label folder an import would pair, why, the first pair, how
+    many pair, and whether the label values look like instance ids (1..k per image)."""
+
+    image_dir: Path
+    label_dir: Path
+    why: str
+    pairs: int
+    first: tuple[Path, Path] | None
+    instance_ids: bool
+
+
+def describe_label_layout(source: Path, images_dir: Path | None = None,
+                          sample: int = 8) -> LabelLayout | None:
+    """What `import_instances` / the masks import would pair for `source` (and the images
+    folder, when given): None when no label images pair with images there."""
+    from studio.core.formats.labelimages import looks_like_instance_ids
+
+    source = Path(source)
+    if not source.is_dir():
+        return None
+    if images_dir is not None:
+        found = None
+        for label_dir in (find_subfolder(source, MASK_DIRS), source):
+            if label_dir is not None and _paired(Path(images_dir), label_dir):
+                found = (Path(images_dir), label_dir, "the folders given")
+                break
+    else:
+        image_dir, label_dir = find_subfolder(source, IMAGE_DIRS), find_subfolder(source,
+                                                                                  MASK_DIRS)
+        found = ((image_dir, label_dir, "their usual names") if image_dir and label_dir
+                 and _paired(image_dir, label_dir) else find_label_folders(source))
+    if found is None:
+        return None
+    image_dir, label_dir, why = found
+    pairs = [(i, m) for i, m in pair_label_images(image_files(image_dir), image_dir,
+                                                  label_dir)[0] if m is not None]
+    labels = []
+    for _image, label in pairs[:sample]:
+        try:
+            labels.append(read_label_image(label))
+        except ImageError:
+            continue
+    return LabelLayout(image_dir, label_dir, why, len(pairs), pairs[0] if pairs else None,
+                       looks_like_instance_ids(labels))

@@ -187,33 +187,73 @@ def threshold_label(arr: np.ndarray, threshold: int) -> np.ndarray:
     return np.where(arr >= threshold, 255, 0).astype(np.uint8)
 
 
+def objects_by_value(label: np.ndarray, background: int = 0
+                     ) -> list[tuple[int, int, int, np.ndarray]]:
+    """(value, x0, y0, bitmap cropped to the value's bounding box) for every value of a
+    label image other than `background`, in value order. One pass over the pixels (a sort
+    of the labelled ones), so hundreds of objects cost about as much as one."""
+    flat = label.ravel()
+    nonzero = np.flatnonzero(flat != background)
+    if nonzero.size == 0:
+        return []
+    values = flat[nonzero]
+    order = np.argsort(values, kind="stable")
+    values, nonzero = values[order], nonzero[order]
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    ends = np.r_[starts[1:], values.size]
+    width = label.shape[1]
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        idx = nonzero[s:e]
+        rows, cols = idx // width, idx % width
+        y0, x0 = int(rows.min()), int(cols.min())
+        bitmap = np.zeros((int(rows.max()) - y0 + 1, int(cols.max()) - x0 + 1), dtype=bool)
+        bitmap[rows - y0, cols - x0] = True
+        out.append((int(values[s]), x0, y0, bitmap))
+    return out
+
+
+def count_parts(bitmap: np.ndarray) -> int:
+    """How many separate blobs (8-connected) a mask is made of."""
+    if not bitmap.any():
+        return 0
+    n, _ = cv2.connectedComponents(bitmap.astype(np.uint8), connectivity=8)
+    return n - 1
+
+
+# instance ids: at least this share of the ids are one blob (an object split in two by
+# occlusion is still one id; a class value is usually spread over many blobs)
+ONE_BLOB_SHARE = 0.6
+
+
 def instance_id_counts(labels: Iterable[np.ndarray], background: int = 0,
                        limit: int = 32) -> list[int] | None:
-    """When every label image numbers its objects 1..k (each value one connected blob, as
-    instance label images do), the k of each image (at most `limit` images checked); else
-    None."""
+    """When every label image numbers its objects 1..k and most ids (ONE_BLOB_SHARE of
+    them over the images checked) are one connected blob, as instance label images do,
+    the k of each image (at most `limit` images checked); else None. An id made of
+    several blobs (an object split by occlusion) does not stop the hint."""
     counts = []
+    ids = one_blob = 0
     for arr in labels:
         if len(counts) >= limit:
             break
-        values = np.unique(arr)
-        values = values[values != background]
-        k = len(values)
+        objects = objects_by_value(arr, background)
+        k = len(objects)
         if k == 0:
             continue
-        if values[0] != 1 or values[-1] != k:
+        if objects[0][0] != 1 or objects[-1][0] != k:
             return None
-        for v in values:
-            n, _ = cv2.connectedComponents((arr == v).astype(np.uint8), connectivity=8)
-            if n - 1 != 1:
-                return None
+        ids += k
+        one_blob += sum(count_parts(bitmap) == 1 for _v, _x, _y, bitmap in objects)
         counts.append(k)
-    return counts or None
+    if not counts or one_blob < ONE_BLOB_SHARE * ids:
+        return None
+    return counts
 
 
 def looks_like_instance_ids(labels: Iterable[np.ndarray], background: int = 0) -> bool:
-    """Heuristic: objects numbered 1..k per image, one blob each, with enough objects (and
-    a k that varies between images) that class values are unlikely."""
+    """Heuristic: objects numbered 1..k per image, mostly one blob each, with enough
+    objects (and a k that varies between images) that class values are unlikely."""
     counts = instance_id_counts(labels, background)
     if counts is None:
         return False

@@ -21,8 +21,8 @@ Value conventions (import):
 - Near-binary masks (values close to 0 and 255 only, as JPEG compression leaves a 0/255
   mask) are thresholded to 0/255 (values >= 128 are foreground) with a warning; the
   `threshold` option (CLI: --threshold) sets the cut, and forces thresholding of any mask.
-- Values that look like instance ids (each image numbers its objects 1..k, one blob each)
-  are refused with a hint to import them as instances; give class names (the `classes`
+- Values that look like instance ids (each image numbers its objects 1..k, mostly one blob
+  each; an object split in two by occlusion still counts) are refused with a hint to import them as instances; give class names (the `classes`
   option or a classes file) to import the values as classes all the same.
 - Files in images/ or masks/ that are not images we read are reported as skipped; when
   masks exist but none pairs with an image, the import is refused (nothing would be
@@ -198,7 +198,7 @@ def import_masks(project, source: Path, images_dir: Path | None = None,
     elif not names and looks_like_instance_ids(a for a in labels.values() if a is not None):
         raise DataError(
             f"The masks in {mask_dir.name}/ look like instance ids (each image numbers its "
-            f"objects 1..N, one blob each; {len(values) - 1} values in all), not classes: "
+            f"objects 1..N, mostly one blob each; {len(values) - 1} values in all), not classes: "
             "import them with the instances format (--format instances), or give class names "
             "(the classes option or a classes.txt) to import the values as classes.")
 

@@ -70,12 +70,25 @@ _OPTIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                   {"minimum": 0, "maximum": 6, "optional": True}),
     "fpn_channels": ("int", "Channels of the feature pyramid.",
                      {"minimum": 8, "maximum": 1024}),
+    "seed_threshold": ("float", "Instance split: a pixel seeds an object where its "
+                                "predicted distance to the edge is above this (higher "
+                                "splits touching objects more readily).",
+                       {"minimum": 0.0, "maximum": 1.0, "max_exclusive": True}),
+    "mask_threshold": ("float", "Instance split: foreground probability a pixel needs to "
+                                "belong to an object.",
+                       {"minimum": 0.0, "maximum": 1.0, "max_exclusive": True}),
+    "min_area": ("int", "Instance split: objects of fewer pixels are dropped.",
+                 {"minimum": 1, "maximum": 100_000, "unit": "px"}),
+    "boundary_weight": ("float", "Weight of the touching-border pixels in the loss (they "
+                                 "are few and decide the split).",
+                        {"minimum": 0.0, "maximum": 100.0, "min_exclusive": True}),
     "min_stride": ("enum", "Finest feature level: stride 8, or 4 for objects under ~12 px.",
                    {"choices": (4, 8)}),
 }
 # model -> option -> FieldSpec keyword arguments that differ from _OPTIONS
 _MODEL_BOUNDS: dict[str, dict[str, dict[str, Any]]] = {
     "unet": {"depth": {"maximum": 6}, "width": {"minimum": 4, "maximum": 256}},
+    "unet_instances": {"depth": {"maximum": 6}, "width": {"minimum": 4, "maximum": 256}},
 }
 
 

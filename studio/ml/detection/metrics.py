@@ -6,8 +6,30 @@ gives the same figures. Reported per IoU type ("box", and "mask" for instance ru
 ``map`` (AP@[.50:.95]), ``map50``, ``map75``, ``ar100`` and ``per_class``
 ({name: {"ap", "ap50", "ap75", "pr_curve": {"recall", "precision"}}}); the
 precision-recall points are COCOeval's interpolated precision at IoU 0.5 over its 101
-recall thresholds (area "all", 100 detections), for the GUI to draw. A class without
-ground truth has ``None`` figures; with no ground truth at all the summary figures are 0.
+recall thresholds (area "all"), for the GUI to draw. A class without ground truth has
+``None`` figures; with no ground truth at all the summary figures are 0.
+
+Crowded images: COCOeval's default counts at most 100 detections per image, so an image
+of 311 nuclei can never reach a recall above 100/311, whatever the model finds. Here
+``max_dets`` (reported) is the larger of 100 and the most objects in one evaluated image
+-- a property of the data, not of the model, so two methods are measured alike (COCO AP
+is not monotone in maxDets: a model's extra low-scoring detections of one image can rank
+above true ones of another) -- and ``map``, ``map50``, ``map75``, ``ar_max`` and the
+per-class figures are counted with it; ``map_100``, ``map50_100``,
+``map75_100`` and ``ar100`` are COCOeval's default (100 detections) beside them, for
+comparison with figures published that way. ``most_objects`` is the largest number of
+objects in one image.
+
+Why DSB 2018 validation and held-out figures differed (stage1_test, 65 images, the
+benchmark's seeded 70/10/20 split): the 6 validation images hold 209 nuclei, at most
+88 in one image, so the 100 cap never bit there; the 13 held-out images hold 1,470
+nuclei, five of them more than 100 (146 to 311: dense tissue sections of a kind absent
+from validation) and four more than the 200 the model returned per image. Counted at
+100 detections, those five images alone cap the held-out recall at 825/1470 = 0.56, so
+the held-out mAP50 fell far below validation while the early-stopping figure looked
+fine. Counting enough detections (here), letting the model return as many objects as
+the data holds (the planner sets ``detections_per_image``) and a validation split with
+the dense kind in it remove the artefact; the small validation set remains noisy.
 """
 
 from __future__ import annotations
@@ -25,6 +47,7 @@ from studio.core.formats.coco import coco_object
 from studio.core.geometry import MaskGeom, rle_encode
 
 SUMMARY = ("map", "map50", "map75", "ar100")
+COCO_MAX_DETS = 100  # COCOeval's default detections counted per image
 MASK_THRESHOLD = 0.5
 
 
@@ -81,13 +104,34 @@ def coco_from_dataset(dataset: dict) -> COCO:
     return coco
 
 
-def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Sequence[str]
-                  ) -> dict:
-    """{"map", "map50", "map75", "ar100", "per_class"} of ``results`` against ``gt``."""
+def most_per_image(entries: Sequence[dict]) -> int:
+    """The largest number of entries (objects or detections) that share an image id."""
+    counts: dict[int, int] = {}
+    for e in entries:
+        counts[e["image_id"]] = counts.get(e["image_id"], 0) + 1
+    return max(counts.values(), default=0)
+
+
+def _mean_valid(rows: np.ndarray) -> float:
+    valid = rows[rows > -1]
+    return float(valid.mean()) if valid.size else 0.0
+
+
+def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Sequence[str],
+                  max_dets: int | None = None) -> dict:
+    """{"map", "map50", "map75", "ar_max", "max_dets", "map_100", "map50_100",
+    "map75_100", "ar100", "most_objects", "per_class"} of ``results`` against ``gt``
+    (see the module docstring). ``max_dets`` None: the most objects in one image, at
+    least COCO's 100."""
     cat_ids = sorted(gt.getCatIds())
+    most_objects = most_per_image(gt.dataset.get("annotations", []))
+    if max_dets is None:
+        max_dets = max(COCO_MAX_DETS, most_objects)
     per_class = {name: {"ap": None, "ap50": None, "ap75": None,
                         "pr_curve": {"recall": [], "precision": []}} for name in class_names}
-    empty = {"map": 0.0, "map50": 0.0, "map75": 0.0, "ar100": 0.0, "per_class": per_class}
+    empty = {"map": 0.0, "map50": 0.0, "map75": 0.0, "ar_max": 0.0, "max_dets": max_dets,
+             "map_100": 0.0, "map50_100": 0.0, "map75_100": 0.0, "ar100": 0.0,
+             "most_objects": most_objects, "per_class": per_class}
     if not gt.getAnnIds() or not gt.getImgIds():
         return empty
     if not results:  # nothing detected: every class with ground truth scores 0
@@ -99,28 +143,51 @@ def evaluate_coco(gt: COCO, results: list[dict], iou_type: str, class_names: Seq
     ev = COCOeval(gt, dt, iou_type)
     ev.params.imgIds = sorted(gt.getImgIds())
     ev.params.catIds = cat_ids
+    # summarize() reads maxDets[2] (100: the default figures); the last entry counts all
+    ev.params.maxDets = [1, 10, COCO_MAX_DETS] + ([max_dets] if max_dets > COCO_MAX_DETS
+                                                  else [])
     _quiet(ev.evaluate)
     _quiet(ev.accumulate)
     _quiet(ev.summarize)
     stats = ev.stats
-    precision = ev.eval["precision"]  # [T, R, K, A, M]; A=0 all areas, M=-1 100 dets
+    precision = ev.eval["precision"]  # [T, R, K, A, M]; A=0 all areas, M=-1 max_dets
+    recall = ev.eval["recall"]  # [T, K, A, M]
     recall_points = [round(float(r), 4) for r in ev.params.recThrs]
     for k, name in enumerate(class_names[:len(cat_ids)]):
         p = precision[:, :, k, 0, -1]
         if (p < 0).all():
             continue
-
-        def mean_ap(rows: np.ndarray) -> float:
-            valid = rows[rows > -1]
-            return float(valid.mean()) if valid.size else 0.0
-
         curve = np.clip(p[0], 0.0, 1.0)
-        per_class[name] = {"ap": mean_ap(p), "ap50": mean_ap(p[0]), "ap75": mean_ap(p[5]),
+        per_class[name] = {"ap": _mean_valid(p), "ap50": _mean_valid(p[0]),
+                           "ap75": _mean_valid(p[5]),
                            "pr_curve": {"recall": recall_points,
                                         "precision": [round(float(v), 4) for v in curve]}}
-    return {"map": max(0.0, float(stats[0])), "map50": max(0.0, float(stats[1])),
-            "map75": max(0.0, float(stats[2])), "ar100": max(0.0, float(stats[8])),
-            "per_class": per_class}
+    every = precision[:, :, :, 0, -1]
+    return {"map": _mean_valid(every), "map50": _mean_valid(every[0]),
+            "map75": _mean_valid(every[5]), "ar_max": _mean_valid(recall[:, :, 0, -1]),
+            "max_dets": max_dets,
+            "map_100": max(0.0, float(stats[0])), "map50_100": max(0.0, float(stats[1])),
+            "map75_100": max(0.0, float(stats[2])), "ar100": max(0.0, float(stats[8])),
+            "most_objects": most_objects, "per_class": per_class}
+
+
+def capacity_notes(report: dict, model_limit: int, predict_limit: int | None = None
+                   ) -> list[str]:
+    """Lines for a run's record when an evaluated image held more objects than the model
+    may return (``detections_per_image``) or prediction keeps (``detection.max_detections``):
+    those objects could not all be found, whatever the model learnt."""
+    most = max((r.get("most_objects", 0) for r in report.values() if isinstance(r, dict)),
+               default=0)
+    notes = []
+    if most > model_limit:
+        notes.append(f"An evaluated image holds {most} objects, but the model returns at most "
+                     f"{model_limit} per image (model_options.detections_per_image): the rest "
+                     "cannot be found. Raise it (the recommended config sets it from the "
+                     "data) and train again.")
+    if predict_limit is not None and most > predict_limit:
+        notes.append(f"An evaluated image holds {most} objects, but prediction keeps at most "
+                     f"{predict_limit} per image (detection.max_detections); raise it.")
+    return notes
 
 
 class DetectionMeter:

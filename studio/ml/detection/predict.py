@@ -29,7 +29,7 @@ from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.config import RunConfig
 from studio.ml.detection.metrics import detections_to_coco, prediction_masks
-from studio.ml.inference import window_positions
+from studio.ml.inference import gaussian_weights, window_positions
 
 # validation and evaluation score every detection down to this (COCO mAP needs the tail)
 EVAL_SCORE_THRESHOLD = 0.05
@@ -117,6 +117,12 @@ def detect(model: nn.Module, images: Sequence[torch.Tensor], policy: str = "resi
            window: int = 0, overlap: float = 0.25) -> list[dict]:
     """Model outputs for normalised (C, H, W) images, in each image's own pixels."""
     if policy == "crop" and window > 0:
+        if hasattr(model, "detect_tiled"):  # per-pixel maps: stitched, then split once
+            bump = gaussian_weights(window, window)
+            return [model.detect_tiled(image, window,
+                                       window_positions(image.shape[-2], window, overlap),
+                                       window_positions(image.shape[-1], window, overlap),
+                                       bump) for image in images]
         heads = model.roi_heads
         return [tiled_detect(model, image, window, overlap, heads.nms_thresh,
                              heads.detections_per_img) for image in images]

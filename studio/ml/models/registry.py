@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import CheckpointError, ConfigError
-from studio.ml.models import detection, simple_cnn, unet
+from studio.ml.models import detection, simple_cnn, unet, unet_instances
 from studio.ml.models import torchvision_models as tv
 from studio.ml.models.spec import ModelSpec
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
@@ -110,6 +110,15 @@ for _name, _desc, _weights, _masks, _family, _opts in (
         default_options=dict(_opts), pretrained_source="imagenet" if _light else "coco",
         check_options=lambda options, family=_family: detection.check_options(family, options),
     ))
+
+
+_register(ModelSpec(
+    "unet_instances", "instance", unet_instances.build_unet_instances,
+    unet_instances.DESCRIPTION, min_size=16, size_multiple=16, default_size=256,
+    supports_pretrained=False, pretrained_weights_name=None,
+    default_options=dict(unet_instances.DEFAULT_OPTIONS),
+    check_options=unet_instances.check_options,
+))
 
 
 def list_models(task: str | None = None) -> list[ModelSpec]:

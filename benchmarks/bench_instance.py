@@ -1,0 +1,215 @@
+"""Instance segmentation of crowded small objects: the instance U-Net against Mask R-CNN.
+
+- DSB 2018 nuclei (stage1_test, 65 images): 70/10/20 % split (seeded, as
+  bench_detection), each method trained with the recommended config for at most
+  ``--minutes`` (30) of training, then mask mAP50 on the held-out 20 % counted with
+  maxDets at least the most objects in one image (and COCO's default 100 beside it).
+  The plan picks the instance U-Net for this data; Mask R-CNN is trained with the
+  instance task's default config and measured the same way.
+- StarDist's example image (a second domain, never trained on): objects the DSB-trained
+  U-Net finds against the 125 of its label image, and mask mAP50 on it.
+- BCCD detection keeps its box mAP50 (benchmarks/bench_detection.py's measurement).
+
+``--tiny`` proves the script end to end in a few minutes (a handful of images, one
+short epoch, small networks); its figures are no measurement of the methods.
+
+    python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [--tiny] [--minutes M]
+        [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DSB = DATASETS / "dsb2018_nuclei" / "stage1_test"
+STARDIST = DATASETS / "stardist_example"
+STARDIST_OBJECTS = 125
+MINUTES = 30.0
+TINY = {"images": (6, 2, 3), "minutes": 1.5}
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _dsb_project(folder: Path, tiny: bool):
+    from studio.core.formats import import_dataset
+    from studio.core.project import Project
+    from studio.core.splits import random_split
+
+    project = Project.create(folder)
+    import_dataset(project, "instances", DSB)
+    random_split(project, 0.7, 0.1, 0.2, seed=0)
+    if tiny:
+        for split, n in zip(("train", "val", "test"), TINY["images"], strict=True):
+            ids = [r.id for r in project.images(split=split)]
+            project.set_split(ids[n:], "none")
+    return project
+
+
+def _train(project, cfg: dict, minutes: float, label: str):
+    """fit with a wall-clock budget: the run is stopped after `minutes` of training."""
+    from studio.ml.fit import fit
+
+    start = time.perf_counter()
+    metric = cfg.get("early_stopping", {}).get("metric", "")
+
+    def stop() -> bool:
+        return time.perf_counter() - start > minutes * 60
+
+    def on_epoch(r: dict) -> None:
+        print(f"    {label} epoch {r['epoch']}: loss {r['train_loss']:.3f} {metric} "
+              f"{r.get(metric, 'n/a')}  {r['elapsed'] / 60:.1f} min  ({_load()})", flush=True)
+
+    result = fit(project, cfg, callbacks={"on_epoch": on_epoch}, stop=stop)
+    which = "best" if result.checkpoints.get("best") else "last"
+    return result, which, (time.perf_counter() - start) / 60
+
+
+def _rows(name: str, metrics: dict, minutes: float, target: str = "") -> list[dict]:
+    mask = metrics["mask"]
+    return [
+        {"name": f"DSB2018 held-out mask mAP50, {name} (maxDets {mask['max_dets']})",
+         "value": mask["map50"], "unit": "mAP", "target": target},
+        {"name": f"DSB2018 held-out mask mAP50, {name}, COCO default maxDets 100",
+         "value": mask["map50_100"], "unit": "mAP"},
+        {"name": f"DSB2018 held-out mask mAP@[.5:.95], {name}", "value": mask["map"],
+         "unit": "mAP"},
+        {"name": f"DSB2018 {name} training time", "value": minutes, "unit": "min",
+         "target": "<= 30"},
+    ]
+
+
+def _stardist(project, run_id: int, which: str, device: str) -> list[dict]:
+    """Objects found on StarDist's example image, and mask mAP50 against its labels."""
+    from studio.core.formats import import_dataset
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.predict import predict
+
+    report = import_dataset(project, "instances", STARDIST / "mask2d.tif",
+                            STARDIST / "img2d.tif", split="none")
+    image_id = report.added_ids[0] if report.added_ids else project.image_ids()[-1]
+    dets = predict(project, run_id, [image_id], device=device, which=which)
+    rows = [{"name": "StarDist example: objects found (DSB-trained U-Net)",
+             "value": float(len(dets[0])), "unit": "objects",
+             "target": f"~{STARDIST_OBJECTS}"}]
+    # the DSB held-out images are measured already: the test split becomes this image
+    project.set_split([r.id for r in project.images(split="test")], "none")
+    project.set_split([image_id], "test")
+    metrics = evaluate_run(project, run_id, "test", which, device=device)
+    rows.append({"name": "StarDist example: mask mAP50 (second domain)",
+                 "value": metrics["mask"]["map50"], "unit": "mAP"})
+    return rows
+
+
+def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool) -> list[dict]:
+    from studio.ml.config import default_config
+    from studio.ml.evaluation import evaluate_run
+    from studio.ml.plan import recommend
+
+    if not DSB.is_dir():
+        return [{"name": "DSB instance", "value": float("nan"), "unit": "skipped: no data"}]
+    budget = TINY["minutes"] if tiny else minutes
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project = _dsb_project(Path(tmp) / "dsb", tiny)
+        try:
+            plan = recommend(project, "instance", device=device)
+            cfg = copy.deepcopy(plan.config)
+            print(f"    plan: {plan.reasons['model']}", flush=True)
+            cfg.update(device=device, cpu_threads=1)
+            if tiny:
+                cfg.update(epochs=1, val_every=1, image_size=64, samples_per_image=1)
+                if cfg["model"] == "unet_instances":
+                    cfg["model_options"].update(depth=2, width=8)
+            result, which, spent = _train(project, cfg, budget, cfg["model"])
+            metrics = evaluate_run(project, result.run_id, "test", which, device=device)
+            rows += _rows(cfg["model"], metrics, spent, ">= 0.7 and above Mask R-CNN")
+            unet_run = (result.run_id, which)
+
+            rcnn = default_config("instance")
+            rcnn.update(device=device, cpu_threads=1, splits=cfg["splits"])
+            if tiny:  # windows of the default 256 px: few per image, bounded memory
+                rcnn.update(epochs=1, val_every=1, samples_per_image=1)
+                rcnn["model_options"].update(min_size=256, max_size=256)
+            result, which, spent = _train(project, rcnn, budget, rcnn["model"])
+            metrics = evaluate_run(project, result.run_id, "test", which, device=device)
+            rows += _rows(rcnn["model"], metrics, spent)
+            if with_stardist and STARDIST.is_dir():
+                rows += _stardist(project, *unet_run, device)
+        finally:
+            project.close()
+    return rows
+
+
+def bench_bccd(device: str, tiny: bool) -> list[dict]:
+    """BCCD's box mAP50 with the default detection config (bench_detection's figure)."""
+    from benchmarks import bench_detection
+
+    if not tiny:
+        return bench_detection.bench_bccd(device)
+    from studio.core.formats import import_dataset
+    from studio.core.project import Project
+    from studio.ml.config import default_config
+    from studio.ml.evaluation import evaluate_run
+
+    source = DATASETS / "bccd_voc" / "BCCD"
+    if not source.is_dir():
+        return [{"name": "BCCD detection", "value": float("nan"), "unit": "skipped: no data"}]
+    with tempfile.TemporaryDirectory() as tmp, Project.create(Path(tmp) / "bccd") as project:
+        import_dataset(project, "voc", source)
+        for split, n in (("train", 6), ("val", 2), ("test", 3)):
+            ids = [r.id for r in project.images(split=split)]
+            project.set_split(ids[n:], "none")
+        cfg = default_config("detection")
+        cfg.update(device=device, cpu_threads=1, epochs=1)
+        cfg["model_options"].update(min_size=128, max_size=160)
+        result, which, spent = _train(project, cfg, TINY["minutes"], cfg["model"])
+        metrics = evaluate_run(project, result.run_id, "test", which, device=device)
+    return [{"name": "BCCD test box mAP50 (tiny run: no measurement)",
+             "value": metrics["box"]["map50"], "unit": "mAP", "target": "0.88 kept"},
+            {"name": "BCCD tiny training time", "value": spent, "unit": "min"}]
+
+
+def run(parts=("dsb", "stardist", "bccd"), device: str = "cpu", tiny: bool = False,
+        minutes: float = MINUTES) -> list[dict]:
+    """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
+    rows: list[dict] = []
+    if "dsb" in parts or "stardist" in parts:
+        rows += bench_dsb(device, tiny, minutes, "stardist" in parts)
+    if "bccd" in parts:
+        rows += bench_bccd(device, tiny)
+    if tiny:
+        for row in rows:
+            row["name"] += " [tiny]"
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help="dsb, stardist, bccd (default: all)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a few images and one short epoch: proves the script, measures "
+                             "nothing")
+    parser.add_argument("--minutes", type=float, default=MINUTES,
+                        help="training budget of each method")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    parts = tuple(args.parts) or ("dsb", "stardist", "bccd")
+    unknown = set(parts) - {"dsb", "stardist", "bccd"}
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; use dsb, stardist, bccd")
+    print(f"device {args.device}, {_load()}", flush=True)
+    for row in run(parts, args.device, args.tiny, args.minutes):
+        print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
+              f"{row.get('target', '')}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The instance U-Net: our U-Net predicting foreground, touching boundaries and distance
+to the edge, split into objects by a seeded watershed (`studio.ml.instance_split`).
+
+It speaks the torchvision detection API so that the one detection path trains,
+validates, tiles, evaluates and predicts it unchanged: ``model(images, targets)`` in
+training mode returns its losses by name, ``model(images)`` in eval mode a list of
+{"boxes", "labels", "scores", "masks" (N, 1, H, W) bool} per image, and ``model.roi_heads``
+holds the thresholds that path sets (``score_thresh``, ``nms_thresh``,
+``detections_per_img``) and the split's own ``seed_threshold``.
+
+Losses: foreground BCE + soft Dice (objects are a small share of the pixels), boundary
+BCE weighted by ``boundary_weight`` (the touching band is thin and decides the split),
+distance: mean squared error inside the objects, and a class cross entropy over object
+pixels when there are several classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from studio.core.errors import ConfigError
+from studio.ml.instance_split import (
+    MASK_THRESHOLD,
+    MIN_AREA,
+    SEED_THRESHOLD,
+    instance_targets,
+    label_from_masks,
+    objects_of,
+    split_instances,
+)
+from studio.ml.models import unet
+from studio.ml.models.transfer import mark_parts
+
+MAPS = 3  # foreground, boundary, distance; class logits follow when K > 1
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "depth": 4,
+    "width": 16,
+    "space_to_depth": 1,
+    "detections_per_image": 500,
+    "seed_threshold": SEED_THRESHOLD,
+    "mask_threshold": MASK_THRESHOLD,
+    "min_area": MIN_AREA,
+    "boundary_weight": 5.0,
+}
+DESCRIPTION = ("U-Net + seeded watershed (foreground, touching borders, distance): for "
+               "many small touching objects such as nuclei; fast on a CPU")
+
+
+class SplitHeads:
+    """The thresholds the detection path sets on ``model.roi_heads``, and the split's."""
+
+    def __init__(self, detections: int, seed_threshold: float, mask_threshold: float,
+                 min_area: int) -> None:
+        self.score_thresh = 0.05
+        self.nms_thresh = 0.5
+        self.detections_per_img = int(detections)
+        self.seed_threshold = float(seed_threshold)
+        self.mask_threshold = float(mask_threshold)
+        self.min_area = int(min_area)
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """ConfigError for options out of range (the U-Net's own are checked when built)."""
+    for key in ("seed_threshold", "mask_threshold"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ConfigError(f"'model_options.{key}' must be a number in [0, 1), got {value!r}.")
+    for key in ("detections_per_image", "min_area"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"'model_options.{key}' must be a positive integer, got "
+                              f"{value!r}.")
+    weight = options["boundary_weight"]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ConfigError(f"'model_options.boundary_weight' must be a positive number, got "
+                          f"{weight!r}.")
+
+
+class UNetInstances(nn.Module):
+    """See the module docstring."""
+
+    def __init__(self, num_classes: int, in_channels: int, options: dict[str, Any]) -> None:
+        super().__init__()
+        check_options(options)
+        self.num_classes = int(num_classes)
+        net_options = dict(unet.DEFAULT_OPTIONS)
+        net_options.update(depth=options["depth"], width=options["width"],
+                           space_to_depth=options["space_to_depth"])
+        outputs = MAPS + (self.num_classes if self.num_classes > 1 else 0)
+        self.net = unet.build_unet(outputs, in_channels, net_options)
+        self.boundary_weight = float(options["boundary_weight"])
+        self.roi_heads = SplitHeads(options["detections_per_image"], options["seed_threshold"],
+                                    options["mask_threshold"], options["min_area"])
+
+    # --- maps ---------------------------------------------------------------------------
+    def maps(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Raw outputs (B, C, H, W) of a batch of images padded to one size, and the sizes."""
+        sizes = [tuple(int(s) for s in im.shape[-2:]) for im in images]
+        h, w = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        batch = torch.stack([F.pad(im, (0, w - im.shape[-1], 0, h - im.shape[-2]))
+                             for im in images])
+        return self.net(batch), sizes
+
+    def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None):
+        raw, sizes = self.maps(images)
+        if self.training:
+            if targets is None:
+                raise ValueError("targets are needed in training mode")
+            return self.losses(raw, sizes, targets)
+        return [self.split(raw[i, :, :h, :w]) for i, (h, w) in enumerate(sizes)]
+
+    # --- training -----------------------------------------------------------------------
+    def losses(self, raw: torch.Tensor, sizes, targets: list[dict]) -> dict[str, torch.Tensor]:
+        b, _, h, w = raw.shape
+        fg = np.zeros((b, h, w), np.float32)
+        bd = np.zeros((b, h, w), np.float32)
+        dist = np.zeros((b, h, w), np.float32)
+        valid = np.zeros((b, h, w), np.float32)
+        cls = np.full((b, h, w), -100, np.int64)
+        for i, ((ih, iw), target) in enumerate(zip(sizes, targets, strict=True)):
+            valid[i, :ih, :iw] = 1.0
+            masks = target["masks"].detach().cpu().numpy().astype(bool)
+            if not len(masks):
+                continue
+            f, t, d = instance_targets(masks[:, :ih, :iw])
+            fg[i, :ih, :iw], bd[i, :ih, :iw], dist[i, :ih, :iw] = f, t, d
+            if self.num_classes > 1:
+                label = label_from_masks(masks[:, :ih, :iw])
+                kinds = target["labels"].detach().cpu().numpy().astype(np.int64) - 1
+                lookup = np.concatenate([[-100], kinds])
+                cls[i, :ih, :iw] = lookup[label]
+        dev = raw.device
+        fg_t, bd_t, dist_t, valid_t = (torch.from_numpy(a).to(dev) for a in (fg, bd, dist, valid))
+        n_valid = valid_t.sum().clamp_min(1.0)
+        fg_logit, bd_logit = raw[:, 0].float(), raw[:, 1].float()
+        bce = F.binary_cross_entropy_with_logits(fg_logit, fg_t, reduction="none")
+        prob = torch.sigmoid(fg_logit) * valid_t
+        dice = 1 - (2 * (prob * fg_t).sum() + 1) / (prob.sum() + fg_t.sum() + 1)
+        bd_bce = F.binary_cross_entropy_with_logits(
+            bd_logit, bd_t, reduction="none",
+            pos_weight=torch.tensor(self.boundary_weight, device=dev))
+        inside = fg_t * valid_t
+        dist_err = (torch.sigmoid(raw[:, 2].float()) - dist_t) ** 2
+        out = {"loss_foreground": (bce * valid_t).sum() / n_valid + dice,
+               "loss_boundary": (bd_bce * valid_t).sum() / n_valid,
+               "loss_distance": (dist_err * inside).sum() / inside.sum().clamp_min(1.0)}
+        if self.num_classes > 1:
+            cls_t = torch.from_numpy(cls).to(dev)
+            if (cls_t >= 0).any():
+                out["loss_class"] = F.cross_entropy(raw[:, MAPS:].float(), cls_t,
+                                                    ignore_index=-100)
+            else:
+                out["loss_class"] = raw[:, MAPS:].sum() * 0.0
+        return out
+
+    def split_info(self) -> dict[str, Any]:
+        """What an exported copy of ``net`` needs to give the same objects: the meaning of
+        its output channels and the split's parameters."""
+        heads = self.roi_heads
+        return {"output": "logits N x C x H x W: channel 0 foreground, 1 touching border, "
+                          "2 distance to the edge (each through a sigmoid: 0..1)"
+                          + (", 3.. class logits" if self.num_classes > 1 else ""),
+                "split": {"method": "seeded watershed on the distance map (seeds: distance "
+                                    "> seed_threshold off the border; grown over foreground "
+                                    "> mask_threshold; objects under min_area dropped)",
+                          "seed_threshold": heads.seed_threshold,
+                          "mask_threshold": heads.mask_threshold, "min_area": heads.min_area}}
+
+    # --- prediction ---------------------------------------------------------------------
+    def probabilities(self, raw: torch.Tensor) -> dict[str, np.ndarray]:
+        """One image's raw (C, H, W) output as numpy maps: foreground, boundary, distance
+        (0..1) and, with several classes, the class index of each pixel."""
+        maps = torch.sigmoid(raw[:MAPS].float()).detach().cpu().numpy()
+        out = {"foreground": maps[0], "boundary": maps[1], "distance": maps[2]}
+        if self.num_classes > 1:
+            out["classes"] = raw[MAPS:].argmax(0).detach().cpu().numpy()
+        return out
+
+    def detect_tiled(self, image: torch.Tensor, window: int, ys: list[int], xs: list[int],
+                     bump: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Detections of one large (C, H, W) image: the maps predicted window by window
+        at the corners `ys` x `xs` (each window padded to `window`), blended with the
+        (window, window) weights `bump`, split once, so no object is cut at a window's
+        edge. (`studio.ml.detection.predict.detect` gives the corners and weights.)"""
+        _, height, width = image.shape
+        bump = bump.to(image.device)
+        total = weight = None
+        for y0 in ys:
+            for x0 in xs:
+                tile = image[:, y0:y0 + window, x0:x0 + window]
+                th, tw = tile.shape[-2:]
+                tile = F.pad(tile, (0, window - tw, 0, window - th))
+                raw = self.net(tile[None])[0, :, :th, :tw]
+                if total is None:
+                    total = raw.new_zeros((raw.shape[0], height, width))
+                    weight = raw.new_zeros((height, width))
+                w = bump[:th, :tw]
+                total[:, y0:y0 + th, x0:x0 + tw] += raw * w
+                weight[y0:y0 + th, x0:x0 + tw] += w
+        return self.split(total / weight)
+
+    def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Detections of one image from its raw output, as the heads' thresholds say."""
+        heads = self.roi_heads
+        maps = self.probabilities(raw)
+        labels = split_instances(maps["foreground"], maps["boundary"], maps["distance"],
+                                 heads.seed_threshold, heads.mask_threshold, heads.min_area)
+        found = objects_of(labels, maps["foreground"], maps.get("classes"))
+        keep = found["scores"] >= heads.score_thresh
+        keep[np.flatnonzero(keep)[heads.detections_per_img:]] = False
+        dev = raw.device
+        return {"boxes": torch.from_numpy(found["boxes"][keep]).to(dev),
+                "labels": torch.from_numpy(found["labels"][keep]).to(dev),
+                "scores": torch.from_numpy(found["scores"][keep]).to(dev),
+                "masks": torch.from_numpy(found["masks"][keep][:, None]).to(dev)}
+
+
+def build_unet_instances(num_classes: int, in_channels: int, options: dict[str, Any],
+                         pretrained_state: None = None) -> nn.Module:
+    """The registry's builder (no published weights); its parts named for the training
+    helpers (encoder levels, the 1x1 output layer)."""
+    model = UNetInstances(num_classes, in_channels, options)
+    levels = [f"net.downs.{i}" for i in range(len(model.net.downs))]
+    mark_parts(model, backbone=["net.downs"], head=["net.head"], stages=[[n] for n in levels])
+    return model

@@ -1,0 +1,92 @@
+"""The planner's rules for detection and instance data with many objects per image
+(used by `studio.ml.plan`).
+
+- How many objects a model may return per image (``model_options.detections_per_image``,
+  and prediction's ``detection.max_detections``): the most objects in one training or
+  validation image, and half as many again for held-out images denser still.
+- Which instance method: the instance U-Net with its seeded watershed
+  (``unet_instances``) for small, crowded or touching objects -- the per-pixel approach
+  of the 2018 Data Science Bowl's winners, StarDist and Cellpose -- and Mask R-CNN for
+  fewer, larger objects, where boxes first and masks second works well and the U-Net's
+  receptive field would not cover an object.
+"""
+
+from __future__ import annotations
+
+import math
+
+CAPACITY_MARGIN = 1.5
+CAPACITY_STEP = 50
+SMALL_OBJECT_PX = 48  # median equivalent diameter at or below which objects are "small"
+CROWDED_PER_IMAGE = 15  # median objects per image at or above which images are "crowded"
+TOUCHING_SHARE = 0.15  # share of objects touching another at or above which they "touch"
+# optimizer steps of the instance U-Net (batch 4 of 256-px crops, width 16, depth 4): one
+# step took 1.06 s on one idle CPU thread here, so 1,200 steps and their validation fit
+# in the half hour the DSB benchmark allows (benchmarks/bench_instance.py)
+UNET_STEPS = 1200
+
+
+def detection_capacity(cfg: dict, fp: dict, reasons: dict) -> None:
+    """Let the model return, and prediction keep, as many objects per image as the data
+    holds (DSB 2018 has 311 nuclei in one test image; COCO's habit is 100)."""
+    stats = fp.get("object_stats") or {}
+    most = int(stats.get("per_image_max", 0))
+    need = int(math.ceil(most * CAPACITY_MARGIN / CAPACITY_STEP) * CAPACITY_STEP)
+    options = cfg.setdefault("model_options", {})
+    current = int(options.get("detections_per_image", 100))
+    if need > current:
+        options["detections_per_image"] = need
+        reasons["model_options.detections_per_image"] = (
+            f"{need}: one image holds {most} objects; the model may return half as many "
+            f"again (the default {current} would drop objects of crowded images).")
+    kept = int(cfg["detection"]["max_detections"])
+    if need > kept:
+        cfg["detection"]["max_detections"] = need
+        reasons["detection.max_detections"] = (
+            f"{need}: one image holds {most} objects; prediction keeps half as many again "
+            f"(the default {kept} would drop objects of crowded images).")
+
+
+def _facts(stats: dict) -> str:
+    return (f"objects are {stats['median_diameter']:.0f} px across (median), "
+            f"{stats['per_image_median']:.0f} per image (median; at most "
+            f"{stats['per_image_max']}), {stats['touching_fraction']:.0%} touch another")
+
+
+def prefers_unet(stats: dict) -> bool:
+    """Small objects that are crowded or touching: the per-pixel method's ground."""
+    if not stats or not stats.get("median_diameter"):
+        return False
+    small = stats["median_diameter"] <= SMALL_OBJECT_PX
+    crowded = stats["per_image_median"] >= CROWDED_PER_IMAGE
+    touching = stats["touching_fraction"] >= TOUCHING_SHARE
+    return small and (crowded or touching)
+
+
+def choose_instance_method(cfg: dict, fp: dict, reasons: dict) -> bool:
+    """Switch `cfg` to the instance U-Net when the objects call for it (True), with the
+    reasons; otherwise leave Mask R-CNN and say why (False)."""
+    from studio.ml.config import apply_model_options
+
+    stats = fp.get("object_stats") or {}
+    if not prefers_unet(stats):
+        if stats.get("median_diameter"):
+            reasons["model"] = (f"{cfg['model']}: {_facts(stats)}; boxes first, then masks, "
+                                "suits objects this large or this few (the instance U-Net is "
+                                "for small crowded ones).")
+        return False
+    cfg.update(apply_model_options(cfg, "unet_instances"))
+    batch, crops = 4, 4
+    cfg.update(image_size=256, resize_policy="crop", batch_size=batch, samples_per_image=crops,
+               val_every=2)
+    n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
+    steps = max(1, math.ceil(n_train * crops / batch))
+    cfg["epochs"] = max(10, min(100, math.ceil(UNET_STEPS / steps)))
+    reasons["model"] = (f"unet_instances: {_facts(stats)}. A U-Net predicting foreground, "
+                        "touching borders and distance, split by a seeded watershed, "
+                        "separates small touching objects where a box detector's boxes "
+                        "overlap (the method of the 2018 Data Science Bowl's winners), and "
+                        "trains fast on a CPU.")
+    reasons["epochs"] = (f"{cfg['epochs']}: about {UNET_STEPS} steps of {batch} crops of "
+                         f"256 px ({crops} crops per image, {steps} steps per epoch).")
+    return True
