@@ -124,3 +124,22 @@ def test_a_summary_that_cannot_be_evaluated_ends_the_log_too(qtbot, tmp_path, mo
     workers.shutdown()
     assert shown[0][0] == run_id and "no labelled images" in shown[0][1]
     assert "no labelled images" in panel.note.text()
+
+
+def test_mixed_precision_says_cuda_only_off_a_cuda_device(qtbot, win):
+    train = win.train
+    amp = train.form.fields["amp"]
+    panel = train.training_panel
+    combo = panel.device_choice
+    cpu = combo.findData("cpu")
+    assert cpu >= 0
+    combo.setCurrentIndex(cpu)  # as a pick from its list does
+    assert amp.editor.text() == "CUDA only: not used on this device"
+    assert "CUDA only" in amp.label.toolTip()
+    train.set_config({**train.config(), "device": "cpu"})  # a loaded config: the same
+    assert train.form.fields["amp"].editor.text() == "CUDA only: not used on this device"
+    cuda = [combo.itemData(i) for i in range(combo.count())
+            if str(combo.itemData(i)).startswith("cuda")]
+    if cuda:  # a machine with a GPU: on it the tick counts
+        combo.setCurrentIndex(combo.findData(cuda[0]))
+        assert train.form.fields["amp"].editor.text() == ""
