@@ -143,3 +143,21 @@ def test_mixed_precision_says_cuda_only_off_a_cuda_device(qtbot, win):
     if cuda:  # a machine with a GPU: on it the tick counts
         combo.setCurrentIndex(combo.findData(cuda[0]))
         assert train.form.fields["amp"].editor.text() == ""
+
+
+def test_a_run_ends_its_log_and_axes_with_its_last_step(qtbot, win):
+    """A real tiny run from Start: 2 epochs of 4 steps. Its step axes end at step 8 (not
+    the 1-2-5 step 10), its epoch axes at 2, and the log's last line says the Summary is
+    ready (not that it is evaluating)."""
+    train = win.train
+    tw.set_fields(train, tw.TINY)
+    tw.start(qtbot, train)
+    tw.wait_run(qtbot, train)
+    qtbot.waitUntil(lambda: train.summary.result is not None, timeout=30000)
+    qtbot.waitUntil(lambda: train.live.log_view.toPlainText().splitlines()[-1]
+                    .startswith("Summary ready"), timeout=10000)
+    plots = train.live.plots
+    steps = 2 * (18 // 4)
+    assert plots.point_count("batch") == steps
+    assert steps <= plots.batch_plot.getPlotItem().viewRange()[0][1] <= steps + 0.5
+    assert 2 <= plots.epoch_plot.getPlotItem().viewRange()[0][1] <= 2.1
