@@ -181,6 +181,10 @@ def test_inspect_fits_a_laptop_for_each_task(task, runs, window, qtbot, tmp_path
             assert ws.confusion.isVisible() and not ws.right_panel.isVisible()
             matrix = ws.confusion.matrix
             assert matrix.horizontalScrollBar().maximum() == 0
+            # no overlays to choose: the bar is hidden, not greyed out above the image
+            assert not ws.view_bar.isVisible()
+            # the list is as wide as its tabs need, the image gets the rest
+            assert ws.left_tabs.width() <= max(340, ws.left_tabs.minimumWidth() + 20)
         else:
             panel = ws.detection.panel
             assert panel.isVisible()

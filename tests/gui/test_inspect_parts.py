@@ -121,3 +121,43 @@ def test_classification_confusion_matrix_lists_cell_images(qtbot, cls_project):
     assert first_row.text(2) in ("dark", "bright")  # the predicted class beside p(label)
     shot(w, "inspect_confusion.png")
     w.shutdown()
+
+
+def test_dice_chart_counts_whole_images_for_one_image_and_none(qtbot):
+    from studio.gui.inspect.readout_panel import DiceChart, image_ticks
+
+    chart = DiceChart()
+    qtbot.addWidget(chart)
+    chart.resize(400, 150)
+    chart.show()
+    axis = chart.getAxis("bottom")
+    chart.set_values([7], [0.5], [0.6])
+    low, high = chart.getPlotItem().viewRange()[0]
+    assert -1 < low < 0 < high < 1  # the one point in the middle, not -400..400 x 0.001
+    assert axis._tickLevels == [[(0.0, "1")]]  # pyqtgraph's fixed ticks: image 1
+    chart.set_values([], [], [])
+    assert axis._tickLevels == [[]]  # no image, no tick
+    low, high = chart.getPlotItem().viewRange()[0]
+    assert -1 < low < 0 < high < 1
+    shot(chart, "dice_one_image.png")
+    labels = [label for _x, label in image_ticks(40)]
+    assert labels[0] == "1" and labels[-1] == "40" and len(labels) <= 9
+    assert all(label.isdigit() for label in labels)
+
+
+def test_opacity_label_sits_by_its_slider_on_a_wide_screen(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from studio.gui.inspect.toolbar import ViewBar
+
+    bar = ViewBar()
+    qtbot.addWidget(bar)
+    bar.resize(1500, 100)
+    bar.show()
+    qtbot.waitExposed(bar)
+    label = next(w for w in bar.findChildren(QLabel) if w.text() == "Opacity")
+    # where the word ends (its label's box may be wider than the word)
+    text_end = label.geometry().left() + label.fontMetrics().horizontalAdvance("Opacity")
+    gap = bar.opacity.geometry().left() - text_end
+    assert 0 <= gap <= 16, gap
+    shot(bar, "view_bar_1500.png")

@@ -131,3 +131,43 @@ def qtbot_process() -> None:
     from PySide6.QtWidgets import QApplication
 
     QApplication.processEvents()
+
+
+def test_x_axes_end_at_the_runs_known_last_step_and_epoch(plots):
+    plots.set_plan(10)  # 10 epochs of 6 steps: 60 steps in all
+    plots.add_batches(_batches(1, 12, steps=6))
+    plots.add_epoch({"epoch": 1, "train_loss": 0.5, "val_loss": 0.6, "accuracy": 0.7},
+                    ["accuracy"])
+    plots.redraw()
+    assert 20 <= _x_range(plots.batch_plot)[1] <= 21  # the data's 1-2-5 step
+    plots.add_batches(_batches(13, 40, steps=6))
+    for epoch in range(2, 10):
+        plots.add_epoch({"epoch": epoch, "train_loss": 0.5, "val_loss": 0.6, "accuracy": 0.7},
+                        ["accuracy"])
+    plots.redraw()
+    assert 60 <= _x_range(plots.batch_plot)[1] <= 62  # 52 steps: to 60, not 100
+    assert 60 <= _x_range(plots.lr_plot)[1] <= 62
+    assert 10 <= _x_range(plots.epoch_plot)[1] <= 10.3  # 9 epochs: to 10, not 20
+    assert 10 <= _x_range(plots.metric_plot)[1] <= 10.3
+    plots.add_batches(_batches(53, 8, steps=6))
+    plots.redraw()
+    assert 60 <= _x_range(plots.batch_plot)[1] <= 62  # still, to the last step
+
+
+def test_an_ended_run_shows_its_points_to_the_last(plots):
+    plots.set_plan(20)
+    plots.add_batches(_batches(1, 30, steps=6))  # stopped in epoch 5 of 20
+    for epoch in (1, 2, 3, 4):
+        plots.add_epoch({"epoch": epoch, "train_loss": 0.5, "val_loss": 0.6}, [])
+    plots.redraw()
+    assert _x_range(plots.batch_plot)[1] >= 50  # the next 1-2-5 step while it trains
+    plots.finish()
+    assert 30 <= _x_range(plots.batch_plot)[1] <= 31
+    assert 4 <= _x_range(plots.epoch_plot)[1] <= 4.2
+    plots.set_plan(20)  # resumed: the 1-2-5 steps again, up to the plan
+    plots.redraw()
+    assert _x_range(plots.batch_plot)[1] >= 50
+    plots.clear()  # another run, plan unknown: the 1-2-5 steps
+    plots.add_batches(_batches(1, 60, steps=6))
+    plots.redraw()
+    assert _x_range(plots.batch_plot)[1] >= 100

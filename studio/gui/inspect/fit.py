@@ -11,8 +11,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QSplitter, QTabWidget, QWidget
 
-LEFT = 300  # px: the image list beside a right panel
-LEFT_ALONE = 420  # px: the image list (or the confusion matrix) when no right panel shows
+LEFT = 300  # px: the image list (or the confusion matrix), its tabs permitting; a run
+# without a right panel (classification) gives the image, not the list, the room left
 LEFT_LEAST = 240  # px: the least the image list gets, its tabs permitting
 RIGHT = 480  # px: the recipe and readouts, or the detection panel
 CENTRE_LEAST = 1000  # px: the width assumed before the window is laid out
@@ -43,7 +43,7 @@ def fit_panels(main: QSplitter, right: QSplitter, has_right: bool,
     else:
         least = LEFT_LEAST
     width = max(main.width(), CENTRE_LEAST)
-    left = max(LEFT if has_right else LEFT_ALONE, least)
+    left = max(LEFT, least)
     side = RIGHT if has_right else 0
     main.setSizes([left, width - left - side, side])
     if readouts is not None:

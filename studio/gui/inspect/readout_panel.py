@@ -197,6 +197,19 @@ class ReadoutTable(QWidget):
         item.setForeground(QBrush(color) if color is not None else QBrush())
 
 
+def image_ticks(n: int, most: int = 8) -> list[tuple[float, str]]:
+    """Ticks of the chart's x axis for `n` images: whole image numbers from 1 (the worst),
+    at most about `most` of them (one image: the tick "1", not -0.4..0.4 in thousandths;
+    none: no tick)."""
+    if n <= 0:
+        return []
+    step, k = 1, 0
+    while math.ceil(n / step) > most:  # 1, 2, 5, 10, 20, 50, ...
+        k += 1
+        step = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+    return [(float(i - 1), str(i)) for i in sorted({1, *range(step, n + 1, step)})]
+
+
 class DiceChart(pg.PlotWidget):
     """Per-image Dice across the split: before (grey) and after (blue), one point per image
     in the browser's order; a click selects that image."""
@@ -234,8 +247,8 @@ class DiceChart(pg.PlotWidget):
         a = np.asarray(after, float)
         self.before.setData(x, b, connect="finite")
         self.after.setData(x, a, connect="finite")
-        if len(x):
-            self.setXRange(-0.5, len(x) - 0.5, padding=0.02)
+        self.setXRange(-0.5, max(1, len(x)) - 0.5, padding=0.02)
+        self.getAxis("bottom").setTicks([image_ticks(len(x))])
 
     def mark(self, image_id: int | None) -> None:
         if image_id in self.image_ids:

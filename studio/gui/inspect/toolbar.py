@@ -166,7 +166,8 @@ class ViewBar(QWidget):
         middle.addStretch(1)
         bottom.addWidget(self.pick)
         bottom.addWidget(QLabel("Opacity"))  # here, not on the top row: room for its groove
-        bottom.addWidget(self.opacity, 1)
+        bottom.addWidget(self.opacity)  # beside its label; a wide window's room goes after it
+        bottom.addStretch(1)
         for w in (self.accept_region, self.accept_all, self.undo):
             bottom.addWidget(w)
 

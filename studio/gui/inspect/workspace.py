@@ -286,8 +286,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
             self.right_panel.widget(i).setVisible(semantic)
         self.detection.panel.setVisible(detection)
         self.right_panel.setVisible(semantic or detection)
-        self.view_bar.setVisible(not detection)
-        self.view_bar.setEnabled(semantic)
+        self.view_bar.setVisible(semantic)  # overlays: a classification run has none
         queue_tabs = {id(w) for _t, w in self.jobs.tabs()}
         for i in range(self.left_tabs.count()):
             w = self.left_tabs.widget(i)

@@ -71,6 +71,7 @@ class LivePanel(QWidget):
         self.started_at = 0.0
         self.metrics: list[str] = []
         self.run_id: int | None = None  # the run whose curves are shown
+        self.summary_logged = False  # the log said its Summary is ready
 
     def begin(self, epochs: int, metrics: list[str], history: list[dict] | None = None,
               run_id: int | None = None) -> None:
@@ -89,6 +90,8 @@ class LivePanel(QWidget):
         self.metrics = list(metrics)
         self.plots.set_metrics(self.metrics)
         self.total_epochs = max(1, int(epochs))
+        self.plots.set_plan(self.total_epochs)
+        self.summary_logged = False
         for record in history:
             self.plots.add_epoch(record, self.metrics)
         self.first_epoch = len(history or []) + 1
@@ -125,8 +128,16 @@ class LivePanel(QWidget):
         if events.memory is not None:
             self.figures["memory"].setText(f"memory {events.memory / 2**20:,.0f} MiB")
 
+    def summary_shown(self, run_id: int, text: str) -> None:
+        """The Summary tab shows run `run_id`'s report (or why it has none): the log of
+        that run ends with it, once (the last line no longer says it is evaluating)."""
+        if run_id != self.run_id or self.summary_logged:
+            return
+        self.summary_logged = True
+        self.log_view.appendPlainText(text)
+
     def end(self, summary: dict | None, error: BaseException | None) -> None:
-        self.plots.redraw(force=True)
+        self.plots.finish()
         if summary is not None and summary.get("status") == "interrupted":
             text = f"Interrupted: {summary.get('error') or error}"
             self.figures["state"].setText(text)

@@ -120,7 +120,11 @@ def _nice_ceiling(value: float) -> float:
 
 class StepRange:
     """Keep a plot's view range still while its curves stay inside it: x grows to the next
-    1-2-5 step, y to the data's extent plus a margin, only when a point falls outside."""
+    1-2-5 step, y to the data's extent plus a margin, only when a point falls outside.
+
+    `limit`: where x is known to end (the run's last step or epoch): x never runs past
+    it while the points stay inside it (60 steps show 0..60, not 0..100). `tight`: the
+    run has ended, x ends at its last point."""
 
     MARGIN = 0.08
 
@@ -129,9 +133,20 @@ class StepRange:
         plot.getPlotItem().disableAutoRange()
         self.x_max = 0.0
         self.y: tuple[float, float] | None = None
+        self.limit: float | None = None
+        self.tight = False
 
     def reset(self) -> None:
         self.x_max, self.y = 0.0, None
+
+    def x_end(self, x_hi: float) -> float:
+        """Where the x axis ends for points up to `x_hi`."""
+        if self.tight:
+            return max(x_hi, 1.0)
+        nice = _nice_ceiling(x_hi)
+        if self.limit is not None and x_hi <= self.limit:
+            return min(nice, max(self.limit, 1.0))
+        return nice
 
     def fit(self, series: list[Series]) -> None:
         series = [s for s in series if s.n]
@@ -140,7 +155,7 @@ class StepRange:
         x_hi = max(float(s.x[s.n - 1]) for s in series)
         changed = x_hi > self.x_max
         if changed:
-            self.x_max = _nice_ceiling(x_hi)
+            self.x_max = self.x_end(x_hi)
         lo, hi = min(s.y_lo for s in series), max(s.y_hi for s in series)
         if lo <= hi:
             if self.y is None or lo < self.y[0] or hi > self.y[1]:
@@ -193,6 +208,7 @@ class LivePlots(QWidget):
         self._dirty: set[str] = set()
         self.epochs: list[dict] = []
         self.steps_per_epoch: int | None = None  # of the run whose batches are shown
+        self.planned_epochs: int | None = None  # of the run shown, once it is known
         # epochs of a resumed run whose batches this window never saw: (epoch, train
         # loss, lr), drawn one point an epoch once the run's steps per epoch are known
         self._earlier: list[tuple[int, float, float]] = []
@@ -216,8 +232,10 @@ class LivePlots(QWidget):
             self.series[key].clear()
         self._smooth, self._smooth_n = None, 0
         self.steps_per_epoch, self._earlier = None, []
+        self.planned_epochs = None
         for ranger in self.ranges.values():
             ranger.reset()
+            ranger.limit, ranger.tight = None, False
         self._dirty = set(self.curves)
         self.redraw()
 
@@ -233,6 +251,31 @@ class LivePlots(QWidget):
         self.ranges["epoch"].reset()
         self.ranges["metric"].reset()
         self.epochs = []
+
+    def set_plan(self, epochs: int | None) -> None:
+        """The run trains `epochs` epochs in all: the epoch axes end there, the step axes
+        at its last step once the steps per epoch are known (with its first batch)."""
+        self.planned_epochs = int(epochs) if epochs else None
+        self._set_limits()
+        for ranger in self.ranges.values():
+            ranger.tight = False
+            ranger.reset()
+        self._dirty = set(self.curves)
+
+    def _set_limits(self) -> None:
+        epochs, steps = self.planned_epochs, self.steps_per_epoch
+        for name in ("epoch", "metric"):
+            self.ranges[name].limit = float(epochs) if epochs else None
+        for name in ("batch", "lr"):
+            self.ranges[name].limit = float(epochs * steps) if epochs and steps else None
+
+    def finish(self) -> None:
+        """The run has ended (finished, stopped, failed): each x axis ends at its last
+        point."""
+        for ranger in self.ranges.values():
+            ranger.tight = True
+            ranger.reset()
+        self.redraw(force=True)
 
     def set_metrics(self, metrics: list[str]) -> None:
         """Only these metric curves (and legend entries) exist: another task's go."""
@@ -275,7 +318,10 @@ class LivePlots(QWidget):
             return
         xs, ys, smooth, lrs = [], [], [], []
         s, n = self._smooth or 0.0, self._smooth_n
-        self.steps_per_epoch = int(batches[-1]["steps_per_epoch"])
+        steps = int(batches[-1]["steps_per_epoch"])
+        if steps != self.steps_per_epoch:
+            self.steps_per_epoch = steps
+            self._set_limits()
         first = batches[0]["epoch"]
         for epoch, loss, lr in self._earlier:
             if epoch < first and math.isfinite(loss):

@@ -7,9 +7,10 @@ kept in the run's folder, or else evaluated in a worker."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -41,6 +42,25 @@ def _cell(text: str, colour: QColor | None = None) -> QTableWidgetItem:
     return item
 
 
+class NumberItem(QTableWidgetItem):
+    """A figure shown with a fixed number of decimals (0.7940, not 0.794, beside 0.8123)
+    that sorts by its value."""
+
+    def __init__(self, value) -> None:
+        number = int(value) if isinstance(value, numbers.Integral) else float(value)
+        super().__init__(f"{number:,}" if isinstance(number, int) else _fmt(number))
+        self.setData(Qt.ItemDataRole.UserRole, number)
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(Qt.ItemDataRole.UserRole), other.data(Qt.ItemDataRole.UserRole)
+        if not isinstance(theirs, (int, float)):
+            return super().__lt__(other)
+        mine = -math.inf if math.isnan(mine) else mine  # "-" (no figure) sorts first
+        theirs = -math.inf if math.isnan(theirs) else theirs
+        return mine < theirs
+
+
 def heat(value: float) -> QColor:
     """White (0) to dark blue (1)."""
     v = min(1.0, max(0.0, value))
@@ -57,6 +77,9 @@ def summary_report(project, run_id: int, which: str) -> dict:
 
 
 class SummaryPanel(QWidget):
+    # (run id, a line for the run's log): its per-class report is shown, or why not
+    reportShown = Signal(int, str)
+
     def __init__(self, workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers = workers
@@ -133,6 +156,8 @@ class SummaryPanel(QWidget):
 
     def _on_error(self, exc: BaseException) -> None:
         self.note.setText(f"No per-class figures: {exc}")
+        if self.run_id is not None:
+            self.reportShown.emit(self.run_id, f"Summary ready, without per-class figures: {exc}")
         if not isinstance(exc, Exception):
             show_error(self, exc)
 
@@ -158,12 +183,12 @@ class SummaryPanel(QWidget):
             for c, (key, _label) in enumerate(columns, start=1):
                 values = result.get(key) or []
                 value = values[r] if r < len(values) else float("nan")
-                item = QTableWidgetItem()
-                item.setData(Qt.ItemDataRole.DisplayRole, value if isinstance(value, int)
-                             else round(float(value), 4))
-                self.per_class.setItem(r, c, item)
+                self.per_class.setItem(r, c, NumberItem(value))
         self.per_class.resizeColumnsToContents()
         self.per_class.setSortingEnabled(True)
+        if self.run_id is not None:
+            self.reportShown.emit(self.run_id, f"Summary ready: {result.get('images', 0)} "
+                                  "validation images (the Summary tab).")
 
     def _draw_confusion(self) -> None:
         if self.result is None or "confusion_matrix" not in self.result:

@@ -40,6 +40,8 @@ class TrainingPanel(QWidget):
         self.task = None
         self.device_choice = ChoiceEdit()
         form.add("device", self.device_choice)
+        self.device_choice.connect_changed(lambda *_a: self.note_amp())
+        self.has_cuda = False  # a CUDA device is in the engine's list
         self.groups = [FieldGroup(title, members) for title, members in GROUPS]
         self.more = FieldGroup("More options")
         grid = QGridLayout(self)
@@ -59,7 +61,20 @@ class TrainingPanel(QWidget):
         """Make the task's fields (every option of its config but the model's own)."""
         self.task = task
         self.form.set_specs(task_fields(task), within=_here)
+        self.note_amp()
 
     def set_devices(self, devices) -> None:
         """`devices`: the engine's DeviceChoice list (computed in a worker)."""
         self.device_choice.set_choices([(d.name, d.label) for d in devices])
+        self.has_cuda = any(d.name.startswith("cuda") for d in devices)
+        self.note_amp()
+
+    def note_amp(self) -> None:
+        """The engine uses mixed precision on CUDA only: off a CUDA device the tick says
+        so beside it (the label column keeps its width)."""
+        field = self.form.fields.get("amp")
+        if field is None or not hasattr(field.editor, "setText"):
+            return
+        device = str(self.device_choice.value() or "auto")
+        cuda = device.startswith("cuda") or (device == "auto" and self.has_cuda)
+        field.editor.setText("" if cuda else "CUDA only: not used on this device")

@@ -37,7 +37,7 @@ from studio.gui.workers import WorkerPool
 from studio.gui.workspaces import scroll_page
 
 VALIDATE_MS = 300
-LAPTOP_WIDTH = 1366  # px: the setup panels get their width first, the plots the rest
+LAPTOP_WIDTH = 1366  # px: the smallest window the default divider is made for
 
 
 def _load_backend():
@@ -71,6 +71,8 @@ class TrainWorkspace(QWidget):
         self.validate_timer.setInterval(VALIDATE_MS)
         self.validate_timer.timeout.connect(self.validate)
         self._loading_backend = False
+        self.setup_split: QSplitter | None = None  # setup panels | results
+        self.divider_moved = False  # by the person: fit_setup leaves it alone
 
     def load_engine(self) -> None:
         """Import the engine in a worker (once), then build the panels from it. Done when
@@ -122,11 +124,12 @@ class TrainWorkspace(QWidget):
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(scroll_page(self.result_tabs))  # the window never widens for it
-        split.setStretchFactor(0, 1)
+        split.setStretchFactor(0, 0)  # a wider window widens the plots
         split.setStretchFactor(1, 1)
-        need = max(self.setup_tabs.widget(i).widget().minimumSizeHint().width()
-                   for i in range(self.setup_tabs.count())) + 40  # and a scroll bar
-        split.setSizes([need, max(need, LAPTOP_WIDTH) - need])  # setup panels uncut
+        split.splitterMoved.connect(lambda *_a: setattr(self, "divider_moved", True))
+        self.setup_split = split
+        self.setup_tabs.currentChanged.connect(lambda _i: self.fit_setup())
+        self.fit_setup()
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
         self.layout().addWidget(split)
@@ -134,6 +137,21 @@ class TrainWorkspace(QWidget):
         self.set_config(self.backend.default_config(self.controls.task.value()))
         self._install_project()
         self.ready.emit()
+
+    def fit_setup(self) -> None:
+        """The divider's default place: the setup side as wide as the panel in front needs
+        (and the run's buttons), the curves and tables the rest, so a narrow panel (Data,
+        Model) leaves the plots room and no panel is cut at the right. A divider the person
+        dragged stays where they put it."""
+        if self.divider_moved or self.setup_split is None:
+            return
+        panel = self.current_setup()
+        setup = max(self.controls.minimumSizeHint().width() + 20,
+                    panel.minimumSizeHint().width() + 40)  # and a vertical scroll bar
+        sizes = self.setup_split.sizes()
+        total = sum(sizes) if sum(sizes) > 0 else max(LAPTOP_WIDTH, self.width())
+        if sizes[0] != setup:
+            self.setup_split.setSizes([setup, max(0, total - setup)])
 
     def _connect(self) -> None:
         c = self.controls
@@ -154,6 +172,7 @@ class TrainWorkspace(QWidget):
         self.runner.eventsArrived.connect(self.runs.on_events)
         self.runner.runningChanged.connect(self.runs.on_running_changed)
         self.history.runSelected.connect(lambda rid: self.summary.show_run(self.project, rid))
+        self.summary.reportShown.connect(self.live.summary_shown)
         self.history.useConfigRequested.connect(self.use_run_config)
         self.history.resumeRequested.connect(self.resume)
 
@@ -257,6 +276,7 @@ class TrainWorkspace(QWidget):
         self.controls.reasons.setText("")
         self.augment_panel.schedule_preview()
         self.validate_timer.start()
+        self.fit_setup()  # another task's fields may need another width
 
     def change_task(self, task: str) -> None:
         self.set_config(self.backend.default_config(task))
