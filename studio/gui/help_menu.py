@@ -125,6 +125,34 @@ def window_shortcut_rows(window: QMainWindow) -> list[tuple[str, str, str]]:
     return sorted(set(rows))
 
 
+def user_guide() -> Path | None:
+    """The guide's index (docs/README.md beside the package in a source tree or a
+    packaged build), or None where it was not installed (a wheel carries no docs)."""
+    import studio
+
+    for root in (Path(studio.__file__).resolve().parents[1], Path(studio.__file__).parent):
+        index = root / "docs" / "README.md"
+        if index.is_file():
+            return index
+    return None
+
+
+def open_user_guide(window: QWidget) -> bool:
+    """Open the guide in the system's viewer for Markdown (or say where to find it)."""
+    index = user_guide()
+    if index is None:
+        QMessageBox.information(
+            window, "User guide", "The user guide is not installed with this copy. It is the "
+            "docs/ folder of the Vision Studio source (docs/README.md), one page per "
+            "workflow.")
+        return False
+    if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(index))):
+        QMessageBox.information(window, "User guide", f"Open {index} in a text or Markdown "
+                                "viewer: no program is set to open it on this system.")
+        return False
+    return True
+
+
 def _help_menu(window: QMainWindow) -> QMenu:
     for act in window.menuBar().actions():
         if act.menu() is not None and act.text().replace("&", "") == "Help":
@@ -147,6 +175,11 @@ def install_help_menu(window: QMainWindow) -> QMenu:
         else:
             menu.addAction(shortcuts)
         window.addAction(shortcuts)  # the key works while the menu bar is hidden too
+    guide = QAction("&User guide", window)
+    guide.setObjectName("userGuideAction")
+    guide.setStatusTip("Open the user guide: one page per workflow, with pictures")
+    guide.triggered.connect(lambda: open_user_guide(window))
+    menu.insertAction(menu.actions()[0] if menu.actions() else None, guide)
     about = next((a for a in acts if "about" in a.text().lower()), None)
     if about is None:
         about = menu.addAction("&About Vision Studio")

@@ -124,3 +124,21 @@ def test_a_bare_window_gets_f1_and_about(qtbot, boxes):
     dialog.close()
     acts["About Vision Studio"].trigger()  # no worker pool: read at once
     assert boxes and boxes[-1][0] == "aboutBox"
+
+
+def test_help_opens_the_user_guide_or_says_where_it_is(win, monkeypatch):
+    opened: list[str] = []
+    monkeypatch.setattr(help_menu.QDesktopServices, "openUrl",
+                        lambda url: opened.append(url.toLocalFile()) or True)
+    action = win.findChild(type(win.menuBar().actions()[0]), "userGuideAction")
+    assert action is not None and action.text() == "&User guide"
+    action.trigger()
+    index = help_menu.user_guide()
+    assert index is not None and index.name == "README.md" and index.parent.name == "docs"
+    assert opened == [str(index)]
+    told: list[str] = []
+    monkeypatch.setattr(help_menu, "user_guide", lambda: None)  # a wheel: no docs beside it
+    monkeypatch.setattr(QMessageBox, "information",
+                        lambda parent, title, text: told.append(text))
+    assert not help_menu.open_user_guide(win)
+    assert told and "docs/README.md" in told[0]
