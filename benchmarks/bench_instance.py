@@ -14,7 +14,7 @@
 short epoch, small networks); its figures are no measurement of the methods.
 
     python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [--tiny] [--minutes M]
-        [--device cuda]
+        [--device cuda] [--no-rcnn]
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def _stardist(project, run_id: int, which: str, device: str) -> list[dict]:
     return rows
 
 
-def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool) -> list[dict]:
+def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
+              with_rcnn: bool = True) -> list[dict]:
     from studio.ml.config import default_config
     from studio.ml.evaluation import evaluate_run
     from studio.ml.plan import recommend
@@ -133,6 +134,10 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool) -> l
             rows += _rows(cfg["model"], metrics, spent, ">= 0.7 and above Mask R-CNN")
             unet_run = (result.run_id, which)
 
+            if with_stardist and STARDIST.is_dir():
+                rows += _stardist(project, *unet_run, device)
+            if not with_rcnn:
+                return rows
             rcnn = default_config("instance")
             rcnn.update(device=device, cpu_threads=1, splits=cfg["splits"])
             if tiny:  # windows of the default 256 px: few per image, bounded memory
@@ -141,8 +146,6 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool) -> l
             result, which, spent = _train(project, rcnn, budget, rcnn["model"])
             metrics = evaluate_run(project, result.run_id, "test", which, device=device)
             rows += _rows(rcnn["model"], metrics, spent)
-            if with_stardist and STARDIST.is_dir():
-                rows += _stardist(project, *unet_run, device)
         finally:
             project.close()
     return rows
@@ -178,11 +181,11 @@ def bench_bccd(device: str, tiny: bool) -> list[dict]:
 
 
 def run(parts=("dsb", "stardist", "bccd"), device: str = "cpu", tiny: bool = False,
-        minutes: float = MINUTES) -> list[dict]:
+        minutes: float = MINUTES, with_rcnn: bool = True) -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
     if "dsb" in parts or "stardist" in parts:
-        rows += bench_dsb(device, tiny, minutes, "stardist" in parts)
+        rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
     if tiny:
@@ -200,13 +203,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=MINUTES,
                         help="training budget of each method")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-rcnn", action="store_true",
+                        help="train the recommended method only (Mask R-CNN's figure left out)")
     args = parser.parse_args()
     parts = tuple(args.parts) or ("dsb", "stardist", "bccd")
     unknown = set(parts) - {"dsb", "stardist", "bccd"}
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; use dsb, stardist, bccd")
     print(f"device {args.device}, {_load()}", flush=True)
-    for row in run(parts, args.device, args.tiny, args.minutes):
+    for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
               f"{row.get('target', '')}", flush=True)
 
