@@ -43,6 +43,11 @@ class EmbeddingCache:
     def path(self, key: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{key}.npz"
 
+    def peek(self, key: str) -> Embedding | None:
+        """The embedding if it is in memory (never reads the disk: safe on any thread)."""
+        with self._lock:
+            return self._memory.get(key)
+
     def in_memory(self, key: str) -> bool:
         with self._lock:
             return key in self._memory
