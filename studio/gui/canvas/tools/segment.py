@@ -50,6 +50,7 @@ class SegmentTool(Tool):
         self._rect_item: QGraphicsRectItem | None = None
         self._marks: list[QGraphicsEllipseItem] = []
         self._prompt_id = 0
+        self._layer_color: tuple[int, int] | None = None
         self.on_missing_model = None  # callable(model name): the workspace offers a download
         canvas.document.imageChanged.connect(lambda _i: self.service.image_opened())
 
@@ -224,7 +225,9 @@ class SegmentTool(Tool):
             return
         c = QColor(self.canvas.active_color())
         c.setAlphaF(0.5)
-        layer.set_colors(c)
+        if self._layer_color != (id(layer), c.rgba()):  # a colour change repaints it all
+            self._layer_color = (id(layer), c.rgba())
+            layer.set_colors(c)
         layer.set_region(geom.x, geom.y, geom.bitmap.astype(np.uint8))
         self.canvas.message.emit(HINT)
 
