@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.ml.segment import DEFAULT_MODEL, available_devices, get_model_spec, list_models
 from studio.ml.segment.engine import forget_loaded
+from studio.ml.segment.registry import offered_names
 from studio.ml.segment.weights import (
     DownloadCancelled,
     install_from_file,
@@ -68,12 +69,10 @@ class SegmentSettings(QObject):
         """From studio.gui.settings.Settings."""
         c = SegmentConfig()
         model = str(settings.value("segment/model", c.model))
-        try:
-            get_model_spec(model)
-        except StudioError:
+        if model not in offered_names():  # checked without importing osam (GUI thread)
             model = c.model
         device = str(settings.value("segment/device", c.device))
-        self.update(model=model, device=device if device in available_devices() else "cpu",
+        self.update(model=model, device=device if device in ("cpu", "cuda") else "cpu",
                     memory_items=int(settings.value("segment/memory_items", c.memory_items)),
                     disk_mb=int(settings.value("segment/disk_mb", c.disk_mb)),
                     output=str(settings.value("segment/output", c.output)))
@@ -216,19 +215,34 @@ class SegmentModelDialog(QDialog):
                                                 "ONNX models (*.onnx);;All files (*)")
         self.install_files(paths)
 
-    def install_files(self, paths) -> list[str]:
-        """Install files (each SHA-256 checked); returns the error messages."""
-        errors = []
-        for path in paths:
-            try:
-                spec, _dest = install_from_file(path)
-                forget_loaded(spec.name)
-            except StudioError as exc:
-                errors.append(str(exc))
+    def install_files(self, paths):
+        """Install files on a worker (each SHA-256 checked, which takes seconds for the big
+        models); the state line then says what happened. Returns the worker task."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return None
+        self.state.setText(f"Checking {len(paths)} file(s)...")
+
+        def job():
+            errors, names = [], set()
+            for path in paths:
+                try:
+                    spec, _dest = install_from_file(path)
+                    names.add(spec.name)
+                except StudioError as exc:
+                    errors.append(str(exc))
+            return errors, names
+
+        return self.workers.submit(job, on_result=self._installed,
+                                   on_error=lambda exc: self.state.setText(str(exc)))
+
+    def _installed(self, out) -> None:
+        errors, names = out
+        for name in names:
+            forget_loaded(name)
         self._show_model()
         if errors:
             self.state.setText("\n".join(errors))
-        return errors
 
     def accept(self) -> None:
         self.stop_download()

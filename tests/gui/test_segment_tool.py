@@ -105,7 +105,7 @@ def test_segment_this_box(seg, doc, mouse):
 
 
 def test_second_image_opened_while_first_embeds_gets_its_own_mask(tiny, canvas, doc, mouse,
-                                                                  label_project):
+                                                                  label_project, qtbot):
     model = load_model(TINY_NAME)
     real = model.embed
 
@@ -115,9 +115,11 @@ def test_second_image_opened_while_first_embeds_gets_its_own_mask(tiny, canvas, 
 
     model.embed = slow
     a, b = label_project.test_image_ids
-    canvas.set_tool("segment")  # image A starts embedding
-    doc.set_image(b)  # newest wins
     seg = canvas.tool_named("segment")
+    canvas.set_tool("segment")
+    qtbot.waitUntil(lambda: seg.service.current_key is not None)  # A is being embedded
+    assert seg.service.embedding() is None
+    doc.set_image(b)  # newest wins
     QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, NONE, mouse.at(150, 60))
     assert seg.waiting and "preparing" in canvas.toast_text
     mouse.settle()
@@ -158,6 +160,7 @@ def test_missing_model_says_so_and_downloads_nothing(tiny, canvas, mouse):
     seg = canvas.tool_named("segment")
     seg.on_missing_model = asked.append
     canvas.set_tool("segment")
+    mouse.settle()  # the files are checked on the worker
     assert asked == ["efficientsam:10m"] and "not installed" in canvas.toast_text
     mouse.click(100, 75)
     assert seg.preview is None and not seg.waiting

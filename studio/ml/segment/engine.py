@@ -200,14 +200,18 @@ def load_model(name: str, device: str = "cpu") -> OsamPromptModel:
     """The model `name` on `device`, loaded once and kept (files must be installed:
     WeightsUnavailableError says which and where otherwise)."""
     key = (name, device)
-    model = _LOADED.get(key)
+    with _LOAD_LOCK:
+        model = _LOADED.get(key)
     if model is None:
         model = OsamPromptModel(get_model_spec(name), device)
-        _LOADED[key] = model
+        with _LOAD_LOCK:
+            _LOADED.clear()  # one model in memory at a time (the big ones take a GB)
+            _LOADED[key] = model
     return model
 
 
 def forget_loaded(name: str | None = None) -> None:
     """Drop loaded models (all, or one name's), e.g. after its files changed."""
-    for key in [k for k in _LOADED if name is None or k[0] == name]:
-        _LOADED.pop(key, None)
+    with _LOAD_LOCK:
+        for key in [k for k in _LOADED if name is None or k[0] == name]:
+            _LOADED.pop(key, None)

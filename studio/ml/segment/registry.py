@@ -110,6 +110,12 @@ def unregister_model(name: str) -> None:
     _ensure().pop(name, None)
 
 
+def offered_names() -> list[str]:
+    """The names of the models offered, without importing osam (cheap)."""
+    extra = [n for n in _REGISTRY if n not in {o[0] for o in _OFFERED}]
+    return [o[0] for o in _OFFERED] + extra
+
+
 def list_models() -> list[ModelSpec]:
     return list(_ensure().values())
 

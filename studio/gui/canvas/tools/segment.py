@@ -60,8 +60,15 @@ class SegmentTool(Tool):
         return bool(self.points or self.box or self._press is not None or self.waiting)
 
     def activate(self) -> None:
-        self.service.armed = True
-        if not self.service.model_ready():
+        """Check on the worker that the model's files are there (the first check imports
+        osam and onnxruntime, a second or so), then prepare the shown image."""
+        self.service.check_model(self._model_checked)
+
+    def _model_checked(self, ready: bool) -> None:
+        if self.canvas.tool is not self and not self.busy:
+            return  # left meanwhile
+        if not ready:
+            self.waiting = False
             name = self.service.model_name
             text = (f"Segment: the model {name} is not installed; choose it and download it "
                     "(or install it from a file) in Tools > Click-to-segment model...")
@@ -153,12 +160,11 @@ class SegmentTool(Tool):
         self._draw_prompt()
         if not self.points and self.box is None:
             return
-        self.service.armed = True
         if self.service.embedding() is None:
             self.waiting = True
             self.canvas.message.emit(PREPARING)
             self.canvas.toast(PREPARING)
-            if self.service.current_key is None:
+            if self.service.current_key is None and self.service.armed:
                 self.service.image_opened()
                 if self.service.current_key is None:  # no model: activate() said why
                     self.waiting = False

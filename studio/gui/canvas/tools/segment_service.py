@@ -27,6 +27,14 @@ def _embed(cache: EmbeddingCache, key: str, name: str, device: str, path, size) 
     return key
 
 
+def _model_installed(name: str) -> bool:
+    """Worker: are the model's files there? (Imports osam on first use.)"""
+    try:
+        return is_installed(get_model_spec(name))
+    except StudioError:
+        return False
+
+
 def _decode(name: str, device: str, embedding, points, labels, box):
     return load_model(name, device).decode(embedding, points, labels, box)
 
@@ -54,10 +62,18 @@ class SegmentService(QObject):
         return SEGMENT.config.model
 
     def model_ready(self) -> bool:
-        try:
-            return is_installed(get_model_spec(self.model_name))
-        except StudioError:
-            return False
+        """The model's files are there (call once armed: osam is imported by then)."""
+        return _model_installed(self.model_name)
+
+    def check_model(self, on_result: Callable[[bool], None]) -> None:
+        """Arm the service (embed every image opened from now on) once a worker has
+        checked the model's files; then on_result(installed)."""
+        def done(ready: bool) -> None:
+            self.armed = True
+            on_result(ready)
+
+        self.canvas.workers.submit(_model_installed, self.model_name, key="segment-check",
+                                   on_result=done, on_error=self._failed)
 
     def reset(self) -> None:
         """The model or cache settings changed: start again."""
