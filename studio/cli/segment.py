@@ -18,7 +18,8 @@ def register(sub) -> None:
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     q = msub.add_parser("list", help="the models offered, their size, licence and state")
     q.set_defaults(func=cmd_models_list)
-    q = msub.add_parser("pull", help="download a model's files (SHA-256 checked)")
+    q = msub.add_parser("pull", help="download a model's files (SHA-256 checked; a mirror "
+                        "can be named in OSAM_BLOB_ENDPOINT)")
     q.add_argument("name")
     q.set_defaults(func=cmd_models_pull)
     q = msub.add_parser("import", help="install a model file got elsewhere (hash checked)")

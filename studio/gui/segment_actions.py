@@ -48,10 +48,9 @@ class SegmentActions:
         tool.on_missing_model = lambda _name: self.show_model_dialog()
 
     def show_model_dialog(self) -> SegmentModelDialog | None:
-        canvas = self.ws.canvas
-        if canvas is None:
+        if self.ws.doc is None:
             return None
-        dialog = SegmentModelDialog(canvas.workers, self._settings(), self.ws)
+        dialog = SegmentModelDialog(self._settings(), self.ws)
         dialog.open()
         return dialog
 

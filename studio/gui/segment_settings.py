@@ -2,7 +2,7 @@
 where a model is chosen, its licence read, and its files downloaded or installed.
 
 `SEGMENT` is the one live copy the canvas tool reads; `load`/`save` keep it in the
-application's settings. Downloads run on a worker with progress and Cancel; nothing is
+application's settings. Downloads run on the dialog's own worker with progress and Cancel; nothing is
 downloaded unless the person presses Download.
 """
 
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.gui.workers import WorkerPool
 from studio.ml.segment import DEFAULT_MODEL, available_devices, get_model_spec, list_models
 from studio.ml.segment.engine import forget_loaded
 from studio.ml.segment.registry import offered_names
@@ -89,11 +90,13 @@ class SegmentModelDialog(QDialog):
     """Choose the model (licence and size shown), the device and the cache sizes;
     download the model (progress, Cancel) or install its files from disk."""
 
-    def __init__(self, workers, settings=None, parent=None) -> None:
+    def __init__(self, settings=None, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Click-to-segment model")
         self.setMinimumWidth(560)
-        self.workers, self.settings = workers, settings
+        # its own worker: a download of minutes must not hold up the canvas's assists
+        self.workers = WorkerPool(1, self, name="segment-model")
+        self.settings = settings
         self._cancel: threading.Event | None = None
         c = SEGMENT.config
         self.model = QComboBox()
@@ -245,7 +248,6 @@ class SegmentModelDialog(QDialog):
             self.state.setText("\n".join(errors))
 
     def accept(self) -> None:
-        self.stop_download()
         SEGMENT.update(model=self.model.currentData(), device=self.device.currentData(),
                        memory_items=self.memory.value(), disk_mb=self.disk.value(),
                        output=self.output.currentData())
@@ -253,6 +255,8 @@ class SegmentModelDialog(QDialog):
             SEGMENT.save(self.settings)
         super().accept()
 
-    def reject(self) -> None:
+    def done(self, result: int) -> None:
+        """Closing (OK, Cancel, the window's X) cancels a download and stops the worker."""
         self.stop_download()
-        super().reject()
+        self.workers.shutdown()
+        super().done(result)

@@ -5,6 +5,7 @@ progress and Cancel that is taken back as a whole. Tiny ONNX model; nothing down
 from __future__ import annotations
 
 import importlib
+import threading
 
 import numpy as np
 import pytest
@@ -112,14 +113,42 @@ def test_boxes_to_masks_job_progress_cancel_and_revert(made, win, qtbot):
 
     model = engine.load_model(TINY_NAME)
     real = model.embed
-    tasks = []
+    tasks, submitted = [], threading.Event()
 
     def embed_then_cancel(image, size=None):
+        submitted.wait(10)
         tasks[0].cancel()  # the person presses Cancel during the first image
         return real(image, size)
 
     model.embed = embed_then_cancel
     tasks.append(seg.run_boxes_to_masks(None))
+    submitted.set()
     qtbot.waitUntil(lambda: tasks[0].done, timeout=20000)
     assert len(_masks(project)) == 2  # the first image only; the job is on record
     assert seg.revert_last() == 2 and _masks(project) == []
+
+
+def test_download_shows_progress_and_cancels(made, win, qtbot, monkeypatch):
+    """The dialog's download runs on its worker with progress and Cancel (osam's fetch is
+    replaced: no test downloads anything)."""
+    from studio.gui import segment_settings
+    from studio.ml.segment.weights import DownloadCancelled
+
+    def fake_pull(spec, progress=None, cancel=None):
+        progress(spec.files[0].filename, 1_000_000, 10_000_000)
+        cancel.wait(10)
+        raise DownloadCancelled("cancelled")
+
+    monkeypatch.setattr(segment_settings, "pull", fake_pull)
+    dialog = win.label.segment.show_model_dialog()
+    try:
+        dialog.model.setCurrentIndex(dialog.model.findData("efficientsam:10m"))
+        assert "about 40 MB" in dialog.state.text() and "Apache" in dialog.licence.text()
+        dialog.download.click()
+        qtbot.waitUntil(lambda: dialog.progress.value() == 100, timeout=10000)
+        assert "efficient_sam_vitt_encoder.onnx" in dialog.progress.format()
+        dialog.cancel_download.click()
+        qtbot.waitUntil(lambda: not dialog.workers.busy, timeout=10000)
+        assert not dialog.cancel_download.isVisible() and "Not installed" in dialog.state.text()
+    finally:
+        dialog.close()
