@@ -52,7 +52,8 @@ class SegmentTool(Tool):
         self._prompt_id = 0
         self._layer_color: tuple[int, int] | None = None
         self.on_missing_model = None  # callable(model name): the workspace offers a download
-        canvas.document.imageChanged.connect(lambda _i: self.service.image_opened())
+        # to the service (a QObject child of the canvas): disconnected when the canvas goes
+        canvas.document.imageChanged.connect(self.service.on_image_changed)
 
     # --- life cycle ------------------------------------------------------------------------
     @property

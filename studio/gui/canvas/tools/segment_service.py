@@ -109,6 +109,10 @@ class SegmentService(QObject):
         self.current_key = self.key_for(doc.image_id)
         self._request(doc.image_id, self.current_key, "segment-embed", self._arrived)
 
+    def on_image_changed(self, _image_id: int) -> None:
+        if not self.canvas.workers.is_shut_down:  # the document may outlive its canvas
+            self.image_opened()
+
     def set_prefetch(self, image_ids: list[int]) -> None:
         """Images to embed once the shown one is ready (the next one, usually)."""
         self._prefetch = [int(i) for i in image_ids if i is not None]
