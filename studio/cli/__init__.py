@@ -19,10 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio-cli", description="Vision Studio, headless.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from studio.cli import data, inspect, learn
+    from studio.cli import segment as segment_cli
 
     data.register(sub)
     learn.register(sub)
     inspect.register(sub)
+    segment_cli.register(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ TOOLS = (  # canvas tool name, text, key
     ("fill", "Fill", "F"),
     ("wand", "Magic wand", "W"),
     ("grabcut", "GrabCut", "G"),
+    ("segment", "Click-to-segment", "S"),
 )
 SPLITS = (("train", "train"), ("val", "val"), ("test", "test"), ("none", "no split"))
 
@@ -81,6 +82,11 @@ class Actions:
                                  "Painting does not overwrite other classes", checkable=True)
         self.to_mask = a("Tools", "Convert selection to &mask", "Ctrl+Shift+M")
         self.to_polygon = a("Tools", "Convert selection to p&olygon", "Ctrl+Shift+P")
+        self.segment_model = a("Tools", "Click-to-segment &model...", tip="Choose the "
+                               "segmentation model (licence, size), download or install it")
+        self.boxes_to_masks = a("Tools", "Boxes to mas&ks...", tip="Every box becomes a mask "
+                                "made by the click-to-segment model (marked for review)")
+        self.revert_boxes_to_masks = a("Tools", "Revert boxes to masks")
         self.classes = []
         for n in range(1, 10):
             act = a("Class", f"Draw class {n}", str(n),
@@ -232,6 +238,7 @@ def build_menus(window: QMainWindow, a: Actions, docks) -> tuple[QMenu, QMenu]:
     menus["Tools"].addActions(list(a.tools.values()))
     menus["Tools"].addSeparator()
     menus["Tools"].addActions([a.instance_mode, a.preserve_labels, a.to_mask, a.to_polygon])
+    menus["Tools"].addActions([a.segment_model, a.boxes_to_masks, a.revert_boxes_to_masks])
     menus["Tools"].addMenu("Drawing &class").addActions(a.classes)
     for act in a.groups["Image"]:
         menus["Image"].addAction(act)

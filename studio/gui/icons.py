@@ -92,6 +92,11 @@ def _draw(name: str, p: QPainter, fg: QColor) -> None:  # noqa: C901 - one case 
         p.setPen(_pen(fg))
         p.setBrush(accent)
         p.drawEllipse(QRectF(7, 8, 10, 8))
+    elif name == "segment":  # a blob with a click point on it
+        p.setBrush(accent)
+        p.drawEllipse(QRectF(3, 5, 16, 13))
+        p.setBrush(QColor(AMBER))
+        p.drawEllipse(QPointF(16, 16), 3.5, 3.5)
     elif name in ("prev", "next"):
         sign = 1 if name == "next" else -1
         p.setBrush(fg)
@@ -171,7 +176,8 @@ def _draw(name: str, p: QPainter, fg: QColor) -> None:  # noqa: C901 - one case 
         raise KeyError(f"no icon named {name!r}")
 
 
-NAMES = ("select", "box", "polygon", "brush", "eraser", "fill", "wand", "grabcut", "prev",
+NAMES = ("select", "box", "polygon", "brush", "eraser", "fill", "wand", "grabcut", "segment",
+         "prev",
          "next", "next_new", "done", "fit", "objects", "undo", "redo", "new", "open",
          "import", "export", "add_images", "sample", "delete", "copy", "duplicate", "paste",
          "zoom_100", "app")

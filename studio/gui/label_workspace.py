@@ -33,6 +33,7 @@ from studio.gui.panels.objects import ObjectsPanel
 from studio.gui.panels.tags import TagsPanel
 from studio.gui.panels.welcome import WelcomePage
 from studio.gui.prefetch import Prefetcher
+from studio.gui.segment_actions import SegmentActions
 from studio.gui.workers import WorkerPool
 
 AREA = Qt.DockWidgetArea
@@ -77,6 +78,7 @@ class LabelWorkspace(QStackedWidget):
         self.addWidget(self.welcome)
         self.addWidget(self.editor)
         self._connect()
+        self.segment = SegmentActions(self)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self.editor)
@@ -144,7 +146,9 @@ class LabelWorkspace(QStackedWidget):
         for key in READOUTS:
             self.readout.emit(key, "")
         if doc is not None:
+            self.segment.load_settings()
             self._make_canvas(doc)
+            self.segment.attach(self.canvas)
         for panel in (self.images_panel, self.classes_panel, self.objects_panel, self.tags_panel):
             panel.set_document(doc)
         self.actions.set_undo_group(doc.undo_group if doc else None)
@@ -237,6 +241,8 @@ class LabelWorkspace(QStackedWidget):
         self.readout.emit("size", f"{rec.width} x {rec.height}")
         ids = [self.images_panel.neighbour(d) for d in (1, -1)]
         self.prefetcher.prefetch([project.image(i).abs_path for i in ids if i is not None])
+        if self.canvas is not None:
+            self.canvas.tool_named("segment").service.set_prefetch(ids[:1])
 
     def _on_annotations_changed(self, image_id: int) -> None:
         if self.doc is not None and mark_edited(self.doc.project, image_id):

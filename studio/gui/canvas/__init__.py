@@ -33,6 +33,10 @@ SHORTCUT_HELP: list[tuple[str, str]] = [
     ("GrabCut: drag a box", "Propose the object's mask"),
     ("GrabCut: left / right drag", "Mark object / background and recompute"),
     ("GrabCut: Enter", "Accept the proposed mask"),
+    ("Segment: click / Shift+click, right click", "Object point / background point"),
+    ("Segment: drag, or double-click in a box", "Box prompt"),
+    ("Segment: Enter / Shift+Enter", "Accept as a new object / add it to the selected one "
+     "(no prompt: segment the selected boxes)"),
 ]
 
 __all__ = ["CanvasView", "SHORTCUT_HELP"]

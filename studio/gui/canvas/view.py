@@ -128,6 +128,9 @@ class CanvasView(CanvasObjects, CanvasKeys, QGraphicsView):
         self._update_brush_cursor()
         self.toolChanged.emit(name)
 
+    def tool_named(self, name: str):
+        return self._tools[name]
+
     def set_opacity(self, opacity: float) -> None:
         self.opacity = min(max(float(opacity), 0.0), 1.0)
         for item in self._items.values():
