@@ -211,14 +211,16 @@ def bench_split(repeats: int = 7) -> list[dict]:
     """Seconds to split one 512 x 512 image's maps at a new seed threshold (Inspect)."""
     import statistics
 
-    from studio.ml.inspect.instance_maps import maps_objects
+    from studio.ml.inspect.instance_maps import label_objects
+    from studio.ml.tasks.registry import TASK
 
     maps = crowded_maps()
     times, found = [], 0
     for i in range(repeats):
         seed = 0.3 + 0.05 * (i % 5)
         start = time.perf_counter()
-        found = len(maps_objects(maps, seed, 0.5, 8, 0.01, 1000))
+        labels = TASK["instance"].split_maps(maps, seed, 0.5, 8)
+        found = len(label_objects(labels, maps, 0.01, 1000))
         times.append(time.perf_counter() - start)
     return [{"name": f"Inspect re-split of a 512x512 image's maps ({maps['objects']} planted "
                      f"objects, {found} found), median of {repeats}",

@@ -15,7 +15,8 @@ from testutil import FAST_TRAINING, add_toy_objects
 
 from studio.core.project import Project
 from studio.ml.inspect.detections import DetectionParams
-from studio.ml.inspect.instance_maps import InstanceMaps, maps_objects
+from studio.ml.inspect.instance_maps import InstanceMaps, label_objects
+from studio.ml.tasks.registry import TASK
 
 TINY = {"task": "instance", "model": "unet_instances", "epochs": 1, "image_size": 48,
         "batch_size": 2, "resize_policy": "crop", "model_options": {"depth": 2, "width": 8},
@@ -32,6 +33,11 @@ def discs_maps(size: int = 64) -> dict[str, np.ndarray]:
     foreground = (distance > 0).astype(np.float32) * 0.9
     return {"foreground": foreground, "boundary": np.zeros_like(foreground),
             "distance": distance}
+
+
+def maps_objects(maps, seed, foreground, min_area, min_score, most):
+    labels = TASK["instance"].split_maps(maps, seed, foreground, min_area)
+    return label_objects(labels, maps, min_score, most)
 
 
 def test_maps_split_again_by_the_seed_threshold():

@@ -27,7 +27,6 @@ detections with their current objects), and are listed last.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from collections.abc import Callable
@@ -49,11 +48,11 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
-from studio.ml.inspect.instance_maps import InstanceMaps, splits_maps
+from studio.ml.inspect.instance_maps import InstanceMaps
 from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
-from studio.ml.models.unet_instances import keeping_maps
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds, task_of
+from studio.ml.tasks.registry import task
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
 RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
@@ -187,8 +186,8 @@ class DetectionSession(RunSession):
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
                                               min(float(det.get("nms_iou", 0.5)), RAW_NMS_IOU))
         self.split_maps: InstanceMaps | None = None  # per-pixel maps split into objects
-        if splits_maps(getattr(predictor, "model", None)):
-            self.split_maps = InstanceMaps(predictor.model, RAW_SCORE,
+        if task(self.task).splits_maps(getattr(predictor, "model", None)):
+            self.split_maps = InstanceMaps(self.task, predictor.model, RAW_SCORE,
                                            max(RAW_MAX_DETECTIONS, 3 * self.run_max))
             seed, foreground = self.split_maps.defaults
             self.default_params = replace(self.default_params, seed=seed,
@@ -218,9 +217,8 @@ class DetectionSession(RunSession):
             raw = self.raw.get(image_id)  # another worker may have just predicted it
             if raw is None:
                 most = raw_max_detections(self.task, *image.shape[:2], self.run_max)
-                with contextlib.ExitStack() as stack:
-                    kept = (stack.enter_context(keeping_maps(self.predictor.model))
-                            if self.split_maps is not None else None)
+                model = self.predictor.model if self.split_maps is not None else None
+                with task(self.task).keeping_maps(model) as kept:
                     det = self.predictor.detect(image, str(rec.abs_path), image_id,
                                                 score_threshold=RAW_SCORE, nms_iou=RAW_NMS_IOU,
                                                 max_detections=most)

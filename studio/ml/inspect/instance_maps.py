@@ -1,5 +1,7 @@
 """Inspect's split sliders for instance runs whose model predicts per-pixel maps and
-splits them into objects (the instance U-Net, `studio.ml.models.unet_instances`).
+splits them into objects (the instance task's `maps_split` method, the instance U-Net;
+the task object, `studio.ml.tasks.registry.InstanceTask`, says which models do and
+splits their maps).
 
 The network runs once per image (`DetectionSession.predict`); its probability maps
 (foreground, touching border, distance, classes) stay here, one set per image, and a
@@ -18,31 +20,17 @@ import numpy as np
 from studio.core.formats.labelimages import objects_by_value
 from studio.core.geometry import MaskGeom
 from studio.ml.detection.matching import Objects
-from studio.ml.instance_split import split_instances
-from studio.ml.models.unet_instances import UNetInstances
+from studio.ml.tasks.registry import task
 
 KEPT_SETTINGS = 3  # split settings whose objects stay cached (all images of each)
 
 
-def splits_maps(model) -> bool:
-    """Whether the run's model splits per-pixel maps into objects (split sliders apply)."""
-    return isinstance(model, UNetInstances)
-
-
-def split_defaults(model: UNetInstances) -> tuple[float, float]:
-    """(seed threshold, foreground threshold) the run itself splits with."""
-    heads = model.roi_heads
-    return float(heads.seed_threshold), float(heads.mask_threshold)
-
-
-def maps_objects(maps: dict[str, np.ndarray], seed: float, foreground: float,
-                 min_area: int, min_score: float, most: int) -> Objects:
-    """The objects of one image's maps split at (`seed`, `foreground`), as Inspect keeps
-    detections (masks cropped to their boxes; class indices 0..K-1; best score first;
-    at most `most`, scores from `min_score`)."""
+def label_objects(labels: np.ndarray, maps: dict[str, np.ndarray], min_score: float,
+                  most: int) -> Objects:
+    """The objects of a split's label map, as Inspect keeps detections (masks cropped to
+    their boxes; score: mean foreground probability; class indices 0..K-1 by majority of
+    the maps' classes; best score first; at most `most`, scores from `min_score`)."""
     fg = maps["foreground"]
-    labels = split_instances(fg, maps["boundary"], maps["distance"], seed, foreground,
-                             min_area)
     classes = maps.get("classes")
     boxes, scores, kinds, masks = [], [], [], []
     for _value, x0, y0, bitmap in objects_by_value(labels):
@@ -68,9 +56,11 @@ class InstanceMaps:
     """Each image's maps (set once, by the session's one network pass) and the objects
     of the recent split settings."""
 
-    def __init__(self, model: UNetInstances, min_score: float, most: int) -> None:
-        self.defaults = split_defaults(model)
-        self.min_area = int(model.roi_heads.min_area)
+    def __init__(self, task_name: str, model, min_score: float, most: int) -> None:
+        self.task = task(task_name)
+        params = self.task.split_parameters(model)
+        self.defaults = (params["seed_threshold"], params["mask_threshold"])
+        self.min_area = int(params["min_area"])
         self.min_score = float(min_score)
         self.most = int(most)
         self.maps: dict[int, dict[str, np.ndarray]] = {}
@@ -93,7 +83,8 @@ class InstanceMaps:
             maps = self.maps[image_id]
         if found is not None:
             return found
-        found = maps_objects(maps, key[0], key[1], self.min_area, self.min_score, self.most)
+        labels = self.task.split_maps(maps, *key, self.min_area)
+        found = label_objects(labels, maps, self.min_score, self.most)
         with self._lock:
             self.splits += 1
             per_image = self._objects.setdefault(key, {})

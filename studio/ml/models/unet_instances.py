@@ -48,8 +48,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "min_area": MIN_AREA,
     "boundary_weight": 5.0,
 }
-DESCRIPTION = ("U-Net + seeded watershed (foreground, touching borders, distance): for "
-               "many small touching objects such as nuclei; fast on a CPU")
+# its description, beside Mask R-CNN's, is the instance task's
+# (`studio.ml.tasks.instance.MAPS_SPLIT`)
 
 
 class SplitHeads:
