@@ -464,8 +464,10 @@ def describe_label_layout(source: Path, images_dir: Path | None = None,
     source = Path(source)
     if not source.is_dir():
         return None
-    if images_dir is not None:
-        found = None
+    found = None
+    if images_dir is not None and Path(images_dir).resolve() == source.resolve():
+        pass  # one folder: images beside their label images (below)
+    elif images_dir is not None:
         for label_dir in (find_subfolder(source, MASK_DIRS), source):
             if label_dir is not None and _paired(Path(images_dir), label_dir):
                 found = (Path(images_dir), label_dir, "the folders given")
@@ -475,11 +477,14 @@ def describe_label_layout(source: Path, images_dir: Path | None = None,
                                                                                   MASK_DIRS)
         found = ((image_dir, label_dir, "their usual names") if image_dir and label_dir
                  and _paired(image_dir, label_dir) else find_label_folders(source))
-    if found is None:
+    one = pair_in_one_folder(source)[0] if found is None else []
+    if one:  # images beside their label images in `source` itself
+        found = (source, source, "images beside their label images, paired by name")
+    elif found is None:
         return None
     image_dir, label_dir, why = found
-    pairs = [(i, m) for i, m in pair_label_images(image_files(image_dir), image_dir,
-                                                  label_dir)[0] if m is not None]
+    pairs = [(i, m) for i, m in (one or pair_label_images(image_files(image_dir), image_dir,
+                                                          label_dir)[0]) if m is not None]
     labels = []
     for _image, label in pairs[:sample]:
         try:

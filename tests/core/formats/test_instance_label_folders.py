@@ -100,3 +100,18 @@ def test_one_folder_without_pairs_is_refused(tmp_path):
         with pytest.raises(StudioError, match="No images found"):
             import_instances(project, folder)
         assert project.images() == []
+
+
+def test_the_import_preview_describes_the_one_folder_layout(tmp_path):
+    from studio.core.formats.instances import describe_label_layout
+
+    _side_by_side(tmp_path / "ds")
+    for images in (None, tmp_path / "ds"):
+        layout = describe_label_layout(tmp_path / "ds", images)
+        assert layout is not None and layout.image_dir == layout.label_dir == tmp_path / "ds"
+        assert layout.pairs == 3 and layout.first[0].name == "s0.png"
+        assert layout.first[1].name == "s0_mask.png"
+    empty = tmp_path / "none"
+    empty.mkdir()
+    assert cv2.imwrite(str(empty / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    assert describe_label_layout(empty, empty) is None and describe_label_layout(empty) is None
