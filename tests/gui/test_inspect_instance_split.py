@@ -118,6 +118,7 @@ def test_seed_slider_resplits_cached_maps_without_the_network(unet_ws, qtbot):
     assert all(m["foreground"].shape == (64, 64) for m in s.split_maps.maps.values())
     for image_id in s.evaluated:
         s.split_maps.keep(image_id, discs_maps())
+    assert s.split_maps.nbytes() == 2 * 3 * 64 * 64  # one byte per pixel and map
     panel = w.detection.panel
     assert panel.splits() and panel.seed.isVisible() and panel.foreground.isVisible()
     assert panel.params().seed == pytest.approx(model.roi_heads.seed_threshold)
