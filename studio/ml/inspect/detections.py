@@ -10,7 +10,10 @@ truth greedily by score as COCO does (same class, IoU >= the match threshold, ea
 truth object taken once; mask IoU for instance runs). Per image and split-wide
 precision, recall and F1 follow; mAP@0.5 and mAP@[.5:.95] come from the engine's COCO
 evaluation of the detections above the engine's evaluation threshold after the current
-NMS (they do not depend on the score slider), cached per NMS value. At the run's own
+NMS (they do not depend on the score slider), cached per NMS value. Runs whose model
+splits per-pixel maps into objects (the instance task's `maps_split` method) keep the
+maps of that one pass too: their split sliders (seed and foreground thresholds) split
+them again (`studio.ml.inspect.instance_maps`), and everything above follows. At the run's own
 NMS they equal `studio-cli evaluate` for runs that see the whole image (but for a rare
 box that a loose NMS followed by the run's drops and the run's alone keeps); runs
 predicting tile by tile ("crop" policy) apply their NMS inside each tile too, which the
