@@ -9,11 +9,14 @@
 - StarDist's example image (a second domain, never trained on): objects the DSB-trained
   U-Net finds against the 125 of its label image, and mask mAP50 on it.
 - BCCD detection keeps its box mAP50 (benchmarks/bench_detection.py's measurement).
+- split: how long Inspect's split sliders take to split one 512 x 512 image's cached
+  maps again (about 300 touching discs, the maps the network learns to predict, with
+  noise), median of repeats; no training, seconds.
 
 ``--tiny`` proves the script end to end in a few minutes (a handful of images, one
 short epoch, small networks); its figures are no measurement of the methods.
 
-    python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [--tiny] [--minutes M]
+    python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [split] [--tiny] [--minutes M]
         [--device cuda] [--no-rcnn]
 """
 
@@ -180,7 +183,59 @@ def bench_bccd(device: str, tiny: bool) -> list[dict]:
             {"name": "BCCD tiny training time", "value": spent, "unit": "min"}]
 
 
-def run(parts=("dsb", "stardist", "bccd"), device: str = "cpu", tiny: bool = False,
+def crowded_maps(size: int = 512, objects: int = 300, seed: int = 0) -> dict:
+    """Probability maps of `objects` touching discs on a size x size image: the targets
+    of `studio.ml.instance_split` with noise, blurred a little (a network's maps are smooth)."""
+    import cv2
+    import numpy as np
+
+    from studio.ml.instance_split import instance_targets, label_from_masks
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    label = np.zeros((size, size), np.int32)
+    for k in range(objects):
+        cx, cy = rng.integers(0, size, 2)
+        r = int(rng.integers(7, 14))
+        label[((xx - cx) ** 2 + (yy - cy) ** 2 < r * r) & (label == 0)] = k + 1
+    masks = np.stack([label == v for v in np.unique(label) if v])
+    label = label_from_masks(masks)
+    fg, border, dist = instance_targets(masks)
+
+    def noisy(a):
+        a = a.astype(np.float32) + rng.normal(0, 0.05, a.shape).astype(np.float32)
+        return np.clip(cv2.GaussianBlur(a, (5, 5), 1.0), 0, 1)
+
+    return {"foreground": noisy(fg), "boundary": noisy(border), "distance": noisy(dist),
+            "objects": int(label.max())}
+
+
+def bench_split(repeats: int = 7) -> list[dict]:
+    """Seconds Inspect takes to split one 512 x 512 image's kept maps at a new seed
+    threshold (`InstanceMaps.objects`, as the worker calls it: the maps kept as Inspect
+    keeps them, each repeat at a seed not split before)."""
+    import statistics
+
+    from studio.ml.inspect.instance_maps import InstanceMaps
+    from studio.ml.models.registry import build_model
+
+    maps = crowded_maps()
+    model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4})
+    kept = InstanceMaps("instance", model, 0.01, 1000)
+    kept.keep(0, {k: maps[k] for k in ("foreground", "boundary", "distance")})
+    times, found = [], 0
+    for i in range(repeats):
+        seed = 0.3 + 0.02 * i
+        start = time.perf_counter()
+        found = len(kept.objects(0, seed, 0.5))
+        times.append(time.perf_counter() - start)
+    return [{"name": f"Inspect re-split of a 512x512 image's maps ({maps['objects']} planted "
+                     f"objects, {found} found), median of {repeats}",
+             "value": statistics.median(times), "unit": "s",
+             "target": "fast enough for a slider (debounced, in the worker)"}]
+
+
+def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: bool = False,
         minutes: float = MINUTES, with_rcnn: bool = True) -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
@@ -188,6 +243,8 @@ def run(parts=("dsb", "stardist", "bccd"), device: str = "cpu", tiny: bool = Fal
         rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
+    if "split" in parts:
+        rows += bench_split()
     if tiny:
         for row in rows:
             row["name"] += " [tiny]"
@@ -196,7 +253,7 @@ def run(parts=("dsb", "stardist", "bccd"), device: str = "cpu", tiny: bool = Fal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts", nargs="*", help="dsb, stardist, bccd (default: all)")
+    parser.add_argument("parts", nargs="*", help="dsb, stardist, bccd, split (default: all)")
     parser.add_argument("--tiny", action="store_true",
                         help="a few images and one short epoch: proves the script, measures "
                              "nothing")
@@ -206,10 +263,11 @@ def main() -> None:
     parser.add_argument("--no-rcnn", action="store_true",
                         help="train the recommended method only (Mask R-CNN's figure left out)")
     args = parser.parse_args()
-    parts = tuple(args.parts) or ("dsb", "stardist", "bccd")
-    unknown = set(parts) - {"dsb", "stardist", "bccd"}
+    parts = tuple(args.parts) or ("dsb", "stardist", "bccd", "split")
+    unknown = set(parts) - {"dsb", "stardist", "bccd", "split"}
     if unknown:
-        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; use dsb, stardist, bccd")
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; use dsb, stardist, bccd, "
+                     "split")
     print(f"device {args.device}, {_load()}", flush=True)
     for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "

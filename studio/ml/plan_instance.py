@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from studio.ml.tasks.instance import MAPS_SPLIT
+
 CAPACITY_MARGIN = 1.5
 CAPACITY_STEP = 50
 SMALL_OBJECT_PX = 48  # median equivalent diameter at or below which objects are "small"
@@ -75,14 +77,15 @@ def choose_instance_method(cfg: dict, fp: dict, reasons: dict) -> bool:
                                 "suits objects this large or this few (the instance U-Net is "
                                 "for small crowded ones).")
         return False
-    cfg.update(apply_model_options(cfg, "unet_instances"))
+    model = MAPS_SPLIT.models[0]
+    cfg.update(apply_model_options(cfg, model))
     batch, crops = 4, 4
     cfg.update(image_size=256, resize_policy="crop", batch_size=batch, samples_per_image=crops,
                val_every=2)
     n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
     steps = max(1, math.ceil(n_train * crops / batch))
     cfg["epochs"] = max(10, min(100, math.ceil(UNET_STEPS / steps)))
-    reasons["model"] = (f"unet_instances: {_facts(stats)}. A U-Net predicting foreground, "
+    reasons["model"] = (f"{model}: {_facts(stats)}. A U-Net predicting foreground, "
                         "touching borders and distance, split by a seeded watershed, "
                         "separates small touching objects where a box detector's boxes "
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "

@@ -79,3 +79,25 @@ def test_masks_format_hints_at_instances_on_the_same_folders(tmp_path, capsys):
     assert "\n" not in err.strip()
     code, out, _ = _cli(capsys, "info", tmp_path / "p", "--json")
     assert json.loads(out)["images"] == 0
+
+
+def test_import_images_beside_their_label_images(tmp_path, capsys):
+    """`a.jpg` beside `a_mask.png` in one folder: paired, the masks never imported as
+    images, through --source alone and through --source D --images D."""
+    root = tmp_path / "ds"
+    _dataset(root)
+    flat = tmp_path / "flat"
+    for path in list((root / "Photos").iterdir()) + list((root / "Annot").iterdir()):
+        _write(flat / path.name, cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+    total = 12 + 5 + 30
+    for n, extra in enumerate(([], ["--images", flat])):
+        project = tmp_path / f"p{n}"
+        _cli(capsys, "new", project)
+        code, out, err = _cli(capsys, "import", project, "--format", "instances",
+                              "--source", flat, *extra, "--json")
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["images"] == 3 and report["annotations"] == total
+        assert report["skipped"] == []
+        code, out, _ = _cli(capsys, "info", project, "--json")
+        assert json.loads(out)["images"] == 3  # no cells_<n>_mask.png among them

@@ -194,3 +194,35 @@ def test_learns_to_find_touching_discs(torch_one_thread):
         for image, target in (sample() for _ in range(10)):
             meter.update(model([image]), [target])
     assert meter.report()["mask"]["map50"] > 0.4
+
+
+def test_the_instance_task_owns_its_methods_and_the_split():
+    """Every instance model of the registry is one of the task's methods, described by it;
+    the task says which built models split maps, with what, and splits kept maps."""
+    from studio.ml.tasks.registry import TASK
+
+    inst = TASK["instance"]
+    specs = {s.name: s for s in list_models("instance")}
+    assert {m for method in inst.methods for m in method.models} == set(specs)
+    method = inst.method("unet_instances")
+    assert method.splits_maps and specs["unet_instances"].description == method.description
+    assert not inst.method("maskrcnn_resnet18_fpn").splits_maps
+    assert TASK["detection"].method("fasterrcnn_resnet18_fpn") is None
+    model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4,
+                                                          "seed_threshold": 0.6})
+    assert inst.splits_maps(model) and not TASK["detection"].splits_maps(model)
+    params = inst.split_parameters(model)
+    assert set(method.split_parameters) <= set(params) and params["seed_threshold"] == 0.6
+    with inst.keeping_maps(model) as kept:
+        model.eval()
+        with torch.no_grad():
+            out = model([torch.rand(1, 32, 32)])[0]
+    assert len(kept) == 1 and kept[0]["foreground"].shape == (32, 32)
+    labels = inst.split_maps(kept[0], params["seed_threshold"], params["mask_threshold"],
+                             params["min_area"])
+    from studio.ml.inspect.instance_maps import label_objects
+
+    again = label_objects(labels, kept[0], model.roi_heads.score_thresh, 10 ** 6)
+    assert len(again) == len(out["scores"])  # the same objects as the model's own split
+    assert np.allclose(np.sort(again.scores), np.sort(out["scores"].numpy()))
+    assert model.kept_maps is None  # nothing kept outside the context

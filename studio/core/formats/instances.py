@@ -15,6 +15,9 @@ Layouts read:
   pairs the most files is taken (`Photos/a.png` with `Annot/a_mask.png`), the label
   folder being the one whose files look like label images (flat regions of equal values)
   when names alone cannot tell. A warning says which folders were chosen.
+- One folder: images and their label images side by side (`a.png` beside `a_mask.png`),
+  as `source` alone or as both `source` and `images_dir`; a file named like a label
+  image (`_mask`, `_label`, `_labels`) is never imported as an image there.
 - One pair: `source` is a label image file and `images_dir` the image file it labels
   (e.g. stardist's `mask2d.tif` and `img2d.tif`).
 
@@ -61,6 +64,7 @@ from studio.core.formats.labelimages import (
     image_key,
     index_label_images,
     objects_by_value,
+    pair_in_one_folder,
     pair_label_images,
     read_label_image,
 )
@@ -142,6 +146,12 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
         _import_label_pair(adder, Path(images_dir), source, source.name)
         return adder.finish()
     if images_dir is not None:
+        if Path(images_dir).resolve() == source.resolve():  # --source D --images D
+            if not _import_one_folder(adder, source):
+                raise DataError(f"No image in {source.name}/ has a label image beside it "
+                                "named like it (a_mask.png or a_label.tif for a.png). "
+                                "Nothing was imported.")
+            return adder.finish()
         _import_given_folders(adder, source, Path(images_dir))
         return adder.finish()
     image_dir = find_subfolder(source, IMAGE_DIRS)
@@ -160,6 +170,8 @@ def import_instances(project, source: Path, images_dir: Path | None = None,
             f"read the images from {image_dir.name}/ and their label images from "
             f"{label_dir.name}/ ({why}); give --images and the label folder to choose others.")
         _import_label_folder(adder, image_dir, label_dir)
+        return adder.finish()
+    if not samples and not has_images and _import_one_folder(adder, source):
         return adder.finish()
     if has_images:
         images = image_files(find_subfolder(source, ("images",)))
@@ -346,6 +358,26 @@ def _import_label_pair(adder: _Adder, image: Path, label_path: Path, item: str) 
                              for k, g in enumerate(_label_objects(label), 1)])
 
 
+def _import_one_folder(adder: _Adder, folder: Path) -> bool:
+    """Images and label images side by side in `folder` (`a.png` beside `a_mask.png`);
+    False, importing nothing, when no image there has a label image."""
+    pairs, unmatched = pair_in_one_folder(folder)
+    if not any(label is not None for _img, label in pairs):
+        return False
+    image_files(folder, adder.report)  # report the files that are no images
+    for img, label in pairs:
+        if label is not None:
+            _import_label_pair(adder, img, label, str(label.relative_to(folder)))
+        else:
+            adder.image(img, str(img.relative_to(folder)))
+    for label in unmatched:
+        adder.report.skip(str(label.relative_to(folder)), "label image without an image")
+    adder.report.warnings.append(
+        f"read images and their label images side by side in {folder.name}/ "
+        f"({sum(label is not None for _i, label in pairs)} pair(s) by name).")
+    return True
+
+
 def _import_label_folder(adder: _Adder, image_dir: Path, label_dir: Path) -> None:
     images = image_files(image_dir, adder.report)
     pairs, unmatched = pair_label_images(images, image_dir, label_dir, adder.report)
@@ -432,8 +464,10 @@ def describe_label_layout(source: Path, images_dir: Path | None = None,
     source = Path(source)
     if not source.is_dir():
         return None
-    if images_dir is not None:
-        found = None
+    found = None
+    if images_dir is not None and Path(images_dir).resolve() == source.resolve():
+        pass  # one folder: images beside their label images (below)
+    elif images_dir is not None:
         for label_dir in (find_subfolder(source, MASK_DIRS), source):
             if label_dir is not None and _paired(Path(images_dir), label_dir):
                 found = (Path(images_dir), label_dir, "the folders given")
@@ -443,11 +477,14 @@ def describe_label_layout(source: Path, images_dir: Path | None = None,
                                                                                   MASK_DIRS)
         found = ((image_dir, label_dir, "their usual names") if image_dir and label_dir
                  and _paired(image_dir, label_dir) else find_label_folders(source))
-    if found is None:
+    one = pair_in_one_folder(source)[0] if found is None else []
+    if one:  # images beside their label images in `source` itself
+        found = (source, source, "images beside their label images, paired by name")
+    elif found is None:
         return None
     image_dir, label_dir, why = found
-    pairs = [(i, m) for i, m in pair_label_images(image_files(image_dir), image_dir,
-                                                  label_dir)[0] if m is not None]
+    pairs = [(i, m) for i, m in (one or pair_label_images(image_files(image_dir), image_dir,
+                                                          label_dir)[0]) if m is not None]
     labels = []
     for _image, label in pairs[:sample]:
         try:

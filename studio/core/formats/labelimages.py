@@ -129,6 +129,38 @@ def pair_label_images(images: list[Path], image_dir: Path, mask_dir: Path, repor
     return pairs, unmatched
 
 
+def pair_in_one_folder(folder: Path, report=None
+                       ) -> tuple[list[tuple[Path, Path | None]], list[Path]]:
+    """Images and their label images side by side in one folder (`a.png` beside
+    `a_mask.png`, `a_label.tif`...): ([(image, its label image or None)], label images
+    without an image). A file named with a MASK_SUFFIXES suffix is a label image when at
+    least one such file pairs with an image of the folder; it is never listed as an image.
+    No pair at all: ([], [])."""
+    files = image_files(folder, report)
+    keys = {p: image_key(p, folder) for p in files}
+    by_key: dict[str, Path] = {}
+    for p in files:
+        by_key.setdefault(keys[p], p)
+    labels = [p for p in files if len(label_keys(p, folder)) > 1]
+    if not any(k in by_key and by_key[k] != p
+               for p in labels for k in label_keys(p, folder)[1:]):
+        return [], []
+    label_set = set(labels)
+    index: dict[str, Path] = {}
+    for p in labels:
+        for key in label_keys(p, folder)[1:]:
+            index.setdefault(key, p)
+    pairs, used = [], set()
+    for img in files:
+        if img in label_set:
+            continue
+        mask = index.get(keys[img])
+        pairs.append((img, mask))
+        if mask is not None:
+            used.add(mask)
+    return pairs, [p for p in labels if p not in used]
+
+
 # --- reading ------------------------------------------------------------------------------
 def is_lossy(path: Path) -> bool:
     return Path(path).suffix.lower() in LOSSY_SUFFIXES

@@ -1,5 +1,6 @@
 """The Inspect panel of detection and instance runs: score-threshold, NMS and match-IoU
-sliders (debounced into one `paramsChanged`), what the canvas shows, the objects of the
+sliders, and for runs that split per-pixel maps into objects the split's seed and
+foreground thresholds (all debounced into one `paramsChanged`), what the canvas shows, the objects of the
 current image (class, score, IoU with its match, status; a click selects one), the
 readouts (image and split: precision, recall, F1, counts; the run's mAPs) and accepting
 detections into the labels."""
@@ -152,6 +153,14 @@ class DetectionPanel(QWidget):
         self.match_iou = _slider(0.1, 0.95, 0.5, "A detection matches a ground-truth object "
                                  "of its class when their IoU reaches this (greedy by score, as "
                                  "COCO matches)")
+        # runs splitting per-pixel maps into objects: the split's own parameters
+        self.seed = _slider(0.05, 0.95, 0.5, "Seed threshold of the split: a core of pixels "
+                            "farther than this (as a fraction of its object's size) from the "
+                            "edge starts an object (higher: more objects split apart; the "
+                            "network's maps are split again, not re-computed)")
+        self.foreground = _slider(0.05, 0.95, 0.5, "Foreground threshold of the split: pixels "
+                                  "whose foreground probability exceeds this belong to an "
+                                  "object")
         self.color_by = QComboBox()
         self.color_by.addItem("Match (TP / FP / missed)", "match")
         self.color_by.addItem("Class", "class")
@@ -195,9 +204,12 @@ class DetectionPanel(QWidget):
         self.undo = QPushButton("Undo")
         self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._timer.timeout.connect(self.flush)
+        self._splits = False
         self._build()
+        for slider in (self.seed, self.foreground):
+            self._form.setRowVisible(slider, False)
         self.set_kinds(["box"])
-        for s in (self.score, self.nms, self.match_iou):
+        for s in (self.score, self.nms, self.match_iou, self.seed, self.foreground):
             s.valueChanged.connect(lambda _v: self._timer.start())
         self.color_by.currentIndexChanged.connect(lambda _i: self.displayChanged.emit())
         for box in (self.show_pred, self.show_gt):
@@ -209,6 +221,9 @@ class DetectionPanel(QWidget):
         form.addRow("Score ≥", self.score)
         form.addRow("NMS IoU", self.nms)
         form.addRow("Match IoU ≥", self.match_iou)
+        form.addRow("Seed >", self.seed)
+        form.addRow("Foreground >", self.foreground)
+        self._form = form
         shown = QHBoxLayout()
         for w in (self.show_pred, self.show_gt, self.color_by):
             shown.addWidget(w)
@@ -240,17 +255,32 @@ class DetectionPanel(QWidget):
         layout.addWidget(split, 1)
 
     # --- sliders ------------------------------------------------------------------------------
+    def splits(self) -> bool:
+        """Whether the split sliders apply (the open run splits per-pixel maps)."""
+        return self._splits
+
     def params(self) -> DetectionParams:
+        split = {}
+        if self._splits:
+            split = {"seed": round(self.seed.value(), 4),
+                     "foreground": round(self.foreground.value(), 4)}
         return DetectionParams(round(self.score.value(), 4), round(self.nms.value(), 4),
-                               round(self.match_iou.value(), 4))
+                               round(self.match_iou.value(), 4), **split)
 
     def set_params(self, params: DetectionParams) -> None:
-        """Show `params` without announcing a change (a session just opened)."""
-        for slider, value in ((self.score, params.score), (self.nms, params.nms_iou),
-                              (self.match_iou, params.match_iou)):
+        """Show `params` without announcing a change (a session just opened); the split
+        sliders only where `params` has split values."""
+        values = [(self.score, params.score), (self.nms, params.nms_iou),
+                  (self.match_iou, params.match_iou)]
+        self._splits = params.seed is not None
+        if self._splits:
+            values += [(self.seed, params.seed), (self.foreground, params.foreground)]
+        for slider, value in values:
             slider.blockSignals(True)
             slider.setValue(value)
             slider.blockSignals(False)
+        for slider in (self.seed, self.foreground):
+            self._form.setRowVisible(slider, self._splits)
         self._timer.stop()
 
     def flush(self) -> None:

@@ -10,7 +10,10 @@ truth greedily by score as COCO does (same class, IoU >= the match threshold, ea
 truth object taken once; mask IoU for instance runs). Per image and split-wide
 precision, recall and F1 follow; mAP@0.5 and mAP@[.5:.95] come from the engine's COCO
 evaluation of the detections above the engine's evaluation threshold after the current
-NMS (they do not depend on the score slider), cached per NMS value. At the run's own
+NMS (they do not depend on the score slider), cached per NMS value. Runs whose model
+splits per-pixel maps into objects (the instance task's `maps_split` method) keep the
+maps of that one pass too: their split sliders (seed and foreground thresholds) split
+them again (`studio.ml.inspect.instance_maps`), and everything above follows. At the run's own
 NMS they equal `studio-cli evaluate` for runs that see the whole image (but for a rare
 box that a loose NMS followed by the run's drops and the run's alone keeps); runs
 predicting tile by tile ("crop" policy) apply their NMS inside each tile too, which the
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -48,9 +51,11 @@ from studio.ml.detection.matching import (
 )
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
+from studio.ml.inspect.instance_maps import InstanceMaps
 from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
 from studio.ml.predict import Predictor
 from studio.ml.tasks import task_kinds, task_of
+from studio.ml.tasks.registry import task
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later
 RAW_NMS_IOU = 0.9  # loose: the NMS slider refilters up to this overlap
@@ -64,11 +69,18 @@ STATUSES = ("matched", "false positive", "missed")
 
 @dataclass(frozen=True)
 class DetectionParams:
-    """What the sliders set: score threshold, NMS IoU and the IoU a match needs."""
+    """What the sliders set: score threshold, NMS IoU and the IoU a match needs; for
+    runs that split per-pixel maps into objects also the split's seed and foreground
+    thresholds (None for the others)."""
 
     score: float = 0.5
     nms_iou: float = 0.5
     match_iou: float = DEFAULT_MATCH_IOU
+    seed: float | None = None
+    foreground: float | None = None
+
+    def split_key(self) -> tuple[float, float] | None:
+        return None if self.seed is None else (self.seed, float(self.foreground or 0.0))
 
 
 def raw_max_detections(task: str, height: int, width: int, run_max: int) -> int:
@@ -176,6 +188,13 @@ class DetectionSession(RunSession):
         self.run_max = int(det.get("max_detections", 100))
         self.default_params = DetectionParams(float(det.get("score_threshold", 0.5)),
                                               min(float(det.get("nms_iou", 0.5)), RAW_NMS_IOU))
+        self.split_maps: InstanceMaps | None = None  # per-pixel maps split into objects
+        if task(self.task).splits_maps(getattr(predictor, "model", None)):
+            self.split_maps = InstanceMaps(self.task, predictor.model, RAW_SCORE,
+                                           max(RAW_MAX_DETECTIONS, 3 * self.run_max))
+            seed, foreground = self.split_maps.defaults
+            self.default_params = replace(self.default_params, seed=seed,
+                                          foreground=foreground)
         self.run_metrics: dict = {}  # the run record's best validation mAPs, as map_report
         self.evaluated: list[int] = []  # image ids of the split figures
         self.pending: set[int] = set()  # a model's objects waiting for review: no ground truth
@@ -185,8 +204,8 @@ class DetectionSession(RunSession):
         self.network_calls = 0
         self.errors: dict[int, int] = {}  # false positives + missed at the run's thresholds
         self.waiting: list = []  # the split's images waiting for review (image records)
-        self._ious: dict[int, np.ndarray] = {}
-        self._maps: dict[float, dict] = {}
+        self._ious: dict[tuple, np.ndarray] = {}
+        self._maps: dict[tuple, dict] = {}
         self._lock = threading.Lock()
 
     # --- the network, once per image --------------------------------------------------------
@@ -201,13 +220,27 @@ class DetectionSession(RunSession):
             raw = self.raw.get(image_id)  # another worker may have just predicted it
             if raw is None:
                 most = raw_max_detections(self.task, *image.shape[:2], self.run_max)
-                det = self.predictor.detect(image, str(rec.abs_path), image_id,
-                                            score_threshold=RAW_SCORE, nms_iou=RAW_NMS_IOU,
-                                            max_detections=most)
+                model = self.predictor.model if self.split_maps is not None else None
+                with task(self.task).keeping_maps(model) as kept:
+                    det = self.predictor.detect(image, str(rec.abs_path), image_id,
+                                                score_threshold=RAW_SCORE, nms_iou=RAW_NMS_IOU,
+                                                max_detections=most)
                 self.network_calls += 1
+                if kept:
+                    self.split_maps.keep(image_id, kept[-1])
                 raw = raw_objects(det)
                 self.raw[image_id] = raw
         return raw
+
+    def objects(self, image_id: int, params: DetectionParams) -> Objects:
+        """The image's raw detections under `params`: the network's (run once), or, for a
+        run splitting per-pixel maps at other split values than its own, its cached maps
+        split again (`studio.ml.inspect.instance_maps`)."""
+        raw = self.predict(image_id)
+        key = params.split_key()
+        if self.split_maps is None or key is None or key == self.default_params.split_key():
+            return raw
+        return self.split_maps.objects(image_id, *key)
 
     def ground_truth(self, image_id: int) -> Objects:
         gt = self.gt.get(image_id)
@@ -224,7 +257,8 @@ class DetectionSession(RunSession):
         pending = is_pending(self.project, image_id)
         with self._lock:
             self.gt[image_id] = gt
-            self._ious.pop(image_id, None)
+            for k in [k for k in self._ious if k[0] == image_id]:
+                self._ious.pop(k, None)
             self._maps.clear()
             (self.pending.add if pending else self.pending.discard)(image_id)
             self.evaluated = [i for i in self.candidates if i not in self.pending]
@@ -232,21 +266,21 @@ class DetectionSession(RunSession):
         if e is not None:
             e.labelled = len(gt) > 0 and not pending
 
-    def _iou(self, image_id: int, raw: Objects, gt: Objects) -> np.ndarray:
+    def _iou(self, image_id: int, raw: Objects, gt: Objects, split=None) -> np.ndarray:
         with self._lock:
-            ious = self._ious.get(image_id)
+            ious = self._ious.get((image_id, split))
         if ious is None or ious.shape != (len(raw), len(gt)):
             ious = iou_matrix(raw, gt)
             with self._lock:
-                self._ious[image_id] = ious
+                self._ious[(image_id, split)] = ious
         return ious
 
     def matching(self, image_id: int, params: DetectionParams) -> tuple[Objects, Objects,
                                                                           Matching]:
-        raw, gt = self.predict(image_id), self.ground_truth(image_id)
+        raw, gt = self.objects(image_id, params), self.ground_truth(image_id)
         kept = filter_detections(raw, params.score, params.nms_iou)
-        m = match_detections(raw.classes, kept, gt.classes, self._iou(image_id, raw, gt),
-                             params.match_iou)
+        ious = self._iou(image_id, raw, gt, params.split_key())
+        m = match_detections(raw.classes, kept, gt.classes, ious, params.match_iou)
         return raw, gt, m
 
     # --- per image and split ------------------------------------------------------------------
@@ -276,20 +310,22 @@ class DetectionSession(RunSession):
         out["mean_iou"] = float(matched.mean()) if len(matched) else math.nan
         out["images"] = len(self.evaluated)
         out["per_image"] = per_image
-        out["map"] = self.map_report(params.nms_iou)
+        out["map"] = self.map_report(params.nms_iou, params)
         return out
 
-    def map_report(self, nms_iou: float) -> dict:
+    def map_report(self, nms_iou: float, params: DetectionParams | None = None) -> dict:
         """{"box": {"map", "map50", ...}[, "mask": ...]} of the split's detections above
-        the engine's evaluation threshold after NMS at `nms_iou` (cached per value)."""
-        key = round(float(nms_iou), 4)
+        the engine's evaluation threshold after NMS at `nms_iou` (cached per value; the
+        split values of `params` where the run splits maps, the run's own without)."""
+        params = params or self.default_params
+        key = (round(float(nms_iou), 4), params.split_key())
         with self._lock:
             cached = self._maps.get(key)
         if cached is not None:
             return cached
         meter = DetectionMeter(self.num_classes, self.class_names, masks=self.masks)
         for image_id in self.evaluated:
-            raw, gt = self.predict(image_id), self.ground_truth(image_id)
+            raw, gt = self.objects(image_id, params), self.ground_truth(image_id)
             coco_id = meter.add_image(raw.width or gt.width, raw.height or gt.height)
             for j in range(len(gt)):
                 x1, y1, x2, y2 = (float(v) for v in gt.boxes[j])

@@ -20,6 +20,7 @@ from studio.ml.models import torchvision_models as tv
 from studio.ml.models.spec import ModelSpec
 from studio.ml.models.transfer import load_checkpoint_weights, load_pretrained_state
 from studio.ml.tasks import TASKS
+from studio.ml.tasks.instance import MAPS_SPLIT
 
 MODELS: dict[str, ModelSpec] = {}
 
@@ -114,7 +115,7 @@ for _name, _desc, _weights, _masks, _family, _opts in (
 
 _register(ModelSpec(
     "unet_instances", "instance", unet_instances.build_unet_instances,
-    unet_instances.DESCRIPTION, min_size=16, size_multiple=16, default_size=256,
+    MAPS_SPLIT.description, min_size=16, size_multiple=16, default_size=256,
     supports_pretrained=False, pretrained_weights_name=None,
     default_options=dict(unet_instances.DEFAULT_OPTIONS),
     check_options=unet_instances.check_options,

@@ -16,6 +16,7 @@ pixels when there are several classes.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "min_area": MIN_AREA,
     "boundary_weight": 5.0,
 }
-DESCRIPTION = ("U-Net + seeded watershed (foreground, touching borders, distance): for "
-               "many small touching objects such as nuclei; fast on a CPU")
+# its description, beside Mask R-CNN's, is the instance task's
+# (`studio.ml.tasks.instance.MAPS_SPLIT`)
 
 
 class SplitHeads:
@@ -96,6 +97,7 @@ class UNetInstances(nn.Module):
         self.boundary_weight = float(options["boundary_weight"])
         self.roi_heads = SplitHeads(options["detections_per_image"], options["seed_threshold"],
                                     options["mask_threshold"], options["min_area"])
+        self.kept_maps: list[dict[str, np.ndarray]] | None = None  # see `keeping_maps`
 
     # --- maps ---------------------------------------------------------------------------
     def maps(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
@@ -208,6 +210,8 @@ class UNetInstances(nn.Module):
         """Detections of one image from its raw output, as the heads' thresholds say."""
         heads = self.roi_heads
         maps = self.probabilities(raw)
+        if self.kept_maps is not None:
+            self.kept_maps.append(maps)
         labels = split_instances(maps["foreground"], maps["boundary"], maps["distance"],
                                  heads.seed_threshold, heads.mask_threshold, heads.min_area)
         found = objects_of(labels, maps["foreground"], maps.get("classes"))
@@ -218,6 +222,20 @@ class UNetInstances(nn.Module):
                 "labels": torch.from_numpy(found["labels"][keep]).to(dev),
                 "scores": torch.from_numpy(found["scores"][keep]).to(dev),
                 "masks": torch.from_numpy(found["masks"][keep][:, None]).to(dev)}
+
+
+@contextlib.contextmanager
+def keeping_maps(model: UNetInstances):
+    """Within it, every image the model splits leaves its probability maps (as
+    `UNetInstances.probabilities` gives them, in the image's own pixels) in the yielded
+    list, so a caller may split them again with other parameters without re-running the
+    network (Inspect's split sliders)."""
+    kept: list[dict[str, np.ndarray]] = []
+    old, model.kept_maps = model.kept_maps, kept
+    try:
+        yield kept
+    finally:
+        model.kept_maps = old
 
 
 def build_unet_instances(num_classes: int, in_channels: int, options: dict[str, Any],

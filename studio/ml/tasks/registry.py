@@ -17,6 +17,7 @@ and the config package.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,11 +31,13 @@ from studio.ml.detection.data import build_detection_data, eval_dataset, read_de
 from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.detection.predict import evaluation_forward
 from studio.ml.inference import eval_transform, window_forward
+from studio.ml.instance_split import split_instances
 from studio.ml.metrics import ClassificationMeter, SegmentationMeter
+from studio.ml.models import unet_instances
 from studio.ml.tasks import IGNORE_INDEX, TaskInfo, task_of
 from studio.ml.tasks.classification import CLASSIFICATION
 from studio.ml.tasks.detection import DETECTION
-from studio.ml.tasks.instance import INSTANCE
+from studio.ml.tasks.instance import INSTANCE, INSTANCE_METHODS, InstanceMethod
 from studio.ml.tasks.semantic import SEMANTIC
 
 
@@ -95,6 +98,28 @@ class Task:
         decoded image: a PredictionResult, or Detections."""
         raise NotImplementedError
 
+    # --- methods ------------------------------------------------------------------------
+    methods: tuple[InstanceMethod, ...] = ()  # the task's methods, where it has several
+
+    def method(self, model_name: str) -> InstanceMethod | None:
+        """The method a registered model implements (None: the task has one way only)."""
+        return next((m for m in self.methods if model_name in m.models), None)
+
+    def splits_maps(self, model: nn.Module | None) -> bool:
+        """Whether a built model's predictions are per-pixel maps split into objects."""
+        return False
+
+    def split_parameters(self, model: nn.Module | None) -> dict[str, float]:
+        """The split's own parameters of a map-splitting model and their values (its
+        method's `split_parameters`, which Inspect offers as sliders, and "min_area");
+        empty for the others."""
+        return {}
+
+    def keeping_maps(self, model: nn.Module | None):
+        """A context in which the maps of every image the model splits are kept (the
+        yielded list; None for models without maps)."""
+        return contextlib.nullcontext()
+
 
 class ClassificationTask(Task):
     def meter(self, num_classes: int, class_names: list[str] | None = None):
@@ -141,11 +166,42 @@ class DetectionTask(Task):
         return predictor.detect(image, name, image_id)
 
 
+class InstanceTask(DetectionTask):
+    """Instance segmentation: detection with masks, by either of its methods
+    (`studio.ml.tasks.instance.INSTANCE_METHODS`). For the per-pixel method it owns how
+    predictions are split: the split's parameters a model was built with, keeping the
+    maps a prediction splits, and splitting kept maps again with other parameters."""
+
+    methods = INSTANCE_METHODS
+
+    def splits_maps(self, model: nn.Module | None) -> bool:
+        return isinstance(model, unet_instances.UNetInstances)
+
+    def split_parameters(self, model):
+        if not self.splits_maps(model):
+            return {}
+        heads = model.roi_heads
+        return {"seed_threshold": float(heads.seed_threshold),
+                "mask_threshold": float(heads.mask_threshold), "min_area": heads.min_area}
+
+    def keeping_maps(self, model):
+        if not self.splits_maps(model):
+            return contextlib.nullcontext()
+        return unet_instances.keeping_maps(model)
+
+    def split_maps(self, maps: dict, seed_threshold: float, mask_threshold: float,
+                   min_area: int):
+        """The (H, W) label map 1..N of kept maps ({"foreground", "boundary", "distance"},
+        0..1) split with these parameters, without running the network."""
+        return split_instances(maps["foreground"], maps["boundary"], maps["distance"],
+                               seed_threshold, mask_threshold, min_area)
+
+
 TASK: dict[str, Task] = {
     CLASSIFICATION.name: ClassificationTask(CLASSIFICATION),
     SEMANTIC.name: SemanticTask(SEMANTIC),
     DETECTION.name: DetectionTask(DETECTION),
-    INSTANCE.name: DetectionTask(INSTANCE),
+    INSTANCE.name: InstanceTask(INSTANCE),
 }
 
 
