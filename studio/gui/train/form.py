@@ -37,6 +37,7 @@ from studio.gui.train.editors import (
     spec_tip,
 )
 from studio.gui.train.tips import label_for, tip
+from studio.ml.config import get_path  # the engine's reader of dotted paths
 
 ERROR_STYLE = "color: #c0392b;"
 REASON_STYLE = "color: #2c6e49; font-style: italic;"
@@ -56,15 +57,6 @@ def task_fields(task: str, model: str | None = None) -> tuple:
     from studio.gui.train.backend import config_fields
 
     return tuple(config_fields(task, {"task": task, "model": model} if model else None))
-
-
-def get_path(cfg: dict, path: str, default: Any = None) -> Any:
-    node: Any = cfg
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return default
-        node = node[key]
-    return node
 
 
 def set_path(cfg: dict, path: str, value: Any = _MISSING) -> None:
