@@ -17,6 +17,7 @@ from studio.core.project import DB_NAME, Project
 from studio.gui.main_window import MainWindow
 from studio.gui.panels import recent_projects
 from studio.gui.panels.images_model import THUMB_SIZE
+from studio.gui.panels.welcome import WelcomePage
 from studio.gui.settings import Settings
 from studio.gui.workers import CancelToken
 
@@ -98,9 +99,9 @@ def test_recent_projects_show_a_thumbnail_or_not_found_and_a_click_opens(
     assert (colour.red(), colour.green(), colour.blue()) == (255, 0, 0)  # the first image
     first = page.recent.item(0)
     assert first.text() == f"cells · 3 images\n{cells}"
-    assert not first.icon().pixmap(THUMB_SIZE, THUMB_SIZE).toImage().pixelColor(
-        THUMB_SIZE // 2, THUMB_SIZE // 2).alpha() == 0  # the picture, not the blank
-    assert list((cells_cache := recent[0] / "cache" / "thumbs").iterdir()), cells_cache
+    shown = first.icon().pixmap(THUMB_SIZE, THUMB_SIZE).toImage()
+    assert shown.pixelColor(shown.width() // 2, shown.height() // 2).red() == 255  # not blank
+    assert list((recent[0] / "cache" / "thumbs").iterdir())  # the Label list's cache
 
     missing = page.recent.item(1)
     assert not page.recent_info(gone).found
@@ -150,3 +151,30 @@ def test_a_broken_project_is_a_plain_row_and_never_raises(tmp_path, make_image):
     assert (broken.found, broken.problem) == (False, "cannot be read")
     assert (moved.found, moved.images, moved.thumbnail) == (True, 1, None)
     assert (nowhere.found, nowhere.problem) == (False, "not found")
+
+
+def test_a_double_click_opens_once_and_nothing_is_read_while_hidden(qtbot, tmp_path):
+    from studio.gui.workers import WorkerPool
+
+    pool = WorkerPool(1, name="recent-test")
+    page = WelcomePage(workers=pool)
+    qtbot.addWidget(page)
+    try:
+        page.set_recent([str(tmp_path / "a"), str(tmp_path / "b")])
+        assert not pool.busy  # not shown yet: nothing read
+        page.show()
+        qtbot.waitExposed(page)
+        qtbot.waitUntil(lambda: rows_read(page))
+        assert page.recent_info(str(tmp_path / "a")).problem == "not found"
+        for item in (page.recent.item(0), page.recent.item(1)):  # pretend both were found
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        asked: list[str] = []
+        page.recentRequested.connect(asked.append)
+        rect = page.recent.visualItemRect(page.recent.item(1))
+        view = page.recent.viewport()  # a double click: a click, then the second press
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(view, Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.wait(50)
+        assert asked == [str(tmp_path / "b")]
+    finally:
+        pool.shutdown()

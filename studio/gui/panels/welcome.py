@@ -49,6 +49,7 @@ class WelcomePage(QWidget):
         super().__init__(parent)
         self.workers = workers  # a WorkerPool reading the recent projects (None: paths only)
         self._rows: dict[str, QListWidgetItem] = {}
+        self._unread: list[str] = []  # listed, to be read when the page is shown
         self._last_open = QElapsedTimer()  # a double click must not open the project twice
         title = QLabel("<h1>Vision Studio</h1><p>Label images, train a model by clicking,<br>"
                        "inspect and clean its segmentations.</p>")
@@ -94,7 +95,7 @@ class WelcomePage(QWidget):
 
     def set_recent(self, paths: list[str]) -> None:
         """List the projects by folder now; read their names, counts and thumbnails on the
-        worker pool (a newer list supersedes the reading of an older one)."""
+        worker pool once the page is shown (a newer list supersedes an older reading)."""
         self.recent.clear()
         self._rows = {}
         for path in paths:
@@ -107,8 +108,18 @@ class WelcomePage(QWidget):
         self.recent.setFixedHeight(min(RECENT_HEIGHT, rows + 2 * self.recent.frameWidth() + 4))
         self.recent.setVisible(bool(paths))
         self.recent_label.setVisible(bool(paths))
+        self._unread = list(paths)
+        if self.isVisible():  # else when shown: no reading while a project is worked on
+            self._read()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._read()
+
+    def _read(self) -> None:
+        paths, self._unread = self._unread, []
         if paths and self.workers is not None:
-            self.workers.submit(read_recent, list(paths), THUMB_SIZE, with_token=True,
+            self.workers.submit(read_recent, paths, THUMB_SIZE, with_token=True,
                                 key=("recent-projects", id(self)), on_progress=self._show)
 
     def recent_paths(self) -> list[str]:
