@@ -251,7 +251,8 @@ def install_settings(window) -> QAction:
     """File > Settings… (Ctrl+,) in the main window, and the stored preferences applied."""
     act = QAction("&Settings…", window)
     act.setShortcut(QKeySequence("Ctrl+,"))
-    act.setStatusTip("Default device, CPU threads, the image cache, theme")
+    act.setStatusTip("Default device, CPU threads, the image cache, theme, the "
+                     "click-to-segment model")
     act.triggered.connect(lambda: open_settings(window))
     file_menu = None
     for menu_action in window.menuBar().actions():
