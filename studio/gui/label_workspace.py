@@ -55,7 +55,7 @@ class LabelWorkspace(QStackedWidget):
         self.doc: LabelDocument | None = None
         self.canvas: CanvasView | None = None
         self.active = True  # the workspace shown (its actions work only then)
-        self.welcome = WelcomePage()
+        self.welcome = WelcomePage(workers=thumb_workers)
         self.editor = QMainWindow()
         self.editor.setWindowFlags(Qt.WindowType.Widget)
         self.editor.setObjectName("label_editor")

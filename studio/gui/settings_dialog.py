@@ -1,4 +1,5 @@
-"""File > Settings: default device, CPU threads, the image cache (size and place), theme.
+"""File > Settings: default device, CPU threads, the image cache (size and place), theme,
+and a button to the click-to-segment model's own dialog (studio.gui.segment_settings).
 
 The values live in the application's settings (studio.gui.settings, keys `preferences/*`
 and the theme's `view/theme`) and are put to use on OK by `apply_preferences`: a new run
@@ -107,6 +108,11 @@ class SettingsDialog(QDialog):
             self.theme.addItem(text.replace("&", ""), mode)
         self.theme.setCurrentIndex(max(0, self.theme.findData(
             str(settings.value(THEME_SETTING, "system") or "system"))))
+        self.segment = QPushButton("Segment (click-to-segment) model…")
+        self.segment.setToolTip("The model, device and embedding cache of the Label "
+                                "workspace's click-to-segment tool")
+        self.segment.clicked.connect(self.open_segment_settings)
+        self.segment_dialog = None
         self.error = QLabel()
         self.error.setStyleSheet("color: #d0403a")
         self.error.setWordWrap(True)
@@ -125,6 +131,7 @@ class SettingsDialog(QDialog):
         place.addLayout(row)
         form.addRow("Cache location", place)
         form.addRow("Theme", self.theme)
+        form.addRow("Click-to-segment", self.segment)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -142,6 +149,17 @@ class SettingsDialog(QDialog):
         if self.devices_task is not None:
             self.devices_task.cancel()  # its answer would reach a closed dialog
         super().done(result)
+
+    def open_segment_settings(self):
+        """The click-to-segment model dialog (its own OK stores its values), over this one."""
+        from studio.gui.segment_settings import SEGMENT, SegmentModelDialog
+
+        SEGMENT.load(self.settings)  # show what is stored, not the defaults
+        dialog = SegmentModelDialog(self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.segment_dialog = dialog
+        return dialog
 
     def _sync(self) -> None:
         on = self.in_folder.isChecked()
@@ -233,7 +251,8 @@ def install_settings(window) -> QAction:
     """File > Settings… (Ctrl+,) in the main window, and the stored preferences applied."""
     act = QAction("&Settings…", window)
     act.setShortcut(QKeySequence("Ctrl+,"))
-    act.setStatusTip("Default device, CPU threads, the image cache, theme")
+    act.setStatusTip("Default device, CPU threads, the image cache, theme, the "
+                     "click-to-segment model")
     act.triggered.connect(lambda: open_settings(window))
     file_menu = None
     for menu_action in window.menuBar().actions():

@@ -297,8 +297,7 @@ def test_first_project_from_a_folder_then_a_second_by_import(win, qtbot, tmp_pat
     # the second project: File > Close, then the start page's import
     press(win, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert win.project is None and win.label.currentWidget() is win.welcome
-    assert str((tmp_path / "first").resolve()) in [
-        win.welcome.recent.item(i).text() for i in range(win.welcome.recent.count())]
+    assert str((tmp_path / "first").resolve()) in win.welcome.recent_paths()
     source = membrane_masks(tmp_path)
 
     def fill_import(dialog: dialogs.ImportDialog) -> None:

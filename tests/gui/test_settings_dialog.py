@@ -152,3 +152,30 @@ def test_an_unusable_cache_folder_is_refused_and_nothing_is_stored(qtbot, win, t
     qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel),
                      Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: closed(win))
+
+
+def test_the_segment_button_opens_the_click_to_segment_model_dialog(qtbot, win, tmp_path):
+    from dataclasses import asdict
+
+    from studio.gui.segment_settings import SEGMENT, SegmentConfig, SegmentModelDialog
+
+    win.settings.set_value("segment/disk_mb", 512)  # stored before: the dialog shows it
+    dialog = open_dialog(qtbot, win)
+    try:
+        qtbot.mouseClick(dialog.segment, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.findChild(SegmentModelDialog) is not None
+                        and dialog.findChild(SegmentModelDialog).isVisible())
+        segment = dialog.findChild(SegmentModelDialog)
+        assert segment.disk.value() == 512
+        pick(segment.output, "polygon")
+        qtbot.mouseClick(segment.findChild(QDialogButtonBox).button(
+            QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.findChild(SegmentModelDialog) is None)
+        assert dialog.isVisible()  # back in the settings
+        assert SEGMENT.config.output == "polygon"
+        assert Settings.at(tmp_path / "settings.ini").value("segment/output") == "polygon"
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel),
+                         Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: closed(win))
+    finally:
+        SEGMENT.update(**asdict(SegmentConfig()))  # the live copy is process-wide
