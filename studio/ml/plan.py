@@ -23,11 +23,13 @@ The rules, in short (budgets are those of the benchmarked configs, benchmarks/):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from studio.core.errors import ConfigError
+from studio.ml.config import RunConfig
 from studio.ml.fingerprint import fingerprint
 from studio.ml.tasks import task_of
 
@@ -113,22 +115,24 @@ def plan_from_fingerprint(fp: dict, mirror: str | bool | None = None) -> Plan:
     answer = _answer(mirror)
     if task not in TASKS:
         raise ConfigError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.")
-    cfg = default_config(task)
+    run = validate_config(default_config(task))
     reasons: dict[str, str] = {}
-    cfg["device"] = fp["device"]["requested"]
-    reasons["device"] = f"{cfg['device']}: the plan is made for {_device_text(fp)}."
-    cfg["splits"] = {"train": fp["splits"]["train"], "val": fp["splits"]["val"] or "val"}
+    run.hardware.device = fp["device"]["requested"]
+    reasons["device"] = f"{run.hardware.device}: the plan is made for {_device_text(fp)}."
+    run.data.train_split = fp["splits"]["train"]
+    run.data.val_split = fp["splits"]["val"] or "val"
     if task_of(task).image_label:
-        _classification(cfg, fp, reasons)
+        _classification(run, fp, reasons)
     elif task_of(task).label_map:
-        _semantic(cfg, fp, reasons)
+        _semantic(run, fp, reasons)
     else:
-        _by_device(cfg, fp, reasons)
-    _selection(cfg, fp, reasons)
-    note = _mirroring(cfg, fp, answer, reasons)
+        _by_device(run, fp, reasons)
+    _selection(run, fp, reasons)
+    note = _mirroring(run, fp, answer, reasons)
     question = Question("mirror", MIRROR_QUESTION, MIRROR_EXAMPLES, ("yes", "no"), answer,
                         ["augment.hflip", "augment.vflip", "augment.rotation", "tta"], note)
-    return Plan(validate_config(cfg).to_dict(), reasons, [question], fp)
+    # the values set above are checked again as a whole (the JSON is the Plan's format)
+    return Plan(validate_config(run).to_dict(), reasons, [question], fp)
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -138,6 +142,16 @@ def _pow2_floor(x: float) -> int:
 
 def _clamp(x: int, low: int, high: int) -> int:
     return max(low, min(high, x))
+
+
+def _optimizer(run: RunConfig, name: str, lr: float, weight_decay: float) -> None:
+    run.optimizer.name, run.optimizer.lr, run.optimizer.weight_decay = name, lr, weight_decay
+
+
+def _cosine(run: RunConfig, min_lr_factor: float) -> None:
+    """Cosine decay after one warm-up epoch."""
+    schedule = run.schedule
+    schedule.name, schedule.warmup_epochs, schedule.min_lr_factor = "cosine", 1, min_lr_factor
 
 
 def _epochs(steps_per_epoch: int, budget: int, low: int, high: int) -> int:
@@ -173,7 +187,7 @@ def _weights_cached(model: str) -> bool:
 
 
 # --- classification ------------------------------------------------------------------------
-def _classification(cfg: dict, fp: dict, reasons: dict) -> None:
+def _classification(run: RunConfig, fp: dict, reasons: dict) -> None:
     n_train = fp["images"]["labelled_by_split"][fp["splits"]["train"]]
     native = fp["size"]["median_short_side"]
     gpu = _on_gpu(fp)
@@ -181,10 +195,12 @@ def _classification(cfg: dict, fp: dict, reasons: dict) -> None:
     pretrained = photo and _weights_cached("resnet18")
     if pretrained:
         size = 224 if gpu else (128 if native >= 128 else 32 * math.ceil(native / 32))
-        cfg.update(model="resnet18", model_options={}, pretrained="imagenet", image_size=size)
-        cfg["freeze"] = {"mode": "backbone", "n_stages": 0}
-        cfg["finetune"] = {"unfreeze_epoch": 2, "backbone_lr_factor": 0.1}
-        cfg["optimizer"].update(name="adamw", lr=1e-3, weight_decay=1e-4)
+        model = run.model
+        model.name, model.options, model.pretrained = "resnet18", {}, "imagenet"
+        run.data.image_size = size
+        model.freeze_mode, model.freeze_stages = "backbone", 0
+        model.unfreeze_epoch, model.backbone_lr_factor = 2, 0.1
+        _optimizer(run, "adamw", 1e-3, 1e-4)
         reasons["model"] = (f"resnet18 pretrained on ImageNet: colour images of {_size_text(fp)}"
                             " px look like photos, and its weights are in the local cache.")
         reasons["model_options"] = "none: the torchvision architecture as published."
@@ -200,9 +216,9 @@ def _classification(cfg: dict, fp: dict, reasons: dict) -> None:
         depth = _clamp(int(math.log2(size)) - 1, 2, 5)
         small = n_train < 300
         width = 16 if small else 32
-        cfg.update(model="simple_cnn", pretrained=None, image_size=size)
-        cfg["model_options"] = {"depth": depth, "width": width, "fc": [64 if small else 128],
-                                "dropout": 0.3}
+        run.model.name, run.model.pretrained, run.data.image_size = "simple_cnn", None, size
+        run.model.options = {"depth": depth, "width": width, "fc": [64 if small else 128],
+                             "dropout": 0.3}
         if native < 64:
             why = f"the images are small ({_size_text(fp)}), too small for an ImageNet network"
         elif fp["channels"] == 1:
@@ -220,44 +236,44 @@ def _classification(cfg: dict, fp: dict, reasons: dict) -> None:
         reasons["image_size"] = (f"{size} px: images are {_size_text(fp)}"
                                  + (f", enlarged so that {depth} pooling stages fit"
                                     if size > native else "") + ".")
-        cfg["optimizer"].update(name="adamw", lr=3e-3, weight_decay=1e-4)
+        _optimizer(run, "adamw", 3e-3, 1e-4)
         reasons["optimizer.lr"] = ("AdamW 0.003: a small network with batch norm trained from "
                                    "scratch in a short run.")
         budget, high = CLASSIFICATION_STEPS, 100
-    cfg["resize_policy"] = "resize"
+    run.data.resize_policy = "resize"
     reasons["resize_policy"] = "resize: a class label belongs to the whole image."
     cap = 128 if gpu else (32 if pretrained else 64)
     batch = min(_clamp(_pow2_floor(n_train / 16), 4, cap), n_train)
-    cfg["batch_size"] = batch
+    run.training.batch_size = batch
     steps = max(1, n_train // batch)
     reasons["batch_size"] = (f"{batch}: about a sixteenth of the {n_train} training images "
                              f"(at most {cap} on {_device_text(fp)}), {steps} steps per epoch.")
-    cfg["epochs"] = _epochs(steps, budget, 10, high)
-    reasons["epochs"] = (f"{cfg['epochs']}: about {budget} optimizer steps at {steps} per "
-                         "epoch; early stopping may end it sooner.")
-    cfg["scheduler"].update(name="cosine", warmup_epochs=1, min_lr_factor=0.01)
+    run.training.epochs = _epochs(steps, budget, 10, high)
+    reasons["epochs"] = (f"{run.training.epochs}: about {budget} optimizer steps at {steps} "
+                         "per epoch; early stopping may end it sooner.")
+    _cosine(run, 0.01)
     reasons["scheduler.name"] = "cosine decay after one warm-up epoch."
     stats = fp["classes"]
     counts = stats["counts"]
-    cfg["loss"]["name"] = "cross_entropy"
+    run.loss.name = "cross_entropy"
     if stats["imbalance"] >= IMBALANCE_WEIGHTS and len(counts) > 1:
         present = [c for c in counts if c > 0]
         mean = sum(present) / len(present)
         raw = [math.sqrt(mean / c) if c > 0 else math.sqrt(mean / min(present)) for c in counts]
         norm = sum(raw) / len(raw)
-        cfg["loss"]["class_weights"] = [round(w / norm, 4) for w in raw]
+        run.loss.class_weights = [round(w / norm, 4) for w in raw]
         reasons["loss.class_weights"] = (
             f"inverse square root of the class frequencies: the largest class has "
             f"{stats['imbalance']:.1f}x the images of the smallest ({stats['rarest']}).")
         reasons["loss.name"] = "cross entropy with class weights: the classes are imbalanced."
     else:
-        cfg["loss"]["class_weights"] = None
+        run.loss.class_weights = None
         reasons["loss.name"] = (f"cross entropy: the classes are balanced enough (largest / "
                                 f"smallest {stats['imbalance']:.1f}).")
     if stats["missing_in_train"]:
         reasons["loss.name"] += (f" No training image of {', '.join(stats['missing_in_train'])}"
                                  ": the model cannot learn those classes.")
-    spec = cfg["augment"]
+    spec = run.augment  # the augmentation spec: op -> {"enabled", "p", parameters}
     if not pretrained:
         spec["translate"].update(enabled=True, p=0.5, fraction=[0.08, 0.08])
         reasons["augment.translate"] = ("small shifts (8 %): the object need not sit in the same"
@@ -281,7 +297,7 @@ def _unet_bytes_per_crop(crop: int, width: int, depth: int, block: int, amp: boo
     return elements * 20 * (2.5 if amp else 4.0)
 
 
-def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
+def _semantic(run: RunConfig, fp: dict, reasons: dict) -> None:
     n_train = fp["images"]["labelled_by_split"][fp["splits"]["train"]]
     native = fp["size"]["median_short_side"]
     h, w = fp["size"]["median"]
@@ -299,9 +315,10 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
     if not gpu and pixels < 1.5e6:
         width = 16
     options = {"depth": depth, "width": width, "space_to_depth": block}
-    cfg.update(model="unet", model_options=options, image_size=crop, resize_policy="crop")
+    run.model.name, run.model.options = "unet", options
+    run.data.image_size, run.data.resize_policy = crop, "crop"
     if gpu:
-        per_crop = _unet_bytes_per_crop(crop, width, depth, block, bool(cfg["amp"]))
+        per_crop = _unet_bytes_per_crop(crop, width, depth, block, bool(run.hardware.amp))
         fits = GPU_MEMORY_FRACTION * fp["device"]["free_gb"] * 2**30 / per_crop
         batch = _clamp(_pow2_floor(fits), 2, 32)
         memory = (f"the device holds batch {batch} ({per_crop / 2**30:.2f} GB per crop, "
@@ -312,7 +329,7 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
     per_image = _clamp(round(h * w / (crop * crop)), 1, 16)
     crops = n_train * per_image
     batch = max(1, min(batch, crops // 2 if crops >= 4 else crops))
-    cfg["batch_size"], cfg["samples_per_image"] = batch, per_image
+    run.training.batch_size, run.data.samples_per_image = batch, per_image
     objects_text = ""
     if largest_object:
         objects_text = (f", typical objects ({largest_object:.0f} px across) fit in it"
@@ -333,96 +350,101 @@ def _semantic(cfg: dict, fp: dict, reasons: dict) -> None:
     reasons["samples_per_image"] = (f"{per_image}: {per_image} crops of {crop} px cover an image"
                                     f" of {h} x {w} once per epoch.")
     steps = max(1, crops // batch)
-    cfg["epochs"] = _epochs(steps, SEMANTIC_STEPS, 10, 300)
-    reasons["epochs"] = (f"{cfg['epochs']}: about {SEMANTIC_STEPS} optimizer steps at {steps} "
+    run.training.epochs = _epochs(steps, SEMANTIC_STEPS, 10, 300)
+    reasons["epochs"] = (f"{run.training.epochs}: about {SEMANTIC_STEPS} optimizer steps at {steps} "
                          f"per epoch ({n_train} images x {per_image} crops / batch {batch}).")
-    cfg["optimizer"].update(name="adam", lr=2e-3, weight_decay=0.0)
+    _optimizer(run, "adam", 2e-3, 0.0)
     reasons["optimizer.lr"] = "Adam 0.002: the benchmarked rate for our U-Net from scratch."
-    cfg["scheduler"].update(name="cosine", warmup_epochs=1, min_lr_factor=0.02)
+    _cosine(run, 0.02)
     reasons["scheduler.name"] = "cosine decay after one warm-up epoch."
     stats = fp["classes"]
     rarest = min(stats["fractions"]) if stats["fractions"] else 0.0
-    cfg["loss"]["class_weights"] = None
+    run.loss.class_weights = None
     if rarest < RARE_PIXELS:
-        cfg["loss"].update(name="ce_dice", dice_weight=0.5)
+        run.loss.name, run.loss.dice_weight = "ce_dice", 0.5
         reasons["loss.name"] = (f"Dice + cross entropy: the rarest class, {stats['rarest']}, has "
                                 f"only {rarest:.1%} of the labelled pixels; Dice counts it as "
                                 "much as the others.")
     else:
-        cfg["loss"]["name"] = "cross_entropy"
+        run.loss.name = "cross_entropy"
         reasons["loss.name"] = (f"cross entropy: the rarest class, {stats['rarest']}, still has "
                                 f"{rarest:.0%} of the labelled pixels.")
     reasons["augment.elastic"] = ("elastic deformation (the U-Net paper's augmentation) and "
                                   "brightness/contrast jitter: few images, shapes that bend.")
 
 
-def _by_device(cfg: dict, fp: dict, reasons: dict) -> None:
+def _by_device(run: RunConfig, fp: dict, reasons: dict) -> None:
     """Detection and instance segmentation: the instance U-Net for small crowded objects
     (`studio.ml.plan_instance`), else the task's default config, which is made for a CPU,
     or on a GPU the task's GPU defaults; then as many detections per image as the data
     needs."""
-    from studio.ml.config import default_config, recommended_variant
+    from studio.ml.config import default_config, recommended_variant, validate_config
     from studio.ml.plan_instance import choose_instance_method, detection_capacity
 
     task = fp["task"]
-    if task_of(task).has_masks and choose_instance_method(cfg, fp, reasons):
+    if task_of(task).has_masks and choose_instance_method(run, fp, reasons):
         pass
     elif _on_gpu(fp):
-        # the GPU variant of the task's defaults (studio.ml.config.defaults)
-        gpu = default_config(task, recommended_variant(fp["device"]["type"]))
-        cfg.update({k: v for k, v in gpu.items() if k not in ("device", "splits")})
-        reasons["model"] = (f"{cfg['model']}: the GPU default of {task}, at torchvision's "
+        # the GPU variant of the task's defaults (studio.ml.config.defaults), all but the
+        # device and the splits, which the plan has already set
+        gpu = validate_config(default_config(task, recommended_variant(fp["device"]["type"])))
+        gpu.hardware.device = run.hardware.device
+        gpu.data.train_split, gpu.data.val_split = run.data.train_split, run.data.val_split
+        gpu.data.exclude = run.data.exclude
+        for part in dataclasses.fields(run):
+            setattr(run, part.name, getattr(gpu, part.name))
+        reasons["model"] = (f"{run.model.name}: the GPU default of {task}, at torchvision's "
                             f"scale; {_device_text(fp)}.")
-        if _weights_cached(cfg["model"]):
-            cfg["pretrained"] = "coco"
+        if _weights_cached(run.model.name):
+            run.model.pretrained = "coco"
             reasons["pretrained"] = "coco: the COCO weights are in the local torch cache."
     elif "model" not in reasons:
-        reasons["model"] = (f"{cfg['model']}: the default {task} model, practical on "
+        reasons["model"] = (f"{run.model.name}: the default {task} model, practical on "
                             f"{_device_text(fp)}.")
-    detection_capacity(cfg, fp, reasons)
+    detection_capacity(run, fp, reasons)
 
 
 # --- selection and augmentation --------------------------------------------------------------
-def _selection(cfg: dict, fp: dict, reasons: dict) -> None:
-    es = cfg["early_stopping"]
+def _selection(run: RunConfig, fp: dict, reasons: dict) -> None:
+    es = run.early_stopping
     n_val = fp["images"]["labelled_by_split"].get(fp["splits"]["val"] or "", 0)
-    es.update(enabled=True, mode="max", min_delta=0.0,
-              patience=max(10, math.ceil(cfg["epochs"] * 0.3)))
+    es.enabled, es.mode, es.min_delta = True, "max", 0.0
+    es.patience = max(10, math.ceil(run.training.epochs * 0.3))
     imbalanced = fp.get("classes", {}).get("imbalance", 1.0) >= IMBALANCE_WEIGHTS
     if task_of(fp["task"]).image_label:
         if n_val and n_val < SMALL_VAL:
-            es.update(metric="val_loss", mode="min")
+            es.metric, es.mode = "val_loss", "min"
             why = (f"validation loss: on {n_val} validation images accuracy moves in steps of "
                    f"{100 / n_val:.1f} % and ties early; the loss still tells better models "
                    "apart")
         elif imbalanced:
-            es["metric"] = "macro_f1"
+            es.metric = "macro_f1"
             why = "macro F1: with imbalanced classes accuracy rewards ignoring the rare ones"
         else:
-            es["metric"] = "accuracy"
+            es.metric = "accuracy"
             why = f"accuracy: {n_val} balanced validation images"
     elif task_of(fp["task"]).label_map:
-        es["metric"] = "mean_iou"
+        es.metric = "mean_iou"
         why = "mean IoU over classes on whole validation images"
     else:
-        why = f"{es['metric']}, the task's default"
+        why = f"{es.metric}, the task's default"
     if not n_val:
         why = ("no validation split, so nothing is held out to select on: every epoch "
                "trains and the epoch with the lowest training loss is kept; make a "
                "validation split to select on held-out images")
     reasons["early_stopping.metric"] = why + "."
-    reasons["early_stopping.patience"] = (f"{es['patience']}: about 30 % of the epochs "
+    reasons["early_stopping.patience"] = (f"{es.patience}: about 30 % of the epochs "
                                           "without improvement ends the run.")
 
 
-def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
+def _mirroring(run: RunConfig, fp: dict, answer: str | None, reasons: dict) -> str:
     """Flips and rotation from the answer and the label offset; returns what the plan
     keeps off against a "yes", said plainly (empty when it follows the answer)."""
-    spec = cfg["augment"]
+    spec = run.augment  # the augmentation spec: op -> {"enabled", "p", parameters}
     note = ""
     for op in ("hflip", "vflip", "rotation"):
         spec[op]["enabled"] = False
-    cfg["tta"] = False
+    run.training.tta = False
     if answer is None or answer == "no":
         why = ("off until the mirror question is answered: a flip or rotation is only safe "
                "when it cannot change the label." if answer is None else
@@ -468,7 +490,7 @@ def _mirroring(cfg: dict, fp: dict, answer: str | None, reasons: dict) -> str:
         reasons["augment.rotation"] = ("on (any angle, 1 crop in 5, as nnU-Net): you said images"
                                        " may be rotated.")
     if task_of(fp["task"]).label_map and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
-        cfg["tta"] = True
+        run.training.tta = True
         reasons["tta"] = ("on: evaluation and prediction average over the flips the model was "
                           "trained with, a cheap gain in accuracy.")
     return note

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from studio.ml.config import RunConfig
 from studio.ml.tasks.instance import MAPS_SPLIT
 
 CAPACITY_MARGIN = 1.5
@@ -28,22 +29,22 @@ TOUCHING_SHARE = 0.15  # share of objects touching another at or above which the
 UNET_STEPS = 1200
 
 
-def detection_capacity(cfg: dict, fp: dict, reasons: dict) -> None:
+def detection_capacity(run: RunConfig, fp: dict, reasons: dict) -> None:
     """Let the model return, and prediction keep, as many objects per image as the data
     holds (DSB 2018 has 311 nuclei in one test image; COCO's habit is 100)."""
     stats = fp.get("object_stats") or {}
     most = int(stats.get("per_image_max", 0))
     need = int(math.ceil(most * CAPACITY_MARGIN / CAPACITY_STEP) * CAPACITY_STEP)
-    options = cfg.setdefault("model_options", {})
+    options = run.model.options
     current = int(options.get("detections_per_image", 100))
     if need > current:
         options["detections_per_image"] = need
         reasons["model_options.detections_per_image"] = (
             f"{need}: one image holds {most} objects; the model may return half as many "
             f"again (the default {current} would drop objects of crowded images).")
-    kept = int(cfg["detection"]["max_detections"])
+    kept = int(run.detection.max_detections)
     if need > kept:
-        cfg["detection"]["max_detections"] = need
+        run.detection.max_detections = need
         reasons["detection.max_detections"] = (
             f"{need}: one image holds {most} objects; prediction keeps half as many again "
             f"(the default {kept} would drop objects of crowded images).")
@@ -65,31 +66,33 @@ def prefers_unet(stats: dict) -> bool:
     return small and (crowded or touching)
 
 
-def choose_instance_method(cfg: dict, fp: dict, reasons: dict) -> bool:
-    """Switch `cfg` to the instance U-Net when the objects call for it (True), with the
+def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
+    """Switch `run` to the instance U-Net when the objects call for it (True), with the
     reasons; otherwise leave Mask R-CNN and say why (False)."""
-    from studio.ml.config import apply_model_options
+    from studio.ml.config import apply_model_options, validate_config
 
     stats = fp.get("object_stats") or {}
     if not prefers_unet(stats):
         if stats.get("median_diameter"):
-            reasons["model"] = (f"{cfg['model']}: {_facts(stats)}; boxes first, then masks, "
+            reasons["model"] = (f"{run.model.name}: {_facts(stats)}; boxes first, then masks, "
                                 "suits objects this large or this few (the instance U-Net is "
                                 "for small crowded ones).")
         return False
     model = MAPS_SPLIT.models[0]
-    cfg.update(apply_model_options(cfg, model))
+    # the engine's rule: the new model's options replace the old model's
+    switched = validate_config(apply_model_options(run.to_dict(), model)).model
+    run.model.name, run.model.options = switched.name, switched.options
     batch, crops = 4, 4
-    cfg.update(image_size=256, resize_policy="crop", batch_size=batch, samples_per_image=crops,
-               val_every=2)
+    run.data.image_size, run.data.resize_policy, run.data.samples_per_image = 256, "crop", crops
+    run.training.batch_size, run.training.val_every = batch, 2
     n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
     steps = max(1, math.ceil(n_train * crops / batch))
-    cfg["epochs"] = max(10, min(100, math.ceil(UNET_STEPS / steps)))
+    run.training.epochs = max(10, min(100, math.ceil(UNET_STEPS / steps)))
     reasons["model"] = (f"{model}: {_facts(stats)}. A U-Net predicting foreground, "
                         "touching borders and distance, split by a seeded watershed, "
                         "separates small touching objects where a box detector's boxes "
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "
                         "trains fast on a CPU.")
-    reasons["epochs"] = (f"{cfg['epochs']}: about {UNET_STEPS} steps of {batch} crops of "
+    reasons["epochs"] = (f"{run.training.epochs}: about {UNET_STEPS} steps of {batch} crops of "
                          f"256 px ({crops} crops per image, {steps} steps per epoch).")
     return True

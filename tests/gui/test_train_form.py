@@ -350,3 +350,33 @@ def test_a_loaded_config_with_a_bad_value_shows_it_beside_its_field(qtbot, train
     qtbot.waitUntil(lambda: not field.error.isHidden(), timeout=30000)
     assert "'amp'" in field.error.text()
     train.workers.wait()
+
+
+def test_augmentation_tab_hides_the_ops_detection_and_instance_refuse(qtbot, train):
+    """Choosing the task with the keyboard in the task list: detection and instance hide
+    the ops the engine refuses for them (their fields stay, off, so the config still reads
+    back whole and validates); classification shows them again."""
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ml.config import DETECTION_UNSUPPORTED_AUGMENT
+
+    panel, combo = train.augment_panel, train.controls.task
+    refused = set(DETECTION_UNSUPPORTED_AUGMENT)
+    assert refused <= set(panel.groups)
+
+    def shown() -> set[str]:
+        return {op for op, box in panel.groups.items() if box.isVisibleTo(panel)}
+
+    assert refused <= shown()  # classification, the first task
+    for key, task in (("d", "detection"), ("i", "instance"), ("c", "classification")):
+        qtbot.wait(QApplication.keyboardInputInterval() + 50)  # a new keyboard search
+        qtbot.keyClicks(combo, key)
+        assert train.task == task
+        if task == "classification":
+            assert refused <= shown()
+        else:
+            assert not refused & shown() and {"hflip", "vflip", "brightness"} <= shown()
+            cfg = train.config()
+            assert all(not cfg["augment"][op]["enabled"] for op in refused)
+            assert validate_config(cfg).task == task
+    train.workers.wait()

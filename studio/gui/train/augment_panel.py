@@ -6,6 +6,9 @@ colours, or the class name for classification) in a worker: a change schedules a
 request after a short pause, the newest request wins and nothing waits on the GUI thread.
 The image is picked by name among those labelled for the task (an unlabelled image would
 show no masks); it starts on the Label workspace's image when that one is labelled.
+The ops the task's training refuses (detection and instance segmentation:
+`DETECTION_UNSUPPORTED_AUGMENT`, which would not move boxes and masks with the image) are
+hidden; their fields stay in the form, off, so the config still reads back whole.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
 from studio.gui.pixels import display_buffer, qimage_view
 from studio.gui.train.form import ConfigForm, FieldGroup
 from studio.gui.train.tips import AUGMENT_GENERAL, tip
+from studio.ml.config import DETECTION_UNSUPPORTED_AUGMENT
 from studio.ml.tasks import task_of
 
 GRID = 3
@@ -118,6 +122,7 @@ class AugmentPanel(QWidget):
         self.column = QVBoxLayout(options)
         self.column.addStretch(1)
         self.groups: dict[str, FieldGroup] = {}  # op -> its box, made as the fields come
+        self.hidden_ops: frozenset[str] = frozenset()  # ops the task refuses (set_task)
         form.add_placer(self._place)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -204,7 +209,19 @@ class AugmentPanel(QWidget):
                 if field.path.endswith(".enabled"):
                     field.label.setText("on")
             taken += box.take(op_fields, everything=True)
+        self._show_ops()
         return taken
+
+    def set_task(self, task: str) -> None:
+        """Hide the ops `task`'s training refuses (the engine's list for the tasks whose
+        models take boxes and masks); the others show."""
+        refused = DETECTION_UNSUPPORTED_AUGMENT if task_of(task).is_detection else ()
+        self.hidden_ops = frozenset(refused)
+        self._show_ops()
+
+    def _show_ops(self) -> None:
+        for op, box in self.groups.items():
+            box.setVisible(bool(box.paths) and op not in self.hidden_ops)
 
     def apply_preset(self, name: str) -> None:
         """Fill every augmentation option from the engine's preset `name`."""

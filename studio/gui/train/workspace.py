@@ -264,6 +264,7 @@ class TrainWorkspace(QWidget):
         self.controls.task.blockSignals(True)
         self.controls.task.set_value(task)
         self.controls.task.blockSignals(False)
+        self.augment_panel.set_task(task)
         self.training_panel.set_task(task)
         self.model_panel.set_task(task, self.project)
         self.model_panel.model.blockSignals(True)
