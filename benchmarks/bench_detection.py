@@ -120,7 +120,7 @@ def _plain_loop(project, cfg, device: torch.device) -> float:
     """torchvision's reference training step on our dataset and DataLoader: images/s."""
     from studio.ml.builders import build_optimizer, make_model
     from studio.ml.datasets import make_loader
-    from studio.ml.detection.data import build_detection_data
+    from studio.ml.tasks.detection.data import build_detection_data
 
     torch.manual_seed(cfg.training.seed)
     data = build_detection_data(project, cfg)

@@ -142,7 +142,7 @@ class _Detector:
                                                              "nms_iou": 0.5}}}
 
     def detect(self, image, name="", image_id=None, **_thresholds):
-        from studio.ml.detection.predict import Detections
+        from studio.ml.tasks.detection.predict import Detections
 
         rng = np.random.default_rng(1)
         boxes, scores, classes = [], [], []

@@ -185,11 +185,11 @@ def bench_bccd(device: str, tiny: bool) -> list[dict]:
 
 def crowded_maps(size: int = 512, objects: int = 300, seed: int = 0) -> dict:
     """Probability maps of `objects` touching discs on a size x size image: the targets
-    of `studio.ml.instance_split` with noise, blurred a little (a network's maps are smooth)."""
+    of `studio.ml.tasks.instance.split` with noise, blurred a little (a network's maps are smooth)."""
     import cv2
     import numpy as np
 
-    from studio.ml.instance_split import instance_targets, label_from_masks
+    from studio.ml.tasks.instance.split import instance_targets, label_from_masks
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]

@@ -51,8 +51,8 @@ def predict_detections(project, args: argparse.Namespace, paths: list[Path], out
     pycocotools' loadRes), `images.json` (the image ids it uses: project ids for project
     images, else 1, 2, ... in order) and, with --store, the detections saved as objects."""
     from studio.ml.datasets import decode
-    from studio.ml.detection.predict import coco_results, store_detections, write_coco_results
     from studio.ml.predict import Predictor
+    from studio.ml.tasks.detection.predict import coco_results, store_detections, write_coco_results
 
     known = _project_images(project)
     ids = [known.get(p.resolve()) for p in paths]

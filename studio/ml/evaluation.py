@@ -16,10 +16,10 @@ from studio.core.fileio import atomic_write_text
 from studio.core.jsonutil import dumps_strict, nan_for_none
 from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import make_loader
-from studio.ml.detection.metrics import capacity_notes
 from studio.ml.inference import tta_flips, tta_forward
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
+from studio.ml.tasks.detection.metrics import capacity_notes
 from studio.ml.tasks.registry import TASK
 
 
@@ -59,7 +59,7 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
 
 def _evaluate_detection(project, model, meta, split: str, batch_size: int | None) -> dict:
     """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
-    "class_names"} (see `studio.ml.detection.metrics`)."""
+    "class_names"} (see `studio.ml.tasks.detection.metrics`)."""
     cfg, task = meta["run_config"], TASK[meta["task"]]
     dev = next(model.parameters()).device
     source = task.read_split(project, split, meta["class_ids"])

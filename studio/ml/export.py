@@ -24,9 +24,9 @@ import torch
 from studio.core.errors import ExportError, ValidationError
 from studio.core.fileio import atomic_path, atomic_write_text, disk_full_error, is_disk_full
 from studio.core.formats.staging import check_output_folder
-from studio.ml.detection.export import export_detector
 from studio.ml.onnx_run import run_onnx
 from studio.ml.tasks import task_of
+from studio.ml.tasks.detection.export import export_detector
 
 FORMATS = ("torchscript", "onnx")
 ATOL = 1e-4

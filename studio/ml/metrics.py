@@ -1,16 +1,16 @@
 """Metrics for training and evaluation: one import point for both tasks.
 
-Classification lives in :mod:`studio.ml.metrics_cls`, segmentation (overlap, boundary,
-Hausdorff; definitions in its docstring) in :mod:`studio.ml.metrics_seg`.
+Classification lives in :mod:`studio.ml.tasks.classification.metrics`, segmentation (overlap, boundary,
+Hausdorff; definitions in its docstring) in :mod:`studio.ml.tasks.semantic.metrics`.
 """
 
-from studio.ml.metrics_cls import (
+from studio.ml.tasks.classification.metrics import (
     ClassificationMeter,
     classification_metrics,
     confusion_matrix,
     metrics_from_confusion,
 )
-from studio.ml.metrics_seg import (
+from studio.ml.tasks.semantic.metrics import (
     BoundaryAccumulator,
     SegmentationMeter,
     pixel_metrics_from_confusion,

@@ -4,7 +4,7 @@
 detections a model may return and evaluation counts) and, on a sample of images, their
 size (equivalent diameter, px) and the share of objects that touch or overlap another
 one (crowded, touching objects are where a per-pixel method with a seeded split beats a
-box-first detector; see `studio.ml.instance_split`).
+box-first detector; see `studio.ml.tasks.instance.split`).
 """
 
 from __future__ import annotations

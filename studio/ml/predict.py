@@ -36,7 +36,6 @@ from studio.ml.checkpoints import (
 )
 from studio.ml.config import RunConfig, validate_config
 from studio.ml.datasets import decode
-from studio.ml.detection.predict import Detections, detect, thresholds, to_detections
 from studio.ml.devices import memory_format, resolve_device
 from studio.ml.inference import (
     eval_transform,
@@ -46,6 +45,7 @@ from studio.ml.inference import (
     tta_forward,
 )
 from studio.ml.tasks import task_of
+from studio.ml.tasks.detection.predict import Detections, detect, thresholds, to_detections
 from studio.ml.tasks.registry import TASK
 
 

@@ -1,7 +1,7 @@
 """Boundary counts for readouts, with everything that depends only on the label map
 computed once.
 
-The figures are those of :class:`studio.ml.metrics_seg.BoundaryAccumulator` (boundary IoU
+The figures are those of :class:`studio.ml.tasks.semantic.metrics.BoundaryAccumulator` (boundary IoU
 bands, boundary F1 contour hits, Hausdorff and HD95 from exact Euclidean distances between
 contours). A slider changes the prediction, never the label map, so the label map's
 masks, contours, bands and the distance transform to its contours are kept per class; an

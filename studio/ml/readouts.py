@@ -1,11 +1,11 @@
 """Metric readouts that follow post-processing sliders, per image and over a split.
 
 Each image's figures are kept as counts (:class:`ImageStats`: a confusion matrix and the
-boundary counts of :class:`studio.ml.metrics_seg.BoundaryAccumulator`), so a split-wide
+boundary counts of :class:`studio.ml.tasks.semantic.metrics.BoundaryAccumulator`), so a split-wide
 readout is a sum over cached counts, and a slider move recomputes only the images whose
 mask changed, and for each only the recipe steps after the changed one
 (:class:`studio.ml.postprocess.RecipeRunner`). Definitions as in
-:mod:`studio.ml.metrics_seg`; on top of them a prediction may leave pixels unlabelled
+:mod:`studio.ml.tasks.semantic.metrics`; on top of them a prediction may leave pixels unlabelled
 (255): they count against recall (a miss of the true class) and pixel accuracy, not
 against any class's precision. Over a split, pixel figures pool the pixels, boundary F1
 pools the contour counts, and HD95 is the mean of the per-image values. A
@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from studio.core.errors import ConfigError
-from studio.ml.metrics_seg import BoundaryAccumulator, pixel_metrics_from_confusion
 from studio.ml.postprocess import RecipeRunner, threshold
 from studio.ml.readout_boundary import TargetBoundaries
+from studio.ml.tasks.semantic.metrics import BoundaryAccumulator, pixel_metrics_from_confusion
 
 UNLABELLED = 255
 _PER_CLASS = ("iou", "dice", "precision", "recall")

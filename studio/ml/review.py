@@ -29,9 +29,9 @@ from studio.core.errors import ConfigError
 from studio.core.splits import SPLITS
 from studio.ml.crossval import HeldOutCost, held_out_predictions
 from studio.ml.datasets import decode, read_split
-from studio.ml.metrics_seg import pixel_metrics_from_confusion
 from studio.ml.predict import Predictor
 from studio.ml.tasks import IGNORE_INDEX, task_kinds, task_of
+from studio.ml.tasks.semantic.metrics import pixel_metrics_from_confusion
 
 QUEUES = ("label-errors", "next-to-label")
 

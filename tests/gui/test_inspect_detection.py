@@ -14,9 +14,9 @@ from test_inspect import answer
 from testutil import FAST_TRAINING, add_toy_objects, write_png
 
 from studio.core.project import Project
-from studio.ml.detection.matching import counts_figures, filter_detections, match_detections
-from studio.ml.detection.predict import Detections
 from studio.ml.inspect.detections import DetectionParams, open_detection_session
+from studio.ml.tasks.detection.matching import counts_figures, filter_detections, match_detections
+from studio.ml.tasks.detection.predict import Detections
 
 SIZE = 64
 

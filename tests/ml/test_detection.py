@@ -14,14 +14,16 @@ from testutil import add_toy_objects
 from studio.core.errors import ConfigError, WeightsUnavailableError
 from studio.core.geometry import MaskGeom
 from studio.ml.augment_spec import default_spec
-from studio.ml.detection.data import (
+from studio.ml.models.registry import build_model, list_models
+from studio.ml.tasks import task_class_ids
+from studio.ml.tasks.detection.data import (
     DetectionDataset,
     DetectionTransform,
     collate_detection,
     read_detection_split,
 )
-from studio.ml.detection.metrics import DetectionMeter
-from studio.ml.detection.predict import (
+from studio.ml.tasks.detection.metrics import DetectionMeter
+from studio.ml.tasks.detection.predict import (
     coco_results,
     detect,
     store_detections,
@@ -29,8 +31,6 @@ from studio.ml.detection.predict import (
     to_detections,
     write_coco_results,
 )
-from studio.ml.models.registry import build_model, list_models
-from studio.ml.tasks import task_class_ids
 
 SMALL = {"min_size": 64, "max_size": 64}
 
@@ -354,7 +354,7 @@ def test_tiled_detection_reports_each_object_once():
 def test_onnx_export_reproduces_the_detections(tmp_path, torch_one_thread):
     import onnx
 
-    from studio.ml.detection.export import export_detector
+    from studio.ml.tasks.detection.export import export_detector
 
     torch.manual_seed(0)
     model = build_model("fasterrcnn_resnet18_fpn", 2, 3,
@@ -368,7 +368,7 @@ def test_export_errors_are_clear(tmp_path, monkeypatch):
     import importlib.util
 
     from studio.core.errors import StudioError
-    from studio.ml.detection import export
+    from studio.ml.tasks.detection import export
 
     model = build_model("fasterrcnn_resnet18_fpn", 2, 3, options={"min_size": 32,
                                                                    "max_size": 32})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.ml.detection.metrics import COCO_MAX_DETS, DetectionMeter
+from studio.ml.tasks.detection.metrics import COCO_MAX_DETS, DetectionMeter
 
 
 def _grid(n: int, size: int = 6, step: int = 8, cols: int = 25) -> torch.Tensor:
@@ -62,7 +62,7 @@ def test_sparse_images_keep_the_coco_default():
 
 
 def test_capacity_notes_say_when_an_image_holds_more_than_the_model_returns():
-    from studio.ml.detection.metrics import capacity_notes
+    from studio.ml.tasks.detection.metrics import capacity_notes
 
     report = _meter(250, 200).report()
     notes = capacity_notes(report, model_limit=200, predict_limit=100)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from studio.ml.instance_split import (
+from studio.ml.tasks.instance.split import (
     distance_map,
     instance_targets,
     label_from_masks,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from studio.core.errors import ConfigError
-from studio.ml.metrics_seg import segmentation_metrics
 from studio.ml.readouts import SplitReadout, image_stats, readout
+from studio.ml.tasks.semantic.metrics import segmentation_metrics
 
 
 def blobs(seed: int, h=48, w=64, c=3):

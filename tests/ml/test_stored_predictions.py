@@ -11,8 +11,8 @@ from studio.core.errors import ConfigError
 from studio.core.geometry import MaskGeom
 from studio.ml.config import validate_config
 from studio.ml.datasets import build_run_data, read_split
-from studio.ml.detection.data import build_detection_data, read_detection_split
 from studio.ml.fingerprint import fingerprint
+from studio.ml.tasks.detection.data import build_detection_data, read_detection_split
 
 
 def _boxes_project(project, folder, per_image: int = 10, images: int = 3) -> list[int]:

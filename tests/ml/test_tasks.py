@@ -9,9 +9,9 @@ import torch
 from studio.core.errors import ConfigError
 from studio.ml.builders import DetectionCriterion
 from studio.ml.config import default_config, validate_config
-from studio.ml.detection.metrics import DetectionMeter
 from studio.ml.metrics import ClassificationMeter, SegmentationMeter
 from studio.ml.tasks import TASK, TASKS, task_kinds, task_of
+from studio.ml.tasks.detection.metrics import DetectionMeter
 from studio.ml.tasks.registry import TASK as TASK_OBJECTS
 from studio.ml.tasks.registry import task
 

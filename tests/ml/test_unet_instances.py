@@ -112,7 +112,7 @@ def test_tiled_prediction_stitches_maps_and_splits_once():
     """Objects straddling window edges come out whole: the maps are blended, then split."""
     from torch import nn
 
-    from studio.ml.instance_split import instance_targets
+    from studio.ml.tasks.instance.split import instance_targets
 
     masks = np.zeros((5, 90, 120), bool)
     for k, (y, x) in enumerate(((10, 40), (40, 20), (40, 41), (60, 70), (30, 90))):
@@ -128,7 +128,7 @@ def test_tiled_prediction_stitches_maps_and_splits_once():
     model.net = nn.Identity()  # the "network" returns the maps it is given
     model.eval()
     whole = model([image])[0]
-    from studio.ml.detection.predict import detect
+    from studio.ml.tasks.detection.predict import detect
 
     tiled = detect(model, [image], "crop", 48, 0.25)[0]
     assert len(whole["scores"]) == len(tiled["scores"]) == 5
@@ -155,8 +155,8 @@ def test_learns_to_find_touching_discs(torch_one_thread):
     most objects (mask AP50 well above zero, measured by the engine's COCO evaluation)."""
     import cv2
 
-    from studio.ml.detection.metrics import DetectionMeter
-    from studio.ml.instance_split import label_from_masks
+    from studio.ml.tasks.detection.metrics import DetectionMeter
+    from studio.ml.tasks.instance.split import label_from_masks
 
     rng = np.random.default_rng(0)
     torch.manual_seed(0)

@@ -40,8 +40,12 @@ import numpy as np
 from studio.core.errors import NotFoundError
 from studio.core.geometry import MaskGeom, geometry_bbox, rasterize, rle_encode
 from studio.ml.datasets import decode
-from studio.ml.detection.data import read_detection_split
-from studio.ml.detection.matching import (
+from studio.ml.inspect.instance_maps import InstanceMaps
+from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
+from studio.ml.predict import Predictor
+from studio.ml.tasks import task_kinds, task_of
+from studio.ml.tasks.detection.data import read_detection_split
+from studio.ml.tasks.detection.matching import (
     Matching,
     Objects,
     counts_figures,
@@ -49,12 +53,8 @@ from studio.ml.detection.matching import (
     iou_matrix,
     match_detections,
 )
-from studio.ml.detection.metrics import DetectionMeter
-from studio.ml.detection.predict import EVAL_SCORE_THRESHOLD
-from studio.ml.inspect.instance_maps import InstanceMaps
-from studio.ml.inspect.session import InspectImage, RunSession, checkpoint_stamp, is_pending
-from studio.ml.predict import Predictor
-from studio.ml.tasks import task_kinds, task_of
+from studio.ml.tasks.detection.metrics import DetectionMeter
+from studio.ml.tasks.detection.predict import EVAL_SCORE_THRESHOLD
 from studio.ml.tasks.registry import task
 
 RAW_SCORE = 0.01  # the network's own threshold: everything a slider may want later

@@ -19,7 +19,7 @@ import numpy as np
 
 from studio.core.formats.labelimages import objects_by_value
 from studio.core.geometry import MaskGeom
-from studio.ml.detection.matching import Objects
+from studio.ml.tasks.detection.matching import Objects
 from studio.ml.tasks.registry import task
 
 PROBABILITIES = ("foreground", "boundary", "distance")  # the maps in 0..1

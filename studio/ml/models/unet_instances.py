@@ -1,5 +1,5 @@
 """The instance U-Net: our U-Net predicting foreground, touching boundaries and distance
-to the edge, split into objects by a seeded watershed (`studio.ml.instance_split`).
+to the edge, split into objects by a seeded watershed (`studio.ml.tasks.instance.split`).
 
 It speaks the torchvision detection API so that the one detection path trains,
 validates, tiles, evaluates and predicts it unchanged: ``model(images, targets)`` in
@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.errors import ConfigError
-from studio.ml.instance_split import (
+from studio.ml.models import unet
+from studio.ml.models.transfer import mark_parts
+from studio.ml.tasks.instance.split import (
     MASK_THRESHOLD,
     MIN_AREA,
     SEED_THRESHOLD,
@@ -34,8 +36,6 @@ from studio.ml.instance_split import (
     objects_of,
     split_instances,
 )
-from studio.ml.models import unet
-from studio.ml.models.transfer import mark_parts
 
 MAPS = 3  # foreground, boundary, distance; class logits follow when K > 1
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -188,7 +188,7 @@ class UNetInstances(nn.Module):
         """Detections of one large (C, H, W) image: the maps predicted window by window
         at the corners `ys` x `xs` (each window padded to `window`), blended with the
         (window, window) weights `bump`, split once, so no object is cut at a window's
-        edge. (`studio.ml.detection.predict.detect` gives the corners and weights.)"""
+        edge. (`studio.ml.tasks.detection.predict.detect` gives the corners and weights.)"""
         _, height, width = image.shape
         bump = bump.to(image.device)
         total = weight = None

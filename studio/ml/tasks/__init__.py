@@ -3,9 +3,12 @@ annotation kinds each learns from, the ignore index of label maps, resize polici
 freeze modes.
 
 A leaf package: config, datasets, models, losses, metrics, the CLI and the GUI read these
-facts from here rather than spelling task names again. One module per task holds its
-`TaskInfo` (classification, semantic, detection, instance); their behaviour (data,
-criterion, meter, evaluation forward, predictor) is `studio.ml.tasks.registry`.
+facts from here rather than spelling task names again. One subpackage per task, side by
+side (classification, semantic, detection, instance): its `__init__` holds the task's
+`TaskInfo` (no torch), its modules the task's own code (meters, detection's data,
+matching, prediction and export, the instance split). Their behaviour behind one
+interface (data, criterion, meter, evaluation forward, predictor) is
+`studio.ml.tasks.registry`.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ A task object owns the behaviour that differs between tasks (its data and target
 criterion, its metric meter, the forward validation calls, and what a loaded model
 predicts for one image) and answers the questions of its `TaskInfo`
 (`TASK["instance"].has_masks`). It delegates to the code that implements it:
-`studio.ml.datasets` and `studio.ml.detection.data` for data, `studio.ml.builders` for
-the criterion, `studio.ml.metrics` and `studio.ml.detection.metrics` for meters,
-`studio.ml.inference` and `studio.ml.detection.predict` for forwards, the methods of
+`studio.ml.datasets` and `studio.ml.tasks.detection.data` for data, `studio.ml.builders` for
+the criterion, `studio.ml.metrics` and `studio.ml.tasks.detection.metrics` for meters,
+`studio.ml.inference` and `studio.ml.tasks.detection.predict` for forwards, the methods of
 `studio.ml.predict.Predictor` (passed in: that module imports this one) for prediction.
 
 `fit`, its training session, evaluation and `Predictor.predict_array` ask these objects;
@@ -27,17 +27,17 @@ from studio.ml.augment_batch import BatchAugment
 from studio.ml.builders import Criterion, DetectionCriterion, build_loss
 from studio.ml.config import RunConfig
 from studio.ml.datasets import ProjectDataset, RunData, build_run_data, read_split
-from studio.ml.detection.data import build_detection_data, eval_dataset, read_detection_split
-from studio.ml.detection.metrics import DetectionMeter
-from studio.ml.detection.predict import evaluation_forward
 from studio.ml.inference import eval_transform, window_forward
-from studio.ml.instance_split import split_instances
 from studio.ml.metrics import ClassificationMeter, SegmentationMeter
 from studio.ml.models import unet_instances
 from studio.ml.tasks import IGNORE_INDEX, TaskInfo, task_of
 from studio.ml.tasks.classification import CLASSIFICATION
 from studio.ml.tasks.detection import DETECTION
+from studio.ml.tasks.detection.data import build_detection_data, eval_dataset, read_detection_split
+from studio.ml.tasks.detection.metrics import DetectionMeter
+from studio.ml.tasks.detection.predict import evaluation_forward
 from studio.ml.tasks.instance import INSTANCE, INSTANCE_METHODS, InstanceMethod
+from studio.ml.tasks.instance.split import split_instances
 from studio.ml.tasks.semantic import SEMANTIC
 
 

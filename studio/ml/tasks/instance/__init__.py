@@ -1,9 +1,9 @@
 """Instance segmentation: objects with masks (from polygon and mask objects).
 
-It shares detection's code (`studio.ml.detection`, with masks on). It offers two
+It shares detection's code (`studio.ml.tasks.detection`, with masks on). It offers two
 methods (`INSTANCE_METHODS`): boxes first, then a mask per box (Mask R-CNN), and
 per-pixel maps split into objects (the instance U-Net, `studio.ml.models.unet_instances`,
-split by `studio.ml.instance_split`). Its task object,
+split by `.split` beside this file). Its task object,
 `studio.ml.tasks.registry.InstanceTask`, says which method a model is, and splits the
 maps of the second.
 """

@@ -1,7 +1,7 @@
 """Semantic segmentation: one class per pixel (a label map from polygon and mask regions).
 
-Its data: `studio.ml.datasets`; criterion: `studio.ml.losses`; meter:
-`studio.ml.metrics_seg`; whole-image windows: `studio.ml.inference`; prediction:
+The task's facts (`SEMANTIC`); its meter is `.metrics` beside this file. Shared code:
+data `studio.ml.datasets`; criterion `studio.ml.losses`; whole-image windows: `studio.ml.inference`; prediction:
 `studio.ml.predict.Predictor.segment_logits`; post-processing: `studio.ml.postprocess`.
 Its task object is `studio.ml.tasks.registry.SemanticTask`.
 """

@@ -28,8 +28,8 @@ from studio.core.errors import ValidationError
 from studio.core.fileio import atomic_write_bytes
 from studio.core.geometry import MaskGeom
 from studio.ml.config import RunConfig
-from studio.ml.detection.metrics import detections_to_coco, prediction_masks
 from studio.ml.inference import gaussian_weights, window_positions
+from studio.ml.tasks.detection.metrics import detections_to_coco, prediction_masks
 
 # validation and evaluation score every detection down to this (COCO mAP needs the tail)
 EVAL_SCORE_THRESHOLD = 0.05

@@ -1,8 +1,9 @@
 """Image classification: one class tag per image.
 
-Its data: `studio.ml.datasets`; criterion: `studio.ml.losses`; meter:
-`studio.ml.metrics_cls`; prediction: `studio.ml.predict.Predictor.classify`. Its task object
-is `studio.ml.tasks.registry.ClassificationTask`.
+The task's facts (`CLASSIFICATION`); its meter is `.metrics` beside this file. Shared
+code: data `studio.ml.datasets`, criterion `studio.ml.losses`, prediction
+`studio.ml.predict.Predictor.classify`. Its task object is
+`studio.ml.tasks.registry.ClassificationTask`.
 """
 
 from __future__ import annotations
