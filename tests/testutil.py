@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,30 @@ def tiny_task_project(root: Path, task: str, n_train: int = 6, n_val: int = 2):
         add_toy_objects(project, root / "img", splits, size=48,
                         kind="box" if task == "detection" else "mask")
     return project
+
+
+@contextmanager
+def inspect_on_copy(qtbot, template, tmp_path, size=(1400, 800)):
+    """An Inspect workspace shown on a copy of `template` ((project folder, run id), a
+    module-scoped trained run), the run chosen; shut down and the project closed after."""
+    import shutil
+
+    from studio.core.project import Project
+    from studio.gui.document import LabelDocument
+    from studio.gui.inspect.workspace import InspectWorkspace
+
+    src, run_id = template
+    shutil.copytree(src, tmp_path / "proj", ignore=shutil.ignore_patterns("project.lock"))
+    project = Project.open(tmp_path / "proj")
+    w = InspectWorkspace(device="cpu")
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    w.set_document(LabelDocument(project))
+    w.run_id = run_id
+    try:
+        yield w
+    finally:
+        w.shutdown()
+        w.set_document(None)
+        project.close()

@@ -6,12 +6,11 @@ and a tiny instance run trained in the test opened end to end."""
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pytest
 from test_inspect import answer
-from testutil import FAST_TRAINING, add_toy_objects, write_png
+from testutil import FAST_TRAINING, add_toy_objects, inspect_on_copy, write_png
 
 from studio.core.project import Project
 from studio.ml.inspect.detections import DetectionParams, open_detection_session
@@ -287,22 +286,8 @@ def instance_template(tmp_path_factory):
 
 @pytest.fixture
 def inst_ws(qtbot, instance_template, tmp_path):
-    from studio.gui.document import LabelDocument
-    from studio.gui.inspect.workspace import InspectWorkspace
-
-    src, run_id = instance_template
-    shutil.copytree(src, tmp_path / "proj", ignore=shutil.ignore_patterns("project.lock"))
-    project = Project.open(tmp_path / "proj")
-    w = InspectWorkspace(device="cpu")
-    qtbot.addWidget(w)
-    w.resize(1400, 800)
-    w.show()
-    w.set_document(LabelDocument(project))
-    w.run_id = run_id
-    yield w
-    w.shutdown()
-    w.set_document(None)
-    project.close()
+    with inspect_on_copy(qtbot, instance_template, tmp_path) as w:
+        yield w
 
 
 def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):

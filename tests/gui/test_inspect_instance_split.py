@@ -4,14 +4,12 @@ called again."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 from test_inspect_detection import shot
-from testutil import FAST_TRAINING, add_toy_objects
+from testutil import FAST_TRAINING, add_toy_objects, inspect_on_copy
 
 from studio.core.project import Project
 from studio.ml.inspect.detections import DetectionParams
@@ -70,22 +68,8 @@ def unet_template(tmp_path_factory):
 
 @pytest.fixture
 def unet_ws(qtbot, unet_template, tmp_path):
-    from studio.gui.document import LabelDocument
-    from studio.gui.inspect.workspace import InspectWorkspace
-
-    src, run_id = unet_template
-    shutil.copytree(src, tmp_path / "proj", ignore=shutil.ignore_patterns("project.lock"))
-    project = Project.open(tmp_path / "proj")
-    w = InspectWorkspace(device="cpu")
-    qtbot.addWidget(w)
-    w.resize(1400, 800)
-    w.show()
-    w.set_document(LabelDocument(project))
-    w.run_id = run_id
-    yield w
-    w.shutdown()
-    w.set_document(None)
-    project.close()
+    with inspect_on_copy(qtbot, unet_template, tmp_path) as w:
+        yield w
 
 
 def _type(qtbot, w, slider, text: str) -> None:
