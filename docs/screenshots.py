@@ -110,14 +110,9 @@ class Walk:
     # --- plumbing ------------------------------------------------------------------------
     def wait_for(self, condition: Callable[[], bool], what: str,
                  timeout: float = TIMEOUT_S) -> None:
-        from PySide6.QtCore import QEventLoop
+        from studio.gui.selftest import wait_until
 
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise ShotError(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            time.sleep(0.01)
+        wait_until(self.app, condition, what, timeout, ShotError)
 
     def settle(self, seconds: float = 0.5) -> None:
         """Let queued events, debounced timers and repaints run."""

@@ -157,3 +157,19 @@ def inspect_on_copy(qtbot, template, tmp_path, size=(1400, 800)):
         w.shutdown()
         w.set_document(None)
         project.close()
+
+
+def refuse_model_downloads(monkeypatch, tmp_path) -> Path:
+    """A fresh HOME (osam's model folder) under `tmp_path`, and osam's downloader made to
+    fail the test: no test downloads model files. Returns the HOME."""
+    import importlib
+
+    fetcher = importlib.import_module("gdown.cached_download")
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a test tried to download model files")
+
+    monkeypatch.setattr(fetcher, "download", refuse)
+    return home

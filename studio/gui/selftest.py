@@ -73,14 +73,7 @@ class SelfTest:
     def wait_for(self, condition: Callable[[], bool], what: str,
                  timeout: float = TIMEOUT_S) -> None:
         """Run the event loop until `condition()` holds."""
-        from PySide6.QtCore import QEventLoop
-
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise CheckFailed(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            time.sleep(0.01)
+        wait_until(self.app, condition, what, timeout, CheckFailed)
 
     def unhandled(self, exc_type, exc, tb) -> None:
         text = "".join(traceback.format_exception(exc_type, exc, tb))
@@ -266,6 +259,20 @@ class SelfTest:
               f"passed in {time.perf_counter() - start:.0f} s"
               + (f"; failed: {', '.join(failed)}" if failed else ""), file=self.out, flush=True)
         return 1 if failed or len(self.results) < 6 else 0
+
+
+def wait_until(app, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_S,
+               error: type[Exception] = CheckFailed) -> None:
+    """Run `app`'s event loop until `condition()` holds; `error` after `timeout` seconds
+    (the self-test and the guide's screenshot script drive the window this way)."""
+    from PySide6.QtCore import QEventLoop
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise error(f"timed out after {timeout:.0f} s waiting for {what}")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
 
 
 def _not_run(failed: str) -> str:

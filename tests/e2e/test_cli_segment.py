@@ -3,7 +3,6 @@ downloaded: osam's folder is the test's own and a fetch fails the test)."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from testutil import write_png
+from testutil import refuse_model_downloads, write_png
 
 from studio.cli import main
 from studio.core.project import Project
@@ -24,13 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def home(monkeypatch, tmp_path):
-    fetcher = importlib.import_module("gdown.cached_download")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a test tried to download model files")
-
-    monkeypatch.setattr(fetcher, "download", refuse)
+    refuse_model_downloads(monkeypatch, tmp_path)
     yield tmp_path / "home"
     forget_loaded()
     unregister_model(TINY_NAME)

@@ -4,13 +4,13 @@ points) through osam, the registry and the hash-checked install. Nothing downloa
 
 from __future__ import annotations
 
-import importlib
 import time
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from testutil import refuse_model_downloads
 
 from studio.gui.segment_settings import SEGMENT
 from studio.ml.segment.engine import forget_loaded, load_model
@@ -22,13 +22,7 @@ SHIFT, NONE = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.NoModifier
 
 @pytest.fixture
 def tiny(monkeypatch, tmp_path):
-    fetcher = importlib.import_module("gdown.cached_download")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a test tried to download model files")
-
-    monkeypatch.setattr(fetcher, "download", refuse)
+    refuse_model_downloads(monkeypatch, tmp_path)
     install_tiny_model(tmp_path / "made")
     saved = dict(SEGMENT.config.__dict__)
     SEGMENT.update(model=TINY_NAME, device="cpu", output="mask")

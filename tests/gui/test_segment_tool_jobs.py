@@ -4,14 +4,13 @@ progress and Cancel that is taken back as a whole. Tiny ONNX model; nothing down
 
 from __future__ import annotations
 
-import importlib
 import threading
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from testutil import write_png
+from testutil import refuse_model_downloads, write_png
 
 from studio.core.project import Project
 from studio.gui.main_window import MainWindow
@@ -25,13 +24,7 @@ from studio.ml.segment.weights import is_installed
 
 @pytest.fixture
 def made(monkeypatch, tmp_path):
-    fetcher = importlib.import_module("gdown.cached_download")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a test tried to download model files")
-
-    monkeypatch.setattr(fetcher, "download", refuse)
+    refuse_model_downloads(monkeypatch, tmp_path)
     files = write_tiny_files(tmp_path / "made")
     register_model(tiny_spec(*files))
     saved = dict(SEGMENT.config.__dict__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from testutil import write_png
+from testutil import refuse_model_downloads, write_png
 
 from studio.core.errors import NotFoundError, ValidationError, WeightsUnavailableError
 from studio.ml.segment import DEFAULT_MODEL, get_model_spec, list_models, load_model
@@ -28,15 +28,8 @@ from studio.ml.segment.weights import (
 def no_download(monkeypatch, tmp_path):
     """osam's model folder inside the test's folder; a download fails the test (osam's
     cache check runs, the network fetch behind it may not)."""
-    import importlib
 
-    fetcher = importlib.import_module("gdown.cached_download")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-    def refuse(*_a, **_k):
-        raise AssertionError("a test tried to download model files")
-
-    monkeypatch.setattr(fetcher, "download", refuse)
+    refuse_model_downloads(monkeypatch, tmp_path)
     yield
     forget_loaded()
 
