@@ -15,7 +15,7 @@ import copy
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
@@ -129,6 +129,9 @@ class TrainWorkspace(QWidget):
         split.splitterMoved.connect(lambda *_a: setattr(self, "divider_moved", True))
         self.setup_split = split
         self.setup_tabs.currentChanged.connect(lambda _i: self.fit_setup())
+        for i in range(self.setup_tabs.count()):  # a panel whose fields change re-fits
+            tab = self.setup_tabs.widget(i)
+            (tab.widget() if isinstance(tab, QScrollArea) else tab).installEventFilter(self)
         self.fit_setup()
         self.layout().removeWidget(self.loading)
         self.loading.deleteLater()
@@ -137,6 +140,13 @@ class TrainWorkspace(QWidget):
         self.set_config(self.backend.default_config(self.controls.task.value()))
         self._install_project()
         self.ready.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """The front setup panel asked for a new layout (fields shown, hidden or rebuilt
+        after a task, model or device change): place the divider for its new width."""
+        if event.type() == QEvent.Type.LayoutRequest and watched is self.current_setup():
+            self.fit_setup()
+        return False
 
     def fit_setup(self) -> None:
         """The divider's default place: the setup side as wide as the panel in front needs
