@@ -4,8 +4,11 @@
   bench_detection), each method trained with the recommended config for at most
   ``--minutes`` (30) of training, then mask mAP50 on the held-out 20 % counted with
   maxDets at least the most objects in one image (and COCO's default 100 beside it).
-  The plan picks the instance U-Net for this data; Mask R-CNN is trained with the
-  instance task's default config and measured the same way.
+  The plan is asked with the mirror question answered "yes", as a person would answer
+  it for nuclei (a mirrored or rotated nucleus is still a nucleus). It picks the instance
+  U-Net for this data; Mask R-CNN is trained with the instance task's default config
+  given the same answers (the plan's flips, rotation and detections per image) and
+  measured the same way.
 - StarDist's example image (a second domain, never trained on): objects the DSB-trained
   U-Net finds against the 125 of its label image, and mask mAP50 on it.
 - BCCD detection keeps its box mAP50 (benchmarks/bench_detection.py's measurement).
@@ -17,7 +20,9 @@
 short epoch, small networks); its figures are no measurement of the methods.
 
     python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [split] [--tiny] [--minutes M]
-        [--device cuda] [--no-rcnn]
+        [--device cuda] [--no-rcnn | --no-unet] [--keep FOLDER]
+
+``--keep`` leaves the DSB project (its runs included) in FOLDER for a closer look.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ TINY = {"images": (6, 2, 3), "minutes": 1.5}
 
 def _load() -> str:
     return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+MIRROR = "yes"  # the plan's question, answered for nuclei
 
 
 def _dsb_project(folder: Path, tiny: bool):
@@ -102,18 +110,41 @@ def _stardist(project, run_id: int, which: str, device: str) -> list[dict]:
     rows = [{"name": "StarDist example: objects found (DSB-trained U-Net)",
              "value": float(len(dets[0])), "unit": "objects",
              "target": f"~{STARDIST_OBJECTS}"}]
-    # the DSB held-out images are measured already: the test split becomes this image
-    project.set_split([r.id for r in project.images(split="test")], "none")
+    # the DSB held-out images are measured already: the test split becomes this image,
+    # and is given back afterwards (Mask R-CNN is measured on the DSB images next)
+    held_out = [r.id for r in project.images(split="test")]
+    project.set_split(held_out, "none")
     project.set_split([image_id], "test")
-    metrics = evaluate_run(project, run_id, "test", which, device=device)
+    try:
+        metrics = evaluate_run(project, run_id, "test", which, device=device)
+    finally:
+        project.set_split([image_id], "none")
+        project.set_split(held_out, "test")
     rows.append({"name": "StarDist example: mask mAP50 (second domain)",
                  "value": metrics["mask"]["map50"], "unit": "mAP"})
     return rows
 
 
-def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
-              with_rcnn: bool = True) -> list[dict]:
+def _rcnn_config(plan_cfg: dict, device: str, tiny: bool) -> dict:
+    """Mask R-CNN's config: the task's default with the plan's answers (splits, flips and
+    rotation, detections per image), so both methods see the same data."""
     from studio.ml.config import default_config
+
+    rcnn = default_config("instance")
+    rcnn.update(device=device, cpu_threads=1, splits=plan_cfg["splits"],
+                augment=copy.deepcopy(plan_cfg["augment"]),
+                detection=copy.deepcopy(plan_cfg["detection"]))
+    need = plan_cfg["detection"]["max_detections"]
+    rcnn["model_options"]["detections_per_image"] = max(
+        need, rcnn["model_options"].get("detections_per_image", 100))
+    if tiny:  # windows of the default 256 px: few per image, bounded memory
+        rcnn.update(epochs=1, val_every=1, samples_per_image=1)
+        rcnn["model_options"].update(min_size=256, max_size=256)
+    return rcnn
+
+
+def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
+              with_rcnn: bool = True, with_unet: bool = True, keep: str = "") -> list[dict]:
     from studio.ml.evaluation import evaluate_run
     from studio.ml.plan import recommend
 
@@ -122,9 +153,10 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
     budget = TINY["minutes"] if tiny else minutes
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = _dsb_project(Path(tmp) / "dsb", tiny)
+        folder = Path(keep) if keep else Path(tmp) / "dsb"
+        project = _dsb_project(folder, tiny)
         try:
-            plan = recommend(project, "instance", device=device)
+            plan = recommend(project, "instance", mirror=MIRROR, device=device)
             cfg = copy.deepcopy(plan.config)
             print(f"    plan: {plan.reasons['model']}", flush=True)
             cfg.update(device=device, cpu_threads=1)
@@ -132,23 +164,17 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
                 cfg.update(epochs=1, val_every=1, image_size=64, samples_per_image=1)
                 if cfg["model"] == "unet_instances":
                     cfg["model_options"].update(depth=2, width=8)
-            result, which, spent = _train(project, cfg, budget, cfg["model"])
-            metrics = evaluate_run(project, result.run_id, "test", which, device=device)
-            rows += _rows(cfg["model"], metrics, spent, ">= 0.7 and above Mask R-CNN")
-            unet_run = (result.run_id, which)
-
-            if with_stardist and STARDIST.is_dir():
-                rows += _stardist(project, *unet_run, device)
-            if not with_rcnn:
-                return rows
-            rcnn = default_config("instance")
-            rcnn.update(device=device, cpu_threads=1, splits=cfg["splits"])
-            if tiny:  # windows of the default 256 px: few per image, bounded memory
-                rcnn.update(epochs=1, val_every=1, samples_per_image=1)
-                rcnn["model_options"].update(min_size=256, max_size=256)
-            result, which, spent = _train(project, rcnn, budget, rcnn["model"])
-            metrics = evaluate_run(project, result.run_id, "test", which, device=device)
-            rows += _rows(rcnn["model"], metrics, spent)
+            if with_unet:
+                result, which, spent = _train(project, cfg, budget, cfg["model"])
+                metrics = evaluate_run(project, result.run_id, "test", which, device=device)
+                rows += _rows(cfg["model"], metrics, spent, ">= 0.7 and above Mask R-CNN")
+                if with_stardist and STARDIST.is_dir():
+                    rows += _stardist(project, result.run_id, which, device)
+            if with_rcnn:
+                rcnn = _rcnn_config(cfg, device, tiny)
+                result, which, spent = _train(project, rcnn, budget, rcnn["model"])
+                metrics = evaluate_run(project, result.run_id, "test", which, device=device)
+                rows += _rows(rcnn["model"], metrics, spent)
         finally:
             project.close()
     return rows
@@ -236,11 +262,13 @@ def bench_split(repeats: int = 7) -> list[dict]:
 
 
 def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: bool = False,
-        minutes: float = MINUTES, with_rcnn: bool = True) -> list[dict]:
+        minutes: float = MINUTES, with_rcnn: bool = True, with_unet: bool = True,
+        keep: str = "") -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
     if "dsb" in parts or "stardist" in parts:
-        rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn)
+        rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn, with_unet,
+                          keep)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
     if "split" in parts:
@@ -260,8 +288,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=MINUTES,
                         help="training budget of each method")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-rcnn", action="store_true",
-                        help="train the recommended method only (Mask R-CNN's figure left out)")
+    methods = parser.add_mutually_exclusive_group()
+    methods.add_argument("--no-rcnn", action="store_true",
+                         help="train the recommended method only (Mask R-CNN's figure left out)")
+    methods.add_argument("--no-unet", action="store_true",
+                         help="train Mask R-CNN only (the recommended method's figures left "
+                              "out)")
+    parser.add_argument("--keep", default="",
+                        help="make the DSB project in this (new) folder and leave it there")
     args = parser.parse_args()
     parts = tuple(args.parts) or ("dsb", "stardist", "bccd", "split")
     unknown = set(parts) - {"dsb", "stardist", "bccd", "split"}
@@ -269,7 +303,8 @@ def main() -> None:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; use dsb, stardist, bccd, "
                      "split")
     print(f"device {args.device}, {_load()}", flush=True)
-    for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn):
+    for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn,
+                   not args.no_unet, args.keep):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
               f"{row.get('target', '')}", flush=True)
 
