@@ -20,9 +20,11 @@
 short epoch, small networks); its figures are no measurement of the methods.
 
     python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [split] [--tiny] [--minutes M]
-        [--device cuda] [--no-rcnn | --no-unet] [--keep FOLDER]
+        [--device cuda] [--no-rcnn | --no-unet] [--keep FOLDER] [--unet-option KEY=JSON ...]
 
-``--keep`` leaves the DSB project (its runs included) in FOLDER for a closer look.
+``--keep`` leaves the DSB project (its runs included) in FOLDER for a closer look;
+``--unet-option`` changes one of the recommended U-Net's model options (an ablation, e.g.
+``input_norm="none"``): such figures are no longer the recommended config's.
 """
 
 from __future__ import annotations
@@ -144,7 +146,8 @@ def _rcnn_config(plan_cfg: dict, device: str, tiny: bool) -> dict:
 
 
 def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
-              with_rcnn: bool = True, with_unet: bool = True, keep: str = "") -> list[dict]:
+              with_rcnn: bool = True, with_unet: bool = True, keep: str = "",
+              unet_options: dict | None = None) -> list[dict]:
     from studio.ml.evaluation import evaluate_run
     from studio.ml.plan import recommend
 
@@ -160,6 +163,9 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
             cfg = copy.deepcopy(plan.config)
             print(f"    plan: {plan.reasons['model']}", flush=True)
             cfg.update(device=device, cpu_threads=1)
+            if unet_options and cfg["model"] == "unet_instances":
+                cfg["model_options"].update(unet_options)
+                print(f"    ablation: {unet_options}", flush=True)
             if tiny:
                 cfg.update(epochs=1, val_every=1, image_size=64, samples_per_image=1)
                 if cfg["model"] == "unet_instances":
@@ -263,12 +269,12 @@ def bench_split(repeats: int = 7) -> list[dict]:
 
 def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: bool = False,
         minutes: float = MINUTES, with_rcnn: bool = True, with_unet: bool = True,
-        keep: str = "") -> list[dict]:
+        keep: str = "", unet_options: dict | None = None) -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
     if "dsb" in parts or "stardist" in parts:
         rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn, with_unet,
-                          keep)
+                          keep, unet_options)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
     if "split" in parts:
@@ -277,6 +283,21 @@ def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: b
         for row in rows:
             row["name"] += " [tiny]"
     return rows
+
+
+def _options(parser, pairs: list[str]) -> dict:
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parser.error(f"--unet-option {pair!r}: give KEY=JSON, e.g. input_norm=\"none\"")
+        if not sep:
+            parser.error(f"--unet-option {pair!r}: give KEY=JSON")
+    return out
 
 
 def main() -> None:
@@ -294,6 +315,8 @@ def main() -> None:
     methods.add_argument("--no-unet", action="store_true",
                          help="train Mask R-CNN only (the recommended method's figures left "
                               "out)")
+    parser.add_argument("--unet-option", action="append", default=[], metavar="KEY=JSON",
+                        help="change a model option of the recommended U-Net (an ablation)")
     parser.add_argument("--keep", default="",
                         help="make the DSB project in this (new) folder and leave it there")
     args = parser.parse_args()
@@ -304,7 +327,7 @@ def main() -> None:
                      "split")
     print(f"device {args.device}, {_load()}", flush=True)
     for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn,
-                   not args.no_unet, args.keep):
+                   not args.no_unet, args.keep, _options(parser, args.unet_option)):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
               f"{row.get('target', '')}", flush=True)
 

@@ -64,7 +64,7 @@ def export_model(project, run_id: int, fmt: str, out_path: str | os.PathLike,
     # the sidecar says how its maps split into objects
     split = model.split_info() if hasattr(model, "split_info") else None
     if split is not None:
-        model = model.net
+        model = model.network()
     detector = task_of(meta["task"]).is_detection and split is None
     if not detector:
         gen = torch.Generator().manual_seed(0)

@@ -8,10 +8,18 @@ training mode returns its losses by name, ``model(images)`` in eval mode a list 
 holds the thresholds that path sets (``score_thresh``, ``nms_thresh``,
 ``detections_per_img``) and the split's own ``seed_threshold``.
 
+Input: with ``input_norm`` "image" (the default) each image's channels are first scaled
+by the image's own mean and spread, as StarDist and Cellpose normalise each image: a dim
+fluorescence image and a bright one look alike to the network (DSB 2018 holds images whose
+mean grey level is 5 beside ones at 200). Whole images are scaled as a whole, also when
+they are predicted window by window; training crops each by itself.
+
 Losses: foreground BCE + soft Dice (objects are a small share of the pixels), boundary
 BCE weighted by ``boundary_weight`` (the touching band is thin and decides the split),
-distance: mean squared error inside the objects, and a class cross entropy over object
-pixels when there are several classes.
+distance: BCE against the normalised distance over all pixels (0 outside objects), as
+StarDist learns its object probability -- a mean squared error inside the objects alone
+gave gradients too weak to make the peaks the seeds need -- and a class cross entropy
+over object pixels when there are several classes.
 """
 
 from __future__ import annotations
@@ -47,7 +55,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "mask_threshold": MASK_THRESHOLD,
     "min_area": MIN_AREA,
     "boundary_weight": 5.0,
+    "input_norm": "image",
 }
+NORM_EPS = 1e-3  # the least spread an image is divided by (a blank image stays blank)
 # its description, beside Mask R-CNN's, is the instance task's
 # (`studio.ml.tasks.instance.MAPS_SPLIT`)
 
@@ -76,10 +86,31 @@ def check_options(options: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"'model_options.{key}' must be a positive integer, got "
                               f"{value!r}.")
+    if options["input_norm"] not in ("image", "none"):
+        raise ConfigError("'model_options.input_norm' must be 'image' or 'none', got "
+                          f"{options['input_norm']!r}.")
     weight = options["boundary_weight"]
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
         raise ConfigError(f"'model_options.boundary_weight' must be a positive number, got "
                           f"{weight!r}.")
+
+
+class ImageStandardize(nn.Module):
+    """(B, C, H, W) -> each image's channels minus their mean, over their spread."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(-2, -1), keepdim=True)
+        std = x.std(dim=(-2, -1), keepdim=True) if x.shape[-1] * x.shape[-2] > 1 else \
+            torch.ones_like(mean)
+        return (x - mean) / std.clamp_min(NORM_EPS)
+
+
+def _missing_means_unscaled(module, state_dict, prefix, *_args) -> None:
+    """A state dict saved before inputs were scaled per image says nothing of it: its
+    weights expect unscaled inputs."""
+    key = prefix + "input_standardized"
+    if key not in state_dict:
+        state_dict[key] = torch.tensor(False)
 
 
 class UNetInstances(nn.Module):
@@ -98,13 +129,29 @@ class UNetInstances(nn.Module):
         self.roi_heads = SplitHeads(options["detections_per_image"], options["seed_threshold"],
                                     options["mask_threshold"], options["min_area"])
         self.kept_maps: list[dict[str, np.ndarray]] | None = None  # see `keeping_maps`
+        # kept with the weights: they were trained on inputs scaled so, or not
+        self.register_buffer("input_standardized",
+                             torch.tensor(options["input_norm"] == "image"))
+        self._register_load_state_dict_pre_hook(_missing_means_unscaled, with_module=True)
+        self.standardize = ImageStandardize()
+
+    def scaled(self, image: torch.Tensor) -> torch.Tensor:
+        """One image (C, H, W) or a batch as the network takes it (see the docstring)."""
+        if not bool(self.input_standardized):
+            return image
+        return self.standardize(image[None])[0] if image.dim() == 3 else self.standardize(image)
+
+    def network(self) -> nn.Module:
+        """What an export holds: the scaling (if any) and the U-Net, raw input to maps."""
+        return nn.Sequential(self.standardize, self.net) if bool(self.input_standardized) \
+            else self.net
 
     # --- maps ---------------------------------------------------------------------------
     def maps(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Raw outputs (B, C, H, W) of a batch of images padded to one size, and the sizes."""
         sizes = [tuple(int(s) for s in im.shape[-2:]) for im in images]
         h, w = max(s[0] for s in sizes), max(s[1] for s in sizes)
-        batch = torch.stack([F.pad(im, (0, w - im.shape[-1], 0, h - im.shape[-2]))
+        batch = torch.stack([F.pad(self.scaled(im), (0, w - im.shape[-1], 0, h - im.shape[-2]))
                              for im in images])
         return self.net(batch), sizes
 
@@ -146,11 +193,11 @@ class UNetInstances(nn.Module):
         bd_bce = F.binary_cross_entropy_with_logits(
             bd_logit, bd_t, reduction="none",
             pos_weight=torch.tensor(self.boundary_weight, device=dev))
-        inside = fg_t * valid_t
-        dist_err = (torch.sigmoid(raw[:, 2].float()) - dist_t) ** 2
+        dist_bce = F.binary_cross_entropy_with_logits(raw[:, 2].float(), dist_t,
+                                                      reduction="none")
         out = {"loss_foreground": (bce * valid_t).sum() / n_valid + dice,
                "loss_boundary": (bd_bce * valid_t).sum() / n_valid,
-               "loss_distance": (dist_err * inside).sum() / inside.sum().clamp_min(1.0)}
+               "loss_distance": (dist_bce * valid_t).sum() / n_valid}
         if self.num_classes > 1:
             cls_t = torch.from_numpy(cls).to(dev)
             if (cls_t >= 0).any():
@@ -164,7 +211,11 @@ class UNetInstances(nn.Module):
         """What an exported copy of ``net`` needs to give the same objects: the meaning of
         its output channels and the split's parameters."""
         heads = self.roi_heads
-        return {"output": "logits N x C x H x W: channel 0 foreground, 1 touching border, "
+        scaled = bool(self.input_standardized)
+        return {"scaling": ("inside the model: each image's channels minus their mean, over "
+                            "their standard deviation (feed whole images)" if scaled else
+                            "none beyond the input's"),
+                "output": "logits N x C x H x W: channel 0 foreground, 1 touching border, "
                           "2 distance to the edge (each through a sigmoid: 0..1)"
                           + (", 3.. class logits" if self.num_classes > 1 else ""),
                 "split": {"method": "seeded watershed on the distance map (seeds: distance "
@@ -190,6 +241,7 @@ class UNetInstances(nn.Module):
         (window, window) weights `bump`, split once, so no object is cut at a window's
         edge. (`studio.ml.tasks.detection.predict.detect` gives the corners and weights.)"""
         _, height, width = image.shape
+        image = self.scaled(image)  # the whole image's scale for every window
         bump = bump.to(image.device)
         total = weight = None
         for y0 in ys:

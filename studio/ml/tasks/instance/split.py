@@ -8,7 +8,8 @@ StarDist and Cellpose): instead of proposing boxes, a U-Net predicts for every p
   ``BOUNDARY_WIDTH`` px wide), where the foreground alone would merge them;
 - distance: how far it is from its object's edge, as a fraction of the object's
   largest such distance (1 at the centre, near 0 at the edge).
-`split_instances` then takes the cores (distance above ``seed_threshold``, off the
+`split_instances` then takes the cores (distance, smoothed over ``SEED_SMOOTHING`` px so
+that one noisy peak does not make two seeds, above ``seed_threshold``, off the
 boundary) as seeds, one connected core per object, and grows them back over the
 foreground in order of falling distance (a seeded watershed on the distance map, by
 levels, with OpenCV's dilation: no scikit-image needed). Foreground no seed reaches
@@ -31,6 +32,7 @@ SEED_THRESHOLD = 0.5
 MASK_THRESHOLD = 0.5
 MIN_AREA = 8
 FLOOD_LEVELS = 8
+SEED_SMOOTHING = 1.0  # px: sigma of the Gaussian the distance map is smoothed with
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -107,6 +109,7 @@ def split_instances(foreground: np.ndarray, boundary: np.ndarray, distance: np.n
     region = foreground > mask_threshold
     if not region.any():
         return np.zeros(region.shape, np.int32)
+    distance = cv2.GaussianBlur(np.asarray(distance, np.float32), (0, 0), SEED_SMOOTHING)
     core = region & (boundary < 0.5) & (distance > seed_threshold)
     _, labels = cv2.connectedComponents(core.astype(np.uint8), connectivity=4)
     labels = labels.astype(np.int32)
