@@ -226,3 +226,62 @@ def test_the_instance_task_owns_its_methods_and_the_split():
     assert len(again) == len(out["scores"])  # the same objects as the model's own split
     assert np.allclose(np.sort(again.scores), np.sort(out["scores"].numpy()))
     assert model.kept_maps is None  # nothing kept outside the context
+
+
+def test_each_image_is_scaled_by_its_own_mean_and_spread():
+    """A dim image and a bright one with the same pattern give the same objects, and
+    a whole image predicted window by window is scaled as a whole."""
+    from torch import nn
+
+    from studio.ml.models.unet_instances import keeping_maps
+    from studio.ml.tasks.detection.predict import detect
+
+    model = build_model("unet_instances", 1, 3, options={"depth": 1, "width": 4})
+    model.net = nn.Identity()  # the maps are the scaled input itself
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(3, 90, 120, generator=gen)
+    with torch.no_grad(), keeping_maps(model) as kept:
+        model([image * 0.05 - 1.0, image * 3.0 + 2.0])
+        detect(model, [image], "crop", 48, 0.25)
+        model([image])
+    dim, bright, tiled, whole = kept
+    for key in ("foreground", "boundary", "distance"):
+        np.testing.assert_allclose(dim[key], bright[key], atol=1e-4)
+        np.testing.assert_allclose(tiled[key], whole[key], atol=1e-4)
+    scaled = torch.logit(torch.from_numpy(whole["foreground"]))
+    assert abs(float(scaled.mean())) < 1e-3 and abs(float(scaled.std()) - 1.0) < 1e-2
+
+
+def test_weights_saved_before_scaling_existed_load_unscaled():
+    model = build_model("unet_instances", 1, 3, options={"depth": 1, "width": 4})
+    assert bool(model.input_standardized)
+    old = {k: v for k, v in model.state_dict().items() if k != "input_standardized"}
+    model.load_state_dict(old)
+    assert not bool(model.input_standardized)
+    unscaled = build_model("unet_instances", 1, 3, options={"depth": 1, "width": 4,
+                                                            "input_norm": "none"})
+    unscaled.load_state_dict(model.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    model.eval(), unscaled.eval()
+    with torch.no_grad():
+        assert torch.equal(model.maps([x[0]])[0], unscaled.maps([x[0]])[0])
+        assert torch.equal(model.network()(x), unscaled.net(x))
+    with pytest.raises(ConfigError, match="input_norm"):
+        validate_config({**TINY, "model_options": {"input_norm": "per-image"}})
+
+
+def test_distance_is_learned_over_every_pixel():
+    """Predicting object-centre distance in the background costs loss (StarDist's object
+    probability), not only errors inside the objects."""
+    model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4})
+    masks = torch.zeros(1, 24, 24, dtype=torch.uint8)
+    masks[0, 8:16, 8:16] = 1
+    target = [_target(masks, [1])]
+    raw = torch.zeros(1, 3, 24, 24)
+    quiet, loud = raw.clone(), raw.clone()
+    quiet[:, 2] = -6.0
+    loud[:, 2] = -6.0
+    loud[:, 2, :4, :4] = 6.0  # a confident "centre" in the background
+    costs = [float(model.losses(r, [(24, 24)], target)["loss_distance"]) for r in (quiet, loud)]
+    assert costs[1] > costs[0] + 0.1
