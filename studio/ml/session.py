@@ -69,6 +69,7 @@ class TrainingSession:
         self.bad_epochs = 0
         self.status = "running"
         self.writer = CheckpointWriter()
+        self.untuned_said = False
 
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -103,7 +104,7 @@ class TrainingSession:
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, len(self.train_loader),
                                    cfg.training.epochs)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        task = TASK[cfg.task]
+        self.task = task = TASK[cfg.task]
         self.criterion = task.criterion(cfg, num_classes).to(device)
         self.meter = task.meter(num_classes, data.class_names)
         self.forward = task.eval_forward(model, cfg, data.normalize, data.full_image_val)
@@ -250,11 +251,14 @@ class TrainingSession:
                                              or epoch == epochs):
                 if self.group is not None:
                     self.group.sync_buffers(self.model)
-                val = evaluate(self.model, self.val_loader, self.device, self.meter,
-                               self.criterion.loss_fn,
-                               forward=self.forward, amp=self.amp,
-                               channels_last=self.channels_last,
-                               reduce=None if self.group is None else self.group.merged)
+                # a split's thresholds are chosen on one process's validation maps only
+                with self.task.split_tuning(self.model if self.group is None else None) as kept:
+                    val = evaluate(self.model, self.val_loader, self.device, self.meter,
+                                   self.criterion.loss_fn,
+                                   forward=self.forward, amp=self.amp,
+                                   channels_last=self.channels_last,
+                                   reduce=None if self.group is None else self.group.merged)
+                self._tune_split(val, kept)
             record = history_record(epoch, train, val, self.schedule.lr())
             value = record.get(self.metric)
             if is_better(value, self.best["value"], self.mode, es.min_delta):
@@ -292,6 +296,30 @@ class TrainingSession:
             # weights moved during the unfinished epoch and are saved as they are now
             self.save("last.pt", last_epoch)
         return self._finish(last_epoch, early)
+
+    def _tune_split(self, val: dict, kept) -> None:
+        """Keep the split thresholds that measure best on this validation (with the
+        weights they were chosen for: the checkpoints carry them in their config), and
+        the validation figures at them."""
+        found = self.task.tune_split(self.model, self.meter, kept, self.metric)
+        if found is None:
+            if kept is not None and not kept.complete and not self.untuned_said:
+                self.untuned_said = True
+                self.cb.log("The validation images are too large to keep their maps: the "
+                            "split's thresholds stay as configured.")
+            return
+        params, figures = found
+        heads = self.model.roi_heads
+        before = (heads.seed_threshold, heads.mask_threshold)
+        heads.seed_threshold, heads.mask_threshold = (params["seed_threshold"],
+                                                      params["mask_threshold"])
+        self.cfg.model.options.update(params)
+        if before != (heads.seed_threshold, heads.mask_threshold):
+            key = self.metric if self.metric in figures else "mask_map50"
+            self.cb.log(f"Split thresholds chosen on validation: seed {heads.seed_threshold:g}, "
+                        f"foreground {heads.mask_threshold:g} ({key} {val.get(key, 0):.3f} -> "
+                        f"{figures[key]:.3f}).")
+        val.update(figures)
 
     def _finish(self, last_epoch: int, early: bool) -> FitResult:
         self.writer.close()

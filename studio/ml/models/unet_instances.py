@@ -260,29 +260,36 @@ class UNetInstances(nn.Module):
 
     def split(self, raw: torch.Tensor) -> dict[str, torch.Tensor]:
         """Detections of one image from its raw output, as the heads' thresholds say."""
-        heads = self.roi_heads
         maps = self.probabilities(raw)
         if self.kept_maps is not None:
             self.kept_maps.append(maps)
+        return {k: v.to(raw.device) for k, v in self.detections_of(maps).items()}
+
+    def detections_of(self, maps: dict[str, np.ndarray], seed_threshold: float | None = None,
+                      mask_threshold: float | None = None) -> dict[str, torch.Tensor]:
+        """Detections (CPU tensors, as `forward` gives them) of one image's maps (as
+        `probabilities` gives them) split at these thresholds (None: the heads')."""
+        heads = self.roi_heads
+        seed = heads.seed_threshold if seed_threshold is None else seed_threshold
+        mask = heads.mask_threshold if mask_threshold is None else mask_threshold
         labels = split_instances(maps["foreground"], maps["boundary"], maps["distance"],
-                                 heads.seed_threshold, heads.mask_threshold, heads.min_area)
+                                 seed, mask, heads.min_area)
         found = objects_of(labels, maps["foreground"], maps.get("classes"))
         keep = found["scores"] >= heads.score_thresh
         keep[np.flatnonzero(keep)[heads.detections_per_img:]] = False
-        dev = raw.device
-        return {"boxes": torch.from_numpy(found["boxes"][keep]).to(dev),
-                "labels": torch.from_numpy(found["labels"][keep]).to(dev),
-                "scores": torch.from_numpy(found["scores"][keep]).to(dev),
-                "masks": torch.from_numpy(found["masks"][keep][:, None]).to(dev)}
+        return {"boxes": torch.from_numpy(found["boxes"][keep]),
+                "labels": torch.from_numpy(found["labels"][keep]),
+                "scores": torch.from_numpy(found["scores"][keep]),
+                "masks": torch.from_numpy(found["masks"][keep][:, None])}
 
 
 @contextlib.contextmanager
-def keeping_maps(model: UNetInstances):
+def keeping_maps(model: UNetInstances, kept: list | None = None):
     """Within it, every image the model splits leaves its probability maps (as
     `UNetInstances.probabilities` gives them, in the image's own pixels) in the yielded
-    list, so a caller may split them again with other parameters without re-running the
-    network (Inspect's split sliders)."""
-    kept: list[dict[str, np.ndarray]] = []
+    list (`kept`, or a new one), so a caller may split them again with other parameters
+    without re-running the network (Inspect's split sliders, the split's tuning)."""
+    kept = [] if kept is None else kept
     old, model.kept_maps = model.kept_maps, kept
     try:
         yield kept

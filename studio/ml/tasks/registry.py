@@ -36,7 +36,7 @@ from studio.ml.tasks.detection import DETECTION
 from studio.ml.tasks.detection.data import build_detection_data, eval_dataset, read_detection_split
 from studio.ml.tasks.detection.metrics import DetectionMeter
 from studio.ml.tasks.detection.predict import evaluation_forward
-from studio.ml.tasks.instance import INSTANCE, INSTANCE_METHODS, InstanceMethod
+from studio.ml.tasks.instance import INSTANCE, INSTANCE_METHODS, InstanceMethod, tune
 from studio.ml.tasks.instance.split import split_instances
 from studio.ml.tasks.semantic import SEMANTIC
 
@@ -120,6 +120,16 @@ class Task:
         yielded list; None for models without maps)."""
         return contextlib.nullcontext()
 
+    def split_tuning(self, model: nn.Module | None):
+        """A context in which validation keeps what choosing the split's thresholds needs
+        (the yielded `tune.KeptMaps`, for `tune_split`; None for models without a split)."""
+        return contextlib.nullcontext()
+
+    def tune_split(self, model: nn.Module, meter, kept, metric: str):
+        """The split's best thresholds on what `meter` just measured (see
+        `studio.ml.tasks.instance.tune`); None when there is nothing to choose."""
+        return None
+
 
 class ClassificationTask(Task):
     def meter(self, num_classes: int, class_names: list[str] | None = None):
@@ -188,6 +198,16 @@ class InstanceTask(DetectionTask):
         if not self.splits_maps(model):
             return contextlib.nullcontext()
         return unet_instances.keeping_maps(model)
+
+    def split_tuning(self, model):
+        if not self.splits_maps(model):
+            return contextlib.nullcontext()
+        return unet_instances.keeping_maps(model, tune.KeptMaps())
+
+    def tune_split(self, model, meter, kept, metric: str):
+        if kept is None or not self.splits_maps(model):
+            return None
+        return tune.tune_split(model, meter, kept, metric)
 
     def split_maps(self, maps: dict, seed_threshold: float, mask_threshold: float,
                    min_area: int):

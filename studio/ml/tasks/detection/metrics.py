@@ -35,6 +35,7 @@ the dense kind in it remove the artefact; the small validation set remains noisy
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from collections.abc import Sequence
 
@@ -256,6 +257,14 @@ class DetectionMeter:
                                  "image_id": obj["image_id"] + offset})
         self.results.extend({**r, "image_id": r["image_id"] + offset} for r in other.results)
         self._report = None
+
+    def with_results(self, results: list[dict]) -> DetectionMeter:
+        """A meter of this one's images and ground truth with other detections (COCO
+        result entries): the same images measured again, e.g. at other thresholds."""
+        other = copy.copy(self)
+        other.results = list(results)
+        other._report = None
+        return other
 
     def ground_truth(self) -> dict:
         """The accumulated ground truth as a COCO dataset dict."""
