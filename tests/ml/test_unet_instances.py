@@ -270,18 +270,3 @@ def test_weights_saved_before_scaling_existed_load_unscaled():
     with pytest.raises(ConfigError, match="input_norm"):
         validate_config({**TINY, "model_options": {"input_norm": "per-image"}})
 
-
-def test_distance_is_learned_over_every_pixel():
-    """Predicting object-centre distance in the background costs loss (StarDist's object
-    probability), not only errors inside the objects."""
-    model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4})
-    masks = torch.zeros(1, 24, 24, dtype=torch.uint8)
-    masks[0, 8:16, 8:16] = 1
-    target = [_target(masks, [1])]
-    raw = torch.zeros(1, 3, 24, 24)
-    quiet, loud = raw.clone(), raw.clone()
-    quiet[:, 2] = -6.0
-    loud[:, 2] = -6.0
-    loud[:, 2, :4, :4] = 6.0  # a confident "centre" in the background
-    costs = [float(model.losses(r, [(24, 24)], target)["loss_distance"]) for r in (quiet, loud)]
-    assert costs[1] > costs[0] + 0.1

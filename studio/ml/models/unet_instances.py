@@ -16,10 +16,11 @@ they are predicted window by window; training crops each by itself.
 
 Losses: foreground BCE + soft Dice (objects are a small share of the pixels), boundary
 BCE weighted by ``boundary_weight`` (the touching band is thin and decides the split),
-distance: BCE against the normalised distance over all pixels (0 outside objects), as
-StarDist learns its object probability -- a mean squared error inside the objects alone
-gave gradients too weak to make the peaks the seeds need -- and a class cross entropy
-over object pixels when there are several classes.
+distance: mean squared error inside the objects, and a class cross entropy over object
+pixels when there are several classes. (A BCE over every pixel, as StarDist learns its
+object probability, was tried: on DSB 2018 its distance maps came out flat, with few
+seeds, and the held-out mask mAP50 was 0.30 -- 0.34 at its best split thresholds --
+against 0.49 with this loss, at the same half hour of training.)
 """
 
 from __future__ import annotations
@@ -193,11 +194,11 @@ class UNetInstances(nn.Module):
         bd_bce = F.binary_cross_entropy_with_logits(
             bd_logit, bd_t, reduction="none",
             pos_weight=torch.tensor(self.boundary_weight, device=dev))
-        dist_bce = F.binary_cross_entropy_with_logits(raw[:, 2].float(), dist_t,
-                                                      reduction="none")
+        inside = fg_t * valid_t
+        dist_err = (torch.sigmoid(raw[:, 2].float()) - dist_t) ** 2
         out = {"loss_foreground": (bce * valid_t).sum() / n_valid + dice,
                "loss_boundary": (bd_bce * valid_t).sum() / n_valid,
-               "loss_distance": (dist_bce * valid_t).sum() / n_valid}
+               "loss_distance": (dist_err * inside).sum() / inside.sum().clamp_min(1.0)}
         if self.num_classes > 1:
             cls_t = torch.from_numpy(cls).to(dev)
             if (cls_t >= 0).any():
