@@ -92,7 +92,8 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
                         "touching borders and distance, split by a seeded watershed, "
                         "separates small touching objects where a box detector's boxes "
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "
-                        "trains fast on a CPU.")
+                        "trains fast on a CPU. Its split thresholds are chosen on the "
+                        "validation images as it trains.")
     reasons["epochs"] = (f"{run.training.epochs}: about {UNET_STEPS} steps of {batch} crops of "
                          f"256 px ({crops} crops per image, {steps} steps per epoch).")
     return True
