@@ -365,13 +365,7 @@ def _import_one_folder(adder: _Adder, folder: Path) -> bool:
     if not any(label is not None for _img, label in pairs):
         return False
     image_files(folder, adder.report)  # report the files that are no images
-    for img, label in pairs:
-        if label is not None:
-            _import_label_pair(adder, img, label, str(label.relative_to(folder)))
-        else:
-            adder.image(img, str(img.relative_to(folder)))
-    for label in unmatched:
-        adder.report.skip(str(label.relative_to(folder)), "label image without an image")
+    _add_pairs(adder, pairs, unmatched, folder, folder)
     adder.report.warnings.append(
         f"read images and their label images side by side in {folder.name}/ "
         f"({sum(label is not None for _i, label in pairs)} pair(s) by name).")
@@ -381,6 +375,12 @@ def _import_one_folder(adder: _Adder, folder: Path) -> bool:
 def _import_label_folder(adder: _Adder, image_dir: Path, label_dir: Path) -> None:
     images = image_files(image_dir, adder.report)
     pairs, unmatched = pair_label_images(images, image_dir, label_dir, adder.report)
+    _add_pairs(adder, pairs, unmatched, image_dir, label_dir)
+
+
+def _add_pairs(adder: _Adder, pairs, unmatched, image_dir: Path, label_dir: Path) -> None:
+    """Each (image, label image or None) pair added; label images without an image
+    reported (names relative to their folders)."""
     for img, label in pairs:
         if label is not None:
             _import_label_pair(adder, img, label, str(label.relative_to(label_dir)))

@@ -20,9 +20,9 @@ import numpy as np
 from studio.core.formats.labelimages import objects_by_value
 from studio.core.geometry import MaskGeom
 from studio.ml.tasks.detection.matching import Objects
+from studio.ml.tasks.instance.split import pack_maps, unpack_maps
 from studio.ml.tasks.registry import task
 
-PROBABILITIES = ("foreground", "boundary", "distance")  # the maps in 0..1
 KEPT_SETTINGS = 3  # split settings whose objects stay cached (all images of each)
 
 
@@ -77,9 +77,7 @@ class InstanceMaps:
         """Keep an image's maps (objects split from earlier ones are forgotten), the
         probabilities in 1/255 steps (3 bytes a pixel instead of 12: the sliders move in
         steps of 0.01)."""
-        small = {k: (np.rint(np.clip(v, 0, 1) * 255).astype(np.uint8) if k in PROBABILITIES
-                     else v.astype(np.uint8 if int(v.max(initial=0)) < 256 else np.int32))
-                 for k, v in maps.items()}
+        small = pack_maps(maps)
         with self._lock:
             self.maps[image_id] = small
             for per_image in self._objects.values():
@@ -93,8 +91,7 @@ class InstanceMaps:
             maps = self.maps[image_id]
         if found is not None:
             return found
-        maps = {k: v.astype(np.float32) / 255 if k in PROBABILITIES else v
-                for k, v in maps.items()}
+        maps = unpack_maps(maps)
         labels = self.task.split_maps(maps, *key, self.min_area)
         found = label_objects(labels, maps, self.min_score, self.most)
         with self._lock:

@@ -105,18 +105,22 @@ class SegmentTool(Tool):
         self._press, self._press_button = QPointF(pos), event.button()
         return True
 
+    def _show_box_item(self) -> None:
+        """The dashed box prompt on the canvas (its rectangle set by the caller)."""
+        self._rect_item = QGraphicsRectItem()
+        pen = QPen(QColor("yellow"), 2, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self._rect_item.setPen(pen)
+        self._rect_item.setZValue(1001)
+        self.canvas.scene().addItem(self._rect_item)
+
     def move(self, pos: QPointF, event: QMouseEvent) -> bool:
         if self._press is None or self._press_button != Qt.MouseButton.LeftButton:
             return False
         if self._rect_item is None:
             if (pos - self._press).manhattanLength() < self.screen_tol(4):
                 return True
-            self._rect_item = QGraphicsRectItem()
-            pen = QPen(QColor("yellow"), 2, Qt.PenStyle.DashLine)
-            pen.setCosmetic(True)
-            self._rect_item.setPen(pen)
-            self._rect_item.setZValue(1001)
-            self.canvas.scene().addItem(self._rect_item)
+            self._show_box_item()
         self._rect_item.setRect(QRectF(self._press, pos).normalized())
         return True
 
@@ -213,12 +217,7 @@ class SegmentTool(Tool):
             self._marks.append(item)
         if self.box is not None:
             if self._rect_item is None:
-                self._rect_item = QGraphicsRectItem()
-                pen = QPen(QColor("yellow"), 2, Qt.PenStyle.DashLine)
-                pen.setCosmetic(True)
-                self._rect_item.setPen(pen)
-                self._rect_item.setZValue(1001)
-                self.canvas.scene().addItem(self._rect_item)
+                self._show_box_item()
             x0, y0, x1, y1 = self.box
             self._rect_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
 

@@ -86,6 +86,25 @@ def instance_targets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return label > 0, touching_boundary(label), distance_map(label)
 
 
+# --- kept maps --------------------------------------------------------------------------------
+PROBABILITIES = ("foreground", "boundary", "distance")  # the maps in 0..1
+
+
+def pack_maps(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One image's maps as kept for splitting again: probabilities in 1/255 steps (one
+    byte a pixel instead of four; sliders and threshold grids move in steps of 0.01),
+    class indices in the smallest integer type that holds them."""
+    return {k: (np.rint(np.clip(v, 0, 1) * 255).astype(np.uint8) if k in PROBABILITIES
+                else v.astype(np.uint8 if int(v.max(initial=0)) < 256 else np.int32))
+            for k, v in maps.items()}
+
+
+def unpack_maps(small: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`pack_maps`' maps as the split takes them (probabilities back in 0..1)."""
+    return {k: v.astype(np.float32) / 255 if k in PROBABILITIES else v
+            for k, v in small.items()}
+
+
 # --- the split ------------------------------------------------------------------------------
 def _grow(labels: np.ndarray, allowed: np.ndarray, limit: int) -> None:
     """Grow `labels` (in place) into the `allowed` unlabelled pixels by 3x3 steps."""

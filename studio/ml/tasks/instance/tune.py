@@ -19,6 +19,7 @@ import itertools
 import numpy as np
 
 from studio.ml.tasks.detection.metrics import DetectionMeter, detections_to_coco
+from studio.ml.tasks.instance.split import pack_maps, unpack_maps
 
 SEEDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 FOREGROUNDS = (0.4, 0.5, 0.6)
@@ -46,14 +47,11 @@ class KeptMaps(list):
             self.complete = False
             return
         self.pixels += size
-        super().append({k: (np.rint(np.clip(v, 0, 1) * 255).astype(np.uint8)
-                            if k != "classes" else v.astype(np.int16))
-                        for k, v in maps.items()})
+        super().append(pack_maps(maps))
 
     def maps(self, index: int) -> dict[str, np.ndarray]:
         """The kept maps of the index-th image, probabilities back in 0..1."""
-        return {k: (v.astype(np.float32) / 255 if k != "classes" else v)
-                for k, v in self[index].items()}
+        return unpack_maps(self[index])
 
 
 def measure_split(model, meter: DetectionMeter, kept: KeptMaps, seed_threshold: float,
