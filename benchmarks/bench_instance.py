@@ -20,7 +20,11 @@
 short epoch, small networks); its figures are no measurement of the methods.
 
     python -m benchmarks.bench_instance [dsb] [stardist] [bccd] [split] [--tiny] [--minutes M]
-        [--device cuda] [--no-rcnn | --no-unet] [--keep FOLDER] [--unet-option KEY=JSON ...]
+        [--device cuda] [--threads N] [--no-rcnn | --no-unet] [--keep FOLDER]
+        [--unet-option KEY=JSON ...]
+
+The methods train one after the other, each on ``--threads`` CPU threads (default: all
+of the machine's, as the plan assumes; the plan is asked with the same number).
 
 ``--keep`` leaves the DSB project (its runs included) in FOLDER for a closer look;
 ``--unet-option`` changes one of the recommended U-Net's model options (an ablation, e.g.
@@ -127,13 +131,13 @@ def _stardist(project, run_id: int, which: str, device: str) -> list[dict]:
     return rows
 
 
-def _rcnn_config(plan_cfg: dict, device: str, tiny: bool) -> dict:
+def _rcnn_config(plan_cfg: dict, device: str, tiny: bool, threads: int) -> dict:
     """Mask R-CNN's config: the task's default with the plan's answers (splits, flips and
     rotation, detections per image), so both methods see the same data."""
     from studio.ml.config import default_config
 
     rcnn = default_config("instance")
-    rcnn.update(device=device, cpu_threads=1, splits=plan_cfg["splits"],
+    rcnn.update(device=device, cpu_threads=threads, splits=plan_cfg["splits"],
                 augment=copy.deepcopy(plan_cfg["augment"]),
                 detection=copy.deepcopy(plan_cfg["detection"]))
     need = plan_cfg["detection"]["max_detections"]
@@ -147,13 +151,17 @@ def _rcnn_config(plan_cfg: dict, device: str, tiny: bool) -> dict:
 
 def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
               with_rcnn: bool = True, with_unet: bool = True, keep: str = "",
-              unet_options: dict | None = None) -> list[dict]:
+              unet_options: dict | None = None, threads: int = 0) -> list[dict]:
+    import torch
+
     from studio.ml.evaluation import evaluate_run
     from studio.ml.plan import recommend
 
     if not DSB.is_dir():
         return [{"name": "DSB instance", "value": float("nan"), "unit": "skipped: no data"}]
     budget = TINY["minutes"] if tiny else minutes
+    threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)  # what the plan counts its steps for
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(keep) if keep else Path(tmp) / "dsb"
@@ -162,7 +170,8 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
             plan = recommend(project, "instance", mirror=MIRROR, device=device)
             cfg = copy.deepcopy(plan.config)
             print(f"    plan: {plan.reasons['model']}", flush=True)
-            cfg.update(device=device, cpu_threads=1)
+            print(f"    epochs: {plan.reasons['epochs']}", flush=True)
+            cfg.update(device=device, cpu_threads=threads)
             if unet_options and cfg["model"] == "unet_instances":
                 cfg["model_options"].update(unet_options)
                 print(f"    ablation: {unet_options}", flush=True)
@@ -177,7 +186,7 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
                 if with_stardist and STARDIST.is_dir():
                     rows += _stardist(project, result.run_id, which, device)
             if with_rcnn:
-                rcnn = _rcnn_config(cfg, device, tiny)
+                rcnn = _rcnn_config(cfg, device, tiny, threads)
                 result, which, spent = _train(project, rcnn, budget, rcnn["model"])
                 metrics = evaluate_run(project, result.run_id, "test", which, device=device)
                 rows += _rows(rcnn["model"], metrics, spent)
@@ -269,12 +278,12 @@ def bench_split(repeats: int = 7) -> list[dict]:
 
 def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: bool = False,
         minutes: float = MINUTES, with_rcnn: bool = True, with_unet: bool = True,
-        keep: str = "", unet_options: dict | None = None) -> list[dict]:
+        keep: str = "", unet_options: dict | None = None, threads: int = 0) -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
     if "dsb" in parts or "stardist" in parts:
         rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn, with_unet,
-                          keep, unet_options)
+                          keep, unet_options, threads)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
     if "split" in parts:
@@ -317,6 +326,8 @@ def main() -> None:
                               "out)")
     parser.add_argument("--unet-option", action="append", default=[], metavar="KEY=JSON",
                         help="change a model option of the recommended U-Net (an ablation)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads of each method (default: all the machine's)")
     parser.add_argument("--keep", default="",
                         help="make the DSB project in this (new) folder and leave it there")
     args = parser.parse_args()
@@ -327,7 +338,8 @@ def main() -> None:
                      "split")
     print(f"device {args.device}, {_load()}", flush=True)
     for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn,
-                   not args.no_unet, args.keep, _options(parser, args.unet_option)):
+                   not args.no_unet, args.keep, _options(parser, args.unet_option),
+                   args.threads):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
               f"{row.get('target', '')}", flush=True)
 

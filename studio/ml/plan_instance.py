@@ -24,9 +24,25 @@ SMALL_OBJECT_PX = 48  # median equivalent diameter at or below which objects are
 CROWDED_PER_IMAGE = 15  # median objects per image at or above which images are "crowded"
 TOUCHING_SHARE = 0.15  # share of objects touching another at or above which they "touch"
 # optimizer steps of the instance U-Net (batch 4 of 256-px crops, width 16, depth 4): one
-# step took 1.06 s on one idle CPU thread here, so 1,200 steps and their validation fit
-# in the half hour the DSB benchmark allows (benchmarks/bench_instance.py)
+# step took 1.06-1.1 s on one idle CPU thread here, so 1,200 steps and their validation
+# fit in the half hour the DSB benchmark allows (benchmarks/bench_instance.py)
 UNET_STEPS = 1200
+# a step on two threads took 0.63 s against 1.1 s on one (1.77x, i.e. threads ** 0.82);
+# more threads are assumed to keep that rate, up to THREADS_COUNTED of them
+THREAD_EXPONENT = 0.82
+THREADS_COUNTED = 8
+
+
+def unet_steps(fp: dict) -> tuple[int, str]:
+    """The instance U-Net's optimizer steps for the half hour on this device, and why."""
+    dev = fp["device"]
+    threads = int(dev.get("threads") or 1)
+    if dev["type"] != "cpu" or threads <= 1:
+        return UNET_STEPS, f"about {UNET_STEPS} steps"
+    counted = min(threads, THREADS_COUNTED)
+    steps = int(round(UNET_STEPS * counted ** THREAD_EXPONENT / 100) * 100)
+    return steps, (f"about {steps} steps (a half hour on {counted} CPU threads: "
+                   f"{UNET_STEPS} on one)")
 
 
 def detection_capacity(run: RunConfig, fp: dict, reasons: dict) -> None:
@@ -87,13 +103,14 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
     run.training.batch_size, run.training.val_every = batch, 2
     n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
     steps = max(1, math.ceil(n_train * crops / batch))
-    run.training.epochs = max(10, min(100, math.ceil(UNET_STEPS / steps)))
+    budget, budget_text = unet_steps(fp)
+    run.training.epochs = max(10, min(100, math.ceil(budget / steps)))
     reasons["model"] = (f"{model}: {_facts(stats)}. A U-Net predicting foreground, "
                         "touching borders and distance, split by a seeded watershed, "
                         "separates small touching objects where a box detector's boxes "
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "
                         "trains fast on a CPU. Its split thresholds are chosen on the "
                         "validation images as it trains.")
-    reasons["epochs"] = (f"{run.training.epochs}: about {UNET_STEPS} steps of {batch} crops of "
+    reasons["epochs"] = (f"{run.training.epochs}: {budget_text} of {batch} crops of "
                          f"256 px ({crops} crops per image, {steps} steps per epoch).")
     return True
