@@ -34,8 +34,9 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     model, meta = load_run_model(project, run_id, which, device)
     cfg, task = meta["run_config"], TASK[meta["task"]]
     dev = next(model.parameters()).device
+    use_tta = cfg.training.tta if tta is None else bool(tta)
     if task.is_detection:
-        return _evaluate_detection(project, model, meta, split, batch_size)
+        return _evaluate_detection(project, model, meta, split, batch_size, use_tta)
     source = task.read_split(project, split, meta["class_ids"])
     if not source.samples:
         raise ConfigError(f"The '{split}' split has no labelled images to evaluate on.")
@@ -44,7 +45,6 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     dataset = task.eval_dataset(source, cfg, norm, meta["channels"])
     loader = make_loader(dataset, 1 if full else (batch_size or cfg.training.batch_size),
                          train=False, device=dev)
-    use_tta = cfg.training.tta if tta is None else bool(tta)
     net = tta_forward(model, tta_flips(cfg.augment)) if use_tta else model
     num_classes = len(meta["class_ids"])
     result = evaluate(model, loader, dev, task.meter(num_classes),
@@ -57,7 +57,8 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     return result
 
 
-def _evaluate_detection(project, model, meta, split: str, batch_size: int | None) -> dict:
+def _evaluate_detection(project, model, meta, split: str, batch_size: int | None,
+                        tta: bool) -> dict:
     """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
     "class_names"} (see `studio.ml.tasks.detection.metrics`)."""
     cfg, task = meta["run_config"], TASK[meta["task"]]
@@ -72,10 +73,12 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     loader = make_loader(dataset, batch_size or cfg.training.batch_size, train=False,
                          device=dev)
     meter = task.meter(len(meta["class_ids"]), meta["class_names"])
-    evaluate(model, loader, dev, meter, None,
-             forward=task.eval_forward(model, cfg, meta["normalize"], False))
+    with task.flip_averaging(model, tta_flips(cfg.augment) if tta else [()]):
+        evaluate(model, loader, dev, meter, None,
+                 forward=task.eval_forward(model, cfg, meta["normalize"], False))
     result = dict(meter.report())
     result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
+                  tta=tta,
                   notes=capacity_notes(result, model.roi_heads.detections_per_img,
                                        int(cfg.detection.max_detections)))
     return result

@@ -440,6 +440,8 @@ def _selection(run: RunConfig, fp: dict, reasons: dict) -> None:
 def _mirroring(run: RunConfig, fp: dict, answer: str | None, reasons: dict) -> str:
     """Flips and rotation from the answer and the label offset; returns what the plan
     keeps off against a "yes", said plainly (empty when it follows the answer)."""
+    from studio.ml.models.registry import get_spec
+
     spec = run.augment  # the augmentation spec: op -> {"enabled", "p", parameters}
     note = ""
     for op in ("hflip", "vflip", "rotation"):
@@ -489,7 +491,8 @@ def _mirroring(run: RunConfig, fp: dict, answer: str | None, reasons: dict) -> s
         reasons["augment.vflip"] = "on: you said images may be mirrored."
         reasons["augment.rotation"] = ("on (any angle, 1 crop in 5, as nnU-Net): you said images"
                                        " may be rotated.")
-    if task_of(fp["task"]).label_map and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
+    averages = task_of(fp["task"]).label_map or get_spec(run.model.name).averages_flips
+    if averages and (spec["hflip"]["enabled"] or spec["vflip"]["enabled"]):
         run.training.tta = True
         reasons["tta"] = ("on: evaluation and prediction average over the flips the model was "
                           "trained with, a cheap gain in accuracy.")

@@ -194,7 +194,8 @@ class Predictor:
         score = det.score_threshold if score_threshold is None else score_threshold
         nms = det.nms_iou if nms_iou is None else nms_iou
         most = det.max_detections if max_detections is None else max_detections
-        with thresholds(self.model, score, nms, most):
+        with thresholds(self.model, score, nms, most), \
+                TASK[meta["task"]].flip_averaging(self.model, self._flips):
             output = detect(self.model, [x], cfg.data.resize_policy, cfg.data.image_size,
                             det.tile_overlap)[0]
         h, w = image.shape[:2]

@@ -7,6 +7,7 @@ import numpy as np
 from testutil import write_png
 
 from studio.core.geometry import MaskGeom
+from studio.ml.config import validate_config
 from studio.ml.object_stats import object_stats, touching_flags
 from studio.ml.plan import recommend
 from studio.ml.tasks import task_class_ids
@@ -78,6 +79,23 @@ def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
     assert "120 objects" in plan.reasons["detection.max_detections"]
     reason = plan.reasons["model"]
     assert reason.startswith("unet_instances: objects are 7 px across") and "touch" in reason
+    assert cfg["tta"] is False  # flips wait for the mirror question's answer
+    mirrored = recommend(project, "instance", mirror="yes", device="cpu")
+    assert mirrored.config["tta"] is True and "flips" in mirrored.reasons["tta"]
+    assert validate_config(mirrored.config).training.tta
+
+
+def test_the_unet_step_budget_counts_cpu_threads():
+    from studio.ml.plan_instance import UNET_STEPS, unet_steps
+
+    def steps(kind, threads):
+        return unet_steps({"device": {"type": kind, "threads": threads}})
+
+    assert steps("cpu", 1) == (UNET_STEPS, f"about {UNET_STEPS} steps")
+    two, why = steps("cpu", 2)
+    assert two == 2100 and "2 CPU threads" in why  # 1.77x measured on two threads
+    assert steps("cpu", 64)[0] == steps("cpu", 8)[0] > 3 * UNET_STEPS  # counted up to 8
+    assert steps("cuda", 1)[0] == UNET_STEPS
 
 
 def test_large_sparse_objects_keep_mask_rcnn(project, tmp_path):

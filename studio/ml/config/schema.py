@@ -248,7 +248,8 @@ class TrainingConfig:
                               label="Deterministic")
     tta: bool = fld("tta", "bool", False,
                     "Test-time augmentation: evaluation and prediction average over the flips "
-                    "enabled in augmentation.", label="Test-time augmentation")
+                    "enabled in augmentation (classification, semantic segmentation and the "
+                    "instance U-Net).", label="Test-time augmentation")
 
 
 @dataclass

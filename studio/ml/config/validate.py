@@ -186,10 +186,11 @@ def _cross_checks(run: RunConfig) -> None:
                                   "would not move boxes and masks with the image); set "
                                   f"'augment.{op}.enabled' to false.",
                                   path=f"augment.{op}.enabled")
-        if run.training.tta:
-            raise ConfigError(f"'tta' is not available for {run.task}; set it to false.",
-                              path="tta")
-    elif run.training.tta and not (aug["hflip"]["enabled"] or aug["vflip"]["enabled"]):
+        if run.training.tta and not get_spec(model.name).averages_flips:
+            raise ConfigError(f"'tta' is not available for {model.name}: it cannot average "
+                              "its prediction over flipped images (the instance U-Net "
+                              "can); set it to false.", path="tta")
+    if run.training.tta and not (aug["hflip"]["enabled"] or aug["vflip"]["enabled"]):
         raise ConfigError("'tta' averages predictions over the flips the model was trained "
                           "with, but augmentations 'hflip' and 'vflip' are both off; enable "
                           "one of them or set 'tta' to false.", path="tta")

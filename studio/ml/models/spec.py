@@ -32,3 +32,6 @@ class ModelSpec:
     pretrained_source: str = "imagenet"
     # extra validation of merged options (ConfigError), run before anything is built
     check_options: Callable[[dict[str, Any]], None] | None = None
+    # a detection-task model that can average its prediction over flipped copies of the
+    # image (config "tta"); classification and semantic models all can
+    averages_flips: bool = False

@@ -14,6 +14,9 @@ fluorescence image and a bright one look alike to the network (DSB 2018 holds im
 mean grey level is 5 beside ones at 200). Whole images are scaled as a whole, also when
 they are predicted window by window; training crops each by itself.
 
+Test-time flips (config "tta", `flip_averaging`): the raw maps are averaged over flipped
+copies of the image, each flipped back, before the split (as Cellpose's "augment").
+
 Losses: foreground BCE + soft Dice (objects are a small share of the pixels), boundary
 BCE weighted by ``boundary_weight`` (the touching band is thin and decides the split),
 distance: mean squared error inside the objects, and a class cross entropy over object
@@ -130,6 +133,7 @@ class UNetInstances(nn.Module):
         self.roi_heads = SplitHeads(options["detections_per_image"], options["seed_threshold"],
                                     options["mask_threshold"], options["min_area"])
         self.kept_maps: list[dict[str, np.ndarray]] | None = None  # see `keeping_maps`
+        self.flips: tuple[tuple[int, ...], ...] = ((),)  # see `flip_averaging`
         # kept with the weights: they were trained on inputs scaled so, or not
         self.register_buffer("input_standardized",
                              torch.tensor(options["input_norm"] == "image"))
@@ -148,13 +152,25 @@ class UNetInstances(nn.Module):
             else self.net
 
     # --- maps ---------------------------------------------------------------------------
+    def run_net(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network's raw output (B, C, H, W) of a scaled batch; out of training, the
+        mean over `flips` (dims of the batch, each view flipped back)."""
+        if self.training or len(self.flips) <= 1:
+            return self.net(batch)
+        total = None
+        for dims in self.flips:
+            out = self.net(batch.flip(dims) if dims else batch)
+            out = out.flip(dims) if dims else out
+            total = out if total is None else total + out
+        return total / len(self.flips)
+
     def maps(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Raw outputs (B, C, H, W) of a batch of images padded to one size, and the sizes."""
         sizes = [tuple(int(s) for s in im.shape[-2:]) for im in images]
         h, w = max(s[0] for s in sizes), max(s[1] for s in sizes)
         batch = torch.stack([F.pad(self.scaled(im), (0, w - im.shape[-1], 0, h - im.shape[-2]))
                              for im in images])
-        return self.net(batch), sizes
+        return self.run_net(batch), sizes
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None):
         raw, sizes = self.maps(images)
@@ -250,7 +266,7 @@ class UNetInstances(nn.Module):
                 tile = image[:, y0:y0 + window, x0:x0 + window]
                 th, tw = tile.shape[-2:]
                 tile = F.pad(tile, (0, window - tw, 0, window - th))
-                raw = self.net(tile[None])[0, :, :th, :tw]
+                raw = self.run_net(tile[None])[0, :, :th, :tw]
                 if total is None:
                     total = raw.new_zeros((raw.shape[0], height, width))
                     weight = raw.new_zeros((height, width))
@@ -296,6 +312,19 @@ def keeping_maps(model: UNetInstances, kept: list | None = None):
         yield kept
     finally:
         model.kept_maps = old
+
+
+@contextlib.contextmanager
+def flip_averaging(model: UNetInstances, flips):
+    """Within it, the model's predictions are the mean over `flips` (tensor dims of an
+    N x C x H x W batch, as `studio.ml.inference.tta_flips` gives them; () the image as
+    it is)."""
+    old = model.flips
+    model.flips = tuple(tuple(int(d) for d in dims) for dims in flips) or ((),)
+    try:
+        yield
+    finally:
+        model.flips = old
 
 
 def build_unet_instances(num_classes: int, in_channels: int, options: dict[str, Any],

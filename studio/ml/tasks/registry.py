@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from studio.core.errors import ConfigError
 from studio.ml.augment_batch import BatchAugment
 from studio.ml.builders import Criterion, DetectionCriterion, build_loss
 from studio.ml.config import RunConfig
@@ -175,6 +176,16 @@ class DetectionTask(Task):
     def predict(self, predictor, image, name="", image_id=None):
         return predictor.detect(image, name, image_id)
 
+    def flip_averaging(self, model: nn.Module, flips: Sequence[tuple[int, ...]]):
+        """A context within which `model` predicts the mean over `flips` (test-time
+        augmentation, config "tta"); ConfigError for more than the image as it is where
+        the model cannot (the configs of such models refuse "tta")."""
+        if len([f for f in flips if f]) > 0:
+            raise ConfigError(f"Test-time flips ('tta') are not available for this "
+                              f"{self.info.name} model; of the detection-task models only "
+                              "the instance U-Net averages over flips.")
+        return contextlib.nullcontext()
+
 
 class InstanceTask(DetectionTask):
     """Instance segmentation: detection with masks, by either of its methods
@@ -198,6 +209,11 @@ class InstanceTask(DetectionTask):
         if not self.splits_maps(model):
             return contextlib.nullcontext()
         return unet_instances.keeping_maps(model)
+
+    def flip_averaging(self, model, flips):
+        if self.splits_maps(model):
+            return unet_instances.flip_averaging(model, flips)
+        return super().flip_averaging(model, flips)
 
     def split_tuning(self, model):
         if not self.splits_maps(model):
