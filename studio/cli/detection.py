@@ -20,7 +20,8 @@ def print_detection_metrics(metrics: dict, as_json: bool) -> int:
     if as_json:
         print(dumps_strict({k: metrics[k] for k in kinds}))
         return 0
-    print(f"{metrics.get('split', '')} split, {metrics.get('images', 0)} images")
+    flips = ", maps averaged over test-time flips" if metrics.get("tta") else ""
+    print(f"{metrics.get('split', '')} split, {metrics.get('images', 0)} images{flips}")
     print(f"{'':6s} " + " ".join(f"{k:>7s}" for k in SUMMARY))
     for kind in kinds:
         print(f"{kind:6s} " + " ".join(f"{metrics[kind][k]:7.4f}" for k in SUMMARY))

@@ -124,3 +124,34 @@ def test_one_noisy_distance_peak_does_not_make_two_objects():
     noisy[30, 26:55] = 0.35  # thin creases across the core, below the seed threshold
     noisy[16:45, 40] = 0.35
     assert split_instances(fg.astype(np.float32), boundary.astype(np.float32), noisy).max() == 1
+
+
+def test_smoothing_follows_the_size_of_the_objects():
+    from studio.ml.tasks.instance.split import SEED_SMOOTHING, smoothing_sigma
+
+    small = instance_targets(discs(shape=(200, 200), centres=((30, 30), (100, 100)), r=4))[0]
+    large = instance_targets(discs(shape=(200, 200), centres=((60, 60), (140, 140)), r=30))[0]
+    assert smoothing_sigma(small) == SEED_SMOOTHING  # at least a pixel
+    assert 5.0 < smoothing_sigma(large) < 7.0  # a fifth of their 30 px half-thickness
+    assert smoothing_sigma(np.ones((40, 40), bool)) < 5.0  # the image's edge bounds it
+    assert smoothing_sigma(np.zeros((40, 40), bool)) == SEED_SMOOTHING
+
+
+def test_texture_inside_large_objects_does_not_shatter_them():
+    """Large nuclei whose maps are speckled inside (chromatin in an H&E stain: the
+    network's distance dips and its boundary rises in spots) stay one object each, and
+    the two that touch stay two."""
+    rng = np.random.default_rng(0)
+    masks = discs(shape=(160, 160), centres=((40, 40), (40, 120), (115, 60), (115, 107)),
+                  r=24)  # the last two touch
+    fg, boundary, dist = instance_targets(masks)
+    inside = masks.any(0) & ~boundary
+    speckle = cv2.dilate(((rng.random(fg.shape) < 0.03) & inside).astype(np.uint8),
+                         np.ones((3, 3), np.uint8)).astype(bool) & inside
+    dist, boundary = dist.astype(np.float32), boundary.astype(np.float32)
+    dist[speckle] = 0.35
+    boundary[speckle] = 0.7
+    labels = split_instances(fg.astype(np.float32), boundary, dist)
+    assert labels.max() == 4  # (smoothed by 1 px only, they come out as 5)
+    for mask in masks:
+        assert max(iou(mask, labels == k) for k in range(1, 5)) > 0.9

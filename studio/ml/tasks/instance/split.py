@@ -8,12 +8,21 @@ StarDist and Cellpose): instead of proposing boxes, a U-Net predicts for every p
   ``BOUNDARY_WIDTH`` px wide), where the foreground alone would merge them;
 - distance: how far it is from its object's edge, as a fraction of the object's
   largest such distance (1 at the centre, near 0 at the edge).
-`split_instances` then takes the cores (distance, smoothed over ``SEED_SMOOTHING`` px so
-that one noisy peak does not make two seeds, above ``seed_threshold``, off the
+`split_instances` then takes the cores (distance above ``seed_threshold``, off the
 boundary) as seeds, one connected core per object, and grows them back over the
 foreground in order of falling distance (a seeded watershed on the distance map, by
 levels, with OpenCV's dilation: no scikit-image needed). Foreground no seed reaches
 becomes objects of its own; objects under ``min_area`` pixels are dropped.
+
+Before the seeds are taken, the distance and boundary maps are smoothed at the scale of
+the image's objects (`smoothing_sigma`): a Gaussian of ``SMOOTHING_PER_THICKNESS`` times
+the typical half-thickness of the foreground (at least ``SEED_SMOOTHING`` px), so that
+the texture inside a large nucleus (chromatin in H&E stains) does not make many seeds
+of one object, while small nuclei keep their own. On DSB 2018 (three trained U-Nets,
+split thresholds 0.5 / 0.6) it moved the held-out mask mAP50 from 0.394 / 0.503 / 0.490
+to 0.473 / 0.535 / 0.509, and validation from 0.789 / 0.711 / 0.734 to 0.775 / 0.768 /
+0.782 (a fixed 1 px: the first figures; 0.15x and 0.3x did worse on validation, on
+average).
 
 Each object's score is the mean foreground probability over its pixels, so the same
 score threshold as for Mask R-CNN applies; ``seed_threshold`` is the split's own knob
@@ -32,7 +41,8 @@ SEED_THRESHOLD = 0.5
 MASK_THRESHOLD = 0.5
 MIN_AREA = 8
 FLOOD_LEVELS = 8
-SEED_SMOOTHING = 1.0  # px: sigma of the Gaussian the distance map is smoothed with
+SEED_SMOOTHING = 1.0  # px: the least sigma of the Gaussian the maps are smoothed with
+SMOOTHING_PER_THICKNESS = 0.2  # sigma per px of the foreground's typical half-thickness
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -128,7 +138,10 @@ def split_instances(foreground: np.ndarray, boundary: np.ndarray, distance: np.n
     region = foreground > mask_threshold
     if not region.any():
         return np.zeros(region.shape, np.int32)
-    distance = cv2.GaussianBlur(np.asarray(distance, np.float32), (0, 0), SEED_SMOOTHING)
+    sigma = smoothing_sigma(region)
+    distance = cv2.GaussianBlur(np.asarray(distance, np.float32), (0, 0), sigma)
+    if sigma > SEED_SMOOTHING:
+        boundary = cv2.GaussianBlur(np.asarray(boundary, np.float32), (0, 0), sigma)
     core = region & (boundary < 0.5) & (distance > seed_threshold)
     _, labels = cv2.connectedComponents(core.astype(np.uint8), connectivity=4)
     labels = labels.astype(np.int32)
@@ -143,6 +156,22 @@ def split_instances(foreground: np.ndarray, boundary: np.ndarray, distance: np.n
             top = int(labels.max())
             labels[rest] = extra[rest] + top
     return _drop_small(labels, min_area)
+
+
+def smoothing_sigma(region: np.ndarray) -> float:
+    """The sigma (px) the maps are smoothed with before seeding (module docstring):
+    ``SMOOTHING_PER_THICKNESS`` x the median over the foreground's connected regions of
+    their largest distance to the background, and at least ``SEED_SMOOTHING``."""
+    mask = region.astype(np.uint8)
+    count, regions = cv2.connectedComponents(mask, connectivity=8)
+    if count <= 1:
+        return SEED_SMOOTHING
+    # the image's edge counts as background (a whole-foreground image has no other)
+    edt = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    deepest = np.zeros(count, np.float32)
+    inside = region.astype(bool)
+    np.maximum.at(deepest, regions[inside], edt[inside])
+    return max(SEED_SMOOTHING, SMOOTHING_PER_THICKNESS * float(np.median(deepest[1:])))
 
 
 def _drop_small(labels: np.ndarray, min_area: int) -> np.ndarray:
