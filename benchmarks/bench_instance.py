@@ -8,7 +8,8 @@
   it for nuclei (a mirrored or rotated nucleus is still a nucleus). It picks the instance
   U-Net for this data; Mask R-CNN is trained with the instance task's default config
   given the same answers (the plan's flips, rotation and detections per image) and
-  measured the same way.
+  measured the same way. The plan turns the U-Net's test-time flips on with that
+  answer, so its held-out figures are of the flip-averaged maps (Mask R-CNN has none).
 - StarDist's example image (a second domain, never trained on): objects the DSB-trained
   U-Net finds against the 125 of its label image, and mask mAP50 on it.
 - BCCD detection keeps its box mAP50 (benchmarks/bench_detection.py's measurement).

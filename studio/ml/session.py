@@ -28,6 +28,7 @@ from studio.ml.config import RunConfig
 from studio.ml.datasets import make_loader
 from studio.ml.devices import memory_format
 from studio.ml.distributed import Group
+from studio.ml.inference import tta_flips
 from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
@@ -108,6 +109,8 @@ class TrainingSession:
         self.criterion = task.criterion(cfg, num_classes).to(device)
         self.meter = task.meter(num_classes, data.class_names)
         self.forward = task.eval_forward(model, cfg, data.normalize, data.full_image_val)
+        # the flips evaluation will average over: a split's thresholds are chosen on them
+        self.test_flips = tta_flips(cfg.augment) if cfg.training.tta else [()]
         self.batch_augment = task.batch_augment(cfg, num_classes)
         es = cfg.early_stopping
         self.metric, self.mode = es.metric, es.mode
@@ -252,7 +255,8 @@ class TrainingSession:
                 if self.group is not None:
                     self.group.sync_buffers(self.model)
                 # a split's thresholds are chosen on one process's validation maps only
-                with self.task.split_tuning(self.model if self.group is None else None) as kept:
+                with self.task.split_tuning(self.model if self.group is None else None,
+                                            self.test_flips) as kept:
                     val = evaluate(self.model, self.val_loader, self.device, self.meter,
                                    self.criterion.loss_fn,
                                    forward=self.forward, amp=self.amp,

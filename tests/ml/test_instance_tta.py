@@ -63,12 +63,30 @@ def test_models_that_cannot_average_say_so():
             pass  # the image as it is: nothing to average
 
 
-def test_evaluation_prediction_and_inspect_follow_the_runs_tta(project, tmp_path,
+def test_thresholds_are_chosen_on_the_maps_evaluation_sees():
+    model = build_model("unet_instances", 1, 1, options={"depth": 2, "width": 4})
+    with TASK["instance"].split_tuning(model, [(), (3,)]) as kept:
+        assert model.flips == ((), (3,)) and kept is not None
+    assert model.flips == ((),)
+
+
+def test_evaluation_prediction_and_inspect_follow_the_runs_tta(project, tmp_path, monkeypatch,
                                                                 torch_one_thread):
+    from studio.ml.models import unet_instances
+
+    seen = []
+
+    def recording(model, flips):
+        seen.append([tuple(f) for f in flips])
+        return flip_averaging(model, flips)
+
+    monkeypatch.setattr(unet_instances, "flip_averaging", recording)
     ids = add_toy_objects(project, tmp_path / "img", ["train"] * 2 + ["val"] * 2, size=64)
     torch.manual_seed(0)
     result = fit(project, dict(TINY))
     assert result.status == "finished"
+    # validation chose the split's thresholds on the maps evaluation will see
+    assert seen and all(flips == [(), (3,), (2,), (2, 3)] for flips in seen)
     predictor = Predictor.from_run(project, result.run_id, device="cpu")
     calls = []
     predictor.model.net.register_forward_hook(lambda *args: calls.append(1))
