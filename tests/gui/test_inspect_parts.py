@@ -161,3 +161,17 @@ def test_opacity_label_sits_by_its_slider_on_a_wide_screen(qtbot):
     gap = bar.opacity.geometry().left() - text_end
     assert 0 <= gap <= 16, gap
     shot(bar, "view_bar_1500.png")
+
+
+def test_a_long_status_line_does_not_widen_the_run_bar(qtbot):
+    """A status naming a long file (and its counts) is cut at the window's edge, not a
+    reason for the Inspect workspace to outgrow a 1366 px screen."""
+    from studio.gui.inspect.toolbar import RunBar
+
+    bar = RunBar()
+    qtbot.addWidget(bar)
+    short = bar.minimumSizeHint().width()
+    bar.status.setText("d616d323a9eeb9da1b66f8d5df671d63c092c9919cb2c0b223e29c63257c944d.png"
+                       ": 60 detection(s) kept, 32 matched, 28 false positive(s), 49 missed"
+                       * 3)
+    assert bar.minimumSizeHint().width() == short < 1366

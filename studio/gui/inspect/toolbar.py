@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QTreeWidget,
@@ -55,6 +56,9 @@ class RunBar(QWidget):
         self.open = QPushButton("Open")
         self.open.setToolTip("Predict the split's images with the run (once) and inspect them")
         self.status = QLabel("Choose a run and a split.")
+        # a long file name in the line must not widen the window: it is cut (its tooltip
+        # holds it whole)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.hide()
