@@ -16,7 +16,8 @@ from studio.core.fileio import atomic_write_text
 from studio.core.jsonutil import dumps_strict, nan_for_none
 from studio.ml.checkpoints import run_checkpoint
 from studio.ml.datasets import make_loader
-from studio.ml.inference import tta_flips, tta_forward
+from studio.ml.flips import tta_forward
+from studio.ml.inference import run_flips
 from studio.ml.loop import evaluate
 from studio.ml.predict import load_run_model
 from studio.ml.tasks.detection.metrics import capacity_notes
@@ -35,8 +36,10 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     cfg, task = meta["run_config"], TASK[meta["task"]]
     dev = next(model.parameters()).device
     use_tta = cfg.training.tta if tta is None else bool(tta)
+    flips = run_flips(cfg, use_tta)
     if task.is_detection:
-        return _evaluate_detection(project, model, meta, split, batch_size, use_tta)
+        return {**_evaluate_detection(project, model, meta, split, batch_size, flips),
+                "tta": use_tta}
     source = task.read_split(project, split, meta["class_ids"])
     if not source.samples:
         raise ConfigError(f"The '{split}' split has no labelled images to evaluate on.")
@@ -45,7 +48,7 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
     dataset = task.eval_dataset(source, cfg, norm, meta["channels"])
     loader = make_loader(dataset, 1 if full else (batch_size or cfg.training.batch_size),
                          train=False, device=dev)
-    net = tta_forward(model, tta_flips(cfg.augment)) if use_tta else model
+    net = tta_forward(model, flips) if use_tta else model
     num_classes = len(meta["class_ids"])
     result = evaluate(model, loader, dev, task.meter(num_classes),
                       task.criterion(cfg, num_classes).loss_fn.to(dev),
@@ -58,7 +61,7 @@ def evaluate_run(project, run_id: int, split: str = "val", which: str = "best",
 
 
 def _evaluate_detection(project, model, meta, split: str, batch_size: int | None,
-                        tta: bool) -> dict:
+                        flips: list[tuple[int, ...]]) -> dict:
     """COCO box (and mask) figures: {"box": {...}, "mask": {...}, "images", "split",
     "class_names"} (see `studio.ml.tasks.detection.metrics`)."""
     cfg, task = meta["run_config"], TASK[meta["task"]]
@@ -73,12 +76,11 @@ def _evaluate_detection(project, model, meta, split: str, batch_size: int | None
     loader = make_loader(dataset, batch_size or cfg.training.batch_size, train=False,
                          device=dev)
     meter = task.meter(len(meta["class_ids"]), meta["class_names"])
-    with task.flip_averaging(model, tta_flips(cfg.augment) if tta else [()]):
+    with task.flip_averaging(model, flips):
         evaluate(model, loader, dev, meter, None,
                  forward=task.eval_forward(model, cfg, meta["normalize"], False))
     result = dict(meter.report())
     result.update(images=len(source.samples), split=split, class_names=meta["class_names"],
-                  tta=tta,
                   notes=capacity_notes(result, model.roi_heads.detections_per_img,
                                        int(cfg.detection.max_detections)))
     return result

@@ -26,6 +26,7 @@ from torch import nn
 
 from studio.ml import augment
 from studio.ml.config import RunConfig
+from studio.ml.flips import tta_flips
 from studio.ml.tasks import task_of
 
 
@@ -200,38 +201,9 @@ def sliding_window_logits(forward: Callable[[torch.Tensor], torch.Tensor], image
 
 
 # --- test-time augmentation -------------------------------------------------------------
-def tta_flips(spec: dict) -> list[tuple[int, ...]]:
-    """The flips (tensor dims of an N×C×H×W batch) that TTA averages over for a run's
-    augmentation spec (`RunConfig.augment`): identity, then each flip it enables (both
-    together when horizontal and vertical are enabled)."""
-    h = bool(spec.get("hflip", {}).get("enabled"))
-    v = bool(spec.get("vflip", {}).get("enabled"))
-    flips: list[tuple[int, ...]] = [()]
-    if h:
-        flips.append((3,))
-    if v:
-        flips.append((2,))
-    if h and v:
-        flips.append((2, 3))
-    return flips
-
-
-def tta_forward(forward: Callable[[torch.Tensor], torch.Tensor],
-                flips: Sequence[tuple[int, ...]]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`forward` averaged over flipped copies of the input: log of the mean class
-    probabilities (dim 1) of each view, flipped back. Works for (N, K) class logits (only
-    the input is flipped) and for (N, K, H, W) logit maps."""
-    flips = [tuple(f) for f in flips] or [()]
-
-    def averaged(x: torch.Tensor) -> torch.Tensor:
-        total = None
-        for dims in flips:
-            out = forward(x.flip(dims) if dims else x).float()
-            if dims and out.ndim == 4:
-                out = out.flip(dims)
-            probs = out.softmax(1)
-            total = probs if total is None else total + probs
-        assert total is not None
-        return (total / len(flips)).clamp_min(1e-12).log()
-
-    return averaged
+def run_flips(run: RunConfig, tta: bool | None = None) -> list[tuple[int, ...]]:
+    """The flips evaluation and prediction average over for a run: `tta_flips` of its
+    augmentation when TTA is on (`tta`, or None for the config's "tta"), else the image
+    as it is."""
+    on = run.training.tta if tta is None else bool(tta)
+    return tta_flips(run.augment) if on else [()]

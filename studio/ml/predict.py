@@ -37,12 +37,12 @@ from studio.ml.checkpoints import (
 from studio.ml.config import RunConfig, validate_config
 from studio.ml.datasets import decode
 from studio.ml.devices import memory_format, resolve_device
+from studio.ml.flips import tta_forward
 from studio.ml.inference import (
     eval_transform,
+    run_flips,
     semantic_logits,
     to_tensor,
-    tta_flips,
-    tta_forward,
 )
 from studio.ml.tasks import task_of
 from studio.ml.tasks.detection.predict import Detections, detect, thresholds, to_detections
@@ -141,7 +141,7 @@ class Predictor:
         self.tile_overlap, self.batch_size = tile_overlap, batch_size
         run = meta["run_config"]
         self.tta = run.training.tta if tta is None else bool(tta)
-        self._flips = tta_flips(run.augment) if self.tta else [()]
+        self._flips = run_flips(run, self.tta)
         self._transform = None
 
     @classmethod

@@ -28,7 +28,7 @@ from studio.ml.config import RunConfig
 from studio.ml.datasets import make_loader
 from studio.ml.devices import memory_format
 from studio.ml.distributed import Group
-from studio.ml.inference import tta_flips
+from studio.ml.inference import run_flips
 from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
@@ -110,7 +110,7 @@ class TrainingSession:
         self.meter = task.meter(num_classes, data.class_names)
         self.forward = task.eval_forward(model, cfg, data.normalize, data.full_image_val)
         # the flips evaluation will average over: a split's thresholds are chosen on them
-        self.test_flips = tta_flips(cfg.augment) if cfg.training.tta else [()]
+        self.test_flips = run_flips(cfg)
         self.batch_augment = task.batch_augment(cfg, num_classes)
         es = cfg.early_stopping
         self.metric, self.mode = es.metric, es.mode

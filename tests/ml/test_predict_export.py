@@ -170,7 +170,7 @@ def test_onnx_export_without_the_package_is_a_clear_error(project, tmp_path, mon
 
 
 def test_tta_averages_probabilities_over_the_trained_flips():
-    from studio.ml.inference import tta_flips, tta_forward
+    from studio.ml.flips import tta_flips, tta_forward
 
     assert tta_flips({"hflip": {"enabled": True}}) == [(), (3,)]
     assert tta_flips({"hflip": {"enabled": True}, "vflip": {"enabled": True}}) \

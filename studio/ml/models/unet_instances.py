@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.errors import ConfigError
+from studio.ml.flips import flipped_views
 from studio.ml.models import unet
 from studio.ml.models.transfer import mark_parts
 from studio.ml.tasks.instance.split import (
@@ -157,12 +158,7 @@ class UNetInstances(nn.Module):
         mean over `flips` (dims of the batch, each view flipped back)."""
         if self.training or len(self.flips) <= 1:
             return self.net(batch)
-        total = None
-        for dims in self.flips:
-            out = self.net(batch.flip(dims) if dims else batch)
-            out = out.flip(dims) if dims else out
-            total = out if total is None else total + out
-        return total / len(self.flips)
+        return sum(flipped_views(self.net, batch, self.flips)) / len(self.flips)
 
     def maps(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Raw outputs (B, C, H, W) of a batch of images padded to one size, and the sizes."""
@@ -317,7 +313,7 @@ def keeping_maps(model: UNetInstances, kept: list | None = None):
 @contextlib.contextmanager
 def flip_averaging(model: UNetInstances, flips):
     """Within it, the model's predictions are the mean over `flips` (tensor dims of an
-    N x C x H x W batch, as `studio.ml.inference.tta_flips` gives them; () the image as
+    N x C x H x W batch, as `studio.ml.flips.tta_flips` gives them; () the image as
     it is)."""
     old = model.flips
     model.flips = tuple(tuple(int(d) for d in dims) for dims in flips) or ((),)

@@ -181,7 +181,7 @@ class DetectionTask(Task):
         """A context within which `model` predicts the mean over `flips` (test-time
         augmentation, config "tta"); ConfigError for more than the image as it is where
         the model cannot (the configs of such models refuse "tta")."""
-        if len([f for f in flips if f]) > 0:
+        if any(flips):
             raise ConfigError(f"Test-time flips ('tta') are not available for this "
                               f"{self.info.name} model; of the detection-task models only "
                               "the instance U-Net averages over flips.")
