@@ -111,6 +111,7 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
                         "overlap (the method of the 2018 Data Science Bowl's winners), and "
                         "trains fast on a CPU. Its split thresholds are chosen on the "
                         "validation images as it trains.")
-    reasons["epochs"] = (f"{run.training.epochs}: {budget_text} of {batch} crops of "
-                         f"256 px ({crops} crops per image, {steps} steps per epoch).")
+    reasons["epochs"] = (f"{run.training.epochs}: {run.training.epochs * steps} steps of "
+                         f"{batch} crops of 256 px ({crops} crops per image, {steps} steps per "
+                         f"epoch); the budget is {budget_text}, within 10 to 100 epochs.")
     return True

@@ -137,7 +137,10 @@ class StepRange:
         self.tight = False
 
     def reset(self) -> None:
+        """Forget the points seen: the view is the blank plot's until the next fit (a
+        run of another project starts from nothing, not from the last one's axes)."""
         self.x_max, self.y = 0.0, None
+        self.plot.getPlotItem().setRange(xRange=(0, 1), yRange=(0, 1))
 
     def x_end(self, x_hi: float) -> float:
         """Where the x axis ends for points up to `x_hi`."""
@@ -236,6 +239,7 @@ class LivePlots(QWidget):
         for ranger in self.ranges.values():
             ranger.reset()
             ranger.limit, ranger.tight = None, False
+        self.set_metrics([])  # the last run's metric curves and legend entries go too
         self._dirty = set(self.curves)
         self.redraw()
 
