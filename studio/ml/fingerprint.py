@@ -43,15 +43,17 @@ def labelled_tasks(project) -> list[str]:
 
 
 def device_facts(device: str = "auto") -> dict:
-    """{"requested", "type", "name", "memory_gb", "free_gb", "threads"} of the device that
-    `device` resolves to (memory only for CUDA)."""
+    """{"requested", "type", "name", "memory_gb", "free_gb", "threads", "bf16"} of the
+    device that `device` resolves to (memory only for CUDA; "bf16": a CPU that computes
+    bfloat16 natively)."""
     import torch
 
-    from studio.ml.devices import describe_device, resolve_device
+    from studio.ml.devices import cpu_computes_bf16, describe_device, resolve_device
 
     dev = resolve_device(device)
     facts = {"requested": str(device), "type": dev.type, "name": describe_device(dev),
-             "memory_gb": None, "free_gb": None, "threads": torch.get_num_threads()}
+             "memory_gb": None, "free_gb": None, "threads": torch.get_num_threads(),
+             "bf16": dev.type == "cpu" and cpu_computes_bf16()}
     if dev.type == "cuda":
         index = dev.index if dev.index is not None else torch.cuda.current_device()
         free, total = torch.cuda.mem_get_info(index)

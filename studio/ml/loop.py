@@ -78,11 +78,14 @@ def l1_penalty(model: nn.Module) -> torch.Tensor:
 def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.optim.Optimizer,
                     loader, device: torch.device, epoch: int, scaler=None, *,
                     schedule: LRSchedule | None = None, amp: bool = False,
+                    amp_dtype: torch.dtype = torch.float16,
                     channels_last: bool = False, grad_clip: float = 0.0, l1: float = 0.0,
                     batch_augment: Callable | None = None, on_batch: Callable | None = None,
                     stop=None) -> dict:
     """One pass over `loader`. Returns {"loss", "steps", "images", "seconds", "stopped"}.
 
+    With `amp` the forward pass runs under autocast to `amp_dtype` (float16 on CUDA, with
+    `scaler`; bfloat16 on a CPU that computes it natively, without one).
     Raises TrainingError on a NaN/inf loss.
     """
     model.train()
@@ -99,7 +102,7 @@ def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.opti
         targets = to_device(targets, device)
         if batch_augment is not None:
             images, targets = batch_augment(images, targets)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             loss = criterion(model, images, targets)
         if l1 > 0:
             loss = loss + l1 * l1_penalty(model)

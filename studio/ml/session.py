@@ -26,11 +26,12 @@ from studio.ml.checkpoints import (
 )
 from studio.ml.config import RunConfig
 from studio.ml.datasets import make_loader
-from studio.ml.devices import memory_format
+from studio.ml.devices import autocast_dtype, memory_format
 from studio.ml.distributed import Group
 from studio.ml.inference import run_flips
 from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
+from studio.ml.models.registry import get_spec
 from studio.ml.schedule import LRSchedule
 from studio.ml.tasks.registry import TASK
 
@@ -75,8 +76,8 @@ class TrainingSession:
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
-        cuda = device.type == "cuda"
-        self.amp = cfg.hardware.amp and cuda
+        self.amp_dtype = autocast_dtype(cfg, device, get_spec(cfg.model.name).cpu_bf16)
+        self.amp = self.amp_dtype is not None
         self.channels_last = memory_format(cfg, device) == torch.channels_last
         num_classes = len(data.class_ids)
         model = make_model(cfg, num_classes, data.channels,
@@ -104,7 +105,7 @@ class TrainingSession:
                 num_workers=cfg.hardware.num_workers, device=device, seed=cfg.training.seed)
         self.schedule = LRSchedule(self.optimizer, cfg.schedule, len(self.train_loader),
                                    cfg.training.epochs)
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.task = task = TASK[cfg.task]
         self.criterion = task.criterion(cfg, num_classes).to(device)
         self.meter = task.meter(num_classes, data.class_names)
@@ -189,6 +190,7 @@ class TrainingSession:
                 result = train_one_epoch(
                     self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule, amp=self.amp,
+                    amp_dtype=self.amp_dtype or torch.float16,
                     channels_last=self.channels_last, grad_clip=self.cfg.training.grad_clip,
                     l1=self.cfg.training.l1, batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)
@@ -259,7 +261,10 @@ class TrainingSession:
                                             self.test_flips) as kept:
                     val = evaluate(self.model, self.val_loader, self.device, self.meter,
                                    self.criterion.loss_fn,
-                                   forward=self.forward, amp=self.amp,
+                                   # validation stays in float32 on the CPU: a split's
+                                   # thresholds are chosen on the maps evaluation sees
+                                   forward=self.forward,
+                                   amp=self.amp_dtype == torch.float16,
                                    channels_last=self.channels_last,
                                    reduce=None if self.group is None else self.group.merged)
                 self._tune_split(val, kept)

@@ -80,6 +80,8 @@ def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
     reason = plan.reasons["model"]
     assert reason.startswith("unet_instances: objects are 7 px across") and "touch" in reason
     assert cfg["tta"] is False  # flips wait for the mirror question's answer
+    assert cfg["channels_last"] is True and "channels_last" in plan.reasons
+    assert cfg["val_every"] >= 2 and "validations" in plan.reasons["val_every"]
     mirrored = recommend(project, "instance", mirror="yes", device="cpu")
     assert mirrored.config["tta"] is True and "flips" in mirrored.reasons["tta"]
     assert validate_config(mirrored.config).training.tta
@@ -88,14 +90,18 @@ def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
 def test_the_unet_step_budget_counts_cpu_threads():
     from studio.ml.plan_instance import UNET_STEPS, unet_steps
 
-    def steps(kind, threads):
-        return unet_steps({"device": {"type": kind, "threads": threads}})
+    def steps(kind, threads, bf16=False, amp=True):
+        return unet_steps({"device": {"type": kind, "threads": threads, "bf16": bf16}}, amp)
 
     assert steps("cpu", 1) == (UNET_STEPS, f"about {UNET_STEPS} steps")
     two, why = steps("cpu", 2)
     assert two == 2100 and "2 CPU threads" in why  # 1.77x measured on two threads
     assert steps("cpu", 64)[0] == steps("cpu", 8)[0] > 3 * UNET_STEPS  # counted up to 8
     assert steps("cuda", 1)[0] == UNET_STEPS
+    # bfloat16 autocast (2.07x measured) counts only with mixed precision on
+    fast, why = steps("cpu", 2, bf16=True)
+    assert fast == 4200 and "2 CPU threads in bfloat16" in why
+    assert steps("cpu", 2, bf16=True, amp=False)[0] == 2100
 
 
 def test_large_sparse_objects_keep_mask_rcnn(project, tmp_path):

@@ -256,7 +256,9 @@ class TrainingConfig:
 class HardwareConfig:
     device: str = fld("device", "str", "auto",
                       "Where to train: auto, cpu, cuda, cuda:N or mps.", label="Device")
-    amp: bool = fld("amp", "bool", True, "Mixed precision (CUDA only): faster, less memory.",
+    amp: bool = fld("amp", "bool", True,
+                    "Mixed precision: float16 on CUDA; bfloat16 on a CPU that computes it "
+                    "natively, for the instance U-Net. Faster, less memory.",
                     label="Mixed precision")
     channels_last: bool = fld("channels_last", "bool", True,
                               "NHWC memory layout (faster convolutions on CUDA and CPU).",

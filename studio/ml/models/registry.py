@@ -118,7 +118,7 @@ _register(ModelSpec(
     MAPS_SPLIT.description, min_size=16, size_multiple=16, default_size=256,
     supports_pretrained=False, pretrained_weights_name=None,
     default_options=dict(unet_instances.DEFAULT_OPTIONS),
-    check_options=unet_instances.check_options, averages_flips=True,
+    check_options=unet_instances.check_options, averages_flips=True, cpu_bf16=True,
 ))
 
 
