@@ -152,26 +152,42 @@ def decode(path, channels: int) -> np.ndarray:
     return image if image.dtype == np.uint8 else to_uint8(image)
 
 
+def epoch_order(samples: Sequence[Sample], per_image: int = 1, crop: int | None = None
+                ) -> list[int]:
+    """The sample position behind each index of an epoch: every sample `per_image` times,
+    or with `crop` (a side in px) ``per_image`` times for each crop's worth of its area,
+    rounded, at least ``per_image`` times (config "crops_by_area")."""
+    per_image = max(1, int(per_image))
+    times = [per_image * (max(1, round(s.height * s.width / crop ** 2)) if crop else 1)
+             for s in samples]
+    most = max(times, default=0)
+    # round-robin, as repeating the list would: each pass holds every sample still due
+    return [i for k in range(most) for i, t in enumerate(times) if k < t]
+
+
 class ProjectDataset(Dataset):
     """(image tensor C×H×W, target) pairs: target an int64 class index or an H×W label map.
 
-    `samples_per_image` > 1 repeats each image per epoch (e.g. several random crops).
+    `samples_per_image` > 1 repeats each image per epoch (e.g. several random crops);
+    `crop_area` (a crop's side) repeats each as `epoch_order` says.
     """
 
     def __init__(self, source: DatasetSource, transform: Callable, channels: int = 3,
-                 cache: ByteLRU | None = None, samples_per_image: int = 1) -> None:
+                 cache: ByteLRU | None = None, samples_per_image: int = 1,
+                 crop_area: int | None = None) -> None:
         self.source = source
         self.transform = transform
         self.channels = channels
         self.cache = cache if cache is not None else ByteLRU(0)
         self.samples_per_image = max(1, int(samples_per_image))
+        self.order = epoch_order(source.samples, samples_per_image, crop_area)
 
     def __len__(self) -> int:
-        return len(self.source.samples) * self.samples_per_image
+        return len(self.order)
 
     def raw(self, index: int) -> tuple[np.ndarray, np.ndarray | int]:
         """The decoded uint8 image and its label (label map or class index), cached."""
-        sample = self.source.samples[index % len(self.source.samples)]
+        sample = self.source.samples[self.order[index]]
         hit = self.cache.get(sample.image_id)
         if hit is None:
             image = decode(sample.path, self.channels)
@@ -187,6 +203,13 @@ class ProjectDataset(Dataset):
         if task_of(self.source.task).image_label:
             target = torch.tensor(target, dtype=torch.int64)
         return self.transform(image, target)
+
+
+def crop_area(cfg: RunConfig) -> int | None:
+    """The crop side `epoch_order` counts images' areas in, None unless the run trains on
+    random crops with "crops_by_area"."""
+    by_area = cfg.data.crops_by_area and cfg.data.resize_policy == "crop"
+    return int(cfg.data.image_size) if by_area else None
 
 
 # --- normalisation statistics -----------------------------------------------------------
@@ -335,7 +358,8 @@ def build_run_data(project, cfg: RunConfig, class_ids: Sequence[int] | None = No
     size, policy, spec = cfg.data.image_size, cfg.data.resize_policy, cfg.augment
     train_tf = augment.build_transforms(spec, task, size, train=True, mean=mean, std=std,
                                         resize_policy=policy)
-    train = ProjectDataset(train_src, train_tf, channels, cache, cfg.data.samples_per_image)
+    train = ProjectDataset(train_src, train_tf, channels, cache, cfg.data.samples_per_image,
+                           crop_area(cfg))
     full = task_of(task).label_map  # validated on whole images (`studio.ml.inference`)
     val = None
     if val_src is not None and val_src.samples:

@@ -70,6 +70,7 @@ def _sizes(records) -> dict:
         "min": [int(heights.min()), int(widths.min())],
         "max": [int(heights.max()), int(widths.max())],
         "median_short_side": int(np.median(short)),
+        "total_pixels": int((heights * widths).sum()),
         # the short sides of the images differ by more than a factor of two
         "varied": bool(short.max() > 2 * short.min()),
     }

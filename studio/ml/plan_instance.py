@@ -109,10 +109,13 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
     run.model.name, run.model.options = switched.name, switched.options
     batch, crops = 4, 4
     run.data.image_size, run.data.resize_policy, run.data.samples_per_image = 256, "crop", crops
+    run.data.crops_by_area = True
     run.training.batch_size = batch
     run.hardware.channels_last = True
     n_train = fp["images"]["labelled_by_split"].get(fp["splits"]["train"], 0)
-    steps = max(1, math.ceil(n_train * crops / batch))
+    # each image gives its crops per 256-px square of its area (about: rounded per image)
+    squares = max(n_train, round(fp["size"].get("total_pixels", 0) / 256 ** 2))
+    steps = max(1, math.ceil(squares * crops / batch))
     budget, budget_text = unet_steps(fp, bool(run.hardware.amp))
     run.training.epochs = max(10, min(100, math.ceil(budget / steps)))
     run.training.val_every = max(2, math.ceil(run.training.epochs / VALIDATIONS))
@@ -123,8 +126,12 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
                         "trains fast on a CPU. Its split thresholds are chosen on the "
                         "validation images as it trains.")
     reasons["epochs"] = (f"{run.training.epochs}: {run.training.epochs * steps} steps of "
-                         f"{batch} crops of 256 px ({crops} crops per image, {steps} steps per "
-                         f"epoch); the budget is {budget_text}, within 10 to 100 epochs.")
+                         f"{batch} crops of 256 px ({crops} crops per 256-px square of an "
+                         f"image, about {steps} steps per epoch); the budget is {budget_text}, within 10 to 100 epochs.")
+    reasons["crops_by_area"] = (f"yes: the training images hold about {squares} squares of "
+                                f"256 px ({n_train} images); each gives {crops} crops per "
+                                "square, so large crowded images are seen as densely as small "
+                                "ones.")
     reasons["val_every"] = (f"{run.training.val_every}: about {VALIDATIONS} validations, each "
                             "choosing the split's thresholds, in the run.")
     reasons["channels_last"] = ("yes: the U-Net's convolutions run faster in this layout "

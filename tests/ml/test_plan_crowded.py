@@ -81,6 +81,7 @@ def test_small_crowded_objects_get_the_instance_unet(project, tmp_path):
     assert reason.startswith("unet_instances: objects are 7 px across") and "touch" in reason
     assert cfg["tta"] is False  # flips wait for the mirror question's answer
     assert cfg["channels_last"] is True and "channels_last" in plan.reasons
+    assert cfg["crops_by_area"] is True and "squares of 256 px" in plan.reasons["crops_by_area"]
     assert cfg["val_every"] >= 2 and "validations" in plan.reasons["val_every"]
     mirrored = recommend(project, "instance", mirror="yes", device="cpu")
     assert mirrored.config["tta"] is True and "flips" in mirrored.reasons["tta"]

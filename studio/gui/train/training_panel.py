@@ -17,7 +17,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Optimizer and regularisation", ("optimizer.", "l1", "dropout", "grad_clip")),
     ("Learning-rate schedule", ("scheduler.",)),
     ("Run length and images", ("epochs", "batch_size", "image_size", "resize_policy",
-                               "samples_per_image", "channels", "normalize",
+                               "samples_per_image", "crops_by_area", "channels", "normalize",
                                "normalize_max_images")),
     ("Early stopping", ("early_stopping.", "overfit_patience", "val_every")),
     ("Hardware", ("device", "cpu_threads", "amp", "channels_last", "seed", "deterministic",

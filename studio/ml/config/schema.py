@@ -111,6 +111,11 @@ class DataConfig:
         "samples_per_image", "int", 1,
         "How many samples (random crops, augmented views) each image gives per epoch.",
         minimum=1, maximum=1024, label="Samples per image")
+    crops_by_area: bool = fld(
+        "crops_by_area", "bool", False,
+        "With random crops: an image gives samples_per_image crops for each crop's worth of "
+        "its area (at least samples_per_image), so large images are seen as densely as "
+        "small ones.", label="Crops by area")
     channels: Any = fld("channels", "enum", "auto",
                         "Colour channels the model sees: auto (from the images), 1 or 3.",
                         choices=("auto", 1, 3), label="Channels")

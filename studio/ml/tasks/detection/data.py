@@ -44,6 +44,7 @@ from studio.ml.datasets import (
     RunData,
     Sample,
     decode,
+    epoch_order,
     resolve_channels,
     resolve_normalize,
 )
@@ -234,14 +235,16 @@ class DetectionDataset(Dataset):
 
     def __init__(self, source: DetectionSource, transform: DetectionTransform,
                  channels: int = 3, cache: ByteLRU | None = None, crop: int | None = None,
-                 samples_per_image: int = 1) -> None:
+                 samples_per_image: int = 1, by_area: bool = False) -> None:
         self.source, self.transform, self.channels = source, transform, channels
         self.cache = cache if cache is not None else ByteLRU(0)
         self.crop = int(crop) if crop else None
         self.samples_per_image = max(1, int(samples_per_image))
+        self.order = epoch_order(source.samples, samples_per_image,
+                                 self.crop if by_area else None)
 
     def __len__(self) -> int:
-        return len(self.source.samples) * self.samples_per_image
+        return len(self.order)
 
     def image(self, sample: Sample) -> np.ndarray:
         hit = self.cache.get(sample.image_id)
@@ -251,7 +254,7 @@ class DetectionDataset(Dataset):
         return hit[0]
 
     def __getitem__(self, index: int):
-        sample = self.source.samples[index % len(self.source.samples)]
+        sample = self.source.samples[self.order[index]]
         image = self.image(sample)
         h, w = image.shape[:2]
         x0 = y0 = 0
@@ -317,7 +320,7 @@ def build_detection_data(project, cfg: RunConfig, class_ids: Sequence[int] | Non
                                    normalize["std"])
     crop = cfg.data.image_size if cfg.data.resize_policy == "crop" else None
     train = DetectionDataset(train_src, transform, channels, cache, crop,
-                             cfg.data.samples_per_image)
+                             cfg.data.samples_per_image, cfg.data.crops_by_area)
     val = None
     if val_src is not None and val_src.samples:
         val = eval_dataset(val_src, cfg, normalize, channels, cache)
