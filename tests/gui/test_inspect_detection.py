@@ -294,6 +294,8 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     w = inst_ws
     assert w.run_bar.run.findData(w.run_id) >= 0  # detection-type runs are listed
     w.run_bar.run.setCurrentIndex(w.run_bar.run.findData(w.run_id))
+    # before Open, the chosen run's panels: objects and sliders, not the pixel recipe
+    assert w.detection.panel.isVisibleTo(w) and not w.recipe_panel.isVisibleTo(w)
     with qtbot.waitSignals([w.sessionOpened, w.imageShown, w.splitUpdated], timeout=60000):
         w.open_selected()
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)

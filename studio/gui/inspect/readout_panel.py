@@ -67,6 +67,18 @@ def change_cell(change: float | None, higher_better: bool) -> tuple[str, QColor 
     return text, BETTER if better else WORSE
 
 
+def split_summary(figures: dict) -> str:
+    """The line under the readouts once the split's figures are in."""
+    after, left_out = figures["after"], figures.get("left_out", 0)
+    text = "Split: no image with ground truth" if after is None else (
+        f"Split: {after['images']} image(s), mean Dice {after['mean_dice']:.4f} after "
+        "post-processing")
+    if left_out:
+        text += (f"; {left_out} image(s) left out: their labels are a model's, waiting for "
+                 "review")
+    return text
+
+
 class ReadoutTable(QWidget):
     """Rows: the scalar figures, then IoU per class; columns: image and split, before,
     after and change."""

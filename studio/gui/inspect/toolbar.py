@@ -45,6 +45,9 @@ def _combo(items, current: str | None = None) -> QComboBox:
     return combo
 
 
+TASK_ROLE = Qt.ItemDataRole.UserRole + 1  # a run's task, beside its id in the run list
+
+
 class RunBar(QWidget):
     """Run, split, Open, a status line and a progress bar with Cancel."""
 
@@ -86,14 +89,22 @@ class RunBar(QWidget):
 
     def set_runs(self, runs) -> None:
         keep = self.run.currentData()
+        self.run.blockSignals(True)  # one change said, once the list is whole
         self.run.clear()
         for r in runs:
             self.run.addItem(f"{r.name} · {r.task} · {r.status}", r.id)
+            self.run.setItemData(self.run.count() - 1, r.task, TASK_ROLE)
         if keep is not None and self.run.findData(keep) >= 0:
             self.run.setCurrentIndex(self.run.findData(keep))
         elif self.run.count():
             self.run.setCurrentIndex(self.run.count() - 1)
+        self.run.blockSignals(False)
+        self.run.currentIndexChanged.emit(self.run.currentIndex())
         self.open.setEnabled(self.run.count() > 0)
+
+    def chosen_task(self) -> str | None:
+        """The task of the run chosen in the list (None: no run)."""
+        return self.run.currentData(TASK_ROLE)
 
     def show_stale(self, text: str | None) -> None:
         """Say that the predictions shown are stale (None: they are current)."""

@@ -31,7 +31,7 @@ from studio.gui.inspect.fit import fit_on_first_show, fit_panels, fit_tabs
 from studio.gui.inspect.jobs import InspectJobs
 from studio.gui.inspect.opener import SessionOpener, session_text
 from studio.gui.inspect.queues import ConfusionPanel
-from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable
+from studio.gui.inspect.readout_panel import DiceChart, ReadoutTable, split_summary
 from studio.gui.inspect.recipe_panel import RecipePanel
 from studio.gui.inspect.task_views import TASK_VIEWS, TaskViews, views_for
 from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
@@ -131,6 +131,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         layout.addWidget(main, 1)
 
         self.run_bar.open.clicked.connect(self.open_selected)
+        self.run_bar.run.currentIndexChanged.connect(self._preview_views)
         self.run_bar.cancel.clicked.connect(self.jobs.cancel)
         self.run_bar.refresh.clicked.connect(self.opener.refresh)
         self.browser.currentItemChanged.connect(self._on_browser_item)
@@ -221,6 +222,13 @@ class InspectWorkspace(OverlayEditing, QWidget):
         runs = [] if self.project is None else [
             r for r in self.project.runs() if r.task in TASK_VIEWS]
         self.run_bar.set_runs(runs)
+
+    def _preview_views(self) -> None:
+        """Before a run is opened, the panels of the chosen run's task."""
+        task = self.run_bar.chosen_task()
+        if self.session is None and task is not None:
+            self.views = views_for(task)
+            self._arrange(self.views)
 
     def open_selected(self) -> None:
         run_id = self.run_bar.run.currentData()
@@ -454,14 +462,7 @@ class InspectWorkspace(OverlayEditing, QWidget):
         if figures is None or self.session is None:
             return
         self.readouts.set_split(figures)
-        after_fig, left_out = figures["after"], figures.get("left_out", 0)
-        text = "Split: no image with ground truth" if after_fig is None else (
-            f"Split: {after_fig['images']} image(s), mean Dice {after_fig['mean_dice']:.4f} "
-            "after post-processing")
-        if left_out:
-            text += (f"; {left_out} image(s) left out: their labels are a model's, waiting "
-                     "for review")
-        self.readouts.set_updating(False, text)
+        self.readouts.set_updating(False, split_summary(figures))
         ids = figures["image_ids"]
         after = dict(zip(ids, figures["dice_after"], strict=True))
         before = dict(zip(ids, figures["dice_before"], strict=True))
