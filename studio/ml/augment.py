@@ -7,7 +7,7 @@ A spec maps op names to ``{"enabled": bool, "p": probability, ...parameters}``
    image and its mask together: the mask is a ``tv_tensors.Mask`` so it moves with
    nearest interpolation, and area uncovered by the transform becomes ignore (255) in the
    mask and 0 in the image;
-2. photometric ops (brightness, contrast, saturation, hue, gaussian_blur, sharpen) on the
+2. photometric ops (brightness, contrast, saturation, hue, gaussian_blur, sharpen, invert) on the
    image only;
 3. fitting to ``image_size`` by ``resize_policy`` (see :class:`SampleTransform`);
 4. conversion to float in [0, 1], then gaussian_noise and cutout (image only: cutout
@@ -105,6 +105,8 @@ def photometric_ops(spec: AugmentSpec | dict) -> list[v2.Transform]:
         out.append(maybe_apply(v2.GaussianBlur(blur.kernel_size, blur.sigma), blur.p))
     if sharpen.enabled:
         out.append(v2.RandomAdjustSharpness(sharpen.factor, sharpen.p))
+    if spec.invert.enabled:  # dark objects on a bright ground become bright on dark
+        out.append(v2.RandomInvert(spec.invert.p))
     return out
 
 

@@ -15,7 +15,8 @@ from typing import Any
 from studio.core.errors import ConfigError
 
 GEOMETRIC = ("hflip", "vflip", "rotation", "translate", "elastic", "scale", "crop")
-PHOTOMETRIC = ("brightness", "contrast", "saturation", "hue", "gaussian_blur", "sharpen")
+PHOTOMETRIC = ("brightness", "contrast", "saturation", "hue", "gaussian_blur", "sharpen",
+               "invert")
 FLOAT_OPS = ("gaussian_noise", "cutout")
 BATCH_OPS = ("mixup", "cutmix")
 
@@ -34,6 +35,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "hue": {"enabled": False, "p": 0.5, "factor": 0.05},
     "gaussian_blur": {"enabled": False, "p": 0.3, "kernel_size": 5, "sigma": [0.1, 2.0]},
     "sharpen": {"enabled": False, "p": 0.3, "factor": 2.0},
+    "invert": {"enabled": False, "p": 0.5},
     "gaussian_noise": {"enabled": False, "p": 0.3, "sigma": [0.01, 0.05]},
     "cutout": {"enabled": False, "p": 0.3, "scale": [0.02, 0.2], "ratio": [0.3, 3.3],
                "value": 0.0},
@@ -237,6 +239,7 @@ class AugmentSpec:
     hue: Jitter
     gaussian_blur: GaussianBlur
     sharpen: Sharpen
+    invert: Op
     gaussian_noise: GaussianNoise
     cutout: Cutout
     mixup: Mix

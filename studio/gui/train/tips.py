@@ -37,6 +37,8 @@ AUGMENT_TIPS: dict[str, str] = {
     "hue": "Random hue shift up to this factor.",
     "gaussian_blur": "Blur with a random sigma in the range (kernel size odd).",
     "sharpen": "Sharpen by this factor.",
+    "invert": "Invert the intensities, so the model sees objects both brighter and darker "
+              "than their background.",
     "gaussian_noise": "Add noise with a random sigma in the range (images in 0-1).",
     "cutout": "Blank a random patch (area fraction range, aspect ratio range, fill value): "
               "the model must use the rest of the image.",

@@ -123,7 +123,10 @@ _OP_HELP = {
     "crop": "Random crop of a fixed size.", "brightness": "Random brightness change.",
     "contrast": "Random contrast change.", "saturation": "Random saturation change.",
     "hue": "Random hue shift.", "gaussian_blur": "Gaussian blur.",
-    "sharpen": "Sharpening.", "gaussian_noise": "Added Gaussian noise.",
+    "sharpen": "Sharpening.",
+    "invert": "Invert the intensities: dark objects on a bright ground become bright on "
+              "dark.",
+    "gaussian_noise": "Added Gaussian noise.",
     "cutout": "Erase a random rectangle.", "mixup": "Blend pairs of images and labels.",
     "cutmix": "Paste a patch of one image into another, labels by area.",
 }
