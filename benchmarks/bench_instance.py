@@ -177,7 +177,8 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
                 cfg["model_options"].update(unet_options)
                 print(f"    ablation: {unet_options}", flush=True)
             if tiny:
-                cfg.update(epochs=1, val_every=1, image_size=64, samples_per_image=1)
+                cfg.update(epochs=1, val_every=1, image_size=64, samples_per_image=1,
+                           crops_by_area=False)
                 if cfg["model"] == "unet_instances":
                     cfg["model_options"].update(depth=2, width=8)
             if with_unet:

@@ -4,18 +4,14 @@
 detections a model may return and evaluation counts) and, on a sample of images, their
 size (equivalent diameter, px) and the share of objects that touch or overlap another
 one (crowded, touching objects are where a per-pixel method with a seeded split beats a
-box-first detector; see `studio.ml.tasks.instance.split`), and on the same images
-whether the objects are darker or brighter than their ground (stained bright-field
-images beside fluorescence ones call for inverted copies in training).
+box-first detector; see `studio.ml.tasks.instance.split`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from studio.core.errors import StudioError
 from studio.core.geometry import rasterize
-from studio.core.images import load_image
 from studio.ml.tasks import task_kinds
 
 SHAPE_IMAGES = 48  # images rasterised for sizes and touching
@@ -37,25 +33,8 @@ def touching_flags(label: np.ndarray) -> np.ndarray:
     return flags[1:]
 
 
-def darker_objects(path, label: np.ndarray) -> bool | None:
-    """Are the objects of `label` (> 0) darker than the rest of the image at `path`, on
-    average over its channels? None: no objects, no ground, or the image is unreadable."""
-    inside = label > 0
-    if not inside.any() or inside.all():
-        return None
-    try:
-        image = load_image(path, mode="gray")
-    except (StudioError, OSError, ValueError):
-        return None
-    if image.shape != label.shape:
-        return None
-    return bool(image[inside].mean() < image[~inside].mean())
-
-
-def _image_shapes(project, record, kinds, wanted
-                  ) -> tuple[list[float], int, int, bool | None]:
-    """(equivalent diameters, objects touching another, objects, objects darker than
-    their ground) of one image."""
+def _image_shapes(project, record, kinds, wanted) -> tuple[list[float], int, int]:
+    """(equivalent diameters, objects touching another, objects) of one image."""
     pending = record.status == "review"  # a model's objects waiting for review are no label
     anns = [a for a in project.annotations(record.id)
             if a.kind in kinds and a.class_id in wanted
@@ -76,15 +55,14 @@ def _image_shapes(project, record, kinds, wanted
         diameters.append(float(2.0 * np.sqrt(area / np.pi)))
     flags = touching_flags(label) if label.any() else np.zeros(0, bool)
     touching = {i + 1 for i in np.flatnonzero(flags)} | overlapping
-    return diameters, len(touching), len(diameters), darker_objects(record.abs_path, label)
+    return diameters, len(touching), len(diameters)
 
 
 def object_stats(project, task: str, class_ids, splits) -> dict:
     """{"images", "per_image_max", "per_image_median", "median_diameter",
-    "touching_fraction", "dark_object_images", "shape_images"} of the ground-truth objects
-    of `task` (classes `class_ids`) on the labelled images of `splits`: counts over every
-    such image (no geometry decoded), sizes, touching and the share of images whose
-    objects are darker than their ground over up to SHAPE_IMAGES spread evenly."""
+    "touching_fraction", "shape_images"} of the ground-truth objects of `task` (classes
+    `class_ids`) on the labelled images of `splits`: counts over every such image (no
+    geometry decoded), sizes and touching over up to SHAPE_IMAGES spread evenly."""
     kinds = task_kinds(task)
     wanted = set(class_ids)
     counts: dict[int, int] = {}
@@ -98,20 +76,16 @@ def object_stats(project, task: str, class_ids, splits) -> dict:
     step = max(1, len(ids) // SHAPE_IMAGES)
     diameters: list[float] = []
     touching = total = 0
-    darker: list[bool] = []
     shape_ids = ids[::step][:SHAPE_IMAGES]
     for image_id in shape_ids:
-        d, t, n, dark = _image_shapes(project, project.image(image_id), kinds, wanted)
+        d, t, n = _image_shapes(project, project.image(image_id), kinds, wanted)
         diameters += d
         touching += t
         total += n
-        if dark is not None:
-            darker.append(dark)
     values = list(counts.values())
     return {"images": len(ids),
             "per_image_max": max(values, default=0),
             "per_image_median": float(np.median(values)) if values else 0.0,
             "median_diameter": float(np.median(diameters)) if diameters else 0.0,
             "touching_fraction": touching / total if total else 0.0,
-            "dark_object_images": float(np.mean(darker)) if darker else 0.0,
             "shape_images": len(shape_ids)}

@@ -35,8 +35,6 @@ THREADS_COUNTED = 8
 # took 0.335 s against 0.693 s in float32 (2.07x; two threads, DSB 2018's crops)
 BF16_SPEEDUP = 2.0
 VALIDATIONS = 20  # about this many validations a run (each chooses the split's thresholds)
-# images with darker objects than their ground between these shares: both kinds are there
-MIXED_POLARITY = (0.05, 0.95)
 
 
 def unet_steps(fp: dict, amp: bool = True) -> tuple[int, str]:
@@ -129,14 +127,8 @@ def choose_instance_method(run: RunConfig, fp: dict, reasons: dict) -> bool:
                         "validation images as it trains.")
     reasons["epochs"] = (f"{run.training.epochs}: {run.training.epochs * steps} steps of "
                          f"{batch} crops of 256 px ({crops} crops per 256-px square of an "
-                         f"image, about {steps} steps per epoch); the budget is {budget_text}, within 10 to 100 epochs.")
-    dark = float(stats.get("dark_object_images", 0.0))
-    if MIXED_POLARITY[0] <= dark <= MIXED_POLARITY[1]:
-        run.augment["invert"].update(enabled=True, p=0.5)
-        reasons["augment.invert"] = (
-            f"on (half the crops): in {dark:.0%} of the images the objects are darker than "
-            "their ground (stained), in the others brighter (fluorescent); each image is "
-            "scaled by itself, so an inverted crop of one kind teaches the other.")
+                         f"image, about {steps} steps per epoch); the budget is "
+                         f"{budget_text}, within 10 to 100 epochs.")
     reasons["crops_by_area"] = (f"yes: the training images hold about {squares} squares of "
                                 f"256 px ({n_train} images); each gives {crops} crops per "
                                 "square, so large crowded images are seen as densely as small "
