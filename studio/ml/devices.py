@@ -76,13 +76,27 @@ def autocast_dtype(cfg: RunConfig, device: torch.device, cpu_bf16: bool) -> torc
     config "amp", float16 on CUDA, and bfloat16 on a CPU that computes it natively for a
     model measured to train as well so (`ModelSpec.cpu_bf16`; the instance U-Net's steps
     took 0.34 s against 0.77 s in float32 here, with channels_last)."""
-    if not cfg.hardware.amp:
-        return None
-    if device.type == "cuda":
+    return mixed_precision(device.type, cpu_bf16) if cfg.hardware.amp else None
+
+
+def mixed_precision(device_type: str, cpu_bf16: bool) -> torch.dtype | None:
+    """The dtype config "amp" autocasts training to on a device of this type ("cuda",
+    "cpu", "mps") for a model with this `ModelSpec.cpu_bf16`; None: amp is not used."""
+    if device_type == "cuda":
         return torch.float16
-    if device.type == "cpu" and cpu_bf16 and cpu_computes_bf16():
+    if device_type == "cpu" and cpu_bf16 and cpu_computes_bf16():
         return torch.bfloat16
     return None
+
+
+def amp_dtype_name(model: str, device_type: str) -> str | None:
+    """What config "amp" trains `model` in on a device of this type ("cuda", "cpu",
+    "mps"): "float16", "bfloat16", or None where it is not used (what the GUI says)."""
+    from studio.ml.models.registry import MODELS
+
+    spec = MODELS.get(model)
+    dtype = mixed_precision(device_type, bool(spec is not None and spec.cpu_bf16))
+    return None if dtype is None else str(dtype).removeprefix("torch.")
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> Callable[[], None]:

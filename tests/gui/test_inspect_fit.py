@@ -95,8 +95,12 @@ def open_in_inspect(qtbot, win, folder, run_id):
     ws.device = "cpu"
     qtbot.waitUntil(lambda: ws.isVisible())
     QTest.qWait(50)  # laid out: before a run is opened too, the readouts show whole
+    # before Open, the panels of the chosen run's task: the readouts for a semantic run
+    assert ws.readouts.isVisible() == ws.views.semantic_tools
+    assert ws.detection.panel.isVisible() == ws.views.detection
     if win.size().toTuple() == SCREENS[0]:
-        assert_table_whole(ws.readouts.table, "the empty readout table")
+        if ws.views.semantic_tools:
+            assert_table_whole(ws.readouts.table, "the empty readout table")
         assert ws.browser.horizontalScrollBar().maximum() == 0
     bar = ws.run_bar
     bar.run.setCurrentIndex(bar.run.findData(run_id))

@@ -126,7 +126,10 @@ def test_a_summary_that_cannot_be_evaluated_ends_the_log_too(qtbot, tmp_path, mo
     assert "no labelled images" in panel.note.text()
 
 
-def test_mixed_precision_says_cuda_only_off_a_cuda_device(qtbot, win):
+def test_mixed_precision_says_what_it_does_on_the_device(qtbot, win, monkeypatch):
+    from studio.ml import devices
+
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: True)
     train = win.train
     amp = train.form.fields["amp"]
     panel = train.training_panel
@@ -134,10 +137,17 @@ def test_mixed_precision_says_cuda_only_off_a_cuda_device(qtbot, win):
     cpu = combo.findData("cpu")
     assert cpu >= 0
     combo.setCurrentIndex(cpu)  # as a pick from its list does
-    assert amp.editor.text() == "CUDA only: not used on this device"
-    assert "CUDA only" in amp.label.toolTip()
+    assert amp.editor.text() == "not used for this model on this device"
+    assert "float16 on CUDA" in amp.label.toolTip()
     train.set_config({**train.config(), "device": "cpu"})  # a loaded config: the same
-    assert train.form.fields["amp"].editor.text() == "CUDA only: not used on this device"
+    assert train.form.fields["amp"].editor.text() == "not used for this model on this device"
+    # the instance U-Net trains in bfloat16 on a CPU that computes it (the engine says)
+    train.set_config({**train.config(), "task": "instance", "model": "unet_instances",
+                      "device": "cpu"})
+    assert train.form.fields["amp"].editor.text() == "bfloat16 on this CPU"
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: False)
+    train.set_config({**train.config(), "model": "maskrcnn_resnet18_fpn"})
+    assert train.form.fields["amp"].editor.text() == "not used for this model on this device"
     cuda = [combo.itemData(i) for i in range(combo.count())
             if str(combo.itemData(i)).startswith("cuda")]
     if cuda:  # a machine with a GPU: on it the tick counts

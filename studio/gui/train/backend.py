@@ -18,6 +18,7 @@ from studio.ml.config import (
 from studio.ml.config import default_config as engine_defaults
 from studio.ml.data_summary import summarize
 from studio.ml.device_list import list_devices
+from studio.ml.devices import amp_dtype_name
 from studio.ml.evaluation import evaluate_run, stored_report
 from studio.ml.fingerprint import labelled_tasks
 from studio.ml.fit import fit
@@ -33,7 +34,8 @@ def default_config(task: str, variant: str = "cpu") -> dict:
 
 
 __all__ = [
-    "METRICS", "PRESETS", "TASKS", "apply_model_options", "augment_preview", "check_model",
+    "METRICS", "PRESETS", "TASKS", "amp_dtype_name", "apply_model_options", "augment_preview",
+    "check_model",
     "config_fields", "default_config", "evaluate_run", "fit", "get_spec", "labelled_tasks",
     "list_devices", "list_models", "load_config_text", "merge", "preset_spec", "recommend",
     "resume_overrides", "stored_report", "summarize", "validate_config", "weights_file",

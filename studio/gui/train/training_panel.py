@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from studio.gui.train import backend
 from studio.gui.train.form import OPTIONS, ChoiceEdit, ConfigForm, FieldGroup, task_fields
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -41,6 +42,7 @@ class TrainingPanel(QWidget):
         self.device_choice = ChoiceEdit()
         form.add("device", self.device_choice)
         self.device_choice.connect_changed(lambda *_a: self.note_amp())
+        form.changed.connect(lambda path: path == "model" and self.note_amp())
         self.has_cuda = False  # a CUDA device is in the engine's list
         self.groups = [FieldGroup(title, members) for title, members in GROUPS]
         self.more = FieldGroup("More options")
@@ -70,11 +72,16 @@ class TrainingPanel(QWidget):
         self.note_amp()
 
     def note_amp(self) -> None:
-        """The engine uses mixed precision on CUDA only: off a CUDA device the tick says
-        so beside it (the label column keeps its width)."""
+        """What the engine does with mixed precision for the model on the chosen device,
+        said beside the tick when it is not float16 on CUDA (the label column keeps its
+        width)."""
         field = self.form.fields.get("amp")
         if field is None or not hasattr(field.editor, "setText"):
             return
         device = str(self.device_choice.value() or "auto")
         cuda = device.startswith("cuda") or (device == "auto" and self.has_cuda)
-        field.editor.setText("" if cuda else "CUDA only: not used on this device")
+        kind = "cuda" if cuda else "cpu" if device in ("auto", "cpu") else device
+        model = self.form.fields.get("model")
+        dtype = backend.amp_dtype_name(str(model.editor.value()) if model else "", kind)
+        field.editor.setText({"float16": "", "bfloat16": "bfloat16 on this CPU"}.get(
+            dtype, "not used for this model on this device"))

@@ -282,6 +282,7 @@ class TrainWorkspace(QWidget):
         self.model_panel.model.blockSignals(False)
         self.model_panel.refresh_model()  # once: it reads the project's runs
         self.form.load(self.base)
+        self.training_panel.note_amp()  # what mixed precision does for the model shown
         self.form.clear_errors()
         self.form.clear_reasons()
         self.controls.reasons.setText("")
