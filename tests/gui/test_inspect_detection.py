@@ -296,6 +296,7 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     w.run_bar.run.setCurrentIndex(w.run_bar.run.findData(w.run_id))
     # before Open, the chosen run's panels: objects and sliders, not the pixel recipe
     assert w.detection.panel.isVisibleTo(w) and not w.recipe_panel.isVisibleTo(w)
+    assert w.browser.headerItem().text(1) == "F1"  # the objects' columns, not Dice
     with qtbot.waitSignals([w.sessionOpened, w.imageShown, w.splitUpdated], timeout=60000):
         w.open_selected()
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
@@ -327,6 +328,8 @@ def test_an_instance_run_opens_with_masks_and_mask_map(inst_ws, qtbot):
     qtbot.waitUntil(lambda: not w.pool.busy, timeout=20000)
     anns = w.project.annotations(r.image_id)
     assert anns and all(a.kind == "mask" and a.source == f"model:{w.run_id}" for a in anns)
+    w.close_session()  # as opening another project does: no run's split sliders stay
+    assert not panel.seed.isVisibleTo(w) and panel.score.value() == 0.5
 
 
 def test_panels_follow_the_task(ws, qtbot):

@@ -76,6 +76,7 @@ class DetectionInspector(QObject):
         self.panel.set_split_figures(None)
         self.panel.set_run_figures(None)
         self.panel.set_updating(False)
+        self.panel.set_params(DetectionParams())  # no run's thresholds, no split sliders
 
     def params(self) -> DetectionParams:
         return self.panel.params()

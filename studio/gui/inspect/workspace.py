@@ -11,6 +11,8 @@ workspace_left, confirm_close, shutdown.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -38,12 +40,7 @@ from studio.gui.inspect.toolbar import ImageBrowser, RunBar, ViewBar
 from studio.gui.inspect.view import CompareView
 from studio.gui.workers import WorkerPool
 from studio.ml.inspect import overlays as ov
-from studio.ml.inspect.session import (
-    DEFAULT_BUDGET,
-    ImageResult,
-    InspectSession,
-    top_k,
-)
+from studio.ml.inspect.session import DEFAULT_BUDGET, ImageResult, InspectSession, top_k
 from studio.ml.postprocess import load_run_recipe
 from studio.ml.tasks import task_of
 
@@ -224,11 +221,12 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.run_bar.set_runs(runs)
 
     def _preview_views(self) -> None:
-        """Before a run is opened, the panels of the chosen run's task."""
+        """Before a run is opened, the panels and list headers of the chosen run's task."""
         task = self.run_bar.chosen_task()
         if self.session is None and task is not None:
             self.views = views_for(task)
             self._arrange(self.views)
+            self.browser.setHeaderLabels(list(self.views.browser_headers))
 
     def open_selected(self) -> None:
         run_id = self.run_bar.run.currentData()
@@ -478,8 +476,6 @@ class InspectWorkspace(OverlayEditing, QWidget):
         self.show_error(str(exc) if isinstance(exc, StudioError) else
                          f"Inspect failed: {type(exc).__name__}: {exc}")
         if not isinstance(exc, StudioError):
-            import logging
-
             logging.getLogger(__name__).error("inspect task failed: %s",
                                               getattr(exc, "__traceback_text__", exc))
 
