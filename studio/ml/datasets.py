@@ -179,7 +179,6 @@ class ProjectDataset(Dataset):
         self.transform = transform
         self.channels = channels
         self.cache = cache if cache is not None else ByteLRU(0)
-        self.samples_per_image = max(1, int(samples_per_image))
         self.order = epoch_order(source.samples, samples_per_image, crop_area)
 
     def __len__(self) -> int:

@@ -31,7 +31,6 @@ from studio.ml.distributed import Group
 from studio.ml.inference import run_flips
 from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
 from studio.ml.models import transfer
-from studio.ml.models.registry import get_spec
 from studio.ml.schedule import LRSchedule
 from studio.ml.tasks.registry import TASK
 
@@ -76,8 +75,7 @@ class TrainingSession:
     # --- setup --------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, data, device, ckpt = self.cfg, self.data, self.device, self.ckpt
-        self.amp_dtype = autocast_dtype(cfg, device, get_spec(cfg.model.name).cpu_bf16)
-        self.amp = self.amp_dtype is not None
+        self.amp_dtype = autocast_dtype(cfg, device)  # None: float32
         self.channels_last = memory_format(cfg, device) == torch.channels_last
         num_classes = len(data.class_ids)
         model = make_model(cfg, num_classes, data.channels,
@@ -189,8 +187,8 @@ class TrainingSession:
             try:
                 result = train_one_epoch(
                     self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
-                    epoch, self.scaler, schedule=self.schedule, amp=self.amp,
-                    amp_dtype=self.amp_dtype or torch.float16,
+                    epoch, self.scaler, schedule=self.schedule,
+                    amp=self.amp_dtype is not None, amp_dtype=self.amp_dtype or torch.float16,
                     channels_last=self.channels_last, grad_clip=self.cfg.training.grad_clip,
                     l1=self.cfg.training.l1, batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)

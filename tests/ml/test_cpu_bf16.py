@@ -24,11 +24,14 @@ def test_the_dtype_follows_amp_the_device_and_the_model(monkeypatch, native):
     monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     on, off = validate_config(TINY), validate_config({**TINY, "amp": False})
-    assert devices.autocast_dtype(on, cpu, True) == (torch.bfloat16 if native else None)
-    assert devices.autocast_dtype(on, cpu, False) is None  # a model not measured so
-    assert devices.autocast_dtype(off, cpu, True) is None
-    assert devices.autocast_dtype(on, cuda, False) == torch.float16
-    assert devices.autocast_dtype(off, cuda, False) is None
+    other = validate_config({"task": "instance", "model": "maskrcnn_resnet18_fpn"})
+    assert devices.autocast_dtype(on, cpu) == (torch.bfloat16 if native else None)
+    assert devices.autocast_dtype(other, cpu) is None  # a model not measured so
+    assert devices.autocast_dtype(off, cpu) is None
+    assert devices.autocast_dtype(other, cuda) == torch.float16
+    assert devices.autocast_dtype(validate_config({"task": "instance", "model":
+                                                   "maskrcnn_resnet18_fpn", "amp": False}),
+                                  cuda) is None
 
 
 def test_only_the_instance_unet_is_listed_for_cpu_bf16():

@@ -239,7 +239,6 @@ class DetectionDataset(Dataset):
         self.source, self.transform, self.channels = source, transform, channels
         self.cache = cache if cache is not None else ByteLRU(0)
         self.crop = int(crop) if crop else None
-        self.samples_per_image = max(1, int(samples_per_image))
         self.order = epoch_order(source.samples, samples_per_image,
                                  self.crop if by_area else None)
 
