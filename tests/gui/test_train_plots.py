@@ -171,3 +171,24 @@ def test_an_ended_run_shows_its_points_to_the_last(plots):
     plots.add_batches(_batches(1, 60, steps=6))
     plots.redraw()
     assert _x_range(plots.batch_plot)[1] >= 100
+
+
+def test_an_instance_runs_legend_leaves_its_last_point_in_sight(qtbot):
+    """Eight metric names under a plot as narrow as at 1366 px: the legend must not widen
+    the plot past its widget (that cut off the right end of the axis, last point and all)."""
+    widget = LivePlots(timer=False)
+    qtbot.addWidget(widget)
+    widget.resize(630, 500)
+    widget.show()
+    names = ["mask_map50", "mask_map", "mask_map75", "mask_ar100", "box_map50", "box_map",
+             "box_map75", "box_ar100"]
+    widget.add_epoch({"epoch": 5, **{n: 0.8 for n in names}}, names)
+    widget.redraw(force=True)
+    qtbot_process()
+    plot = widget.metric_plot
+    item_rect = plot.getPlotItem().sceneBoundingRect()
+    assert item_rect.right() <= plot.viewport().width() + 1
+    view = plot.getPlotItem().vb
+    right_edge = view.mapSceneToView(view.sceneBoundingRect().topRight()).x()
+    visible = view.mapToScene(view.rect().topRight()).x() <= plot.viewport().width() + 1
+    assert visible and right_edge >= 5  # the point at epoch 5 is inside what is shown

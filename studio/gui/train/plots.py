@@ -25,7 +25,10 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 REDRAW_HZ = 10
 SAMPLES_PER_PIXEL = 2.0
 SMOOTHING = 0.95  # exponential moving average of the batch loss
-LEGEND_COLUMNS = 3  # entries a row in a legend under its plot
+# entries a row in a legend under its plot: three of the instance metrics' names are wider
+# than the plot at 1366 px, and a legend wider than its plot pushes the axis end (the last
+# point with it) out of sight
+LEGEND_COLUMNS = 2
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
