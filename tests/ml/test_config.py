@@ -369,3 +369,17 @@ def test_random_values_are_accepted_and_round_trip_or_refused_by_path(task):
                 validate_config(cfg)
             assert info.value.path == spec.path
     assert accepted > 2 * len(fields)  # most random values are fine on their own
+
+
+def test_a_resume_takes_nothing_from_another_tasks_settings():
+    """A person presses Resume while the form shows another task (a fresh window opens
+    on the task the labels allow first): the run goes on with its own settings."""
+    from studio.ml.config import default_config, resume_overrides, validate_config
+
+    stored = {**default_config("instance"), "epochs": 30}
+    shown = {**default_config("semantic"), "epochs": 45}
+    cfg, notes = resume_overrides(stored, shown)
+    assert cfg["epochs"] == 30 and cfg["early_stopping"] == stored["early_stopping"]
+    assert notes == ["task stays instance (the checkpoint's): the settings given are for "
+                     "semantic, so none of them apply"]
+    validate_config(cfg)  # no semantic metric in an instance run

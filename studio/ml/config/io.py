@@ -166,6 +166,10 @@ def resume_overrides(stored: dict, new: dict) -> tuple[dict, list[str]]:
     val_every), and one note for each other value of `new` that differs and is kept, e.g.
     "model stays resnet18 (the checkpoint's)"."""
     new = new or {}
+    task = stored.get("task")
+    if new.get("task", task) != task:  # another task's settings fit none of the run's
+        return dict(stored), [f"task stays {task} (the checkpoint's): the settings given "
+                              f"are for {new['task']}, so none of them apply"]
     overrides = {k: v for k, v in new.items() if k in RESUME_OVERRIDES}
     complete = _complete(stored)
     notes = []
