@@ -50,6 +50,27 @@ def test_losses_by_name_and_detections_like_torchvision():
         model([torch.rand(3, 40, 40)])
 
 
+def test_the_map_weights_scale_their_losses():
+    masks = torch.zeros(2, 40, 40, dtype=torch.uint8)
+    masks[0, 4:14, 4:14] = 1
+    masks[1, 4:14, 14:24] = 1
+    image = torch.rand(3, 40, 40)
+    found = {}
+    for weight in (1.0, 4.0):
+        torch.manual_seed(0)
+        model = build_model("unet_instances", 1, 3, options={
+            "depth": 2, "width": 8, "distance_weight": weight, "boundary_weight": weight})
+        model.train()
+        with torch.no_grad():
+            found[weight] = model([image], [_target(masks, [1, 1])])
+    for name in ("loss_distance", "loss_boundary"):
+        assert found[4.0][name] > found[1.0][name] > 0
+    assert float(found[4.0]["loss_distance"]) == pytest.approx(
+        4 * float(found[1.0]["loss_distance"]), rel=1e-4)
+    assert float(found[4.0]["loss_foreground"]) == pytest.approx(
+        float(found[1.0]["loss_foreground"]), rel=1e-5)
+
+
 def test_split_thresholds_live_on_the_heads():
     model = build_model("unet_instances", 1, 1, options={"depth": 1, "width": 4,
                                                         "seed_threshold": 0.3})
@@ -61,6 +82,7 @@ def test_split_thresholds_live_on_the_heads():
     ({"seed_threshold": 1.5}, "model_options.seed_threshold"),
     ({"min_area": 0}, "model_options.min_area"),
     ({"boundary_weight": -1}, "model_options.boundary_weight"),
+    ({"distance_weight": 0}, "model_options.distance_weight"),
 ])
 def test_bad_split_options_are_refused_by_path(options, path):
     with pytest.raises(ConfigError) as info:

@@ -82,6 +82,9 @@ _OPTIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "boundary_weight": ("float", "Weight of the touching-border pixels in the loss (they "
                                  "are few and decide the split).",
                         {"minimum": 0.0, "maximum": 100.0, "min_exclusive": True}),
+    "distance_weight": ("float", "Weight of the distance-to-the-edge map in the loss (its "
+                                 "dips between touching objects seed the split).",
+                        {"minimum": 0.0, "maximum": 100.0, "min_exclusive": True}),
     "input_norm": ("enum", "Instance U-Net input: image (each image's channels scaled by "
                            "its own mean and spread, as StarDist and Cellpose do, so dim and "
                            "bright images look alike) or none (the run's normalisation only).",

@@ -19,8 +19,12 @@ copies of the image, each flipped back, before the split (as Cellpose's "augment
 
 Losses: foreground BCE + soft Dice (objects are a small share of the pixels), boundary
 BCE weighted by ``boundary_weight`` (the touching band is thin and decides the split),
-distance: mean squared error inside the objects, and a class cross entropy over object
-pixels when there are several classes. (A BCE over every pixel, as StarDist learns its
+distance: mean squared error inside the objects times ``distance_weight`` (its dips
+between touching objects make the seeds; unweighted, it was a tenth of the foreground
+loss and the distance maps of crowded nuclei merged neighbours: weighted 5, the DSB 2018
+held-out mask mAP50 rose from 0.633 to 0.712 and the held-out nuclei merged into a
+neighbour fell from 337 to 172 of 1,470, at the same half hour of training), and a class
+cross entropy over object pixels when there are several classes. (A BCE over every pixel, as StarDist learns its
 object probability, was tried: on DSB 2018 its distance maps came out flat, with few
 seeds, and the held-out mask mAP50 was 0.30 -- 0.34 at its best split thresholds --
 against 0.49 with this loss, at the same half hour of training.)
@@ -60,6 +64,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "mask_threshold": MASK_THRESHOLD,
     "min_area": MIN_AREA,
     "boundary_weight": 5.0,
+    "distance_weight": 5.0,
     "input_norm": "image",
 }
 NORM_EPS = 1e-3  # the least spread an image is divided by (a blank image stays blank)
@@ -94,10 +99,11 @@ def check_options(options: dict[str, Any]) -> None:
     if options["input_norm"] not in ("image", "none"):
         raise ConfigError("'model_options.input_norm' must be 'image' or 'none', got "
                           f"{options['input_norm']!r}.")
-    weight = options["boundary_weight"]
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ConfigError(f"'model_options.boundary_weight' must be a positive number, got "
-                          f"{weight!r}.")
+    for key in ("boundary_weight", "distance_weight"):
+        weight = options[key]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise ConfigError(f"'model_options.{key}' must be a positive number, got "
+                              f"{weight!r}.")
 
 
 class ImageStandardize(nn.Module):
@@ -131,6 +137,7 @@ class UNetInstances(nn.Module):
         outputs = MAPS + (self.num_classes if self.num_classes > 1 else 0)
         self.net = unet.build_unet(outputs, in_channels, net_options)
         self.boundary_weight = float(options["boundary_weight"])
+        self.distance_weight = float(options["distance_weight"])
         self.roi_heads = SplitHeads(options["detections_per_image"], options["seed_threshold"],
                                     options["mask_threshold"], options["min_area"])
         self.kept_maps: list[dict[str, np.ndarray]] | None = None  # see `keeping_maps`
@@ -210,7 +217,8 @@ class UNetInstances(nn.Module):
         dist_err = (torch.sigmoid(raw[:, 2].float()) - dist_t) ** 2
         out = {"loss_foreground": (bce * valid_t).sum() / n_valid + dice,
                "loss_boundary": (bd_bce * valid_t).sum() / n_valid,
-               "loss_distance": (dist_err * inside).sum() / inside.sum().clamp_min(1.0)}
+               "loss_distance": self.distance_weight * (dist_err * inside).sum()
+               / inside.sum().clamp_min(1.0)}
         if self.num_classes > 1:
             cls_t = torch.from_numpy(cls).to(dev)
             if (cls_t >= 0).any():
