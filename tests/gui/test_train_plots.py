@@ -192,3 +192,22 @@ def test_an_instance_runs_legend_leaves_its_last_point_in_sight(qtbot):
     right_edge = view.mapSceneToView(view.sceneBoundingRect().topRight()).x()
     visible = view.mapToScene(view.rect().topRight()).x() <= plot.viewport().width() + 1
     assert visible and right_edge >= 5  # the point at epoch 5 is inside what is shown
+
+
+def test_a_long_failure_does_not_widen_the_panel_past_a_laptop_screen(qtbot):
+    from studio.gui.train.live_panel import LivePanel
+
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.begin(10, ["accuracy"], [], run_id=None)
+    reason = ("'early_stopping.metric' must be one of mask_map50, mask_map, box_map50, "
+              "box_map, val_loss for the instance task; got 'mean_iou' ") * 4
+    panel.end(None, ValueError(reason))
+    panel.show()
+    qtbot.waitExposed(panel)
+    # the layout asked for the whole line's width: Train grew past a laptop's screen
+    assert panel.sizeHint().width() <= 1366
+    assert panel.layout().totalMinimumSize().width() <= 1366
+    state = panel.figures["state"]
+    assert state.text().startswith("Failed: ") and reason in state.toolTip()
+    assert reason in panel.log_view.toPlainText()

@@ -8,9 +8,11 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -37,7 +39,11 @@ class LivePanel(QWidget):
         self.run_bar = QProgressBar()
         self.run_bar.setFormat("run: %v / %m epochs")
         self.figures = {k: QLabel("-") for k in ("state", "eta", "speed", "memory")}
-        self.figures["state"].setToolTip("What the run is doing, and why it ended.")
+        # a long reason (a failure, early stopping) must not widen Train past the screen:
+        # the label takes the width it is given; the whole line is in its tooltip and log
+        self.figures["state"].setSizePolicy(QSizePolicy.Policy.Ignored,
+                                            QSizePolicy.Policy.Preferred)
+        self.set_state("-")
         self.figures["eta"].setToolTip("Time left if every epoch takes as long as the ones "
                                        "so far (early stopping can end the run sooner).")
         self.figures["speed"].setToolTip("Training images per second.")
@@ -48,10 +54,13 @@ class LivePanel(QWidget):
         self.log_view.setMaximumBlockCount(LOG_LINES)
         self.log_view.setToolTip("The engine's messages about this run.")
         info = QGridLayout()
-        info.addWidget(self.epoch_bar, 0, 0, 1, 2)
-        info.addWidget(self.run_bar, 0, 2, 1, 2)
-        for i, key in enumerate(("state", "eta", "speed", "memory")):
-            info.addWidget(self.figures[key], 1, i)
+        info.addWidget(self.epoch_bar, 0, 0)
+        info.addWidget(self.run_bar, 0, 1)
+        figures = QHBoxLayout()  # the state's line takes what the short figures leave
+        for key in ("state", "eta", "speed", "memory"):
+            figures.addWidget(self.figures[key], 1 if key == "state" else 0)
+            figures.addSpacing(12)
+        info.addLayout(figures, 1, 0, 1, 2)
         bottom = QWidget()
         column = QVBoxLayout(bottom)
         column.setContentsMargins(0, 0, 0, 0)
@@ -99,11 +108,16 @@ class LivePanel(QWidget):
         self.epoch_bar.setValue(0)
         self.run_bar.setRange(0, self.total_epochs)
         self.run_bar.setValue(len(history or []))
-        self.figures["state"].setText("Starting: building the model...")
+        self.set_state("Starting: building the model...")
         self.figures["eta"].setText("ETA -")
         self.figures["speed"].setText("- img/s")
         self.figures["memory"].setText("memory -")
         self.log_view.clear()
+
+    def set_state(self, text: str) -> None:
+        """What the run is doing (one line, cut at the panel's width; whole in the tooltip)."""
+        self.figures["state"].setText(text)
+        self.figures["state"].setToolTip(f"{text}\n\nWhat the run is doing, and why it ended.")
 
     def show_events(self, events) -> None:
         if events.batches:
@@ -111,7 +125,7 @@ class LivePanel(QWidget):
             last = events.batches[-1]
             self.epoch_bar.setValue(int(100 * last["step"] / max(1, last["steps_per_epoch"])))
             self.figures["speed"].setText(f"{last['images_per_s']:.1f} img/s")
-            self.figures["state"].setText(f"Training epoch {last['epoch']} of {self.total_epochs}")
+            self.set_state(f"Training epoch {last['epoch']} of {self.total_epochs}")
             done = (last["epoch"] - self.first_epoch) + last["step"] / max(1, last["steps_per_epoch"])
             left = self.total_epochs - self.first_epoch + 1 - done
             if done > 0:
@@ -124,7 +138,7 @@ class LivePanel(QWidget):
         for line in events.logs:
             self.log_view.appendPlainText(line)
             if line.startswith("Early stopping"):
-                self.figures["state"].setText(line)
+                self.set_state(line)
         if events.memory is not None:
             self.figures["memory"].setText(f"memory {events.memory / 2**20:,.0f} MiB")
 
@@ -140,10 +154,10 @@ class LivePanel(QWidget):
         self.plots.finish()
         if summary is not None and summary.get("status") == "interrupted":
             text = f"Interrupted: {summary.get('error') or error}"
-            self.figures["state"].setText(text)
+            self.set_state(text)
             self.log_view.appendPlainText(text)
         elif error is not None:
-            self.figures["state"].setText(f"Failed: {error}")
+            self.set_state(f"Failed: {error}")
             self.log_view.appendPlainText(f"Failed: {error}")
         elif summary is not None:
             status = summary.get("status")
@@ -153,6 +167,6 @@ class LivePanel(QWidget):
                 text = f"Stopped after epoch {summary.get('epochs_done')}; resume continues it."
             else:
                 text = f"Finished {summary.get('epochs_done')} epochs."
-            self.figures["state"].setText(text)
+            self.set_state(text)
             self.figures["eta"].setText(f"took {_duration(summary.get('duration_s') or 0)}")
             self.log_view.appendPlainText(text)

@@ -109,7 +109,7 @@ class RunControl:
 
     def stop(self) -> None:
         self.ws.runner.stop()
-        self.ws.live.figures["state"].setText("Stopping after this batch...")
+        self.ws.live.set_state("Stopping after this batch...")
 
     def on_events(self, events) -> None:
         ws = self.ws
