@@ -188,3 +188,21 @@ def history_record(epoch: int, train: dict, val: dict | None, lr: float) -> dict
         record["val_loss"] = val["loss"]
         record.update({k: v for k, v in val.items() if k != "loss" and k not in HISTORY_SKIP})
     return record
+
+
+def _finite(record: dict, key: str) -> float | None:
+    value = record.get(key)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def overfit_sign(record: dict, previous: dict | None) -> bool:
+    """Whether the validation loss rose while the training loss fell since `previous`.
+    False where either epoch lacks a finite figure: detection and instance models have no
+    validation loss (NaN), and a stored history, read back on resume, holds NaN as null."""
+    if previous is None:
+        return False
+    now = (_finite(record, "val_loss"), _finite(record, "train_loss"))
+    before = (_finite(previous, "val_loss"), _finite(previous, "train_loss"))
+    if None in now or None in before:
+        return False
+    return now[0] > before[0] and now[1] < before[1]

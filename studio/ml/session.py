@@ -29,7 +29,14 @@ from studio.ml.datasets import make_loader
 from studio.ml.devices import autocast_dtype, memory_format
 from studio.ml.distributed import Group
 from studio.ml.inference import run_flips
-from studio.ml.loop import evaluate, history_record, is_better, stop_requested, train_one_epoch
+from studio.ml.loop import (
+    evaluate,
+    history_record,
+    is_better,
+    overfit_sign,
+    stop_requested,
+    train_one_epoch,
+)
 from studio.ml.models import transfer
 from studio.ml.schedule import LRSchedule
 from studio.ml.tasks.registry import TASK
@@ -276,9 +283,7 @@ class TrainingSession:
             elif value is not None:
                 self.bad_epochs += 1
             if previous is not None and "val_loss" in record and "val_loss" in previous:
-                rose = (record["val_loss"] > previous["val_loss"]
-                        and record["train_loss"] < previous["train_loss"])
-                rising = rising + 1 if rose else 0
+                rising = rising + 1 if overfit_sign(record, previous) else 0
             record["overfitting"] = rising >= cfg.training.overfit_patience
             record["best"] = {k: self.best[k] for k in ("metric", "value", "epoch")}
             record["elapsed"] = time.perf_counter() - self.t0

@@ -16,6 +16,7 @@ from studio.ml.checkpoints import load_checkpoint
 from studio.ml.config import validate_config
 from studio.ml.evaluation import evaluate_run
 from studio.ml.fit import fit
+from studio.ml.loop import overfit_sign
 from studio.ml.schedule import LRSchedule
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -329,3 +330,15 @@ def test_channels_last_on_the_cpu_trains_like_the_plain_layout(project, tmp_path
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
     for key, value in nhwc.model.state_dict().items():
         assert torch.allclose(value.float(), nchw.model.state_dict()[key].float(), atol=1e-3), key
+
+
+def test_overfitting_needs_finite_losses_in_both_epochs():
+    before = {"train_loss": 1.0, "val_loss": 0.5}
+    assert overfit_sign({"train_loss": 0.9, "val_loss": 0.6}, before)
+    assert not overfit_sign({"train_loss": 0.9, "val_loss": 0.4}, before)
+    assert not overfit_sign({"train_loss": 1.1, "val_loss": 0.6}, before)
+    # detection models have no validation loss: NaN now, null once stored and read back
+    assert not overfit_sign({"train_loss": 0.9, "val_loss": float("nan")}, before)
+    assert not overfit_sign({"train_loss": 0.9, "val_loss": 0.6},
+                            {"train_loss": 1.0, "val_loss": None})
+    assert not overfit_sign({"train_loss": 0.9, "val_loss": 0.6}, None)

@@ -114,6 +114,22 @@ def test_fit_evaluate_predict(project, tmp_path, torch_one_thread):
     assert set(strict.kept_objects()) <= set(loose.kept_objects())
 
 
+def test_resume_after_a_validated_epoch(project, tmp_path, torch_one_thread):
+    """The model has no validation loss (NaN, stored as null): resuming after an epoch
+    that validated compared the stored null with the next epoch's loss and failed."""
+    import threading
+
+    add_toy_objects(project, tmp_path / "img", ["train"] * 2 + ["val"], size=48)
+    stop = threading.Event()
+    cfg = {**TINY, "epochs": 3, "val_every": 1}
+    first = fit(project, cfg, callbacks={"on_epoch": lambda info: stop.set()}, stop=stop)
+    assert first.status == "stopped" and "mask_map50" in first.history[-1]
+    assert project.run(first.run_id).history[-1]["val_loss"] is None
+    resumed = fit(project, None, resume=first.run_id)
+    assert resumed.status == "finished"
+    assert [h["epoch"] for h in project.run(first.run_id).history] == [1, 2, 3]
+
+
 def test_export_writes_the_network_and_how_to_split(project, tmp_path, torch_one_thread):
     import json
 
