@@ -138,7 +138,8 @@ def _rcnn_config(plan_cfg: dict, device: str, tiny: bool, threads: int) -> dict:
     from studio.ml.config import default_config
 
     rcnn = default_config("instance")
-    rcnn.update(device=device, cpu_threads=threads, splits=plan_cfg["splits"],
+    rcnn.update(device=device, cpu_threads=threads, seed=plan_cfg["seed"],
+                splits=plan_cfg["splits"],
                 augment=copy.deepcopy(plan_cfg["augment"]),
                 detection=copy.deepcopy(plan_cfg["detection"]))
     need = plan_cfg["detection"]["max_detections"]
@@ -152,7 +153,8 @@ def _rcnn_config(plan_cfg: dict, device: str, tiny: bool, threads: int) -> dict:
 
 def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
               with_rcnn: bool = True, with_unet: bool = True, keep: str = "",
-              unet_options: dict | None = None, threads: int = 0) -> list[dict]:
+              unet_options: dict | None = None, threads: int = 0, seed: int = 0
+              ) -> list[dict]:
     import torch
 
     from studio.ml.evaluation import evaluate_run
@@ -172,7 +174,9 @@ def bench_dsb(device: str, tiny: bool, minutes: float, with_stardist: bool,
             cfg = copy.deepcopy(plan.config)
             print(f"    plan: {plan.reasons['model']}", flush=True)
             print(f"    epochs: {plan.reasons['epochs']}", flush=True)
-            cfg.update(device=device, cpu_threads=threads)
+            cfg.update(device=device, cpu_threads=threads, seed=seed)
+            if seed:
+                print(f"    training seed {seed} (the split's seed stays 0)", flush=True)
             if unet_options and cfg["model"] == "unet_instances":
                 cfg["model_options"].update(unet_options)
                 print(f"    ablation: {unet_options}", flush=True)
@@ -280,12 +284,13 @@ def bench_split(repeats: int = 7) -> list[dict]:
 
 def run(parts=("dsb", "stardist", "bccd", "split"), device: str = "cpu", tiny: bool = False,
         minutes: float = MINUTES, with_rcnn: bool = True, with_unet: bool = True,
-        keep: str = "", unet_options: dict | None = None, threads: int = 0) -> list[dict]:
+        keep: str = "", unet_options: dict | None = None, threads: int = 0,
+        seed: int = 0) -> list[dict]:
     """Rows for `python -m benchmarks` (the full measurement: an hour and more on a CPU)."""
     rows: list[dict] = []
     if "dsb" in parts or "stardist" in parts:
         rows += bench_dsb(device, tiny, minutes, "stardist" in parts, with_rcnn, with_unet,
-                          keep, unet_options, threads)
+                          keep, unet_options, threads, seed)
     if "bccd" in parts:
         rows += bench_bccd(device, tiny)
     if "split" in parts:
@@ -330,6 +335,8 @@ def main() -> None:
                         help="change a model option of the recommended U-Net (an ablation)")
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads of each method (default: all the machine's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of each method (another seed: run-to-run spread)")
     parser.add_argument("--keep", default="",
                         help="make the DSB project in this (new) folder and leave it there")
     args = parser.parse_args()
@@ -341,7 +348,7 @@ def main() -> None:
     print(f"device {args.device}, {_load()}", flush=True)
     for row in run(parts, args.device, args.tiny, args.minutes, not args.no_rcnn,
                    not args.no_unet, args.keep, _options(parser, args.unet_option),
-                   args.threads):
+                   args.threads, args.seed):
         print(f"{row['name']}: {row['value']:.4g} {row.get('unit', '')} "
               f"{row.get('target', '')}", flush=True)
 
