@@ -77,15 +77,14 @@ def l1_penalty(model: nn.Module) -> torch.Tensor:
 
 def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.optim.Optimizer,
                     loader, device: torch.device, epoch: int, scaler=None, *,
-                    schedule: LRSchedule | None = None, amp: bool = False,
-                    amp_dtype: torch.dtype = torch.float16,
+                    schedule: LRSchedule | None = None, amp_dtype: torch.dtype | None = None,
                     channels_last: bool = False, grad_clip: float = 0.0, l1: float = 0.0,
                     batch_augment: Callable | None = None, on_batch: Callable | None = None,
                     stop=None) -> dict:
     """One pass over `loader`. Returns {"loss", "steps", "images", "seconds", "stopped"}.
 
-    With `amp` the forward pass runs under autocast to `amp_dtype` (float16 on CUDA, with
-    `scaler`; bfloat16 on a CPU that computes it natively, without one).
+    With `amp_dtype` the forward pass runs under autocast to it (float16 on CUDA, with
+    `scaler`; bfloat16 on a CPU that computes it natively, without one); None: float32.
     Raises TrainingError on a NaN/inf loss.
     """
     model.train()
@@ -102,7 +101,8 @@ def train_one_epoch(model: nn.Module, criterion: Callable, optimizer: torch.opti
         targets = to_device(targets, device)
         if batch_augment is not None:
             images, targets = batch_augment(images, targets)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float16,
+                            enabled=amp_dtype is not None):
             loss = criterion(model, images, targets)
         if l1 > 0:
             loss = loss + l1 * l1_penalty(model)

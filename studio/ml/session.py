@@ -195,7 +195,7 @@ class TrainingSession:
                 result = train_one_epoch(
                     self.train_model, self.criterion, self.optimizer, self.train_loader, self.device,
                     epoch, self.scaler, schedule=self.schedule,
-                    amp=self.amp_dtype is not None, amp_dtype=self.amp_dtype or torch.float16,
+                    amp_dtype=self.amp_dtype,
                     channels_last=self.channels_last, grad_clip=self.cfg.training.grad_clip,
                     l1=self.cfg.training.l1, batch_augment=self.batch_augment,
                     on_batch=self.cb.on_batch, stop=self.stop)

@@ -48,7 +48,8 @@ def test_the_instance_unet_trains_under_bf16_and_validates_in_float32(
     train, evaluate = session.train_one_epoch, session.evaluate
 
     def spy_train(*args, **kwargs):
-        seen["train"] = (kwargs["amp"], kwargs["amp_dtype"], args[6])  # args[6]: the scaler
+        dtype = kwargs["amp_dtype"]  # None: no autocast
+        seen["train"] = (dtype is not None, dtype, args[6])  # args[6]: the scaler
         return train(*args, **kwargs)
 
     def spy_eval(*args, **kwargs):
